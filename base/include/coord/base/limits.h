@@ -1,0 +1,88 @@
+// Every limit of coord, in one place, each named with its unit last.
+//
+// A limit is checked at the edge where input arrives, answered with a clear
+// error, and asserted inside. Parts add their limits to their own section
+// below; nothing else in the tree hard-codes a bound.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace coord::limits {
+
+// ---------------------------------------------------------------------------
+// Client protocol (protocol/, coordd front, client-lib)
+// ---------------------------------------------------------------------------
+
+// Largest frame accepted on a client connection, as ZooKeeper's default
+// jute.maxbuffer (0xfffff). A larger announced length closes the connection.
+inline constexpr std::size_t frame_bytes_max = 0xfffff;
+// Slack allowed on top of frame_bytes_max for one decoded string or buffer
+// (ZooKeeper's jute extra size).
+inline constexpr std::size_t jute_extra_bytes = 1024;
+// Elements of one decoded vector (children, ACL entries, watch paths).
+inline constexpr std::size_t jute_vector_elements_max = 1'000'000;
+// Ops in one multi or multiRead request.
+inline constexpr std::size_t multi_ops_max = 100'000;
+
+// ---------------------------------------------------------------------------
+// Data tree (znode/)
+// ---------------------------------------------------------------------------
+
+// Data held by one znode.
+inline constexpr std::size_t znode_data_bytes_max = 1024 * 1024;
+// Length of a path, in bytes. ZooKeeper bounds it only by the frame size.
+inline constexpr std::size_t znode_path_bytes_max = frame_bytes_max;
+// Entries in one ACL list.
+inline constexpr std::size_t acl_entries_max = 1024;
+// TTL of a TTL node, in ms: ZooKeeper's range is 1 .. 2^40 - 1.
+inline constexpr std::int64_t znode_ttl_ms_min = 1;
+inline constexpr std::int64_t znode_ttl_ms_max = (std::int64_t{1} << 40) - 1;
+// Digits of a sequential node's suffix (ZooKeeper's %010d). coord's counter
+// is 64-bit and never wraps; past 10 digits the suffix simply grows.
+inline constexpr int sequential_suffix_digits = 10;
+
+// ---------------------------------------------------------------------------
+// Sessions and connections (coordd)
+// ---------------------------------------------------------------------------
+
+inline constexpr std::int64_t session_timeout_ms_min_default = 4'000;
+inline constexpr std::int64_t session_timeout_ms_max_default = 40'000;
+// Session passwords are this many bytes; the C client parses a fixed-size
+// handshake reply, so it is not a choice.
+inline constexpr std::size_t session_password_bytes = 16;
+// Requests of one session waiting to be answered.
+inline constexpr std::size_t session_pending_requests_max = 10'000;
+// Connections from one client address (ZooKeeper's 60 is a known pain).
+inline constexpr std::size_t connections_per_address_max_default = 1'000;
+// Connections and sessions one server holds.
+inline constexpr std::size_t connections_per_server_max = 60'000;
+inline constexpr std::size_t sessions_per_server_max = 100'000;
+// Watches registered by one connection.
+inline constexpr std::size_t watches_per_connection_max = 1'000'000;
+// Bytes queued for a connection that does not read before it is cut off.
+inline constexpr std::size_t connection_outbound_bytes_max = 64 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// Consensus (consensus/)
+// ---------------------------------------------------------------------------
+
+// Bytes of one encoded peer message, entries included.
+inline constexpr std::size_t peer_message_bytes_max = 64 * 1024 * 1024;
+// Entries carried by one AppendEntries message.
+inline constexpr std::size_t append_entries_per_message_max = 4096;
+// Bytes of entries carried by one AppendEntries message.
+inline constexpr std::size_t append_entry_bytes_per_message_max = 4 * 1024 * 1024;
+// AppendEntries messages in flight to one follower (pipelining window).
+inline constexpr std::size_t append_inflight_messages_max = 256;
+// Members of one cluster, voters and learners together.
+inline constexpr std::size_t cluster_members_max = 64;
+
+// ---------------------------------------------------------------------------
+// Storage and snapshots (coordd/io)
+// ---------------------------------------------------------------------------
+
+// The longest a snapshot may stop the apply loop.
+inline constexpr std::int64_t snapshot_pause_ms_max = 50;
+
+}  // namespace coord::limits
