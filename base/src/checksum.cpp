@@ -12,7 +12,8 @@ struct Tables {
     constexpr std::uint32_t poly = 0x82f63b78u;
     for (std::uint32_t i = 0; i < 256; ++i) {
       std::uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ poly : c >> 1;
+      for (int k = 0; k < 8; ++k)
+        c = (c & 1) ? (c >> 1) ^ poly : c >> 1;
       t[0][i] = c;
     }
     for (std::size_t s = 1; s < 8; ++s) {
@@ -39,7 +40,8 @@ std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t siz
     p += 8;
     size -= 8;
   }
-  while (size-- > 0) c = t[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+  while (size-- > 0)
+    c = t[0][(c ^ *p++) & 0xff] ^ (c >> 8);
   return ~c;
 }
 

@@ -14,12 +14,15 @@ std::uint64_t splitmix64(std::uint64_t& x) {
   return z ^ (z >> 31);
 }
 
-std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+std::uint64_t rotl(std::uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 }  // namespace
 
 Random::Random(std::uint64_t seed) {
-  for (auto& word : s_) word = splitmix64(seed);
+  for (auto& word : s_)
+    word = splitmix64(seed);
 }
 
 std::uint64_t Random::next_u64() {
@@ -54,7 +57,9 @@ bool Random::chance(std::uint64_t numerator, std::uint64_t denominator) {
   return below(denominator) < numerator;
 }
 
-double Random::unit() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+double Random::unit() {
+  return static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
+}
 
 std::uint64_t Random::entropy_seed() {
   std::random_device rd;

@@ -14,8 +14,12 @@ std::string Status::to_string() const {
   return s;
 }
 
-std::ostream& operator<<(std::ostream& os, const Status& s) { return os << s.to_string(); }
-std::ostream& operator<<(std::ostream& os, ErrorCode c) { return os << error_name(c); }
+std::ostream& operator<<(std::ostream& os, const Status& s) {
+  return os << s.to_string();
+}
+std::ostream& operator<<(std::ostream& os, ErrorCode c) {
+  return os << error_name(c);
+}
 
 namespace detail {
 

@@ -11,6 +11,7 @@
 #include "coord/base/limits.h"
 #include "coord/base/random.h"
 #include "coord/base/status.h"
+#include "coord/base/zk_types.h"
 
 namespace coord {
 namespace {
@@ -181,6 +182,23 @@ TEST(Limits, AreConsistent) {
   static_assert(limits::session_timeout_ms_min_default < limits::session_timeout_ms_max_default);
   static_assert(limits::znode_ttl_ms_min < limits::znode_ttl_ms_max);
   EXPECT_EQ(limits::session_password_bytes, 16u);
+}
+
+TEST(ZkTypes, CreateModesMatchTheWire) {
+  EXPECT_EQ(create_mode_from_int(0), CreateMode::Persistent);
+  EXPECT_EQ(create_mode_from_int(6), CreateMode::PersistentSequentialWithTtl);
+  EXPECT_FALSE(create_mode_from_int(7).has_value());
+  EXPECT_FALSE(create_mode_from_int(-1).has_value());
+  EXPECT_TRUE(is_ephemeral(CreateMode::EphemeralSequential));
+  EXPECT_TRUE(is_sequential(CreateMode::PersistentSequentialWithTtl));
+  EXPECT_TRUE(is_ttl(CreateMode::PersistentWithTtl));
+  EXPECT_FALSE(is_ephemeral(CreateMode::Container));
+  EXPECT_EQ(perm::all, 31);
+  EXPECT_EQ(open_acl_unsafe().front().id.scheme, "world");
+  EXPECT_EQ(creator_all_acl().front().id.scheme, "auth");
+  EXPECT_EQ(read_acl_unsafe().front().perms, perm::read);
+  EXPECT_EQ(event_type_name(EventType::NodeChildrenChanged), "NodeChildrenChanged");
+  EXPECT_EQ(static_cast<int>(KeeperState::Expired), -112);
 }
 
 }  // namespace

@@ -57,11 +57,12 @@ void mutate(coord::Random& rng, Bytes& b, std::size_t max_len) {
         break;
       case 4:  // overwrite a 4-byte big-endian length with an edge value
         if (b.size() >= 4) {
-          static constexpr std::uint32_t kLengths[] = {0, 1, 0xffffffffu, 0x7fffffffu, 0x100000u,
-                                                       16};
+          static constexpr std::uint32_t kLengths[] = {0,           1,         0xffffffffu,
+                                                       0x7fffffffu, 0x100000u, 16};
           const std::uint32_t v = kLengths[rng.below(std::size(kLengths))];
           const std::size_t at = rng.below(b.size() - 3);
-          for (int k = 0; k < 4; ++k) b[at + k] = static_cast<std::uint8_t>(v >> (24 - 8 * k));
+          for (int k = 0; k < 4; ++k)
+            b[at + k] = static_cast<std::uint8_t>(v >> (24 - 8 * k));
         }
         break;
       default:  // duplicate a slice
@@ -113,13 +114,15 @@ int main(int argc, char** argv) {
     } else if (a.rfind("--max-len=", 0) == 0) {
       max_len = std::strtoull(a.c_str() + 10, nullptr, 10);
     } else if (std::filesystem::is_directory(a)) {
-      for (const auto& e : std::filesystem::directory_iterator(a)) add_file(e.path(), corpus);
+      for (const auto& e : std::filesystem::directory_iterator(a))
+        add_file(e.path(), corpus);
     } else {
       add_file(a, corpus);
     }
   }
 
-  for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(sig, save_current_input);
+  for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL})
+    std::signal(sig, save_current_input);
   coord::Random rng(seed);
   for (std::uint64_t n = 0; n < runs; ++n) {
     Bytes input;
@@ -128,7 +131,8 @@ int main(int argc, char** argv) {
       mutate(rng, input, max_len);
     } else {
       input.resize(rng.below(std::min<std::size_t>(max_len, 256) + 1));
-      for (auto& byte : input) byte = static_cast<std::uint8_t>(rng.below(256));
+      for (auto& byte : input)
+        byte = static_cast<std::uint8_t>(rng.below(256));
     }
     g_current = &input;
     LLVMFuzzerTestOneInput(input.data(), input.size());

@@ -12,8 +12,8 @@ namespace coord::testing {
 namespace {
 
 std::string rstrip(std::string s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
     s.pop_back();
   }
   return s;
@@ -94,7 +94,8 @@ void run_golden_file(const std::string& path, const GoldenHandler& handler) {
   std::ifstream in(path);
   ASSERT_TRUE(in.good()) << "cannot open golden script " << path;
   std::vector<std::string> lines;
-  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  for (std::string l; std::getline(in, l);)
+    lines.push_back(l);
 
   std::vector<Parsed> cases;
   std::size_t i = 0;
@@ -142,11 +143,13 @@ void run_golden_file(const std::string& path, const GoldenHandler& handler) {
   std::string out;
   std::size_t next = 0;
   for (std::size_t k = 0; k < cases.size(); ++k) {
-    for (; next < cases[k].expected_begin; ++next) out += lines[next] + "\n";
+    for (; next < cases[k].expected_begin; ++next)
+      out += lines[next] + "\n";
     out += actuals[k];
     next = cases[k].expected_end;
   }
-  for (; next < lines.size(); ++next) out += lines[next] + "\n";
+  for (; next < lines.size(); ++next)
+    out += lines[next] + "\n";
   std::ofstream(path, std::ios::trunc) << out;
 }
 

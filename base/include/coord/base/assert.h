@@ -28,14 +28,14 @@ std::string assert_message(const Args&... args) {
 
 }  // namespace coord::detail
 
-#define COORD_ASSERT(cond, ...)                                                            \
-  do {                                                                                     \
-    if (__builtin_expect(!(cond), 0)) {                                                    \
-      ::coord::detail::assert_fail(#cond, __FILE__, __LINE__,                              \
-                                   ::coord::detail::assert_message(__VA_ARGS__));          \
-    }                                                                                      \
+#define COORD_ASSERT(cond, ...)                                                   \
+  do {                                                                            \
+    if (__builtin_expect(!(cond), 0)) {                                           \
+      ::coord::detail::assert_fail(#cond, __FILE__, __LINE__,                     \
+                                   ::coord::detail::assert_message(__VA_ARGS__)); \
+    }                                                                             \
   } while (0)
 
-#define COORD_UNREACHABLE(...) \
+#define COORD_UNREACHABLE(...)                                    \
   ::coord::detail::assert_fail("unreachable", __FILE__, __LINE__, \
                                ::coord::detail::assert_message(__VA_ARGS__))

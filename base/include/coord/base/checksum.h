@@ -17,7 +17,11 @@ std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t siz
 inline std::uint32_t crc32c(const void* data, std::size_t size) {
   return crc32c_extend(0, data, size);
 }
-inline std::uint32_t crc32c(std::string_view s) { return crc32c(s.data(), s.size()); }
-inline std::uint32_t crc32c(std::span<const std::byte> s) { return crc32c(s.data(), s.size()); }
+inline std::uint32_t crc32c(std::string_view s) {
+  return crc32c(s.data(), s.size());
+}
+inline std::uint32_t crc32c(std::span<const std::byte> s) {
+  return crc32c(s.data(), s.size());
+}
 
 }  // namespace coord

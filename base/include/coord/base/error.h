@@ -61,6 +61,8 @@ std::string_view error_description(ErrorCode code);
 // which a decoder must treat as a protocol error rather than guess.
 std::optional<ErrorCode> error_from_int(std::int32_t value);
 
-constexpr std::int32_t to_int(ErrorCode code) { return static_cast<std::int32_t>(code); }
+constexpr std::int32_t to_int(ErrorCode code) {
+  return static_cast<std::int32_t>(code);
+}
 
 }  // namespace coord

@@ -50,7 +50,7 @@ class [[nodiscard]] Result {
   static_assert(!std::is_same_v<std::decay_t<T>, Status>, "use Status for Result<void>");
 
  public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}        // NOLINT: implicit
   Result(Status status) : v_(std::in_place_index<1>, std::move(status)) {  // NOLINT: implicit
     COORD_ASSERT(!std::get<1>(v_).ok(), "a Result built from a Status must carry an error");
   }
@@ -92,8 +92,8 @@ class [[nodiscard]] Result {
 }  // namespace coord
 
 // Returns the Status of `expr` from the enclosing function when it is not Ok.
-#define COORD_RETURN_IF_ERROR(expr)          \
-  do {                                       \
-    ::coord::Status coord_status_ = (expr);  \
+#define COORD_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::coord::Status coord_status_ = (expr);        \
     if (!coord_status_.ok()) return coord_status_; \
   } while (0)

@@ -28,10 +28,10 @@ namespace coord::testing {
 
 struct GoldenCase {
   std::string file;
-  int line = 0;                    // of the command
-  std::string command;             // first word
-  std::vector<std::string> args;   // the other words; "quoted words" keep spaces
-  std::string input;               // lines between the command and ----
+  int line = 0;                   // of the command
+  std::string command;            // first word
+  std::vector<std::string> args;  // the other words; "quoted words" keep spaces
+  std::string input;              // lines between the command and ----
   std::string expected;
 
   // Value of a `key=value` argument, if present.
