@@ -1,0 +1,127 @@
+// The znode tree: ZooKeeper's data model as a deterministic state machine.
+//
+// Writes enter only through apply(txn, caller, zxid, time); the same
+// sequence of calls yields the same tree, results and events on every
+// replica. Reads are const calls answered from the current state. The tree
+// performs no I/O, starts no thread and reads no clock: time arrives in the
+// txn's timestamp. Behaviour follows what ZooKeeper 3.8 clients observe
+// (zk-wire-protocol.md §3, §6.2, §7–§10): path rules, Stat update rules
+// (cversion, pzxid), sequential suffixes from a 64-bit per-parent counter,
+// ephemeral ownership, containers and TTL nodes, ACLs (stored interned),
+// multi, and the watch index of the connections of this server.
+//
+// Thread safety: none. One owner (the replica's apply loop) calls
+// everything; views returned by reads are valid until the next mutation.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "coord/base/ids.h"
+#include "coord/base/status.h"
+#include "coord/znode/ops.h"
+
+namespace coord::znode {
+
+class DataTree {
+ public:
+  // A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`
+  // as a fresh ZooKeeper 3.8 has them, last_zxid() = 0.
+  DataTree();
+  ~DataTree();
+  DataTree(DataTree&&) noexcept;
+  DataTree& operator=(DataTree&&) noexcept;
+  DataTree(const DataTree&) = delete;
+  DataTree& operator=(const DataTree&) = delete;
+
+  // ---- writes ----------------------------------------------------------
+
+  // Applies one transaction. `zxid` must be greater than last_zxid();
+  // `time` becomes ctime/mtime and is the "now" of TTL checks. Validation
+  // (NoNode, BadVersion, NoAuth, ...) happens here, against the current
+  // state; a failed txn changes nothing but last_zxid().
+  ApplyResult apply(const Txn& txn, const Caller& caller, Zxid zxid, TimeMs time);
+
+  // ---- reads -------------------------------------------------------------
+  // Read paths are not validated (as in ZooKeeper 3.8): a malformed path is
+  // simply NoNode.
+
+  Result<Stat> exists(std::string_view path) const;
+  Result<DataView> get_data(std::string_view path, const Caller& caller) const;
+  Result<ChildrenView> get_children(std::string_view path, const Caller& caller) const;
+  Result<AclView> get_acl(std::string_view path, const Caller& caller) const;
+  // Number of descendants, the node itself excluded.
+  Result<std::int64_t> get_all_children_number(std::string_view path,
+                                               const Caller& caller) const;
+  // Paths of `session`'s ephemerals starting with `prefix` (plain string
+  // prefix; "" or "/" = all), sorted.
+  std::vector<std::string> get_ephemerals(SessionId session, std::string_view prefix) const;
+  std::vector<ReadOpResult> multi_read(const std::vector<ReadOp>& ops,
+                                       const Caller& caller) const;
+
+  // Sessions that own at least one ephemeral.
+  std::vector<SessionId> sessions_with_ephemerals() const;
+
+  // Containers and TTL nodes due for removal at `now` (sorted), for the
+  // leader to propose ReapOps: a container with no children that has had
+  // at least one; a TTL node with no children unmodified for longer than
+  // its TTL.
+  std::vector<std::string> reap_candidates(TimeMs now) const;
+
+  Zxid last_zxid() const;
+  std::size_t node_count() const;  // including the built-in nodes
+  std::size_t ephemeral_count() const;
+  // Bytes of data and names held, for `mntr`'s approximate data size.
+  std::size_t approximate_data_bytes() const;
+
+  // ---- watches (per connection, local to this server) ------------------
+
+  // Registers a watch. Errors: Throttled past watches_per_connection_max.
+  Status add_watch(WatcherId watcher, std::string_view path, WatchKind kind);
+  // Ok if `watcher` has a watch of `type` on `path`, else NoWatcher.
+  Status check_watches(WatcherId watcher, std::string_view path, WatcherType type) const;
+  // Removes them; NoWatcher if there was none to remove.
+  Status remove_watches(WatcherId watcher, std::string_view path, WatcherType type);
+  // Re-arms watches after a reconnect (§8.5) and returns the events that
+  // fire at once, in the order of the lists.
+  std::vector<WatchEvent> set_watches(WatcherId watcher, const SetWatchesRequest& request);
+  // Drops every watch of a closed connection.
+  void remove_watcher(WatcherId watcher);
+  std::size_t watch_count() const;
+  // Every registration, for the wchc / wchp / wchs four-letter words.
+  void for_each_watch(
+      const std::function<void(WatcherId, std::string_view path, WatchKind)>& fn) const;
+
+  // ---- snapshot and digest -----------------------------------------------
+
+  // The whole replicated state (nodes, data, Stat, ACLs, ephemeral owners,
+  // counters, TTLs, last_zxid) as bytes, versioned and checksummed.
+  // Watches are not included.
+  std::string write_snapshot() const;
+  // Rebuilds a tree; a truncated, corrupt or unknown-version snapshot is
+  // an error with a clear message, never a partial tree.
+  static Result<DataTree> read_snapshot(std::string_view bytes);
+
+  // An order-independent hash of the replicated state, kept up to date
+  // incrementally: equal on two trees exactly when their contents are
+  // equal (up to hash collisions).
+  std::uint64_t digest() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ZooKeeper's path rule for writes (§6.2): absolute, no trailing '/', no
+// empty, "." or ".." component, no NUL or disallowed characters, at most
+// znode_path_bytes_max bytes. BadArguments otherwise.
+Status validate_path(std::string_view path);
+
+// "/a/b" -> "/a"; "/a" -> "/"; "/" -> "".
+std::string_view parent_path(std::string_view path);
+
+}  // namespace coord::znode
