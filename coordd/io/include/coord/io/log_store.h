@@ -1,0 +1,121 @@
+// The durable Raft log of a coordd server, kept in LMDB.
+//
+// Holds the log entries (key: index), the hard state (term, vote, commit)
+// and the metadata of the latest snapshot. One write() is one LMDB write
+// transaction and so one fsync, however many entries it carries: that is
+// the group commit. Every record carries a CRC-32C over its key and value
+// (LMDB 0.9 keeps no checksum of its own); a record that fails it is
+// reported with the file and the index, never returned as data.
+//
+// A full map or a full disk fails the write with a clear error and leaves
+// what was already stored readable.
+//
+// Thread safety: one owner thread calls everything.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "coord/base/ids.h"
+#include "coord/base/status.h"
+
+namespace coord::io {
+
+struct LogRecord {
+  LogIndex index{0};
+  Term term{0};
+  std::uint8_t kind = 0;  // the consensus layer's entry type
+  std::string data;
+  friend bool operator==(const LogRecord&, const LogRecord&) = default;
+};
+
+struct HardState {
+  Term term{0};
+  NodeId vote{0};
+  LogIndex commit{0};
+  friend bool operator==(const HardState&, const HardState&) = default;
+};
+
+struct SnapshotMeta {
+  LogIndex index{0};
+  Term term{0};
+  std::string config;  // the membership at `index`, encoded by the caller
+  friend bool operator==(const SnapshotMeta&, const SnapshotMeta&) = default;
+};
+
+// What one write() makes durable, atomically.
+struct LogWrite {
+  std::optional<HardState> hard_state;
+  // Contiguous entries. Any stored entry at or after entries.front().index
+  // is replaced (a follower overwriting a conflicting suffix, Raft §5.3).
+  // entries.front().index must be at most last_index() + 1.
+  std::vector<LogRecord> entries;
+  // A snapshot now covers everything up to snapshot->index: stored entries
+  // at or below it are dropped.
+  std::optional<SnapshotMeta> snapshot;
+};
+
+class LmdbLogStore {
+ public:
+  struct Options {
+    // Upper bound of the memory map (sparse: costs nothing until used).
+    std::size_t map_bytes = std::size_t{16} << 30;
+    // fsync on every write. Off only in benchmarks that measure the rest.
+    bool sync = true;
+  };
+
+  // Opens or creates the store in directory `dir` (created if missing).
+  // Fails on a record format it does not know or a corrupt meta record.
+  static Result<std::unique_ptr<LmdbLogStore>> open(const std::string& dir, Options options);
+  static Result<std::unique_ptr<LmdbLogStore>> open(const std::string& dir) {
+    return open(dir, Options{});
+  }
+  ~LmdbLogStore();
+  LmdbLogStore(const LmdbLogStore&) = delete;
+  LmdbLogStore& operator=(const LmdbLogStore&) = delete;
+
+  // Makes `w` durable in one transaction. On error nothing of `w` is stored.
+  Status write(const LogWrite& w);
+  // Drops the entries at or below `through` (after a snapshot covers them).
+  Status compact(LogIndex through);
+
+  // The entry at `index`: NoNode if it is not stored, DataInconsistency if
+  // its checksum fails.
+  Result<LogRecord> entry(LogIndex index) const;
+  // Entries in [lo, hi), stopping early once `max_bytes` of data is
+  // reached (at least one entry is returned when any is stored in range).
+  Result<std::vector<LogRecord>> entries(LogIndex lo, LogIndex hi, std::size_t max_bytes) const;
+
+  // Index of the first and last stored entries; when none is stored,
+  // first = snapshot index + 1 and last = snapshot index.
+  LogIndex first_index() const { return first_; }
+  LogIndex last_index() const { return last_; }
+  std::optional<HardState> hard_state() const { return hard_state_; }
+  std::optional<SnapshotMeta> snapshot_meta() const { return snapshot_; }
+
+  // Bytes the map uses (pages in use × page size).
+  std::size_t used_bytes() const;
+  const std::string& file_path() const { return file_; }
+
+  // Overwrites the raw value stored for `index`, bypassing the checksum, so
+  // tests can show that corruption is detected.
+  Status corrupt_entry_for_testing(LogIndex index, std::string raw_value);
+
+ private:
+  struct Env;
+  LmdbLogStore(std::unique_ptr<Env> env, std::string file);
+  Status load();
+
+  std::unique_ptr<Env> env_;
+  std::string file_;
+  LogIndex first_{1};
+  LogIndex last_{0};
+  std::optional<HardState> hard_state_;
+  std::optional<SnapshotMeta> snapshot_;
+};
+
+}  // namespace coord::io

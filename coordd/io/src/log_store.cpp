@@ -1,0 +1,454 @@
+#include "coord/io/log_store.h"
+
+#include <lmdb.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string_view>
+
+#include "coord/base/assert.h"
+#include "coord/base/checksum.h"
+
+namespace coord::io {
+namespace {
+
+constexpr std::string_view kFormatKey = "format";
+constexpr std::string_view kFormatValue = "coord-log-1";
+constexpr std::string_view kHardStateKey = "hard_state";
+constexpr std::string_view kSnapshotKey = "snapshot";
+constexpr std::size_t kCrcBytes = 4;
+
+void put_u64(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>(v >> shift));
+}
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>(v >> shift));
+}
+std::uint64_t get_u64(const unsigned char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v = (v << 8) | p[i];
+  return v;
+}
+std::uint32_t get_u32(const unsigned char* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+// Big-endian, so LMDB's byte order is index order.
+std::string index_key(LogIndex index) {
+  std::string k;
+  put_u64(k, index.value());
+  return k;
+}
+
+MDB_val as_val(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+std::string_view as_view(const MDB_val& v) {
+  return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
+}
+
+// value = crc32c(key || body) || body
+std::string seal(std::string_view key, std::string_view body) {
+  std::string out;
+  out.reserve(kCrcBytes + body.size());
+  put_u32(out, crc32c_extend(crc32c(key), body.data(), body.size()));
+  out.append(body);
+  return out;
+}
+
+// The body of a sealed value, or nullopt when the checksum fails.
+std::optional<std::string_view> unseal(std::string_view key, std::string_view value) {
+  if (value.size() < kCrcBytes) return std::nullopt;
+  const auto* p = reinterpret_cast<const unsigned char*>(value.data());
+  std::string_view body = value.substr(kCrcBytes);
+  if (get_u32(p) != crc32c_extend(crc32c(key), body.data(), body.size())) return std::nullopt;
+  return body;
+}
+
+}  // namespace
+
+struct LmdbLogStore::Env {
+  MDB_env* env = nullptr;
+  MDB_dbi log = 0;
+  MDB_dbi meta = 0;
+  ~Env() {
+    if (env != nullptr) mdb_env_close(env);
+  }
+};
+
+namespace {
+
+// A write or read transaction that aborts unless committed.
+class Txn {
+ public:
+  Txn(MDB_env* env, bool read_only) {
+    rc_ = mdb_txn_begin(env, nullptr, read_only ? MDB_RDONLY : 0, &txn_);
+  }
+  ~Txn() {
+    if (txn_ != nullptr) mdb_txn_abort(txn_);
+  }
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+  int begin_rc() const { return rc_; }
+  MDB_txn* get() const { return txn_; }
+  int commit() {
+    int rc = mdb_txn_commit(txn_);
+    txn_ = nullptr;
+    return rc;
+  }
+
+ private:
+  MDB_txn* txn_ = nullptr;
+  int rc_ = 0;
+};
+
+class Cursor {
+ public:
+  Cursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &c_); }
+  ~Cursor() {
+    if (c_ != nullptr) mdb_cursor_close(c_);
+  }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  int open_rc() const { return rc_; }
+  MDB_cursor* get() const { return c_; }
+
+ private:
+  MDB_cursor* c_ = nullptr;
+  int rc_ = 0;
+};
+
+}  // namespace
+
+static Status lmdb_error(const std::string& file, std::string_view what, int rc) {
+  std::string msg = file + ": " + std::string(what) + ": " + mdb_strerror(rc);
+  if (rc == MDB_MAP_FULL) {
+    msg += " (the log store reached its map size; compact the log or raise the limit)";
+  } else if (rc == ENOSPC) {
+    msg += " (the disk is full)";
+  }
+  return Status(ErrorCode::SystemError, std::move(msg));
+}
+
+Result<std::unique_ptr<LmdbLogStore>> LmdbLogStore::open(const std::string& dir, Options options) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status(ErrorCode::SystemError, dir + ": cannot create: " + ec.message());
+  auto env = std::make_unique<Env>();
+  const std::string file = (std::filesystem::path(dir) / "data.mdb").string();
+  int rc = mdb_env_create(&env->env);
+  if (rc != 0) return lmdb_error(file, "create environment", rc);
+  if ((rc = mdb_env_set_mapsize(env->env, options.map_bytes)) != 0) {
+    return lmdb_error(file, "set map size", rc);
+  }
+  if ((rc = mdb_env_set_maxdbs(env->env, 2)) != 0) return lmdb_error(file, "set max dbs", rc);
+  unsigned flags = MDB_NOTLS;
+  if (!options.sync) flags |= MDB_NOSYNC;
+  if ((rc = mdb_env_open(env->env, dir.c_str(), flags, 0644)) != 0) {
+    return lmdb_error(file, "open", rc);
+  }
+  {
+    Txn txn(env->env, false);
+    if (txn.begin_rc() != 0) return lmdb_error(file, "begin", txn.begin_rc());
+    if ((rc = mdb_dbi_open(txn.get(), "log", MDB_CREATE, &env->log)) != 0) {
+      return lmdb_error(file, "open log table", rc);
+    }
+    if ((rc = mdb_dbi_open(txn.get(), "meta", MDB_CREATE, &env->meta)) != 0) {
+      return lmdb_error(file, "open meta table", rc);
+    }
+    MDB_val key = as_val(kFormatKey);
+    MDB_val value;
+    rc = mdb_get(txn.get(), env->meta, &key, &value);
+    if (rc == MDB_NOTFOUND) {
+      MDB_val v = as_val(kFormatValue);
+      if ((rc = mdb_put(txn.get(), env->meta, &key, &v, 0)) != 0) {
+        return lmdb_error(file, "write format", rc);
+      }
+    } else if (rc != 0) {
+      return lmdb_error(file, "read format", rc);
+    } else if (as_view(value) != kFormatValue) {
+      return Status(ErrorCode::SystemError,
+                    file + ": unknown log format '" + std::string(as_view(value)) + "'");
+    }
+    if ((rc = txn.commit()) != 0) return lmdb_error(file, "commit", rc);
+  }
+  std::unique_ptr<LmdbLogStore> store(new LmdbLogStore(std::move(env), file));
+  COORD_RETURN_IF_ERROR(store->load());
+  return store;
+}
+
+LmdbLogStore::LmdbLogStore(std::unique_ptr<Env> env, std::string file)
+    : env_(std::move(env)), file_(std::move(file)) {}
+
+LmdbLogStore::~LmdbLogStore() = default;
+
+Status LmdbLogStore::load() {
+  Txn txn(env_->env, true);
+  if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
+
+  auto read_meta = [&](std::string_view name) -> Result<std::optional<std::string>> {
+    MDB_val key = as_val(name);
+    MDB_val value;
+    int rc = mdb_get(txn.get(), env_->meta, &key, &value);
+    if (rc == MDB_NOTFOUND) return std::optional<std::string>();
+    if (rc != 0) return lmdb_error(file_, "read " + std::string(name), rc);
+    auto body = unseal(name, as_view(value));
+    if (!body) {
+      return Status(ErrorCode::DataInconsistency,
+                    file_ + ": " + std::string(name) + " record fails its checksum");
+    }
+    return std::optional<std::string>(std::string(*body));
+  };
+
+  auto hs = read_meta(kHardStateKey);
+  if (!hs.ok()) return hs.status();
+  if (*hs) {
+    if ((*hs)->size() != 24) {
+      return Status(ErrorCode::DataInconsistency, file_ + ": hard state record has a bad size");
+    }
+    const auto* p = reinterpret_cast<const unsigned char*>((*hs)->data());
+    hard_state_ = HardState{Term(get_u64(p)), NodeId(get_u64(p + 8)), LogIndex(get_u64(p + 16))};
+  }
+  auto snap = read_meta(kSnapshotKey);
+  if (!snap.ok()) return snap.status();
+  if (*snap) {
+    if ((*snap)->size() < 16) {
+      return Status(ErrorCode::DataInconsistency, file_ + ": snapshot record has a bad size");
+    }
+    const auto* p = reinterpret_cast<const unsigned char*>((*snap)->data());
+    snapshot_ = SnapshotMeta{LogIndex(get_u64(p)), Term(get_u64(p + 8)), (*snap)->substr(16)};
+  }
+
+  const LogIndex snap_index = snapshot_ ? snapshot_->index : LogIndex(0);
+  first_ = snap_index.next();
+  last_ = snap_index;
+  Cursor cursor(txn.get(), env_->log);
+  if (cursor.open_rc() != 0) return lmdb_error(file_, "open cursor", cursor.open_rc());
+  MDB_val key;
+  MDB_val value;
+  int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
+  if (rc == MDB_NOTFOUND) return Status();
+  if (rc != 0) return lmdb_error(file_, "read first entry", rc);
+  if (key.mv_size != 8) {
+    return Status(ErrorCode::DataInconsistency, file_ + ": log key of bad size");
+  }
+  first_ = LogIndex(get_u64(static_cast<const unsigned char*>(key.mv_data)));
+  rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST);
+  if (rc != 0) return lmdb_error(file_, "read last entry", rc);
+  last_ = LogIndex(get_u64(static_cast<const unsigned char*>(key.mv_data)));
+  if (first_ <= snap_index) {
+    return Status(ErrorCode::DataInconsistency,
+                  file_ + ": entry " + std::to_string(first_.value()) +
+                      " is covered by the snapshot at " + std::to_string(snap_index.value()));
+  }
+  MDB_stat st;
+  if ((rc = mdb_stat(txn.get(), env_->log, &st)) != 0) return lmdb_error(file_, "stat", rc);
+  if (st.ms_entries != last_.value() - first_.value() + 1) {
+    return Status(ErrorCode::DataInconsistency, file_ + ": the log has holes between entries " +
+                                                    std::to_string(first_.value()) + " and " +
+                                                    std::to_string(last_.value()));
+  }
+  return Status();
+}
+
+// Deletes the stored entries from `bound` on, or up to and including
+// `bound` when `up_to`. After mdb_cursor_del the cursor's MDB_NEXT yields
+// the entry that followed the deleted one.
+static int drop_entries(MDB_cursor* cursor, LogIndex bound, bool up_to) {
+  std::string k = index_key(bound);
+  MDB_val key = as_val(k);
+  MDB_val value;
+  int rc = mdb_cursor_get(cursor, &key, &value, up_to ? MDB_FIRST : MDB_SET_RANGE);
+  while (rc == 0) {
+    if (up_to && get_u64(static_cast<const unsigned char*>(key.mv_data)) > bound.value()) break;
+    if ((rc = mdb_cursor_del(cursor, 0)) != 0) return rc;
+    rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
+  }
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+Status LmdbLogStore::write(const LogWrite& w) {
+  LogIndex new_first = first_;
+  LogIndex new_last = last_;
+  if (w.snapshot) {
+    COORD_ASSERT(!snapshot_ || w.snapshot->index >= snapshot_->index,
+                 "snapshot index went back from ", snapshot_->index, " to ", w.snapshot->index);
+  }
+  const LogIndex snap_index =
+      w.snapshot ? w.snapshot->index : (snapshot_ ? snapshot_->index : LogIndex(0));
+  if (!w.entries.empty()) {
+    const LogIndex from = w.entries.front().index;
+    COORD_ASSERT(from > snap_index, "entry ", from, " is covered by the snapshot at ", snap_index);
+    COORD_ASSERT(from <= last_.next() || (w.snapshot && from == snap_index.next()),
+                 "entries must follow the log: first ", from, ", last stored ", last_);
+    for (std::size_t i = 1; i < w.entries.size(); ++i) {
+      COORD_ASSERT(w.entries[i].index == w.entries[i - 1].index.next(),
+                   "entries must be contiguous at ", w.entries[i].index);
+    }
+  }
+
+  Txn txn(env_->env, false);
+  if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
+  int rc = 0;
+  Cursor cursor(txn.get(), env_->log);
+  if (cursor.open_rc() != 0) return lmdb_error(file_, "open cursor", cursor.open_rc());
+
+  if (w.snapshot) {
+    if ((rc = drop_entries(cursor.get(), w.snapshot->index, true)) != 0) {
+      return lmdb_error(file_, "drop compacted entries", rc);
+    }
+    std::string body;
+    put_u64(body, w.snapshot->index.value());
+    put_u64(body, w.snapshot->term.value());
+    body += w.snapshot->config;
+    std::string sealed = seal(kSnapshotKey, body);
+    MDB_val key = as_val(kSnapshotKey);
+    MDB_val value = as_val(sealed);
+    if ((rc = mdb_put(txn.get(), env_->meta, &key, &value, 0)) != 0) {
+      return lmdb_error(file_, "write snapshot record", rc);
+    }
+    if (new_first <= w.snapshot->index) new_first = w.snapshot->index.next();
+    if (new_last < w.snapshot->index) new_last = w.snapshot->index;
+  }
+
+  if (!w.entries.empty()) {
+    const LogIndex from = w.entries.front().index;
+    const bool appending = from == new_last.next();
+    if (!appending && (rc = drop_entries(cursor.get(), from, false)) != 0) {
+      return lmdb_error(file_, "drop conflicting entries", rc);
+    }
+    std::string body;
+    for (const LogRecord& e : w.entries) {
+      body.clear();
+      put_u64(body, e.term.value());
+      body.push_back(static_cast<char>(e.kind));
+      body += e.data;
+      std::string k = index_key(e.index);
+      std::string sealed = seal(k, body);
+      MDB_val key = as_val(k);
+      MDB_val value = as_val(sealed);
+      if ((rc = mdb_put(txn.get(), env_->log, &key, &value, appending ? MDB_APPEND : 0)) != 0) {
+        return lmdb_error(file_, "append entry " + std::to_string(e.index.value()), rc);
+      }
+    }
+    new_last = w.entries.back().index;
+    if (new_first > from) new_first = from;
+  }
+
+  if (w.hard_state) {
+    std::string body;
+    put_u64(body, w.hard_state->term.value());
+    put_u64(body, w.hard_state->vote.value());
+    put_u64(body, w.hard_state->commit.value());
+    std::string sealed = seal(kHardStateKey, body);
+    MDB_val key = as_val(kHardStateKey);
+    MDB_val value = as_val(sealed);
+    if ((rc = mdb_put(txn.get(), env_->meta, &key, &value, 0)) != 0) {
+      return lmdb_error(file_, "write hard state", rc);
+    }
+  }
+
+  if ((rc = txn.commit()) != 0) return lmdb_error(file_, "commit", rc);
+  first_ = new_first;
+  last_ = new_last;
+  if (w.hard_state) hard_state_ = w.hard_state;
+  if (w.snapshot) snapshot_ = w.snapshot;
+  return Status();
+}
+
+Status LmdbLogStore::compact(LogIndex through) {
+  if (through < first_) return Status();
+  COORD_ASSERT(through <= last_, "cannot compact past the last entry ", last_);
+  Txn txn(env_->env, false);
+  if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
+  Cursor cursor(txn.get(), env_->log);
+  if (cursor.open_rc() != 0) return lmdb_error(file_, "open cursor", cursor.open_rc());
+  if (int rc = drop_entries(cursor.get(), through, true); rc != 0) {
+    return lmdb_error(file_, "compact", rc);
+  }
+  if (int rc = txn.commit(); rc != 0) return lmdb_error(file_, "commit", rc);
+  first_ = through.next();
+  return Status();
+}
+
+static Result<LogRecord> decode_entry(const std::string& file, const MDB_val& key,
+                                      const MDB_val& value) {
+  const LogIndex index(get_u64(static_cast<const unsigned char*>(key.mv_data)));
+  auto body = unseal(as_view(key), as_view(value));
+  if (!body || body->size() < 9) {
+    return Status(ErrorCode::DataInconsistency,
+                  file + ": log entry " + std::to_string(index.value()) + " fails its checksum");
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(body->data());
+  return LogRecord{index, Term(get_u64(p)), p[8], std::string(body->substr(9))};
+}
+
+Result<LogRecord> LmdbLogStore::entry(LogIndex index) const {
+  Txn txn(env_->env, true);
+  if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
+  std::string k = index_key(index);
+  MDB_val key = as_val(k);
+  MDB_val value;
+  int rc = mdb_get(txn.get(), env_->log, &key, &value);
+  if (rc == MDB_NOTFOUND) {
+    return Status(ErrorCode::NoNode, "log entry " + std::to_string(index.value()));
+  }
+  if (rc != 0) return lmdb_error(file_, "read entry", rc);
+  return decode_entry(file_, key, value);
+}
+
+Result<std::vector<LogRecord>> LmdbLogStore::entries(LogIndex lo, LogIndex hi,
+                                                     std::size_t max_bytes) const {
+  std::vector<LogRecord> out;
+  if (lo >= hi) return out;
+  Txn txn(env_->env, true);
+  if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
+  Cursor cursor(txn.get(), env_->log);
+  if (cursor.open_rc() != 0) return lmdb_error(file_, "open cursor", cursor.open_rc());
+  std::string k = index_key(lo);
+  MDB_val key = as_val(k);
+  MDB_val value;
+  std::size_t bytes = 0;
+  int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_RANGE);
+  while (rc == 0) {
+    const LogIndex at(get_u64(static_cast<const unsigned char*>(key.mv_data)));
+    if (at >= hi) break;
+    auto e = decode_entry(file_, key, value);
+    if (!e.ok()) return e.status();
+    bytes += e->data.size();
+    out.push_back(std::move(e).value());
+    if (bytes >= max_bytes) break;
+    rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error(file_, "read entries", rc);
+  return out;
+}
+
+std::size_t LmdbLogStore::used_bytes() const {
+  MDB_envinfo info;
+  MDB_stat st;
+  if (mdb_env_info(env_->env, &info) != 0 || mdb_env_stat(env_->env, &st) != 0) return 0;
+  return (info.me_last_pgno + 1) * st.ms_psize;
+}
+
+Status LmdbLogStore::corrupt_entry_for_testing(LogIndex index, std::string raw_value) {
+  Txn txn(env_->env, false);
+  if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
+  std::string k = index_key(index);
+  MDB_val key = as_val(k);
+  MDB_val value = as_val(raw_value);
+  int rc = mdb_put(txn.get(), env_->log, &key, &value, 0);
+  if (rc != 0) return lmdb_error(file_, "put", rc);
+  if ((rc = txn.commit()) != 0) return lmdb_error(file_, "commit", rc);
+  return Status();
+}
+
+}  // namespace coord::io
