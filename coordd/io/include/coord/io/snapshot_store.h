@@ -1,0 +1,57 @@
+// Snapshot files of a coordd server: the serialized tree and the Raft
+// metadata at one log index, one file per snapshot.
+//
+// A file is written under a temporary name, fsync'ed, renamed into place
+// and the directory fsync'ed, so a crash leaves either the old set of
+// snapshots or the new one, never a half-written file under a real name.
+// Each file carries a header (magic, version, index, term, length) and a
+// CRC-32C over header and payload; a corrupt or truncated file is reported
+// with its name.
+//
+// Thread safety: one owner; the files themselves may be written by a
+// background writer as long as only one writes at a time.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "coord/base/ids.h"
+#include "coord/base/status.h"
+
+namespace coord::io {
+
+struct SnapshotFile {
+  LogIndex index{0};
+  Term term{0};
+  std::string payload;
+};
+
+class SnapshotStore {
+ public:
+  // Uses (and creates) directory `dir`.
+  explicit SnapshotStore(std::string dir);
+
+  // Durably stores a snapshot; replaces one at the same index.
+  Status save(LogIndex index, Term term, std::string_view payload);
+  // The newest snapshot, nullopt when there is none. A newest file that
+  // fails its checksum is an error naming the file: an older snapshot
+  // cannot stand in for it once the log before it was compacted.
+  Result<std::optional<SnapshotFile>> load_latest() const;
+  // Indexes of the stored snapshots, ascending.
+  Result<std::vector<LogIndex>> list() const;
+  // Removes all but the newest `keep` snapshots and stray temporary files.
+  Status prune(std::size_t keep);
+  // Bytes of all snapshot files, for metrics.
+  std::size_t total_bytes() const;
+
+  const std::string& dir() const { return dir_; }
+  std::string path_of(LogIndex index) const;
+
+ private:
+  std::string dir_;
+};
+
+}  // namespace coord::io

@@ -1,0 +1,212 @@
+#include "coord/io/snapshot_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "coord/base/checksum.h"
+
+namespace coord::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kMagic = "COORDSNP";
+constexpr std::uint32_t kVersion = 1;
+// magic(8) version(4) index(8) term(8) length(8) crc(4)
+constexpr std::size_t kHeaderBytes = 8 + 4 + 8 + 8 + 8 + 4;
+constexpr std::string_view kPrefix = "snapshot-";
+constexpr std::string_view kSuffix = ".snap";
+constexpr std::string_view kTmpSuffix = ".tmp";
+
+void put_be(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i)
+    out.push_back(static_cast<char>(v >> (8 * i)));
+}
+std::uint64_t get_be(const char* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i)
+    v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+Status errno_status(const std::string& what, const std::string& path) {
+  return Status(ErrorCode::SystemError, path + ": " + what + ": " + std::strerror(errno));
+}
+
+Status write_all_and_sync(const std::string& path, std::string_view a, std::string_view b) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_status("open", path);
+  for (std::string_view part : {a, b}) {
+    while (!part.empty()) {
+      const ssize_t n = ::write(fd, part.data(), part.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        Status s = errno_status("write", path);
+        ::close(fd);
+        return s;
+      }
+      part.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  if (::fsync(fd) != 0) {
+    Status s = errno_status("fsync", path);
+    ::close(fd);
+    return s;
+  }
+  if (::close(fd) != 0) return errno_status("close", path);
+  return Status();
+}
+
+Status sync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno_status("open directory", dir);
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return errno_status("fsync directory", dir);
+  return Status();
+}
+
+std::optional<LogIndex> index_of(const std::string& name) {
+  if (name.size() != kPrefix.size() + 16 + kSuffix.size() || !name.starts_with(kPrefix) ||
+      !name.ends_with(kSuffix)) {
+    return std::nullopt;
+  }
+  std::uint64_t v = 0;
+  for (char c : std::string_view(name).substr(kPrefix.size(), 16)) {
+    int d;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else {
+      return std::nullopt;
+    }
+    v = (v << 4) | static_cast<std::uint64_t>(d);
+  }
+  return LogIndex(v);
+}
+
+}  // namespace
+
+SnapshotStore::SnapshotStore(std::string dir) : dir_(std::move(dir)) {}
+
+std::string SnapshotStore::path_of(LogIndex index) const {
+  char name[64];
+  std::snprintf(name, sizeof name, "snapshot-%016" PRIx64 ".snap", index.value());
+  return (fs::path(dir_) / name).string();
+}
+
+Status SnapshotStore::save(LogIndex index, Term term, std::string_view payload) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) return Status(ErrorCode::SystemError, dir_ + ": cannot create: " + ec.message());
+  std::string header;
+  header.reserve(kHeaderBytes);
+  header.append(kMagic);
+  put_be(header, kVersion, 4);
+  put_be(header, index.value(), 8);
+  put_be(header, term.value(), 8);
+  put_be(header, payload.size(), 8);
+  const std::uint32_t crc = crc32c_extend(crc32c(header), payload.data(), payload.size());
+  put_be(header, crc, 4);
+
+  const std::string final_path = path_of(index);
+  const std::string tmp_path = final_path + std::string(kTmpSuffix);
+  COORD_RETURN_IF_ERROR(write_all_and_sync(tmp_path, header, payload));
+  if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
+    return errno_status("rename", tmp_path);
+  }
+  return sync_dir(dir_);
+}
+
+Result<std::vector<LogIndex>> SnapshotStore::list() const {
+  std::vector<LogIndex> out;
+  std::error_code ec;
+  if (!fs::exists(dir_, ec)) return out;
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {
+    if (auto idx = index_of(e.path().filename().string())) out.push_back(*idx);
+  }
+  if (ec) return Status(ErrorCode::SystemError, dir_ + ": cannot list: " + ec.message());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<std::optional<SnapshotFile>> SnapshotStore::load_latest() const {
+  auto indexes = list();
+  if (!indexes.ok()) return indexes.status();
+  if (indexes->empty()) return std::optional<SnapshotFile>();
+  const std::string path = path_of(indexes->back());
+  std::string bytes;
+  {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno_status("open", path);
+    char buf[1 << 16];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        Status s = errno_status("read", path);
+        ::close(fd);
+        return s;
+      }
+      if (n == 0) break;
+      bytes.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+  }
+  auto corrupt = [&](const std::string& why) {
+    return Status(ErrorCode::DataInconsistency, path + ": corrupt snapshot: " + why);
+  };
+  if (bytes.size() < kHeaderBytes) return corrupt("shorter than its header");
+  if (std::string_view(bytes).substr(0, 8) != kMagic) return corrupt("bad magic");
+  const auto version = static_cast<std::uint32_t>(get_be(bytes.data() + 8, 4));
+  if (version != kVersion) return corrupt("unknown version " + std::to_string(version));
+  SnapshotFile f;
+  f.index = LogIndex(get_be(bytes.data() + 12, 8));
+  f.term = Term(get_be(bytes.data() + 20, 8));
+  const std::uint64_t length = get_be(bytes.data() + 28, 8);
+  const auto crc = static_cast<std::uint32_t>(get_be(bytes.data() + 36, 4));
+  if (length != bytes.size() - kHeaderBytes) {
+    return corrupt("length " + std::to_string(length) + " but " +
+                   std::to_string(bytes.size() - kHeaderBytes) + " bytes follow the header");
+  }
+  if (f.index != indexes->back()) return corrupt("index does not match the file name");
+  const std::uint32_t actual =
+      crc32c_extend(crc32c(bytes.data(), kHeaderBytes - 4), bytes.data() + kHeaderBytes, length);
+  if (actual != crc) return corrupt("checksum mismatch");
+  f.payload = bytes.substr(kHeaderBytes);
+  return std::optional<SnapshotFile>(std::move(f));
+}
+
+Status SnapshotStore::prune(std::size_t keep) {
+  auto indexes = list();
+  if (!indexes.ok()) return indexes.status();
+  std::error_code ec;
+  for (std::size_t i = 0; i + keep < indexes->size(); ++i) {
+    fs::remove(path_of((*indexes)[i]), ec);
+    if (ec) return Status(ErrorCode::SystemError, path_of((*indexes)[i]) + ": " + ec.message());
+  }
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {
+    if (e.path().filename().string().ends_with(kTmpSuffix)) fs::remove(e.path(), ec);
+  }
+  return Status();
+}
+
+std::size_t SnapshotStore::total_bytes() const {
+  std::size_t total = 0;
+  std::error_code ec;
+  if (!fs::exists(dir_, ec)) return 0;
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {
+    if (index_of(e.path().filename().string())) total += e.file_size(ec);
+  }
+  return total;
+}
+
+}  // namespace coord::io

@@ -1,0 +1,116 @@
+// Snapshot files on a real file system: round trip, newest wins, pruning,
+// and every kind of damage reported with the file's name.
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "coord/io/snapshot_store.h"
+
+namespace coord::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SnapshotStoreTest : public ::testing::Test {
+ protected:
+  SnapshotStoreTest() {
+    std::string templ = (fs::temp_directory_path() / "coord-snap-XXXXXX").string();
+    root_ = ::mkdtemp(templ.data());
+    dir_ = (fs::path(root_) / "snapshots").string();
+  }
+  ~SnapshotStoreTest() override { fs::remove_all(root_); }
+
+  std::string read_file(const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  void write_file(const std::string& p, const std::string& bytes) {
+    std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
+  }
+
+  std::string root_;
+  std::string dir_;
+};
+
+TEST_F(SnapshotStoreTest, EmptyDirectoryHasNoSnapshot) {
+  SnapshotStore store(dir_);
+  auto latest = store.load_latest();
+  ASSERT_TRUE(latest.ok());
+  EXPECT_FALSE(latest->has_value());
+  EXPECT_EQ(store.total_bytes(), 0u);
+}
+
+TEST_F(SnapshotStoreTest, NewestSnapshotRoundTrips) {
+  SnapshotStore store(dir_);
+  std::string payload(100'000, '\0');
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    payload[i] = static_cast<char>(i * 7);
+  ASSERT_TRUE(store.save(LogIndex(10), Term(1), "old").ok());
+  ASSERT_TRUE(store.save(LogIndex(300), Term(2), payload).ok());
+  ASSERT_TRUE(store.save(LogIndex(20), Term(1), "middle").ok());
+  auto latest = store.load_latest();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_TRUE(latest->has_value());
+  EXPECT_EQ((*latest)->index, LogIndex(300));
+  EXPECT_EQ((*latest)->term, Term(2));
+  EXPECT_EQ((*latest)->payload, payload);
+  EXPECT_EQ(*store.list(), (std::vector<LogIndex>{LogIndex(10), LogIndex(20), LogIndex(300)}));
+  EXPECT_GT(store.total_bytes(), payload.size());
+}
+
+TEST_F(SnapshotStoreTest, PruneKeepsTheNewestAndRemovesStrayTemporaries) {
+  SnapshotStore store(dir_);
+  for (std::uint64_t i = 1; i <= 5; ++i)
+    ASSERT_TRUE(store.save(LogIndex(i * 100), Term(1), "x").ok());
+  write_file(store.path_of(LogIndex(900)) + ".tmp", "half written");
+  ASSERT_TRUE(store.prune(2).ok());
+  EXPECT_EQ(*store.list(), (std::vector<LogIndex>{LogIndex(400), LogIndex(500)}));
+  EXPECT_FALSE(fs::exists(store.path_of(LogIndex(900)) + ".tmp"));
+}
+
+TEST_F(SnapshotStoreTest, EveryFlippedByteIsDetected) {
+  SnapshotStore store(dir_);
+  ASSERT_TRUE(store.save(LogIndex(7), Term(3), "a small tree").ok());
+  const std::string path = store.path_of(LogIndex(7));
+  const std::string good = read_file(path);
+  for (std::size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] = static_cast<char>(bad[i] ^ 0x20);
+    write_file(path, bad);
+    auto latest = store.load_latest();
+    ASSERT_FALSE(latest.ok()) << "flip at byte " << i << " went unnoticed";
+    EXPECT_EQ(latest.code(), ErrorCode::DataInconsistency);
+    EXPECT_NE(latest.status().message().find(path), std::string::npos);
+  }
+}
+
+TEST_F(SnapshotStoreTest, EveryTruncationIsDetected) {
+  SnapshotStore store(dir_);
+  ASSERT_TRUE(store.save(LogIndex(7), Term(3), "a small tree").ok());
+  const std::string path = store.path_of(LogIndex(7));
+  const std::string good = read_file(path);
+  for (std::size_t len = 0; len < good.size(); ++len) {
+    write_file(path, good.substr(0, len));
+    auto latest = store.load_latest();
+    ASSERT_FALSE(latest.ok()) << "truncation to " << len << " bytes went unnoticed";
+    EXPECT_EQ(latest.code(), ErrorCode::DataInconsistency);
+  }
+  write_file(path, good + "extra");
+  EXPECT_EQ(store.load_latest().code(), ErrorCode::DataInconsistency);
+}
+
+TEST_F(SnapshotStoreTest, AFileRenamedToAnotherIndexIsRejected) {
+  SnapshotStore store(dir_);
+  ASSERT_TRUE(store.save(LogIndex(7), Term(3), "tree at 7").ok());
+  fs::rename(store.path_of(LogIndex(7)), store.path_of(LogIndex(8)));
+  auto latest = store.load_latest();
+  ASSERT_FALSE(latest.ok());
+  EXPECT_NE(latest.status().message().find("index"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace coord::io
