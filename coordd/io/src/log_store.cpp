@@ -287,7 +287,8 @@ Status LmdbLogStore::write(const LogWrite& w) {
   if (!w.entries.empty()) {
     const LogIndex from = w.entries.front().index;
     COORD_ASSERT(from > snap_index, "entry ", from, " is covered by the snapshot at ", snap_index);
-    COORD_ASSERT(from <= last_.next() || (w.snapshot && from == snap_index.next()),
+    COORD_ASSERT(from <= last_.next() || (w.snapshot && from == snap_index.next()) ||
+                     (w.discard_log && from == snap_index.next()),
                  "entries must follow the log: first ", from, ", last stored ", last_);
     for (std::size_t i = 1; i < w.entries.size(); ++i) {
       COORD_ASSERT(w.entries[i].index == w.entries[i - 1].index.next(),
@@ -302,9 +303,9 @@ Status LmdbLogStore::write(const LogWrite& w) {
   if (cursor.open_rc() != 0) return lmdb_error(file_, "open cursor", cursor.open_rc());
 
   if (w.snapshot) {
-    if ((rc = drop_entries(cursor.get(), w.snapshot->index, true)) != 0) {
-      return lmdb_error(file_, "drop compacted entries", rc);
-    }
+    rc = w.discard_log ? drop_entries(cursor.get(), LogIndex(0), false)
+                       : drop_entries(cursor.get(), w.snapshot->index, true);
+    if (rc != 0) return lmdb_error(file_, "drop compacted entries", rc);
     std::string body;
     put_u64(body, w.snapshot->index.value());
     put_u64(body, w.snapshot->term.value());
@@ -315,8 +316,8 @@ Status LmdbLogStore::write(const LogWrite& w) {
     if ((rc = mdb_put(txn.get(), env_->meta, &key, &value, 0)) != 0) {
       return lmdb_error(file_, "write snapshot record", rc);
     }
-    if (new_first <= w.snapshot->index) new_first = w.snapshot->index.next();
-    if (new_last < w.snapshot->index) new_last = w.snapshot->index;
+    if (new_first <= w.snapshot->index || w.discard_log) new_first = w.snapshot->index.next();
+    if (new_last < w.snapshot->index || w.discard_log) new_last = w.snapshot->index;
   }
 
   if (!w.entries.empty()) {

@@ -142,11 +142,20 @@ Result<std::optional<SnapshotFile>> SnapshotStore::load_latest() const {
   auto indexes = list();
   if (!indexes.ok()) return indexes.status();
   if (indexes->empty()) return std::optional<SnapshotFile>();
-  const std::string path = path_of(indexes->back());
+  auto f = load(indexes->back());
+  if (!f.ok()) return f.status();
+  return std::optional<SnapshotFile>(std::move(f).value());
+}
+
+Result<SnapshotFile> SnapshotStore::load(LogIndex index) const {
+  const std::string path = path_of(index);
   std::string bytes;
   {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno_status("open", path);
+    if (fd < 0) {
+      if (errno == ENOENT) return Status(ErrorCode::NoNode, path + ": no such snapshot");
+      return errno_status("open", path);
+    }
     char buf[1 << 16];
     for (;;) {
       const ssize_t n = ::read(fd, buf, sizeof buf);
@@ -177,12 +186,12 @@ Result<std::optional<SnapshotFile>> SnapshotStore::load_latest() const {
     return corrupt("length " + std::to_string(length) + " but " +
                    std::to_string(bytes.size() - kHeaderBytes) + " bytes follow the header");
   }
-  if (f.index != indexes->back()) return corrupt("index does not match the file name");
-  const std::uint32_t actual =
-      crc32c_extend(crc32c(bytes.data(), kHeaderBytes - 4), bytes.data() + kHeaderBytes, length);
+  if (f.index != index) return corrupt("index does not match the file name");
+  const std::uint32_t actual = crc32c_extend(crc32c(bytes.data(), kHeaderBytes - 4),
+                                             bytes.data() + kHeaderBytes, length);
   if (actual != crc) return corrupt("checksum mismatch");
   f.payload = bytes.substr(kHeaderBytes);
-  return std::optional<SnapshotFile>(std::move(f));
+  return f;
 }
 
 Status SnapshotStore::prune(std::size_t keep) {

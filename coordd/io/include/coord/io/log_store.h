@@ -57,6 +57,9 @@ struct LogWrite {
   // A snapshot now covers everything up to snapshot->index: stored entries
   // at or below it are dropped.
   std::optional<SnapshotMeta> snapshot;
+  // With a snapshot: drop the whole stored log, not only what it covers (a
+  // follower installing its leader's snapshot, Raft §7).
+  bool discard_log = false;
 };
 
 class LmdbLogStore {

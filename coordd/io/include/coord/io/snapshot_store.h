@@ -40,6 +40,8 @@ class SnapshotStore {
   // fails its checksum is an error naming the file: an older snapshot
   // cannot stand in for it once the log before it was compacted.
   Result<std::optional<SnapshotFile>> load_latest() const;
+  // The snapshot at `index`; NoNode if there is no such file.
+  Result<SnapshotFile> load(LogIndex index) const;
   // Indexes of the stored snapshots, ascending.
   Result<std::vector<LogIndex>> list() const;
   // Removes all but the newest `keep` snapshots and stray temporary files.

@@ -1,0 +1,162 @@
+// The replica: one coordd server's state and the request pipeline of
+// DESIGN §3, as a deterministic state machine.
+//
+// It drives the Raft core and the znode tree, keeps the session table and
+// the connections of this server, and speaks ZooKeeper's client protocol at
+// the level of frames: the host hands it the raw bytes each connection
+// receives and sends whatever bytes it gives back. It never touches a
+// socket, a file or a clock: time arrives with every input, durable writes
+// go through ReplicaStorage, new session passwords come from the
+// PasswordSource. The simulator runs this very code.
+//
+// The pipeline, per connection and strictly in arrival order:
+//   read    answered from the local tree once every earlier request of the
+//           connection has been answered (FIFO per session, DESIGN §1);
+//   write   proposed to Raft as a Command; answered when its entry applies,
+//           after the watch events that entry fired;
+//   other   ping, auth, setWatches, ... answered in order like reads.
+// Validation happens at apply time, so every server decides alike.
+//
+// Thread safety: none. The host calls everything from one thread and takes
+// the output after each batch of inputs.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "coord/base/ids.h"
+#include "coord/base/limits.h"
+#include "coord/base/random.h"
+#include "coord/base/status.h"
+#include "coord/consensus/raft.h"
+#include "coord/core/storage.h"
+#include "coord/protocol/jute.h"
+#include "coord/znode/tree.h"
+
+namespace coord::core {
+
+using ConnId = std::uint64_t;
+
+struct ReplicaConfig {
+  NodeId id{1};
+  // Founding voters; a single-node server lists only itself.
+  std::vector<NodeId> voters{NodeId(1)};
+  // Length of one Raft tick; election and heartbeat timeouts count ticks.
+  std::int64_t tick_ms = 50;
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+  std::int64_t session_timeout_ms_min = limits::session_timeout_ms_min_default;
+  std::int64_t session_timeout_ms_max = limits::session_timeout_ms_max_default;
+  // "super:<base64(sha1(super:password))>", as ZooKeeper's superDigest; a
+  // connection that authenticates as that user bypasses every ACL. Empty:
+  // no super user.
+  std::string super_digest;
+  // A snapshot is due after this many applied entries.
+  std::uint64_t snapshot_entries = 100'000;
+  // Containers and TTL nodes are checked for removal this often.
+  std::int64_t reap_interval_ms = 1'000;
+  std::size_t pending_requests_per_session_max = limits::session_pending_requests_max;
+  std::size_t outbound_bytes_per_connection_max = limits::connection_outbound_bytes_max;
+  // The version reported by four-letter words (kazoo parses it from envi).
+  std::string version = "3.8.0-coord";
+};
+
+// Fresh, unpredictable session passwords (session_password_bytes each).
+using PasswordSource = std::function<std::string()>;
+
+// Bytes for one connection; `close` after they are written.
+struct ConnectionOutput {
+  ConnId conn = 0;
+  protocol::Bytes bytes;
+  bool close = false;
+};
+
+struct ReplicaOutput {
+  std::vector<ConnectionOutput> connections;
+  std::vector<consensus::Message> peer_messages;
+};
+
+// Counters for srvr / mntr / metrics.
+struct ReplicaStats {
+  std::uint64_t packets_received = 0;
+  std::uint64_t packets_sent = 0;
+  std::uint64_t requests_applied = 0;
+  std::uint64_t writes_failed_storage = 0;
+  std::int64_t latency_ms_min = 0;
+  std::int64_t latency_ms_max = 0;
+  std::int64_t latency_ms_sum = 0;
+  std::uint64_t latency_count = 0;
+};
+
+class Replica {
+ public:
+  // Restores from `storage` and, when present, the snapshot payload written
+  // by snapshot_payload() at storage.snapshot_meta().index.
+  static Result<std::unique_ptr<Replica>> create(const ReplicaConfig& config,
+                                                 ReplicaStorage& storage,
+                                                 std::optional<std::string> snapshot,
+                                                 Random random, PasswordSource passwords);
+  ~Replica();
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  // ---- inputs (each carries the time it happens at) ----------------------
+
+  // Every tick_ms: Raft timeouts, session expiry, container/TTL reaping,
+  // retrying a storage write that failed.
+  void tick(TimeMs steady, TimeMs wall);
+  void connection_opened(ConnId conn, std::string remote_ip, TimeMs steady, TimeMs wall);
+  // Raw bytes as they arrived; the replica cuts frames itself.
+  void bytes_received(ConnId conn, protocol::ByteSpan bytes, TimeMs steady, TimeMs wall);
+  // The socket is gone; the session lives on until it expires.
+  void connection_closed(ConnId conn);
+  void peer_message(const consensus::Message& m, TimeMs steady, TimeMs wall);
+
+  // ---- outputs -----------------------------------------------------------
+
+  ReplicaOutput take_output();
+  // False while the connection's session has too many requests waiting:
+  // the host stops reading it until this turns true again.
+  bool accepts_input(ConnId conn) const;
+
+  // ---- snapshots ---------------------------------------------------------
+
+  // True when enough entries were applied since the last snapshot.
+  bool snapshot_due() const;
+  // The tree and the session table as of applied_zxid(), versioned and
+  // checksummed; hand it to storage.snapshot_saved with snapshot_meta().
+  std::string snapshot_payload() const;
+  consensus::SnapshotMeta snapshot_meta() const;
+  void snapshot_done();
+
+  // ---- introspection (four-letter words, HTTP, metrics) ------------------
+
+  // The reply to a four-letter word ("ruok", "srvr", "mntr", ...); empty
+  // for a word this server does not answer.
+  std::string four_letter_word(std::string_view word) const;
+  // Ready to serve: a leader is known and everything committed is applied,
+  // and storage accepts writes.
+  bool ready() const;
+  bool storage_failed() const;
+  Zxid applied_zxid() const;
+  const znode::DataTree& tree() const;
+  std::size_t session_count() const;
+  std::size_t connection_count() const;
+  consensus::RaftStatus raft_status() const;
+  const ReplicaStats& stats() const;
+
+ private:
+  struct Impl;
+  explicit Replica(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// ZooKeeper's digest of "user:password": "user:" + base64(sha1(...)).
+std::string digest_of(std::string_view user_colon_password);
+
+}  // namespace coord::core

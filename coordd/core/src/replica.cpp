@@ -1,0 +1,1225 @@
+#include "coord/core/replica.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include "coord/base/assert.h"
+#include "coord/base/checksum.h"
+#include "coord/core/command.h"
+#include "coord/protocol/codec.h"
+#include "coord/protocol/frame.h"
+#include "coord/protocol/op_table.h"
+
+namespace coord::core {
+
+namespace pr = coord::protocol;
+using pr::OpCode;
+using pr::OpKind;
+
+std::string digest_of(std::string_view user_colon_password) {
+  unsigned char sha[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(user_colon_password.data()),
+       user_colon_password.size(), sha);
+  unsigned char b64[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
+  const int n = EVP_EncodeBlock(b64, sha, SHA_DIGEST_LENGTH);
+  const auto colon = user_colon_password.find(':');
+  std::string user(user_colon_password.substr(0, colon));
+  return user + ":" + std::string(reinterpret_cast<const char*>(b64), static_cast<std::size_t>(n));
+}
+
+namespace {
+
+constexpr std::string_view kSnapshotMagic = "COORDRS1";
+
+enum class ItemState : std::uint8_t { Queued, Proposed, WaitingRead, Done };
+
+// One request of a connection, from arrival to its reply.
+struct Item {
+  std::uint64_t seq = 0;
+  std::int32_t xid = 0;
+  OpCode op = OpCode::Ping;
+  pr::RequestBody body;
+  ItemState state = ItemState::Queued;
+  TimeMs received{0};
+  pr::Bytes reply;  // the whole frame, once Done
+  bool close_after = false;
+  std::uint64_t read_context = 0;
+  LogIndex read_index{0};
+};
+
+enum class Phase : std::uint8_t { AwaitConnect, Connecting, Open, Closing };
+
+struct Conn {
+  ConnId id = 0;
+  std::string ip;
+  pr::FrameBuffer frames;
+  Phase phase = Phase::AwaitConnect;
+  bool has_read_only = true;
+  SessionId session{0};
+  std::int32_t timeout_ms = 0;
+  std::uint64_t handshake_seq = 0;
+  std::vector<Id> identities;
+  std::deque<Item> queue;
+  std::uint64_t next_seq = 1;
+  std::uint64_t received = 0;
+  std::uint64_t sent = 0;
+  TimeMs established{0};
+  std::string last_op = "NA";
+};
+
+struct Session {
+  SessionId id{0};
+  std::int32_t timeout_ms = 0;
+  std::string password;
+  TimeMs last_heard{0};
+  ConnId conn = 0;
+  bool closing = false;
+};
+
+bool is_write(OpCode op) {
+  const pr::OpInfo* info = pr::find_op(op);
+  return info != nullptr && info->kind == OpKind::Write;
+}
+
+pr::Bytes reply_frame(std::int32_t xid, Zxid zxid, ErrorCode err,
+                      const pr::ResponseBody& body = pr::Empty{}) {
+  pr::Bytes out;
+  pr::append_reply_frame(out, pr::ReplyHeader{xid, zxid, err}, body);
+  return out;
+}
+
+void put_u64(std::string& out, std::uint64_t v) {
+  for (int s = 56; s >= 0; s -= 8) out.push_back(static_cast<char>(v >> s));
+}
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>(v >> s));
+}
+bool get_u64(std::string_view& in, std::uint64_t& v) {
+  if (in.size() < 8) return false;
+  v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
+  in.remove_prefix(8);
+  return true;
+}
+bool get_u32(std::string_view& in, std::uint32_t& v) {
+  if (in.size() < 4) return false;
+  v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
+  in.remove_prefix(4);
+  return true;
+}
+
+std::string hex(std::int64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%" PRIx64, static_cast<std::uint64_t>(v));
+  return buf;
+}
+
+}  // namespace
+
+struct Replica::Impl {
+  ReplicaConfig config;
+  ReplicaStorage& storage;
+  PasswordSource passwords;
+  consensus::Raft raft;
+  znode::DataTree tree;
+  std::map<SessionId, Session> sessions;  // ordered: deterministic iteration
+  std::unordered_map<ConnId, Conn> conns;
+  std::set<ConnId> dirty;  // connections whose queue may make progress
+  std::optional<consensus::Ready> held;  // a Ready whose persist failed
+  bool storage_failed = false;
+  LogIndex applied{0};
+  std::uint64_t applied_since_snapshot = 0;
+  TimeMs now_steady{0};
+  TimeMs now_wall{0};
+  TimeMs started{0};
+  TimeMs last_reap{0};
+  std::set<std::string> reaping;
+  std::uint64_t next_read_context = 1;
+  std::map<std::uint64_t, std::pair<ConnId, std::uint64_t>> read_waiters;
+  consensus::Role last_role = consensus::Role::Follower;
+  ReplicaStats stats;
+  ReplicaOutput out;
+  std::unordered_map<ConnId, std::size_t> out_slot;
+
+  Impl(const ReplicaConfig& c, ReplicaStorage& s, Random random, PasswordSource p)
+      : config(c),
+        storage(s),
+        passwords(std::move(p)),
+        raft(raft_config(c, s), s, std::move(random)) {}
+
+  static consensus::RaftConfig raft_config(const ReplicaConfig& c, const ReplicaStorage& s) {
+    consensus::RaftConfig rc;
+    rc.id = c.id;
+    rc.election_ticks = c.election_ticks;
+    rc.heartbeat_ticks = c.heartbeat_ticks;
+    rc.applied = s.snapshot_meta().index;
+    return rc;
+  }
+
+  // ---- output --------------------------------------------------------------
+
+  ConnectionOutput& slot(ConnId id) {
+    auto [it, inserted] = out_slot.try_emplace(id, out.connections.size());
+    if (inserted) out.connections.push_back(ConnectionOutput{id, {}, false});
+    return out.connections[it->second];
+  }
+
+  void send(Conn& c, const pr::Bytes& frame) {
+    auto& s = slot(c.id);
+    s.bytes.insert(s.bytes.end(), frame.begin(), frame.end());
+    ++c.sent;
+    ++stats.packets_sent;
+    if (s.bytes.size() > config.outbound_bytes_per_connection_max) close(c);
+  }
+
+  void close(Conn& c) {
+    if (c.phase == Phase::Closing) return;
+    c.phase = Phase::Closing;
+    slot(c.id).close = true;
+    detach(c);
+  }
+
+  // The connection no longer holds its session or its watches.
+  void detach(Conn& c) {
+    if (c.session.value() != 0) {
+      auto s = sessions.find(c.session);
+      if (s != sessions.end() && s->second.conn == c.id) s->second.conn = 0;
+    }
+    tree.remove_watcher(c.id);
+    c.queue.clear();
+  }
+
+  // ---- time and Raft ----------------------------------------------------------
+
+  void set_time(TimeMs steady, TimeMs wall) {
+    if (started.value() == 0) started = steady;
+    now_steady = std::max(now_steady, steady);
+    now_wall = std::max(now_wall, wall);
+  }
+
+  void drive() {
+    for (int rounds = 0; rounds < 1'000; ++rounds) {
+      if (!held) {
+        if (!raft.has_ready()) break;
+        held = raft.ready();
+      }
+      consensus::Ready& rd = *held;
+      if (rd.hard_state || !rd.entries.empty() || rd.snapshot) {
+        Status st = storage.persist(rd);
+        if (!st.ok()) {
+          if (!storage_failed) ++stats.writes_failed_storage;
+          storage_failed = true;
+          return;  // retried on the next tick
+        }
+      }
+      storage_failed = false;
+      for (auto& m : rd.messages) out.peer_messages.push_back(std::move(m));
+      if (rd.snapshot) install_snapshot(*rd.snapshot);
+      for (const auto& e : rd.committed_entries) apply_entry(e);
+      for (const auto& rs : rd.read_states) read_state(rs);
+      if (rd.soft_state_changed) role_changed();
+      held.reset();
+      raft.advance();
+    }
+    release_reads();
+  }
+
+  void role_changed() {
+    const consensus::Role role = raft.role();
+    if (role == consensus::Role::Leader && last_role != consensus::Role::Leader) {
+      // DESIGN §1: a new leader gives every session a fresh timeout.
+      for (auto& [id, s] : sessions) s.last_heard = now_steady;
+    }
+    last_role = role;
+  }
+
+  bool propose(const Command& cmd) { return raft.propose(encode_command(cmd)).ok(); }
+
+  // ---- applying entries ---------------------------------------------------------
+
+  void apply_entry(const consensus::Entry& e) {
+    COORD_ASSERT(e.index > applied, "entry ", e.index, " applied twice (applied ", applied, ")");
+    applied = e.index;
+    ++applied_since_snapshot;
+    if (e.type != consensus::EntryType::Normal || e.data.empty()) return;
+    auto decoded = decode_command(e.data);
+    COORD_ASSERT(decoded.ok(), "undecodable log entry ", e.index, ": ", decoded.status());
+    const Command& cmd = *decoded;
+    const Zxid zxid(static_cast<std::int64_t>(e.index.value()));
+    ++stats.requests_applied;
+    std::visit([&](const auto& body) { apply_body(cmd, body, zxid); }, cmd.body);
+  }
+
+  // The waiting item `cmd` answers, if it is ours and still waiting.
+  std::pair<Conn*, Item*> origin_item(const Command& cmd) {
+    if (cmd.origin.node != config.id || cmd.origin.connection == 0) return {nullptr, nullptr};
+    auto it = conns.find(cmd.origin.connection);
+    if (it == conns.end() || it->second.phase == Phase::Closing) return {nullptr, nullptr};
+    for (Item& item : it->second.queue) {
+      if (item.seq == cmd.origin.request) {
+        return {&it->second, item.state == ItemState::Proposed ? &item : nullptr};
+      }
+      if (item.seq > cmd.origin.request) break;
+    }
+    return {&it->second, nullptr};
+  }
+
+  void apply_body(const Command& cmd, const CreateSessionCmd& b, Zxid zxid) {
+    const SessionId sid(zxid.value());
+    Session s;
+    s.id = sid;
+    s.timeout_ms = b.timeout_ms;
+    s.password = b.password;
+    s.last_heard = now_steady;
+    sessions[sid] = s;
+    if (cmd.origin.node != config.id) return;
+    auto it = conns.find(cmd.origin.connection);
+    if (it == conns.end()) return;
+    Conn& c = it->second;
+    if (c.phase != Phase::Connecting || c.handshake_seq != cmd.origin.request) return;
+    c.session = sid;
+    c.phase = Phase::Open;
+    c.established = now_steady;
+    sessions[sid].conn = c.id;
+    pr::ConnectResponse resp;
+    resp.timeout_ms = b.timeout_ms;
+    resp.session_id = sid;
+    resp.password = b.password;
+    resp.has_read_only = c.has_read_only;
+    pr::Bytes frame;
+    pr::append_connect_response_frame(frame, resp);
+    send(c, frame);
+    dirty.insert(c.id);
+  }
+
+  void apply_body(const Command& cmd, const CloseSessionCmd& b, Zxid zxid) {
+    auto [c, item] = origin_item(cmd);
+    auto s = sessions.find(b.session);
+    if (s != sessions.end()) {
+      const ConnId holder = s->second.conn;
+      znode::ApplyResult res =
+          tree.apply(znode::CloseSessionOp{b.session}, znode::Caller{}, zxid, cmd.time);
+      route_events(res.events);
+      sessions.erase(s);
+      if (holder != 0 && (c == nullptr || c->id != holder)) {
+        // Expired (or closed from elsewhere) while connected here.
+        auto h = conns.find(holder);
+        if (h != conns.end()) close(h->second);
+      }
+    }
+    if (item != nullptr) {
+      item->reply = reply_frame(item->xid, zxid, ErrorCode::Ok);
+      item->close_after = true;
+      item->state = ItemState::Done;
+      dirty.insert(c->id);
+    }
+  }
+
+  void apply_body(const Command& cmd, const TxnCmd& b, Zxid zxid) {
+    if (const auto* reap = std::get_if<znode::ReapOp>(&b.txn)) reaping.erase(reap->path);
+    znode::ApplyResult res;
+    if (b.session.value() != 0 && !sessions.contains(b.session)) {
+      // The session ended between proposal and apply: nothing may be done
+      // on its behalf, above all no ephemeral created for it.
+      res.err = ErrorCode::SessionExpired;
+    } else {
+      res = tree.apply(b.txn, znode::Caller{b.session, b.identities}, zxid, cmd.time);
+      route_events(res.events);
+    }
+    auto [c, item] = origin_item(cmd);
+    if (item == nullptr) return;
+    item->reply = write_reply(*item, zxid, res);
+    item->state = ItemState::Done;
+    dirty.insert(c->id);
+  }
+
+  void route_events(const std::vector<znode::WatchEvent>& events) {
+    for (const auto& ev : events) {
+      auto it = conns.find(ev.watcher);
+      if (it == conns.end() || it->second.phase != Phase::Open) continue;
+      pr::Bytes frame;
+      pr::append_watch_event_frame(frame, ev.zxid,
+                                   pr::WatcherEvent{ev.type, KeeperState::SyncConnected, ev.path});
+      send(it->second, frame);
+    }
+  }
+
+  static pr::MultiResult multi_result(OpCode op, const znode::MultiOpResult& r, bool applied_all) {
+    pr::MultiResult m;
+    if (!applied_all) {
+      m.type = OpCode::Error;
+      m.err = r.err;
+      return m;
+    }
+    switch (op) {
+      case OpCode::Create:
+      case OpCode::Create2:
+        // ZooKeeper 3.8 answers every plain create inside multi with the
+        // path-only result (zk-wire-protocol.md §7).
+        m.type = OpCode::Create;
+        if (r.create) m.path = r.create->path;
+        break;
+      case OpCode::CreateContainer:
+      case OpCode::CreateTtl:
+        m.type = OpCode::Create2;
+        if (r.create) {
+          m.path = r.create->path;
+          m.stat = r.create->stat;
+        }
+        break;
+      case OpCode::SetData:
+        m.type = OpCode::SetData;
+        if (r.stat) m.stat = *r.stat;
+        break;
+      default:
+        m.type = op;
+        break;
+    }
+    return m;
+  }
+
+  pr::Bytes write_reply(const Item& item, Zxid zxid, const znode::ApplyResult& res) {
+    if (res.err != ErrorCode::Ok) return reply_frame(item.xid, zxid, res.err);
+    switch (item.op) {
+      case OpCode::Create:
+        return reply_frame(item.xid, zxid, res.err, pr::CreateResponse{res.create->path});
+      case OpCode::Create2:
+      case OpCode::CreateContainer:
+      case OpCode::CreateTtl:
+        return reply_frame(item.xid, zxid, res.err,
+                           pr::Create2Response{res.create->path, res.create->stat});
+      case OpCode::SetData:
+        return reply_frame(item.xid, zxid, res.err, pr::SetDataResponse{*res.stat});
+      case OpCode::SetAcl:
+        return reply_frame(item.xid, zxid, res.err, pr::SetAclResponse{*res.stat});
+      case OpCode::Multi: {
+        const auto& req = std::get<pr::MultiRequest>(item.body);
+        pr::MultiResponse resp;
+        const bool all = res.multi->ok();
+        for (std::size_t i = 0; i < req.ops.size(); ++i) {
+          resp.results.push_back(multi_result(req.ops[i].type, res.multi->results[i], all));
+        }
+        // The header says Ok even when an op failed (§7, observed on 3.8).
+        return reply_frame(item.xid, zxid, ErrorCode::Ok, resp);
+      }
+      default:
+        return reply_frame(item.xid, zxid, res.err);
+    }
+  }
+
+  // ---- reads and the per-connection queue --------------------------------------
+
+  void read_state(const consensus::ReadState& rs) {
+    auto w = read_waiters.find(rs.context);
+    if (w == read_waiters.end()) return;
+    auto [conn, seq] = w->second;
+    read_waiters.erase(w);
+    auto c = conns.find(conn);
+    if (c == conns.end()) return;
+    for (Item& item : c->second.queue) {
+      if (item.seq == seq && item.state == ItemState::WaitingRead) {
+        item.read_index = rs.index;
+        dirty.insert(conn);
+      }
+    }
+  }
+
+  // Answers sync requests whose read index has been applied.
+  void release_reads() {
+    for (auto& [id, c] : conns) {
+      if (c.queue.empty()) continue;
+      Item& front = c.queue.front();
+      if (front.state == ItemState::WaitingRead && front.read_index.value() != 0 &&
+          applied >= front.read_index) {
+        const auto& req = std::get<pr::SyncRequest>(front.body);
+        front.reply = reply_frame(front.xid, applied_zxid(), ErrorCode::Ok,
+                                  pr::SyncResponse{req.path});
+        front.state = ItemState::Done;
+        dirty.insert(id);
+      }
+    }
+  }
+
+  Zxid applied_zxid() const { return Zxid(static_cast<std::int64_t>(applied.value())); }
+
+  znode::Caller caller_of(const Conn& c) const { return znode::Caller{c.session, c.identities}; }
+
+  void pump_dirty() {
+    for (int rounds = 0; rounds < 8 && !dirty.empty(); ++rounds) {
+      std::set<ConnId> todo;
+      todo.swap(dirty);
+      for (ConnId id : todo) {
+        auto it = conns.find(id);
+        if (it != conns.end()) pump(it->second);
+      }
+      drive();
+    }
+  }
+
+  void pump(Conn& c) {
+    if (c.phase != Phase::Open) return;
+    // Answer from the front, in order.
+    while (!c.queue.empty() && c.phase == Phase::Open) {
+      Item& front = c.queue.front();
+      if (front.state == ItemState::Queued && !is_write(front.op)) execute(c, front);
+      if (front.state != ItemState::Done) break;
+      const TimeMs received = front.received;
+      const bool close_after = front.close_after;
+      send(c, front.reply);
+      record_latency(received);
+      c.queue.pop_front();
+      if (close_after) {
+        close(c);
+        return;
+      }
+    }
+    // Propose the writes that follow, up to the first unanswered read: a
+    // read must not see a write sent after it.
+    for (Item& item : c.queue) {
+      if (item.state == ItemState::Done) continue;
+      if (!is_write(item.op)) break;
+      if (item.state == ItemState::Queued) propose_write(c, item);
+    }
+  }
+
+  void record_latency(TimeMs received) {
+    const std::int64_t ms = now_steady - received;
+    if (stats.latency_count == 0 || ms < stats.latency_ms_min) stats.latency_ms_min = ms;
+    stats.latency_ms_max = std::max(stats.latency_ms_max, ms);
+    stats.latency_ms_sum += ms;
+    ++stats.latency_count;
+  }
+
+  void finish(Item& item, ErrorCode err, const pr::ResponseBody& body = pr::Empty{}) {
+    item.reply = reply_frame(item.xid, applied_zxid(), err, body);
+    item.state = ItemState::Done;
+  }
+
+  static znode::CreateOp create_op(OpCode op, const pr::CreateRequest& r) {
+    return znode::CreateOp{r.path, r.data, r.acl, r.mode, 0};
+  }
+
+  // Builds the tree transaction of a write; BadArguments for flags that do
+  // not go with the opcode (zk-wire-protocol.md §6.2, §10).
+  static Result<znode::Txn> txn_of(OpCode op, const pr::RequestBody& body) {
+    auto mode_ok = [](OpCode code, CreateMode m) {
+      if (!create_mode_from_int(static_cast<std::int32_t>(m))) return false;
+      switch (code) {
+        case OpCode::CreateContainer: return m == CreateMode::Container;
+        case OpCode::CreateTtl: return is_ttl(m);
+        default: return !is_ttl(m);
+      }
+    };
+    switch (op) {
+      case OpCode::Create:
+      case OpCode::Create2:
+      case OpCode::CreateContainer: {
+        const auto& r = std::get<pr::CreateRequest>(body);
+        if (!mode_ok(op, r.mode)) return ErrorCode::BadArguments;
+        return znode::Txn(create_op(op, r));
+      }
+      case OpCode::CreateTtl: {
+        const auto& r = std::get<pr::CreateTtlRequest>(body);
+        if (!mode_ok(op, r.mode)) return ErrorCode::BadArguments;
+        return znode::Txn(znode::CreateOp{r.path, r.data, r.acl, r.mode, r.ttl_ms});
+      }
+      case OpCode::Delete: {
+        const auto& r = std::get<pr::DeleteRequest>(body);
+        return znode::Txn(znode::DeleteOp{r.path, r.version});
+      }
+      case OpCode::SetData: {
+        const auto& r = std::get<pr::SetDataRequest>(body);
+        return znode::Txn(znode::SetDataOp{r.path, r.data, r.version});
+      }
+      case OpCode::SetAcl: {
+        const auto& r = std::get<pr::SetAclRequest>(body);
+        return znode::Txn(znode::SetAclOp{r.path, r.acl, r.version});
+      }
+      case OpCode::Multi: {
+        const auto& r = std::get<pr::MultiRequest>(body);
+        znode::MultiOp m;
+        m.ops.reserve(r.ops.size());
+        for (const auto& sub : r.ops) {
+          if (const auto* c = std::get_if<pr::CreateRequest>(&sub.op)) {
+            if (!mode_ok(sub.type, c->mode)) return ErrorCode::BadArguments;
+            m.ops.emplace_back(create_op(sub.type, *c));
+          } else if (const auto* t = std::get_if<pr::CreateTtlRequest>(&sub.op)) {
+            if (!mode_ok(sub.type, t->mode)) return ErrorCode::BadArguments;
+            m.ops.emplace_back(znode::CreateOp{t->path, t->data, t->acl, t->mode, t->ttl_ms});
+          } else if (const auto* d = std::get_if<pr::DeleteRequest>(&sub.op)) {
+            m.ops.emplace_back(znode::DeleteOp{d->path, d->version});
+          } else if (const auto* s = std::get_if<pr::SetDataRequest>(&sub.op)) {
+            m.ops.emplace_back(znode::SetDataOp{s->path, s->data, s->version});
+          } else if (const auto* k = std::get_if<pr::CheckVersionRequest>(&sub.op)) {
+            m.ops.emplace_back(znode::CheckOp{k->path, k->version});
+          } else {
+            return ErrorCode::BadArguments;
+          }
+        }
+        return znode::Txn(std::move(m));
+      }
+      default:
+        return ErrorCode::Unimplemented;
+    }
+  }
+
+  void propose_write(Conn& c, Item& item) {
+    c.last_op = std::string(pr::op_name(item.op));
+    if (item.op == OpCode::Reconfig) return finish(item, ErrorCode::ReconfigDisabled);
+    if (storage_failed) {
+      // The log cannot grow: refuse writes the way a read-only ZooKeeper
+      // does, and keep serving reads.
+      return finish(item, ErrorCode::NotReadOnly);
+    }
+    Command cmd;
+    cmd.origin = Origin{config.id, c.id, item.seq};
+    cmd.time = now_wall;
+    if (item.op == OpCode::CloseSession) {
+      cmd.body = CloseSessionCmd{c.session, false};
+    } else {
+      auto txn = txn_of(item.op, item.body);
+      if (!txn.ok()) return finish(item, txn.code());
+      cmd.body = TxnCmd{c.session, c.identities, std::move(txn).value()};
+    }
+    if (!propose(cmd)) {
+      // No leader to take it: the client retries on another connection.
+      close(c);
+      return;
+    }
+    item.state = ItemState::Proposed;
+  }
+
+  void execute(Conn& c, Item& item) {
+    c.last_op = std::string(pr::op_name(item.op));
+    const znode::Caller caller = caller_of(c);
+    switch (item.op) {
+      case OpCode::Ping:
+        return finish(item, ErrorCode::Ok);
+      case OpCode::Exists: {
+        const auto& r = std::get<pr::ExistsRequest>(item.body);
+        auto st = tree.exists(r.path);
+        if (r.watch) {
+          (void)tree.add_watch(c.id, r.path,
+                               st.ok() ? znode::WatchKind::Data : znode::WatchKind::Exist);
+        }
+        if (!st.ok()) return finish(item, st.code());
+        return finish(item, ErrorCode::Ok, pr::ExistsResponse{*st});
+      }
+      case OpCode::GetData: {
+        const auto& r = std::get<pr::GetDataRequest>(item.body);
+        auto v = tree.get_data(r.path, caller);
+        if (!v.ok()) return finish(item, v.code());
+        if (r.watch) (void)tree.add_watch(c.id, r.path, znode::WatchKind::Data);
+        Data data;
+        if (v->data) data = std::string(*v->data);
+        return finish(item, ErrorCode::Ok, pr::GetDataResponse{std::move(data), v->stat});
+      }
+      case OpCode::GetChildren:
+      case OpCode::GetChildren2: {
+        std::string path;
+        bool watch = false;
+        if (item.op == OpCode::GetChildren) {
+          const auto& r = std::get<pr::GetChildrenRequest>(item.body);
+          path = r.path;
+          watch = r.watch;
+        } else {
+          const auto& r = std::get<pr::GetChildren2Request>(item.body);
+          path = r.path;
+          watch = r.watch;
+        }
+        auto v = tree.get_children(path, caller);
+        if (!v.ok()) return finish(item, v.code());
+        if (watch) (void)tree.add_watch(c.id, path, znode::WatchKind::Child);
+        std::vector<std::string> names(v->children.begin(), v->children.end());
+        if (item.op == OpCode::GetChildren) {
+          return finish(item, ErrorCode::Ok, pr::GetChildrenResponse{std::move(names)});
+        }
+        return finish(item, ErrorCode::Ok, pr::GetChildren2Response{std::move(names), v->stat});
+      }
+      case OpCode::GetAcl: {
+        const auto& r = std::get<pr::GetAclRequest>(item.body);
+        auto v = tree.get_acl(r.path, caller);
+        if (!v.ok()) return finish(item, v.code());
+        return finish(item, ErrorCode::Ok, pr::GetAclResponse{v->acl, v->stat});
+      }
+      case OpCode::GetAllChildrenNumber: {
+        const auto& r = std::get<pr::GetAllChildrenNumberRequest>(item.body);
+        auto v = tree.get_all_children_number(r.path, caller);
+        if (!v.ok()) return finish(item, v.code());
+        const auto n = static_cast<std::int32_t>(
+            std::min<std::int64_t>(*v, std::numeric_limits<std::int32_t>::max()));
+        return finish(item, ErrorCode::Ok, pr::GetAllChildrenNumberResponse{n});
+      }
+      case OpCode::GetEphemerals: {
+        const auto& r = std::get<pr::GetEphemeralsRequest>(item.body);
+        return finish(item, ErrorCode::Ok,
+                      pr::GetEphemeralsResponse{tree.get_ephemerals(c.session, r.prefix_path)});
+      }
+      case OpCode::Check: {
+        const auto& r = std::get<pr::CheckVersionRequest>(item.body);
+        auto st = tree.exists(r.path);
+        if (!st.ok()) return finish(item, st.code());
+        if (r.version != -1 && r.version != st->version) {
+          return finish(item, ErrorCode::BadVersion);
+        }
+        return finish(item, ErrorCode::Ok, pr::SetDataResponse{*st});
+      }
+      case OpCode::MultiRead:
+        return multi_read(c, item, caller);
+      case OpCode::Sync: {
+        if (!raft.read_index(next_read_context).ok()) {
+          close(c);
+          return;
+        }
+        item.read_context = next_read_context++;
+        read_waiters[item.read_context] = {c.id, item.seq};
+        item.state = ItemState::WaitingRead;
+        return;
+      }
+      case OpCode::WhoAmI: {
+        pr::WhoAmIResponse resp;
+        for (const Id& id : c.identities) {
+          if (id.scheme == "super") continue;
+          std::string user = id.id;
+          if (id.scheme == "digest") user = user.substr(0, user.find(':'));
+          resp.client_info.push_back(pr::ClientInfo{id.scheme, user});
+        }
+        return finish(item, ErrorCode::Ok, resp);
+      }
+      case OpCode::Auth:
+        return auth(c, item);
+      case OpCode::SetWatches:
+      case OpCode::SetWatches2: {
+        znode::SetWatchesRequest req;
+        if (item.op == OpCode::SetWatches) {
+          const auto& r = std::get<pr::SetWatches>(item.body);
+          req = {r.relative_zxid, r.data_watches, r.exist_watches, r.child_watches, {}, {}};
+        } else {
+          const auto& r = std::get<pr::SetWatches2>(item.body);
+          req = {r.relative_zxid,      r.data_watches,       r.exist_watches,
+                 r.child_watches,      r.persistent_watches, r.persistent_recursive_watches};
+        }
+        route_events(tree.set_watches(c.id, req));
+        return finish(item, ErrorCode::Ok);
+      }
+      case OpCode::CheckWatches: {
+        const auto& r = std::get<pr::CheckWatchesRequest>(item.body);
+        return finish(item, tree.check_watches(c.id, r.path, r.type).code());
+      }
+      case OpCode::RemoveWatches: {
+        const auto& r = std::get<pr::RemoveWatchesRequest>(item.body);
+        return finish(item, tree.remove_watches(c.id, r.path, r.type).code());
+      }
+      case OpCode::AddWatch: {
+        const auto& r = std::get<pr::AddWatchRequest>(item.body);
+        const auto kind = r.mode == AddWatchMode::PersistentRecursive
+                              ? znode::WatchKind::PersistentRecursive
+                              : znode::WatchKind::Persistent;
+        if (r.mode != AddWatchMode::Persistent && r.mode != AddWatchMode::PersistentRecursive) {
+          return finish(item, ErrorCode::BadArguments);
+        }
+        Status st = tree.add_watch(c.id, r.path, kind);
+        if (!st.ok()) return finish(item, st.code());
+        return finish(item, ErrorCode::Ok, pr::ErrorResponse{ErrorCode::Ok});
+      }
+      case OpCode::Sasl:
+        // No SASL here: answer as an unconfigured ZooKeeper 3.8 does.
+        return finish(item, ErrorCode::Ok, pr::SetSaslResponse{std::nullopt});
+      default:
+        return finish(item, ErrorCode::Unimplemented);
+    }
+  }
+
+  void multi_read(Conn& c, Item& item, const znode::Caller& caller) {
+    const auto& req = std::get<pr::MultiRequest>(item.body);
+    std::vector<znode::ReadOp> ops;
+    for (const auto& op : req.ops) {
+      if (const auto* g = std::get_if<pr::GetDataRequest>(&op.op)) {
+        ops.push_back(znode::ReadOp{znode::ReadOp::Kind::GetData, g->path});
+      } else if (const auto* ch = std::get_if<pr::GetChildrenRequest>(&op.op)) {
+        ops.push_back(znode::ReadOp{znode::ReadOp::Kind::GetChildren, ch->path});
+      } else {
+        return finish(item, ErrorCode::BadArguments);
+      }
+    }
+    (void)c;
+    auto results = tree.multi_read(ops, caller);
+    pr::MultiResponse resp;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      pr::MultiResult m;
+      const auto& r = results[i];
+      if (r.err != ErrorCode::Ok) {
+        m.type = OpCode::Error;
+        m.err = r.err;
+      } else if (ops[i].kind == znode::ReadOp::Kind::GetData) {
+        m.type = OpCode::GetData;
+        if (r.data->data) m.data = std::string(*r.data->data);
+        m.stat = r.data->stat;
+      } else {
+        m.type = OpCode::GetChildren;
+        m.children.assign(r.children.begin(), r.children.end());
+      }
+      resp.results.push_back(std::move(m));
+    }
+    finish(item, ErrorCode::Ok, resp);
+  }
+
+  void auth(Conn& c, Item& item) {
+    const auto& r = std::get<pr::AuthPacket>(item.body);
+    if (r.scheme != "digest") {
+      // ZooKeeper answers AuthFailed and closes the connection (§6.2).
+      item.reply = reply_frame(item.xid, Zxid(0), ErrorCode::AuthFailed);
+      item.close_after = true;
+      item.state = ItemState::Done;
+      return;
+    }
+    const std::string digest = digest_of(r.auth);
+    const Id id{"digest", digest};
+    if (std::find(c.identities.begin(), c.identities.end(), id) == c.identities.end()) {
+      c.identities.push_back(id);
+    }
+    if (!config.super_digest.empty() && digest == config.super_digest) {
+      const Id super{"super", ""};
+      if (std::find(c.identities.begin(), c.identities.end(), super) == c.identities.end()) {
+        c.identities.push_back(super);
+      }
+    }
+    item.reply = reply_frame(item.xid, Zxid(0), ErrorCode::Ok);
+    item.state = ItemState::Done;
+  }
+
+  // ---- connections --------------------------------------------------------------
+
+  void handshake(Conn& c, pr::ByteSpan payload) {
+    auto req = pr::decode_connect_request(payload);
+    if (!req.ok()) return close(c);
+    c.has_read_only = req->has_read_only;
+    if (req->last_zxid_seen > applied_zxid()) {
+      // The client has seen a newer state than ours: it must try another
+      // server (single system image, DESIGN §1). No reply, as ZooKeeper.
+      return close(c);
+    }
+    if (req->session_id.value() == 0) {
+      if (storage_failed || raft.role() != consensus::Role::Leader) return close(c);
+      const std::int32_t timeout = static_cast<std::int32_t>(
+          std::clamp<std::int64_t>(req->timeout_ms, config.session_timeout_ms_min,
+                                   config.session_timeout_ms_max));
+      std::string password = passwords();
+      COORD_ASSERT(password.size() == limits::session_password_bytes, "bad password size");
+      c.handshake_seq = c.next_seq++;
+      Command cmd;
+      cmd.origin = Origin{config.id, c.id, c.handshake_seq};
+      cmd.time = now_wall;
+      cmd.body = CreateSessionCmd{timeout, std::move(password)};
+      if (!propose(cmd)) return close(c);
+      c.phase = Phase::Connecting;
+      c.timeout_ms = timeout;
+      return;
+    }
+    auto s = sessions.find(req->session_id);
+    if (s == sessions.end() || s->second.closing || s->second.password != req->password) {
+      pr::Bytes frame;
+      pr::append_connect_response_frame(frame, pr::invalid_session_response(c.has_read_only));
+      send(c, frame);
+      return close(c);
+    }
+    Session& session = s->second;
+    if (session.conn != 0 && session.conn != c.id) {
+      // The session moved here: the old connection is closed (§4.3).
+      auto old = conns.find(session.conn);
+      if (old != conns.end()) close(old->second);
+    }
+    session.conn = c.id;
+    session.last_heard = now_steady;
+    c.session = session.id;
+    c.timeout_ms = session.timeout_ms;
+    c.phase = Phase::Open;
+    c.established = now_steady;
+    pr::ConnectResponse resp;
+    resp.timeout_ms = session.timeout_ms;
+    resp.session_id = session.id;
+    resp.password = session.password;
+    resp.has_read_only = c.has_read_only;
+    pr::Bytes frame;
+    pr::append_connect_response_frame(frame, resp);
+    send(c, frame);
+    dirty.insert(c.id);
+  }
+
+  void frame(Conn& c, pr::ByteSpan payload) {
+    ++c.received;
+    ++stats.packets_received;
+    if (c.phase == Phase::AwaitConnect) return handshake(c, payload);
+    if (c.session.value() != 0) {
+      auto s = sessions.find(c.session);
+      if (s != sessions.end()) s->second.last_heard = now_steady;
+    }
+    pr::JuteReader r(payload);
+    auto header = pr::decode_request_header(r);
+    if (!header.ok()) return close(c);
+    Item item;
+    item.seq = c.next_seq++;
+    item.xid = header->xid;
+    item.op = header->type;
+    item.received = now_steady;
+    const pr::OpInfo* info = pr::find_op(header->type);
+    if (info == nullptr || info->kind == OpKind::Internal) {
+      // Unknown opcode: ZooKeeper answers Unimplemented with zxid -1 (§6).
+      item.reply = reply_frame(item.xid, Zxid(-1), ErrorCode::Unimplemented);
+      item.state = ItemState::Done;
+    } else {
+      auto body = pr::decode_request_body(header->type, r.rest());
+      if (!body.ok()) {
+        item.reply = reply_frame(item.xid, body.code() == ErrorCode::Unimplemented ? Zxid(-1)
+                                                                                   : applied_zxid(),
+                                 body.code());
+        item.state = ItemState::Done;
+      } else {
+        item.body = std::move(body).value();
+      }
+    }
+    c.queue.push_back(std::move(item));
+    dirty.insert(c.id);
+  }
+
+  // ---- sessions ---------------------------------------------------------------
+
+  void expire_sessions() {
+    if (raft.role() != consensus::Role::Leader || storage_failed) return;
+    for (auto& [id, s] : sessions) {
+      if (s.closing || now_steady - s.last_heard <= s.timeout_ms) continue;
+      Command cmd;
+      cmd.origin = Origin{config.id, 0, 0};
+      cmd.time = now_wall;
+      cmd.body = CloseSessionCmd{id, true};
+      if (propose(cmd)) s.closing = true;
+    }
+  }
+
+  void reap() {
+    if (raft.role() != consensus::Role::Leader || storage_failed) return;
+    if (now_wall - last_reap < config.reap_interval_ms) return;
+    last_reap = now_wall;
+    for (const std::string& path : tree.reap_candidates(now_wall)) {
+      if (reaping.contains(path)) continue;
+      Command cmd;
+      cmd.origin = Origin{config.id, 0, 0};
+      cmd.time = now_wall;
+      cmd.body = TxnCmd{SessionId(0), {Id{"super", ""}}, znode::ReapOp{path}};
+      if (propose(cmd)) reaping.insert(path);
+    }
+  }
+
+  // ---- snapshots ----------------------------------------------------------------
+
+  std::string snapshot_payload() const {
+    std::string body;
+    put_u64(body, applied.value());
+    put_u64(body, sessions.size());
+    for (const auto& [id, s] : sessions) {
+      put_u64(body, static_cast<std::uint64_t>(id.value()));
+      put_u32(body, static_cast<std::uint32_t>(s.timeout_ms));
+      put_u32(body, static_cast<std::uint32_t>(s.password.size()));
+      body += s.password;
+    }
+    const std::string tree_bytes = tree.write_snapshot();
+    put_u64(body, tree_bytes.size());
+    body += tree_bytes;
+    std::string out(kSnapshotMagic);
+    put_u32(out, crc32c(body));
+    out += body;
+    return out;
+  }
+
+  Status load_snapshot(std::string_view bytes) {
+    auto bad = [](const std::string& why) {
+      return Status(ErrorCode::DataInconsistency, "replica snapshot: " + why);
+    };
+    if (!bytes.starts_with(kSnapshotMagic)) return bad("bad magic");
+    bytes.remove_prefix(kSnapshotMagic.size());
+    std::uint32_t crc = 0;
+    if (!get_u32(bytes, crc) || crc != crc32c(bytes)) return bad("checksum mismatch");
+    std::uint64_t index = 0;
+    std::uint64_t count = 0;
+    if (!get_u64(bytes, index) || !get_u64(bytes, count)) return bad("truncated header");
+    std::map<SessionId, Session> restored;
+    for (std::uint64_t i = 0; i < count; ++i) {
+      std::uint64_t id = 0;
+      std::uint32_t timeout = 0;
+      std::uint32_t len = 0;
+      if (!get_u64(bytes, id) || !get_u32(bytes, timeout) || !get_u32(bytes, len) ||
+          bytes.size() < len) {
+        return bad("truncated session table");
+      }
+      Session s;
+      s.id = SessionId(static_cast<std::int64_t>(id));
+      s.timeout_ms = static_cast<std::int32_t>(timeout);
+      s.password = std::string(bytes.substr(0, len));
+      s.last_heard = now_steady;
+      bytes.remove_prefix(len);
+      restored[s.id] = std::move(s);
+    }
+    std::uint64_t tree_len = 0;
+    if (!get_u64(bytes, tree_len) || bytes.size() != tree_len) return bad("bad tree length");
+    auto t = znode::DataTree::read_snapshot(bytes);
+    if (!t.ok()) return t.status();
+    tree = std::move(t).value();
+    sessions = std::move(restored);
+    applied = LogIndex(index);
+    return Status();
+  }
+
+  void install_snapshot(const consensus::Snapshot& snap) {
+    // A follower far behind receives the leader's state (cluster case).
+    Status st = load_snapshot(snap.data);
+    COORD_ASSERT(st.ok(), "snapshot from the leader does not load: ", st);
+    applied = snap.meta.index;
+    for (auto& [id, c] : conns) {
+      if (c.phase != Phase::Closing) close(c);
+    }
+  }
+};
+
+// ---- Replica ---------------------------------------------------------------------
+
+Replica::Replica(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Replica::~Replica() = default;
+
+Result<std::unique_ptr<Replica>> Replica::create(const ReplicaConfig& config,
+                                                 ReplicaStorage& storage,
+                                                 std::optional<std::string> snapshot,
+                                                 Random random, PasswordSource passwords) {
+  auto impl = std::make_unique<Impl>(config, storage, std::move(random), std::move(passwords));
+  if (snapshot) {
+    COORD_RETURN_IF_ERROR(impl->load_snapshot(*snapshot));
+    if (impl->applied != storage.snapshot_meta().index) {
+      return Status(ErrorCode::DataInconsistency,
+                    "snapshot payload is at " + std::to_string(impl->applied.value()) +
+                        " but the log's snapshot is at " +
+                        std::to_string(storage.snapshot_meta().index.value()));
+    }
+  } else {
+    impl->applied = storage.snapshot_meta().index;
+  }
+  if (config.voters.size() == 1 && config.voters.front() == config.id) impl->raft.campaign();
+  impl->drive();
+  return std::unique_ptr<Replica>(new Replica(std::move(impl)));
+}
+
+void Replica::tick(TimeMs steady, TimeMs wall) {
+  Impl& m = *impl_;
+  m.set_time(steady, wall);
+  m.raft.tick();
+  m.drive();
+  m.expire_sessions();
+  m.reap();
+  m.drive();
+  m.pump_dirty();
+}
+
+void Replica::connection_opened(ConnId conn, std::string remote_ip, TimeMs steady, TimeMs wall) {
+  Impl& m = *impl_;
+  m.set_time(steady, wall);
+  COORD_ASSERT(!m.conns.contains(conn), "connection id ", conn, " reused");
+  Conn c;
+  c.id = conn;
+  c.ip = remote_ip;
+  c.identities.push_back(Id{"ip", std::move(remote_ip)});
+  m.conns.emplace(conn, std::move(c));
+}
+
+void Replica::bytes_received(ConnId conn, protocol::ByteSpan bytes, TimeMs steady, TimeMs wall) {
+  Impl& m = *impl_;
+  m.set_time(steady, wall);
+  auto it = m.conns.find(conn);
+  if (it == m.conns.end() || it->second.phase == Phase::Closing) return;
+  Conn& c = it->second;
+  c.frames.append(bytes);
+  for (;;) {
+    pr::FrameCut cut = c.frames.next();
+    if (cut.state == pr::FrameState::NeedMore) break;
+    if (cut.state == pr::FrameState::Error) {
+      // A length that lies or exceeds the limit: close this connection only.
+      m.close(c);
+      break;
+    }
+    m.frame(c, cut.payload);
+    if (c.phase == Phase::Closing) break;
+  }
+  m.drive();
+  m.pump_dirty();
+}
+
+void Replica::connection_closed(ConnId conn) {
+  Impl& m = *impl_;
+  auto it = m.conns.find(conn);
+  if (it == m.conns.end()) return;
+  m.detach(it->second);
+  m.conns.erase(it);
+  m.dirty.erase(conn);
+}
+
+void Replica::peer_message(const consensus::Message& msg, TimeMs steady, TimeMs wall) {
+  Impl& m = *impl_;
+  m.set_time(steady, wall);
+  (void)m.raft.step(msg);
+  m.drive();
+  m.pump_dirty();
+}
+
+ReplicaOutput Replica::take_output() {
+  ReplicaOutput out = std::move(impl_->out);
+  impl_->out = ReplicaOutput{};
+  impl_->out_slot.clear();
+  return out;
+}
+
+bool Replica::accepts_input(ConnId conn) const {
+  auto it = impl_->conns.find(conn);
+  if (it == impl_->conns.end()) return false;
+  return it->second.queue.size() < impl_->config.pending_requests_per_session_max;
+}
+
+bool Replica::snapshot_due() const {
+  return impl_->applied_since_snapshot >= impl_->config.snapshot_entries;
+}
+std::string Replica::snapshot_payload() const { return impl_->snapshot_payload(); }
+consensus::SnapshotMeta Replica::snapshot_meta() const {
+  const Impl& m = *impl_;
+  consensus::SnapshotMeta meta;
+  meta.index = m.applied;
+  meta.term = m.raft.term_at(m.applied).value_or(Term(0));
+  meta.conf = m.raft.conf_state_at(m.applied);
+  return meta;
+}
+void Replica::snapshot_done() { impl_->applied_since_snapshot = 0; }
+
+bool Replica::ready() const {
+  const Impl& m = *impl_;
+  return !m.storage_failed && m.raft.leader().value() != 0 && m.applied >= m.raft.commit_index();
+}
+bool Replica::storage_failed() const { return impl_->storage_failed; }
+Zxid Replica::applied_zxid() const { return impl_->applied_zxid(); }
+const znode::DataTree& Replica::tree() const { return impl_->tree; }
+std::size_t Replica::session_count() const { return impl_->sessions.size(); }
+std::size_t Replica::connection_count() const { return impl_->conns.size(); }
+consensus::RaftStatus Replica::raft_status() const { return impl_->raft.status(); }
+const ReplicaStats& Replica::stats() const { return impl_->stats; }
+
+std::string Replica::four_letter_word(std::string_view word) const {
+  const Impl& m = *impl_;
+  const ReplicaStats& s = m.stats;
+  const bool single = m.config.voters.size() == 1;
+  const std::string mode = single                                     ? "standalone"
+                           : m.raft.role() == consensus::Role::Leader ? "leader"
+                                                                      : "follower";
+  std::size_t outstanding = 0;
+  for (const auto& [id, c] : m.conns) outstanding += c.queue.size();
+  const double avg = s.latency_count == 0 ? 0.0
+                                          : static_cast<double>(s.latency_ms_sum) /
+                                                static_cast<double>(s.latency_count);
+  std::ostringstream os;
+  auto counters = [&] {
+    char lat[96];
+    std::snprintf(lat, sizeof lat, "Latency min/avg/max: %" PRId64 "/%.4f/%" PRId64 "\n",
+                  s.latency_ms_min, avg, s.latency_ms_max);
+    os << lat << "Received: " << s.packets_received << "\nSent: " << s.packets_sent
+       << "\nConnections: " << m.conns.size() << "\nOutstanding: " << outstanding
+       << "\nZxid: " << hex(m.applied_zxid().value()) << "\nMode: " << mode
+       << "\nNode count: " << m.tree.node_count() << "\n";
+  };
+  if (word == "ruok") return "imok";
+  if (word == "isro") return "rw";
+  if (word == "srvr") {
+    os << "Zookeeper version: " << m.config.version << ", built on coord\n";
+    counters();
+  } else if (word == "stat") {
+    os << "Zookeeper version: " << m.config.version << ", built on coord\nClients:\n";
+    for (const auto& [id, c] : m.conns) {
+      os << " /" << c.ip << "[1](queued=" << c.queue.size() << ",recved=" << c.received
+         << ",sent=" << c.sent << ")\n";
+    }
+    os << "\n";
+    counters();
+  } else if (word == "cons") {
+    for (const auto& [id, c] : m.conns) {
+      os << " /" << c.ip << "[1](queued=" << c.queue.size() << ",recved=" << c.received
+         << ",sent=" << c.sent << ",sid=" << hex(c.session.value()) << ",lop=" << c.last_op
+         << ",est=" << c.established.value() << ",to=" << c.timeout_ms << ")\n";
+    }
+    os << "\n";
+  } else if (word == "envi") {
+    os << "Environment:\nzookeeper.version=" << m.config.version << ", built on coord\n"
+       << "host.name=localhost\njava.version=none (coord is C++)\nos.name=Linux\n";
+  } else if (word == "conf") {
+    os << "tickTime=" << m.config.tick_ms << "\nminSessionTimeout="
+       << m.config.session_timeout_ms_min << "\nmaxSessionTimeout="
+       << m.config.session_timeout_ms_max << "\nserverId=" << m.config.id.value() << "\n";
+  } else if (word == "mntr") {
+    os << "zk_version\t" << m.config.version << "\nzk_server_state\t" << mode
+       << "\nzk_avg_latency\t" << avg << "\nzk_max_latency\t" << s.latency_ms_max
+       << "\nzk_min_latency\t" << s.latency_ms_min << "\nzk_packets_received\t"
+       << s.packets_received << "\nzk_packets_sent\t" << s.packets_sent
+       << "\nzk_num_alive_connections\t" << m.conns.size() << "\nzk_outstanding_requests\t"
+       << outstanding << "\nzk_znode_count\t" << m.tree.node_count() << "\nzk_watch_count\t"
+       << m.tree.watch_count() << "\nzk_ephemerals_count\t" << m.tree.ephemeral_count()
+       << "\nzk_approximate_data_size\t" << m.tree.approximate_data_bytes()
+       << "\nzk_uptime\t" << (m.now_steady - m.started) << "\nzk_global_sessions\t"
+       << m.sessions.size() << "\n";
+  } else if (word == "wchs" || word == "wchc" || word == "wchp") {
+    std::map<std::string, std::set<ConnId>> by_path;
+    std::map<ConnId, std::set<std::string>> by_conn;
+    m.tree.for_each_watch([&](znode::WatcherId w, std::string_view path, znode::WatchKind) {
+      by_path[std::string(path)].insert(w);
+      by_conn[w].insert(std::string(path));
+    });
+    auto session_of = [&](ConnId id) {
+      auto it = m.conns.find(id);
+      return it == m.conns.end() ? std::int64_t{0} : it->second.session.value();
+    };
+    if (word == "wchs") {
+      std::size_t total = 0;
+      for (const auto& [p, ws] : by_path) total += ws.size();
+      os << by_conn.size() << " connections watching " << by_path.size()
+         << " paths\nTotal watches:" << total << "\n";
+    } else if (word == "wchc") {
+      for (const auto& [w, paths] : by_conn) {
+        os << hex(session_of(w)) << "\n";
+        for (const auto& p : paths) os << "\t" << p << "\n";
+      }
+      os << "\n";
+    } else {
+      for (const auto& [p, ws] : by_path) {
+        os << p << "\n";
+        for (ConnId w : ws) os << "\t" << hex(session_of(w)) << "\n";
+      }
+      os << "\n";
+    }
+  } else if (word == "dump") {
+    os << "SessionTracker dump:\nGlobal Sessions(" << m.sessions.size() << "):\n";
+    for (const auto& [id, sess] : m.sessions) {
+      os << hex(id.value()) << "\t" << sess.timeout_ms << "ms\n";
+    }
+    os << "ephemeral nodes dump:\nSessions with Ephemerals ("
+       << m.tree.sessions_with_ephemerals().size() << "):\n";
+    for (SessionId id : m.tree.sessions_with_ephemerals()) {
+      os << hex(id.value()) << ":\n";
+      for (const auto& p : m.tree.get_ephemerals(id, "")) os << "\t" << p << "\n";
+    }
+  } else {
+    return "";
+  }
+  return os.str();
+}
+
+}  // namespace coord::core

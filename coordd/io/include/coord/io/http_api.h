@@ -1,0 +1,46 @@
+// coordd's HTTP API, as a pure function from a request to a reply, run on
+// the core thread (it reads the replica's state):
+//
+//   GET /healthz                 200 "ok" while the process serves
+//   GET /readyz                  200 when a leader is known, everything
+//                                committed is applied and storage takes
+//                                writes; 503 with the reason otherwise
+//   GET /metrics                 Prometheus text
+//   GET /v1/znodes/<path>        data and stat as JSON; `?children` adds the
+//                                children's names
+//
+// Errors are JSON objects {"error": "<ZooKeeper error name>", "code": n,
+// "message": "..."} with a fitting HTTP status.
+// Thread safety: the core thread only (it reads the replica).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "coord/core/replica.h"
+#include "coord/io/raft_storage.h"
+
+namespace coord::io {
+
+struct HttpRequest {
+  std::string method;
+  std::string target;  // path and query, as sent
+  std::string body;
+  std::string peer_ip;
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+struct HttpMetrics {
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;
+};
+
+HttpReply handle_http(const HttpRequest& req, const core::Replica& replica,
+                      const DiskReplicaStorage& storage, HttpMetrics& metrics);
+
+}  // namespace coord::io

@@ -1,0 +1,64 @@
+// The replica's durable storage on disk: the Raft log and hard state in
+// LMDB (LmdbLogStore) and the snapshots in files (SnapshotStore), seen by
+// the consensus core through the LogStorage interface.
+//
+// Terms of the stored entries are cached in memory (8 bytes an entry, the
+// log is compacted after each snapshot) because the core asks for them on
+// every append; entries themselves are read from LMDB when needed.
+// Thread safety: the replica's thread only.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "coord/core/storage.h"
+#include "coord/io/log_store.h"
+#include "coord/io/snapshot_store.h"
+
+namespace coord::io {
+
+class DiskReplicaStorage final : public core::ReplicaStorage {
+ public:
+  // Opens `data_dir`/log (LMDB) and `data_dir`/snapshots. A new data
+  // directory starts with `initial` as its configuration.
+  static Result<std::unique_ptr<DiskReplicaStorage>> open(const std::string& data_dir,
+                                                          consensus::ConfState initial,
+                                                          LmdbLogStore::Options options);
+
+  // The payload of the snapshot the log starts from, if any.
+  Result<std::optional<std::string>> load_snapshot_payload() const;
+
+  consensus::HardState hard_state() const override { return hard_state_; }
+  const consensus::SnapshotMeta& snapshot_meta() const override { return snapshot_meta_; }
+  LogIndex first_index() const override { return log_->first_index(); }
+  LogIndex last_index() const override { return log_->last_index(); }
+  Term term(LogIndex i) const override;
+  void entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
+               std::vector<consensus::Entry>& out) const override;
+  consensus::Snapshot snapshot() const override;
+
+  Status persist(const consensus::Ready& rd) override;
+  Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) override;
+
+  std::size_t log_bytes() const { return log_->used_bytes(); }
+  std::size_t snapshot_bytes() const { return snapshots_.total_bytes(); }
+  const std::string& log_file() const { return log_->file_path(); }
+
+ private:
+  DiskReplicaStorage(std::unique_ptr<LmdbLogStore> log, std::string snapshot_dir);
+  Status load_terms();
+
+  std::unique_ptr<LmdbLogStore> log_;
+  SnapshotStore snapshots_;
+  consensus::HardState hard_state_;
+  consensus::SnapshotMeta snapshot_meta_;
+  // terms_[k] is the term of entry first_index() + k.
+  std::deque<Term> terms_;
+};
+
+std::string encode_conf_state(const consensus::ConfState& c);
+Result<consensus::ConfState> decode_conf_state(std::string_view bytes);
+
+}  // namespace coord::io

@@ -1,0 +1,59 @@
+// coordd's server: the ZooKeeper client front (Asio, TCP), the replica on
+// its own thread, and the disk storage under it.
+//
+// Threads and ownership:
+//   network thread   accepts connections and owns every socket; a
+//                    connection forwards the raw bytes it reads to the core
+//                    and writes back what the core gives it. At most one
+//                    chunk of a connection is on its way to the core at a
+//                    time, and reading pauses while its session has too many
+//                    requests waiting: the queues between threads are
+//                    bounded by the number of connections.
+//   core thread      owns the Replica and its storage; applies inputs one
+//                    at a time, ticks the Raft clock, writes snapshots.
+// No lock guards the tree: only the core thread touches it.
+//
+// Thread safety: create() and run() from one thread; stop() from any.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "coord/base/status.h"
+#include "coord/core/replica.h"
+
+namespace coord::io {
+
+struct ServerOptions {
+  std::string bind = "127.0.0.1";
+  std::uint16_t client_port = 2181;  // 0 = any free port
+  std::uint16_t http_port = 8080;    // 0 = any free port
+  std::string data_dir = "./coord-data";
+  std::size_t log_map_bytes = std::size_t{16} << 30;
+  std::size_t connections_per_address_max = limits::connections_per_address_max_default;
+  core::ReplicaConfig replica;
+};
+
+class Server {
+ public:
+  // Opens the data directory, restores the replica and binds the ports.
+  // Errors (a port in use, a damaged log) are reported, nothing is served.
+  static Result<std::unique_ptr<Server>> create(const ServerOptions& options);
+  ~Server();
+
+  // Serves until stop() or SIGINT/SIGTERM, then stops gracefully: stops
+  // accepting, lets the core finish what it holds, flushes replies, returns.
+  void run();
+  void stop();
+
+  std::uint16_t client_port() const;
+  std::uint16_t http_port() const;
+
+ private:
+  struct Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace coord::io

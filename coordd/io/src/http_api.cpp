@@ -1,0 +1,209 @@
+#include "coord/io/http_api.h"
+
+#include <openssl/evp.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace coord::io {
+namespace {
+
+using nlohmann::json;
+
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    if (c < 0x80) {
+      n = 0;
+    } else if ((c >> 5) == 6) {
+      n = 1;
+    } else if ((c >> 4) == 14) {
+      n = 2;
+    } else if ((c >> 3) == 30) {
+      n = 3;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;
+    for (std::size_t k = 1; k <= n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+std::string base64(std::string_view s) {
+  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(s.data()),
+                                static_cast<int>(s.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+json stat_json(const Stat& s) {
+  return json{{"czxid", s.czxid},       {"mzxid", s.mzxid},
+              {"ctime", s.ctime},       {"mtime", s.mtime},
+              {"version", s.version},   {"cversion", s.cversion},
+              {"aversion", s.aversion}, {"ephemeralOwner", s.ephemeral_owner},
+              {"dataLength", s.data_length}, {"numChildren", s.num_children},
+              {"pzxid", s.pzxid}};
+}
+
+int http_status_of(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::NoNode: return 404;
+    case ErrorCode::NoAuth: return 403;
+    case ErrorCode::NodeExists:
+    case ErrorCode::BadVersion:
+    case ErrorCode::NotEmpty: return 409;
+    case ErrorCode::BadArguments:
+    case ErrorCode::InvalidAcl: return 400;
+    case ErrorCode::NotReadOnly: return 503;
+    default: return 500;
+  }
+}
+
+HttpReply error_reply(int status, ErrorCode code, std::string message) {
+  HttpReply r;
+  r.status = status;
+  r.body = json{{"error", std::string(error_name(code))},
+                {"code", to_int(code)},
+                {"message", std::move(message)}}
+               .dump() +
+           "\n";
+  return r;
+}
+
+// Decodes %XX escapes in a URL path; false on a malformed escape.
+bool url_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    auto hexval = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    const int hi = hexval(in[i + 1]);
+    const int lo = hexval(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
+
+HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& storage,
+                       const HttpMetrics& metrics) {
+  const core::ReplicaStats& s = replica.stats();
+  const auto raft = replica.raft_status();
+  std::ostringstream os;
+  auto gauge = [&](std::string_view name, std::string_view help, auto value) {
+    os << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " gauge\n"
+       << name << ' ' << value << '\n';
+  };
+  auto counter = [&](std::string_view name, std::string_view help, auto value) {
+    os << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n"
+       << name << ' ' << value << '\n';
+  };
+  gauge("coord_znodes", "Znodes in the tree, built-in ones included.", replica.tree().node_count());
+  gauge("coord_ephemerals", "Ephemeral znodes.", replica.tree().ephemeral_count());
+  gauge("coord_watches", "Watches registered on this server.", replica.tree().watch_count());
+  gauge("coord_sessions", "Live sessions.", replica.session_count());
+  gauge("coord_connections", "Open client connections.", replica.connection_count());
+  gauge("coord_applied_zxid", "Zxid of the last applied entry.", replica.applied_zxid().value());
+  gauge("coord_raft_term", "Current Raft term.", raft.term.value());
+  gauge("coord_raft_commit_index", "Raft commit index.", raft.commit.value());
+  gauge("coord_log_bytes", "Bytes used by the LMDB log.", storage.log_bytes());
+  gauge("coord_snapshot_bytes", "Bytes of snapshot files.", storage.snapshot_bytes());
+  gauge("coord_storage_failed", "1 while storage refuses writes.", replica.storage_failed() ? 1 : 0);
+  gauge("coord_data_bytes", "Approximate bytes of data and names.",
+        replica.tree().approximate_data_bytes());
+  counter("coord_packets_received_total", "Client frames received.", s.packets_received);
+  counter("coord_packets_sent_total", "Client frames sent.", s.packets_sent);
+  counter("coord_entries_applied_total", "Log entries applied.", s.requests_applied);
+  counter("coord_http_requests_total", "HTTP requests served.", metrics.requests);
+  os << "# HELP coord_request_latency_ms Client request latency.\n"
+        "# TYPE coord_request_latency_ms summary\n"
+     << "coord_request_latency_ms_sum " << s.latency_ms_sum << '\n'
+     << "coord_request_latency_ms_count " << s.latency_count << '\n';
+  HttpReply r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = os.str();
+  return r;
+}
+
+}  // namespace
+
+HttpReply handle_http(const HttpRequest& req, const core::Replica& replica,
+                      const DiskReplicaStorage& storage, HttpMetrics& metrics) {
+  ++metrics.requests;
+  const auto q = req.target.find('?');
+  const std::string_view target(req.target);
+  const std::string_view path = target.substr(0, q);
+  const std::string_view query = q == std::string::npos ? "" : target.substr(q + 1);
+
+  if (path == "/healthz") {
+    return HttpReply{200, "text/plain", "ok\n"};
+  }
+  if (path == "/readyz") {
+    if (replica.storage_failed()) return HttpReply{503, "text/plain", "storage refuses writes\n"};
+    if (!replica.ready()) return HttpReply{503, "text/plain", "no leader or applying the log\n"};
+    return HttpReply{200, "text/plain", "ready\n"};
+  }
+  if (path == "/metrics") {
+    if (req.method != "GET") return error_reply(405, ErrorCode::BadArguments, "use GET");
+    return metrics_text(replica, storage, metrics);
+  }
+  constexpr std::string_view prefix = "/v1/znodes";
+  if (path.starts_with(prefix)) {
+    std::string znode;
+    if (!url_decode(path.substr(prefix.size()), znode)) {
+      ++metrics.errors;
+      return error_reply(400, ErrorCode::BadArguments, "malformed escape in the path");
+    }
+    if (znode.empty()) znode = "/";
+    if (req.method != "GET") {
+      ++metrics.errors;
+      return error_reply(405, ErrorCode::Unimplemented,
+                         "only GET is served here; write through a ZooKeeper client");
+    }
+    const znode::Caller caller{SessionId(0), {Id{"ip", req.peer_ip}}};
+    auto v = replica.tree().get_data(znode, caller);
+    if (!v.ok()) {
+      ++metrics.errors;
+      return error_reply(http_status_of(v.code()), v.code(), znode);
+    }
+    json out{{"path", znode}, {"stat", stat_json(v->stat)}};
+    if (!v->data) {
+      out["data"] = nullptr;
+    } else if (valid_utf8(*v->data)) {
+      out["data"] = std::string(*v->data);
+    } else {
+      out["data"] = nullptr;
+      out["data_base64"] = base64(*v->data);
+    }
+    if (query == "children" || query.starts_with("children&")) {
+      auto ch = replica.tree().get_children(znode, caller);
+      if (ch.ok()) {
+        std::vector<std::string> names(ch->children.begin(), ch->children.end());
+        std::sort(names.begin(), names.end());
+        out["children"] = names;
+      }
+    }
+    return HttpReply{200, "application/json", out.dump() + "\n"};
+  }
+  ++metrics.errors;
+  return error_reply(404, ErrorCode::BadArguments, "no such endpoint: " + std::string(path));
+}
+
+}  // namespace coord::io

@@ -1,0 +1,194 @@
+#include "coord/io/raft_storage.h"
+
+#include <filesystem>
+
+#include "coord/base/assert.h"
+
+namespace coord::io {
+namespace {
+
+void put_u64(std::string& out, std::uint64_t v) {
+  for (int s = 56; s >= 0; s -= 8) out.push_back(static_cast<char>(v >> s));
+}
+
+bool get_u64(std::string_view& in, std::uint64_t& v) {
+  if (in.size() < 8) return false;
+  v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
+  in.remove_prefix(8);
+  return true;
+}
+
+consensus::Entry to_entry(LogRecord r) {
+  return consensus::Entry{r.term, r.index, static_cast<consensus::EntryType>(r.kind),
+                          std::move(r.data)};
+}
+
+}  // namespace
+
+std::string encode_conf_state(const consensus::ConfState& c) {
+  std::string out;
+  put_u64(out, c.voters.size());
+  for (NodeId id : c.voters) put_u64(out, id.value());
+  put_u64(out, c.learners.size());
+  for (NodeId id : c.learners) put_u64(out, id.value());
+  return out;
+}
+
+Result<consensus::ConfState> decode_conf_state(std::string_view bytes) {
+  consensus::ConfState c;
+  for (auto* list : {&c.voters, &c.learners}) {
+    std::uint64_t n = 0;
+    if (!get_u64(bytes, n) || n > limits::cluster_members_max) {
+      return Status(ErrorCode::DataInconsistency, "configuration record is damaged");
+    }
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::uint64_t id = 0;
+      if (!get_u64(bytes, id)) {
+        return Status(ErrorCode::DataInconsistency, "configuration record is truncated");
+      }
+      list->push_back(NodeId(id));
+    }
+  }
+  if (!bytes.empty()) return Status(ErrorCode::DataInconsistency, "configuration record too long");
+  return c;
+}
+
+DiskReplicaStorage::DiskReplicaStorage(std::unique_ptr<LmdbLogStore> log, std::string snapshot_dir)
+    : log_(std::move(log)), snapshots_(std::move(snapshot_dir)) {}
+
+Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(
+    const std::string& data_dir, consensus::ConfState initial, LmdbLogStore::Options options) {
+  namespace fs = std::filesystem;
+  auto log = LmdbLogStore::open((fs::path(data_dir) / "log").string(), options);
+  if (!log.ok()) return log.status();
+  std::unique_ptr<DiskReplicaStorage> s(new DiskReplicaStorage(
+      std::move(log).value(), (fs::path(data_dir) / "snapshots").string()));
+  if (auto hs = s->log_->hard_state()) {
+    s->hard_state_ = consensus::HardState{hs->term, hs->vote, hs->commit};
+  }
+  if (auto meta = s->log_->snapshot_meta()) {
+    auto conf = decode_conf_state(meta->config);
+    if (!conf.ok()) return Status(conf.code(), s->log_->file_path() + ": " + conf.status().message());
+    s->snapshot_meta_ = consensus::SnapshotMeta{meta->index, meta->term, std::move(conf).value()};
+  } else {
+    s->snapshot_meta_.conf = std::move(initial);
+  }
+  COORD_RETURN_IF_ERROR(s->load_terms());
+  return s;
+}
+
+Status DiskReplicaStorage::load_terms() {
+  terms_.clear();
+  const LogIndex first = log_->first_index();
+  const LogIndex last = log_->last_index();
+  for (LogIndex lo = first; lo <= last;) {
+    auto batch = log_->entries(lo, last.next(), std::size_t{64} << 20);
+    if (!batch.ok()) return batch.status();
+    COORD_ASSERT(!batch->empty(), "log store returned nothing for [", lo, ", ", last, "]");
+    for (const LogRecord& r : *batch) {
+      if (r.index != lo) {
+        return Status(ErrorCode::DataInconsistency,
+                      log_->file_path() + ": entry " + std::to_string(lo.value()) + " is missing");
+      }
+      terms_.push_back(r.term);
+      lo = lo.next();
+    }
+  }
+  return Status();
+}
+
+Result<std::optional<std::string>> DiskReplicaStorage::load_snapshot_payload() const {
+  if (snapshot_meta_.index.value() == 0) return std::optional<std::string>();
+  // The file named by the log's own record, not merely the newest file: a
+  // crash may have left a newer file whose record was never written.
+  auto f = snapshots_.load(snapshot_meta_.index);
+  if (!f.ok()) return f.status();
+  return std::optional<std::string>(std::move(f->payload));
+}
+
+Term DiskReplicaStorage::term(LogIndex i) const {
+  if (i == snapshot_meta_.index) return snapshot_meta_.term;
+  const LogIndex first = log_->first_index();
+  COORD_ASSERT(i >= first && i <= log_->last_index(), "term of ", i, " outside [", first, ", ",
+               log_->last_index(), "]");
+  return terms_[i - first];
+}
+
+void DiskReplicaStorage::entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
+                                 std::vector<consensus::Entry>& out) const {
+  auto batch = log_->entries(lo, hi, max_bytes);
+  // The core cannot continue on a log it cannot read (storage.h).
+  COORD_ASSERT(batch.ok(), "cannot read the log: ", batch.status());
+  COORD_ASSERT(!batch->empty() && batch->front().index == lo, "log entries missing at ", lo);
+  for (LogRecord& r : *batch) out.push_back(to_entry(std::move(r)));
+}
+
+consensus::Snapshot DiskReplicaStorage::snapshot() const {
+  consensus::Snapshot snap;
+  snap.meta = snapshot_meta_;
+  if (snapshot_meta_.index.value() != 0) {
+    auto f = snapshots_.load(snapshot_meta_.index);
+    COORD_ASSERT(f.ok(), "cannot read the snapshot: ", f.status());
+    snap.data = std::move(f->payload);
+  }
+  return snap;
+}
+
+Status DiskReplicaStorage::persist(const consensus::Ready& rd) {
+  LogWrite w;
+  if (rd.snapshot) {
+    // A snapshot from the leader: its file first, then the record that
+    // points at it, in the same write as the entries that follow it.
+    COORD_RETURN_IF_ERROR(
+        snapshots_.save(rd.snapshot->meta.index, rd.snapshot->meta.term, rd.snapshot->data));
+    w.snapshot = SnapshotMeta{rd.snapshot->meta.index, rd.snapshot->meta.term,
+                              encode_conf_state(rd.snapshot->meta.conf)};
+    w.discard_log = true;
+  }
+  w.entries.reserve(rd.entries.size());
+  for (const consensus::Entry& e : rd.entries) {
+    w.entries.push_back(LogRecord{e.index, e.term, static_cast<std::uint8_t>(e.type), e.data});
+  }
+  if (rd.hard_state) {
+    w.hard_state = HardState{rd.hard_state->term, rd.hard_state->vote, rd.hard_state->commit};
+  }
+  const LogIndex old_first = log_->first_index();
+  COORD_RETURN_IF_ERROR(log_->write(w));
+
+  if (rd.snapshot) {
+    snapshot_meta_ = rd.snapshot->meta;
+    terms_.clear();
+  } else if (log_->first_index() != old_first) {
+    terms_.clear();
+  }
+  if (!rd.entries.empty()) {
+    const LogIndex from = rd.entries.front().index;
+    const LogIndex first = log_->first_index();
+    // Drop cached terms of the replaced suffix, then append.
+    const std::size_t keep = from > first ? static_cast<std::size_t>(from - first) : 0;
+    if (terms_.size() > keep) terms_.resize(keep);
+    for (const auto& e : rd.entries) terms_.push_back(e.term);
+  }
+  if (rd.hard_state) hard_state_ = *rd.hard_state;
+  COORD_ASSERT(terms_.size() == log_->last_index().value() + 1 - log_->first_index().value(),
+               "term cache out of step with the log");
+  return Status();
+}
+
+Status DiskReplicaStorage::snapshot_saved(const consensus::SnapshotMeta& meta,
+                                          std::string payload) {
+  COORD_RETURN_IF_ERROR(snapshots_.save(meta.index, meta.term, payload));
+  const LogIndex old_first = log_->first_index();
+  LogWrite w;
+  w.snapshot = SnapshotMeta{meta.index, meta.term, encode_conf_state(meta.conf)};
+  COORD_RETURN_IF_ERROR(log_->write(w));
+  const LogIndex new_first = log_->first_index();
+  const std::size_t dropped = static_cast<std::size_t>(new_first - old_first);
+  terms_.erase(terms_.begin(),
+               terms_.begin() + static_cast<std::ptrdiff_t>(std::min(dropped, terms_.size())));
+  snapshot_meta_ = meta;
+  return snapshots_.prune(2);
+}
+
+}  // namespace coord::io

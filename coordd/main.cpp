@@ -1,0 +1,73 @@
+// coordd: a coord server. With no flags it serves a single node on
+// 127.0.0.1: ZooKeeper clients on port 2181, HTTP on 8080, data in
+// ./coord-data. Every flag can also come from a config file (--config).
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "coord/base/log.h"
+#include "coord/io/server.h"
+
+int main(int argc, char** argv) {
+  coord::io::ServerOptions o;
+  std::string log_level = "info";
+  std::int64_t tick_ms = o.replica.tick_ms;
+
+  CLI::App app{"coordd: a ZooKeeper-compatible coordination server"};
+  app.set_config("--config", "", "Read flags from this file (TOML or INI: key = value)");
+  app.add_option("--bind", o.bind, "Address to listen on")->capture_default_str();
+  app.add_option("--client-port", o.client_port, "ZooKeeper client port (0: any free port)")
+      ->capture_default_str();
+  app.add_option("--http-port", o.http_port, "HTTP port: health, metrics, REST (0: any free port)")
+      ->capture_default_str();
+  app.add_option("--data-dir", o.data_dir, "Directory for the log and snapshots")
+      ->capture_default_str();
+  app.add_option("--tick-ms", tick_ms, "Length of one Raft tick, in ms")
+      ->check(CLI::Range(1, 10'000))
+      ->capture_default_str();
+  app.add_option("--min-session-timeout-ms", o.replica.session_timeout_ms_min,
+                 "Smallest session timeout granted")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 31))
+      ->capture_default_str();
+  app.add_option("--max-session-timeout-ms", o.replica.session_timeout_ms_max,
+                 "Largest session timeout granted")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 31))
+      ->capture_default_str();
+  app.add_option("--super-digest", o.replica.super_digest,
+                 "super:<base64 sha1> of the super user, as ZooKeeper's superDigest");
+  app.add_option("--snapshot-entries", o.replica.snapshot_entries,
+                 "Write a snapshot after this many log entries")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--max-connections-per-address", o.connections_per_address_max,
+                 "Connections accepted from one client address")
+      ->capture_default_str();
+  app.add_option("--log-map-bytes", o.log_map_bytes, "Largest size of the LMDB log file")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "debug, info, warn, error or off")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  coord::LogLevel level;
+  if (!coord::parse_log_level(log_level, &level)) {
+    std::fprintf(stderr, "coordd: unknown --log-level '%s'\n", log_level.c_str());
+    return 2;
+  }
+  coord::set_log_level(level);
+  if (o.replica.session_timeout_ms_min > o.replica.session_timeout_ms_max) {
+    std::fprintf(stderr, "coordd: --min-session-timeout-ms is above --max-session-timeout-ms\n");
+    return 2;
+  }
+  o.replica.tick_ms = tick_ms;
+  if (!o.replica.super_digest.empty() && o.replica.super_digest.rfind("super:", 0) != 0) {
+    o.replica.super_digest = "super:" + o.replica.super_digest;
+  }
+
+  auto server = coord::io::Server::create(o);
+  if (!server.ok()) {
+    COORD_LOG_ERROR("coordd", "cannot start: ", server.status());
+    return 1;
+  }
+  (*server)->run();
+  return 0;
+}

@@ -1,0 +1,523 @@
+// The replica driven the way coordd's network front drives it: raw
+// ZooKeeper frames in, raw frames out, time advanced by hand. Each client
+// below encodes requests and decodes replies with the protocol codec, so
+// these tests check the bytes a real client would see.
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "coord/core/replica.h"
+#include "coord/protocol/codec.h"
+#include "coord/protocol/frame.h"
+
+namespace coord::core {
+namespace {
+
+namespace pr = coord::protocol;
+using pr::OpCode;
+
+struct Received {
+  pr::ReplyHeader header;
+  std::optional<pr::WatcherEvent> event;
+  std::optional<pr::ResponseBody> body;
+};
+
+class Server;
+
+// One client connection, speaking frames.
+class Client {
+ public:
+  Client(Server& server, ConnId id) : server_(server), id_(id) {}
+
+  ConnId id() const { return id_; }
+  bool closed() const { return closed_; }
+
+  std::optional<pr::ConnectResponse> connect(std::int32_t timeout_ms = 10'000,
+                                             SessionId session = SessionId(0),
+                                             std::string password = std::string(16, '\0'),
+                                             Zxid last_seen = Zxid(0));
+  void send(OpCode op, const pr::RequestBody& body, std::int32_t xid = 0);
+  // Everything received so far, decoded.
+  std::vector<Received> take();
+  // Sends one request and returns the frames it produced, reply last.
+  std::vector<Received> call(OpCode op, const pr::RequestBody& body);
+  Received call_one(OpCode op, const pr::RequestBody& body) {
+    auto r = call(op, body);
+    EXPECT_FALSE(r.empty());
+    return r.empty() ? Received{} : r.back();
+  }
+
+  void on_bytes(const pr::Bytes& b) { inbox_.insert(inbox_.end(), b.begin(), b.end()); }
+  void on_close() { closed_ = true; }
+
+ private:
+  Server& server_;
+  ConnId id_;
+  pr::Bytes inbox_;
+  bool closed_ = false;
+  bool handshaken_ = false;
+  std::int32_t next_xid_ = 1;
+  std::map<std::int32_t, OpCode> ops_;
+};
+
+class Server {
+ public:
+  explicit Server(std::string super_digest = "")
+      : storage_(std::make_unique<MemoryReplicaStorage>(consensus::ConfState{{NodeId(1)}, {}})) {
+    config_.super_digest = std::move(super_digest);
+    config_.reap_interval_ms = 100;
+    start();
+  }
+
+  void start(std::optional<std::string> snapshot = std::nullopt) {
+    auto r = Replica::create(config_, *storage_, std::move(snapshot), Random(7), [this] {
+      std::string p(16, '\0');
+      for (char& ch : p) ch = static_cast<char>(rng_.below(256));
+      return p;
+    });
+    ASSERT_TRUE(r.ok()) << r.status();
+    replica_ = std::move(r).value();
+    // Let the single voter elect itself.
+    for (int i = 0; i < 50 && !replica_->ready(); ++i) advance(config_.tick_ms);
+    ASSERT_TRUE(replica_->ready());
+  }
+
+  // Simulates a crash and restart over the same storage.
+  void restart(bool with_snapshot) {
+    std::optional<std::string> snap;
+    if (with_snapshot) {
+      auto meta = replica_->snapshot_meta();
+      std::string payload = replica_->snapshot_payload();
+      ASSERT_TRUE(storage_->snapshot_saved(meta, payload).ok());
+      snap = payload;
+    }
+    clients_.clear();
+    replica_.reset();
+    start(std::move(snap));
+  }
+
+  Client& open(std::string ip = "127.0.0.1") {
+    const ConnId id = next_conn_++;
+    replica_->connection_opened(id, std::move(ip), steady_, wall_);
+    auto [it, _] = clients_.emplace(id, std::make_unique<Client>(*this, id));
+    flush();
+    return *it->second;
+  }
+
+  void deliver(ConnId id, const pr::Bytes& bytes) {
+    replica_->bytes_received(id, pr::ByteSpan(bytes), steady_, wall_);
+    flush();
+  }
+
+  void drop(Client& c) {
+    replica_->connection_closed(c.id());
+    c.on_close();
+    flush();
+  }
+
+  void advance(std::int64_t ms) {
+    for (std::int64_t t = 0; t < ms; t += config_.tick_ms) {
+      steady_ += config_.tick_ms;
+      wall_ += config_.tick_ms;
+      if (replica_) replica_->tick(steady_, wall_);
+      flush();
+    }
+  }
+
+  Replica& replica() { return *replica_; }
+  MemoryReplicaStorage& storage() { return *storage_; }
+
+ private:
+  void flush() {
+    if (!replica_) return;
+    ReplicaOutput out = replica_->take_output();
+    for (auto& o : out.connections) {
+      auto it = clients_.find(o.conn);
+      if (it == clients_.end()) continue;
+      it->second->on_bytes(o.bytes);
+      if (o.close) {
+        it->second->on_close();
+        replica_->connection_closed(o.conn);
+      }
+    }
+  }
+
+  ReplicaConfig config_;
+  std::unique_ptr<MemoryReplicaStorage> storage_;
+  std::unique_ptr<Replica> replica_;
+  std::map<ConnId, std::unique_ptr<Client>> clients_;
+  ConnId next_conn_ = 1;
+  TimeMs steady_{1000};
+  TimeMs wall_{1'700'000'000'000};
+  Random rng_{99};
+};
+
+std::optional<pr::ConnectResponse> Client::connect(std::int32_t timeout_ms, SessionId session,
+                                                   std::string password, Zxid last_seen) {
+  pr::ConnectRequest req;
+  req.timeout_ms = timeout_ms;
+  req.session_id = session;
+  req.password = std::move(password);
+  req.last_zxid_seen = last_seen;
+  pr::Bytes frame;
+  pr::append_connect_request_frame(frame, req);
+  server_.deliver(id_, frame);
+  auto cut = pr::cut_frame(pr::ByteSpan(inbox_));
+  if (cut.state != pr::FrameState::Frame) return std::nullopt;
+  auto resp = pr::decode_connect_response(cut.payload);
+  EXPECT_TRUE(resp.ok()) << resp.status();
+  inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(cut.consumed));
+  handshaken_ = resp.ok();
+  return resp.ok() ? std::optional(*resp) : std::nullopt;
+}
+
+void Client::send(OpCode op, const pr::RequestBody& body, std::int32_t xid) {
+  if (xid == 0) xid = next_xid_++;
+  ops_[xid] = op;
+  pr::Bytes frame;
+  pr::append_request_frame(frame, pr::RequestHeader{xid, op}, body);
+  server_.deliver(id_, frame);
+}
+
+std::vector<Received> Client::take() {
+  std::vector<Received> out;
+  std::size_t pos = 0;
+  for (;;) {
+    auto cut = pr::cut_frame(pr::ByteSpan(inbox_).subspan(pos));
+    if (cut.state != pr::FrameState::Frame) break;
+    pos += cut.consumed;
+    pr::JuteReader r(cut.payload);
+    Received rec;
+    auto h = pr::decode_reply_header(r);
+    EXPECT_TRUE(h.ok()) << h.status();
+    if (!h.ok()) break;
+    rec.header = *h;
+    if (h->xid == pr::xid_watch_event) {
+      auto ev = pr::decode_watcher_event(r.rest());
+      EXPECT_TRUE(ev.ok()) << ev.status();
+      if (ev.ok()) rec.event = *ev;
+    } else if (h->err == ErrorCode::Ok && ops_.contains(h->xid)) {
+      auto body = pr::decode_response_body(ops_[h->xid], r.rest());
+      EXPECT_TRUE(body.ok()) << body.status();
+      if (body.ok()) rec.body = *body;
+    }
+    out.push_back(std::move(rec));
+  }
+  inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(pos));
+  return out;
+}
+
+std::vector<Received> Client::call(OpCode op, const pr::RequestBody& body) {
+  send(op, body);
+  return take();
+}
+
+pr::CreateRequest create_req(std::string path, std::string data = "d",
+                             CreateMode mode = CreateMode::Persistent) {
+  return pr::CreateRequest{std::move(path), std::move(data), open_acl_unsafe(), mode};
+}
+
+TEST(Replica, NewSessionHandshakeNegotiatesTimeout) {
+  Server server;
+  Client& c = server.open();
+  auto resp = c.connect(1);
+  ASSERT_TRUE(resp.has_value());
+  EXPECT_EQ(resp->timeout_ms, 4000);
+  EXPECT_NE(resp->session_id.value(), 0);
+  EXPECT_EQ(resp->password.size(), 16u);
+  Client& d = server.open();
+  auto resp2 = d.connect(1'000'000);
+  ASSERT_TRUE(resp2.has_value());
+  EXPECT_EQ(resp2->timeout_ms, 40000);
+  EXPECT_NE(resp2->session_id, resp->session_id);
+}
+
+TEST(Replica, CreateThenReadSeesTheWrite) {
+  Server server;
+  Client& c = server.open();
+  ASSERT_TRUE(c.connect());
+  auto created = c.call_one(OpCode::Create2, create_req("/a", "hello"));
+  ASSERT_EQ(created.header.err, ErrorCode::Ok);
+  const auto& c2 = std::get<pr::Create2Response>(*created.body);
+  EXPECT_EQ(c2.path, "/a");
+  EXPECT_EQ(c2.stat.czxid, created.header.zxid.value());
+  auto got = c.call_one(OpCode::GetData, pr::GetDataRequest{"/a", false});
+  ASSERT_EQ(got.header.err, ErrorCode::Ok);
+  EXPECT_EQ(std::get<pr::GetDataResponse>(*got.body).data, std::optional<std::string>("hello"));
+  EXPECT_EQ(got.header.zxid, created.header.zxid);
+}
+
+TEST(Replica, PipelinedRequestsAreAnsweredInOrderAndReadsSeeEarlierWrites) {
+  Server server;
+  Client& c = server.open();
+  ASSERT_TRUE(c.connect());
+  // Sent back to back without waiting: create, read, set, read.
+  c.send(OpCode::Create, create_req("/p", "1"), 10);
+  c.send(OpCode::GetData, pr::GetDataRequest{"/p", false}, 11);
+  c.send(OpCode::SetData, pr::SetDataRequest{"/p", std::string("2"), -1}, 12);
+  c.send(OpCode::GetData, pr::GetDataRequest{"/p", false}, 13);
+  c.send(OpCode::Delete, pr::DeleteRequest{"/missing", -1}, 14);
+  auto r = c.take();
+  ASSERT_EQ(r.size(), 5u);
+  for (std::size_t i = 0; i < r.size(); ++i) EXPECT_EQ(r[i].header.xid, 10 + static_cast<int>(i));
+  EXPECT_EQ(std::get<pr::GetDataResponse>(*r[1].body).data, std::optional<std::string>("1"));
+  EXPECT_EQ(std::get<pr::GetDataResponse>(*r[3].body).data, std::optional<std::string>("2"));
+  EXPECT_EQ(r[4].header.err, ErrorCode::NoNode);
+  EXPECT_LT(r[0].header.zxid, r[2].header.zxid);
+}
+
+TEST(Replica, WatchEventArrivesBeforeTheReplyThatReflectsIt) {
+  Server server;
+  Client& a = server.open();
+  Client& b = server.open();
+  ASSERT_TRUE(a.connect());
+  ASSERT_TRUE(b.connect());
+  ASSERT_EQ(a.call_one(OpCode::Create, create_req("/w")).header.err, ErrorCode::Ok);
+  ASSERT_EQ(b.call_one(OpCode::GetData, pr::GetDataRequest{"/w", true}).header.err,
+            ErrorCode::Ok);
+  ASSERT_EQ(a.call_one(OpCode::GetData, pr::GetDataRequest{"/w", true}).header.err,
+            ErrorCode::Ok);
+  // a changes the node it watches: its event comes before its own reply.
+  auto r = a.call(OpCode::SetData, pr::SetDataRequest{"/w", std::string("x"), -1});
+  ASSERT_EQ(r.size(), 2u);
+  ASSERT_TRUE(r[0].event.has_value());
+  EXPECT_EQ(r[0].event->type, EventType::NodeDataChanged);
+  EXPECT_EQ(r[0].event->path, "/w");
+  EXPECT_EQ(r[0].header.zxid, r[1].header.zxid);
+  // b got its event too, once: watches are one-shot.
+  auto rb = b.take();
+  ASSERT_EQ(rb.size(), 1u);
+  EXPECT_EQ(rb[0].event->type, EventType::NodeDataChanged);
+  ASSERT_EQ(a.call_one(OpCode::SetData, pr::SetDataRequest{"/w", std::string("y"), -1})
+                .header.err,
+            ErrorCode::Ok);
+  EXPECT_TRUE(b.take().empty());
+}
+
+TEST(Replica, ExpiredSessionLosesItsEphemeralsAndOthersAreTold) {
+  Server server;
+  Client& owner = server.open();
+  Client& watcher = server.open();
+  auto s = owner.connect(4000);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(watcher.connect(40000));
+  ASSERT_EQ(owner.call_one(OpCode::Create, create_req("/eph", "", CreateMode::Ephemeral))
+                .header.err,
+            ErrorCode::Ok);
+  ASSERT_EQ(watcher.call_one(OpCode::Exists, pr::ExistsRequest{"/eph", true}).header.err,
+            ErrorCode::Ok);
+  server.drop(owner);  // the socket is gone; the session lives until its timeout
+  server.advance(2000);
+  ASSERT_EQ(watcher.call_one(OpCode::Exists, pr::ExistsRequest{"/eph", false}).header.err,
+            ErrorCode::Ok);
+  watcher.call(OpCode::Ping, pr::Empty{});  // keeps the watcher's session alive
+  server.advance(2500);
+  auto events = watcher.take();
+  ASSERT_EQ(events.size(), 1u);
+  ASSERT_TRUE(events[0].event.has_value());
+  EXPECT_EQ(events[0].event->type, EventType::NodeDeleted);
+  EXPECT_EQ(watcher.call_one(OpCode::Exists, pr::ExistsRequest{"/eph", false}).header.err,
+            ErrorCode::NoNode);
+  // The expired session cannot be resumed.
+  Client& again = server.open();
+  auto resp = again.connect(4000, s->session_id, s->password);
+  ASSERT_TRUE(resp.has_value());
+  EXPECT_EQ(resp->timeout_ms, 0);
+  EXPECT_EQ(resp->session_id.value(), 0);
+  EXPECT_TRUE(again.closed());
+}
+
+TEST(Replica, ResumeOnANewConnectionEvictsTheOldOne) {
+  Server server;
+  Client& first = server.open();
+  auto s = first.connect();
+  ASSERT_TRUE(s);
+  Client& second = server.open();
+  auto resumed = second.connect(10'000, s->session_id, s->password);
+  ASSERT_TRUE(resumed);
+  EXPECT_EQ(resumed->session_id, s->session_id);
+  EXPECT_TRUE(first.closed());
+  EXPECT_FALSE(second.closed());
+  EXPECT_EQ(second.call_one(OpCode::Exists, pr::ExistsRequest{"/", false}).header.err,
+            ErrorCode::Ok);
+}
+
+TEST(Replica, WrongPasswordGetsTheInvalidSessionReply) {
+  Server server;
+  Client& first = server.open();
+  auto s = first.connect();
+  ASSERT_TRUE(s);
+  Client& thief = server.open();
+  auto resp = thief.connect(10'000, s->session_id, std::string(16, 'x'));
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->timeout_ms, 0);
+  EXPECT_EQ(resp->session_id.value(), 0);
+  EXPECT_EQ(resp->password, std::string(16, '\0'));
+  EXPECT_TRUE(thief.closed());
+  EXPECT_FALSE(first.closed());
+}
+
+TEST(Replica, ClientThatSawTheFutureIsTurnedAwayWithoutReply) {
+  Server server;
+  Client& c = server.open();
+  auto resp = c.connect(10'000, SessionId(0), std::string(16, '\0'), Zxid(1'000'000));
+  EXPECT_FALSE(resp.has_value());
+  EXPECT_TRUE(c.closed());
+}
+
+TEST(Replica, OversizedFrameClosesOnlyThatConnection) {
+  Server server;
+  Client& bad = server.open();
+  Client& good = server.open();
+  ASSERT_TRUE(bad.connect());
+  ASSERT_TRUE(good.connect());
+  pr::Bytes huge = {0x7f, 0xff, 0xff, 0xff};
+  server.deliver(bad.id(), huge);
+  EXPECT_TRUE(bad.closed());
+  EXPECT_EQ(good.call_one(OpCode::Exists, pr::ExistsRequest{"/", false}).header.err,
+            ErrorCode::Ok);
+}
+
+TEST(Replica, UnknownOpcodeIsUnimplementedAndTheConnectionStays) {
+  Server server;
+  Client& c = server.open();
+  ASSERT_TRUE(c.connect());
+  pr::Bytes frame = {0, 0, 0, 8, 0, 0, 0, 5, 0, 0, 0, 99};
+  server.deliver(c.id(), frame);
+  auto r = c.take();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].header.xid, 5);
+  EXPECT_EQ(r[0].header.zxid, Zxid(-1));
+  EXPECT_EQ(r[0].header.err, ErrorCode::Unimplemented);
+  EXPECT_FALSE(c.closed());
+}
+
+TEST(Replica, MultiFailureHasZooKeepersResultShape) {
+  Server server;
+  Client& c = server.open();
+  ASSERT_TRUE(c.connect());
+  pr::MultiRequest m;
+  m.ops.push_back(pr::MultiOp{OpCode::Create, create_req("/m1")});
+  m.ops.push_back(pr::MultiOp{OpCode::Delete, pr::DeleteRequest{"/nope", -1}});
+  m.ops.push_back(pr::MultiOp{OpCode::Create, create_req("/m2")});
+  auto r = c.call_one(OpCode::Multi, m);
+  ASSERT_EQ(r.header.err, ErrorCode::Ok);
+  const auto& res = std::get<pr::MultiResponse>(*r.body).results;
+  ASSERT_EQ(res.size(), 3u);
+  EXPECT_EQ(res[0].type, OpCode::Error);
+  EXPECT_EQ(res[0].err, ErrorCode::Ok);
+  EXPECT_EQ(res[1].err, ErrorCode::NoNode);
+  EXPECT_EQ(res[2].err, ErrorCode::RuntimeInconsistency);
+  EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/m1", false}).header.err,
+            ErrorCode::NoNode);
+}
+
+TEST(Replica, DigestAuthAndSuperUser) {
+  const std::string super = digest_of("super:secret");
+  Server server("super:" + super.substr(super.find(':') + 1));
+  Client& alice = server.open();
+  ASSERT_TRUE(alice.connect());
+  alice.send(OpCode::Auth, pr::AuthPacket{0, "digest", "alice:pw"}, pr::xid_auth);
+  ASSERT_EQ(alice.take().back().header.err, ErrorCode::Ok);
+  auto req = create_req("/private");
+  req.acl = creator_all_acl();
+  ASSERT_EQ(alice.call_one(OpCode::Create, req).header.err, ErrorCode::Ok);
+  Client& eve = server.open();
+  ASSERT_TRUE(eve.connect());
+  EXPECT_EQ(eve.call_one(OpCode::GetData, pr::GetDataRequest{"/private", false}).header.err,
+            ErrorCode::NoAuth);
+  eve.send(OpCode::Auth, pr::AuthPacket{0, "digest", "super:secret"}, pr::xid_auth);
+  ASSERT_EQ(eve.take().back().header.err, ErrorCode::Ok);
+  EXPECT_EQ(eve.call_one(OpCode::GetData, pr::GetDataRequest{"/private", false}).header.err,
+            ErrorCode::Ok);
+  auto who = alice.call_one(OpCode::WhoAmI, pr::Empty{});
+  const auto& info = std::get<pr::WhoAmIResponse>(*who.body).client_info;
+  ASSERT_EQ(info.size(), 2u);
+  EXPECT_EQ(info[1].auth_scheme, "digest");
+  EXPECT_EQ(info[1].user, "alice");
+  // An unknown scheme fails and closes the connection.
+  eve.send(OpCode::Auth, pr::AuthPacket{0, "kerberos", "x"}, pr::xid_auth);
+  EXPECT_EQ(eve.take().back().header.err, ErrorCode::AuthFailed);
+  EXPECT_TRUE(eve.closed());
+}
+
+TEST(Replica, StorageFailureRefusesWritesKeepsReadsAndRecovers) {
+  Server server;
+  Client& c = server.open();
+  ASSERT_TRUE(c.connect());
+  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/keep", "v")).header.err, ErrorCode::Ok);
+  server.storage().fail_writes_for_testing(true);
+  // The write that meets the failure waits; later ones are refused at once.
+  c.send(OpCode::Create, create_req("/stuck"), 50);
+  EXPECT_TRUE(server.replica().storage_failed());
+  EXPECT_EQ(c.call_one(OpCode::Create, create_req("/refused")).header.err,
+            ErrorCode::NotReadOnly);
+  server.storage().fail_writes_for_testing(false);
+  server.advance(100);
+  auto r = c.take();
+  ASSERT_FALSE(r.empty());
+  EXPECT_FALSE(server.replica().storage_failed());
+  auto got = c.call_one(OpCode::GetData, pr::GetDataRequest{"/keep", false});
+  EXPECT_EQ(got.header.err, ErrorCode::Ok);
+}
+
+TEST(Replica, RestartReplaysTheLogAndASnapshot) {
+  for (bool with_snapshot : {false, true}) {
+    Server server;
+    {
+      Client& c = server.open();
+      ASSERT_TRUE(c.connect());
+      for (int i = 0; i < 20; ++i) {
+        ASSERT_EQ(c.call_one(OpCode::Create, create_req("/n" + std::to_string(i))).header.err,
+                  ErrorCode::Ok);
+      }
+    }
+    const std::uint64_t digest = server.replica().tree().digest();
+    const Zxid zxid = server.replica().applied_zxid();
+    server.restart(with_snapshot);
+    EXPECT_EQ(server.replica().tree().digest(), digest) << "snapshot=" << with_snapshot;
+    EXPECT_GE(server.replica().applied_zxid(), zxid);
+    Client& c = server.open();
+    ASSERT_TRUE(c.connect());
+    EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/n19", false}).header.err,
+              ErrorCode::Ok);
+  }
+}
+
+TEST(Replica, ContainerIsReapedAfterItsLastChildGoes) {
+  Server server;
+  Client& c = server.open();
+  ASSERT_TRUE(c.connect());
+  ASSERT_EQ(c.call_one(OpCode::CreateContainer, create_req("/box", "", CreateMode::Container))
+                .header.err,
+            ErrorCode::Ok);
+  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/box/item")).header.err, ErrorCode::Ok);
+  server.advance(500);
+  EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/box", false}).header.err,
+            ErrorCode::Ok);
+  ASSERT_EQ(c.call_one(OpCode::Delete, pr::DeleteRequest{"/box/item", -1}).header.err,
+            ErrorCode::Ok);
+  server.advance(500);
+  EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/box", false}).header.err,
+            ErrorCode::NoNode);
+}
+
+TEST(Replica, FourLetterWordsAnswer) {
+  Server server;
+  EXPECT_EQ(server.replica().four_letter_word("ruok"), "imok");
+  const std::string srvr = server.replica().four_letter_word("srvr");
+  EXPECT_NE(srvr.find("Mode: standalone"), std::string::npos) << srvr;
+  EXPECT_NE(srvr.find("Node count: 4"), std::string::npos) << srvr;
+  EXPECT_NE(server.replica().four_letter_word("envi").find("zookeeper.version=3.8.0"),
+            std::string::npos);
+  EXPECT_NE(server.replica().four_letter_word("mntr").find("zk_znode_count\t4"),
+            std::string::npos);
+  EXPECT_EQ(server.replica().four_letter_word("xyzw"), "");
+}
+
+}  // namespace
+}  // namespace coord::core

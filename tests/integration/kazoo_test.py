@@ -1,0 +1,157 @@
+"""coordd driven by kazoo, a ZooKeeper client nobody here wrote."""
+
+import threading
+import unittest
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import (BadVersionError, NoAuthError, NodeExistsError, NoNodeError,
+                              NotEmptyError, RolledBackError)
+from kazoo.security import make_digest_acl
+
+from coordd_harness import Coordd, four_letter
+
+WAIT_S = 10.0
+
+
+class KazooAgainstCoordd(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Coordd().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def client(self, **kw):
+        c = KazooClient(hosts=self.server.hosts(), timeout=10.0, **kw)
+        c.start(timeout=WAIT_S)
+        self.addCleanup(c.close)
+        self.addCleanup(c.stop)
+        return c
+
+    def test_crud(self):
+        zk = self.client()
+        zk.create("/crud", b"one")
+        data, stat = zk.get("/crud")
+        self.assertEqual(data, b"one")
+        self.assertEqual(stat.version, 0)
+        zk.set("/crud", b"two")
+        self.assertEqual(zk.get("/crud")[0], b"two")
+        with self.assertRaises(BadVersionError):
+            zk.set("/crud", b"x", version=7)
+        with self.assertRaises(NodeExistsError):
+            zk.create("/crud")
+        zk.create("/crud/child")
+        with self.assertRaises(NotEmptyError):
+            zk.delete("/crud")
+        self.assertEqual(zk.get_children("/crud"), ["child"])
+        zk.delete("/crud", recursive=True)
+        self.assertIsNone(zk.exists("/crud"))
+        with self.assertRaises(NoNodeError):
+            zk.get("/crud")
+
+    def test_sequential_and_ephemeral(self):
+        zk = self.client()
+        zk.create("/seq")
+        a = zk.create("/seq/n-", sequence=True)
+        b = zk.create("/seq/n-", sequence=True)
+        self.assertEqual(a, "/seq/n-0000000000")
+        self.assertEqual(b, "/seq/n-0000000001")
+        other = self.client()
+        other.create("/eph", ephemeral=True)
+        self.assertEqual(zk.exists("/eph").ephemeralOwner, other.client_id[0])
+        other.stop()
+        self.assertIsNone(zk.exists("/eph"))
+
+    def test_data_watch_fires(self):
+        zk = self.client()
+        zk.create("/watched", b"0")
+        seen = []
+        fired = threading.Event()
+
+        def on_change(event):
+            seen.append(event)
+            fired.set()
+
+        zk.get("/watched", watch=on_change)
+        self.client().set("/watched", b"1")
+        self.assertTrue(fired.wait(WAIT_S))
+        self.assertEqual(seen[0].type, "CHANGED")
+        self.assertEqual(seen[0].path, "/watched")
+
+    def test_child_watch_fires(self):
+        zk = self.client()
+        zk.create("/parent")
+        fired = threading.Event()
+        zk.get_children("/parent", watch=lambda e: fired.set())
+        zk.create("/parent/kid")
+        self.assertTrue(fired.wait(WAIT_S))
+
+    def test_transaction_is_atomic(self):
+        zk = self.client()
+        t = zk.transaction()
+        t.create("/tx-a", b"a")
+        t.delete("/tx-missing")
+        results = t.commit()
+        self.assertIsInstance(results[0], RolledBackError)
+        self.assertIsInstance(results[1], NoNodeError)
+        self.assertIsNone(zk.exists("/tx-a"))
+        t = zk.transaction()
+        t.create("/tx-b", b"b")
+        t.set_data("/tx-b", b"c")
+        self.assertEqual(t.commit()[0], "/tx-b")
+        self.assertEqual(zk.get("/tx-b")[0], b"c")
+
+    def test_digest_acl(self):
+        owner = self.client(auth_data=[("digest", "alice:secret")])
+        acl = make_digest_acl("alice", "secret", all=True)
+        owner.create("/private", b"mine", acl=[acl])
+        stranger = self.client()
+        with self.assertRaises(NoAuthError):
+            stranger.get("/private")
+        self.assertEqual(owner.get("/private")[0], b"mine")
+
+    def test_server_version_and_four_letter_words(self):
+        zk = self.client()
+        self.assertGreaterEqual(zk.server_version()[:2], (3, 8))
+        self.assertEqual(four_letter(self.server.port, "ruok"), "imok")
+        self.assertIn("Mode: standalone", four_letter(self.server.port, "srvr"))
+        self.assertIn("zk_znode_count", four_letter(self.server.port, "mntr"))
+
+    def test_large_value_limits(self):
+        zk = self.client()
+        zk.create("/big", b"x" * (512 * 1024))
+        self.assertEqual(len(zk.get("/big")[0]), 512 * 1024)
+
+
+class RestartKeepsEverything(unittest.TestCase):
+    def test_kill9_then_restart_keeps_acknowledged_writes(self):
+        server = Coordd().start()
+        self.addCleanup(server.cleanup)
+        zk = KazooClient(hosts=server.hosts(), timeout=10.0)
+        zk.start(timeout=WAIT_S)
+        written = []
+        for i in range(200):
+            zk.create("/durable-%03d" % i, str(i).encode())
+            written.append(i)
+        server.kill9()
+        zk.stop()
+        zk.close()
+        server.start()
+        zk = KazooClient(hosts=server.hosts(), timeout=10.0)
+        zk.start(timeout=WAIT_S)
+        try:
+            for i in written:
+                self.assertEqual(zk.get("/durable-%03d" % i)[0], str(i).encode())
+        finally:
+            zk.stop()
+            zk.close()
+
+    def test_sigterm_stops_cleanly(self):
+        server = Coordd().start()
+        self.addCleanup(server.cleanup)
+        self.assertEqual(server.terminate(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
