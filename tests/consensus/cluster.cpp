@@ -204,7 +204,8 @@ std::string Cluster::deliver(NodeId to) {
   std::ostringstream os;
   for (const Message& m : now) {
     auto it = nodes_.find(m.to);
-    if (it == nodes_.end() || it->second.down || cut(m.from, m.to)) {
+    if (it == nodes_.end() || it->second.down || cut(m.from, m.to) ||
+        (drop_type_ && *drop_type_ == m.type)) {
       os << "  dropped " << describe(m) << "\n";
       continue;
     }

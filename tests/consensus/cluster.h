@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -67,6 +68,8 @@ class Cluster {
   void heal();
   bool cut(NodeId a, NodeId b) const;
   void drop_outbox(NodeId from);
+  // Messages of this type are dropped at delivery until cleared.
+  void drop_type(std::optional<MessageType> t) { drop_type_ = t; }
 
   void crash(NodeId id);    // drops the core and the queued messages from/to it
   void restart(NodeId id);  // a new core from the node's storage
@@ -84,6 +87,7 @@ class Cluster {
   std::map<NodeId, Node> nodes_;
   std::vector<Message> outbox_;
   std::map<NodeId, int> side_;  // partition side; absent = 0
+  std::optional<MessageType> drop_type_;
 };
 
 }  // namespace coord::consensus::testing

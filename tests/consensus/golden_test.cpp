@@ -7,7 +7,7 @@
 //             [check-quorum=false] [max-entries=n] [inflight=n] [broken-commit]
 //   campaign <id>              tick <id> [n=k]       tick-election <id>
 //   process-ready [id...]      deliver-msgs [id...]  drop-msgs [from=id]
-//   stabilize                  propose <id> <data...>
+//   drop-type <MessageType|none>   stabilize   propose <id> <data...>
 //   propose-conf-change <id> <add-voter|remove-voter|add-learner|promote-learner>=<node>
 //   read-index <id> <ctx>      transfer-leadership <from> <to>
 //   partition <ids on one side...>   isolate <id>   heal
@@ -91,6 +91,15 @@ class Handler {
     }
     if (cmd == "drop-msgs") {
       cluster_.drop_outbox(NodeId(std::stoull(c.get_or("from", "0"))));
+      return "ok";
+    }
+    if (cmd == "drop-type") {
+      std::optional<MessageType> t;
+      const std::string name = c.positional().at(0);
+      for (int k = 0; k < message_type_count; ++k) {
+        if (to_string(static_cast<MessageType>(k)) == name) t = static_cast<MessageType>(k);
+      }
+      cluster_.drop_type(t);
       return "ok";
     }
     if (cmd == "stabilize") return or_ok(cluster_.stabilize());
