@@ -24,6 +24,8 @@ inline constexpr std::size_t jute_extra_bytes = 1024;
 inline constexpr std::size_t jute_vector_elements_max = 1'000'000;
 // Ops in one multi or multiRead request.
 inline constexpr std::size_t multi_ops_max = 100'000;
+// Longest string or buffer one Jute decoder accepts.
+inline constexpr std::size_t jute_string_bytes_max = frame_bytes_max + jute_extra_bytes;
 
 // ---------------------------------------------------------------------------
 // Data tree (znode/)
