@@ -148,7 +148,8 @@ std::string write_snapshot(const TreeImpl& t) {
 
 Status read_snapshot(std::string_view bytes, TreeImpl& t) {
   if (bytes.size() < kHeaderBytes + kTrailerBytes) {
-    return corrupt("truncated: " + std::to_string(bytes.size()) + " bytes is shorter than a header");
+    return corrupt("truncated: " + std::to_string(bytes.size()) +
+                   " bytes is shorter than a header");
   }
   if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
     return corrupt("not a coord znode snapshot (bad magic)");

@@ -253,7 +253,8 @@ Stat TreeImpl::stat_of(const Node& n) const {
   s.version = n.version;
   // ZooKeeper shows 2 * (children created) - (children now): creates plus
   // deletes (§3.2). Wraps like ZooKeeper's int.
-  s.cversion = static_cast<std::int32_t>(static_cast<std::uint32_t>(2 * n.creates - n.num_children));
+  s.cversion =
+      static_cast<std::int32_t>(static_cast<std::uint32_t>(2 * n.creates - n.num_children));
   s.aversion = n.aversion;
   s.ephemeral_owner = n.kind == NodeKind::Ephemeral ? n.owner_or_ttl : 0;
   s.data_length = static_cast<std::int32_t>(n.data_len);
@@ -323,8 +324,8 @@ struct DataTree::Impl : detail::TreeImpl {
   }
 
   // ---- create (ZooKeeper 3.8's check order, PrepRequestProcessor) ----
-  ErrorCode create(const CreateOp& op, const Caller& caller, bool is_super, Zxid zxid,
-                   TimeMs time, std::vector<Undo>* undo, CreateResult* out) {
+  ErrorCode create(const CreateOp& op, const Caller& caller, bool is_super, Zxid zxid, TimeMs time,
+                   std::vector<Undo>* undo, CreateResult* out) {
     const auto mode = create_mode_from_int(static_cast<std::int32_t>(op.mode));
     if (!mode) return ErrorCode::BadArguments;
     if (is_ttl(*mode) &&

@@ -51,9 +51,7 @@ struct Node {
   NodeKind kind = NodeKind::Persistent;
   bool null_data = false;
 
-  std::string_view path() const {
-    return {reinterpret_cast<const char*>(this + 1), path_len};
-  }
+  std::string_view path() const { return {reinterpret_cast<const char*>(this + 1), path_len}; }
   std::string_view name() const {
     auto p = path();
     return p.substr(p.rfind('/') + 1);
