@@ -24,6 +24,8 @@ inline constexpr std::size_t jute_extra_bytes = 1024;
 inline constexpr std::size_t jute_vector_elements_max = 1'000'000;
 // Ops in one multi or multiRead request.
 inline constexpr std::size_t multi_ops_max = 100'000;
+// Longest string or buffer one Jute decoder accepts.
+inline constexpr std::size_t jute_string_bytes_max = frame_bytes_max + jute_extra_bytes;
 
 // ---------------------------------------------------------------------------
 // Data tree (znode/)
@@ -77,6 +79,10 @@ inline constexpr std::size_t append_entry_bytes_per_message_max = 4 * 1024 * 102
 inline constexpr std::size_t append_inflight_messages_max = 256;
 // Members of one cluster, voters and learners together.
 inline constexpr std::size_t cluster_members_max = 64;
+// Bytes of committed entries handed to the application in one Ready.
+inline constexpr std::size_t ready_committed_bytes_max = 64 * 1024 * 1024;
+// Bytes of one snapshot carried by an InstallSnapshot message (sent whole).
+inline constexpr std::size_t snapshot_bytes_max = peer_message_bytes_max - 1024 * 1024;
 
 // ---------------------------------------------------------------------------
 // Storage and snapshots (coordd/io)

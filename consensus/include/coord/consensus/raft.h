@@ -1,0 +1,209 @@
+// Raft: the consensus core of coord, a pure state machine in the style of
+// etcd's raft. It implements the Raft thesis (Ongaro, 2014): leader election
+// with randomized timeouts, pre-vote and check-quorum (§9.6, §6.2), log
+// replication with batching, pipelining and per-follower flow control (§10.2),
+// the commit rule of §3.6.2 (Figure 8), snapshots and InstallSnapshot (§5),
+// ReadIndex (§6.4), leadership transfer (§3.10) and single-server membership
+// changes with non-voting learners (§4).
+//
+// It does no I/O, reads no clock, starts no thread and draws randomness only
+// from the coord::Random it is given. Time is `tick()`; the network is
+// `step()` in and Ready::messages out; the disk is LogStorage (read) and
+// Ready (what to write). The caller's loop is:
+//
+//     raft.tick() every tick; raft.step(m) for each message received;
+//     raft.propose(...) / read_index(...) / transfer_leadership(...);
+//     if (raft.has_ready()) {
+//       Ready rd = raft.ready();
+//       1. persist, in one atomic, synced write: rd.snapshot (if any),
+//          then rd.entries (replacing any stored suffix from their first
+//          index on), then rd.hard_state (if any);
+//       2. only then send rd.messages (in any order; they may be lost);
+//       3. apply rd.snapshot to the state machine, then rd.committed_entries
+//          in order; serve rd.read_states once applied reaches their index;
+//       4. raft.advance();
+//     }
+//
+// The one rule that keeps Raft safe across crashes: no message of a Ready may
+// leave the node before that Ready's entries, hard state and snapshot are
+// durable — a vote granted, or an append acknowledged, by a node that then
+// forgets it breaks election safety or commits an entry that is not on a
+// majority (§3.8). Everything else may be lost: the core recovers from lost,
+// duplicated, reordered and delayed messages.
+//
+// Thread safety: none. One owner calls every method from one thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "coord/base/ids.h"
+#include "coord/base/limits.h"
+#include "coord/base/random.h"
+#include "coord/base/status.h"
+#include "coord/consensus/storage.h"
+#include "coord/consensus/types.h"
+
+namespace coord::consensus {
+
+struct RaftConfig {
+  NodeId id;
+  // A follower starts an election after a random number of ticks in
+  // [election_ticks, 2 * election_ticks) without hearing from a leader
+  // (§3.4); a leader sends heartbeats every heartbeat_ticks.
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+  bool pre_vote = true;      // §9.6
+  bool check_quorum = true;  // §6.2: a leader that hears no majority steps down
+  // Replication flow control (§10.2.1): per message and per follower.
+  std::size_t max_entries_per_message = limits::append_entries_per_message_max;
+  std::size_t max_bytes_per_message = limits::append_entry_bytes_per_message_max;
+  std::size_t max_inflight_messages = limits::append_inflight_messages_max;
+  // Ticks a follower may stay in snapshot state without answering before the
+  // leader probes it again (the snapshot was lost or failed to install).
+  int snapshot_retry_ticks = 20;
+  // Index the application has already applied (a restart from a snapshot
+  // applies nothing below it). 0 = the storage's snapshot index.
+  LogIndex applied;
+
+  // Test-only: breaks the commit rule of §3.6.2 by counting replicas of
+  // entries from earlier terms too. Exists so the simulator can prove its
+  // checker catches a broken rule. Never set outside tests.
+  bool commit_by_counting_earlier_terms_for_testing = false;
+};
+
+enum class Role : std::uint8_t { Follower, PreCandidate, Candidate, Leader };
+std::string_view to_string(Role r);
+
+// Replication state of one follower, as the leader sees it (§10.2.1; the
+// state diagram is in consensus/README.md).
+enum class ProgressState : std::uint8_t {
+  Probe,      // one append at a time until the follower's log position is found
+  Replicate,  // pipelined appends, up to max_inflight_messages unacknowledged
+  Snapshot,   // an InstallSnapshot is on its way; nothing else is sent
+};
+std::string_view to_string(ProgressState s);
+
+struct ProgressInfo {
+  NodeId id;
+  ProgressState state = ProgressState::Probe;
+  LogIndex match;
+  LogIndex next;
+  std::size_t inflight = 0;
+  bool learner = false;
+  bool recent_active = false;
+};
+
+struct RaftStatus {
+  NodeId id;
+  Role role = Role::Follower;
+  Term term;
+  NodeId vote;
+  NodeId leader;
+  LogIndex commit;
+  LogIndex applied;
+  LogIndex first_index;
+  LogIndex last_index;
+  NodeId transfer_target;
+  std::vector<ProgressInfo> progress;  // leader only, sorted by id
+};
+
+// What the application must do next; see the file comment for the order.
+struct Ready {
+  // Present when term, vote or commit changed.
+  std::optional<HardState> hard_state;
+  // Entries to append to stable storage (they may replace a stored suffix).
+  std::vector<Entry> entries;
+  // A snapshot from the leader to install in storage and state machine.
+  std::shared_ptr<const Snapshot> snapshot;
+  // Committed entries to apply, in index order, contiguous.
+  std::vector<Entry> committed_entries;
+  // To send after entries, hard state and snapshot are durable.
+  std::vector<Message> messages;
+  // Answered ReadIndex requests, in request order.
+  std::vector<ReadState> read_states;
+  // True when role or leader changed (not persisted; for the application).
+  bool soft_state_changed = false;
+
+  bool empty() const {
+    return !hard_state && entries.empty() && !snapshot && committed_entries.empty() &&
+           messages.empty() && read_states.empty() && !soft_state_changed;
+  }
+};
+
+class Raft {
+ public:
+  // Restores term, vote, commit, log and configuration from `storage`, which
+  // must outlive the Raft. A node not in its configuration (a new member)
+  // waits for a leader to contact it.
+  Raft(const RaftConfig& config, const LogStorage& storage, Random random);
+  ~Raft();
+  Raft(const Raft&) = delete;
+  Raft& operator=(const Raft&) = delete;
+
+  // One unit of logical time.
+  void tick();
+  // A message from a peer. Stale and unknown messages are dropped silently;
+  // an error means the message was malformed (wrong recipient...).
+  Status step(const Message& m);
+
+  // Leader only. InvalidState when not leader; Throttled during a
+  // leadership transfer. Appended at the end of the leader's log; whether it
+  // commits shows in committed_entries.
+  Status propose(std::string data);
+  Status propose_batch(std::vector<std::string> data);
+  // One server at a time (§4.1): refused with ReconfigInProgress while an
+  // earlier change is uncommitted, or before the leader committed an entry
+  // of its term (§4.1, the fix for single-server changes).
+  Status propose_conf_change(const ConfChange& cc);
+
+  // Start an election now (pre-vote first when enabled). Ignored by a
+  // leader and by a node that is not a voter.
+  void campaign();
+  // Linearizable read (§6.4): answered through Ready::read_states with the
+  // leader's commit index once a quorum confirmed its leadership. On a
+  // follower the request is forwarded to the leader. InvalidState when no
+  // leader is known.
+  Status read_index(std::uint64_t context);
+  // Leader only (§3.10): bring `target` up to date, then have it start an
+  // election. Proposals are refused until it succeeds or an election timeout
+  // passes.
+  Status transfer_leadership(NodeId target);
+
+  bool has_ready() const;
+  // Collects everything since the last ready(); must be followed by
+  // advance() before the next ready().
+  Ready ready();
+  // The application finished the last Ready (persisted, sent, applied).
+  void advance();
+
+  RaftStatus status() const;
+  Role role() const;
+  Term term() const;
+  NodeId leader() const;
+  NodeId id() const;
+  LogIndex commit_index() const;
+  LogIndex last_index() const;
+  // The configuration in force: the latest one in the log, committed or not
+  // (§4.1).
+  const ConfState& conf_state() const;
+  // The configuration as of index i (i >= the first index of the log - 1),
+  // for snapshots taken at i.
+  ConfState conf_state_at(LogIndex i) const;
+  // The log as held in memory and storage: term of entry i, if known.
+  std::optional<Term> term_at(LogIndex i) const;
+  // Entries [lo, hi) of the log, for tests and checkers.
+  std::vector<Entry> log_entries(LogIndex lo, LogIndex hi) const;
+  LogIndex first_index() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace coord::consensus

@@ -1,0 +1,161 @@
+// The values the Raft core trades with its caller: log entries, the hard
+// state that must survive a crash, snapshots, cluster configurations and the
+// messages peers exchange.
+//
+// All are plain value types. Field meanings follow the Raft thesis (Ongaro,
+// 2014); where a message reuses a field for another purpose the comment on
+// the message type says so. The byte layout on the wire lives in codec.h.
+// Thread safety: value types.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "coord/base/ids.h"
+#include "coord/base/limits.h"
+#include "coord/base/status.h"
+
+namespace coord::consensus {
+
+enum class EntryType : std::uint8_t {
+  Normal = 0,      // application data (may be empty: a leader's no-op, §5.4.2)
+  ConfChange = 1,  // data is an encoded ConfChange (§4.1)
+};
+
+struct Entry {
+  Term term;
+  LogIndex index;
+  EntryType type = EntryType::Normal;
+  std::string data;
+
+  friend bool operator==(const Entry&, const Entry&) = default;
+};
+
+// What must be on stable storage before the node answers anyone (Figure 2,
+// "persistent state on all servers"; the commit index is kept too so that a
+// restart does not re-apply less than it could).
+struct HardState {
+  Term term;
+  NodeId vote;
+  LogIndex commit;
+
+  friend bool operator==(const HardState&, const HardState&) = default;
+};
+
+// A configuration: who votes and who only receives the log. Both lists are
+// sorted and disjoint.
+struct ConfState {
+  std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
+
+  bool is_voter(NodeId id) const;
+  bool is_learner(NodeId id) const;
+  bool is_member(NodeId id) const { return is_voter(id) || is_learner(id); }
+  std::size_t size() const { return voters.size() + learners.size(); }
+
+  friend bool operator==(const ConfState&, const ConfState&) = default;
+};
+std::ostream& operator<<(std::ostream& os, const ConfState& c);
+
+// One server at a time (thesis §4.1, §4.2.1 for learners).
+enum class ConfChangeType : std::uint8_t {
+  AddVoter = 0,
+  RemoveVoter = 1,
+  AddLearner = 2,
+  PromoteLearner = 3,
+};
+std::string_view to_string(ConfChangeType t);
+
+struct ConfChange {
+  ConfChangeType type = ConfChangeType::AddVoter;
+  NodeId node;
+
+  std::string encode() const;
+  static Result<ConfChange> decode(std::string_view bytes);
+  // The configuration after this change, or an error when the change does
+  // not apply to `before` (adding a member twice, removing a stranger...).
+  Result<ConfState> apply_to(const ConfState& before) const;
+
+  friend bool operator==(const ConfChange&, const ConfChange&) = default;
+};
+
+struct SnapshotMeta {
+  LogIndex index;  // last entry the snapshot covers
+  Term term;       // term of that entry
+  ConfState conf;  // configuration as of `index`
+
+  friend bool operator==(const SnapshotMeta&, const SnapshotMeta&) = default;
+};
+
+struct Snapshot {
+  SnapshotMeta meta;
+  std::string data;  // opaque to the core: the application's state
+
+  friend bool operator==(const Snapshot&, const Snapshot&) = default;
+};
+
+enum class MessageType : std::uint8_t {
+  // index/log_term: the entry before `entries`; commit: leader's commit.
+  Append = 0,
+  // reject=false: index = last index the follower now matches.
+  // reject=true: index = the rejected prev index; reject_hint/log_term =
+  // where the leader should look next (fast backtracking, §5.3).
+  AppendResponse = 1,
+  // index/log_term: candidate's last entry (§5.4.1). transfer: started by
+  // TimeoutNow, so voters skip the leader lease check (§3.10, §4.2.3).
+  Vote = 2,
+  VoteResponse = 3,
+  // Pre-vote (§9.6): term is the term the sender would campaign in; the
+  // receiver's own term does not change.
+  PreVote = 4,
+  PreVoteResponse = 5,
+  // commit: min(leader commit, follower match); context: ReadIndex round.
+  Heartbeat = 6,
+  HeartbeatResponse = 7,
+  // snapshot: the leader's latest snapshot (§7).
+  InstallSnapshot = 8,
+  // Leadership transfer (§3.10): start an election now.
+  TimeoutNow = 9,
+  // A follower asks the leader for a read index; context is its request id.
+  ReadIndex = 10,
+  // The leader's answer: index = read index; reject = no leader could serve.
+  ReadIndexResponse = 11,
+};
+inline constexpr int message_type_count = 12;
+std::string_view to_string(MessageType t);
+
+struct Message {
+  MessageType type = MessageType::Append;
+  NodeId from;
+  NodeId to;
+  Term term;
+  Term log_term;
+  LogIndex index;
+  LogIndex commit;
+  std::vector<Entry> entries;
+  bool reject = false;
+  LogIndex reject_hint;
+  bool transfer = false;
+  std::uint64_t context = 0;
+  // Shared so that duplicating a message (a simulated network, several
+  // followers) does not copy the application state.
+  std::shared_ptr<const Snapshot> snapshot;
+
+  friend bool operator==(const Message& a, const Message& b);
+};
+
+// One answered ReadIndex request: once the local applied index reaches
+// `index`, a read reflects every write committed before the request (§6.4).
+struct ReadState {
+  LogIndex index;
+  std::uint64_t context = 0;
+
+  friend bool operator==(const ReadState&, const ReadState&) = default;
+};
+
+}  // namespace coord::consensus

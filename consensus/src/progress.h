@@ -1,0 +1,121 @@
+// Progress: what a leader knows of one follower's log, and the flow control
+// that decides what it may send next (thesis §10.2.1; the state diagram is
+// in consensus/README.md).
+//
+// Internal to the core. Not thread-safe.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+
+#include "coord/base/assert.h"
+#include "coord/base/ids.h"
+#include "coord/consensus/raft.h"
+
+namespace coord::consensus::detail {
+
+// The last index of each append in flight to one follower, oldest first.
+class Inflights {
+ public:
+  explicit Inflights(std::size_t capacity) : capacity_(capacity) {}
+  bool full() const { return items_.size() >= capacity_; }
+  std::size_t size() const { return items_.size(); }
+  void add(LogIndex last) {
+    COORD_ASSERT(!full(), "inflight window overflow");
+    items_.push_back(last);
+  }
+  // The follower acknowledged everything up to `index`.
+  void free_to(LogIndex index) {
+    while (!items_.empty() && items_.front() <= index) items_.pop_front();
+  }
+  void free_first() {
+    if (!items_.empty()) items_.pop_front();
+  }
+  void reset() { items_.clear(); }
+
+ private:
+  std::size_t capacity_;
+  std::deque<LogIndex> items_;
+};
+
+struct Progress {
+  explicit Progress(std::size_t inflight_capacity) : inflights(inflight_capacity) {}
+
+  LogIndex match;
+  LogIndex next{1};
+  ProgressState state = ProgressState::Probe;
+  // Probe: an append is out and unanswered; send nothing more until an
+  // answer or a heartbeat response shows the follower is there.
+  bool probe_sent = false;
+  Inflights inflights;
+  LogIndex pending_snapshot;  // Snapshot: index of the snapshot sent
+  int snapshot_ticks = 0;     // Snapshot: ticks since it was sent
+  bool recent_active = false;  // heard from it this election timeout (§6.2)
+  bool learner = false;
+  std::uint64_t read_ack = 0;  // highest ReadIndex round it confirmed (§6.4)
+
+  bool paused() const {
+    switch (state) {
+      case ProgressState::Probe:
+        return probe_sent;
+      case ProgressState::Replicate:
+        return inflights.full();
+      case ProgressState::Snapshot:
+        return true;
+    }
+    return true;
+  }
+
+  void reset_state(ProgressState s) {
+    state = s;
+    probe_sent = false;
+    pending_snapshot = LogIndex(0);
+    snapshot_ticks = 0;
+    inflights.reset();
+  }
+  void become_probe() {
+    // After a snapshot, resume right after it (or after what matched).
+    const LogIndex from = state == ProgressState::Snapshot ? std::max(match, pending_snapshot)
+                                                           : match;
+    reset_state(ProgressState::Probe);
+    next = from.next();
+  }
+  void become_replicate() {
+    reset_state(ProgressState::Replicate);
+    next = match.next();
+  }
+  void become_snapshot(LogIndex snapshot_index) {
+    reset_state(ProgressState::Snapshot);
+    pending_snapshot = snapshot_index;
+  }
+
+  // An acknowledgement up to n. False when it tells nothing new.
+  bool maybe_update(LogIndex n) {
+    bool updated = false;
+    if (match < n) {
+      match = n;
+      updated = true;
+      probe_sent = false;
+    }
+    next = std::max(next, n.next());
+    return updated;
+  }
+
+  // A rejection of the append after `rejected`; `hint` is where the logs may
+  // agree. False when the rejection is stale (an answer to an older append).
+  bool maybe_decrease_to(LogIndex rejected, LogIndex hint) {
+    if (state == ProgressState::Replicate) {
+      if (rejected <= match) return false;
+      next = match.next();
+      return true;
+    }
+    if (next.prev() != rejected) return false;
+    next = std::max(std::min(rejected, hint.next()), match.next());
+    probe_sent = false;
+    return true;
+  }
+};
+
+}  // namespace coord::consensus::detail

@@ -1,0 +1,435 @@
+// One test per rule of the Raft paper's Figure 2 and of §5.4, named after
+// the rule. Each drives single cores with hand-built messages (or a small
+// Cluster) and checks exactly what the rule says.
+
+#include <gtest/gtest.h>
+
+#include "cluster.h"
+#include "coord/consensus/raft.h"
+
+namespace coord::consensus {
+namespace {
+
+using testing::Cluster;
+using testing::NodeOptions;
+
+NodeId n(std::uint64_t v) {
+  return NodeId(v);
+}
+
+ConfState voters(std::initializer_list<std::uint64_t> ids) {
+  ConfState c;
+  for (auto i : ids) c.voters.push_back(NodeId(i));
+  return c;
+}
+
+// A single core over its own storage, with helpers to feed it messages and
+// collect what it sends.
+struct Single {
+  MemoryStorage storage;
+  std::unique_ptr<Raft> raft;
+
+  explicit Single(std::uint64_t id, ConfState conf = voters({1, 2, 3}), bool pre_vote = false)
+      : storage(std::move(conf)) {
+    start(id, pre_vote);
+  }
+  void start(std::uint64_t id, bool pre_vote = false) {
+    RaftConfig c;
+    c.id = NodeId(id);
+    c.pre_vote = pre_vote;
+    c.check_quorum = false;
+    raft = std::make_unique<Raft>(c, storage, Random(id));
+  }
+  // Persists and returns the Ready.
+  Ready flush() {
+    Ready rd = raft->ready();
+    if (rd.snapshot) {
+      EXPECT_TRUE(storage.apply_snapshot(*rd.snapshot).ok());
+    }
+    storage.append(rd.entries);
+    if (rd.hard_state) storage.set_hard_state(*rd.hard_state);
+    raft->advance();
+    return rd;
+  }
+  std::vector<Message> sent() { return flush().messages; }
+  void step(Message m) {
+    m.to = raft->id();
+    ASSERT_TRUE(raft->step(m).ok());
+  }
+  // Gives this follower a log with the given terms at indexes 1.., as if
+  // from a leader of the last term.
+  void load_log(const std::vector<std::uint64_t>& terms) {
+    Message m;
+    m.type = MessageType::Append;
+    m.from = n(9);
+    m.term = Term(terms.empty() ? 1 : terms.back());
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+      m.entries.push_back(Entry{Term(terms[i]), LogIndex(i + 1), EntryType::Normal, "e"});
+    }
+    step(m);
+    flush();
+  }
+};
+
+Message append(std::uint64_t from, std::uint64_t term, std::uint64_t prev_term,
+               std::uint64_t prev_index, std::vector<std::pair<std::uint64_t, std::uint64_t>> ents,
+               std::uint64_t commit) {
+  Message m;
+  m.type = MessageType::Append;
+  m.from = n(from);
+  m.term = Term(term);
+  m.log_term = Term(prev_term);
+  m.index = LogIndex(prev_index);
+  m.commit = LogIndex(commit);
+  for (auto [t, i] : ents) m.entries.push_back(Entry{Term(t), LogIndex(i), EntryType::Normal, "x"});
+  return m;
+}
+
+Message vote(std::uint64_t from, std::uint64_t term, std::uint64_t last_term,
+             std::uint64_t last_index) {
+  Message m;
+  m.type = MessageType::Vote;
+  m.from = n(from);
+  m.term = Term(term);
+  m.log_term = Term(last_term);
+  m.index = LogIndex(last_index);
+  return m;
+}
+
+const Message* find(const std::vector<Message>& ms, MessageType t) {
+  for (const auto& m : ms) {
+    if (m.type == t) return &m;
+  }
+  return nullptr;
+}
+
+void elect(Cluster& c, NodeId id) {
+  c.raft(id).campaign();
+  c.stabilize();
+  ASSERT_EQ(c.raft(id).role(), Role::Leader);
+}
+
+Cluster three(NodeOptions o = {}) {
+  Cluster c;
+  for (std::uint64_t i = 1; i <= 3; ++i) c.add_node(n(i), voters({1, 2, 3}), o);
+  return c;
+}
+
+// ---- Figure 2: Rules for Servers, all servers -----------------------------
+
+TEST(Figure2AllServers, AppliesCommittedEntriesInOrder) {
+  Cluster c = three();
+  elect(c, n(1));
+  ASSERT_TRUE(c.raft(n(1)).propose_batch({"a", "b", "c"}).ok());
+  c.stabilize();
+  for (NodeId id : c.ids()) {
+    const auto& applied = c.node(id).applied;
+    ASSERT_EQ(applied.size(), 3u) << "node " << id;
+    EXPECT_EQ(applied[0].data, "a");
+    EXPECT_EQ(applied[2].data, "c");
+    EXPECT_EQ(c.node(id).applied_index, c.raft(id).commit_index());
+  }
+}
+
+TEST(Figure2AllServers, HigherTermInAnyMessageMakesAFollower) {
+  Cluster c = three();
+  elect(c, n(1));
+  Message m = append(3, 7, 0, 0, {}, 0);
+  m.type = MessageType::HeartbeatResponse;
+  m.to = n(1);
+  ASSERT_TRUE(c.raft(n(1)).step(m).ok());
+  EXPECT_EQ(c.raft(n(1)).role(), Role::Follower);
+  EXPECT_EQ(c.raft(n(1)).term(), Term(7));
+}
+
+// ---- Figure 2: followers and candidates -----------------------------------
+
+TEST(Figure2Followers, ElectionTimeoutWithoutLeaderStartsElection) {
+  Single s(1);
+  for (int i = 0; i < 20 && s.raft->role() == Role::Follower; ++i) s.raft->tick();
+  EXPECT_EQ(s.raft->role(), Role::Candidate);
+}
+
+TEST(Figure2Followers, HearingFromLeaderResetsElectionTimer) {
+  Single s(1);
+  for (int i = 0; i < 100; ++i) {
+    s.raft->tick();
+    Message hb = append(2, 1, 0, 0, {}, 0);
+    hb.type = MessageType::Heartbeat;
+    s.step(hb);
+  }
+  EXPECT_EQ(s.raft->role(), Role::Follower);
+  EXPECT_EQ(s.raft->leader(), n(2));
+}
+
+TEST(Figure2Candidates, OnConversionIncrementTermVoteForSelfAndRequestVotes) {
+  Single s(1);
+  s.raft->campaign();
+  EXPECT_EQ(s.raft->role(), Role::Candidate);
+  EXPECT_EQ(s.raft->term(), Term(1));
+  Ready rd = s.flush();
+  ASSERT_TRUE(rd.hard_state.has_value());
+  EXPECT_EQ(rd.hard_state->vote, n(1));
+  int votes = 0;
+  for (const auto& m : rd.messages) votes += m.type == MessageType::Vote ? 1 : 0;
+  EXPECT_EQ(votes, 2);
+}
+
+TEST(Figure2Candidates, VotesFromMajorityMakeLeader) {
+  Single s(1);
+  s.raft->campaign();
+  s.flush();
+  Message r = vote(2, 1, 0, 0);
+  r.type = MessageType::VoteResponse;
+  s.step(r);
+  EXPECT_EQ(s.raft->role(), Role::Leader);
+}
+
+TEST(Figure2Candidates, AppendEntriesFromNewLeaderMakesFollower) {
+  Single s(1);
+  s.raft->campaign();
+  s.flush();
+  s.step(append(2, 1, 0, 0, {}, 0));
+  EXPECT_EQ(s.raft->role(), Role::Follower);
+  EXPECT_EQ(s.raft->leader(), n(2));
+}
+
+TEST(Figure2Candidates, ElectionTimeoutStartsNewElection) {
+  Single s(1);
+  s.raft->campaign();
+  s.flush();
+  for (int i = 0; i < 20 && s.raft->term() == Term(1); ++i) s.raft->tick();
+  EXPECT_EQ(s.raft->role(), Role::Candidate);
+  EXPECT_EQ(s.raft->term(), Term(2));
+}
+
+// ---- Figure 2: leaders ----------------------------------------------------
+
+TEST(Figure2Leaders, UponElectionSendAppendEntriesToEachServer) {
+  Single s(1);
+  s.raft->campaign();
+  s.flush();
+  Message r = vote(2, 1, 0, 0);
+  r.type = MessageType::VoteResponse;
+  s.step(r);
+  int appends = 0;
+  for (const auto& m : s.sent()) appends += m.type == MessageType::Append ? 1 : 0;
+  EXPECT_EQ(appends, 2);
+}
+
+TEST(Figure2Leaders, ClientCommandIsAppendedToLocalLog) {
+  Cluster c = three();
+  elect(c, n(1));
+  const LogIndex before = c.raft(n(1)).last_index();
+  ASSERT_TRUE(c.raft(n(1)).propose("cmd").ok());
+  EXPECT_EQ(c.raft(n(1)).last_index(), before.next());
+  EXPECT_EQ(c.raft(n(1)).log_entries(before.next(), before + 2).at(0).data, "cmd");
+}
+
+TEST(Figure2Leaders, FollowerThatRejectsIsRetriedFromAnEarlierIndex) {
+  // The follower has the leader's first entry only; the leader's probe at
+  // its last index is rejected, and it retries lower until the logs match.
+  Cluster c = three();
+  elect(c, n(1));
+  c.crash(n(3));
+  ASSERT_TRUE(c.raft(n(1)).propose_batch({"a", "b", "c"}).ok());
+  c.stabilize();
+  c.restart(n(3));
+  c.raft(n(1)).tick();
+  c.stabilize();
+  EXPECT_EQ(c.raft(n(3)).last_index(), c.raft(n(1)).last_index());
+  EXPECT_EQ(c.raft(n(3)).commit_index(), c.raft(n(1)).commit_index());
+}
+
+TEST(Figure2Leaders, CommitOnlyEntriesOfCurrentTermByCounting) {
+  // A leader of term 3 holding an entry of term 1 on a majority does not
+  // commit it until an entry of term 3 is on a majority (Figure 8).
+  Single s(1, voters({1, 2, 3}));
+  s.load_log({1, 1});  // entries 1..2 of term 1, commit 0
+  s.step(vote(2, 2, 1, 2));
+  s.flush();
+  s.raft->campaign();  // term 3
+  s.flush();
+  Message r = vote(2, 3, 0, 0);
+  r.type = MessageType::VoteResponse;
+  s.step(r);
+  ASSERT_EQ(s.raft->role(), Role::Leader);
+  s.flush();
+  // Follower 2 acknowledges index 2 (term 1) only.
+  Message ack;
+  ack.type = MessageType::AppendResponse;
+  ack.from = n(2);
+  ack.term = Term(3);
+  ack.index = LogIndex(2);
+  s.step(ack);
+  EXPECT_EQ(s.raft->commit_index(), LogIndex(0)) << "committed an earlier-term entry by counting";
+  ack.index = LogIndex(3);  // the no-op of term 3
+  s.step(ack);
+  EXPECT_EQ(s.raft->commit_index(), LogIndex(3));
+}
+
+// ---- Figure 2: AppendEntries RPC, receiver implementation -----------------
+
+TEST(Figure2AppendEntries, Rule1RejectsStaleTerm) {
+  Single s(1);
+  s.step(vote(2, 5, 0, 0));
+  s.flush();
+  s.step(append(3, 4, 0, 0, {{4, 1}}, 0));
+  EXPECT_EQ(s.raft->last_index(), LogIndex(0));
+  EXPECT_EQ(s.raft->term(), Term(5));
+}
+
+TEST(Figure2AppendEntries, Rule2RejectsWhenPrevEntryDoesNotMatch) {
+  Single s(1);
+  s.load_log({1, 1});
+  s.step(append(2, 2, 2, 2, {{2, 3}}, 0));
+  auto out = s.sent();
+  const Message* r = find(out, MessageType::AppendResponse);
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(r->reject);
+  EXPECT_EQ(r->index, LogIndex(2));
+  EXPECT_EQ(s.raft->last_index(), LogIndex(2));
+}
+
+TEST(Figure2AppendEntries, Rule3ConflictingEntryDeletesItAndAllThatFollow) {
+  Single s(1);
+  s.load_log({1, 1, 1, 1});
+  s.step(append(2, 2, 1, 1, {{2, 2}}, 0));
+  EXPECT_EQ(s.raft->last_index(), LogIndex(2));
+  EXPECT_EQ(s.raft->term_at(LogIndex(2)), Term(2));
+}
+
+TEST(Figure2AppendEntries, Rule3MatchingEntriesAreKept) {
+  // A delayed, shorter append must not truncate entries it agrees with.
+  Single s(1);
+  s.load_log({1, 1, 1, 1});
+  s.step(append(9, 1, 1, 1, {{1, 2}}, 0));
+  EXPECT_EQ(s.raft->last_index(), LogIndex(4));
+}
+
+TEST(Figure2AppendEntries, Rule4AppendsNewEntries) {
+  Single s(1);
+  s.load_log({1});
+  s.step(append(2, 1, 1, 1, {{1, 2}, {1, 3}}, 0));
+  EXPECT_EQ(s.raft->last_index(), LogIndex(3));
+  auto out = s.sent();
+  const Message* r = find(out, MessageType::AppendResponse);
+  ASSERT_NE(r, nullptr);
+  EXPECT_FALSE(r->reject);
+  EXPECT_EQ(r->index, LogIndex(3));
+}
+
+TEST(Figure2AppendEntries, Rule5CommitIsMinOfLeaderCommitAndLastNewEntry) {
+  Single s(1);
+  s.load_log({1, 1, 1, 1, 1});
+  // The leader committed 10 but this append only proves entries up to 3.
+  s.step(append(9, 1, 1, 2, {{1, 3}}, 10));
+  EXPECT_EQ(s.raft->commit_index(), LogIndex(3));
+}
+
+// ---- Figure 2: RequestVote RPC, receiver implementation -------------------
+
+TEST(Figure2RequestVote, Rule1RejectsStaleTerm) {
+  Single s(1);
+  s.step(vote(2, 5, 0, 0));
+  s.flush();
+  s.step(vote(3, 4, 9, 9));
+  auto out = s.sent();
+  EXPECT_EQ(find(out, MessageType::VoteResponse), nullptr);
+  EXPECT_EQ(s.raft->status().vote, n(2));
+}
+
+TEST(Figure2RequestVote, Rule2GrantsAtMostOneVotePerTerm) {
+  Single s(1);
+  s.step(vote(2, 1, 0, 0));
+  auto first = s.sent();
+  ASSERT_NE(find(first, MessageType::VoteResponse), nullptr);
+  EXPECT_FALSE(find(first, MessageType::VoteResponse)->reject);
+  s.step(vote(3, 1, 0, 0));
+  auto second = s.sent();
+  ASSERT_NE(find(second, MessageType::VoteResponse), nullptr);
+  EXPECT_TRUE(find(second, MessageType::VoteResponse)->reject);
+  // The same candidate asking again (a retry) is granted again.
+  s.step(vote(2, 1, 0, 0));
+  auto third = s.sent();
+  EXPECT_FALSE(find(third, MessageType::VoteResponse)->reject);
+}
+
+TEST(Figure2Persistence, TermAndVoteSurviveRestart) {
+  Single s(1);
+  s.step(vote(2, 4, 0, 0));
+  s.flush();
+  s.start(1);
+  EXPECT_EQ(s.raft->term(), Term(4));
+  s.step(vote(3, 4, 0, 0));
+  auto out = s.sent();
+  ASSERT_NE(find(out, MessageType::VoteResponse), nullptr);
+  EXPECT_TRUE(find(out, MessageType::VoteResponse)->reject);
+}
+
+// ---- §5.4 Safety ----------------------------------------------------------
+
+TEST(Section5_4_1ElectionRestriction, HigherLastTermIsMoreUpToDate) {
+  Single s(1);
+  s.load_log({1, 1, 1});
+  // Shorter log, but a later last term: up to date.
+  s.step(vote(2, 5, 2, 1));
+  auto out = s.sent();
+  EXPECT_FALSE(find(out, MessageType::VoteResponse)->reject);
+}
+
+TEST(Section5_4_1ElectionRestriction, SameLastTermLongerLogIsMoreUpToDate) {
+  Single s(1);
+  s.load_log({1, 1, 1});
+  s.step(vote(2, 5, 1, 2));
+  auto out = s.sent();
+  EXPECT_TRUE(find(out, MessageType::VoteResponse)->reject) << "granted to a shorter log";
+  s.step(vote(3, 5, 1, 3));
+  out = s.sent();
+  EXPECT_FALSE(find(out, MessageType::VoteResponse)->reject);
+}
+
+TEST(Section5_4_2CommittingEarlierTerms, EarlierEntriesCommitWithACurrentTermEntry) {
+  Cluster c = three({.pre_vote = false, .check_quorum = false});
+  elect(c, n(1));
+  c.isolate(n(1));
+  ASSERT_TRUE(c.raft(n(1)).propose("old").ok());
+  c.stabilize();
+  c.heal();
+  // 1 is elected again in a later term: "old" (term 1) commits only with the
+  // new no-op, and in the same Ready.
+  c.crash(n(1));
+  c.restart(n(1));
+  c.raft(n(1)).campaign();
+  c.stabilize();
+  ASSERT_EQ(c.raft(n(1)).role(), Role::Leader);
+  const auto& applied = c.node(n(2)).applied;
+  ASSERT_EQ(applied.size(), 1u);
+  EXPECT_EQ(applied[0].data, "old");
+  EXPECT_EQ(c.raft(n(2)).term_at(c.raft(n(2)).commit_index()), c.raft(n(1)).term());
+}
+
+TEST(Section5_4_3LeaderCompleteness, NewLeaderHoldsEveryCommittedEntry) {
+  Cluster c;
+  for (std::uint64_t i = 1; i <= 5; ++i) c.add_node(n(i), voters({1, 2, 3, 4, 5}), {});
+  elect(c, n(1));
+  c.partition({n(1), n(2), n(3)});
+  ASSERT_TRUE(c.raft(n(1)).propose("committed").ok());
+  c.stabilize();
+  ASSERT_EQ(c.node(n(1)).applied.size(), 1u);
+  c.heal();
+  c.crash(n(1));
+  // 4 and 5 never saw the entry; whoever wins must have it.
+  for (int i = 0; i < 100 && c.leader() == NodeId(0); ++i) {
+    for (NodeId x : c.ids()) {
+      if (!c.node(x).down) c.raft(x).tick();
+    }
+    c.stabilize();
+  }
+  const NodeId l = c.leader();
+  ASSERT_NE(l, NodeId(0));
+  EXPECT_TRUE(l == n(2) || l == n(3)) << "node " << l << " won without the committed entry";
+}
+
+}  // namespace
+}  // namespace coord::consensus

@@ -1,0 +1,184 @@
+// The inside of DataTree, shared by tree.cpp and snapshot.cpp.
+//
+// Layout, chosen for a million-node tree (see znode/README.md):
+// * one Node allocation per znode, its full path stored inline after the
+//   struct; children form an intrusive doubly linked sibling list, so a
+//   child's name is never stored twice;
+// * a flat open-addressing table of tagged Node pointers keyed by the full
+//   path: a lookup hashes the path once and walks no levels;
+// * ACL lists interned in an AclTable; a node holds a 4-byte reference;
+// * data in its own buffer, reused in place by setData when it fits.
+// Thread safety: none.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <string_view>
+#include <vector>
+
+#include "acl.h"
+#include "coord/znode/tree.h"
+#include "hash.h"
+#include "watches.h"
+
+namespace coord::znode::detail {
+
+enum class NodeKind : std::uint8_t { Persistent = 0, Ephemeral = 1, Container = 2, Ttl = 3 };
+
+struct Node {
+  Node* parent = nullptr;
+  Node* first_child = nullptr;
+  Node* next_sibling = nullptr;
+  Node* prev_sibling = nullptr;
+  char* data = nullptr;  // std::malloc'ed, data_cap bytes
+  std::int64_t czxid = 0;
+  std::int64_t mzxid = 0;
+  std::int64_t ctime = 0;
+  std::int64_t mtime = 0;
+  std::int64_t pzxid = 0;
+  std::int64_t owner_or_ttl = 0;  // session of an ephemeral, TTL in ms of a TTL node
+  std::uint64_t creates = 0;      // children ever created: ZooKeeper's internal cversion
+  std::int32_t version = 0;
+  std::int32_t aversion = 0;
+  std::uint32_t num_children = 0;
+  std::uint32_t data_len = 0;
+  std::uint32_t data_cap = 0;
+  AclRef acl = 0;
+  std::uint32_t path_len = 0;
+  std::uint32_t hash32 = 0;  // of the path, for the table
+  NodeKind kind = NodeKind::Persistent;
+  bool null_data = false;
+
+  std::string_view path() const { return {reinterpret_cast<const char*>(this + 1), path_len}; }
+  std::string_view name() const {
+    auto p = path();
+    return p.substr(p.rfind('/') + 1);
+  }
+  std::optional<std::string_view> data_view() const {
+    if (null_data) return std::nullopt;
+    return std::string_view(data, data_len);
+  }
+};
+
+inline std::uint32_t path_hash32(std::string_view path) {
+  std::uint64_t h = hash_str(path);
+  return static_cast<std::uint32_t>(h ^ (h >> 32));
+}
+
+// Open addressing, linear probing, backward-shift deletion. A slot is 0
+// (empty) or a Node pointer with 16 bits of tag from its hash in the top
+// bits, so most mismatches are rejected without touching the node.
+class NodeTable {
+ public:
+  NodeTable() { slots_.assign(16, 0); }
+  Node* find(std::string_view path) const { return find(path, path_hash32(path)); }
+  Node* find(std::string_view path, std::uint32_t h) const;
+  void insert(Node* n);  // n->hash32 set; the path must be absent
+  void erase(Node* n);
+  std::size_t size() const { return size_; }
+  std::size_t capacity() const { return slots_.size(); }
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    for (std::uint64_t s : slots_) {
+      if (s != 0) fn(node_of(s));
+    }
+  }
+  void clear() {
+    slots_.assign(16, 0);
+    size_ = 0;
+  }
+
+ private:
+  static constexpr std::uint64_t kPtrMask = (std::uint64_t{1} << 48) - 1;
+  static std::uint64_t tag_of(std::uint32_t h) {
+    return static_cast<std::uint64_t>((mix64(h) >> 48) | 1) << 48;
+  }
+  static Node* node_of(std::uint64_t slot) { return reinterpret_cast<Node*>(slot & kPtrMask); }
+  void grow();
+  void place(Node* n);
+
+  std::vector<std::uint64_t> slots_;
+  std::size_t size_ = 0;
+};
+
+// One step of a multi that can be undone (the multi is applied op by op,
+// then rolled back if an op fails).
+struct Undo {
+  enum class Kind : std::uint8_t { Created, Deleted, Data, ParentStat } kind;
+  Node* node = nullptr;
+  Node* prev = nullptr;  // Deleted: siblings around the node when it was unlinked
+  Node* next = nullptr;
+  char* data = nullptr;  // Data: the previous buffer and Stat fields
+  std::uint32_t data_len = 0;
+  std::uint32_t data_cap = 0;
+  bool null_data = false;
+  std::int32_t version = 0;
+  std::int64_t mzxid = 0;
+  std::int64_t mtime = 0;
+  std::uint64_t creates = 0;  // ParentStat
+  std::int64_t pzxid = 0;
+};
+
+// A change whose watches fire once the txn has applied.
+struct Trigger {
+  enum class Kind : std::uint8_t { Created, Deleted, DataChanged } kind;
+  Node* node;
+};
+
+struct TreeImpl {
+  TreeImpl();
+  ~TreeImpl();
+
+  // ---- structure ----
+  Node* alloc_node(std::string_view path);
+  void free_node(Node* n);  // n must be unlinked
+  // Links an allocated node under `parent` (nullptr for the root) without
+  // touching the parent's Stat: index, sibling list, counters, digest.
+  void link(Node* n, Node* parent, Node* prev, Node* next);
+  void unlink(Node* n);
+  void set_data(Node* n, const Data& data);
+
+  // ---- digest ----
+  std::uint64_t node_hash(const Node& n) const;
+  void digest_add(const Node& n) { digest += node_hash(n); }
+  void digest_remove(const Node& n) { digest -= node_hash(n); }
+
+  Stat stat_of(const Node& n) const;
+  Node* lookup(std::string_view path) const {
+    if (path.empty()) return nullptr;
+    return table.find(path);
+  }
+
+  void build_builtins();
+  void clear();
+
+  NodeTable table;
+  Node* root = nullptr;
+  AclTable acls;
+  WatchIndex watches;
+  std::map<std::int64_t, std::set<std::string_view>> ephemerals;  // session -> paths
+  std::set<std::string_view> containers;
+  std::set<std::string_view> ttls;
+  Zxid last_zxid{0};
+  std::uint64_t digest = 0;
+  std::size_t ephemeral_count = 0;
+  std::size_t data_bytes = 0;
+
+  // Scratch of one apply.
+  std::vector<Trigger> triggers;
+  std::vector<Node*> graveyard;
+  std::vector<WatcherId> fired;
+};
+
+}  // namespace coord::znode::detail
+
+namespace coord::znode::detail {
+
+// Snapshot byte layout: see snapshot.cpp and znode/README.md.
+std::string write_snapshot(const TreeImpl& t);
+// Loads into an empty `t`; on error `t` is left for the caller to discard.
+Status read_snapshot(std::string_view bytes, TreeImpl& t);
+
+}  // namespace coord::znode::detail

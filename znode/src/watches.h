@@ -1,0 +1,78 @@
+// The watch index of a DataTree: which connection watches which path, and
+// how. ZooKeeper keeps two managers (data-side: data, exist, persistent and
+// persistent-recursive registrations; child-side: child and persistent
+// registrations); this index keeps one map path -> registrations with a
+// bit per kind and triggers either side, as DataTree does
+// (zk-wire-protocol.md §8.2–§8.3). Within one trigger every connection gets
+// at most one event; events of one trigger are ordered by watcher id.
+// Thread safety: none; owned by one DataTree.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "coord/base/status.h"
+#include "coord/znode/ops.h"
+#include "hash.h"
+
+namespace coord::znode::detail {
+
+class WatchIndex {
+ public:
+  static constexpr std::uint8_t kData = 1;
+  static constexpr std::uint8_t kExist = 2;
+  static constexpr std::uint8_t kChild = 4;
+  static constexpr std::uint8_t kPersistent = 8;
+  static constexpr std::uint8_t kRecursive = 16;
+
+  static std::uint8_t bit_of(WatchKind kind);
+  static std::uint8_t bits_of(WatcherType type);
+
+  Status add(WatcherId w, std::string_view path, WatchKind kind);
+  bool has(WatcherId w, std::string_view path, std::uint8_t bits) const;
+  // Clears `bits` of w's registration on path; false if none was set.
+  bool remove(WatcherId w, std::string_view path, std::uint8_t bits);
+  void remove_watcher(WatcherId w);
+  std::size_t count() const { return total_; }
+  bool empty() const { return by_path_.empty(); }
+  void for_each(const std::function<void(WatcherId, std::string_view, WatchKind)>& fn) const;
+
+  // Data side: data, exist and persistent watchers of `path`, and
+  // persistent-recursive watchers of `path` or an ancestor. One-shot
+  // registrations fire once and are dropped. Appends the watchers that got
+  // an event to `fired` when given.
+  void trigger_data(std::string_view path, EventType type, Zxid zxid, std::vector<WatchEvent>& out,
+                    std::vector<WatcherId>* fired);
+  // Child side: child and persistent watchers of `path`, except those in
+  // `suppress` (already told about this change).
+  void trigger_child(std::string_view path, EventType type, Zxid zxid, std::vector<WatchEvent>& out,
+                     const std::vector<WatcherId>* suppress);
+
+ private:
+  struct Reg {
+    WatcherId watcher;
+    std::uint8_t bits;
+  };
+  using Regs = std::vector<Reg>;  // sorted by watcher
+  struct PerWatcher {
+    std::unordered_set<std::string, StringHash, std::equal_to<>> paths;
+    std::size_t count = 0;
+  };
+
+  void clear_bits(std::unordered_map<std::string, Regs, StringHash, std::equal_to<>>::iterator it,
+                  std::size_t index, std::uint8_t bits);
+  void emit(EventType type, std::string_view path, Zxid zxid, std::vector<WatchEvent>& out);
+
+  std::unordered_map<std::string, Regs, StringHash, std::equal_to<>> by_path_;
+  std::unordered_map<WatcherId, PerWatcher> by_watcher_;
+  std::size_t total_ = 0;
+  std::size_t recursive_ = 0;
+  std::vector<WatcherId> scratch_;
+};
+
+}  // namespace coord::znode::detail
