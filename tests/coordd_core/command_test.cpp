@@ -22,8 +22,8 @@ TEST(Command, EveryKindRoundTrips) {
   cmds.push_back(with(TxnCmd{SessionId(9), ids,
                              znode::CreateOp{"/a", std::string("x\0y", 3), acl,
                                              CreateMode::PersistentSequentialWithTtl, 5000}}));
-  cmds.push_back(with(TxnCmd{SessionId(9), ids, znode::CreateOp{"/n", std::nullopt, acl,
-                                                                 CreateMode::Ephemeral, 0}}));
+  cmds.push_back(with(TxnCmd{SessionId(9), ids,
+                             znode::CreateOp{"/n", std::nullopt, acl, CreateMode::Ephemeral, 0}}));
   cmds.push_back(with(TxnCmd{SessionId(9), ids, znode::DeleteOp{"/a", 3}}));
   cmds.push_back(with(TxnCmd{SessionId(9), ids, znode::SetDataOp{"/a", std::string(), -1}}));
   cmds.push_back(with(TxnCmd{SessionId(9), ids, znode::SetAclOp{"/a", acl, 2}}));
@@ -45,10 +45,14 @@ TEST(Command, EveryKindRoundTrips) {
 }
 
 TEST(Command, DamagedBytesAreErrorsNotCrashes) {
-  const std::string good = encode_command(
-      with(TxnCmd{SessionId(9), {{"ip", "1.2.3.4"}},
-                  znode::CreateOp{"/a", std::string("data"), {{perm::all, {"world", "anyone"}}},
-                                  CreateMode::Persistent, 0}}));
+  const std::string good =
+      encode_command(with(TxnCmd{SessionId(9),
+                                 {{"ip", "1.2.3.4"}},
+                                 znode::CreateOp{"/a",
+                                                 std::string("data"),
+                                                 {{perm::all, {"world", "anyone"}}},
+                                                 CreateMode::Persistent,
+                                                 0}}));
   for (std::size_t len = 0; len < good.size(); ++len) {
     EXPECT_FALSE(decode_command(good.substr(0, len)).ok()) << "prefix of " << len << " bytes";
   }

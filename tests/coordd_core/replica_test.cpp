@@ -76,13 +76,15 @@ class Server {
   void start(std::optional<std::string> snapshot = std::nullopt) {
     auto r = Replica::create(config_, *storage_, std::move(snapshot), Random(7), [this] {
       std::string p(16, '\0');
-      for (char& ch : p) ch = static_cast<char>(rng_.below(256));
+      for (char& ch : p)
+        ch = static_cast<char>(rng_.below(256));
       return p;
     });
     ASSERT_TRUE(r.ok()) << r.status();
     replica_ = std::move(r).value();
     // Let the single voter elect itself.
-    for (int i = 0; i < 50 && !replica_->ready(); ++i) advance(config_.tick_ms);
+    for (int i = 0; i < 50 && !replica_->ready(); ++i)
+      advance(config_.tick_ms);
     ASSERT_TRUE(replica_->ready());
   }
 
@@ -263,7 +265,8 @@ TEST(Replica, PipelinedRequestsAreAnsweredInOrderAndReadsSeeEarlierWrites) {
   c.send(OpCode::Delete, pr::DeleteRequest{"/missing", -1}, 14);
   auto r = c.take();
   ASSERT_EQ(r.size(), 5u);
-  for (std::size_t i = 0; i < r.size(); ++i) EXPECT_EQ(r[i].header.xid, 10 + static_cast<int>(i));
+  for (std::size_t i = 0; i < r.size(); ++i)
+    EXPECT_EQ(r[i].header.xid, 10 + static_cast<int>(i));
   EXPECT_EQ(std::get<pr::GetDataResponse>(*r[1].body).data, std::optional<std::string>("1"));
   EXPECT_EQ(std::get<pr::GetDataResponse>(*r[3].body).data, std::optional<std::string>("2"));
   EXPECT_EQ(r[4].header.err, ErrorCode::NoNode);
@@ -277,10 +280,8 @@ TEST(Replica, WatchEventArrivesBeforeTheReplyThatReflectsIt) {
   ASSERT_TRUE(a.connect());
   ASSERT_TRUE(b.connect());
   ASSERT_EQ(a.call_one(OpCode::Create, create_req("/w")).header.err, ErrorCode::Ok);
-  ASSERT_EQ(b.call_one(OpCode::GetData, pr::GetDataRequest{"/w", true}).header.err,
-            ErrorCode::Ok);
-  ASSERT_EQ(a.call_one(OpCode::GetData, pr::GetDataRequest{"/w", true}).header.err,
-            ErrorCode::Ok);
+  ASSERT_EQ(b.call_one(OpCode::GetData, pr::GetDataRequest{"/w", true}).header.err, ErrorCode::Ok);
+  ASSERT_EQ(a.call_one(OpCode::GetData, pr::GetDataRequest{"/w", true}).header.err, ErrorCode::Ok);
   // a changes the node it watches: its event comes before its own reply.
   auto r = a.call(OpCode::SetData, pr::SetDataRequest{"/w", std::string("x"), -1});
   ASSERT_EQ(r.size(), 2u);
@@ -292,8 +293,7 @@ TEST(Replica, WatchEventArrivesBeforeTheReplyThatReflectsIt) {
   auto rb = b.take();
   ASSERT_EQ(rb.size(), 1u);
   EXPECT_EQ(rb[0].event->type, EventType::NodeDataChanged);
-  ASSERT_EQ(a.call_one(OpCode::SetData, pr::SetDataRequest{"/w", std::string("y"), -1})
-                .header.err,
+  ASSERT_EQ(a.call_one(OpCode::SetData, pr::SetDataRequest{"/w", std::string("y"), -1}).header.err,
             ErrorCode::Ok);
   EXPECT_TRUE(b.take().empty());
 }
@@ -305,9 +305,9 @@ TEST(Replica, ExpiredSessionLosesItsEphemeralsAndOthersAreTold) {
   auto s = owner.connect(4000);
   ASSERT_TRUE(s);
   ASSERT_TRUE(watcher.connect(40000));
-  ASSERT_EQ(owner.call_one(OpCode::Create, create_req("/eph", "", CreateMode::Ephemeral))
-                .header.err,
-            ErrorCode::Ok);
+  ASSERT_EQ(
+      owner.call_one(OpCode::Create, create_req("/eph", "", CreateMode::Ephemeral)).header.err,
+      ErrorCode::Ok);
   ASSERT_EQ(watcher.call_one(OpCode::Exists, pr::ExistsRequest{"/eph", true}).header.err,
             ErrorCode::Ok);
   server.drop(owner);  // the socket is gone; the session lives until its timeout
@@ -378,8 +378,7 @@ TEST(Replica, OversizedFrameClosesOnlyThatConnection) {
   pr::Bytes huge = {0x7f, 0xff, 0xff, 0xff};
   server.deliver(bad.id(), huge);
   EXPECT_TRUE(bad.closed());
-  EXPECT_EQ(good.call_one(OpCode::Exists, pr::ExistsRequest{"/", false}).header.err,
-            ErrorCode::Ok);
+  EXPECT_EQ(good.call_one(OpCode::Exists, pr::ExistsRequest{"/", false}).header.err, ErrorCode::Ok);
 }
 
 TEST(Replica, UnknownOpcodeIsUnimplementedAndTheConnectionStays) {
@@ -448,21 +447,32 @@ TEST(Replica, DigestAuthAndSuperUser) {
 TEST(Replica, StorageFailureRefusesWritesKeepsReadsAndRecovers) {
   Server server;
   Client& c = server.open();
+  Client& other = server.open();
   ASSERT_TRUE(c.connect());
+  ASSERT_TRUE(other.connect());
   ASSERT_EQ(c.call_one(OpCode::Create, create_req("/keep", "v")).header.err, ErrorCode::Ok);
   server.storage().fail_writes_for_testing(true);
-  // The write that meets the failure waits; later ones are refused at once.
+  // The write that meets the failure waits; it is retried on every tick.
   c.send(OpCode::Create, create_req("/stuck"), 50);
+  EXPECT_TRUE(c.take().empty());
   EXPECT_TRUE(server.replica().storage_failed());
-  EXPECT_EQ(c.call_one(OpCode::Create, create_req("/refused")).header.err,
+  // Meanwhile other sessions read, and their writes are refused at once.
+  EXPECT_EQ(other.call_one(OpCode::GetData, pr::GetDataRequest{"/keep", false}).header.err,
+            ErrorCode::Ok);
+  EXPECT_EQ(other.call_one(OpCode::Create, create_req("/refused")).header.err,
             ErrorCode::NotReadOnly);
+  server.advance(200);
+  EXPECT_TRUE(c.take().empty());
   server.storage().fail_writes_for_testing(false);
   server.advance(100);
-  auto r = c.take();
-  ASSERT_FALSE(r.empty());
   EXPECT_FALSE(server.replica().storage_failed());
-  auto got = c.call_one(OpCode::GetData, pr::GetDataRequest{"/keep", false});
-  EXPECT_EQ(got.header.err, ErrorCode::Ok);
+  auto r = c.take();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].header.xid, 50);
+  EXPECT_EQ(r[0].header.err, ErrorCode::Ok);
+  EXPECT_EQ(other.call_one(OpCode::Exists, pr::ExistsRequest{"/stuck", false}).header.err,
+            ErrorCode::Ok);
+  EXPECT_EQ(other.call_one(OpCode::Create, create_req("/later")).header.err, ErrorCode::Ok);
 }
 
 TEST(Replica, RestartReplaysTheLogAndASnapshot) {
@@ -492,13 +502,12 @@ TEST(Replica, ContainerIsReapedAfterItsLastChildGoes) {
   Server server;
   Client& c = server.open();
   ASSERT_TRUE(c.connect());
-  ASSERT_EQ(c.call_one(OpCode::CreateContainer, create_req("/box", "", CreateMode::Container))
-                .header.err,
-            ErrorCode::Ok);
+  ASSERT_EQ(
+      c.call_one(OpCode::CreateContainer, create_req("/box", "", CreateMode::Container)).header.err,
+      ErrorCode::Ok);
   ASSERT_EQ(c.call_one(OpCode::Create, create_req("/box/item")).header.err, ErrorCode::Ok);
   server.advance(500);
-  EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/box", false}).header.err,
-            ErrorCode::Ok);
+  EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/box", false}).header.err, ErrorCode::Ok);
   ASSERT_EQ(c.call_one(OpCode::Delete, pr::DeleteRequest{"/box/item", -1}).header.err,
             ErrorCode::Ok);
   server.advance(500);
@@ -514,8 +523,7 @@ TEST(Replica, FourLetterWordsAnswer) {
   EXPECT_NE(srvr.find("Node count: 4"), std::string::npos) << srvr;
   EXPECT_NE(server.replica().four_letter_word("envi").find("zookeeper.version=3.8.0"),
             std::string::npos);
-  EXPECT_NE(server.replica().four_letter_word("mntr").find("zk_znode_count\t4"),
-            std::string::npos);
+  EXPECT_NE(server.replica().four_letter_word("mntr").find("zk_znode_count\t4"), std::string::npos);
   EXPECT_EQ(server.replica().four_letter_word("xyzw"), "");
 }
 

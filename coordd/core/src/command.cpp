@@ -29,14 +29,16 @@ enum class TxnTag : std::uint8_t {
 
 void put_acl(JuteWriter& w, const AclList& acl) {
   w.write_vector_count(acl.size());
-  for (const Acl& a : acl) protocol::jute::put(w, a);
+  for (const Acl& a : acl)
+    protocol::jute::put(w, a);
 }
 
 Status get_acl(JuteReader& r, AclList& acl) {
   std::size_t n = 0;
   COORD_RETURN_IF_ERROR(r.read_vector_count(n, 12));
   acl.resize(n);
-  for (Acl& a : acl) COORD_RETURN_IF_ERROR(protocol::jute::get(r, a));
+  for (Acl& a : acl)
+    COORD_RETURN_IF_ERROR(protocol::jute::get(r, a));
   return Status();
 }
 
@@ -73,7 +75,8 @@ void put_op(JuteWriter& w, const znode::CheckOp& op) {
 void put_op(JuteWriter& w, const znode::MultiOp& op) {
   w.write_byte(static_cast<std::uint8_t>(TxnTag::Multi));
   w.write_vector_count(op.ops.size());
-  for (const auto& sub : op.ops) std::visit([&](const auto& o) { put_op(w, o); }, sub);
+  for (const auto& sub : op.ops)
+    std::visit([&](const auto& o) { put_op(w, o); }, sub);
 }
 void put_op(JuteWriter& w, const znode::CloseSessionOp& op) {
   w.write_byte(static_cast<std::uint8_t>(TxnTag::CloseSession));
@@ -215,7 +218,8 @@ std::string encode_command(const Command& c) {
           w.write_byte(static_cast<std::uint8_t>(BodyTag::Txn));
           w.write_long(body.session.value());
           w.write_vector_count(body.identities.size());
-          for (const Id& id : body.identities) protocol::jute::put(w, id);
+          for (const Id& id : body.identities)
+            protocol::jute::put(w, id);
           std::visit([&](const auto& op) { put_op(w, op); }, body.txn);
         }
       },
@@ -267,7 +271,8 @@ Result<Command> decode_command(std::string_view bytes) {
       std::size_t n = 0;
       COORD_RETURN_IF_ERROR(r.read_vector_count(n, 8));
       b.identities.resize(n);
-      for (Id& id : b.identities) COORD_RETURN_IF_ERROR(protocol::jute::get(r, id));
+      for (Id& id : b.identities)
+        COORD_RETURN_IF_ERROR(protocol::jute::get(r, id));
       COORD_RETURN_IF_ERROR(get_txn(r, b.txn, false));
       c.body = std::move(b);
       break;

@@ -7,6 +7,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <deque>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -98,22 +99,26 @@ pr::Bytes reply_frame(std::int32_t xid, Zxid zxid, ErrorCode err,
 }
 
 void put_u64(std::string& out, std::uint64_t v) {
-  for (int s = 56; s >= 0; s -= 8) out.push_back(static_cast<char>(v >> s));
+  for (int s = 56; s >= 0; s -= 8)
+    out.push_back(static_cast<char>(v >> s));
 }
 void put_u32(std::string& out, std::uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>(v >> s));
+  for (int s = 24; s >= 0; s -= 8)
+    out.push_back(static_cast<char>(v >> s));
 }
 bool get_u64(std::string_view& in, std::uint64_t& v) {
   if (in.size() < 8) return false;
   v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
+  for (int i = 0; i < 8; ++i)
+    v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
   in.remove_prefix(8);
   return true;
 }
 bool get_u32(std::string_view& in, std::uint32_t& v) {
   if (in.size() < 4) return false;
   v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
+  for (int i = 0; i < 4; ++i)
+    v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
   in.remove_prefix(4);
   return true;
 }
@@ -134,7 +139,7 @@ struct Replica::Impl {
   znode::DataTree tree;
   std::map<SessionId, Session> sessions;  // ordered: deterministic iteration
   std::unordered_map<ConnId, Conn> conns;
-  std::set<ConnId> dirty;  // connections whose queue may make progress
+  std::set<ConnId> dirty;                // connections whose queue may make progress
   std::optional<consensus::Ready> held;  // a Ready whose persist failed
   bool storage_failed = false;
   LogIndex applied{0};
@@ -223,10 +228,13 @@ struct Replica::Impl {
         }
       }
       storage_failed = false;
-      for (auto& m : rd.messages) out.peer_messages.push_back(std::move(m));
+      for (auto& m : rd.messages)
+        out.peer_messages.push_back(std::move(m));
       if (rd.snapshot) install_snapshot(*rd.snapshot);
-      for (const auto& e : rd.committed_entries) apply_entry(e);
-      for (const auto& rs : rd.read_states) read_state(rs);
+      for (const auto& e : rd.committed_entries)
+        apply_entry(e);
+      for (const auto& rs : rd.read_states)
+        read_state(rs);
       if (rd.soft_state_changed) role_changed();
       held.reset();
       raft.advance();
@@ -238,7 +246,8 @@ struct Replica::Impl {
     const consensus::Role role = raft.role();
     if (role == consensus::Role::Leader && last_role != consensus::Role::Leader) {
       // DESIGN §1: a new leader gives every session a fresh timeout.
-      for (auto& [id, s] : sessions) s.last_heard = now_steady;
+      for (auto& [id, s] : sessions)
+        s.last_heard = now_steady;
     }
     last_role = role;
   }
@@ -442,8 +451,8 @@ struct Replica::Impl {
       if (front.state == ItemState::WaitingRead && front.read_index.value() != 0 &&
           applied >= front.read_index) {
         const auto& req = std::get<pr::SyncRequest>(front.body);
-        front.reply = reply_frame(front.xid, applied_zxid(), ErrorCode::Ok,
-                                  pr::SyncResponse{req.path});
+        front.reply =
+            reply_frame(front.xid, applied_zxid(), ErrorCode::Ok, pr::SyncResponse{req.path});
         front.state = ItemState::Done;
         dirty.insert(id);
       }
@@ -467,29 +476,41 @@ struct Replica::Impl {
   }
 
   void pump(Conn& c) {
-    if (c.phase != Phase::Open) return;
-    // Answer from the front, in order.
+    // Each round answers from the front, then proposes the writes behind
+    // it; a write refused at once becomes answerable, hence the rounds.
+    while (c.phase == Phase::Open && !c.queue.empty()) {
+      answer_front(c);
+      if (c.phase != Phase::Open || !propose_writes(c)) return;
+    }
+  }
+
+  // Sends the replies at the front of the queue, in order, executing reads
+  // when they reach the front.
+  void answer_front(Conn& c) {
     while (!c.queue.empty() && c.phase == Phase::Open) {
       Item& front = c.queue.front();
       if (front.state == ItemState::Queued && !is_write(front.op)) execute(c, front);
-      if (front.state != ItemState::Done) break;
+      if (front.state != ItemState::Done) return;
       const TimeMs received = front.received;
       const bool close_after = front.close_after;
       send(c, front.reply);
       record_latency(received);
       c.queue.pop_front();
-      if (close_after) {
-        close(c);
-        return;
-      }
+      if (close_after) return close(c);
     }
-    // Propose the writes that follow, up to the first unanswered read: a
-    // read must not see a write sent after it.
+  }
+
+  // Proposes the writes that follow the front, up to the first unanswered
+  // read: a read must not see a write sent after it. True when the front
+  // became answerable meanwhile.
+  bool propose_writes(Conn& c) {
     for (Item& item : c.queue) {
       if (item.state == ItemState::Done) continue;
       if (!is_write(item.op)) break;
       if (item.state == ItemState::Queued) propose_write(c, item);
+      if (c.phase != Phase::Open) return false;
     }
+    return !c.queue.empty() && c.queue.front().state == ItemState::Done;
   }
 
   void record_latency(TimeMs received) {
@@ -505,7 +526,7 @@ struct Replica::Impl {
     item.state = ItemState::Done;
   }
 
-  static znode::CreateOp create_op(OpCode op, const pr::CreateRequest& r) {
+  static znode::CreateOp create_op(const pr::CreateRequest& r) {
     return znode::CreateOp{r.path, r.data, r.acl, r.mode, 0};
   }
 
@@ -515,9 +536,12 @@ struct Replica::Impl {
     auto mode_ok = [](OpCode code, CreateMode m) {
       if (!create_mode_from_int(static_cast<std::int32_t>(m))) return false;
       switch (code) {
-        case OpCode::CreateContainer: return m == CreateMode::Container;
-        case OpCode::CreateTtl: return is_ttl(m);
-        default: return !is_ttl(m);
+        case OpCode::CreateContainer:
+          return m == CreateMode::Container;
+        case OpCode::CreateTtl:
+          return is_ttl(m);
+        default:
+          return !is_ttl(m);
       }
     };
     switch (op) {
@@ -526,7 +550,7 @@ struct Replica::Impl {
       case OpCode::CreateContainer: {
         const auto& r = std::get<pr::CreateRequest>(body);
         if (!mode_ok(op, r.mode)) return ErrorCode::BadArguments;
-        return znode::Txn(create_op(op, r));
+        return znode::Txn(create_op(r));
       }
       case OpCode::CreateTtl: {
         const auto& r = std::get<pr::CreateTtlRequest>(body);
@@ -552,7 +576,7 @@ struct Replica::Impl {
         for (const auto& sub : r.ops) {
           if (const auto* c = std::get_if<pr::CreateRequest>(&sub.op)) {
             if (!mode_ok(sub.type, c->mode)) return ErrorCode::BadArguments;
-            m.ops.emplace_back(create_op(sub.type, *c));
+            m.ops.emplace_back(create_op(*c));
           } else if (const auto* t = std::get_if<pr::CreateTtlRequest>(&sub.op)) {
             if (!mode_ok(sub.type, t->mode)) return ErrorCode::BadArguments;
             m.ops.emplace_back(znode::CreateOp{t->path, t->data, t->acl, t->mode, t->ttl_ms});
@@ -706,8 +730,8 @@ struct Replica::Impl {
           req = {r.relative_zxid, r.data_watches, r.exist_watches, r.child_watches, {}, {}};
         } else {
           const auto& r = std::get<pr::SetWatches2>(item.body);
-          req = {r.relative_zxid,      r.data_watches,       r.exist_watches,
-                 r.child_watches,      r.persistent_watches, r.persistent_recursive_watches};
+          req = {r.relative_zxid, r.data_watches,       r.exist_watches,
+                 r.child_watches, r.persistent_watches, r.persistent_recursive_watches};
         }
         route_events(tree.set_watches(c.id, req));
         return finish(item, ErrorCode::Ok);
@@ -811,9 +835,8 @@ struct Replica::Impl {
     }
     if (req->session_id.value() == 0) {
       if (storage_failed || raft.role() != consensus::Role::Leader) return close(c);
-      const std::int32_t timeout = static_cast<std::int32_t>(
-          std::clamp<std::int64_t>(req->timeout_ms, config.session_timeout_ms_min,
-                                   config.session_timeout_ms_max));
+      const std::int32_t timeout = static_cast<std::int32_t>(std::clamp<std::int64_t>(
+          req->timeout_ms, config.session_timeout_ms_min, config.session_timeout_ms_max));
       std::string password = passwords();
       COORD_ASSERT(password.size() == limits::session_password_bytes, "bad password size");
       c.handshake_seq = c.next_seq++;
@@ -880,9 +903,9 @@ struct Replica::Impl {
     } else {
       auto body = pr::decode_request_body(header->type, r.rest());
       if (!body.ok()) {
-        item.reply = reply_frame(item.xid, body.code() == ErrorCode::Unimplemented ? Zxid(-1)
-                                                                                   : applied_zxid(),
-                                 body.code());
+        item.reply = reply_frame(
+            item.xid, body.code() == ErrorCode::Unimplemented ? Zxid(-1) : applied_zxid(),
+            body.code());
         item.state = ItemState::Done;
       } else {
         item.body = std::move(body).value();
@@ -997,8 +1020,8 @@ Replica::~Replica() = default;
 
 Result<std::unique_ptr<Replica>> Replica::create(const ReplicaConfig& config,
                                                  ReplicaStorage& storage,
-                                                 std::optional<std::string> snapshot,
-                                                 Random random, PasswordSource passwords) {
+                                                 std::optional<std::string> snapshot, Random random,
+                                                 PasswordSource passwords) {
   auto impl = std::make_unique<Impl>(config, storage, std::move(random), std::move(passwords));
   if (snapshot) {
     COORD_RETURN_IF_ERROR(impl->load_snapshot(*snapshot));
@@ -1093,7 +1116,9 @@ bool Replica::accepts_input(ConnId conn) const {
 bool Replica::snapshot_due() const {
   return impl_->applied_since_snapshot >= impl_->config.snapshot_entries;
 }
-std::string Replica::snapshot_payload() const { return impl_->snapshot_payload(); }
+std::string Replica::snapshot_payload() const {
+  return impl_->snapshot_payload();
+}
 consensus::SnapshotMeta Replica::snapshot_meta() const {
   const Impl& m = *impl_;
   consensus::SnapshotMeta meta;
@@ -1102,19 +1127,35 @@ consensus::SnapshotMeta Replica::snapshot_meta() const {
   meta.conf = m.raft.conf_state_at(m.applied);
   return meta;
 }
-void Replica::snapshot_done() { impl_->applied_since_snapshot = 0; }
+void Replica::snapshot_done() {
+  impl_->applied_since_snapshot = 0;
+}
 
 bool Replica::ready() const {
   const Impl& m = *impl_;
   return !m.storage_failed && m.raft.leader().value() != 0 && m.applied >= m.raft.commit_index();
 }
-bool Replica::storage_failed() const { return impl_->storage_failed; }
-Zxid Replica::applied_zxid() const { return impl_->applied_zxid(); }
-const znode::DataTree& Replica::tree() const { return impl_->tree; }
-std::size_t Replica::session_count() const { return impl_->sessions.size(); }
-std::size_t Replica::connection_count() const { return impl_->conns.size(); }
-consensus::RaftStatus Replica::raft_status() const { return impl_->raft.status(); }
-const ReplicaStats& Replica::stats() const { return impl_->stats; }
+bool Replica::storage_failed() const {
+  return impl_->storage_failed;
+}
+Zxid Replica::applied_zxid() const {
+  return impl_->applied_zxid();
+}
+const znode::DataTree& Replica::tree() const {
+  return impl_->tree;
+}
+std::size_t Replica::session_count() const {
+  return impl_->sessions.size();
+}
+std::size_t Replica::connection_count() const {
+  return impl_->conns.size();
+}
+consensus::RaftStatus Replica::raft_status() const {
+  return impl_->raft.status();
+}
+const ReplicaStats& Replica::stats() const {
+  return impl_->stats;
+}
 
 std::string Replica::four_letter_word(std::string_view word) const {
   const Impl& m = *impl_;
@@ -1124,7 +1165,8 @@ std::string Replica::four_letter_word(std::string_view word) const {
                            : m.raft.role() == consensus::Role::Leader ? "leader"
                                                                       : "follower";
   std::size_t outstanding = 0;
-  for (const auto& [id, c] : m.conns) outstanding += c.queue.size();
+  for (const auto& [id, c] : m.conns)
+    outstanding += c.queue.size();
   const double avg = s.latency_count == 0 ? 0.0
                                           : static_cast<double>(s.latency_ms_sum) /
                                                 static_cast<double>(s.latency_count);
@@ -1162,9 +1204,10 @@ std::string Replica::four_letter_word(std::string_view word) const {
     os << "Environment:\nzookeeper.version=" << m.config.version << ", built on coord\n"
        << "host.name=localhost\njava.version=none (coord is C++)\nos.name=Linux\n";
   } else if (word == "conf") {
-    os << "tickTime=" << m.config.tick_ms << "\nminSessionTimeout="
-       << m.config.session_timeout_ms_min << "\nmaxSessionTimeout="
-       << m.config.session_timeout_ms_max << "\nserverId=" << m.config.id.value() << "\n";
+    os << "tickTime=" << m.config.tick_ms
+       << "\nminSessionTimeout=" << m.config.session_timeout_ms_min
+       << "\nmaxSessionTimeout=" << m.config.session_timeout_ms_max
+       << "\nserverId=" << m.config.id.value() << "\n";
   } else if (word == "mntr") {
     os << "zk_version\t" << m.config.version << "\nzk_server_state\t" << mode
        << "\nzk_avg_latency\t" << avg << "\nzk_max_latency\t" << s.latency_ms_max
@@ -1173,9 +1216,8 @@ std::string Replica::four_letter_word(std::string_view word) const {
        << "\nzk_num_alive_connections\t" << m.conns.size() << "\nzk_outstanding_requests\t"
        << outstanding << "\nzk_znode_count\t" << m.tree.node_count() << "\nzk_watch_count\t"
        << m.tree.watch_count() << "\nzk_ephemerals_count\t" << m.tree.ephemeral_count()
-       << "\nzk_approximate_data_size\t" << m.tree.approximate_data_bytes()
-       << "\nzk_uptime\t" << (m.now_steady - m.started) << "\nzk_global_sessions\t"
-       << m.sessions.size() << "\n";
+       << "\nzk_approximate_data_size\t" << m.tree.approximate_data_bytes() << "\nzk_uptime\t"
+       << (m.now_steady - m.started) << "\nzk_global_sessions\t" << m.sessions.size() << "\n";
   } else if (word == "wchs" || word == "wchc" || word == "wchp") {
     std::map<std::string, std::set<ConnId>> by_path;
     std::map<ConnId, std::set<std::string>> by_conn;
@@ -1189,19 +1231,22 @@ std::string Replica::four_letter_word(std::string_view word) const {
     };
     if (word == "wchs") {
       std::size_t total = 0;
-      for (const auto& [p, ws] : by_path) total += ws.size();
+      for (const auto& [p, ws] : by_path)
+        total += ws.size();
       os << by_conn.size() << " connections watching " << by_path.size()
          << " paths\nTotal watches:" << total << "\n";
     } else if (word == "wchc") {
       for (const auto& [w, paths] : by_conn) {
         os << hex(session_of(w)) << "\n";
-        for (const auto& p : paths) os << "\t" << p << "\n";
+        for (const auto& p : paths)
+          os << "\t" << p << "\n";
       }
       os << "\n";
     } else {
       for (const auto& [p, ws] : by_path) {
         os << p << "\n";
-        for (ConnId w : ws) os << "\t" << hex(session_of(w)) << "\n";
+        for (ConnId w : ws)
+          os << "\t" << hex(session_of(w)) << "\n";
       }
       os << "\n";
     }
@@ -1214,7 +1259,8 @@ std::string Replica::four_letter_word(std::string_view word) const {
        << m.tree.sessions_with_ephemerals().size() << "):\n";
     for (SessionId id : m.tree.sessions_with_ephemerals()) {
       os << hex(id.value()) << ":\n";
-      for (const auto& p : m.tree.get_ephemerals(id, "")) os << "\t" << p << "\n";
+      for (const auto& p : m.tree.get_ephemerals(id, ""))
+        os << "\t" << p << "\n";
     }
   } else {
     return "";

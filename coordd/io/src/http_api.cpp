@@ -37,33 +37,44 @@ bool valid_utf8(std::string_view s) {
 
 std::string base64(std::string_view s) {
   std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(s.data()),
-                                static_cast<int>(s.size()));
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
 
 json stat_json(const Stat& s) {
-  return json{{"czxid", s.czxid},       {"mzxid", s.mzxid},
-              {"ctime", s.ctime},       {"mtime", s.mtime},
-              {"version", s.version},   {"cversion", s.cversion},
-              {"aversion", s.aversion}, {"ephemeralOwner", s.ephemeral_owner},
-              {"dataLength", s.data_length}, {"numChildren", s.num_children},
+  return json{{"czxid", s.czxid},
+              {"mzxid", s.mzxid},
+              {"ctime", s.ctime},
+              {"mtime", s.mtime},
+              {"version", s.version},
+              {"cversion", s.cversion},
+              {"aversion", s.aversion},
+              {"ephemeralOwner", s.ephemeral_owner},
+              {"dataLength", s.data_length},
+              {"numChildren", s.num_children},
               {"pzxid", s.pzxid}};
 }
 
 int http_status_of(ErrorCode code) {
   switch (code) {
-    case ErrorCode::NoNode: return 404;
-    case ErrorCode::NoAuth: return 403;
+    case ErrorCode::NoNode:
+      return 404;
+    case ErrorCode::NoAuth:
+      return 403;
     case ErrorCode::NodeExists:
     case ErrorCode::BadVersion:
-    case ErrorCode::NotEmpty: return 409;
+    case ErrorCode::NotEmpty:
+      return 409;
     case ErrorCode::BadArguments:
-    case ErrorCode::InvalidAcl: return 400;
-    case ErrorCode::NotReadOnly: return 503;
-    default: return 500;
+    case ErrorCode::InvalidAcl:
+      return 400;
+    case ErrorCode::NotReadOnly:
+      return 503;
+    default:
+      return 500;
   }
 }
 
@@ -125,7 +136,8 @@ HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& s
   gauge("coord_raft_commit_index", "Raft commit index.", raft.commit.value());
   gauge("coord_log_bytes", "Bytes used by the LMDB log.", storage.log_bytes());
   gauge("coord_snapshot_bytes", "Bytes of snapshot files.", storage.snapshot_bytes());
-  gauge("coord_storage_failed", "1 while storage refuses writes.", replica.storage_failed() ? 1 : 0);
+  gauge("coord_storage_failed", "1 while storage refuses writes.",
+        replica.storage_failed() ? 1 : 0);
   gauge("coord_data_bytes", "Approximate bytes of data and names.",
         replica.tree().approximate_data_bytes());
   counter("coord_packets_received_total", "Client frames received.", s.packets_received);

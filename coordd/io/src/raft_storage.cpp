@@ -8,13 +8,15 @@ namespace coord::io {
 namespace {
 
 void put_u64(std::string& out, std::uint64_t v) {
-  for (int s = 56; s >= 0; s -= 8) out.push_back(static_cast<char>(v >> s));
+  for (int s = 56; s >= 0; s -= 8)
+    out.push_back(static_cast<char>(v >> s));
 }
 
 bool get_u64(std::string_view& in, std::uint64_t& v) {
   if (in.size() < 8) return false;
   v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
+  for (int i = 0; i < 8; ++i)
+    v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
   in.remove_prefix(8);
   return true;
 }
@@ -29,9 +31,11 @@ consensus::Entry to_entry(LogRecord r) {
 std::string encode_conf_state(const consensus::ConfState& c) {
   std::string out;
   put_u64(out, c.voters.size());
-  for (NodeId id : c.voters) put_u64(out, id.value());
+  for (NodeId id : c.voters)
+    put_u64(out, id.value());
   put_u64(out, c.learners.size());
-  for (NodeId id : c.learners) put_u64(out, id.value());
+  for (NodeId id : c.learners)
+    put_u64(out, id.value());
   return out;
 }
 
@@ -62,14 +66,15 @@ Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(
   namespace fs = std::filesystem;
   auto log = LmdbLogStore::open((fs::path(data_dir) / "log").string(), options);
   if (!log.ok()) return log.status();
-  std::unique_ptr<DiskReplicaStorage> s(new DiskReplicaStorage(
-      std::move(log).value(), (fs::path(data_dir) / "snapshots").string()));
+  std::unique_ptr<DiskReplicaStorage> s(
+      new DiskReplicaStorage(std::move(log).value(), (fs::path(data_dir) / "snapshots").string()));
   if (auto hs = s->log_->hard_state()) {
     s->hard_state_ = consensus::HardState{hs->term, hs->vote, hs->commit};
   }
   if (auto meta = s->log_->snapshot_meta()) {
     auto conf = decode_conf_state(meta->config);
-    if (!conf.ok()) return Status(conf.code(), s->log_->file_path() + ": " + conf.status().message());
+    if (!conf.ok())
+      return Status(conf.code(), s->log_->file_path() + ": " + conf.status().message());
     s->snapshot_meta_ = consensus::SnapshotMeta{meta->index, meta->term, std::move(conf).value()};
   } else {
     s->snapshot_meta_.conf = std::move(initial);
@@ -121,7 +126,8 @@ void DiskReplicaStorage::entries(LogIndex lo, LogIndex hi, std::size_t max_bytes
   // The core cannot continue on a log it cannot read (storage.h).
   COORD_ASSERT(batch.ok(), "cannot read the log: ", batch.status());
   COORD_ASSERT(!batch->empty() && batch->front().index == lo, "log entries missing at ", lo);
-  for (LogRecord& r : *batch) out.push_back(to_entry(std::move(r)));
+  for (LogRecord& r : *batch)
+    out.push_back(to_entry(std::move(r)));
 }
 
 consensus::Snapshot DiskReplicaStorage::snapshot() const {
@@ -168,7 +174,8 @@ Status DiskReplicaStorage::persist(const consensus::Ready& rd) {
     // Drop cached terms of the replaced suffix, then append.
     const std::size_t keep = from > first ? static_cast<std::size_t>(from - first) : 0;
     if (terms_.size() > keep) terms_.resize(keep);
-    for (const auto& e : rd.entries) terms_.push_back(e.term);
+    for (const auto& e : rd.entries)
+      terms_.push_back(e.term);
   }
   if (rd.hard_state) hard_state_ = *rd.hard_state;
   COORD_ASSERT(terms_.size() == log_->last_index().value() + 1 - log_->first_index().value(),

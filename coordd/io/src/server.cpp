@@ -257,14 +257,14 @@ void ClientConn::write_next() {
     return;
   }
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(out_.front()),
-                    asio::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec,
-                                                                              std::size_t) {
-                      if (ec) return self->close();
-                      self->out_bytes_ -= self->out_.front().size();
-                      self->out_.pop_front();
-                      self->write_next();
-                    }));
+  asio::async_write(
+      socket_, asio::buffer(out_.front()),
+      asio::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (ec) return self->close();
+        self->out_bytes_ -= self->out_.front().size();
+        self->out_.pop_front();
+        self->write_next();
+      }));
 }
 
 void ClientConn::close() {
@@ -315,8 +315,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     r.peer_ip = peer_ip_;
     // The answer is computed on the core thread, which owns the tree.
     asio::post(host_.core, [self = shared_from_this(), r = std::move(r)] {
-      HttpReply reply = handle_http(r, *self->host_.replica, *self->host_.storage,
-                                    self->host_.http_metrics);
+      HttpReply reply =
+          handle_http(r, *self->host_.replica, *self->host_.storage, self->host_.http_metrics);
       asio::post(self->stream_.get_executor(),
                  [self, reply = std::move(reply)] { self->write(reply); });
     });
@@ -386,46 +386,46 @@ struct Server::Impl {
   }
 
   void accept_clients() {
-    client_acceptor.async_accept(asio::make_strand(net), [this](beast::error_code ec,
-                                                                tcp::socket socket) {
-      if (ec) {
-        if (!stopping) accept_clients();
-        return;
-      }
-      beast::error_code ep_ec;
-      const std::string ip = socket.remote_endpoint(ep_ec).address().to_string();
-      std::size_t& count = per_address[ip];
-      if (count >= options.connections_per_address_max) {
-        COORD_LOG_WARN("coordd", "refusing a connection from ", ip, ": ", count,
-                       " connections already");
-        socket.close(ep_ec);
-      } else {
-        ++count;
-        socket.set_option(tcp::no_delay(true), ep_ec);
-        auto conn = std::make_shared<ClientConn>(
-            next_conn++, std::move(socket), host, ip, [this](const std::string& gone_ip) {
-              asio::post(net, [this, gone_ip] {
-                auto it = per_address.find(gone_ip);
-                if (it != per_address.end() && --it->second == 0) per_address.erase(it);
-              });
-            });
-        asio::post(core, [this, conn] { host.opened(conn); });
-        conn->start();
-      }
-      accept_clients();
-    });
+    client_acceptor.async_accept(
+        asio::make_strand(net), [this](beast::error_code ec, tcp::socket socket) {
+          if (ec) {
+            if (!stopping) accept_clients();
+            return;
+          }
+          beast::error_code ep_ec;
+          const std::string ip = socket.remote_endpoint(ep_ec).address().to_string();
+          std::size_t& count = per_address[ip];
+          if (count >= options.connections_per_address_max) {
+            COORD_LOG_WARN("coordd", "refusing a connection from ", ip, ": ", count,
+                           " connections already");
+            socket.close(ep_ec);
+          } else {
+            ++count;
+            socket.set_option(tcp::no_delay(true), ep_ec);
+            auto conn = std::make_shared<ClientConn>(
+                next_conn++, std::move(socket), host, ip, [this](const std::string& gone_ip) {
+                  asio::post(net, [this, gone_ip] {
+                    auto it = per_address.find(gone_ip);
+                    if (it != per_address.end() && --it->second == 0) per_address.erase(it);
+                  });
+                });
+            asio::post(core, [this, conn] { host.opened(conn); });
+            conn->start();
+          }
+          accept_clients();
+        });
   }
 
   void accept_http() {
-    http_acceptor.async_accept(asio::make_strand(net), [this](beast::error_code ec,
-                                                              tcp::socket socket) {
-      if (ec) {
-        if (!stopping) accept_http();
-        return;
-      }
-      std::make_shared<HttpSession>(std::move(socket), host)->start();
-      accept_http();
-    });
+    http_acceptor.async_accept(asio::make_strand(net),
+                               [this](beast::error_code ec, tcp::socket socket) {
+                                 if (ec) {
+                                   if (!stopping) accept_http();
+                                   return;
+                                 }
+                                 std::make_shared<HttpSession>(std::move(socket), host)->start();
+                                 accept_http();
+                               });
   }
 
   void begin_stop() {
@@ -441,7 +441,8 @@ struct Server::Impl {
       asio::post(core, [this] {
         host.ticker.cancel();
         host.flush();
-        for (auto& [id, c] : host.conns) c->shutdown();
+        for (auto& [id, c] : host.conns)
+          c->shutdown();
       });
       auto grace = std::make_shared<asio::steady_timer>(net);
       grace->expires_after(std::chrono::milliseconds(stop_grace_ms));
@@ -467,13 +468,13 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options) {
   impl->host.storage = std::move(storage).value();
   auto snapshot = impl->host.storage->load_snapshot_payload();
   if (!snapshot.ok()) return snapshot.status();
-  auto replica = core::Replica::create(options.replica, *impl->host.storage,
-                                       std::move(snapshot).value(),
-                                       Random(Random::entropy_seed()), fresh_password);
+  auto replica =
+      core::Replica::create(options.replica, *impl->host.storage, std::move(snapshot).value(),
+                            Random(Random::entropy_seed()), fresh_password);
   if (!replica.ok()) return replica.status();
   impl->host.replica = std::move(replica).value();
-  COORD_RETURN_IF_ERROR(impl->listen(impl->client_acceptor, options.client_port,
-                                     &impl->client_port));
+  COORD_RETURN_IF_ERROR(
+      impl->listen(impl->client_acceptor, options.client_port, &impl->client_port));
   COORD_RETURN_IF_ERROR(impl->listen(impl->http_acceptor, options.http_port, &impl->http_port));
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -489,8 +490,8 @@ void Server::run() {
   m.accept_http();
   asio::post(m.core, [&m] { m.host.tick(); });
   COORD_LOG_INFO("coordd", "serving ZooKeeper clients on ", m.options.bind, ":", m.client_port,
-                 ", HTTP on ", m.options.bind, ":", m.http_port, ", data in ",
-                 m.options.data_dir, ", zxid ", m.host.replica->applied_zxid());
+                 ", HTTP on ", m.options.bind, ":", m.http_port, ", data in ", m.options.data_dir,
+                 ", zxid ", m.host.replica->applied_zxid());
   std::thread core_thread([&m] { m.core.run(); });
   m.net.run();
   m.core.stop();
@@ -498,8 +499,14 @@ void Server::run() {
   COORD_LOG_INFO("coordd", "stopped at zxid ", m.host.replica->applied_zxid());
 }
 
-void Server::stop() { impl_->begin_stop(); }
-std::uint16_t Server::client_port() const { return impl_->client_port; }
-std::uint16_t Server::http_port() const { return impl_->http_port; }
+void Server::stop() {
+  impl_->begin_stop();
+}
+std::uint16_t Server::client_port() const {
+  return impl_->client_port;
+}
+std::uint16_t Server::http_port() const {
+  return impl_->http_port;
+}
 
 }  // namespace coord::io

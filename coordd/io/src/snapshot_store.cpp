@@ -187,8 +187,8 @@ Result<SnapshotFile> SnapshotStore::load(LogIndex index) const {
                    std::to_string(bytes.size() - kHeaderBytes) + " bytes follow the header");
   }
   if (f.index != index) return corrupt("index does not match the file name");
-  const std::uint32_t actual = crc32c_extend(crc32c(bytes.data(), kHeaderBytes - 4),
-                                             bytes.data() + kHeaderBytes, length);
+  const std::uint32_t actual =
+      crc32c_extend(crc32c(bytes.data(), kHeaderBytes - 4), bytes.data() + kHeaderBytes, length);
   if (actual != crc) return corrupt("checksum mismatch");
   f.payload = bytes.substr(kHeaderBytes);
   return f;

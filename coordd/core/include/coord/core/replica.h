@@ -99,8 +99,8 @@ class Replica {
   // by snapshot_payload() at storage.snapshot_meta().index.
   static Result<std::unique_ptr<Replica>> create(const ReplicaConfig& config,
                                                  ReplicaStorage& storage,
-                                                 std::optional<std::string> snapshot,
-                                                 Random random, PasswordSource passwords);
+                                                 std::optional<std::string> snapshot, Random random,
+                                                 PasswordSource passwords);
   ~Replica();
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
