@@ -1,0 +1,146 @@
+// DiskReplicaStorage on a real LMDB and real files: what the Raft core reads
+// back after writes, replaced suffixes, snapshots and reopening.
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "coord/io/raft_storage.h"
+
+namespace coord::io {
+namespace {
+
+namespace fs = std::filesystem;
+using consensus::Entry;
+using consensus::EntryType;
+
+class DiskStorageTest : public ::testing::Test {
+ protected:
+  DiskStorageTest() {
+    std::string templ = (fs::temp_directory_path() / "coord-disk-XXXXXX").string();
+    dir_ = ::mkdtemp(templ.data());
+  }
+  ~DiskStorageTest() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<DiskReplicaStorage> open() {
+    auto s = DiskReplicaStorage::open(dir_, consensus::ConfState{{NodeId(1)}, {}},
+                                      LmdbLogStore::Options{});
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+
+  static consensus::Ready entries(std::uint64_t from, std::uint64_t to, std::uint64_t term) {
+    consensus::Ready rd;
+    for (std::uint64_t i = from; i <= to; ++i) {
+      rd.entries.push_back(Entry{Term(term), LogIndex(i), EntryType::Normal,
+                                 "e" + std::to_string(i) + "t" + std::to_string(term)});
+    }
+    return rd;
+  }
+
+  std::vector<Entry> read(const DiskReplicaStorage& s, std::uint64_t lo, std::uint64_t hi) {
+    std::vector<Entry> out;
+    s.entries(LogIndex(lo), LogIndex(hi), std::size_t{1} << 20, out);
+    return out;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(DiskStorageTest, FreshStorageHoldsTheInitialConfiguration) {
+  auto s = open();
+  EXPECT_EQ(s->snapshot_meta().index, LogIndex(0));
+  EXPECT_EQ(s->snapshot_meta().conf.voters, std::vector<NodeId>{NodeId(1)});
+  EXPECT_EQ(s->first_index(), LogIndex(1));
+  EXPECT_EQ(s->last_index(), LogIndex(0));
+  EXPECT_EQ(s->term(LogIndex(0)), Term(0));
+  auto snap = s->load_snapshot_payload();
+  ASSERT_TRUE(snap.ok());
+  EXPECT_FALSE(snap->has_value());
+}
+
+TEST_F(DiskStorageTest, PersistedEntriesAndHardStateSurviveReopen) {
+  {
+    auto s = open();
+    consensus::Ready rd = entries(1, 10, 1);
+    rd.hard_state = consensus::HardState{Term(1), NodeId(1), LogIndex(8)};
+    ASSERT_TRUE(s->persist(rd).ok());
+  }
+  auto s = open();
+  EXPECT_EQ(s->last_index(), LogIndex(10));
+  EXPECT_EQ(s->hard_state(), (consensus::HardState{Term(1), NodeId(1), LogIndex(8)}));
+  EXPECT_EQ(s->term(LogIndex(10)), Term(1));
+  auto got = read(*s, 3, 6);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].data, "e3t1");
+  EXPECT_EQ(got[2].index, LogIndex(5));
+}
+
+TEST_F(DiskStorageTest, ReplacedSuffixUpdatesTermsAndEntries) {
+  auto s = open();
+  ASSERT_TRUE(s->persist(entries(1, 10, 1)).ok());
+  ASSERT_TRUE(s->persist(entries(5, 7, 2)).ok());
+  EXPECT_EQ(s->last_index(), LogIndex(7));
+  EXPECT_EQ(s->term(LogIndex(4)), Term(1));
+  EXPECT_EQ(s->term(LogIndex(5)), Term(2));
+  EXPECT_EQ(read(*s, 7, 8).front().data, "e7t2");
+  s.reset();
+  s = open();
+  EXPECT_EQ(s->last_index(), LogIndex(7));
+  EXPECT_EQ(s->term(LogIndex(6)), Term(2));
+}
+
+TEST_F(DiskStorageTest, SavedSnapshotCompactsTheLogAndComesBack) {
+  {
+    auto s = open();
+    ASSERT_TRUE(s->persist(entries(1, 10, 3)).ok());
+    consensus::SnapshotMeta meta{LogIndex(6), Term(3), consensus::ConfState{{NodeId(1)}, {}}};
+    ASSERT_TRUE(s->snapshot_saved(meta, "tree at 6").ok());
+    EXPECT_EQ(s->first_index(), LogIndex(7));
+    EXPECT_EQ(s->term(LogIndex(6)), Term(3));
+    EXPECT_EQ(s->term(LogIndex(9)), Term(3));
+  }
+  auto s = open();
+  EXPECT_EQ(s->snapshot_meta().index, LogIndex(6));
+  EXPECT_EQ(s->first_index(), LogIndex(7));
+  EXPECT_EQ(s->last_index(), LogIndex(10));
+  auto payload = s->load_snapshot_payload();
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  EXPECT_EQ(**payload, "tree at 6");
+  EXPECT_EQ(s->snapshot().data, "tree at 6");
+}
+
+TEST_F(DiskStorageTest, SnapshotFromTheLeaderReplacesTheWholeLog) {
+  auto s = open();
+  ASSERT_TRUE(s->persist(entries(1, 10, 1)).ok());
+  consensus::Ready rd = entries(21, 22, 4);
+  auto snap = std::make_shared<consensus::Snapshot>();
+  snap->meta = consensus::SnapshotMeta{LogIndex(20), Term(4),
+                                       consensus::ConfState{{NodeId(1), NodeId(2)}, {}}};
+  snap->data = "leader state";
+  rd.snapshot = snap;
+  ASSERT_TRUE(s->persist(rd).ok());
+  EXPECT_EQ(s->first_index(), LogIndex(21));
+  EXPECT_EQ(s->last_index(), LogIndex(22));
+  EXPECT_EQ(s->term(LogIndex(20)), Term(4));
+  s.reset();
+  s = open();
+  EXPECT_EQ(s->snapshot_meta().conf.voters, (std::vector<NodeId>{NodeId(1), NodeId(2)}));
+  EXPECT_EQ(**s->load_snapshot_payload(), "leader state");
+}
+
+TEST(ConfStateCodec, RoundTripsAndRejectsDamage) {
+  consensus::ConfState c{{NodeId(1), NodeId(2), NodeId(3)}, {NodeId(9)}};
+  const std::string bytes = encode_conf_state(c);
+  auto back = decode_conf_state(bytes);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, c);
+  for (std::size_t len = 0; len < bytes.size(); ++len) {
+    EXPECT_FALSE(decode_conf_state(bytes.substr(0, len)).ok());
+  }
+  EXPECT_FALSE(decode_conf_state(bytes + "x").ok());
+}
+
+}  // namespace
+}  // namespace coord::io
