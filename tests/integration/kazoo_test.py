@@ -1,6 +1,8 @@
 """coordd driven by kazoo, a ZooKeeper client nobody here wrote."""
 
+import os
 import threading
+import time
 import unittest
 
 from kazoo.client import KazooClient
@@ -143,6 +145,34 @@ class RestartKeepsEverything(unittest.TestCase):
         try:
             for i in written:
                 self.assertEqual(zk.get("/durable-%03d" % i)[0], str(i).encode())
+        finally:
+            zk.stop()
+            zk.close()
+
+    def test_restart_from_snapshot_and_log(self):
+        server = Coordd(extra_args=["--snapshot-entries", "50"]).start()
+        self.addCleanup(server.cleanup)
+        zk = KazooClient(hosts=server.hosts(), timeout=10.0)
+        zk.start(timeout=WAIT_S)
+        for i in range(300):
+            zk.create("/snap-%03d" % i, str(i).encode())
+        snap_dir = os.path.join(server.data_dir, "data", "snapshots")
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline and not os.listdir(snap_dir):
+            time.sleep(0.05)
+        self.assertTrue(os.listdir(snap_dir), "no snapshot was written:\n" + server.log())
+        for i in range(300, 320):
+            zk.create("/snap-%03d" % i, str(i).encode())
+        server.kill9()
+        zk.stop()
+        zk.close()
+        server.start()
+        zk = KazooClient(hosts=server.hosts(), timeout=10.0)
+        zk.start(timeout=WAIT_S)
+        try:
+            self.assertEqual(len(zk.get_children("/")), 321)  # + /zookeeper
+            for i in range(320):
+                self.assertEqual(zk.get("/snap-%03d" % i)[0], str(i).encode())
         finally:
             zk.stop()
             zk.close()

@@ -1127,8 +1127,8 @@ consensus::SnapshotMeta Replica::snapshot_meta() const {
   meta.conf = m.raft.conf_state_at(m.applied);
   return meta;
 }
-void Replica::snapshot_done() {
-  impl_->applied_since_snapshot = 0;
+void Replica::snapshot_done(LogIndex index) {
+  impl_->applied_since_snapshot = impl_->applied - std::min(index, impl_->applied);
 }
 
 bool Replica::ready() const {

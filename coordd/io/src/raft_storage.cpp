@@ -185,7 +185,16 @@ Status DiskReplicaStorage::persist(const consensus::Ready& rd) {
 
 Status DiskReplicaStorage::snapshot_saved(const consensus::SnapshotMeta& meta,
                                           std::string payload) {
-  COORD_RETURN_IF_ERROR(snapshots_.save(meta.index, meta.term, payload));
+  COORD_RETURN_IF_ERROR(write_snapshot_file(meta, payload));
+  return record_snapshot(meta);
+}
+
+Status DiskReplicaStorage::write_snapshot_file(const consensus::SnapshotMeta& meta,
+                                               std::string_view payload) {
+  return snapshots_.save(meta.index, meta.term, payload);
+}
+
+Status DiskReplicaStorage::record_snapshot(const consensus::SnapshotMeta& meta) {
   const LogIndex old_first = log_->first_index();
   LogWrite w;
   w.snapshot = SnapshotMeta{meta.index, meta.term, encode_conf_state(meta.conf)};

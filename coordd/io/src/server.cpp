@@ -1,6 +1,12 @@
 #include "coord/io/server.h"
 
 #include <openssl/rand.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -114,6 +120,10 @@ struct CoreHost {
   asio::steady_timer ticker;
   std::atomic<bool> ready{false};
   HttpMetrics http_metrics;
+  pid_t snapshot_child = 0;
+  consensus::SnapshotMeta snapshot_in_flight;
+  std::chrono::steady_clock::time_point snapshot_started;
+  std::int64_t fork_pause_ms = 0;
 
   CoreHost(asio::io_context& c, core::ReplicaConfig cfg)
       : core(c), config(std::move(cfg)), ticker(c) {}
@@ -179,20 +189,64 @@ struct CoreHost {
     });
   }
 
+  // Snapshots are written by a forked child, which sees the tree exactly
+  // as of the fork (copy-on-write) while this process goes on applying:
+  // the apply loop pauses only for the fork itself, not for serializing
+  // and writing the tree. The parent records the snapshot in the log once
+  // the child reports success.
   void maybe_snapshot() {
-    if (!replica->snapshot_due()) return;
-    const auto t0 = std::chrono::steady_clock::now();
-    const consensus::SnapshotMeta meta = replica->snapshot_meta();
-    Status st = storage->snapshot_saved(meta, replica->snapshot_payload());
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-            .count();
-    if (!st.ok()) {
-      COORD_LOG_ERROR("coordd", "snapshot at ", meta.index, " failed: ", st);
+    if (snapshot_child != 0) {
+      int status = 0;
+      const pid_t done = ::waitpid(snapshot_child, &status, WNOHANG);
+      if (done == 0) return;  // still writing
+      snapshot_child = 0;
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - snapshot_started)
+                          .count();
+      if (done < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        COORD_LOG_ERROR("coordd", "snapshot at zxid ", snapshot_in_flight.index,
+                        " failed in its writer process (status ", status, ")");
+        return;
+      }
+      Status st = storage->record_snapshot(snapshot_in_flight);
+      if (!st.ok()) {
+        COORD_LOG_ERROR("coordd", "snapshot at zxid ", snapshot_in_flight.index,
+                        " written but not recorded: ", st);
+        return;
+      }
+      replica->snapshot_done(snapshot_in_flight.index);
+      COORD_LOG_INFO("coordd", "snapshot at zxid ", snapshot_in_flight.index, " written in ", ms,
+                     " ms, apply paused ", fork_pause_ms, " ms");
       return;
     }
-    replica->snapshot_done();
-    COORD_LOG_INFO("coordd", "snapshot at zxid ", meta.index, " written in ", ms, " ms");
+    if (!replica->snapshot_due()) return;
+    snapshot_in_flight = replica->snapshot_meta();
+    snapshot_started = std::chrono::steady_clock::now();
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      COORD_LOG_ERROR("coordd", "cannot fork a snapshot writer: ", std::strerror(errno));
+      return;
+    }
+    if (pid == 0) {
+      // The child: only this thread exists here. Serialize, write, leave
+      // without running destructors that belong to the parent.
+      Status st = storage->write_snapshot_file(snapshot_in_flight, replica->snapshot_payload());
+      ::_exit(st.ok() ? 0 : 1);
+    }
+    snapshot_child = pid;
+    fork_pause_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - snapshot_started)
+                        .count();
+  }
+
+  void stop_snapshot_writer() {
+    if (snapshot_child == 0) return;
+    // An unfinished snapshot is abandoned; its temporary file is removed by
+    // the next prune.
+    ::kill(snapshot_child, SIGKILL);
+    int status = 0;
+    ::waitpid(snapshot_child, &status, 0);
+    snapshot_child = 0;
   }
 };
 
@@ -440,6 +494,7 @@ struct Server::Impl {
       // synchronous); give the sockets a moment to flush the last replies.
       asio::post(core, [this] {
         host.ticker.cancel();
+        host.stop_snapshot_writer();
         host.flush();
         for (auto& [id, c] : host.conns)
           c->shutdown();

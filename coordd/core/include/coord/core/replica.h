@@ -132,7 +132,9 @@ class Replica {
   // checksummed; hand it to storage.snapshot_saved with snapshot_meta().
   std::string snapshot_payload() const;
   consensus::SnapshotMeta snapshot_meta() const;
-  void snapshot_done();
+  // The snapshot taken at `index` is durable; entries applied since count
+  // toward the next one.
+  void snapshot_done(LogIndex index);
 
   // ---- introspection (four-letter words, HTTP, metrics) ------------------
 

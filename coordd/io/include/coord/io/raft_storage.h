@@ -42,6 +42,13 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   Status persist(const consensus::Ready& rd) override;
   Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) override;
 
+  // snapshot_saved() in two steps, so that the file can be written by a
+  // child process while the replica goes on: first the file (safe to call
+  // in a forked child: it touches only the file system), then, back in the
+  // owner, the record that makes it the log's starting point.
+  Status write_snapshot_file(const consensus::SnapshotMeta& meta, std::string_view payload);
+  Status record_snapshot(const consensus::SnapshotMeta& meta);
+
   std::size_t log_bytes() const { return log_->used_bytes(); }
   std::size_t snapshot_bytes() const { return snapshots_.total_bytes(); }
   const std::string& log_file() const { return log_->file_path(); }
