@@ -1,6 +1,9 @@
 """coordd driven by kazoo, a ZooKeeper client nobody here wrote."""
 
+import json
 import os
+import urllib.error
+import urllib.request
 import threading
 import time
 import unittest
@@ -124,6 +127,67 @@ class KazooAgainstCoordd(unittest.TestCase):
         zk = self.client()
         zk.create("/big", b"x" * (512 * 1024))
         self.assertEqual(len(zk.get("/big")[0]), 512 * 1024)
+
+
+class HttpApi(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Coordd().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def http(self, method, path, body=None):
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.server.http_port, path),
+                                     data=body, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=WAIT_S) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def test_health_ready_metrics(self):
+        self.assertEqual(self.http("GET", "/healthz")[0], 200)
+        deadline = time.monotonic() + WAIT_S
+        while self.http("GET", "/readyz")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.http("GET", "/readyz")[0], 200)
+        status, body = self.http("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn(b"coord_znodes ", body)
+        self.assertIn(b"coord_sessions ", body)
+
+    def test_rest_writes_are_seen_by_zookeeper_clients(self):
+        status, body = self.http("PUT", "/v1/znodes/rest-node", b"from http")
+        self.assertEqual(status, 201, body)
+        self.assertEqual(json.loads(body)["stat"]["version"], 0)
+        status, body = self.http("PUT", "/v1/znodes/rest-node", b"again")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["stat"]["version"], 1)
+        zk = KazooClient(hosts=self.server.hosts(), timeout=10.0)
+        zk.start(timeout=WAIT_S)
+        self.addCleanup(zk.close)
+        self.addCleanup(zk.stop)
+        self.assertEqual(zk.get("/rest-node")[0], b"again")
+        zk.create("/rest-node/kid", b"\xff\x00")
+        status, body = self.http("GET", "/v1/znodes/rest-node/kid")
+        self.assertEqual(json.loads(body)["data_base64"], "/wA=")
+        status, body = self.http("GET", "/v1/znodes/rest-node?children")
+        self.assertEqual(json.loads(body)["children"], ["kid"])
+        status, body = self.http("DELETE", "/v1/znodes/rest-node")
+        self.assertEqual(status, 409)
+        self.assertEqual(json.loads(body)["error"], "NotEmpty")
+        self.assertEqual(self.http("DELETE", "/v1/znodes/rest-node/kid?version=0")[0], 200)
+        self.assertEqual(self.http("GET", "/v1/znodes/rest-node/kid")[0], 404)
+
+    def test_bad_requests_get_4xx_with_a_reason(self):
+        status, body = self.http("GET", "/v1/znodes/x?version=abc")
+        self.assertEqual(status, 400)
+        self.assertIn(b"version", body)
+        self.assertEqual(self.http("GET", "/nowhere")[0], 404)
+        self.assertEqual(self.http("POST", "/v1/znodes/x", b"")[0], 405)
+        self.assertEqual(self.http("PUT", "/v1/znodes/bad//path", b"")[0], 400)
 
 
 class RestartKeepsEverything(unittest.TestCase):

@@ -2,7 +2,11 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <charconv>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 namespace coord::io {
@@ -154,68 +158,150 @@ HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& s
   return r;
 }
 
+// The `version=N` query parameter, -1 when absent; nullopt when malformed.
+std::optional<std::int32_t> version_param(std::string_view query) {
+  constexpr std::string_view key = "version=";
+  for (std::size_t start = 0; start <= query.size();) {
+    const std::size_t end = std::min(query.find('&', start), query.size());
+    const std::string_view part = query.substr(start, end - start);
+    if (part.starts_with(key)) {
+      const std::string_view digits = part.substr(key.size());
+      std::int64_t v = 0;
+      const auto [end_ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+      if (ec != std::errc() || end_ptr != digits.data() + digits.size()) return std::nullopt;
+      if (v < -1 || v > std::numeric_limits<std::int32_t>::max()) return std::nullopt;
+      return static_cast<std::int32_t>(v);
+    }
+    start = end + 1;
+  }
+  return -1;
+}
+
+HttpReply stat_reply(int status, const std::string& path, const Stat& stat) {
+  return HttpReply{status, "application/json",
+                   json{{"path", path}, {"stat", stat_json(stat)}}.dump() + "\n"};
+}
+
+void put_znode(RestClient& rest, std::string path, std::string data, std::int32_t version,
+               int attempts_left, HttpDone done) {
+  namespace pr = coord::protocol;
+  rest.call(pr::OpCode::SetData, pr::SetDataRequest{path, data, version},
+            [&rest, path, data, version, attempts_left, done](ErrorCode err,
+                                                              const pr::ResponseBody& body) {
+              if (err == ErrorCode::Ok) {
+                return done(stat_reply(200, path, std::get<pr::SetDataResponse>(body).stat));
+              }
+              if (err != ErrorCode::NoNode || version != -1 || attempts_left == 0) {
+                return done(error_reply(http_status_of(err), err, path));
+              }
+              rest.call(pr::OpCode::Create2,
+                        pr::CreateRequest{path, data, open_acl_unsafe(), CreateMode::Persistent},
+                        [&rest, path, data, attempts_left, done](ErrorCode cerr,
+                                                                 const pr::ResponseBody& cbody) {
+                          if (cerr == ErrorCode::Ok) {
+                            const auto& r = std::get<pr::Create2Response>(cbody);
+                            return done(stat_reply(201, r.path, r.stat));
+                          }
+                          if (cerr == ErrorCode::NodeExists) {
+                            // Created meanwhile by someone else: set it after all.
+                            return put_znode(rest, path, data, -1, attempts_left - 1, done);
+                          }
+                          done(error_reply(http_status_of(cerr), cerr, path));
+                        });
+            });
+}
+
 }  // namespace
 
-HttpReply handle_http(const HttpRequest& req, const core::Replica& replica,
-                      const DiskReplicaStorage& storage, HttpMetrics& metrics) {
+void handle_http(const HttpRequest& req, const core::Replica& replica,
+                 const DiskReplicaStorage& storage, HttpMetrics& metrics, RestClient& rest,
+                 HttpDone done) {
+  namespace pr = coord::protocol;
   ++metrics.requests;
   const auto q = req.target.find('?');
   const std::string_view target(req.target);
   const std::string_view path = target.substr(0, q);
   const std::string_view query = q == std::string::npos ? "" : target.substr(q + 1);
 
-  if (path == "/healthz") {
-    return HttpReply{200, "text/plain", "ok\n"};
-  }
+  if (path == "/healthz") return done(HttpReply{200, "text/plain", "ok\n"});
   if (path == "/readyz") {
-    if (replica.storage_failed()) return HttpReply{503, "text/plain", "storage refuses writes\n"};
-    if (!replica.ready()) return HttpReply{503, "text/plain", "no leader or applying the log\n"};
-    return HttpReply{200, "text/plain", "ready\n"};
+    if (replica.storage_failed()) {
+      return done(HttpReply{503, "text/plain", "storage refuses writes\n"});
+    }
+    if (!replica.ready()) {
+      return done(HttpReply{503, "text/plain", "no leader or applying the log\n"});
+    }
+    return done(HttpReply{200, "text/plain", "ready\n"});
   }
   if (path == "/metrics") {
-    if (req.method != "GET") return error_reply(405, ErrorCode::BadArguments, "use GET");
-    return metrics_text(replica, storage, metrics);
+    if (req.method != "GET") return done(error_reply(405, ErrorCode::BadArguments, "use GET"));
+    return done(metrics_text(replica, storage, metrics));
   }
   constexpr std::string_view prefix = "/v1/znodes";
-  if (path.starts_with(prefix)) {
-    std::string znode;
-    if (!url_decode(path.substr(prefix.size()), znode)) {
-      ++metrics.errors;
-      return error_reply(400, ErrorCode::BadArguments, "malformed escape in the path");
-    }
-    if (znode.empty()) znode = "/";
-    if (req.method != "GET") {
-      ++metrics.errors;
-      return error_reply(405, ErrorCode::Unimplemented,
-                         "only GET is served here; write through a ZooKeeper client");
-    }
-    const znode::Caller caller{SessionId(0), {Id{"ip", req.peer_ip}}};
-    auto v = replica.tree().get_data(znode, caller);
-    if (!v.ok()) {
-      ++metrics.errors;
-      return error_reply(http_status_of(v.code()), v.code(), znode);
-    }
-    json out{{"path", znode}, {"stat", stat_json(v->stat)}};
-    if (!v->data) {
-      out["data"] = nullptr;
-    } else if (valid_utf8(*v->data)) {
-      out["data"] = std::string(*v->data);
-    } else {
-      out["data"] = nullptr;
-      out["data_base64"] = base64(*v->data);
-    }
-    if (query == "children" || query.starts_with("children&")) {
-      auto ch = replica.tree().get_children(znode, caller);
-      if (ch.ok()) {
-        std::vector<std::string> names(ch->children.begin(), ch->children.end());
-        std::sort(names.begin(), names.end());
-        out["children"] = names;
-      }
-    }
-    return HttpReply{200, "application/json", out.dump() + "\n"};
+  if (!path.starts_with(prefix) || (path.size() > prefix.size() && path[prefix.size()] != '/')) {
+    ++metrics.errors;
+    return done(
+        error_reply(404, ErrorCode::BadArguments, "no such endpoint: " + std::string(path)));
   }
-  ++metrics.errors;
-  return error_reply(404, ErrorCode::BadArguments, "no such endpoint: " + std::string(path));
+  std::string znode;
+  if (!url_decode(path.substr(prefix.size()), znode)) {
+    ++metrics.errors;
+    return done(error_reply(400, ErrorCode::BadArguments, "malformed escape in the path"));
+  }
+  if (znode.empty()) znode = "/";
+  const auto version = version_param(query);
+  if (!version) {
+    ++metrics.errors;
+    return done(error_reply(400, ErrorCode::BadArguments, "version must be an integer >= -1"));
+  }
+
+  if (req.method == "PUT") {
+    if (req.body.size() > limits::znode_data_bytes_max) {
+      ++metrics.errors;
+      return done(error_reply(413, ErrorCode::BadArguments, "data over 1 MiB"));
+    }
+    return put_znode(rest, znode, req.body, *version, 1, std::move(done));
+  }
+  if (req.method == "DELETE") {
+    return rest.call(pr::OpCode::Delete, pr::DeleteRequest{znode, *version},
+                     [znode, done](ErrorCode err, const pr::ResponseBody&) {
+                       if (err != ErrorCode::Ok) {
+                         return done(error_reply(http_status_of(err), err, znode));
+                       }
+                       done(HttpReply{200, "application/json",
+                                      json{{"path", znode}, {"deleted", true}}.dump() + "\n"});
+                     });
+  }
+  if (req.method != "GET") {
+    ++metrics.errors;
+    return done(error_reply(405, ErrorCode::BadArguments, "use GET, PUT or DELETE"));
+  }
+
+  const znode::Caller caller{SessionId(0), {Id{"ip", req.peer_ip}}};
+  auto v = replica.tree().get_data(znode, caller);
+  if (!v.ok()) {
+    ++metrics.errors;
+    return done(error_reply(http_status_of(v.code()), v.code(), znode));
+  }
+  json out{{"path", znode}, {"stat", stat_json(v->stat)}};
+  if (!v->data) {
+    out["data"] = nullptr;
+  } else if (valid_utf8(*v->data)) {
+    out["data"] = std::string(*v->data);
+  } else {
+    out["data"] = nullptr;
+    out["data_base64"] = base64(*v->data);
+  }
+  if (query == "children" || query.starts_with("children&") ||
+      query.find("&children") != std::string_view::npos) {
+    auto ch = replica.tree().get_children(znode, caller);
+    if (ch.ok()) {
+      std::vector<std::string> names(ch->children.begin(), ch->children.end());
+      std::sort(names.begin(), names.end());
+      out["children"] = names;
+    }
+  }
+  done(HttpReply{200, "application/json", out.dump() + "\n"});
 }
 
 }  // namespace coord::io

@@ -24,6 +24,7 @@
 #include "coord/base/log.h"
 #include "coord/io/http_api.h"
 #include "coord/io/raft_storage.h"
+#include "coord/io/rest_client.h"
 #include "coord/protocol/frame.h"
 
 namespace coord::io {
@@ -120,6 +121,7 @@ struct CoreHost {
   asio::steady_timer ticker;
   std::atomic<bool> ready{false};
   HttpMetrics http_metrics;
+  std::unique_ptr<RestClient> rest;
   pid_t snapshot_child = 0;
   consensus::SnapshotMeta snapshot_in_flight;
   std::chrono::steady_clock::time_point snapshot_started;
@@ -159,11 +161,20 @@ struct CoreHost {
   }
 
   void flush() {
-    core::ReplicaOutput out = replica->take_output();
-    for (auto& o : out.connections) {
-      auto it = conns.find(o.conn);
-      if (it == conns.end()) continue;
-      it->second->deliver(std::move(o.bytes), o.close);
+    // Output for the REST client feeds back into the replica, which may
+    // produce more output: repeat, a bounded number of rounds.
+    for (int round = 0; round < 16; ++round) {
+      core::ReplicaOutput out = replica->take_output();
+      if (out.connections.empty()) break;
+      for (auto& o : out.connections) {
+        if (rest && o.conn == rest->id()) {
+          rest->on_output(o);
+          continue;
+        }
+        auto it = conns.find(o.conn);
+        if (it == conns.end()) continue;
+        it->second->deliver(std::move(o.bytes), o.close);
+      }
     }
     for (auto it = paused.begin(); it != paused.end();) {
       auto c = conns.find(*it);
@@ -181,6 +192,7 @@ struct CoreHost {
 
   void tick() {
     replica->tick(clock.steady_ms(), clock.wall_ms());
+    rest->tick();
     flush();
     maybe_snapshot();
     ticker.expires_after(std::chrono::milliseconds(config.tick_ms));
@@ -369,10 +381,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     r.peer_ip = peer_ip_;
     // The answer is computed on the core thread, which owns the tree.
     asio::post(host_.core, [self = shared_from_this(), r = std::move(r)] {
-      HttpReply reply =
-          handle_http(r, *self->host_.replica, *self->host_.storage, self->host_.http_metrics);
-      asio::post(self->stream_.get_executor(),
-                 [self, reply = std::move(reply)] { self->write(reply); });
+      CoreHost& h = self->host_;
+      handle_http(r, *h.replica, *h.storage, h.http_metrics, *h.rest, [self](HttpReply reply) {
+        asio::post(self->stream_.get_executor(),
+                   [self, reply = std::move(reply)] { self->write(reply); });
+      });
+      h.flush();
     });
   }
 
@@ -528,6 +542,10 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options) {
                             Random(Random::entropy_seed()), fresh_password);
   if (!replica.ok()) return replica.status();
   impl->host.replica = std::move(replica).value();
+  // Connection ids of real clients count up from 1; the REST client's is
+  // out of their reach.
+  impl->host.rest = std::make_unique<RestClient>(*impl->host.replica, ~core::ConnId{0},
+                                                 options.bind, impl->host.clock);
   COORD_RETURN_IF_ERROR(
       impl->listen(impl->client_acceptor, options.client_port, &impl->client_port));
   COORD_RETURN_IF_ERROR(impl->listen(impl->http_acceptor, options.http_port, &impl->http_port));

@@ -8,17 +8,25 @@
 //   GET /metrics                 Prometheus text
 //   GET /v1/znodes/<path>        data and stat as JSON; `?children` adds the
 //                                children's names
+//   PUT /v1/znodes/<path>        the body becomes the node's data: setData,
+//                                or create (persistent, open ACL) when it is
+//                                missing; `?version=N` sets only version N
+//   DELETE /v1/znodes/<path>     delete; `?version=N` as above
 //
+// Writes go through the replica's own client pipeline (RestClient), so
+// they are log entries like any other.
 // Errors are JSON objects {"error": "<ZooKeeper error name>", "code": n,
 // "message": "..."} with a fitting HTTP status.
 // Thread safety: the core thread only (it reads the replica).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "coord/core/replica.h"
 #include "coord/io/raft_storage.h"
+#include "coord/io/rest_client.h"
 
 namespace coord::io {
 
@@ -40,7 +48,11 @@ struct HttpMetrics {
   std::uint64_t errors = 0;
 };
 
-HttpReply handle_http(const HttpRequest& req, const core::Replica& replica,
-                      const DiskReplicaStorage& storage, HttpMetrics& metrics);
+using HttpDone = std::function<void(HttpReply)>;
+
+// Answers `req`; `done` runs once, possibly later (after a write applied).
+void handle_http(const HttpRequest& req, const core::Replica& replica,
+                 const DiskReplicaStorage& storage, HttpMetrics& metrics, RestClient& rest,
+                 HttpDone done);
 
 }  // namespace coord::io
