@@ -50,7 +50,7 @@ struct Item {
   OpCode op = OpCode::Ping;
   pr::RequestBody body;
   ItemState state = ItemState::Queued;
-  TimeMs received{0};
+  std::int64_t received_us = 0;
   pr::Bytes reply;  // the whole frame, once Done
   bool close_after = false;
   std::uint64_t read_context = 0;
@@ -491,10 +491,9 @@ struct Replica::Impl {
       Item& front = c.queue.front();
       if (front.state == ItemState::Queued && !is_write(front.op)) execute(c, front);
       if (front.state != ItemState::Done) return;
-      const TimeMs received = front.received;
       const bool close_after = front.close_after;
       send(c, front.reply);
-      record_latency(received);
+      record_reply(front);
       c.queue.pop_front();
       if (close_after) return close(c);
     }
@@ -513,12 +512,18 @@ struct Replica::Impl {
     return !c.queue.empty() && c.queue.front().state == ItemState::Done;
   }
 
-  void record_latency(TimeMs received) {
-    const std::int64_t ms = now_steady - received;
-    if (stats.latency_count == 0 || ms < stats.latency_ms_min) stats.latency_ms_min = ms;
-    stats.latency_ms_max = std::max(stats.latency_ms_max, ms);
-    stats.latency_ms_sum += ms;
-    ++stats.latency_count;
+  void record_reply(const Item& item) {
+    // The reply frame is length(4) xid(4) zxid(8) err(4) ...
+    std::int32_t err = 0;
+    if (item.reply.size() >= 20) {
+      for (int i = 16; i < 20; ++i)
+        err = (err << 8) | item.reply[static_cast<std::size_t>(i)];
+    }
+    ++stats.replies[{pr::to_int(item.op), err}];
+    const auto us = static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, config.metrics_clock_us() - item.received_us));
+    stats.latency_us.record(us);
+    stats.latency_us_by_op[pr::to_int(item.op)].record(us);
   }
 
   void finish(Item& item, ErrorCode err, const pr::ResponseBody& body = pr::Empty{}) {
@@ -894,7 +899,7 @@ struct Replica::Impl {
     item.seq = c.next_seq++;
     item.xid = header->xid;
     item.op = header->type;
-    item.received = now_steady;
+    item.received_us = config.metrics_clock_us();
     const pr::OpInfo* info = pr::find_op(header->type);
     if (info == nullptr || info->kind == OpKind::Internal) {
       // Unknown opcode: ZooKeeper answers Unimplemented with zxid -1 (§6).
@@ -1167,14 +1172,14 @@ std::string Replica::four_letter_word(std::string_view word) const {
   std::size_t outstanding = 0;
   for (const auto& [id, c] : m.conns)
     outstanding += c.queue.size();
-  const double avg = s.latency_count == 0 ? 0.0
-                                          : static_cast<double>(s.latency_ms_sum) /
-                                                static_cast<double>(s.latency_count);
+  const double avg = s.latency_us.mean() / 1000.0;
+  const std::uint64_t min_ms = s.latency_us.min() / 1000;
+  const std::uint64_t max_ms = s.latency_us.max() / 1000;
   std::ostringstream os;
   auto counters = [&] {
     char lat[96];
-    std::snprintf(lat, sizeof lat, "Latency min/avg/max: %" PRId64 "/%.4f/%" PRId64 "\n",
-                  s.latency_ms_min, avg, s.latency_ms_max);
+    std::snprintf(lat, sizeof lat, "Latency min/avg/max: %" PRIu64 "/%.4f/%" PRIu64 "\n", min_ms,
+                  avg, max_ms);
     os << lat << "Received: " << s.packets_received << "\nSent: " << s.packets_sent
        << "\nConnections: " << m.conns.size() << "\nOutstanding: " << outstanding
        << "\nZxid: " << hex(m.applied_zxid().value()) << "\nMode: " << mode
@@ -1210,14 +1215,14 @@ std::string Replica::four_letter_word(std::string_view word) const {
        << "\nserverId=" << m.config.id.value() << "\n";
   } else if (word == "mntr") {
     os << "zk_version\t" << m.config.version << "\nzk_server_state\t" << mode
-       << "\nzk_avg_latency\t" << avg << "\nzk_max_latency\t" << s.latency_ms_max
-       << "\nzk_min_latency\t" << s.latency_ms_min << "\nzk_packets_received\t"
-       << s.packets_received << "\nzk_packets_sent\t" << s.packets_sent
-       << "\nzk_num_alive_connections\t" << m.conns.size() << "\nzk_outstanding_requests\t"
-       << outstanding << "\nzk_znode_count\t" << m.tree.node_count() << "\nzk_watch_count\t"
-       << m.tree.watch_count() << "\nzk_ephemerals_count\t" << m.tree.ephemeral_count()
-       << "\nzk_approximate_data_size\t" << m.tree.approximate_data_bytes() << "\nzk_uptime\t"
-       << (m.now_steady - m.started) << "\nzk_global_sessions\t" << m.sessions.size() << "\n";
+       << "\nzk_avg_latency\t" << avg << "\nzk_max_latency\t" << max_ms << "\nzk_min_latency\t"
+       << min_ms << "\nzk_packets_received\t" << s.packets_received << "\nzk_packets_sent\t"
+       << s.packets_sent << "\nzk_num_alive_connections\t" << m.conns.size()
+       << "\nzk_outstanding_requests\t" << outstanding << "\nzk_znode_count\t"
+       << m.tree.node_count() << "\nzk_watch_count\t" << m.tree.watch_count()
+       << "\nzk_ephemerals_count\t" << m.tree.ephemeral_count() << "\nzk_approximate_data_size\t"
+       << m.tree.approximate_data_bytes() << "\nzk_uptime\t" << (m.now_steady - m.started)
+       << "\nzk_global_sessions\t" << m.sessions.size() << "\n";
   } else if (word == "wchs" || word == "wchc" || word == "wchp") {
     std::map<std::string, std::set<ConnId>> by_path;
     std::map<ConnId, std::set<std::string>> by_conn;

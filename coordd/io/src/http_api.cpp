@@ -1,5 +1,7 @@
 #include "coord/io/http_api.h"
 
+#include "coord/protocol/op_table.h"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -148,10 +150,41 @@ HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& s
   counter("coord_packets_sent_total", "Client frames sent.", s.packets_sent);
   counter("coord_entries_applied_total", "Log entries applied.", s.requests_applied);
   counter("coord_http_requests_total", "HTTP requests served.", metrics.requests);
-  os << "# HELP coord_request_latency_ms Client request latency.\n"
-        "# TYPE coord_request_latency_ms summary\n"
-     << "coord_request_latency_ms_sum " << s.latency_ms_sum << '\n'
-     << "coord_request_latency_ms_count " << s.latency_count << '\n';
+  os << "# HELP coord_replies_total Client replies by operation and result.\n"
+        "# TYPE coord_replies_total counter\n";
+  for (const auto& [key, n] : s.replies) {
+    const auto op = static_cast<protocol::OpCode>(key.first);
+    const auto name = protocol::op_name(op);
+    const auto err = error_from_int(key.second);
+    os << "coord_replies_total{op=\"" << (name.empty() ? "unknown" : name) << "\",result=\""
+       << (err ? error_name(*err) : std::string_view("Unknown")) << "\"} " << n << '\n';
+  }
+  // Bucket bounds in seconds, as Prometheus expects.
+  static constexpr std::uint64_t bounds_us[] = {
+      100, 250, 500, 1'000, 2'500, 5'000, 10'000, 25'000, 50'000, 100'000, 250'000, 1'000'000};
+  os << "# HELP coord_request_duration_seconds From a request's arrival to its reply.\n"
+        "# TYPE coord_request_duration_seconds histogram\n";
+  for (const auto& [op_int, h] : s.latency_us_by_op) {
+    const auto name = protocol::op_name(static_cast<protocol::OpCode>(op_int));
+    const std::string label = "op=\"" + std::string(name.empty() ? "unknown" : name) + "\"";
+    for (std::uint64_t b : bounds_us) {
+      os << "coord_request_duration_seconds_bucket{" << label << ",le=\"" << b / 1e6 << "\"} "
+         << h.count_at_or_below(b) << '\n';
+    }
+    os << "coord_request_duration_seconds_bucket{" << label << ",le=\"+Inf\"} " << h.count() << '\n'
+       << "coord_request_duration_seconds_sum{" << label << "} " << h.sum() / 1e6 << '\n'
+       << "coord_request_duration_seconds_count{" << label << "} " << h.count() << '\n';
+  }
+  const Histogram& fsync = storage.fsync_latency_us();
+  os << "# HELP coord_log_write_duration_seconds One synced write of the log (group commit).\n"
+        "# TYPE coord_log_write_duration_seconds histogram\n";
+  for (std::uint64_t b : bounds_us) {
+    os << "coord_log_write_duration_seconds_bucket{le=\"" << b / 1e6 << "\"} "
+       << fsync.count_at_or_below(b) << '\n';
+  }
+  os << "coord_log_write_duration_seconds_bucket{le=\"+Inf\"} " << fsync.count() << '\n'
+     << "coord_log_write_duration_seconds_sum " << fsync.sum() / 1e6 << '\n'
+     << "coord_log_write_duration_seconds_count " << fsync.count() << '\n';
   HttpReply r;
   r.content_type = "text/plain; version=0.0.4";
   r.body = os.str();

@@ -1,5 +1,6 @@
 #include "coord/io/raft_storage.h"
 
+#include <chrono>
 #include <filesystem>
 
 #include "coord/base/assert.h"
@@ -160,7 +161,11 @@ Status DiskReplicaStorage::persist(const consensus::Ready& rd) {
     w.hard_state = HardState{rd.hard_state->term, rd.hard_state->vote, rd.hard_state->commit};
   }
   const LogIndex old_first = log_->first_index();
+  const auto t0 = std::chrono::steady_clock::now();
   COORD_RETURN_IF_ERROR(log_->write(w));
+  fsync_us_.record(static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count()));
 
   if (rd.snapshot) {
     snapshot_meta_ = rd.snapshot->meta;

@@ -526,7 +526,13 @@ struct Server::Impl {
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() = default;
 
-Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options) {
+Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
+  ServerOptions options = given;
+  options.replica.metrics_clock_us = [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
   auto impl = std::make_unique<Impl>(options);
   consensus::ConfState initial;
   initial.voters = options.replica.voters;

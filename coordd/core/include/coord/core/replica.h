@@ -23,12 +23,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "coord/base/histogram.h"
 #include "coord/base/ids.h"
 #include "coord/base/limits.h"
 #include "coord/base/random.h"
@@ -64,6 +66,10 @@ struct ReplicaConfig {
   std::size_t outbound_bytes_per_connection_max = limits::connection_outbound_bytes_max;
   // The version reported by four-letter words (kazoo parses it from envi).
   std::string version = "3.8.0-coord";
+  // A monotonic clock in microseconds, read only to measure request
+  // latency for metrics: nothing the replica decides depends on it. The
+  // default reads nothing (latency 0), as the simulator wants.
+  std::function<std::int64_t()> metrics_clock_us = [] { return std::int64_t{0}; };
 };
 
 // Fresh, unpredictable session passwords (session_password_bytes each).
@@ -87,10 +93,12 @@ struct ReplicaStats {
   std::uint64_t packets_sent = 0;
   std::uint64_t requests_applied = 0;
   std::uint64_t writes_failed_storage = 0;
-  std::int64_t latency_ms_min = 0;
-  std::int64_t latency_ms_max = 0;
-  std::int64_t latency_ms_sum = 0;
-  std::uint64_t latency_count = 0;
+  // Replies by (opcode, error code).
+  std::map<std::pair<std::int32_t, std::int32_t>, std::uint64_t> replies;
+  // From the arrival of a request to its reply, in microseconds of the
+  // config's metrics_clock_us; overall and per opcode.
+  Histogram latency_us;
+  std::map<std::int32_t, Histogram> latency_us_by_op;
 };
 
 class Replica {

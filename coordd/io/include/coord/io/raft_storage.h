@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "coord/base/histogram.h"
 #include "coord/core/storage.h"
 #include "coord/io/log_store.h"
 #include "coord/io/snapshot_store.h"
@@ -50,6 +51,8 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   Status record_snapshot(const consensus::SnapshotMeta& meta);
 
   std::size_t log_bytes() const { return log_->used_bytes(); }
+  // Duration of each synced log write, in microseconds.
+  const Histogram& fsync_latency_us() const { return fsync_us_; }
   std::size_t snapshot_bytes() const { return snapshots_.total_bytes(); }
   const std::string& log_file() const { return log_->file_path(); }
 
@@ -63,6 +66,7 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   consensus::SnapshotMeta snapshot_meta_;
   // terms_[k] is the term of entry first_index() + k.
   std::deque<Term> terms_;
+  Histogram fsync_us_;
 };
 
 std::string encode_conf_state(const consensus::ConfState& c);
