@@ -1152,6 +1152,9 @@ const znode::DataTree& Replica::tree() const {
 std::size_t Replica::session_count() const {
   return impl_->sessions.size();
 }
+bool Replica::has_session(SessionId id) const {
+  return impl_->sessions.contains(id);
+}
 std::size_t Replica::connection_count() const {
   return impl_->conns.size();
 }

@@ -156,6 +156,7 @@ class Replica {
   Zxid applied_zxid() const;
   const znode::DataTree& tree() const;
   std::size_t session_count() const;
+  bool has_session(SessionId id) const;
   std::size_t connection_count() const;
   consensus::RaftStatus raft_status() const;
   const ReplicaStats& stats() const;
