@@ -122,6 +122,8 @@ struct CoreHost {
   std::atomic<bool> ready{false};
   HttpMetrics http_metrics;
   std::unique_ptr<RestClient> rest;
+  std::uint16_t client_port = 0;
+  std::string data_dir;
   pid_t snapshot_child = 0;
   consensus::SnapshotMeta snapshot_in_flight;
   std::chrono::steady_clock::time_point snapshot_started;
@@ -157,7 +159,18 @@ struct CoreHost {
   }
 
   void four_letter(std::shared_ptr<ClientConn> conn, std::string word) {
-    conn->write_text_and_close(replica->four_letter_word(word));
+    std::string text;
+    if (word == "dirs") {
+      // What the host knows: the sizes of the snapshot files and the log.
+      text = "datadir_size: " + std::to_string(storage->snapshot_bytes()) +
+             "\nlogdir_size: " + std::to_string(storage->log_bytes()) + "\n";
+    } else if (word == "conf") {
+      text = "clientPort=" + std::to_string(client_port) + "\ndataDir=" + data_dir +
+             "\ndataLogDir=" + data_dir + "\n" + replica->four_letter_word(word);
+    } else {
+      text = replica->four_letter_word(word);
+    }
+    conn->write_text_and_close(std::move(text));
   }
 
   void flush() {
@@ -555,6 +568,8 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
   COORD_RETURN_IF_ERROR(
       impl->listen(impl->client_acceptor, options.client_port, &impl->client_port));
   COORD_RETURN_IF_ERROR(impl->listen(impl->http_acceptor, options.http_port, &impl->http_port));
+  impl->host.client_port = impl->client_port;
+  impl->host.data_dir = options.data_dir;
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
