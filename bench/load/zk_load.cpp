@@ -216,16 +216,17 @@ int main(int argc, char** argv) {
         enqueue(s, i);
       }
     }
-    const bool all_connected =
-        std::all_of(sessions.begin(), sessions.end(), [](const Session& s) { return s.handshaken; });
+    const bool all_connected = std::all_of(sessions.begin(), sessions.end(),
+                                           [](const Session& s) { return s.handshaken; });
     if (seeding && all_connected && seed_replies >= keys) seeding = false;
     if (!seeding && all_connected && !measuring) {
       measuring = true;
       start = Clock::now();
-      end = start + std::chrono::duration_cast<Clock::duration>(
-                        std::chrono::duration<double>(duration_s));
+      end = start +
+            std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration_s));
       for (std::size_t i = 0; i < sessions.size(); ++i) {
-        for (int k = 0; k < outstanding; ++k) enqueue(sessions[i], i);
+        for (int k = 0; k < outstanding; ++k)
+          enqueue(sessions[i], i);
       }
     }
   }
@@ -242,11 +243,11 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(latency_us.percentile(99)),
       static_cast<unsigned long long>(latency_us.percentile(99.9)),
       static_cast<unsigned long long>(latency_us.max()));
-  std::fprintf(stderr, "%s %s: %.0f ops/s, p50 %llu us, p99 %llu us, %llu errors\n",
-               label.c_str(), op.c_str(), ops,
-               static_cast<unsigned long long>(latency_us.percentile(50)),
+  std::fprintf(stderr, "%s %s: %.0f ops/s, p50 %llu us, p99 %llu us, %llu errors\n", label.c_str(),
+               op.c_str(), ops, static_cast<unsigned long long>(latency_us.percentile(50)),
                static_cast<unsigned long long>(latency_us.percentile(99)),
                static_cast<unsigned long long>(errors));
-  for (auto& s : sessions) ::close(s.fd);
+  for (auto& s : sessions)
+    ::close(s.fd);
   return errors == 0 ? 0 : 3;
 }

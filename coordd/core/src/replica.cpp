@@ -1084,8 +1084,9 @@ void Replica::bytes_received(ConnId conn, protocol::ByteSpan bytes, TimeMs stead
     m.frame(c, cut.payload);
     if (c.phase == Phase::Closing) break;
   }
-  m.drive();
-  m.pump_dirty();
+  // Reads at the front are answered and writes proposed now; persisting
+  // waits for take_output(), so the writes of many inputs share one fsync.
+  if (c.phase != Phase::Closing) m.pump(c);
 }
 
 void Replica::connection_closed(ConnId conn) {
@@ -1101,11 +1102,11 @@ void Replica::peer_message(const consensus::Message& msg, TimeMs steady, TimeMs 
   Impl& m = *impl_;
   m.set_time(steady, wall);
   (void)m.raft.step(msg);
-  m.drive();
-  m.pump_dirty();
 }
 
 ReplicaOutput Replica::take_output() {
+  impl_->drive();
+  impl_->pump_dirty();
   ReplicaOutput out = std::move(impl_->out);
   impl_->out = ReplicaOutput{};
   impl_->out_slot.clear();

@@ -118,6 +118,7 @@ struct CoreHost {
   SystemClock clock;
   std::unordered_map<core::ConnId, std::shared_ptr<ClientConn>> conns;
   std::set<core::ConnId> paused;
+  bool flush_scheduled = false;
   asio::steady_timer ticker;
   std::atomic<bool> ready{false};
   HttpMetrics http_metrics;
@@ -136,26 +137,38 @@ struct CoreHost {
     const auto id = conn->id();
     replica->connection_opened(id, conn->ip(), clock.steady_ms(), clock.wall_ms());
     conns.emplace(id, std::move(conn));
-    flush();
+    schedule_flush();
   }
 
   void bytes(core::ConnId id, const Bytes& b) {
     replica->bytes_received(id, protocol::ByteSpan(b), clock.steady_ms(), clock.wall_ms());
-    flush();
-    auto it = conns.find(id);
-    if (it == conns.end()) return;
+    // Reading goes on while the core persists, so that what arrives during
+    // one fsync joins the next; a session with too many requests waiting
+    // pauses until flush() finds it can take more.
     if (replica->accepts_input(id)) {
-      it->second->resume();
+      if (auto it = conns.find(id); it != conns.end()) it->second->resume();
     } else {
       paused.insert(id);
     }
+    schedule_flush();
+  }
+
+  // One flush after all inputs queued so far: every write that arrived
+  // while the previous fsync ran goes into the next one.
+  void schedule_flush() {
+    if (flush_scheduled) return;
+    flush_scheduled = true;
+    asio::post(core, [this] {
+      flush_scheduled = false;
+      flush();
+    });
   }
 
   void closed(core::ConnId id) {
     replica->connection_closed(id);
     conns.erase(id);
     paused.erase(id);
-    flush();
+    schedule_flush();
   }
 
   void four_letter(std::shared_ptr<ClientConn> conn, std::string word) {

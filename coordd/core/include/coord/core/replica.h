@@ -127,6 +127,11 @@ class Replica {
 
   // ---- outputs -----------------------------------------------------------
 
+  // Inputs only queue work: reads at the front of a queue are answered and
+  // writes are proposed, but nothing is persisted. take_output() persists
+  // everything proposed since the last call in one synced write (the group
+  // commit), applies what committed, and returns the bytes and messages to
+  // send. A host calls it once after each batch of inputs.
   ReplicaOutput take_output();
   // False while the connection's session has too many requests waiting:
   // the host stops reading it until this turns true again.
