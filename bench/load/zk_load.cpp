@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
                                pr::SetDataRequest{path, data, -1});
     } else {
       const std::string unique =
-          "/load-c-" + std::to_string(index) + "-" + std::to_string(s.counter++);
+          "/load-c-" + label + "-" + std::to_string(index) + "-" + std::to_string(s.counter++);
       pr::append_request_frame(
           s.out, pr::RequestHeader{xid, pr::OpCode::Create},
           pr::CreateRequest{unique, data, coord::open_acl_unsafe(), coord::CreateMode::Persistent});

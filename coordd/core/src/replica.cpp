@@ -489,13 +489,19 @@ struct Replica::Impl {
   void answer_front(Conn& c) {
     while (!c.queue.empty() && c.phase == Phase::Open) {
       Item& front = c.queue.front();
-      if (front.state == ItemState::Queued && !is_write(front.op)) execute(c, front);
+      if (front.state == ItemState::Queued && !is_write(front.op)) {
+        execute(c, front);
+        // Executing may close the connection, which empties its queue.
+        if (c.phase != Phase::Open) return;
+      }
       if (front.state != ItemState::Done) return;
-      const bool close_after = front.close_after;
-      send(c, front.reply);
-      record_reply(front);
+      // Off the queue before sending: a send past the outbound limit
+      // closes the connection and empties the queue.
+      Item item = std::move(front);
       c.queue.pop_front();
-      if (close_after) return close(c);
+      record_reply(item);
+      send(c, item.reply);
+      if (item.close_after) return close(c);
     }
   }
 
