@@ -86,6 +86,13 @@ struct Session {
   bool closing = false;
 };
 
+// 1..3 in ZooKeeper 3.8, 4 and 5 (persistent kinds) since 3.9.
+bool valid_watcher_type(WatcherType t) {
+  const auto v = static_cast<std::int32_t>(t);
+  return v >= static_cast<std::int32_t>(WatcherType::Children) &&
+         v <= static_cast<std::int32_t>(WatcherType::PersistentRecursive);
+}
+
 bool is_write(OpCode op) {
   const pr::OpInfo* info = pr::find_op(op);
   return info != nullptr && info->kind == OpKind::Write;
@@ -356,10 +363,26 @@ struct Replica::Impl {
     for (const auto& ev : events) {
       auto it = conns.find(ev.watcher);
       if (it == conns.end() || it->second.phase != Phase::Open) continue;
+      // Replies of earlier entries go first: a connection receives
+      // everything in zxid order, as from ZooKeeper.
+      emit_done(it->second);
+      if (it->second.phase != Phase::Open) continue;
       pr::Bytes frame;
       pr::append_watch_event_frame(frame, ev.zxid,
                                    pr::WatcherEvent{ev.type, KeeperState::SyncConnected, ev.path});
       send(it->second, frame);
+    }
+  }
+
+  // Sends the replies already decided at the front of the queue, without
+  // executing anything.
+  void emit_done(Conn& c) {
+    while (!c.queue.empty() && c.phase == Phase::Open && c.queue.front().state == ItemState::Done) {
+      Item item = std::move(c.queue.front());
+      c.queue.pop_front();
+      record_reply(item);
+      send(c, item.reply);
+      if (item.close_after) close(c);
     }
   }
 
@@ -724,7 +747,6 @@ struct Replica::Impl {
       case OpCode::WhoAmI: {
         pr::WhoAmIResponse resp;
         for (const Id& id : c.identities) {
-          if (id.scheme == "super") continue;
           std::string user = id.id;
           if (id.scheme == "digest") user = user.substr(0, user.find(':'));
           resp.client_info.push_back(pr::ClientInfo{id.scheme, user});
@@ -749,10 +771,12 @@ struct Replica::Impl {
       }
       case OpCode::CheckWatches: {
         const auto& r = std::get<pr::CheckWatchesRequest>(item.body);
+        if (!valid_watcher_type(r.type)) return finish(item, ErrorCode::MarshallingError);
         return finish(item, tree.check_watches(c.id, r.path, r.type).code());
       }
       case OpCode::RemoveWatches: {
         const auto& r = std::get<pr::RemoveWatchesRequest>(item.body);
+        if (!valid_watcher_type(r.type)) return finish(item, ErrorCode::MarshallingError);
         return finish(item, tree.remove_watches(c.id, r.path, r.type).code());
       }
       case OpCode::AddWatch: {
@@ -761,7 +785,8 @@ struct Replica::Impl {
                               ? znode::WatchKind::PersistentRecursive
                               : znode::WatchKind::Persistent;
         if (r.mode != AddWatchMode::Persistent && r.mode != AddWatchMode::PersistentRecursive) {
-          return finish(item, ErrorCode::BadArguments);
+          // ZooKeeper fails to decode an unknown mode.
+          return finish(item, ErrorCode::MarshallingError);
         }
         Status st = tree.add_watch(c.id, r.path, kind);
         if (!st.ok()) return finish(item, st.code());
@@ -811,6 +836,13 @@ struct Replica::Impl {
 
   void auth(Conn& c, Item& item) {
     const auto& r = std::get<pr::AuthPacket>(item.body);
+    if (r.scheme == "ip") {
+      // Every connection already holds its ip identity; ZooKeeper accepts
+      // the packet and adds nothing else.
+      item.reply = reply_frame(item.xid, Zxid(0), ErrorCode::Ok);
+      item.state = ItemState::Done;
+      return;
+    }
     if (r.scheme != "digest") {
       // ZooKeeper answers AuthFailed and closes the connection (§6.2).
       item.reply = reply_frame(item.xid, Zxid(0), ErrorCode::AuthFailed);
@@ -1196,6 +1228,7 @@ std::string Replica::four_letter_word(std::string_view word) const {
        << "\nNode count: " << m.tree.node_count() << "\n";
   };
   if (word == "ruok") return "imok";
+  if (word == "gtmk") return "0";  // coord has no trace mask
   if (word == "isro") return "rw";
   if (word == "srvr") {
     os << "Zookeeper version: " << m.config.version << ", built on coord\n";

@@ -113,8 +113,12 @@ class Txn {
 class Cursor {
  public:
   Cursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &c_); }
-  ~Cursor() {
+  ~Cursor() { close(); }
+  // LMDB frees a write transaction's cursors when it commits, so they must
+  // be closed before the commit; read-only ones are closed here.
+  void close() {
     if (c_ != nullptr) mdb_cursor_close(c_);
+    c_ = nullptr;
   }
   Cursor(const Cursor&) = delete;
   Cursor& operator=(const Cursor&) = delete;
@@ -357,6 +361,7 @@ Status LmdbLogStore::write(const LogWrite& w) {
     }
   }
 
+  cursor.close();
   if ((rc = txn.commit()) != 0) return lmdb_error(file_, "commit", rc);
   first_ = new_first;
   last_ = new_last;
@@ -375,6 +380,7 @@ Status LmdbLogStore::compact(LogIndex through) {
   if (int rc = drop_entries(cursor.get(), through, true); rc != 0) {
     return lmdb_error(file_, "compact", rc);
   }
+  cursor.close();
   if (int rc = txn.commit(); rc != 0) return lmdb_error(file_, "commit", rc);
   first_ = through.next();
   return Status();
