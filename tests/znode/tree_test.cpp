@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "coord/base/assert.h"
 #include "coord/base/checksum.h"
 #include "coord/base/limits.h"
 #include "coord/base/random.h"
@@ -178,7 +179,9 @@ TEST_F(TreeTest, DigestDependsOnAclAndOwner) {
   EXPECT_EQ(DataTree().digest(), DataTree().digest());
 }
 
-// A random tree of a few thousand nodes: every kind, data, ACLs, deletes.
+// A random tree of a few thousand nodes: every kind, data, ACLs, deletes,
+// setACL, multis that fail half-way (and are rolled back), closed sessions,
+// reaped containers and TTL nodes.
 void grow_random_tree(DataTree& t, std::uint64_t seed, int ops) {
   Random rnd(seed);
   std::vector<std::string> paths{"/"};
@@ -187,45 +190,115 @@ void grow_random_tree(DataTree& t, std::uint64_t seed, int ops) {
       open_acl_unsafe(),
       read_acl_unsafe(),
       {Acl{perm::all, Id{"digest", "u:h"}}, Acl{perm::read, Id{"world", "anyone"}}}};
-  Caller su{SessionId(7), {Id{"super", ""}}};
+  auto random_path = [&] { return paths[rnd.below(paths.size())]; };
+  auto random_create = [&] {
+    const std::string parent = random_path();
+    CreateOp op;
+    op.path = (parent == "/" ? "" : parent) + "/n" + std::to_string(rnd.below(50));
+    op.mode = static_cast<CreateMode>(rnd.below(7));
+    op.ttl_ms = 1 + static_cast<std::int64_t>(rnd.below(50));
+    if (rnd.chance(1, 5)) {
+      op.data = std::nullopt;
+    } else {
+      op.data = std::string(rnd.below(40), static_cast<char>(rnd.below(256)));
+    }
+    op.acl = acls[rnd.below(3)];
+    return op;
+  };
   for (int i = 0; i < ops; ++i) {
-    const std::string& parent = paths[rnd.below(paths.size())];
+    Caller su{SessionId(1 + static_cast<std::int64_t>(rnd.below(4))), {Id{"super", ""}}};
     const Zxid z = t.last_zxid().next();
-    switch (rnd.below(4)) {
+    const TimeMs time(now++);
+    switch (rnd.below(9)) {
       case 0:
-      case 1: {
-        CreateOp op;
-        op.path = (parent == "/" ? "" : parent) + "/n" + std::to_string(rnd.below(50));
-        op.mode = static_cast<CreateMode>(rnd.below(7));
-        op.ttl_ms = 1000;
-        if (rnd.chance(1, 5)) {
-          op.data = std::nullopt;
-        } else {
-          op.data = std::string(rnd.below(40), static_cast<char>(rnd.below(256)));
-        }
-        op.acl = acls[rnd.below(3)];
-        auto r = t.apply(op, su, z, TimeMs(now++));
+      case 1:
+      case 2: {
+        auto r = t.apply(random_create(), su, z, time);
         if (r.err == ErrorCode::Ok) paths.push_back(r.create->path);
         break;
       }
-      case 2:
-        (void)t.apply(SetDataOp{parent, std::string(rnd.below(20), 'z'), -1}, su, z, TimeMs(now++));
+      case 3:
+        (void)t.apply(SetDataOp{random_path(), std::string(rnd.below(20), 'z'), -1}, su, z, time);
         break;
-      default:
-        (void)t.apply(DeleteOp{parent, -1}, su, z, TimeMs(now++));
+      case 4:
+        (void)t.apply(DeleteOp{random_path(), -1}, su, z, time);
         break;
+      case 5:
+        (void)t.apply(SetAclOp{random_path(), acls[rnd.below(3)], -1}, su, z, time);
+        break;
+      case 6: {
+        MultiOp m;
+        const auto n = rnd.below(6);
+        for (std::uint64_t k = 0; k < n; ++k) {
+          switch (rnd.below(4)) {
+            case 0:
+              m.ops.emplace_back(random_create());
+              break;
+            case 1:
+              m.ops.emplace_back(DeleteOp{random_path(), -1});
+              break;
+            case 2:
+              m.ops.emplace_back(SetDataOp{random_path(), std::string(rnd.below(9), 'm'), -1});
+              break;
+            default:
+              m.ops.emplace_back(
+                  CheckOp{random_path(), static_cast<std::int32_t>(rnd.below(3)) - 1});
+              break;
+          }
+        }
+        auto r = t.apply(m, su, z, time);
+        for (const auto& op : r.multi->results) {
+          if (r.multi->ok() && op.create) paths.push_back(op.create->path);
+        }
+        break;
+      }
+      case 7:
+        if (rnd.chance(1, 4)) (void)t.apply(CloseSessionOp{su.session}, su, z, time);
+        break;
+      default: {
+        auto due = t.reap_candidates(time);
+        if (!due.empty()) {
+          auto r = t.apply(ReapOp{due[rnd.below(due.size())]}, su, z, time);
+          COORD_ASSERT(r.err == ErrorCode::Ok, "reported candidate not reapable");
+        }
+        break;
+      }
     }
   }
+}
+
+// Walks the tree through the public API and checks that numChildren, the
+// node count and the ephemeral count agree with what is reachable.
+void check_structure(const DataTree& t) {
+  Caller su{SessionId(0), {Id{"super", ""}}};
+  std::size_t nodes = 0;
+  std::size_t ephemerals = 0;
+  std::vector<std::string> stack{"/"};
+  while (!stack.empty()) {
+    const std::string p = stack.back();
+    stack.pop_back();
+    ++nodes;
+    auto kids = t.get_children(p, su);
+    ASSERT_TRUE(kids.ok()) << p;
+    ASSERT_EQ(static_cast<std::size_t>(kids->stat.num_children), kids->children.size()) << p;
+    if (kids->stat.ephemeral_owner != 0) ++ephemerals;
+    for (auto c : kids->children)
+      stack.push_back((p == "/" ? "" : p) + "/" + std::string(c));
+  }
+  EXPECT_EQ(nodes, t.node_count());
+  EXPECT_EQ(ephemerals, t.ephemeral_count());
 }
 
 TEST(SnapshotTest, RandomTreesRoundTrip) {
   for (std::uint64_t seed = 1; seed <= 5; ++seed) {
     DataTree t;
     grow_random_tree(t, seed, 3000);
+    check_structure(t);
     const std::string bytes = t.write_snapshot();
     auto back = DataTree::read_snapshot(bytes);
     ASSERT_TRUE(back.ok()) << "seed " << seed << ": " << back.status().to_string();
     EXPECT_EQ(back->digest(), t.digest()) << "seed " << seed;
+    check_structure(*back);
     EXPECT_EQ(back->node_count(), t.node_count());
     EXPECT_EQ(back->ephemeral_count(), t.ephemeral_count());
     EXPECT_EQ(back->last_zxid(), t.last_zxid());
