@@ -42,7 +42,8 @@ std::uint8_t WatchIndex::bits_of(WatcherType type) {
 }
 
 namespace {
-auto find_reg(std::vector<auto>& regs, WatcherId w) {
+template <typename Regs>
+auto find_reg(Regs& regs, WatcherId w) {
   return std::lower_bound(regs.begin(), regs.end(), w,
                           [](const auto& r, WatcherId x) { return r.watcher < x; });
 }
@@ -76,7 +77,7 @@ Status WatchIndex::add(WatcherId w, std::string_view path, WatchKind kind) {
 bool WatchIndex::has(WatcherId w, std::string_view path, std::uint8_t bits) const {
   auto it = by_path_.find(path);
   if (it == by_path_.end()) return false;
-  auto& regs = const_cast<Regs&>(it->second);
+  const Regs& regs = it->second;
   auto r = find_reg(regs, w);
   return r != regs.end() && r->watcher == w && (r->bits & bits) != 0;
 }
