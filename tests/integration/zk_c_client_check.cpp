@@ -46,22 +46,22 @@ struct Inbox {
   int state = 0;
 };
 
-#define CHECK(cond)                                                                   \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-      std::exit(1);                                                                   \
-    }                                                                                 \
+#define CHECK(cond)                                                                 \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
+      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::exit(1);                                                                 \
+    }                                                                               \
   } while (0)
 
-#define CHECK_RC(expr, want)                                                          \
-  do {                                                                                \
-    const int rc_ = (expr);                                                           \
-    if (rc_ != (want)) {                                                              \
-      std::fprintf(stderr, "%s:%d: %s returned %d (%s), want %d\n", __FILE__,         \
-                   __LINE__, #expr, rc_, zerror(rc_), static_cast<int>(want));        \
-      std::exit(1);                                                                   \
-    }                                                                                 \
+#define CHECK_RC(expr, want)                                                                   \
+  do {                                                                                         \
+    const int rc_ = (expr);                                                                    \
+    if (rc_ != (want)) {                                                                       \
+      std::fprintf(stderr, "%s:%d: %s returned %d (%s), want %d\n", __FILE__, __LINE__, #expr, \
+                   rc_, zerror(rc_), static_cast<int>(want));                                  \
+      std::exit(1);                                                                            \
+    }                                                                                          \
   } while (0)
 
 void on_event(zhandle_t*, int type, int state, const char* path, void* ctx) {
@@ -104,8 +104,7 @@ struct Client {
 };
 
 void connect(Client& c, const std::string& hosts, const clientid_t* resume = nullptr) {
-  c.zh = zookeeper_init2(hosts.c_str(), on_event, recv_timeout_ms, resume, &c.inbox, 0,
-                         nullptr);
+  c.zh = zookeeper_init2(hosts.c_str(), on_event, recv_timeout_ms, resume, &c.inbox, 0, nullptr);
   CHECK(c.zh != nullptr);
   CHECK(wait_state(c.inbox, ZOO_CONNECTED_STATE));
 }
@@ -134,8 +133,7 @@ std::vector<std::string> children(zhandle_t* zh, const char* path) {
 
 void crud(zhandle_t* zh) {
   char created[256];
-  CHECK_RC(zoo_create(zh, "/cc", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, created,
-                      sizeof created),
+  CHECK_RC(zoo_create(zh, "/cc", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, created, sizeof created),
            ZOK);
   CHECK(std::string(created) == "/cc");
   CHECK_RC(zoo_create(zh, "/cc/a", "one", 3, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0), ZOK);
@@ -156,8 +154,7 @@ void crud(zhandle_t* zh) {
   CHECK_RC(zoo_delete(zh, "/cc/a/b", 0), ZOK);
   CHECK_RC(zoo_delete(zh, "/cc/a", -1), ZOK);
   CHECK_RC(zoo_exists(zh, "/cc/a", 0, &st), ZNONODE);
-  CHECK_RC(zoo_create(zh, "bad-path", "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0),
-           ZBADARGUMENTS);
+  CHECK_RC(zoo_create(zh, "bad-path", "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0), ZBADARGUMENTS);
 
   char seq[256];
   CHECK_RC(zoo_create(zh, "/cc/s-", "", 0, &ZOO_OPEN_ACL_UNSAFE, ZOO_SEQUENCE, seq, sizeof seq),
@@ -176,8 +173,8 @@ void ephemerals_and_watches(const std::string& hosts, zhandle_t* zh, Inbox& inbo
   Stat st;
   CHECK_RC(zoo_exists(zh, path, 1, &st), ZOK);
   CHECK(st.ephemeralOwner == zoo_client_id(other.zh)->client_id);
-  CHECK_RC(zoo_create(other.zh, (std::string(path) + "/kid").c_str(), "", 0,
-                      &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0),
+  CHECK_RC(zoo_create(other.zh, (std::string(path) + "/kid").c_str(), "", 0, &ZOO_OPEN_ACL_UNSAFE,
+                      0, nullptr, 0),
            ZNOCHILDRENFOREPHEMERALS);
   disconnect(other);  // closes the session: the ephemeral goes, the watch fires
   CHECK(wait_event(inbox, ZOO_DELETED_EVENT, path));
@@ -251,7 +248,8 @@ void auth(const std::string& hosts, zhandle_t* zh, Inbox& inbox) {
   Stat st;
   CHECK_RC(zoo_get_acl(zh, "/cc/private", &acl, &st), ZOK);
   CHECK(acl.count == 1 && std::string(acl.data[0].id.scheme) == "digest" &&
-        std::string(acl.data[0].id.id).rfind("cuser:", 0) == 0 && acl.data[0].perms == ZOO_PERM_ALL);
+        std::string(acl.data[0].id.id).rfind("cuser:", 0) == 0 &&
+        acl.data[0].perms == ZOO_PERM_ALL);
   deallocate_ACL_vector(&acl);
   CHECK(get(zh, "/cc/private") == "p");
 
@@ -312,8 +310,7 @@ void resume_after_cut(const std::string& hosts, int port, Client& c) {
   CHECK(wait_state(c.inbox, ZOO_CONNECTED_STATE));
   CHECK(zoo_client_id(c.zh)->client_id == session);
   CHECK(wait_event(c.inbox, ZOO_CHANGED_EVENT, "/cc/watched"));
-  CHECK_RC(zoo_create(writer.zh, "/cc/watched/k", "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0),
-           ZOK);
+  CHECK_RC(zoo_create(writer.zh, "/cc/watched/k", "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0), ZOK);
   CHECK(wait_event(c.inbox, ZOO_CHILD_EVENT, "/cc/watched"));
   CHECK_RC(zoo_exists(writer.zh, "/cc/mine", 0, &st), ZOK);
   CHECK(st.ephemeralOwner == session);
