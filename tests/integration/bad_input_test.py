@@ -24,6 +24,12 @@ from coordd_harness import Coordd, four_letter  # noqa: E402
 CLOSE_WAIT_S = 5.0
 
 
+def known_bug(test):
+    """Marks a test that fails because of a coordd bug not fixed yet; set
+    COORD_SHOW_KNOWN_BUGS=1 to run it as a plain test and see the failure."""
+    return test if os.environ.get("COORD_SHOW_KNOWN_BUGS") else unittest.expectedFailure(test)
+
+
 def frame(payload):
     return struct.pack(">i", len(payload)) + payload
 
@@ -408,7 +414,7 @@ class SlowReader(unittest.TestCase):
     # empty deque. glibc aborts with "corrupted size vs. prev_size while
     # consolidating" once a client leaves more than
     # connection_outbound_bytes_max (64 MiB) of replies unread.
-    @unittest.expectedFailure
+    @known_bug
     def test_client_that_does_not_read_is_cut_off(self):
         server = Coordd().start()
         self.addCleanup(server.cleanup)

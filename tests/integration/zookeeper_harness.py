@@ -26,7 +26,8 @@ def available():
 
 
 class ZooKeeper:
-    def __init__(self):
+    def __init__(self, jvm_args=()):
+        self.jvm_args = list(jvm_args)
         self.data_dir = tempfile.mkdtemp(prefix="zk38-it-")
         self.log_path = os.path.join(self.data_dir, "zookeeper.log")
         self.proc = None
@@ -41,7 +42,7 @@ class ZooKeeper:
              "-cp", ":".join(JARS),
              "-Dzookeeper.4lw.commands.whitelist=*",
              "-Dzookeeper.extendedTypesEnabled=true",
-             "-Dzookeeper.admin.enableServer=false",
+             "-Dzookeeper.admin.enableServer=false"] + self.jvm_args + [
              "org.apache.zookeeper.server.ZooKeeperServerMain",
              str(self.port), os.path.join(self.data_dir, "data"), "2000", "1000"],
             stdout=log, stderr=log)
