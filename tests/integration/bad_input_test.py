@@ -13,6 +13,7 @@ import random
 import socket
 import struct
 import sys
+import threading
 import time
 import unittest
 
@@ -344,6 +345,29 @@ class BadInput(unittest.TestCase):
         except zw.Closed:
             return
         self.assertEqual(f.xid, 13)
+
+    def test_many_pending_requests_on_one_session(self):
+        """Far more requests than a session may have pending, sent without
+        waiting: every one is answered, in order (the server reads slower,
+        as ZooKeeper throttles), or the connection is closed; none is lost
+        silently and no reply is out of order."""
+        c = self.session()
+        n = 25000
+        burst = b"".join(request(i + 1, zw.EXISTS, zw.path_watch_body("/bystander"))
+                         for i in range(n))
+        sender = threading.Thread(target=self.send_quietly, args=(c, burst))
+        sender.start()
+        got = 0
+        try:
+            while got < n:
+                f = c.read_frame(CLOSE_WAIT_S)
+                self.assertEqual((f.xid, f.err), (got + 1, 0))
+                got += 1
+        except zw.Closed:
+            pass
+        finally:
+            sender.join(30)
+        self.assertEqual(got, n, "connection closed after %d of %d replies" % (got, n))
 
     # -- load from one address --------------------------------------------
     def test_many_connections_from_one_address(self):

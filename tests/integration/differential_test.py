@@ -243,6 +243,7 @@ class Run:
 # ---------------------------------------------------------------------------
 
 TIME_FIELDS = ("ctime", "mtime")
+UNORDERED_ACL = "getACL(order not compared)"
 ZXID_FIELDS = ("czxid", "mzxid", "pzxid")
 
 
@@ -309,6 +310,8 @@ def normalize(run):
             elif isinstance(value, tuple) and isinstance(value[0], list):
                 value = (sorted(value[0]),) + value[1:]
             e = e[:5] + (value,) + e[6:]
+        if kind == "reply" and e[2] == UNORDERED_ACL and len(e) > 5 and e[5]:
+            e = e[:5] + ((sorted(e[5][0]),) + e[5][1:],) + e[6:]
         if kind == "reply" and e[2] == "multiRead" and len(e) > 5 and e[5]:
             e = e[:5] + ([(r[0], sorted(r[1])) + r[2:] if r[0] == "getChildren" and r[1]
                           else r for r in e[5]],) + e[6:]
@@ -815,6 +818,53 @@ def sc_multi_mixed(t):
     t.close_session(a)
 
 
+def sc_watch_multi(t):
+    a = t.connect()
+    b = t.connect()
+    t.create(a, t.p())
+    for n in ("a", "b", "c"):
+        t.create(a, t.p("/" + n), b"0")
+        t.get(b, t.p("/" + n), watch=True)
+    t.children(b, t.p(), watch=True)
+    t.exists(b, t.p("/d"), watch=True)
+    t.get(a, t.p("/a"), watch=True)
+    t.multi(a, [(zw.SET_DATA, zw.set_data_body(t.p("/c"), b"1")),
+                (zw.CREATE, zw.create_body(t.p("/d"))),
+                (zw.DELETE, zw.path_version_body(t.p("/b"))),
+                (zw.SET_DATA, zw.set_data_body(t.p("/a"), b"1"))])
+    t.barrier(b)
+    t.get(b, t.p("/a"), watch=True)
+    t.multi(a, [(zw.SET_DATA, zw.set_data_body(t.p("/a"), b"2")),
+                (zw.DELETE, zw.path_version_body(t.p("/missing")))])
+    t.barrier(b)
+    t.set(a, t.p("/a"), b"3")
+    t.barrier(b)
+    t.close_session(a)
+    t.close_session(b)
+
+
+def sc_auth_two_identities(t):
+    a = t.connect()
+    t.create(a, t.p())
+    t.auth(a, "digest", b"one:1")
+    t.auth(a, "digest", b"two:2")
+    t.auth(a, "digest", b"one:1")
+    t.call(a, zw.WHO_AM_I)
+    t.create(a, t.p("/both"), acl=[(zw.READ | zw.WRITE, "auth", "")])
+    # The order in which "auth" expands into identities is not specified.
+    t.call(a, zw.GET_ACL, zw.path_body(t.p("/both")), label=UNORDERED_ACL)
+    t.create(a, t.p("/mixed"), acl=[(zw.ALL, "auth", "ignored"), (zw.READ, "world", "anyone")])
+    t.call(a, zw.GET_ACL, zw.path_body(t.p("/mixed")), label=UNORDERED_ACL)
+    b = t.connect()
+    t.auth(b, "digest", b"two:2")
+    t.set(b, t.p("/both"), b"by-two")
+    t.delete(b, t.p("/both"))
+    t.set_acl(b, t.p("/mixed"), zw.OPEN_ACL)
+    t.get_acl(b, t.p("/mixed"))
+    t.close_session(a)
+    t.close_session(b)
+
+
 def sc_bug_persistent_watch_is_a_data_and_child_watch(t):
     a = t.connect()
     w = t.connect()
@@ -853,7 +903,7 @@ def sc_bug_watch_type_out_of_range(t):
 SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_bad_paths, sc_acl_auth, sc_multi,
              sc_read_ops, sc_watch_oneshot, sc_watch_persistent, sc_check_remove_watches,
              sc_set_watches_resume, sc_close_session, sc_big_data, sc_super_digest,
-             sc_session_expiry, sc_multi_mixed,
+             sc_session_expiry, sc_multi_mixed, sc_watch_multi, sc_auth_two_identities,
              sc_bug_persistent_watch_is_a_data_and_child_watch, sc_bug_watch_type_out_of_range,
              sc_bug_super_identity_in_who_am_i]
 
