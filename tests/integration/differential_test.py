@@ -23,6 +23,7 @@ Needs Java and Debian's zookeeper jars; skipped without them.
 import difflib
 import os
 import re
+import struct
 import sys
 import threading
 import time
@@ -50,6 +51,13 @@ DELIBERATE_DIFFERENCES = [
     "ZUNIMPLEMENTED, as for any opcode a client may not send.",
     "createContainer (19) with flags other than 4: ZooKeeper 3.8 creates a container "
     "anyway; coordd answers ZBADARGUMENTS.",
+    "trailing bytes after a complete request record (getData, ping, closeSession with a "
+    "body): ZooKeeper ignores them, coordd answers ZMARSHALLINGERROR and keeps the "
+    "connection.",
+    "an auth packet that does not decode: ZooKeeper closes the connection, coordd answers "
+    "ZMARSHALLINGERROR.",
+    "multiRead containing a write op: -5 on both; ZooKeeper appends an empty MultiResponse "
+    "to the error header, coordd sends the header alone (clients ignore error bodies).",
     "the sasl reply (SASL not configured) carries zxid 0 on ZooKeeper 3.8 and the last "
     "zxid on coordd; clients ignore it (masked in the corpus).",
 ]
@@ -933,6 +941,113 @@ def run_scenario(port, server, fn):
     return t
 
 
+# Records that do not decode, or decode oddly, sent to both servers after a
+# handshake; each outcome is the list of frames (xid, err, body length) up to
+# the reply of a ping sent right behind, then "open" or "closed".
+def _req(xid, op, body=b""):
+    payload = struct.pack(">ii", xid, op) + body
+    return struct.pack(">i", len(payload)) + payload
+
+
+BAD_RECORDS = {
+    "zero-length frame": struct.pack(">i", 0),
+    "request header cut short": struct.pack(">i", 6) + b"\x00\x00\x00\x01\x00\x00",
+    "getData record cut": struct.pack(">i", 14) + struct.pack(">ii", 7, zw.GET_DATA)
+    + zw.path_watch_body("/zookeeper")[:6],
+    "path length -7": _req(7, zw.GET_DATA, struct.pack(">i", -7) + b"\x00"),
+    "path length past the frame": _req(7, zw.GET_DATA, struct.pack(">i", 1000) + b"/abc\x00"),
+    "ACL count 2^31-1": _req(7, zw.CREATE, zw.Writer().ustring("/acl-huge").buffer(b"")
+                             .int((1 << 31) - 1).bytes()),
+    "create without flags": _req(7, zw.CREATE, zw.Writer().ustring("/no-flags").buffer(b"")
+                                 .acls(zw.OPEN_ACL).bytes()),
+    "multi without end marker": _req(7, zw.MULTI, zw.Writer().int(zw.CREATE).bool(False)
+                                     .int(-1).raw(zw.create_body("/mu")).bytes()),
+    "multi with op type 77": _req(7, zw.MULTI, zw.Writer().int(77).bool(False).int(-1)
+                                  .raw(zw.path_version_body("/x")).int(-1).bool(True)
+                                  .int(-1).bytes()),
+    "setWatches count -5": _req(-8, zw.SET_WATCHES, zw.Writer().long(0).int(-5).bytes()),
+    "path not UTF-8": _req(7, zw.CREATE, zw.Writer().ustring(b"/bad-\xff\xfe").buffer(b"")
+                           .acls(zw.OPEN_ACL).int(0).bytes()),
+    "exists watch byte 2": _req(7, zw.EXISTS, zw.Writer().ustring("/zookeeper").raw(b"\x02")
+                                .bytes()),
+    "ACL entry with null scheme and id": _req(7, zw.CREATE, zw.Writer().ustring("/nacl")
+                                              .buffer(b"").int(1).int(31).int(-1).int(-1)
+                                              .int(0).bytes()),
+    "sync of a null path": _req(7, zw.SYNC, zw.Writer().int(-1).bytes()),
+}
+
+# Where coordd answers differently on purpose (see DELIBERATE_DIFFERENCES):
+# name -> (bytes, coordd's outcome).
+BAD_RECORDS_DELIBERATE = {
+    # Trailing bytes after a complete record: ZooKeeper ignores them, coordd
+    # answers ZMARSHALLINGERROR (only the handshake may carry an optional byte).
+    "getData with trailing bytes": (_req(7, zw.GET_DATA, zw.path_watch_body("/zookeeper")
+                                         + b"junk"), [(7, -5, 0), "open"]),
+    "ping with a body": (_req(-2, zw.PING, b"xyz"), [(-2, -5, 0), "open"]),
+    "closeSession with a body": (_req(9, zw.CLOSE_SESSION, b"xyz"), [(9, -5, 0), "open"]),
+    # An auth packet that does not decode: ZooKeeper closes, coordd answers -5.
+    "auth buffer length 2^30": (_req(-4, zw.AUTH, zw.Writer().int(0).ustring("digest")
+                                     .int(1 << 30).raw(b"u:p").bytes()), [(-4, -5, 0), "open"]),
+    # multiRead with a write op: -5 on both; ZooKeeper adds an empty
+    # MultiResponse body to the error, coordd sends the header alone.
+    "multiRead with a create": (_req(7, zw.MULTI_READ, zw.multi_body(
+        [(zw.CREATE, zw.create_body("/mrc"))])), [(7, -5, 0), "open"]),
+}
+
+# Bug (minor): a null path (length -1) is ZMARSHALLINGERROR on ZooKeeper 3.8;
+# coordd answers create with -8 and getData with -101.
+BAD_RECORDS_BUG_NULL_PATH = {
+    "create with a null path": _req(7, zw.CREATE, zw.Writer().int(-1).buffer(b"")
+                                    .acls(zw.OPEN_ACL).int(0).bytes()),
+    "getData with a null path": _req(7, zw.GET_DATA, zw.Writer().int(-1).bool(False).bytes()),
+}
+
+
+def bad_record_outcome(port, data):
+    c = zw.Conn(port)
+    try:
+        c.handshake()
+        out = []
+        try:
+            c.send_raw(data)
+            c.send_request(zw.PING, xid=-2)
+            while True:
+                f = c.read_frame()
+                if f.xid == -2 and f.err == 0 and not f.body:
+                    out.append("open")
+                    return out
+                out.append((f.xid, f.err, len(f.body)))
+        except (zw.Closed, OSError):
+            out.append("closed")
+            return out
+    finally:
+        c.close()
+
+
+class BadRecords:
+    """Mixed into DifferentialTest."""
+
+    def test_bad_records_get_zookeepers_answer(self):
+        for name, data in BAD_RECORDS.items():
+            with self.subTest(name):
+                self.assertEqual(bad_record_outcome(self.coordd.port, data),
+                                 bad_record_outcome(self.zookeeper.port, data))
+
+    def test_bad_records_deliberate_differences(self):
+        for name, (data, want) in BAD_RECORDS_DELIBERATE.items():
+            with self.subTest(name):
+                self.assertNotEqual(bad_record_outcome(self.zookeeper.port, data), want,
+                                    "ZooKeeper now agrees with coordd; drop it from the list")
+                self.assertEqual(bad_record_outcome(self.coordd.port, data), want)
+
+    @known_bug
+    def test_bug_null_path_is_a_marshalling_error(self):
+        for name, data in BAD_RECORDS_BUG_NULL_PATH.items():
+            with self.subTest(name):
+                self.assertEqual(bad_record_outcome(self.coordd.port, data),
+                                 bad_record_outcome(self.zookeeper.port, data))
+
+
 # Four-letter words: the shape tools parse, compared with ZooKeeper 3.8.
 MNTR_KEYS_TOOLS_READ = [
     "zk_version", "zk_server_state", "zk_avg_latency", "zk_max_latency", "zk_min_latency",
@@ -1042,7 +1157,7 @@ for _name in ("test_4lw_mntr_keys_tools_read", "test_4lw_envi_keys", "test_4lw_c
 
 
 @unittest.skipUnless(available(), "Java or the ZooKeeper 3.8 jars are missing")
-class DifferentialTest(FourLetterWords, unittest.TestCase):
+class DifferentialTest(FourLetterWords, BadRecords, unittest.TestCase):
     maxDiff = None
 
     @classmethod
