@@ -92,6 +92,21 @@ bool wait_event(Inbox& inbox, int type, const std::string& path) {
   });
 }
 
+// Waits for a session event reporting `state` and removes it from the inbox
+// (the state may have moved on since: the event list keeps every step).
+bool wait_session_event(Inbox& inbox, int state) {
+  std::unique_lock lock(inbox.mu);
+  return inbox.cv.wait_for(lock, wait_max, [&] {
+    for (auto it = inbox.events.begin(); it != inbox.events.end(); ++it) {
+      if (it->type == ZOO_SESSION_EVENT && it->state == state) {
+        inbox.events.erase(it);
+        return true;
+      }
+    }
+    return false;
+  });
+}
+
 bool has_event(Inbox& inbox, int type, const std::string& path) {
   std::lock_guard lock(inbox.mu);
   return std::any_of(inbox.events.begin(), inbox.events.end(),
@@ -183,8 +198,7 @@ void ephemerals_and_watches(const std::string& hosts, zhandle_t* zh, Inbox& inbo
   // exists watch on a missing node, then create.
   CHECK_RC(zoo_exists(zh, "/cc/w", 1, &st), ZNONODE);
   CHECK_RC(zoo_create(zh, "/cc/w", "0", 1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0), ZOK);
-  CHECK(has_event(inbox, ZOO_CREATED_EVENT, "/cc/w") ||
-        wait_event(inbox, ZOO_CREATED_EVENT, "/cc/w"));
+  CHECK(wait_event(inbox, ZOO_CREATED_EVENT, "/cc/w"));
   // data watch.
   char buf[16];
   int len = sizeof buf;
@@ -299,15 +313,19 @@ void resume_after_cut(const std::string& hosts, int port, Client& c) {
   deallocate_String_vector(&sv);
   const int64_t session = zoo_client_id(c.zh)->client_id;
 
+  {
+    std::lock_guard lock(c.inbox.mu);
+    c.inbox.events.clear();
+  }
   const int fd = socket_to(port);
   CHECK(fd >= 0);
   CHECK(shutdown(fd, SHUT_RDWR) == 0);
-  CHECK(wait_state(c.inbox, ZOO_CONNECTING_STATE));
+  CHECK(wait_session_event(c.inbox, ZOO_CONNECTING_STATE));
 
   Client writer;  // changes made around the reconnect must still be seen
   connect(writer, hosts);
   CHECK_RC(zoo_set(writer.zh, "/cc/watched", "1", 1, -1), ZOK);
-  CHECK(wait_state(c.inbox, ZOO_CONNECTED_STATE));
+  CHECK(wait_session_event(c.inbox, ZOO_CONNECTED_STATE));
   CHECK(zoo_client_id(c.zh)->client_id == session);
   CHECK(wait_event(c.inbox, ZOO_CHANGED_EVENT, "/cc/watched"));
   CHECK_RC(zoo_create(writer.zh, "/cc/watched/k", "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0), ZOK);
