@@ -733,6 +733,27 @@ def sc_set_watches_resume(t):
     t.close_session(w)
 
 
+def sc_set_watches_edges(t):
+    w = t.connect()
+    t.create(w, t.p())
+    t.create(w, t.p("/same"), b"0")
+    t.create(w, t.p("/kids"))
+    a = t.connect()
+    t.call(a, zw.PING, xid=-2)  # learns the last zxid
+    rel = t.conns[a].last_zxid
+    t.call(a, zw.SET_WATCHES2, xid=-8, body=zw.set_watches_body(
+        rel, data=[t.p("/same"), t.p("/none")], exist=[t.p("/same"), t.p("/later")],
+        child=[t.p("/kids")], persistent=[t.p("/kids")], recursive=[t.p()]))
+    t.set(w, t.p("/same"), b"1")
+    t.create(w, t.p("/kids/k"))
+    t.create(w, t.p("/later"))
+    t.barrier(a)
+    t.call(a, zw.SET_WATCHES, xid=-8, body=zw.set_watches_body(0, data=[t.p("/same")]))
+    t.call(a, zw.SET_WATCHES, xid=-8, body=zw.set_watches_body(0))
+    t.close_session(a)
+    t.close_session(w)
+
+
 def sc_close_session(t):
     a = t.connect()
     w = t.connect()
@@ -910,7 +931,7 @@ def sc_bug_watch_type_out_of_range(t):
 
 SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_bad_paths, sc_acl_auth, sc_multi,
              sc_read_ops, sc_watch_oneshot, sc_watch_persistent, sc_check_remove_watches,
-             sc_set_watches_resume, sc_close_session, sc_big_data, sc_super_digest,
+             sc_set_watches_resume, sc_set_watches_edges, sc_close_session, sc_big_data, sc_super_digest,
              sc_session_expiry, sc_multi_mixed, sc_watch_multi, sc_auth_two_identities,
              sc_bug_persistent_watch_is_a_data_and_child_watch, sc_bug_watch_type_out_of_range,
              sc_bug_super_identity_in_who_am_i]
