@@ -523,6 +523,35 @@ def sc_acl_auth(t):
     t.close_session(b)
 
 
+def sc_acl_every_read(t):
+    a = t.connect()
+    t.create(a, t.p())
+    t.create(a, t.p("/dark"), b"x", acl=[(zw.WRITE | zw.CREATE_PERM | zw.DELETE_PERM, "world",
+                                          "anyone")])
+    t.create(a, t.p("/dark/kid"), b"k")
+    t.create(a, t.p("/dark/eph"), flags=1)
+    d = t.p("/dark")
+    t.get(a, d)
+    t.exists(a, d)
+    t.children(a, d)
+    t.children(a, d, op=zw.GET_CHILDREN2)
+    t.get_acl(a, d)
+    t.call(a, zw.GET_ALL_CHILDREN_NUMBER, zw.path_body(d))
+    t.call(a, zw.GET_EPHEMERALS, zw.path_body(d))
+    t.call(a, zw.SYNC, zw.path_body(d))
+    t.multi(a, [(zw.GET_DATA, zw.path_watch_body(d)), (zw.GET_CHILDREN, zw.path_watch_body(d)),
+                (zw.GET_DATA, zw.path_watch_body(d + "/kid"))], op=zw.MULTI_READ)
+    t.multi(a, [(zw.CHECK, zw.path_version_body(d, 0))])
+    t.set(a, d, b"y")
+    t.barrier(a)
+    t.set_acl(a, d, zw.OPEN_ACL)
+    t.create(a, t.p("/admin-only"), acl=[(zw.ADMIN, "world", "anyone")])
+    t.get_acl(a, t.p("/admin-only"))
+    t.set_acl(a, t.p("/admin-only"), zw.OPEN_ACL)
+    t.get(a, t.p("/admin-only"))
+    t.close_session(a)
+
+
 def sc_multi(t):
     a = t.connect()
     t.create(a, t.p())
@@ -912,6 +941,28 @@ def sc_bug_persistent_watch_is_a_data_and_child_watch(t):
     t.close_session(w)
 
 
+def sc_bug_events_need_read_permission(t):
+    noread = [(zw.WRITE | zw.CREATE_PERM | zw.DELETE_PERM, "world", "anyone")]
+    a = t.connect()
+    t.create(a, t.p())
+    t.create(a, t.p("/d1"), acl=noread)
+    t.exists(a, t.p("/d1"), watch=True)
+    t.set(a, t.p("/d1"), b"x")
+    t.create(a, t.p("/d2"), acl=noread)
+    t.call(a, zw.ADD_WATCH, zw.path_int_body(t.p("/d2"), 0))
+    t.set(a, t.p("/d2"), b"x")
+    t.create(a, t.p("/d2/c"))
+    t.call(a, zw.ADD_WATCH, zw.path_int_body(t.p("/d3"), 1))
+    t.create(a, t.p("/d3"))
+    t.create(a, t.p("/d3/hidden"), acl=noread)
+    t.set(a, t.p("/d3/hidden"), b"x")
+    t.exists(a, t.p("/d4"), watch=True)
+    t.create(a, t.p("/d4"), acl=noread)
+    t.exists(a, t.p("/d4"), watch=True)
+    t.delete(a, t.p("/d4"))
+    t.close_session(a)
+
+
 def sc_bug_super_identity_in_who_am_i(t):
     s = t.connect()
     t.auth(s, "digest", ("super:" + SUPER_PASSWORD).encode())
@@ -929,12 +980,13 @@ def sc_bug_watch_type_out_of_range(t):
     t.close_session(a)
 
 
-SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_bad_paths, sc_acl_auth, sc_multi,
+SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_bad_paths, sc_acl_auth,
+             sc_acl_every_read, sc_multi,
              sc_read_ops, sc_watch_oneshot, sc_watch_persistent, sc_check_remove_watches,
              sc_set_watches_resume, sc_set_watches_edges, sc_close_session, sc_big_data, sc_super_digest,
              sc_session_expiry, sc_multi_mixed, sc_watch_multi, sc_auth_two_identities,
              sc_bug_persistent_watch_is_a_data_and_child_watch, sc_bug_watch_type_out_of_range,
-             sc_bug_super_identity_in_who_am_i]
+             sc_bug_super_identity_in_who_am_i, sc_bug_events_need_read_permission]
 
 # Scenarios where coordd differs from ZooKeeper 3.8 because of a coordd bug
 # not fixed yet: name -> the bug. They run as expected failures.
@@ -944,6 +996,11 @@ KNOWN_BUGS = {
         "checkWatches/removeWatches: checkWatches(P, Data|Children) -> 0 and "
         "removeWatches(P, Data) -> 0 removing it; coordd answers -121 (ZNOWATCHER) "
         "and keeps firing it",
+    "sc_bug_events_need_read_permission":
+        "ZooKeeper 3.8 (Debian's build, with the CVE-2024-23944 fix) sends no watch event "
+        "(one-shot, persistent or recursive) to a connection lacking READ on the node the "
+        "event is about (for NodeChildrenChanged: the parent); coordd sends them all, so a "
+        "recursive watch discloses nodes the watcher may not read",
     "sc_bug_super_identity_in_who_am_i":
         "after auth as the super digest user, ZooKeeper 3.8's whoAmI lists ('super', '') "
         "besides ('digest', 'super') and ('ip', ...); coordd omits the super identity",
