@@ -345,6 +345,9 @@ def sc_handshake(t):
     t.connect(resume=a)
     b = t.connect(resume=0)
     t.call(b, zw.PING, xid=-2)
+    t.connect(resume=b, last_zxid=t.conns[b].last_zxid + 1)
+    t.connect(resume=b, last_zxid=t.conns[b].last_zxid)
+    b = len(t.conns) - 1
     t.close_session(b)
 
 
@@ -963,6 +966,14 @@ def sc_bug_events_need_read_permission(t):
     t.close_session(a)
 
 
+def sc_bug_resume_renegotiates_timeout(t):
+    a = t.connect(timeout_ms=10000)
+    b = t.connect(resume=a, timeout_ms=20000)
+    t.call(b, zw.PING, xid=-2)
+    c = t.connect(resume=b, timeout_ms=1)
+    t.close_session(c)
+
+
 def sc_bug_super_identity_in_who_am_i(t):
     s = t.connect()
     t.auth(s, "digest", ("super:" + SUPER_PASSWORD).encode())
@@ -986,7 +997,8 @@ SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_bad_p
              sc_set_watches_resume, sc_set_watches_edges, sc_close_session, sc_big_data, sc_super_digest,
              sc_session_expiry, sc_multi_mixed, sc_watch_multi, sc_auth_two_identities,
              sc_bug_persistent_watch_is_a_data_and_child_watch, sc_bug_watch_type_out_of_range,
-             sc_bug_super_identity_in_who_am_i, sc_bug_events_need_read_permission]
+             sc_bug_super_identity_in_who_am_i, sc_bug_events_need_read_permission,
+             sc_bug_resume_renegotiates_timeout]
 
 # Scenarios where coordd differs from ZooKeeper 3.8 because of a coordd bug
 # not fixed yet: name -> the bug. They run as expected failures.
@@ -1001,6 +1013,10 @@ KNOWN_BUGS = {
         "(one-shot, persistent or recursive) to a connection lacking READ on the node the "
         "event is about (for NodeChildrenChanged: the parent); coordd sends them all, so a "
         "recursive watch discloses nodes the watcher may not read",
+    "sc_bug_resume_renegotiates_timeout":
+        "a resume negotiates the timeout again from the new ConnectRequest on ZooKeeper 3.8 "
+        "(asked 20000 -> 20000, asked 1 -> 4000); coordd answers the session's first "
+        "timeout (10000)",
     "sc_bug_super_identity_in_who_am_i":
         "after auth as the super digest user, ZooKeeper 3.8's whoAmI lists ('super', '') "
         "besides ('digest', 'super') and ('ip', ...); coordd omits the super identity",
@@ -1081,6 +1097,44 @@ BAD_RECORDS_BUG_NULL_PATH = {
 }
 
 
+def _connect_request(protocol=0, last_zxid=0, timeout_ms=10000, session_id=0,
+                     passwd=b"\x00" * 16, tail=b"\x00"):
+    w = zw.Writer().int(protocol).long(last_zxid).int(timeout_ms).long(session_id)
+    return w.buffer(passwd).raw(tail).bytes()
+
+
+# ConnectRequests that are odd but complete: compared as the decoded reply
+# (timeout, session granted or not, password length, readOnly) or a close.
+ODD_HANDSHAKES = {
+    "protocol version 5": _connect_request(protocol=5),
+    "protocol version -1": _connect_request(protocol=-1),
+    "timeout 0": _connect_request(timeout_ms=0),
+    "timeout -5": _connect_request(timeout_ms=-5),
+    "readOnly requested": _connect_request(tail=b"\x01"),
+    "readOnly byte 7": _connect_request(tail=b"\x07"),
+    "empty password": _connect_request(passwd=b""),
+    "null password": _connect_request(passwd=None),
+    "lastZxidSeen -1": _connect_request(last_zxid=-1),
+}
+
+
+def handshake_outcome(port, body):
+    c = zw.Conn(port)
+    try:
+        c.send_frame(body)
+        try:
+            r = zw.Reader(c.read_frame_bytes())
+        except (zw.Closed, OSError):
+            return "closed"
+        out = (r.int(), r.int(), r.long() != 0, len(r.buffer() or b""),
+               r.bool() if r.remaining() else None, r.remaining())
+        if out[2]:
+            c.send_request(zw.CLOSE_SESSION)
+        return out
+    finally:
+        c.close()
+
+
 def bad_record_outcome(port, data):
     c = zw.Conn(port)
     try:
@@ -1117,6 +1171,12 @@ class BadRecords:
                 self.assertNotEqual(bad_record_outcome(self.zookeeper.port, data), want,
                                     "ZooKeeper now agrees with coordd; drop it from the list")
                 self.assertEqual(bad_record_outcome(self.coordd.port, data), want)
+
+    def test_odd_handshakes_get_zookeepers_answer(self):
+        for name, body in ODD_HANDSHAKES.items():
+            with self.subTest(name):
+                self.assertEqual(handshake_outcome(self.coordd.port, body),
+                                 handshake_outcome(self.zookeeper.port, body))
 
     @known_bug
     def test_bug_null_path_is_a_marshalling_error(self):
