@@ -438,6 +438,35 @@ def sc_create_modes(t):
     t.close_session(c)
 
 
+def sc_child_versions(t):
+    a = t.connect()
+    t.create(a, t.p())
+    for n in ("a", "b", "c"):
+        t.create(a, t.p("/" + n))
+    t.delete(a, t.p("/a"))
+    t.delete(a, t.p("/b"))
+    t.exists(a, t.p())
+    t.create(a, t.p("/s-"), flags=2)
+    b = t.connect()
+    t.create(b, t.p("/e-"), flags=3)
+    t.create(b, t.p("/e2"), flags=1)
+    t.close_session(b)
+    t.create(a, t.p("/s-"), flags=2)
+    t.children(a, t.p(), op=zw.GET_CHILDREN2)
+    t.multi(a, [(zw.CREATE, zw.create_body(t.p("/m-"), flags=2)),
+                (zw.DELETE, zw.path_version_body(t.p("/c"))),
+                (zw.CREATE, zw.create_body(t.p("/m-"), flags=2))])
+    t.multi(a, [(zw.CREATE, zw.create_body(t.p("/f-"), flags=2)),
+                (zw.DELETE, zw.path_version_body(t.p("/nope")))])
+    t.create(a, t.p("/after-failed-multi-"), flags=2)
+    t.children(a, t.p(), op=zw.GET_CHILDREN2)
+    t.set(a, t.p(), b"x")
+    t.set_acl(a, t.p(), zw.OPEN_ACL, version=0)
+    t.set_acl(a, t.p(), zw.OPEN_ACL, version=0)
+    t.exists(a, t.p())
+    t.close_session(a)
+
+
 def sc_bad_paths(t):
     a = t.connect()
     t.create(a, t.p())
@@ -991,7 +1020,8 @@ def sc_bug_watch_type_out_of_range(t):
     t.close_session(a)
 
 
-SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_bad_paths, sc_acl_auth,
+SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_child_versions,
+             sc_bad_paths, sc_acl_auth,
              sc_acl_every_read, sc_multi,
              sc_read_ops, sc_watch_oneshot, sc_watch_persistent, sc_check_remove_watches,
              sc_set_watches_resume, sc_set_watches_edges, sc_close_session, sc_big_data, sc_super_digest,

@@ -21,6 +21,14 @@ JAVA = os.environ.get("COORD_JAVA", "/usr/bin/java")
 START_TIMEOUT_S = float(os.environ.get("COORD_ZOOKEEPER_START_TIMEOUT_S", "90"))
 
 
+def _die_with_parent():
+    """Runs in the child before exec: the JVM gets SIGKILL if the test process
+    dies first (a ctest timeout), so no server outlives its test."""
+    import ctypes
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+
+
 def available():
     return os.access(JAVA, os.X_OK) and all(os.path.exists(j) for j in JARS)
 
@@ -45,7 +53,7 @@ class ZooKeeper:
              "-Dzookeeper.admin.enableServer=false"] + self.jvm_args + [
              "org.apache.zookeeper.server.ZooKeeperServerMain",
              str(self.port), os.path.join(self.data_dir, "data"), "2000", "1000"],
-            stdout=log, stderr=log)
+            stdout=log, stderr=log, preexec_fn=_die_with_parent)
         log.close()
         return self
 
