@@ -41,8 +41,9 @@ DELIBERATE_DIFFERENCES = [
     "(server-side NullPointerException); coordd answers it like a one-op check.",
     "watch events carry the zxid of the change that fired them; ZooKeeper 3.8 sends -1 "
     "(dropped by the normalization).",
-    "an unknown opcode is answered ZUNIMPLEMENTED on both, but ZooKeeper 3.8 then closes "
-    "the connection; coordd keeps it open.",
+    "an unknown opcode is answered ZUNIMPLEMENTED on both, but ZooKeeper 3.8 answers it "
+    "at once, ahead of replies still pending on the connection, then closes the "
+    "connection; coordd answers it in order and keeps the connection.",
     "a resume with a wrong password gets the same invalid-session reply on both, but "
     "ZooKeeper 3.8 also closes the connection the session is on; coordd leaves the owner "
     "connected (a client without the password cannot disconnect others).",
@@ -150,6 +151,7 @@ class Run:
             self.rec("reply", c, name, "connection-closed")
             return None, None
         for e in events:
+            self.check_order(c, "event", e.zxid, False)
             self.rec("event", c, *e.event())
         value, trailing = None, 0
         if f.err == 0:
@@ -164,7 +166,14 @@ class Run:
         return f.err, value
 
     def check_order(self, c, name, zxid, write):
+        """No reply may carry a zxid older than anything already sent on its
+        connection (an event reports a change of its zxid; one fired by
+        setWatches may report an old change, so events are not checked
+        themselves), nor older than a write already acknowledged."""
         if zxid <= 0:
+            return
+        if name == "event":
+            self.last_reply_zxid[c] = max(zxid, self.last_reply_zxid.get(c, 0))
             return
         if zxid < self.last_reply_zxid.get(c, 0):
             self.violations.append("%s on conn %d: zxid %d after %d on the same connection" % (
@@ -175,6 +184,30 @@ class Run:
         self.last_reply_zxid[c] = max(zxid, self.last_reply_zxid.get(c, 0))
         if write:
             self.max_write_zxid = max(self.max_write_zxid, zxid)
+
+    def pipeline(self, c, requests):
+        """Sends every (opcode, body) at once, then records every frame until
+        all are answered: order of replies and events as the server sent them."""
+        conn = self.conns[c]
+        xids = {}
+        for request in requests:
+            opcode, body = request[0], request[1]
+            xids[conn.send_request(opcode, body, *request[2:])] = opcode
+        while xids:
+            try:
+                f = conn.read_frame()
+            except (zw.Closed, TimeoutError, OSError) as e:
+                self.rec("pipeline", c, type(e).__name__)
+                return
+            if f.is_event():
+                self.check_order(c, "event", f.zxid, False)
+                self.rec("event", c, *f.event())
+                continue
+            opcode = xids.pop(f.xid, None)
+            value = zw.decode_body(opcode, zw.Reader(f.body)) if f.err == 0 and opcode else None
+            write = opcode in zw.WRITE_OPS and f.err == 0
+            self.check_order(c, "pipelined", f.zxid, write)
+            self.rec("reply", c, zw.OP_NAMES.get(opcode, "?"), Z(f.zxid, write), f.err, value, 0)
 
     def barrier(self, c):
         """Makes sure every event already due on c is recorded: a read's reply
@@ -955,6 +988,48 @@ def sc_auth_two_identities(t):
     t.close_session(b)
 
 
+def sc_pipelined(t):
+    a = t.connect()
+    b = t.connect()
+    t.create(a, t.p(), b"0")
+    n = t.p("/n")
+    t.exists(b, n, watch=True)
+    t.pipeline(a, [
+        (zw.EXISTS, zw.path_watch_body(n)),
+        (zw.CREATE, zw.create_body(n, b"0")),
+        (zw.GET_DATA, zw.path_watch_body(n)),
+        (zw.SET_DATA, zw.set_data_body(n, b"1")),
+        (zw.CREATE, zw.create_body(n + "/c")),
+        (zw.GET_CHILDREN2, zw.path_watch_body(n)),
+        (zw.DELETE, zw.path_version_body(n + "/c")),
+        (zw.SET_DATA, zw.set_data_body(n, b"2", version=9)),
+        (zw.SYNC, zw.path_body(n)),
+        (zw.PING, b"", -2),
+        (zw.MULTI, zw.multi_body([(zw.SET_DATA, zw.set_data_body(n, b"3"))])),
+        (zw.GET_DATA, zw.path_watch_body(n)),
+        (zw.DELETE, zw.path_version_body(n)),
+        (zw.EXISTS, zw.path_watch_body(n)),
+    ])
+    t.barrier(b)
+    t.pipeline(b, [(zw.SET_DATA, zw.set_data_body(t.p(), b"%d" % i)) for i in range(5)]
+               + [(zw.GET_DATA, zw.path_watch_body(t.p()))])
+    t.close_session(a)
+    t.close_session(b)
+
+
+def sc_bug_events_and_replies_in_zxid_order(t):
+    a = t.connect()
+    t.create(a, t.p())
+    for i in range(3):
+        n = t.p("/n%d" % i)
+        t.create(a, n)
+        t.pipeline(a, [(zw.GET_DATA, zw.path_watch_body(n, True)),
+                       (zw.GET_CHILDREN, zw.path_watch_body(n, True)),
+                       (zw.SET_DATA, zw.set_data_body(n, b"1")),
+                       (zw.CREATE, zw.create_body(n + "/c"))])
+    t.close_session(a)
+
+
 def sc_bug_persistent_watch_is_a_data_and_child_watch(t):
     a = t.connect()
     w = t.connect()
@@ -1026,9 +1101,10 @@ SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_child
              sc_read_ops, sc_watch_oneshot, sc_watch_persistent, sc_check_remove_watches,
              sc_set_watches_resume, sc_set_watches_edges, sc_close_session, sc_big_data, sc_super_digest,
              sc_session_expiry, sc_multi_mixed, sc_watch_multi, sc_auth_two_identities,
+             sc_pipelined,
              sc_bug_persistent_watch_is_a_data_and_child_watch, sc_bug_watch_type_out_of_range,
              sc_bug_super_identity_in_who_am_i, sc_bug_events_need_read_permission,
-             sc_bug_resume_renegotiates_timeout]
+             sc_bug_resume_renegotiates_timeout, sc_bug_events_and_replies_in_zxid_order]
 
 # Scenarios where coordd differs from ZooKeeper 3.8 because of a coordd bug
 # not fixed yet: name -> the bug. They run as expected failures.
@@ -1043,6 +1119,11 @@ KNOWN_BUGS = {
         "(one-shot, persistent or recursive) to a connection lacking READ on the node the "
         "event is about (for NodeChildrenChanged: the parent); coordd sends them all, so a "
         "recursive watch discloses nodes the watcher may not read",
+    "sc_bug_events_and_replies_in_zxid_order":
+        "with requests pipelined on one connection (getData+watch, getChildren+watch, "
+        "setData, create child), ZooKeeper sends NodeDataChanged, the setData reply, "
+        "NodeChildrenChanged, the create reply; coordd sends both events before both "
+        "replies, so the event of zxid z+1 overtakes the reply of zxid z",
     "sc_bug_resume_renegotiates_timeout":
         "a resume negotiates the timeout again from the new ConnectRequest on ZooKeeper 3.8 "
         "(asked 20000 -> 20000, asked 1 -> 4000); coordd answers the session's first "
