@@ -15,7 +15,10 @@ what may legitimately differ is normalized:
   * session ids become S0, S1, ... in order of creation; passwords are
     compared by length only; watch-event zxids are dropped (3.8 sends -1).
 Differences that coord makes on purpose are kept out of the corpus and
-tested on coordd alone at the end of this file (see DELIBERATE_DIFFERENCES).
+asserted on coordd alone (DELIBERATE_DIFFERENCES lists them); scenarios that
+show a coordd bug not fixed yet run as expected failures (KNOWN_BUGS). The
+same servers also compare four-letter-word replies, odd handshakes and records
+that do not decode.
 
 Needs Java and Debian's zookeeper jars; skipped without them.
 """
@@ -35,7 +38,8 @@ import zkwire as zw  # noqa: E402
 from coordd_harness import Coordd, four_letter  # noqa: E402
 from zookeeper_harness import ZooKeeper, available  # noqa: E402
 
-# What coordd does differently on purpose; each has a coordd-only test below.
+# What coordd does differently on purpose; each is asserted on coordd below
+# (CoorddOnly, BAD_RECORDS_DELIBERATE) or masked in the corpus.
 DELIBERATE_DIFFERENCES = [
     "check (opcode 13) outside multi: ZooKeeper 3.8 standalone never answers it "
     "(server-side NullPointerException); coordd answers it like a one-op check.",
@@ -59,6 +63,8 @@ DELIBERATE_DIFFERENCES = [
     "ZMARSHALLINGERROR.",
     "multiRead containing a write op: -5 on both; ZooKeeper appends an empty MultiResponse "
     "to the error header, coordd sends the header alone (clients ignore error bodies).",
+    "a ping sent with an xid other than -2: ZooKeeper 3.8 replies with xid -2, coordd "
+    "echoes the xid (every client sends -2).",
     "the sasl reply (SASL not configured) carries zxid 0 on ZooKeeper 3.8 and the last "
     "zxid on coordd; clients ignore it (masked in the corpus).",
 ]
