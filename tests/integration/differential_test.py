@@ -1521,6 +1521,11 @@ class CoorddOnly(unittest.TestCase):
         _, f = owner.call(zw.PING, xid=-2)
         self.assertEqual(f.err, 0)
 
+    def test_ping_reply_echoes_the_xid(self):
+        c = self.session()
+        _, f = c.call(zw.PING, xid=5)
+        self.assertEqual((f.xid, f.err), (5, 0))
+
     def test_internal_opcodes_are_unknown(self):
         c = self.session()
         c.call(zw.CREATE, zw.create_body("/co-leaf"))
