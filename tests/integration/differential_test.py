@@ -909,6 +909,7 @@ def sc_super_digest(t):
 
 def sc_session_expiry(t):
     a = t.connect(timeout_ms=4000)
+    idle = t.connect(timeout_ms=4000)  # stays connected but never pings
     w = t.connect()
     t.create(w, t.p())
     t.create(w, t.p("/other"))
@@ -920,6 +921,7 @@ def sc_session_expiry(t):
     t.children(w, t.p(), watch=True)
     t.drop(a)  # no closeSession: the session lives until it expires
     t.wait_events(w, 2)
+    t.closed(idle, 15.0)  # an expired session's connection is closed
     t.children(w, t.p(), op=zw.GET_CHILDREN2)
     t.children(w, t.p("/other"), op=zw.GET_CHILDREN2)
     t.connect(resume=a)
