@@ -1351,6 +1351,22 @@ class FourLetterWords:
             self.assertEqual(sorted(set(norm[1].splitlines())), sorted(set(norm[0].splitlines())),
                              word)
 
+    def test_4lw_sent_in_two_pieces(self):
+        out = []
+        for port in (self.zookeeper.port, self.coordd.port):
+            c = zw.Conn(port)
+            self.addCleanup(c.close)
+            c.send_raw(b"ru")
+            time.sleep(0.2)
+            c.send_raw(b"ok")
+            try:
+                c._fill(4, time.monotonic() + 5)
+            except zw.Closed:
+                pass
+            out.append(c.buf)
+        self.assertEqual(out[1], out[0])
+        self.assertEqual(out[0], b"imok")
+
     def test_4lw_unknown_word_closes_silently(self):
         zk, co = four_letter_both(self, "xyzw")
         self.assertEqual((zk, co), ("", ""))
