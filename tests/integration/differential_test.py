@@ -506,6 +506,20 @@ def sc_child_versions(t):
     t.close_session(a)
 
 
+def sc_many_children(t):
+    a = t.connect()
+    t.create(a, t.p())
+    t.multi(a, [(zw.CREATE, zw.create_body(t.p("/c%04d" % i), b"x" * 100)) for i in range(600)])
+    t.children(a, t.p(), op=zw.GET_CHILDREN2)
+    t.call(a, zw.GET_ALL_CHILDREN_NUMBER, zw.path_body(t.p()))
+    t.multi(a, [(zw.GET_DATA, zw.path_watch_body(t.p("/c%04d" % i))) for i in range(0, 600, 7)],
+            op=zw.MULTI_READ)
+    t.multi(a, [(zw.DELETE, zw.path_version_body(t.p("/c%04d" % i))) for i in range(600)]
+            + [(zw.DELETE, zw.path_version_body(t.p()))])
+    t.exists(a, t.p())
+    t.close_session(a)
+
+
 def sc_bad_paths(t):
     a = t.connect()
     t.create(a, t.p())
@@ -1104,7 +1118,7 @@ def sc_bug_watch_type_out_of_range(t):
 
 
 SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_child_versions,
-             sc_bad_paths, sc_acl_auth,
+             sc_many_children, sc_bad_paths, sc_acl_auth,
              sc_acl_every_read, sc_multi,
              sc_read_ops, sc_watch_oneshot, sc_watch_persistent, sc_check_remove_watches,
              sc_set_watches_resume, sc_set_watches_edges, sc_close_session, sc_big_data, sc_super_digest,
