@@ -1100,6 +1100,23 @@ def sc_bug_resume_renegotiates_timeout(t):
     t.close_session(c)
 
 
+def sc_auth_schemes(t):
+    for scheme, credential in (("world", b"anyone"), ("super", b"x"), ("sasl", b"x"), ("", b"x"),
+                               ("digest", b""), ("digest", b":"), ("DIGEST", b"a:b"),
+                               ("x509", b"x"), ("key", b"x")):
+        c = t.connect()
+        t.auth(c, scheme, credential)
+        t.call(c, zw.WHO_AM_I)
+        t.drop(c)
+
+
+def sc_bug_auth_ip_scheme(t):
+    c = t.connect()
+    t.auth(c, "ip", b"10.0.0.1")
+    t.call(c, zw.WHO_AM_I)
+    t.close_session(c)
+
+
 def sc_bug_super_identity_in_who_am_i(t):
     s = t.connect()
     t.auth(s, "digest", ("super:" + SUPER_PASSWORD).encode())
@@ -1123,10 +1140,11 @@ SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_child
              sc_read_ops, sc_watch_oneshot, sc_watch_persistent, sc_check_remove_watches,
              sc_set_watches_resume, sc_set_watches_edges, sc_close_session, sc_big_data, sc_super_digest,
              sc_session_expiry, sc_multi_mixed, sc_watch_multi, sc_auth_two_identities,
-             sc_pipelined,
+             sc_pipelined, sc_auth_schemes,
              sc_bug_persistent_watch_is_a_data_and_child_watch, sc_bug_watch_type_out_of_range,
              sc_bug_super_identity_in_who_am_i, sc_bug_events_need_read_permission,
-             sc_bug_resume_renegotiates_timeout, sc_bug_events_and_replies_in_zxid_order]
+             sc_bug_resume_renegotiates_timeout, sc_bug_events_and_replies_in_zxid_order,
+             sc_bug_auth_ip_scheme]
 
 # Scenarios where coordd differs from ZooKeeper 3.8 because of a coordd bug
 # not fixed yet: name -> the bug. They run as expected failures.
@@ -1146,6 +1164,10 @@ KNOWN_BUGS = {
         "setData, create child), ZooKeeper sends NodeDataChanged, the setData reply, "
         "NodeChildrenChanged, the create reply; coordd sends both events before both "
         "replies, so the event of zxid z+1 overtakes the reply of zxid z",
+    "sc_bug_auth_ip_scheme":
+        "auth with scheme \"ip\" succeeds on ZooKeeper 3.8 (err 0; the connection keeps "
+        "its own ip identity, whatever the credential); coordd answers -115 "
+        "ZAUTHFAILED and closes the connection",
     "sc_bug_resume_renegotiates_timeout":
         "a resume negotiates the timeout again from the new ConnectRequest on ZooKeeper 3.8 "
         "(asked 20000 -> 20000, asked 1 -> 4000); coordd answers the session's first "
