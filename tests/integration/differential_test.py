@@ -959,6 +959,17 @@ def sc_multi_mixed(t):
                 (zw.CHECK, zw.path_version_body(t.p(), 1))])
     t.multi(a, [(zw.CREATE, zw.create_body(t.p("/acl"), acl=[]))])
     t.multi(a, [(zw.CREATE, zw.create_body(t.p("/ttl"), flags=5, ttl=0))])
+    t.multi(a, [(zw.CREATE, zw.create_body(t.p("/twice"))),
+                (zw.CREATE, zw.create_body(t.p("/twice")))])
+    t.create(a, t.p("/re"), b"old")
+    t.multi(a, [(zw.DELETE, zw.path_version_body(t.p("/re"))),
+                (zw.CREATE, zw.create_body(t.p("/re"), b"new")),
+                (zw.CHECK, zw.path_version_body(t.p("/re"), 0)),
+                (zw.SET_DATA, zw.set_data_body(t.p("/re"), b"newer", 0)),
+                (zw.CHECK, zw.path_version_body(t.p("/re"), 1))])
+    t.get(a, t.p("/re"))
+    t.multi(a, [(zw.CREATE, zw.create_body(t.p("/deep/x")))])
+    t.multi(a, [(zw.SET_DATA, zw.set_data_body(t.p("/re"), b"x" * 2000))] * 3)
     t.children(a, t.p(), op=zw.GET_CHILDREN2)
     t.close_session(a)
 
