@@ -539,6 +539,11 @@ def sc_bad_paths(t):
     t.delete(a, "/zookeeper/coord-diff-child")
     t.children(a, "/zookeeper")
     t.get_acl(a, "/zookeeper/config")
+    for path in ("/zookeeper", "/zookeeper/config", "/zookeeper/quota"):
+        t.get(a, path)
+        t.get_acl(a, path)
+    t.set(a, "/zookeeper/config", b"x")
+    t.set(a, "/zookeeper/quota", b"x", version=5)
     t.close_session(a)
 
 
