@@ -41,12 +41,17 @@ def request(xid, opcode, body=b""):
 class BadInput(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = Coordd().start()
-        cls.port = cls.server.port
-        cls.bystander = zw.Conn(cls.port)
-        cls.bystander.handshake(timeout_ms=40000)
-        _, f = cls.bystander.call(zw.CREATE, zw.create_body("/bystander", b"here"))
-        assert f.err == 0, f
+        cls.server = Coordd()
+        try:
+            cls.server.start()
+            cls.port = cls.server.port
+            cls.bystander = zw.Conn(cls.port)
+            cls.bystander.handshake(timeout_ms=40000)
+            _, f = cls.bystander.call(zw.CREATE, zw.create_body("/bystander", b"here"))
+            assert f.err == 0, f
+        except Exception:
+            cls.server.cleanup()
+            raise
         cls.counter = 0
 
     @classmethod
@@ -378,8 +383,9 @@ class BadInput(unittest.TestCase):
                 c.close()
 
     def test_connection_limit_per_address(self):
-        limited = Coordd(extra_args=["--max-connections-per-address", "8"]).start()
+        limited = Coordd(extra_args=["--max-connections-per-address", "8"])
         self.addCleanup(limited.cleanup)
+        limited.start()
         conns = []
         try:
             for _ in range(12):
@@ -424,8 +430,9 @@ class SlowReader(unittest.TestCase):
     # Without ASan glibc aborts with "corrupted size vs. prev_size".
     @known_bug
     def test_client_that_does_not_read_is_cut_off(self):
-        server = Coordd().start()
+        server = Coordd()
         self.addCleanup(server.cleanup)
+        server.start()
         c = zw.Conn(server.port)
         self.addCleanup(c.close)
         c.handshake()

@@ -1489,10 +1489,11 @@ class DifferentialTest(FourLetterWords, BadRecords, unittest.TestCase):
     def setUpClass(cls):
         super_digest = zw.digest_id("super", SUPER_PASSWORD)
         cls.zookeeper = ZooKeeper(jvm_args=[
-            "-Dzookeeper.DigestAuthenticationProvider.superDigest=" + super_digest]).launch()
-        cls.coordd = None
+            "-Dzookeeper.DigestAuthenticationProvider.superDigest=" + super_digest])
+        cls.coordd = Coordd(extra_args=["--super-digest", super_digest])
         try:
-            cls.coordd = Coordd(extra_args=["--super-digest", super_digest]).start()
+            cls.zookeeper.launch()
+            cls.coordd.start()
             cls.zookeeper.wait_ready()
         except Exception:
             cls.tearDownClass()
@@ -1501,8 +1502,7 @@ class DifferentialTest(FourLetterWords, BadRecords, unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.zookeeper.cleanup()
-        if cls.coordd:
-            cls.coordd.cleanup()
+        cls.coordd.cleanup()
 
     def compare(self, fn):
         results = {}
@@ -1549,7 +1549,12 @@ class CoorddOnly(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.coordd = Coordd().start()
+        cls.coordd = Coordd()
+        try:
+            cls.coordd.start()
+        except Exception:
+            cls.coordd.cleanup()
+            raise
 
     @classmethod
     def tearDownClass(cls):

@@ -107,7 +107,12 @@ def zkcli(server, args=(), stdin=None):
 class ZooKeeperClients(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = Coordd().start()
+        cls.server = Coordd()
+        try:
+            cls.server.start()
+        except Exception:
+            cls.server.cleanup()
+            raise
 
     @classmethod
     def tearDownClass(cls):
