@@ -24,12 +24,6 @@ from coordd_harness import Coordd, four_letter  # noqa: E402
 CLOSE_WAIT_S = 5.0
 
 
-def known_bug(test):
-    """Marks a test that fails because of a coordd bug not fixed yet; set
-    COORD_SHOW_KNOWN_BUGS=1 to run it as a plain test and see the failure."""
-    return test if os.environ.get("COORD_SHOW_KNOWN_BUGS") else unittest.expectedFailure(test)
-
-
 def frame(payload):
     return struct.pack(">i", len(payload)) + payload
 
@@ -423,12 +417,6 @@ class SlowReader(unittest.TestCase):
     """A client that sends requests and never reads their replies, on a server
     of its own (a crash here must not take the other cases with it)."""
 
-    # Bug (ASan: double free): Replica::Impl::answer_front() calls send(),
-    # which closes the connection once more than
-    # outbound_bytes_per_connection_max bytes are unread; close() -> detach()
-    # clears c.queue, and answer_front() then pop_front()s the emptied deque.
-    # Without ASan glibc aborts with "corrupted size vs. prev_size".
-    @known_bug
     def test_client_that_does_not_read_is_cut_off(self):
         server = Coordd()
         self.addCleanup(server.cleanup)

@@ -1055,7 +1055,7 @@ def sc_pipelined(t):
     t.close_session(b)
 
 
-def sc_bug_events_and_replies_in_zxid_order(t):
+def sc_events_and_replies_in_zxid_order(t):
     a = t.connect()
     t.create(a, t.p())
     for i in range(3):
@@ -1068,7 +1068,7 @@ def sc_bug_events_and_replies_in_zxid_order(t):
     t.close_session(a)
 
 
-def sc_bug_persistent_watch_is_a_data_and_child_watch(t):
+def sc_persistent_watch_is_a_data_and_child_watch(t):
     a = t.connect()
     w = t.connect()
     t.create(w, t.p())
@@ -1126,21 +1126,21 @@ def sc_auth_schemes(t):
         t.drop(c)
 
 
-def sc_bug_auth_ip_scheme(t):
+def sc_auth_ip_scheme(t):
     c = t.connect()
     t.auth(c, "ip", b"10.0.0.1")
     t.call(c, zw.WHO_AM_I)
     t.close_session(c)
 
 
-def sc_bug_super_identity_in_who_am_i(t):
+def sc_super_identity_in_who_am_i(t):
     s = t.connect()
     t.auth(s, "digest", ("super:" + SUPER_PASSWORD).encode())
     t.call(s, zw.WHO_AM_I)
     t.close_session(s)
 
 
-def sc_bug_watch_type_out_of_range(t):
+def sc_watch_type_out_of_range(t):
     a = t.connect()
     t.call(a, zw.ADD_WATCH, zw.path_int_body(t.p("/w"), 2))
     t.call(a, zw.ADD_WATCH, zw.path_int_body(t.p("/w"), -1))
@@ -1157,43 +1157,23 @@ SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_child
              sc_set_watches_resume, sc_set_watches_edges, sc_close_session, sc_big_data, sc_super_digest,
              sc_session_expiry, sc_multi_mixed, sc_watch_multi, sc_auth_two_identities,
              sc_pipelined, sc_auth_schemes,
-             sc_bug_persistent_watch_is_a_data_and_child_watch, sc_bug_watch_type_out_of_range,
-             sc_bug_super_identity_in_who_am_i, sc_bug_events_need_read_permission,
-             sc_bug_resume_renegotiates_timeout, sc_bug_events_and_replies_in_zxid_order,
-             sc_bug_auth_ip_scheme]
+             sc_persistent_watch_is_a_data_and_child_watch, sc_watch_type_out_of_range,
+             sc_super_identity_in_who_am_i, sc_bug_events_need_read_permission,
+             sc_bug_resume_renegotiates_timeout, sc_events_and_replies_in_zxid_order,
+             sc_auth_ip_scheme]
 
 # Scenarios where coordd differs from ZooKeeper 3.8 because of a coordd bug
 # not fixed yet: name -> the bug. They run as expected failures.
 KNOWN_BUGS = {
-    "sc_bug_persistent_watch_is_a_data_and_child_watch":
-        "ZooKeeper 3.8 treats a PERSISTENT watch as a data and a child watch for "
-        "checkWatches/removeWatches: checkWatches(P, Data|Children) -> 0 and "
-        "removeWatches(P, Data) -> 0 removing it; coordd answers -121 (ZNOWATCHER) "
-        "and keeps firing it",
     "sc_bug_events_need_read_permission":
         "ZooKeeper 3.8 (Debian's build, with the CVE-2024-23944 fix) sends no watch event "
         "(one-shot, persistent or recursive) to a connection lacking READ on the node the "
         "event is about (for NodeChildrenChanged: the parent); coordd sends them all, so a "
         "recursive watch discloses nodes the watcher may not read",
-    "sc_bug_events_and_replies_in_zxid_order":
-        "with requests pipelined on one connection (getData+watch, getChildren+watch, "
-        "setData, create child), ZooKeeper sends NodeDataChanged, the setData reply, "
-        "NodeChildrenChanged, the create reply; coordd sends both events before both "
-        "replies, so the event of zxid z+1 overtakes the reply of zxid z",
-    "sc_bug_auth_ip_scheme":
-        "auth with scheme \"ip\" succeeds on ZooKeeper 3.8 (err 0; the connection keeps "
-        "its own ip identity, whatever the credential); coordd answers -115 "
-        "ZAUTHFAILED and closes the connection",
     "sc_bug_resume_renegotiates_timeout":
         "a resume negotiates the timeout again from the new ConnectRequest on ZooKeeper 3.8 "
         "(asked 20000 -> 20000, asked 1 -> 4000); coordd answers the session's first "
         "timeout (10000)",
-    "sc_bug_super_identity_in_who_am_i":
-        "after auth as the super digest user, ZooKeeper 3.8's whoAmI lists ('super', '') "
-        "besides ('digest', 'super') and ('ip', ...); coordd omits the super identity",
-    "sc_bug_watch_type_out_of_range":
-        "an out-of-range watcher type or addWatch mode is ZMARSHALLINGERROR (-5) on "
-        "ZooKeeper 3.8; coordd answers -8 (addWatch) or -121 (check/removeWatches)",
 }
 
 
