@@ -127,6 +127,10 @@ struct Raft::Impl {
     log.commit_to(std::min(hs.commit, log.last_index()));
     const LogIndex applied =
         config.applied > LogIndex(0) ? config.applied : storage.snapshot_meta().index;
+    // An application state older than the log can no longer be brought up
+    // to date by replaying entries.
+    COORD_ASSERT(applied >= log.first_index().prev(), "applied index ", applied,
+                 " is below the compacted log (first index ", log.first_index(), ")");
     log.applied_to(std::min(applied, log.committed()));
     prev_hard_state = HardState{term, vote, log.committed()};
     rebuild_confs();
