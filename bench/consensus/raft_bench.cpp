@@ -49,10 +49,11 @@ class Cluster3 {
         if (!r.has_ready()) continue;
         moved = true;
         Ready rd = r.ready();
-        storage_[i]->append(rd.entries);
+        storage_[i]->append(std::move(rd.entries));
         if (rd.hard_state) storage_[i]->set_hard_state(*rd.hard_state);
-        for (const Message& m : rd.messages) {
-          Status s = raft_[m.to.value() - 1]->step(m);
+        for (Message& m : rd.messages) {
+          const auto to = m.to.value();
+          Status s = raft_[to - 1]->step(std::move(m));
           COORD_ASSERT(s.ok(), s.to_string());
         }
         if (!rd.committed_entries.empty()) {

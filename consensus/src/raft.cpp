@@ -392,7 +392,7 @@ struct Raft::Impl {
     msgs.push_back(std::move(m));
   }
 
-  Status step(const Message& m) {
+  Status step(Message& m) {
     if (m.to != config.id) return Status(ErrorCode::BadArguments, "message for another node");
     if (m.from == none || m.from == config.id) {
       return Status(ErrorCode::BadArguments, "message from an invalid sender");
@@ -450,7 +450,7 @@ struct Raft::Impl {
     return Status();
   }
 
-  void step_follower(const Message& m) {
+  void step_follower(Message& m) {
     switch (m.type) {
       case MessageType::Append:
         election_elapsed = 0;
@@ -479,7 +479,7 @@ struct Raft::Impl {
     }
   }
 
-  void step_candidate(const Message& m) {
+  void step_candidate(Message& m) {
     const MessageType answer =
         role == Role::PreCandidate ? MessageType::PreVoteResponse : MessageType::VoteResponse;
     switch (m.type) {
@@ -516,14 +516,15 @@ struct Raft::Impl {
 
   // ---- follower side of replication --------------------------------------
 
-  void append_to_log(const std::vector<Entry>& entries, std::size_t from) {
+  // Takes entries[from..] (moved out of a message).
+  void append_to_log(std::vector<Entry>& entries, std::size_t from) {
     if (from >= entries.size()) return;
     truncate_confs(entries[from].index);
-    log.append(entries, from);
     for (std::size_t k = from; k < entries.size(); ++k) note_conf_entry(entries[k]);
+    log.append(entries, from);
   }
 
-  void handle_append(const Message& m) {
+  void handle_append(Message& m) {
     Message r;
     r.type = MessageType::AppendResponse;
     r.to = m.from;
@@ -1065,7 +1066,7 @@ Raft::~Raft() = default;
 void Raft::tick() {
   impl_->tick();
 }
-Status Raft::step(const Message& m) {
+Status Raft::step(Message m) {
   return impl_->step(m);
 }
 Status Raft::propose(std::string data) {

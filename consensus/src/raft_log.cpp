@@ -66,7 +66,7 @@ LogIndex RaftLog::find_conflict_by_term(LogIndex index, Term t) const {
   return floor;
 }
 
-void RaftLog::append(const std::vector<Entry>& entries, std::size_t from) {
+void RaftLog::append(std::vector<Entry>& entries, std::size_t from) {
   if (from >= entries.size()) return;
   const LogIndex start = entries[from].index;
   COORD_ASSERT(start > committed_, "append would overwrite committed entry ", start,
@@ -81,8 +81,9 @@ void RaftLog::append(const std::vector<Entry>& entries, std::size_t from) {
   } else {
     unstable_.resize(start - offset_);
   }
-  unstable_.insert(unstable_.end(), entries.begin() + static_cast<std::ptrdiff_t>(from),
-                   entries.end());
+  unstable_.insert(unstable_.end(),
+                   std::make_move_iterator(entries.begin() + static_cast<std::ptrdiff_t>(from)),
+                   std::make_move_iterator(entries.end()));
 }
 
 void RaftLog::append_one(Entry e) {
@@ -97,6 +98,7 @@ bool RaftLog::entries(LogIndex lo, LogIndex hi, std::size_t max_count, std::size
   hi = std::min(hi, last_index().next());
   if (lo >= hi) return true;
   const std::size_t start = out.size();
+  out.reserve(start + std::min<std::size_t>(hi - lo, max_count));
   if (lo < offset_ && !unstable_snapshot_) {
     const LogIndex stable_hi = std::min(hi, offset_);
     storage_.entries(lo, std::min(stable_hi, lo + max_count), max_bytes, out);

@@ -23,6 +23,7 @@ void MemoryStorage::entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
   COORD_ASSERT(lo >= first_index() && lo < hi && hi <= last_index().next(), "entries(", lo, ", ",
                hi, ") outside the stored log");
   std::size_t bytes = 0;
+  out.reserve(out.size() + (hi - lo));
   for (LogIndex i = lo; i < hi; ++i) {
     const Entry& e = at(i);
     bytes += e.data.size();
@@ -32,6 +33,11 @@ void MemoryStorage::entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
 }
 
 void MemoryStorage::append(const std::vector<Entry>& entries) {
+  std::vector<Entry> copy = entries;
+  append(std::move(copy));
+}
+
+void MemoryStorage::append(std::vector<Entry>&& entries) {
   if (entries.empty()) return;
   const LogIndex first = first_index();
   std::size_t skip = 0;
@@ -44,7 +50,7 @@ void MemoryStorage::append(const std::vector<Entry>& entries) {
   entries_.resize(start - entries_.front().index);
   for (std::size_t k = skip; k < entries.size(); ++k) {
     COORD_ASSERT(entries[k].index == last_index().next(), "append: entries not contiguous");
-    entries_.push_back(entries[k]);
+    entries_.push_back(std::move(entries[k]));
   }
 }
 

@@ -75,6 +75,8 @@ class MemoryStorage final : public LogStorage {
   // and everything after it (the core only sends such a batch after it
   // checked the conflict, §5.3). Entries below the snapshot are skipped.
   void append(const std::vector<Entry>& entries);
+  // The same, moving the entries in (the Ready is not needed afterwards).
+  void append(std::vector<Entry>&& entries);
   // Installs a snapshot received from the leader (Ready::snapshot): drops
   // the whole log. A snapshot older than the current one is refused.
   Status apply_snapshot(const Snapshot& snapshot);
