@@ -5,7 +5,8 @@
 namespace coord::consensus {
 
 MemoryStorage::MemoryStorage(ConfState initial) {
-  snapshot_.meta.conf = std::move(initial);
+  append(bootstrap_entries(initial));
+  hard_state_ = bootstrap_hard_state(initial);
 }
 
 LogIndex MemoryStorage::last_index() const {

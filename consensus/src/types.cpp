@@ -122,6 +122,21 @@ Result<ConfState> ConfChange::apply_to(const ConfState& before) const {
   return after;
 }
 
+std::vector<Entry> bootstrap_entries(const ConfState& founding) {
+  std::vector<Entry> out;
+  auto add = [&](ConfChangeType type, NodeId id) {
+    const LogIndex index(out.size() + 1);
+    out.push_back(Entry{Term(1), index, EntryType::ConfChange, ConfChange{type, id}.encode()});
+  };
+  for (NodeId id : founding.voters) add(ConfChangeType::AddVoter, id);
+  for (NodeId id : founding.learners) add(ConfChangeType::AddLearner, id);
+  return out;
+}
+
+HardState bootstrap_hard_state(const ConfState& founding) {
+  return HardState{Term(1), NodeId(0), LogIndex(founding.size())};
+}
+
 std::string_view to_string(MessageType t) {
   switch (t) {
     case MessageType::Append:

@@ -90,6 +90,9 @@ void Cluster::add_node(NodeId id, const ConfState& conf, const NodeOptions& opti
   n.options = options;
   nodes_[id] = std::move(n);
   restart(id);
+  // Apply the founding configuration entries quietly: every script starts
+  // from a bootstrapped cluster.
+  process_ready(id);
 }
 
 Cluster::Node& Cluster::node(NodeId id) {

@@ -29,8 +29,10 @@ struct Single {
   MemoryStorage storage;
   std::unique_ptr<Raft> raft;
 
-  explicit Single(std::uint64_t id, ConfState conf = voters({1, 2, 3}), bool pre_vote = false)
-      : storage(std::move(conf)) {
+  // The log starts empty after a snapshot at index 0 that holds the
+  // configuration, so tests can build logs from index 1.
+  explicit Single(std::uint64_t id, ConfState conf = voters({1, 2, 3}), bool pre_vote = false) {
+    EXPECT_TRUE(storage.apply_snapshot(Snapshot{SnapshotMeta{LogIndex(0), Term(0), conf}, {}}).ok());
     start(id, pre_vote);
   }
   void start(std::uint64_t id, bool pre_vote = false) {

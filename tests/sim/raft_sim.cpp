@@ -51,6 +51,7 @@ struct SimNode {
   std::uint64_t sm_hash = 0;
   int down_until = 0;
   int restarts = 0;
+  bool retired = false;  // removed from the cluster and shut down
   LogIndex checked_commit;
   Role last_role = Role::Follower;
   Term last_term;
@@ -80,6 +81,7 @@ class Simulation {
         retry_proposals();
       }
       tick(false);
+      retire_non_members();
       if (this->converged()) {
         converged = true;
         break;
@@ -116,16 +118,20 @@ class Simulation {
     // entry of an old term on a majority while newer terms exist) common.
     leader_crash_per_mille_ = rng_.below(150);
     sync_crash_per_mille_ = rng_.below(20);
-    for (int i = 1; i <= n; ++i) {
+    membership_changes_ = rng_.chance(1, 2);
+    // Founding members, then spare servers that start outside the cluster
+    // and may be added (and removed) by membership changes.
+    const int spares = membership_changes_ ? 2 : 0;
+    for (int i = 1; i <= n + spares; ++i) {
       SimNode node;
       node.id = NodeId(i);
-      node.disk = std::make_unique<MemoryStorage>(conf);
+      node.disk = i <= n ? std::make_unique<MemoryStorage>(conf) : std::make_unique<MemoryStorage>();
       nodes_.push_back(std::move(node));
       start(nodes_.back());
     }
     log("setup: nodes=", n, " pre_vote=", config_.pre_vote, " check_quorum=", config_.check_quorum,
         " drop=", drop_per_mille_, " dup=", dup_per_mille_, " delay<=", max_delay_,
-        " crash=", crash_per_mille_, " leader_crash=", leader_crash_per_mille_, " partition=", partition_per_mille_);
+        " crash=", crash_per_mille_, " membership=", membership_changes_, " leader_crash=", leader_crash_per_mille_, " partition=", partition_per_mille_);
   }
 
   void start(SimNode& node) {
@@ -161,7 +167,7 @@ class Simulation {
     sync_crash_per_mille_ = 0;
     max_delay_ = 1;
     for (SimNode& node : nodes_) {
-      if (!node.raft) start(node);
+      if (!node.raft && !node.retired) start(node);
     }
   }
 
@@ -239,10 +245,50 @@ class Simulation {
         }
       }
     }
+    if (membership_changes_ && rng_.chance(1, 40)) change_membership();
     if (rng_.chance(1, 25)) {
       SimNode& node = nodes_[rng_.below(nodes_.size())];
       if (node.raft && node.applied > node.disk->snapshot_meta().index + 4) {
         snapshot(node);
+      }
+    }
+  }
+
+  // One server at a time: add a spare as learner or voter, promote a
+  // learner, or remove a member (keeping at least two voters).
+  void change_membership() {
+    SimNode* leader = some_leader();
+    if (!leader) return;
+    const ConfState& conf = leader->raft->conf_state();
+    const NodeId id = nodes_[rng_.below(nodes_.size())].id;
+    ConfChange cc;
+    cc.node = id;
+    if (conf.is_voter(id)) {
+      if (conf.voters.size() <= 2) return;
+      cc.type = ConfChangeType::RemoveVoter;
+    } else if (conf.is_learner(id)) {
+      cc.type = rng_.chance(3, 4) ? ConfChangeType::PromoteLearner : ConfChangeType::RemoveVoter;
+    } else {
+      cc.type = rng_.chance(2, 3) ? ConfChangeType::AddLearner : ConfChangeType::AddVoter;
+    }
+    Status s = leader->raft->propose_conf_change(cc);
+    log("conf change at ", leader->id, ": ", to_string(cc.type), " ", id, " -> ", s.to_string());
+    if (s.ok()) process(*leader);
+  }
+
+  // Once faults stop, servers outside the leader's committed configuration
+  // are shut down, as an operator would after removing them.
+  void retire_non_members() {
+    SimNode* leader = some_leader();
+    if (!leader) return;
+    const ConfState conf = leader->raft->conf_state_at(leader->raft->commit_index());
+    if (!(conf == leader->raft->conf_state())) return;  // a change is in flight
+    for (SimNode& node : nodes_) {
+      if (node.raft && !conf.is_member(node.id)) {
+        log("retire ", node.id);
+        node.raft.reset();
+        node.pending.reset();
+        node.retired = true;
       }
     }
   }
@@ -524,7 +570,9 @@ class Simulation {
     }
     const LogIndex commit = leader->raft->commit_index();
     if (leader->raft->term_at(commit) != leader->raft->term()) return false;
+    const ConfState& conf = leader->raft->conf_state();
     for (SimNode& node : nodes_) {
+      if (!conf.is_member(node.id)) continue;
       if (!node.raft || node.applied != commit) return false;
     }
     return true;
@@ -591,6 +639,7 @@ class Simulation {
   std::uint64_t sync_crash_per_mille_ = 0;
   int max_delay_ = 1;
   bool faults_ = true;
+  bool membership_changes_ = false;
   std::pair<NodeId, Term> retried_with_;
   std::uint64_t send_seq_ = 0;
   int now_ = 0;
