@@ -93,8 +93,8 @@ void BM_CommitBatched(benchmark::State& state) {
   const std::uint64_t done = c.applied(2) - before;
   COORD_ASSERT(done >= batch * state.iterations(), "not every entry was applied");
   state.SetItemsProcessed(static_cast<std::int64_t>(batch * state.iterations()));
-  state.counters["entries/s"] =
-      benchmark::Counter(static_cast<double>(batch * state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["entries/s"] = benchmark::Counter(static_cast<double>(batch * state.iterations()),
+                                                   benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_CommitBatched)->Arg(1)->Arg(64)->Arg(1024)->Arg(4096);
 

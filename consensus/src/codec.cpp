@@ -29,10 +29,12 @@ class Writer {
  public:
   void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
   void u32(std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    for (int i = 0; i < 4; ++i)
+      out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
   }
   void u64(std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    for (int i = 0; i < 8; ++i)
+      out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
   }
   void bytes(std::string_view b) { out_.append(b.data(), b.size()); }
   std::string& out() { return out_; }
@@ -53,14 +55,16 @@ class Reader {
   bool u32(std::uint32_t& v) {
     if (left() < 4) return false;
     v = 0;
-    for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<std::uint8_t>(in_[pos_ + i])} << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      v |= std::uint32_t{static_cast<std::uint8_t>(in_[pos_ + i])} << (8 * i);
     pos_ += 4;
     return true;
   }
   bool u64(std::uint64_t& v) {
     if (left() < 8) return false;
     v = 0;
-    for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<std::uint8_t>(in_[pos_ + i])} << (8 * i);
+    for (int i = 0; i < 8; ++i)
+      v |= std::uint64_t{static_cast<std::uint8_t>(in_[pos_ + i])} << (8 * i);
     pos_ += 8;
     return true;
   }
@@ -78,7 +82,8 @@ class Reader {
 
 std::uint32_t le32(const char* p) {
   std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<std::uint8_t>(p[i])} << (8 * i);
+  for (int i = 0; i < 4; ++i)
+    v |= std::uint32_t{static_cast<std::uint8_t>(p[i])} << (8 * i);
   return v;
 }
 
@@ -107,7 +112,8 @@ Result<std::string> encode(const Message& m) {
     return Status(ErrorCode::BadArguments, "peer frame: too many entries");
   }
   std::size_t entry_bytes = 0;
-  for (const Entry& e : m.entries) entry_bytes += e.data.size();
+  for (const Entry& e : m.entries)
+    entry_bytes += e.data.size();
   if (entry_bytes > limits::append_entry_bytes_per_message_max) {
     return Status(ErrorCode::BadArguments, "peer frame: entries too large");
   }
@@ -151,9 +157,11 @@ Result<std::string> encode(const Message& m) {
     w.u64(s.meta.index.value());
     w.u64(s.meta.term.value());
     w.u32(static_cast<std::uint32_t>(s.meta.conf.voters.size()));
-    for (NodeId id : s.meta.conf.voters) w.u64(id.value());
+    for (NodeId id : s.meta.conf.voters)
+      w.u64(id.value());
     w.u32(static_cast<std::uint32_t>(s.meta.conf.learners.size()));
-    for (NodeId id : s.meta.conf.learners) w.u64(id.value());
+    for (NodeId id : s.meta.conf.learners)
+      w.u64(id.value());
     w.u64(s.data.size());
     w.bytes(s.data);
   }
@@ -162,10 +170,12 @@ Result<std::string> encode(const Message& m) {
     return Status(ErrorCode::BadArguments, "peer frame: message too large");
   }
   const auto body = static_cast<std::uint32_t>(out.size() - frame_header_bytes);
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((body >> (8 * i)) & 0xff);
+  for (int i = 0; i < 4; ++i)
+    out[i] = static_cast<char>((body >> (8 * i)) & 0xff);
   std::uint32_t crc = crc32c_extend(0, out.data(), 8);
   crc = crc32c_extend(crc, out.data() + frame_header_bytes, body);
-  for (int i = 0; i < 4; ++i) out[8 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  for (int i = 0; i < 4; ++i)
+    out[8 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
   return std::move(out);
 }
 

@@ -69,8 +69,8 @@ LogIndex RaftLog::find_conflict_by_term(LogIndex index, Term t) const {
 void RaftLog::append(std::vector<Entry>& entries, std::size_t from) {
   if (from >= entries.size()) return;
   const LogIndex start = entries[from].index;
-  COORD_ASSERT(start > committed_, "append would overwrite committed entry ", start,
-               " (commit ", committed_, ")");
+  COORD_ASSERT(start > committed_, "append would overwrite committed entry ", start, " (commit ",
+               committed_, ")");
   COORD_ASSERT(start <= last_index().next(), "append leaves a gap at ", start);
   if (start == offset_ + unstable_.size()) {
     // Common case: extends the unstable run.
@@ -108,7 +108,8 @@ bool RaftLog::entries(LogIndex lo, LogIndex hi, std::size_t max_count, std::size
     lo = stable_hi;
   }
   std::size_t bytes = 0;
-  for (std::size_t k = start; k < out.size(); ++k) bytes += out[k].data.size();
+  for (std::size_t k = start; k < out.size(); ++k)
+    bytes += out[k].data.size();
   for (LogIndex i = std::max(lo, offset_); i < hi; ++i) {
     if (out.size() - start >= max_count) break;
     const Entry& e = unstable_[i - offset_];

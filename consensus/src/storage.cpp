@@ -42,7 +42,8 @@ void MemoryStorage::append(std::vector<Entry>&& entries) {
   if (entries.empty()) return;
   const LogIndex first = first_index();
   std::size_t skip = 0;
-  while (skip < entries.size() && entries[skip].index < first) ++skip;
+  while (skip < entries.size() && entries[skip].index < first)
+    ++skip;
   if (skip == entries.size()) return;
   const LogIndex start = entries[skip].index;
   COORD_ASSERT(start <= last_index().next(), "append leaves a gap: ", start, " after ",
@@ -83,8 +84,8 @@ Status MemoryStorage::compact(LogIndex index) {
   }
   if (index <= entries_.front().index) return Status();
   const Term t = at(index).term;
-  entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(
-                                                          index - entries_.front().index));
+  entries_.erase(entries_.begin(),
+                 entries_.begin() + static_cast<std::ptrdiff_t>(index - entries_.front().index));
   entries_.front() = Entry{t, index, EntryType::Normal, {}};
   return Status();
 }

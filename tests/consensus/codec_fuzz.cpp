@@ -33,7 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string sealed(in);
     std::uint32_t crc = coord::crc32c_extend(0, sealed.data(), 8);
     crc = coord::crc32c_extend(crc, sealed.data() + header, sealed.size() - header);
-    for (int i = 0; i < 4; ++i) sealed[8 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+    for (int i = 0; i < 4; ++i)
+      sealed[8 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
     check(sealed);
   }
   return 0;

@@ -43,11 +43,13 @@ Message sample(MessageType t) {
 void reseal(std::string& f) {
   std::uint32_t crc = crc32c_extend(0, f.data(), 8);
   crc = crc32c_extend(crc, f.data() + frame_header_bytes, f.size() - frame_header_bytes);
-  for (int i = 0; i < 4; ++i) f[8 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  for (int i = 0; i < 4; ++i)
+    f[8 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
 }
 
 void set_u32(std::string& f, std::size_t at, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) f[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  for (int i = 0; i < 4; ++i)
+    f[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
 }
 
 TEST(PeerCodec, EveryMessageTypeRoundTrips) {
@@ -168,10 +170,10 @@ TEST(PeerCodec, WritesTheFuzzCorpusWhenAsked) {
   if (!dir) GTEST_SKIP() << "set COORD_WRITE_FUZZ_CORPUS to write the corpus";
   for (int t = 0; t < message_type_count; ++t) {
     const std::string f = encode(sample(static_cast<MessageType>(t))).value();
-    std::FILE* out = std::fopen((std::string(dir) + "/" +
-                                 std::string(to_string(static_cast<MessageType>(t))) + ".bin")
-                                    .c_str(),
-                                "wb");
+    std::FILE* out = std::fopen(
+        (std::string(dir) + "/" + std::string(to_string(static_cast<MessageType>(t))) + ".bin")
+            .c_str(),
+        "wb");
     ASSERT_NE(out, nullptr);
     std::fwrite(f.data(), 1, f.size(), out);
     std::fclose(out);

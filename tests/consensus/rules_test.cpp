@@ -19,7 +19,8 @@ NodeId n(std::uint64_t v) {
 
 ConfState voters(std::initializer_list<std::uint64_t> ids) {
   ConfState c;
-  for (auto i : ids) c.voters.push_back(NodeId(i));
+  for (auto i : ids)
+    c.voters.push_back(NodeId(i));
   return c;
 }
 
@@ -32,7 +33,8 @@ struct Single {
   // The log starts empty after a snapshot at index 0 that holds the
   // configuration, so tests can build logs from index 1.
   explicit Single(std::uint64_t id, ConfState conf = voters({1, 2, 3}), bool pre_vote = false) {
-    EXPECT_TRUE(storage.apply_snapshot(Snapshot{SnapshotMeta{LogIndex(0), Term(0), conf}, {}}).ok());
+    EXPECT_TRUE(
+        storage.apply_snapshot(Snapshot{SnapshotMeta{LogIndex(0), Term(0), conf}, {}}).ok());
     start(id, pre_vote);
   }
   void start(std::uint64_t id, bool pre_vote = false) {
@@ -83,7 +85,8 @@ Message append(std::uint64_t from, std::uint64_t term, std::uint64_t prev_term,
   m.log_term = Term(prev_term);
   m.index = LogIndex(prev_index);
   m.commit = LogIndex(commit);
-  for (auto [t, i] : ents) m.entries.push_back(Entry{Term(t), LogIndex(i), EntryType::Normal, "x"});
+  for (auto [t, i] : ents)
+    m.entries.push_back(Entry{Term(t), LogIndex(i), EntryType::Normal, "x"});
   return m;
 }
 
@@ -113,7 +116,8 @@ void elect(Cluster& c, NodeId id) {
 
 Cluster three(NodeOptions o = {}) {
   Cluster c;
-  for (std::uint64_t i = 1; i <= 3; ++i) c.add_node(n(i), voters({1, 2, 3}), o);
+  for (std::uint64_t i = 1; i <= 3; ++i)
+    c.add_node(n(i), voters({1, 2, 3}), o);
   return c;
 }
 
@@ -148,7 +152,8 @@ TEST(Figure2AllServers, HigherTermInAnyMessageMakesAFollower) {
 
 TEST(Figure2Followers, ElectionTimeoutWithoutLeaderStartsElection) {
   Single s(1);
-  for (int i = 0; i < 20 && s.raft->role() == Role::Follower; ++i) s.raft->tick();
+  for (int i = 0; i < 20 && s.raft->role() == Role::Follower; ++i)
+    s.raft->tick();
   EXPECT_EQ(s.raft->role(), Role::Candidate);
 }
 
@@ -173,7 +178,8 @@ TEST(Figure2Candidates, OnConversionIncrementTermVoteForSelfAndRequestVotes) {
   ASSERT_TRUE(rd.hard_state.has_value());
   EXPECT_EQ(rd.hard_state->vote, n(1));
   int votes = 0;
-  for (const auto& m : rd.messages) votes += m.type == MessageType::Vote ? 1 : 0;
+  for (const auto& m : rd.messages)
+    votes += m.type == MessageType::Vote ? 1 : 0;
   EXPECT_EQ(votes, 2);
 }
 
@@ -200,7 +206,8 @@ TEST(Figure2Candidates, ElectionTimeoutStartsNewElection) {
   Single s(1);
   s.raft->campaign();
   s.flush();
-  for (int i = 0; i < 20 && s.raft->term() == Term(1); ++i) s.raft->tick();
+  for (int i = 0; i < 20 && s.raft->term() == Term(1); ++i)
+    s.raft->tick();
   EXPECT_EQ(s.raft->role(), Role::Candidate);
   EXPECT_EQ(s.raft->term(), Term(2));
 }
@@ -215,7 +222,8 @@ TEST(Figure2Leaders, UponElectionSendAppendEntriesToEachServer) {
   r.type = MessageType::VoteResponse;
   s.step(r);
   int appends = 0;
-  for (const auto& m : s.sent()) appends += m.type == MessageType::Append ? 1 : 0;
+  for (const auto& m : s.sent())
+    appends += m.type == MessageType::Append ? 1 : 0;
   EXPECT_EQ(appends, 2);
 }
 
@@ -413,7 +421,8 @@ TEST(Section5_4_2CommittingEarlierTerms, EarlierEntriesCommitWithACurrentTermEnt
 
 TEST(Section5_4_3LeaderCompleteness, NewLeaderHoldsEveryCommittedEntry) {
   Cluster c;
-  for (std::uint64_t i = 1; i <= 5; ++i) c.add_node(n(i), voters({1, 2, 3, 4, 5}), {});
+  for (std::uint64_t i = 1; i <= 5; ++i)
+    c.add_node(n(i), voters({1, 2, 3, 4, 5}), {});
   elect(c, n(1));
   c.partition({n(1), n(2), n(3)});
   ASSERT_TRUE(c.raft(n(1)).propose("committed").ok());

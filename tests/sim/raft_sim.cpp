@@ -25,7 +25,8 @@ std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
 
 std::uint64_t hash_entry(const Entry& e) {
   std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : e.data) h = (h ^ c) * 1099511628211ULL;
+  for (unsigned char c : e.data)
+    h = (h ^ c) * 1099511628211ULL;
   return mix(mix(h, e.term.value()), static_cast<std::uint64_t>(e.type));
 }
 
@@ -63,7 +64,8 @@ class Simulation {
 
   SimResult run() {
     setup();
-    for (now_ = 0; now_ < opt_.fault_ticks && result_.ok; ++now_) tick(true);
+    for (now_ = 0; now_ < opt_.fault_ticks && result_.ok; ++now_)
+      tick(true);
     if (result_.ok) end_faults();
     // The bound grows with the work left when faults stop: the entries some
     // node still lacks and the requests clients must retry.
@@ -101,7 +103,8 @@ class Simulation {
   void setup() {
     const int n = rng_.chance(1, 3) ? 3 : 5;
     ConfState conf;
-    for (int i = 1; i <= n; ++i) conf.voters.push_back(NodeId(i));
+    for (int i = 1; i <= n; ++i)
+      conf.voters.push_back(NodeId(i));
     config_.election_ticks = 10;
     config_.heartbeat_ticks = 1 + static_cast<int>(rng_.below(2));
     config_.pre_vote = rng_.chance(1, 2);
@@ -125,13 +128,15 @@ class Simulation {
     for (int i = 1; i <= n + spares; ++i) {
       SimNode node;
       node.id = NodeId(i);
-      node.disk = i <= n ? std::make_unique<MemoryStorage>(conf) : std::make_unique<MemoryStorage>();
+      node.disk =
+          i <= n ? std::make_unique<MemoryStorage>(conf) : std::make_unique<MemoryStorage>();
       nodes_.push_back(std::move(node));
       start(nodes_.back());
     }
     log("setup: nodes=", n, " pre_vote=", config_.pre_vote, " check_quorum=", config_.check_quorum,
         " drop=", drop_per_mille_, " dup=", dup_per_mille_, " delay<=", max_delay_,
-        " crash=", crash_per_mille_, " membership=", membership_changes_, " leader_crash=", leader_crash_per_mille_, " partition=", partition_per_mille_);
+        " crash=", crash_per_mille_, " membership=", membership_changes_,
+        " leader_crash=", leader_crash_per_mille_, " partition=", partition_per_mille_);
   }
 
   void start(SimNode& node) {
@@ -226,10 +231,12 @@ class Simulation {
       if (leader) {
         std::vector<std::string> batch;
         const int k = 1 + static_cast<int>(rng_.below(3));
-        for (int i = 0; i < k; ++i) batch.push_back("p" + std::to_string(next_proposal_++));
+        for (int i = 0; i < k; ++i)
+          batch.push_back("p" + std::to_string(next_proposal_++));
         std::vector<std::string> ids = batch;
         if (leader->raft->propose_batch(std::move(batch)).ok()) {
-          for (auto& id : ids) proposals_.emplace(id, false);
+          for (auto& id : ids)
+            proposals_.emplace(id, false);
           process(*leader);
         }
       }
@@ -428,7 +435,8 @@ class Simulation {
       crash(node);
       return;
     }
-    for (const Message& m : rd.messages) send(m);
+    for (const Message& m : rd.messages)
+      send(m);
     for (const Entry& e : rd.committed_entries) {
       if (e.index != node.applied.next()) {
         return fail("node " + std::to_string(node.id.value()) + " applies " +
@@ -528,9 +536,9 @@ class Simulation {
       if (i >= committed_.size() || !committed_[i]) continue;
       auto t = r.term_at(LogIndex(i));
       if (!t || *t != committed_[i]->term) {
-        return fail("leader completeness: leader " + std::to_string(node.id.value()) +
-                    " of term " + std::to_string(r.term().value()) +
-                    " lacks committed entry " + std::to_string(i));
+        return fail("leader completeness: leader " + std::to_string(node.id.value()) + " of term " +
+                    std::to_string(r.term().value()) + " lacks committed entry " +
+                    std::to_string(i));
       }
     }
   }
@@ -586,14 +594,16 @@ class Simulation {
       applied = std::min(applied, node.applied);
     }
     std::uint64_t open = 0;
-    for (const auto& [id, done] : proposals_) open += done ? 0 : 1;
+    for (const auto& [id, done] : proposals_)
+      open += done ? 0 : 1;
     return (last > applied ? last - applied : 0) + open;
   }
 
   std::string liveness_report() {
     std::ostringstream os;
     std::size_t open = 0;
-    for (const auto& [id, done] : proposals_) open += done ? 0 : 1;
+    for (const auto& [id, done] : proposals_)
+      open += done ? 0 : 1;
     os << "by tick " << now_ << ": " << open << " proposal(s) uncommitted;";
     for (SimNode& node : nodes_) {
       os << " [" << node.id << ": ";

@@ -49,8 +49,10 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--broken-commit-for-testing") == 0) {
       base.commit_by_counting_earlier_terms = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--seeds=N] [--first-seed=S] [--seed=S] [--verbose]\n"
-                   "          [--fault-ticks=T] [--broken-commit-for-testing]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--seeds=N] [--first-seed=S] [--seed=S] [--verbose]\n"
+                   "          [--fault-ticks=T] [--broken-commit-for-testing]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -68,19 +70,17 @@ int main(int argc, char** argv) {
       std::printf("seed %llu FAILED: %s\n  replay: %s\n", static_cast<unsigned long long>(s),
                   r.failure.c_str(), coord::consensus::sim::replay_command(o).c_str());
     } else if (single) {
-      std::printf("seed %llu ok: %d nodes, %llu committed, %llu elections, %llu crashes\n",
-                  static_cast<unsigned long long>(s), r.nodes,
-                  static_cast<unsigned long long>(r.committed),
-                  static_cast<unsigned long long>(r.elections),
-                  static_cast<unsigned long long>(r.crashes));
+      std::printf(
+          "seed %llu ok: %d nodes, %llu committed, %llu elections, %llu crashes\n",
+          static_cast<unsigned long long>(s), r.nodes, static_cast<unsigned long long>(r.committed),
+          static_cast<unsigned long long>(r.elections), static_cast<unsigned long long>(r.crashes));
     }
   }
-  std::printf("%llu seed(s), %llu failed; %llu entries committed, %llu elections, %llu crashes, "
-              "%llu messages\n",
-              static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failed),
-              static_cast<unsigned long long>(committed),
-              static_cast<unsigned long long>(elections),
-              static_cast<unsigned long long>(crashes),
-              static_cast<unsigned long long>(messages));
+  std::printf(
+      "%llu seed(s), %llu failed; %llu entries committed, %llu elections, %llu crashes, "
+      "%llu messages\n",
+      static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failed),
+      static_cast<unsigned long long>(committed), static_cast<unsigned long long>(elections),
+      static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(messages));
   return failed == 0 ? 0 : 1;
 }
