@@ -1012,7 +1012,7 @@ struct Raft::Impl {
     rd.snapshot = log.unstable_snapshot();
     const LogIndex from = apply_from();
     if (log.committed() >= from) {
-      log.entries(from, log.committed().next(), limits::append_entries_per_message_max * 16,
+      log.entries(from, log.committed().next(), limits::ready_committed_entries_max,
                   committed_bytes_per_ready_max, rd.committed_entries);
     }
     rd.messages = std::move(msgs);
