@@ -879,7 +879,12 @@ struct Raft::Impl {
     }
     ++election_elapsed;
     if (election_elapsed >= randomized_election_timeout) {
-      election_elapsed = 0;
+      // A whole timeout without a leader: forget it, so that its lease
+      // (§4.2.3) no longer makes us ignore candidates. A node that cannot
+      // campaign (a learner, or a voter whose log does not yet show it) would
+      // otherwise keep a stale leader, and refuse votes a quorum needs.
+      reset_election_timer();
+      leader = none;
       hup(false);
     }
   }

@@ -377,6 +377,36 @@ TEST(Figure2Persistence, TermAndVoteSurviveRestart) {
   EXPECT_TRUE(find(out, MessageType::VoteResponse)->reject);
 }
 
+TEST(Section4_2_3DisruptiveServers, NodeThatCannotCampaignForgetsASilentLeader) {
+  // Node 3 is a voter in the configuration its log will hold but does not
+  // hold yet, so it cannot campaign. Once its leader has been silent for a
+  // whole election timeout it must answer candidates again: found by the
+  // simulator, where such a node kept refusing the votes a quorum needed.
+  RaftConfig c;
+  c.id = NodeId(3);
+  c.check_quorum = true;
+  MemoryStorage storage;
+  ASSERT_TRUE(
+      storage.apply_snapshot(Snapshot{SnapshotMeta{LogIndex(0), Term(0), voters({1, 2})}, {}})
+          .ok());
+  Raft r(c, storage, Random(3));
+  Message hb = append(1, 1, 0, 0, {}, 0);
+  hb.type = MessageType::Heartbeat;
+  hb.to = NodeId(3);
+  ASSERT_TRUE(r.step(hb).ok());
+  ASSERT_EQ(r.leader(), n(1));
+  for (int i = 0; i < 40; ++i)
+    r.tick();
+  EXPECT_EQ(r.leader(), NodeId(0));
+  Message v = vote(2, 2, 0, 0);
+  v.to = NodeId(3);
+  ASSERT_TRUE(r.step(v).ok());
+  Ready rd = r.ready();
+  const Message* answer = find(rd.messages, MessageType::VoteResponse);
+  ASSERT_NE(answer, nullptr) << "vote request ignored: the stale lease still holds";
+  EXPECT_FALSE(answer->reject);
+}
+
 // ---- §5.4 Safety ----------------------------------------------------------
 
 TEST(Section5_4_1ElectionRestriction, HigherLastTermIsMoreUpToDate) {

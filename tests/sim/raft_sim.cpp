@@ -283,19 +283,26 @@ class Simulation {
     if (s.ok()) process(*leader);
   }
 
-  // Once faults stop, servers outside the leader's committed configuration
-  // are shut down, as an operator would after removing them.
+  // Once faults stop, servers outside the leader's configuration are shut
+  // down, as an operator would after removing them, and brought back if a
+  // later leader's configuration has them again. (Left running with
+  // neither pre-vote nor check-quorum, a removed server that never learned
+  // of its removal disrupts the cluster with ever higher terms, §4.2.3.)
   void retire_non_members() {
     SimNode* leader = some_leader();
     if (!leader) return;
-    const ConfState conf = leader->raft->conf_state_at(leader->raft->commit_index());
-    if (!(conf == leader->raft->conf_state())) return;  // a change is in flight
+    const ConfState conf = leader->raft->conf_state();
     for (SimNode& node : nodes_) {
       if (node.raft && !conf.is_member(node.id)) {
         log("retire ", node.id);
         node.raft.reset();
         node.pending.reset();
         node.retired = true;
+      } else if (node.retired && conf.is_member(node.id)) {
+        // The removal was not committed and a new leader rolled it back.
+        log("bring back ", node.id);
+        node.retired = false;
+        start(node);
       }
     }
   }
@@ -613,7 +620,7 @@ class Simulation {
       }
       os << to_string(node.raft->role()) << " term=" << node.raft->term()
          << " commit=" << node.raft->commit_index() << " last=" << node.raft->last_index()
-         << " applied=" << node.applied << "]";
+         << " applied=" << node.applied << " " << node.raft->conf_state() << "]";
       for (const ProgressInfo& p : node.raft->status().progress) {
         os << " {" << p.id << " " << to_string(p.state) << " match=" << p.match
            << " next=" << p.next << " inflight=" << p.inflight << "}";
