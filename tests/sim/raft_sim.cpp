@@ -121,6 +121,8 @@ class Simulation {
     // entry of an old term on a majority while newer terms exist) common.
     leader_crash_per_mille_ = rng_.below(150);
     sync_crash_per_mille_ = rng_.below(20);
+    new_leader_crash_per_mille_ = rng_.chance(1, 2) ? rng_.below(300) : 0;
+    commit_crash_per_mille_ = rng_.chance(1, 2) ? rng_.below(100) : 0;
     membership_changes_ = rng_.chance(1, 2);
     // Founding members, then spare servers that start outside the cluster
     // and may be added (and removed) by membership changes.
@@ -170,6 +172,7 @@ class Simulation {
     drop_per_mille_ = 0;
     dup_per_mille_ = 0;
     sync_crash_per_mille_ = 0;
+    new_leader_crash_per_mille_ = 0;
     max_delay_ = 1;
     for (SimNode& node : nodes_) {
       if (!node.raft && !node.retired) start(node);
@@ -435,7 +438,12 @@ class Simulation {
     }
     node.disk->append(rd.entries);
     if (rd.hard_state) node.disk->set_hard_state(*rd.hard_state);
-    if (rng_.chance(sync_crash_per_mille_, 1000)) {
+    // A new leader that dies right after writing its first entries leaves
+    // an entry of a newer term on one server only: the other ingredient of
+    // the histories of Figure 8.
+    const bool new_leader = rd.soft_state_changed && node.raft->role() == Role::Leader;
+    if (rng_.chance(sync_crash_per_mille_, 1000) ||
+        (new_leader && rng_.chance(new_leader_crash_per_mille_, 1000))) {
       // Durable, but the process dies before its messages leave: the node
       // holds entries nobody else has (the histories of Figure 8).
       log("node ", node.id, " crashes after its write, before sending");
@@ -506,7 +514,15 @@ class Simulation {
     }
     node.last_role = r.role();
     node.last_term = term;
+    const LogIndex before = node.checked_commit;
     record_commits(node);
+    // A leader that dies just after advancing its commit index, before the
+    // followers learn it: the histories of Figure 8 need this too.
+    if (faults_ && r.role() == Role::Leader && node.checked_commit > before &&
+        rng_.chance(commit_crash_per_mille_, 1000)) {
+      log("leader ", node.id, " crashes right after committing ", node.checked_commit);
+      crash(node);
+    }
   }
 
   // Committed entries never change (committed prefixes agree).
@@ -653,7 +669,8 @@ class Simulation {
   std::map<NodeId, int> side_;
   std::uint64_t drop_per_mille_ = 0, dup_per_mille_ = 0;
   std::uint64_t crash_per_mille_ = 0, partition_per_mille_ = 0, leader_crash_per_mille_ = 0;
-  std::uint64_t sync_crash_per_mille_ = 0;
+  std::uint64_t sync_crash_per_mille_ = 0, new_leader_crash_per_mille_ = 0;
+  std::uint64_t commit_crash_per_mille_ = 0;
   int max_delay_ = 1;
   bool faults_ = true;
   bool membership_changes_ = false;
