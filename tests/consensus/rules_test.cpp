@@ -236,6 +236,18 @@ TEST(Figure2Leaders, ClientCommandIsAppendedToLocalLog) {
   EXPECT_EQ(c.raft(n(1)).log_entries(before.next(), before + 2).at(0).data, "cmd");
 }
 
+TEST(Figure2Leaders, SuccessfulAppendUpdatesMatchAndNextIndex) {
+  Cluster c = three();
+  elect(c, n(1));
+  ASSERT_TRUE(c.raft(n(1)).propose_batch({"a", "b"}).ok());
+  c.stabilize();
+  const LogIndex last = c.raft(n(1)).last_index();
+  for (const ProgressInfo& p : c.raft(n(1)).status().progress) {
+    EXPECT_EQ(p.match, last) << "follower " << p.id;
+    EXPECT_EQ(p.next, last.next()) << "follower " << p.id;
+  }
+}
+
 TEST(Figure2Leaders, FollowerThatRejectsIsRetriedFromAnEarlierIndex) {
   // The follower has the leader's first entry only; the leader's probe at
   // its last index is rejected, and it retries lower until the logs match.

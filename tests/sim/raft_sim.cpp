@@ -6,7 +6,6 @@
 #include <map>
 #include <memory>
 #include <sstream>
-#include <unordered_map>
 #include <vector>
 
 #include "coord/base/random.h"
