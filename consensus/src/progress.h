@@ -28,7 +28,8 @@ class Inflights {
   }
   // The follower acknowledged everything up to `index`.
   void free_to(LogIndex index) {
-    while (!items_.empty() && items_.front() <= index) items_.pop_front();
+    while (!items_.empty() && items_.front() <= index)
+      items_.pop_front();
   }
   void free_first() {
     if (!items_.empty()) items_.pop_front();
@@ -50,8 +51,8 @@ struct Progress {
   // answer or a heartbeat response shows the follower is there.
   bool probe_sent = false;
   Inflights inflights;
-  LogIndex pending_snapshot;  // Snapshot: index of the snapshot sent
-  int snapshot_ticks = 0;     // Snapshot: ticks since it was sent
+  LogIndex pending_snapshot;   // Snapshot: index of the snapshot sent
+  int snapshot_ticks = 0;      // Snapshot: ticks since it was sent
   bool recent_active = false;  // heard from it this election timeout (§6.2)
   bool learner = false;
   std::uint64_t read_ack = 0;  // highest ReadIndex round it confirmed (§6.4)
@@ -77,8 +78,8 @@ struct Progress {
   }
   void become_probe() {
     // After a snapshot, resume right after it (or after what matched).
-    const LogIndex from = state == ProgressState::Snapshot ? std::max(match, pending_snapshot)
-                                                           : match;
+    const LogIndex from =
+        state == ProgressState::Snapshot ? std::max(match, pending_snapshot) : match;
     reset_state(ProgressState::Probe);
     next = from.next();
   }

@@ -64,7 +64,7 @@ struct PendingRead {
 struct LeaderState {
   std::map<NodeId, Progress> progress;
   NodeId transfer_target;
-  LogIndex pending_conf_index;  // last conf change this leader appended
+  LogIndex pending_conf_index;   // last conf change this leader appended
   LogIndex first_index_of_term;  // the no-op appended on election (§5.4.2)
   std::uint64_t read_round = 0;
   std::deque<PendingRead> reads;          // waiting for a quorum of heartbeats
@@ -127,6 +127,10 @@ struct Raft::Impl {
     log.commit_to(std::min(hs.commit, log.last_index()));
     const LogIndex applied =
         config.applied > LogIndex(0) ? config.applied : storage.snapshot_meta().index;
+    // An application state older than the log can no longer be brought up
+    // to date by replaying entries.
+    COORD_ASSERT(applied >= log.first_index().prev(), "applied index ", applied,
+                 " is below the compacted log (first index ", log.first_index(), ")");
     log.applied_to(std::min(applied, log.committed()));
     prev_hard_state = HardState{term, vote, log.committed()};
     rebuild_confs();
@@ -151,7 +155,8 @@ struct Raft::Impl {
       log.entries(i, log.last_index().next(), limits::append_entries_per_message_max,
                   limits::append_entry_bytes_per_message_max, batch);
       COORD_ASSERT(!batch.empty(), "log unreadable at ", i);
-      for (const Entry& e : batch) note_conf_entry(e);
+      for (const Entry& e : batch)
+        note_conf_entry(e);
       i = batch.back().index.next();
     }
   }
@@ -171,7 +176,8 @@ struct Raft::Impl {
 
   // Entries from `from` on are leaving the log: forget their configurations.
   void truncate_confs(LogIndex from) {
-    while (confs.size() > 1 && confs.back().first >= from) confs.pop_back();
+    while (confs.size() > 1 && confs.back().first >= from)
+      confs.pop_back();
   }
 
   // Keep only configurations the log can still be rolled back to, or that
@@ -218,8 +224,10 @@ struct Raft::Impl {
       }
       it->second.learner = learner;
     };
-    for (NodeId id : c.voters) ensure(id, false);
-    for (NodeId id : c.learners) ensure(id, true);
+    for (NodeId id : c.voters)
+      ensure(id, false);
+    for (NodeId id : c.learners)
+      ensure(id, true);
     if (ls->transfer_target != none && !c.is_voter(ls->transfer_target)) {
       ls->transfer_target = none;
     }
@@ -342,7 +350,8 @@ struct Raft::Impl {
     if (!conf().is_voter(from)) return VoteResult::Pending;
     cs.votes.emplace(from, granted);
     std::size_t yes = 0, no = 0;
-    for (const auto& [id, v] : cs.votes) (v ? yes : no)++;
+    for (const auto& [id, v] : cs.votes)
+      (v ? yes : no)++;
     if (yes >= quorum()) return VoteResult::Won;
     if (no > conf().voters.size() - quorum()) return VoteResult::Lost;
     return VoteResult::Pending;
@@ -358,8 +367,8 @@ struct Raft::Impl {
     const bool pre = m.type == MessageType::PreVote;
     // §5.2, §5.4.1 (Figure 2, RequestVote receiver rules 1 and 2): one vote
     // per term, and only for a log at least as up to date as ours.
-    const bool can_vote = vote == m.from || (vote == none && leader == none) ||
-                          (pre && m.term > term);
+    const bool can_vote =
+        vote == m.from || (vote == none && leader == none) || (pre && m.term > term);
     const bool grant = can_vote && log.is_up_to_date(m.index, m.log_term);
     Message r;
     r.type = pre ? MessageType::PreVoteResponse : MessageType::VoteResponse;
@@ -388,7 +397,7 @@ struct Raft::Impl {
     msgs.push_back(std::move(m));
   }
 
-  Status step(const Message& m) {
+  Status step(Message& m) {
     if (m.to != config.id) return Status(ErrorCode::BadArguments, "message for another node");
     if (m.from == none || m.from == config.id) {
       return Status(ErrorCode::BadArguments, "message from an invalid sender");
@@ -396,8 +405,7 @@ struct Raft::Impl {
     const bool vote_request = m.type == MessageType::Vote || m.type == MessageType::PreVote;
     if (m.term > term) {
       if (vote_request && !m.transfer && in_lease()) return Status();
-      if (m.type == MessageType::PreVote ||
-          (m.type == MessageType::PreVoteResponse && !m.reject)) {
+      if (m.type == MessageType::PreVote || (m.type == MessageType::PreVoteResponse && !m.reject)) {
         // §9.6: pre-votes do not change anyone's term.
       } else if (m.type == MessageType::Append || m.type == MessageType::Heartbeat ||
                  m.type == MessageType::InstallSnapshot) {
@@ -446,7 +454,7 @@ struct Raft::Impl {
     return Status();
   }
 
-  void step_follower(const Message& m) {
+  void step_follower(Message& m) {
     switch (m.type) {
       case MessageType::Append:
         election_elapsed = 0;
@@ -475,7 +483,7 @@ struct Raft::Impl {
     }
   }
 
-  void step_candidate(const Message& m) {
+  void step_candidate(Message& m) {
     const MessageType answer =
         role == Role::PreCandidate ? MessageType::PreVoteResponse : MessageType::VoteResponse;
     switch (m.type) {
@@ -512,14 +520,16 @@ struct Raft::Impl {
 
   // ---- follower side of replication --------------------------------------
 
-  void append_to_log(const std::vector<Entry>& entries, std::size_t from) {
+  // Takes entries[from..] (moved out of a message).
+  void append_to_log(std::vector<Entry>& entries, std::size_t from) {
     if (from >= entries.size()) return;
     truncate_confs(entries[from].index);
+    for (std::size_t k = from; k < entries.size(); ++k)
+      note_conf_entry(entries[k]);
     log.append(entries, from);
-    for (std::size_t k = from; k < entries.size(); ++k) note_conf_entry(entries[k]);
   }
 
-  void handle_append(const Message& m) {
+  void handle_append(Message& m) {
     Message r;
     r.type = MessageType::AppendResponse;
     r.to = m.from;
@@ -596,6 +606,12 @@ struct Raft::Impl {
     if (conf_change) sync_progress_with_conf();
   }
 
+  // The leader counts its own new entries as stored at once (§10.2.1: it may
+  // write its log in parallel with replicating it). That is safe under the
+  // Ready contract: its appends leave only after its own write is durable,
+  // so no follower acknowledgement, and hence no commit in a cluster of
+  // several voters, precedes it; a single voter applies only what the same
+  // Ready persists first.
   void after_leader_append() {
     auto& ls = leader_state();
     auto it = ls.progress.find(config.id);
@@ -705,7 +721,8 @@ struct Raft::Impl {
     if (log.committed() >= ls.first_index_of_term && !ls.reads_waiting.empty()) {
       auto waiting = std::move(ls.reads_waiting);
       ls.reads_waiting.clear();
-      for (auto& r : waiting) start_read(r.context, r.from);
+      for (auto& r : waiting)
+        start_read(r.context, r.from);
     }
     // §4.2.2: a leader that is no longer a voter steps down once the
     // configuration without it is committed.
@@ -862,7 +879,12 @@ struct Raft::Impl {
     }
     ++election_elapsed;
     if (election_elapsed >= randomized_election_timeout) {
-      election_elapsed = 0;
+      // A whole timeout without a leader: forget it, so that its lease
+      // (§4.2.3) no longer makes us ignore candidates. A node that cannot
+      // campaign (a learner, or a voter whose log does not yet show it) would
+      // otherwise keep a stale leader, and refuse votes a quorum needs.
+      reset_election_timer();
+      leader = none;
       hup(false);
     }
   }
@@ -872,7 +894,8 @@ struct Raft::Impl {
     ++election_elapsed;
     auto& ls = leader_state();
     for (auto& [id, pr] : ls.progress) {
-      if (pr.state == ProgressState::Snapshot && ++pr.snapshot_ticks > config.snapshot_retry_ticks) {
+      if (pr.state == ProgressState::Snapshot &&
+          ++pr.snapshot_ticks > config.snapshot_retry_ticks) {
         pr.become_probe();  // the snapshot was lost or not installed; start over
       }
     }
@@ -890,7 +913,8 @@ struct Raft::Impl {
           become_follower(term, none);
           return;
         }
-        for (auto& [id, pr] : ls.progress) pr.recent_active = id == config.id;
+        for (auto& [id, pr] : ls.progress)
+          pr.recent_active = id == config.id;
       }
       // §3.10: a transfer that did not finish within an election timeout is
       // abandoned, and the leader serves again.
@@ -993,7 +1017,7 @@ struct Raft::Impl {
     rd.snapshot = log.unstable_snapshot();
     const LogIndex from = apply_from();
     if (log.committed() >= from) {
-      log.entries(from, log.committed().next(), limits::append_entries_per_message_max * 16,
+      log.entries(from, log.committed().next(), limits::ready_committed_entries_max,
                   committed_bytes_per_ready_max, rd.committed_entries);
     }
     rd.messages = std::move(msgs);
@@ -1061,7 +1085,7 @@ Raft::~Raft() = default;
 void Raft::tick() {
   impl_->tick();
 }
-Status Raft::step(const Message& m) {
+Status Raft::step(Message m) {
   return impl_->step(m);
 }
 Status Raft::propose(std::string data) {

@@ -66,11 +66,11 @@ LogIndex RaftLog::find_conflict_by_term(LogIndex index, Term t) const {
   return floor;
 }
 
-void RaftLog::append(const std::vector<Entry>& entries, std::size_t from) {
+void RaftLog::append(std::vector<Entry>& entries, std::size_t from) {
   if (from >= entries.size()) return;
   const LogIndex start = entries[from].index;
-  COORD_ASSERT(start > committed_, "append would overwrite committed entry ", start,
-               " (commit ", committed_, ")");
+  COORD_ASSERT(start > committed_, "append would overwrite committed entry ", start, " (commit ",
+               committed_, ")");
   COORD_ASSERT(start <= last_index().next(), "append leaves a gap at ", start);
   if (start == offset_ + unstable_.size()) {
     // Common case: extends the unstable run.
@@ -81,8 +81,9 @@ void RaftLog::append(const std::vector<Entry>& entries, std::size_t from) {
   } else {
     unstable_.resize(start - offset_);
   }
-  unstable_.insert(unstable_.end(), entries.begin() + static_cast<std::ptrdiff_t>(from),
-                   entries.end());
+  unstable_.insert(unstable_.end(),
+                   std::make_move_iterator(entries.begin() + static_cast<std::ptrdiff_t>(from)),
+                   std::make_move_iterator(entries.end()));
 }
 
 void RaftLog::append_one(Entry e) {
@@ -97,6 +98,7 @@ bool RaftLog::entries(LogIndex lo, LogIndex hi, std::size_t max_count, std::size
   hi = std::min(hi, last_index().next());
   if (lo >= hi) return true;
   const std::size_t start = out.size();
+  out.reserve(start + std::min<std::size_t>(hi - lo, max_count));
   if (lo < offset_ && !unstable_snapshot_) {
     const LogIndex stable_hi = std::min(hi, offset_);
     storage_.entries(lo, std::min(stable_hi, lo + max_count), max_bytes, out);
@@ -106,7 +108,8 @@ bool RaftLog::entries(LogIndex lo, LogIndex hi, std::size_t max_count, std::size
     lo = stable_hi;
   }
   std::size_t bytes = 0;
-  for (std::size_t k = start; k < out.size(); ++k) bytes += out[k].data.size();
+  for (std::size_t k = start; k < out.size(); ++k)
+    bytes += out[k].data.size();
   for (LogIndex i = std::max(lo, offset_); i < hi; ++i) {
     if (out.size() - start >= max_count) break;
     const Entry& e = unstable_[i - offset_];

@@ -38,9 +38,10 @@ class RaftLog {
   // can no longer read): where a leader's and a follower's logs may agree.
   LogIndex find_conflict_by_term(LogIndex index, Term term) const;
 
-  // Appends entries starting at entries[from].index, replacing everything
-  // from that index on. Must not touch committed entries.
-  void append(const std::vector<Entry>& entries, std::size_t from);
+  // Appends entries[from..] (moving them out), starting at
+  // entries[from].index and replacing everything from that index on. Must
+  // not touch committed entries.
+  void append(std::vector<Entry>& entries, std::size_t from);
   // Leader append: entries already carry their term and index.
   void append_one(Entry e);
 

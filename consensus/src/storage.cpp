@@ -5,7 +5,8 @@
 namespace coord::consensus {
 
 MemoryStorage::MemoryStorage(ConfState initial) {
-  snapshot_.meta.conf = std::move(initial);
+  append(bootstrap_entries(initial));
+  hard_state_ = bootstrap_hard_state(initial);
 }
 
 LogIndex MemoryStorage::last_index() const {
@@ -23,6 +24,7 @@ void MemoryStorage::entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
   COORD_ASSERT(lo >= first_index() && lo < hi && hi <= last_index().next(), "entries(", lo, ", ",
                hi, ") outside the stored log");
   std::size_t bytes = 0;
+  out.reserve(out.size() + (hi - lo));
   for (LogIndex i = lo; i < hi; ++i) {
     const Entry& e = at(i);
     bytes += e.data.size();
@@ -32,10 +34,16 @@ void MemoryStorage::entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
 }
 
 void MemoryStorage::append(const std::vector<Entry>& entries) {
+  std::vector<Entry> copy = entries;
+  append(std::move(copy));
+}
+
+void MemoryStorage::append(std::vector<Entry>&& entries) {
   if (entries.empty()) return;
   const LogIndex first = first_index();
   std::size_t skip = 0;
-  while (skip < entries.size() && entries[skip].index < first) ++skip;
+  while (skip < entries.size() && entries[skip].index < first)
+    ++skip;
   if (skip == entries.size()) return;
   const LogIndex start = entries[skip].index;
   COORD_ASSERT(start <= last_index().next(), "append leaves a gap: ", start, " after ",
@@ -44,7 +52,7 @@ void MemoryStorage::append(const std::vector<Entry>& entries) {
   entries_.resize(start - entries_.front().index);
   for (std::size_t k = skip; k < entries.size(); ++k) {
     COORD_ASSERT(entries[k].index == last_index().next(), "append: entries not contiguous");
-    entries_.push_back(entries[k]);
+    entries_.push_back(std::move(entries[k]));
   }
 }
 
@@ -76,8 +84,8 @@ Status MemoryStorage::compact(LogIndex index) {
   }
   if (index <= entries_.front().index) return Status();
   const Term t = at(index).term;
-  entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(
-                                                          index - entries_.front().index));
+  entries_.erase(entries_.begin(),
+                 entries_.begin() + static_cast<std::ptrdiff_t>(index - entries_.front().index));
   entries_.front() = Entry{t, index, EntryType::Normal, {}};
   return Status();
 }

@@ -34,11 +34,13 @@ bool ConfState::is_learner(NodeId id) const {
 
 std::ostream& operator<<(std::ostream& os, const ConfState& c) {
   os << "voters=(";
-  for (std::size_t i = 0; i < c.voters.size(); ++i) os << (i ? " " : "") << c.voters[i];
+  for (std::size_t i = 0; i < c.voters.size(); ++i)
+    os << (i ? " " : "") << c.voters[i];
   os << ")";
   if (!c.learners.empty()) {
     os << " learners=(";
-    for (std::size_t i = 0; i < c.learners.size(); ++i) os << (i ? " " : "") << c.learners[i];
+    for (std::size_t i = 0; i < c.learners.size(); ++i)
+      os << (i ? " " : "") << c.learners[i];
     os << ")";
   }
   return os;
@@ -63,7 +65,8 @@ std::string ConfChange::encode() const {
   out[0] = static_cast<char>(conf_change_version);
   out[1] = static_cast<char>(type);
   const std::uint64_t v = node.value();
-  for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    out[2 + i] = static_cast<char>((v >> (8 * i)) & 0xff);
   return out;
 }
 
@@ -79,7 +82,8 @@ Result<ConfChange> ConfChange::decode(std::string_view bytes) {
     return Status(ErrorCode::MarshallingError, "conf change: unknown type");
   }
   std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<std::uint8_t>(bytes[2 + i])} << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    v |= std::uint64_t{static_cast<std::uint8_t>(bytes[2 + i])} << (8 * i);
   return ConfChange{static_cast<ConfChangeType>(t), NodeId(v)};
 }
 
@@ -120,6 +124,23 @@ Result<ConfState> ConfChange::apply_to(const ConfState& before) const {
       break;
   }
   return after;
+}
+
+std::vector<Entry> bootstrap_entries(const ConfState& founding) {
+  std::vector<Entry> out;
+  auto add = [&](ConfChangeType type, NodeId id) {
+    const LogIndex index(out.size() + 1);
+    out.push_back(Entry{Term(1), index, EntryType::ConfChange, ConfChange{type, id}.encode()});
+  };
+  for (NodeId id : founding.voters)
+    add(ConfChangeType::AddVoter, id);
+  for (NodeId id : founding.learners)
+    add(ConfChangeType::AddLearner, id);
+  return out;
+}
+
+HardState bootstrap_hard_state(const ConfState& founding) {
+  return HardState{Term(1), NodeId(0), LogIndex(founding.size())};
 }
 
 std::string_view to_string(MessageType t) {

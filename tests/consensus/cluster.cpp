@@ -90,6 +90,9 @@ void Cluster::add_node(NodeId id, const ConfState& conf, const NodeOptions& opti
   n.options = options;
   nodes_[id] = std::move(n);
   restart(id);
+  // Apply the founding configuration entries quietly: every script starts
+  // from a bootstrapped cluster.
+  process_ready(id);
 }
 
 Cluster::Node& Cluster::node(NodeId id) {
@@ -100,7 +103,8 @@ Cluster::Node& Cluster::node(NodeId id) {
 
 std::vector<NodeId> Cluster::ids() const {
   std::vector<NodeId> out;
-  for (const auto& [id, n] : nodes_) out.push_back(id);
+  for (const auto& [id, n] : nodes_)
+    out.push_back(id);
   return out;
 }
 
@@ -235,7 +239,8 @@ std::string Cluster::stabilize(int max_rounds) {
 
 void Cluster::partition(const std::set<NodeId>& side) {
   side_.clear();
-  for (NodeId id : side) side_[id] = 1;
+  for (NodeId id : side)
+    side_[id] = 1;
 }
 
 void Cluster::isolate(NodeId id) {
@@ -279,7 +284,8 @@ std::string Cluster::state_line(NodeId id) const {
   os << id << ": " << to_string(r.role()) << " term=" << r.term() << " leader=" << r.leader()
      << " commit=" << r.commit_index() << " last=" << r.last_index()
      << " applied=" << n.applied_index;
-  if (!r.conf_state().is_voter(id)) os << (r.conf_state().is_learner(id) ? " (learner)" : " (non-member)");
+  if (!r.conf_state().is_voter(id))
+    os << (r.conf_state().is_learner(id) ? " (learner)" : " (non-member)");
   return os.str();
 }
 

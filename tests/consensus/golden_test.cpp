@@ -43,14 +43,16 @@ NodeId arg_id(const coord::testing::GoldenCase& c, std::size_t k) {
 
 std::vector<NodeId> id_list(const coord::testing::GoldenCase& c, const Cluster& cluster) {
   std::vector<NodeId> out;
-  for (const auto& p : c.positional()) out.push_back(NodeId(std::stoull(p)));
+  for (const auto& p : c.positional())
+    out.push_back(NodeId(std::stoull(p)));
   if (out.empty()) out = cluster.ids();
   return out;
 }
 
 std::string or_ok(std::string s) {
   if (s.empty()) return "ok";
-  while (!s.empty() && s.back() == '\n') s.pop_back();
+  while (!s.empty() && s.back() == '\n')
+    s.pop_back();
   return s;
 }
 
@@ -71,12 +73,14 @@ class Handler {
       const NodeId id = arg_id(c, 0);
       int n = std::stoi(c.get_or("n", "1"));
       if (cmd == "tick-election") n = 2 * cluster_.node(id).options.election_ticks;
-      for (int i = 0; i < n; ++i) cluster_.raft(id).tick();
+      for (int i = 0; i < n; ++i)
+        cluster_.raft(id).tick();
       return "ok";
     }
     if (cmd == "process-ready") {
       std::string out;
-      for (NodeId id : id_list(c, cluster_)) out += cluster_.process_ready(id);
+      for (NodeId id : id_list(c, cluster_))
+        out += cluster_.process_ready(id);
       return or_ok(out);
     }
     if (cmd == "deliver-msgs") {
@@ -85,7 +89,8 @@ class Handler {
       if (pos.empty()) {
         out = cluster_.deliver(NodeId(0));
       } else {
-        for (NodeId id : id_list(c, cluster_)) out += cluster_.deliver(id);
+        for (NodeId id : id_list(c, cluster_))
+          out += cluster_.deliver(id);
       }
       return or_ok(out);
     }
@@ -131,7 +136,8 @@ class Handler {
     }
     if (cmd == "partition") {
       std::set<NodeId> side;
-      for (const auto& p : c.positional()) side.insert(NodeId(std::stoull(p)));
+      for (const auto& p : c.positional())
+        side.insert(NodeId(std::stoull(p)));
       cluster_.partition(side);
       return "ok";
     }
@@ -154,7 +160,8 @@ class Handler {
     if (cmd == "snapshot") return status_line(cluster_.snapshot(arg_id(c, 0)));
     if (cmd == "raft-state") {
       std::string out;
-      for (NodeId id : cluster_.ids()) out += cluster_.state_line(id) + "\n";
+      for (NodeId id : cluster_.ids())
+        out += cluster_.state_line(id) + "\n";
       return or_ok(out);
     }
     if (cmd == "status") return or_ok(cluster_.progress(arg_id(c, 0)));
@@ -186,11 +193,13 @@ class Handler {
       if (auto v = c.get("voters")) {
         conf.voters = parse_ids(*v);
       } else {
-        for (int i = 0; i < n; ++i) conf.voters.push_back(NodeId(first + i));
+        for (int i = 0; i < n; ++i)
+          conf.voters.push_back(NodeId(first + i));
       }
       if (auto l = c.get("learners")) conf.learners = parse_ids(*l);
     }
-    for (int i = 0; i < n; ++i) cluster_.add_node(NodeId(first + i), conf, o);
+    for (int i = 0; i < n; ++i)
+      cluster_.add_node(NodeId(first + i), conf, o);
     return "ok";
   }
 
@@ -214,10 +223,10 @@ std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
   return name;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Consensus, GoldenTest,
-    ::testing::ValuesIn(coord::testing::golden_files(COORD_TEST_SOURCE_DIR "/testdata")),
-    test_name);
+INSTANTIATE_TEST_SUITE_P(Consensus, GoldenTest,
+                         ::testing::ValuesIn(coord::testing::golden_files(COORD_TEST_SOURCE_DIR
+                                                                          "/testdata")),
+                         test_name);
 
 }  // namespace
 }  // namespace coord::consensus::testing

@@ -19,7 +19,8 @@ NodeId n(std::uint64_t v) {
 
 ConfState voters(std::initializer_list<std::uint64_t> ids) {
   ConfState c;
-  for (auto i : ids) c.voters.push_back(NodeId(i));
+  for (auto i : ids)
+    c.voters.push_back(NodeId(i));
   return c;
 }
 
@@ -29,8 +30,11 @@ struct Single {
   MemoryStorage storage;
   std::unique_ptr<Raft> raft;
 
-  explicit Single(std::uint64_t id, ConfState conf = voters({1, 2, 3}), bool pre_vote = false)
-      : storage(std::move(conf)) {
+  // The log starts empty after a snapshot at index 0 that holds the
+  // configuration, so tests can build logs from index 1.
+  explicit Single(std::uint64_t id, ConfState conf = voters({1, 2, 3}), bool pre_vote = false) {
+    EXPECT_TRUE(
+        storage.apply_snapshot(Snapshot{SnapshotMeta{LogIndex(0), Term(0), conf}, {}}).ok());
     start(id, pre_vote);
   }
   void start(std::uint64_t id, bool pre_vote = false) {
@@ -81,7 +85,8 @@ Message append(std::uint64_t from, std::uint64_t term, std::uint64_t prev_term,
   m.log_term = Term(prev_term);
   m.index = LogIndex(prev_index);
   m.commit = LogIndex(commit);
-  for (auto [t, i] : ents) m.entries.push_back(Entry{Term(t), LogIndex(i), EntryType::Normal, "x"});
+  for (auto [t, i] : ents)
+    m.entries.push_back(Entry{Term(t), LogIndex(i), EntryType::Normal, "x"});
   return m;
 }
 
@@ -111,7 +116,8 @@ void elect(Cluster& c, NodeId id) {
 
 Cluster three(NodeOptions o = {}) {
   Cluster c;
-  for (std::uint64_t i = 1; i <= 3; ++i) c.add_node(n(i), voters({1, 2, 3}), o);
+  for (std::uint64_t i = 1; i <= 3; ++i)
+    c.add_node(n(i), voters({1, 2, 3}), o);
   return c;
 }
 
@@ -146,7 +152,8 @@ TEST(Figure2AllServers, HigherTermInAnyMessageMakesAFollower) {
 
 TEST(Figure2Followers, ElectionTimeoutWithoutLeaderStartsElection) {
   Single s(1);
-  for (int i = 0; i < 20 && s.raft->role() == Role::Follower; ++i) s.raft->tick();
+  for (int i = 0; i < 20 && s.raft->role() == Role::Follower; ++i)
+    s.raft->tick();
   EXPECT_EQ(s.raft->role(), Role::Candidate);
 }
 
@@ -171,7 +178,8 @@ TEST(Figure2Candidates, OnConversionIncrementTermVoteForSelfAndRequestVotes) {
   ASSERT_TRUE(rd.hard_state.has_value());
   EXPECT_EQ(rd.hard_state->vote, n(1));
   int votes = 0;
-  for (const auto& m : rd.messages) votes += m.type == MessageType::Vote ? 1 : 0;
+  for (const auto& m : rd.messages)
+    votes += m.type == MessageType::Vote ? 1 : 0;
   EXPECT_EQ(votes, 2);
 }
 
@@ -198,7 +206,8 @@ TEST(Figure2Candidates, ElectionTimeoutStartsNewElection) {
   Single s(1);
   s.raft->campaign();
   s.flush();
-  for (int i = 0; i < 20 && s.raft->term() == Term(1); ++i) s.raft->tick();
+  for (int i = 0; i < 20 && s.raft->term() == Term(1); ++i)
+    s.raft->tick();
   EXPECT_EQ(s.raft->role(), Role::Candidate);
   EXPECT_EQ(s.raft->term(), Term(2));
 }
@@ -213,7 +222,8 @@ TEST(Figure2Leaders, UponElectionSendAppendEntriesToEachServer) {
   r.type = MessageType::VoteResponse;
   s.step(r);
   int appends = 0;
-  for (const auto& m : s.sent()) appends += m.type == MessageType::Append ? 1 : 0;
+  for (const auto& m : s.sent())
+    appends += m.type == MessageType::Append ? 1 : 0;
   EXPECT_EQ(appends, 2);
 }
 
@@ -224,6 +234,18 @@ TEST(Figure2Leaders, ClientCommandIsAppendedToLocalLog) {
   ASSERT_TRUE(c.raft(n(1)).propose("cmd").ok());
   EXPECT_EQ(c.raft(n(1)).last_index(), before.next());
   EXPECT_EQ(c.raft(n(1)).log_entries(before.next(), before + 2).at(0).data, "cmd");
+}
+
+TEST(Figure2Leaders, SuccessfulAppendUpdatesMatchAndNextIndex) {
+  Cluster c = three();
+  elect(c, n(1));
+  ASSERT_TRUE(c.raft(n(1)).propose_batch({"a", "b"}).ok());
+  c.stabilize();
+  const LogIndex last = c.raft(n(1)).last_index();
+  for (const ProgressInfo& p : c.raft(n(1)).status().progress) {
+    EXPECT_EQ(p.match, last) << "follower " << p.id;
+    EXPECT_EQ(p.next, last.next()) << "follower " << p.id;
+  }
 }
 
 TEST(Figure2Leaders, FollowerThatRejectsIsRetriedFromAnEarlierIndex) {
@@ -367,6 +389,36 @@ TEST(Figure2Persistence, TermAndVoteSurviveRestart) {
   EXPECT_TRUE(find(out, MessageType::VoteResponse)->reject);
 }
 
+TEST(Section4_2_3DisruptiveServers, NodeThatCannotCampaignForgetsASilentLeader) {
+  // Node 3 is a voter in the configuration its log will hold but does not
+  // hold yet, so it cannot campaign. Once its leader has been silent for a
+  // whole election timeout it must answer candidates again: found by the
+  // simulator, where such a node kept refusing the votes a quorum needed.
+  RaftConfig c;
+  c.id = NodeId(3);
+  c.check_quorum = true;
+  MemoryStorage storage;
+  ASSERT_TRUE(
+      storage.apply_snapshot(Snapshot{SnapshotMeta{LogIndex(0), Term(0), voters({1, 2})}, {}})
+          .ok());
+  Raft r(c, storage, Random(3));
+  Message hb = append(1, 1, 0, 0, {}, 0);
+  hb.type = MessageType::Heartbeat;
+  hb.to = NodeId(3);
+  ASSERT_TRUE(r.step(hb).ok());
+  ASSERT_EQ(r.leader(), n(1));
+  for (int i = 0; i < 40; ++i)
+    r.tick();
+  EXPECT_EQ(r.leader(), NodeId(0));
+  Message v = vote(2, 2, 0, 0);
+  v.to = NodeId(3);
+  ASSERT_TRUE(r.step(v).ok());
+  Ready rd = r.ready();
+  const Message* answer = find(rd.messages, MessageType::VoteResponse);
+  ASSERT_NE(answer, nullptr) << "vote request ignored: the stale lease still holds";
+  EXPECT_FALSE(answer->reject);
+}
+
 // ---- §5.4 Safety ----------------------------------------------------------
 
 TEST(Section5_4_1ElectionRestriction, HigherLastTermIsMoreUpToDate) {
@@ -411,7 +463,8 @@ TEST(Section5_4_2CommittingEarlierTerms, EarlierEntriesCommitWithACurrentTermEnt
 
 TEST(Section5_4_3LeaderCompleteness, NewLeaderHoldsEveryCommittedEntry) {
   Cluster c;
-  for (std::uint64_t i = 1; i <= 5; ++i) c.add_node(n(i), voters({1, 2, 3, 4, 5}), {});
+  for (std::uint64_t i = 1; i <= 5; ++i)
+    c.add_node(n(i), voters({1, 2, 3, 4, 5}), {});
   elect(c, n(1));
   c.partition({n(1), n(2), n(3)});
   ASSERT_TRUE(c.raft(n(1)).propose("committed").ok());

@@ -79,7 +79,9 @@ inline constexpr std::size_t append_entry_bytes_per_message_max = 4 * 1024 * 102
 inline constexpr std::size_t append_inflight_messages_max = 256;
 // Members of one cluster, voters and learners together.
 inline constexpr std::size_t cluster_members_max = 64;
-// Bytes of committed entries handed to the application in one Ready.
+// Committed entries handed to the application in one Ready, in count and in
+// bytes; the rest follow in the next Ready.
+inline constexpr std::size_t ready_committed_entries_max = 65'536;
 inline constexpr std::size_t ready_committed_bytes_max = 64 * 1024 * 1024;
 // Bytes of one snapshot carried by an InstallSnapshot message (sent whole).
 inline constexpr std::size_t snapshot_bytes_max = peer_message_bytes_max - 1024 * 1024;

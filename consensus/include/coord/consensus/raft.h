@@ -148,9 +148,11 @@ class Raft {
 
   // One unit of logical time.
   void tick();
-  // A message from a peer. Stale and unknown messages are dropped silently;
-  // an error means the message was malformed (wrong recipient...).
-  Status step(const Message& m);
+  // A message from a peer (taken by value: pass an rvalue to let the core
+  // keep its entries without copying them). Stale and unknown messages are
+  // dropped silently; an error means the message was malformed (wrong
+  // recipient...).
+  Status step(Message m);
 
   // Leader only. InvalidState when not leader; Throttled during a
   // leadership transfer. Appended at the end of the leader's log; whether it

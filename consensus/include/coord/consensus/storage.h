@@ -12,9 +12,10 @@
 // The log starts after a compaction point: the first stored entry is
 // `first_index()` and the term of the entry just before it is still known, so
 // the entry after it can be checked (§5.3). The latest snapshot covers at
-// least everything before first_index() (a fresh cluster: index 0 and the
-// initial configuration); entries it covers may still be kept for followers
-// that are only a little behind.
+// least everything before first_index() (a fresh cluster: index 0 and an
+// empty configuration, the founding one being in the log, see
+// bootstrap_entries); entries it covers may still be kept for followers that
+// are only a little behind.
 //
 // Reading outside [first_index() - 1, last_index()] is a broken invariant of the
 // caller. A storage that fails to read (a disk error) must stop the process:
@@ -58,7 +59,8 @@ class MemoryStorage final : public LogStorage {
   // A storage for a new member: empty log, empty configuration (it learns
   // its configuration from the leader).
   MemoryStorage() = default;
-  // A storage for a founding member of a cluster with this configuration.
+  // A storage for a founding member of a cluster with this configuration:
+  // holds bootstrap_entries(initial) and bootstrap_hard_state(initial).
   explicit MemoryStorage(ConfState initial);
 
   HardState hard_state() const override { return hard_state_; }
@@ -75,6 +77,8 @@ class MemoryStorage final : public LogStorage {
   // and everything after it (the core only sends such a batch after it
   // checked the conflict, §5.3). Entries below the snapshot are skipped.
   void append(const std::vector<Entry>& entries);
+  // The same, moving the entries in (the Ready is not needed afterwards).
+  void append(std::vector<Entry>&& entries);
   // Installs a snapshot received from the leader (Ready::snapshot): drops
   // the whole log. A snapshot older than the current one is refused.
   Status apply_snapshot(const Snapshot& snapshot);

@@ -84,6 +84,15 @@ struct ConfChange {
   friend bool operator==(const ConfChange&, const ConfChange&) = default;
 };
 
+// How a new cluster starts (§4.1: the configuration lives in the log): every
+// founding member's log begins with one conf change entry per member, term 1,
+// indexes 1..k, already committed — identical on every founding member, so a
+// server added later learns the founding configuration by replaying the log
+// like any other entry. A storage for a founding member holds these entries
+// and this hard state before the core first starts on it.
+std::vector<Entry> bootstrap_entries(const ConfState& founding);
+HardState bootstrap_hard_state(const ConfState& founding);
+
 struct SnapshotMeta {
   LogIndex index;  // last entry the snapshot covers
   Term term;       // term of that entry
