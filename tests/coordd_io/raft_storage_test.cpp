@@ -48,16 +48,23 @@ class DiskStorageTest : public ::testing::Test {
   std::string dir_;
 };
 
-TEST_F(DiskStorageTest, FreshStorageHoldsTheInitialConfiguration) {
+TEST_F(DiskStorageTest, FreshStorageHoldsTheBootstrapEntries) {
+  const consensus::ConfState founding{{NodeId(1)}, {}};
+  {
+    auto s = open();
+    EXPECT_EQ(s->snapshot_meta().index, LogIndex(0));
+    EXPECT_EQ(s->first_index(), LogIndex(1));
+    EXPECT_EQ(s->last_index(), LogIndex(1));
+    EXPECT_EQ(s->hard_state(), consensus::bootstrap_hard_state(founding));
+    EXPECT_EQ(read(*s, 1, 2), consensus::bootstrap_entries(founding));
+    auto snap = s->load_snapshot_payload();
+    ASSERT_TRUE(snap.ok());
+    EXPECT_FALSE(snap->has_value());
+  }
+  // Written once: reopening finds them and adds nothing.
   auto s = open();
-  EXPECT_EQ(s->snapshot_meta().index, LogIndex(0));
-  EXPECT_EQ(s->snapshot_meta().conf.voters, std::vector<NodeId>{NodeId(1)});
-  EXPECT_EQ(s->first_index(), LogIndex(1));
-  EXPECT_EQ(s->last_index(), LogIndex(0));
-  EXPECT_EQ(s->term(LogIndex(0)), Term(0));
-  auto snap = s->load_snapshot_payload();
-  ASSERT_TRUE(snap.ok());
-  EXPECT_FALSE(snap->has_value());
+  EXPECT_EQ(s->last_index(), LogIndex(1));
+  EXPECT_EQ(s->hard_state(), consensus::bootstrap_hard_state(founding));
 }
 
 TEST_F(DiskStorageTest, PersistedEntriesAndHardStateSurviveReopen) {

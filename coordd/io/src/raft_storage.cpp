@@ -77,10 +77,17 @@ Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(
     if (!conf.ok())
       return Status(conf.code(), s->log_->file_path() + ": " + conf.status().message());
     s->snapshot_meta_ = consensus::SnapshotMeta{meta->index, meta->term, std::move(conf).value()};
-  } else {
-    s->snapshot_meta_.conf = std::move(initial);
   }
   COORD_RETURN_IF_ERROR(s->load_terms());
+  if (!s->log_->hard_state() && !s->log_->snapshot_meta() && s->log_->last_index().value() == 0) {
+    // A new data directory of a founding member: the configuration goes
+    // into the log as committed bootstrap entries, as every member of the
+    // cluster writes them (consensus/types.h).
+    consensus::Ready boot;
+    boot.entries = consensus::bootstrap_entries(initial);
+    boot.hard_state = consensus::bootstrap_hard_state(initial);
+    COORD_RETURN_IF_ERROR(s->persist(boot));
+  }
   return s;
 }
 
