@@ -344,6 +344,39 @@ TEST_F(ZkTest, ReconnectResumesSessionAndRearmsWatches) {
   EXPECT_EQ(states.items(), (std::vector<std::string>{"Connected", "Disconnected", "Connected"}));
 }
 
+TEST_F(ZkTest, ServerKilledAndRestartedSessionSurvives) {
+  start_server();
+  Recorder states;
+  Recorder rec;
+  ClientOptions o;
+  o.session_timeout = 30'000ms;
+  o.on_state = [&states](SessionState s) { states.add(std::string(session_state_name(s))); };
+  auto c = connect(o);
+  ASSERT_NE(c, nullptr);
+  const SessionId sid = c->session_id();
+  ASSERT_TRUE(c->create("/k", std::string("1")).ok());
+  ASSERT_TRUE(c->create("/k/eph", std::nullopt, CreateMode::Ephemeral).ok());
+  ASSERT_TRUE(c->get_data("/k", rec.watcher("data")).ok());
+
+  server_->kill();
+  ASSERT_EQ(states.wait(2).size(), 2u);
+  // In flight across the outage: waits for the server to come back.
+  auto queued = c->submit(ops::SetData{"/k", std::string("2")}, 60s);
+  std::string error;
+  ASSERT_TRUE(server_->restart(&error)) << error;
+  ASSERT_TRUE(c->wait_connected(30s).ok());
+  EXPECT_EQ(c->session_id(), sid);
+  auto st = queued.get();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->version, 1);
+  EXPECT_EQ(rec.wait(1), std::vector<std::string>{"data NodeDataChanged /k"})
+      << "the re-registered watch saw the queued write";
+  auto eph = c->exists("/k/eph");
+  ASSERT_TRUE(eph.ok());
+  EXPECT_TRUE(eph->has_value()) << "the session and its ephemeral survived the restart";
+  EXPECT_EQ(states.items(), (std::vector<std::string>{"Connected", "Disconnected", "Connected"}));
+}
+
 TEST_F(ZkTest, SessionExpiryAndClose) {
   start_server();
   Recorder states;
