@@ -587,7 +587,10 @@ class Client::Impl {
                               if (!process_frames()) return;
                               if (event_backlog() > opts_.event_queue_max) {
                                 read_paused_.store(true);
-                                return;
+                                // The event thread may have drained the queue
+                                // before it could see the flag.
+                                if (event_backlog() > opts_.event_queue_max / 2) return;
+                                read_paused_.store(false);
                               }
                               start_read();
                             });

@@ -298,6 +298,31 @@ TEST_F(ZkTest, TenThousandPipelinedRequestsAnsweredInOrder) {
   std::printf("10000 pipelined setData in %lld ms\n", static_cast<long long>(ms.count()));
 }
 
+TEST_F(ZkTest, SlowCallbacksPauseReadingWithoutLosingReplies) {
+  start_server();
+  ClientOptions o;
+  o.event_queue_max = 8;  // the I/O thread stops reading beyond 8 waiting callbacks
+  auto c = connect(o);
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->create("/slow", std::string("x")).ok());
+  constexpr int kRequests = 300;
+  std::vector<int> order;
+  std::promise<void> done;
+  for (int i = 0; i < kRequests; ++i) {
+    c->submit(ops::GetData{"/slow"}, [&, i](Result<DataResult> r) {
+      EXPECT_TRUE(r.ok()) << r.status();
+      std::this_thread::sleep_for(1ms);  // a deliberately slow consumer
+      order.push_back(i);
+      if (i == kRequests - 1) done.set_value();
+    });
+  }
+  ASSERT_EQ(done.get_future().wait_for(30s), std::future_status::ready);
+  ASSERT_EQ(order.size(), static_cast<std::size_t>(kRequests));
+  for (int i = 0; i < kRequests; ++i)
+    ASSERT_EQ(order[i], i);
+  EXPECT_EQ(c->state(), SessionState::Connected);
+}
+
 TEST_F(ZkTest, ReconnectResumesSessionAndRearmsWatches) {
   start_server();
   Recorder states;
