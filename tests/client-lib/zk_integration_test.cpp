@@ -390,6 +390,36 @@ TEST_F(ZkTest, ReconnectResumesSessionAndRearmsWatches) {
   EXPECT_EQ(states.items(), (std::vector<std::string>{"Connected", "Disconnected", "Connected"}));
 }
 
+TEST_F(ZkTest, ManyWatchesAreReArmedInSeveralSetWatchesFrames) {
+  start_server();
+  Recorder rec;
+  auto c = connect();
+  auto other = connect();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NE(other, nullptr);
+  // 3,000 exist watches on 60-byte paths: about 190 KiB of paths, more than
+  // one setWatches frame may carry.
+  constexpr int kWatches = 3000;
+  const std::string prefix = "/watch-" + std::string(45, 'p') + "-";
+  std::vector<std::future<Result<std::optional<Stat>>>> fs;
+  for (int i = 0; i < kWatches; ++i) {
+    fs.push_back(c->submit(ops::Exists{prefix + std::to_string(10000 + i), rec.watcher("w")}));
+  }
+  for (auto& f : fs)
+    ASSERT_TRUE(f.get().ok());
+  c->drop_connection_for_testing(500ms);
+  ASSERT_TRUE(c->wait_connected(20s).ok());
+  ASSERT_TRUE(c->run(ops::Sync{"/"}).ok());
+  // Both the first and the last path were re-registered.
+  ASSERT_TRUE(other->create(prefix + "10000", std::nullopt).ok());
+  ASSERT_TRUE(other->create(prefix + std::to_string(10000 + kWatches - 1), std::nullopt).ok());
+  const auto events = rec.wait(2);
+  EXPECT_EQ(
+      std::set<std::string>(events.begin(), events.end()),
+      (std::set<std::string>{"w NodeCreated " + prefix + "10000",
+                             "w NodeCreated " + prefix + std::to_string(10000 + kWatches - 1)}));
+}
+
 TEST_F(ZkTest, ServerKilledAndRestartedSessionSurvives) {
   start_server();
   Recorder states;
