@@ -152,8 +152,9 @@ Status get(JuteReader& r, MultiRequest& v) {
 void put(JuteWriter& w, const MultiResponse& r) {
   using jute::put;
   for (const MultiResult& res : r.results) {
-    const bool is_error = res.type == OpCode::Error;
-    put(w, MultiHeader{res.type, false, is_error ? res.err : ErrorCode::Ok});
+    // A success result's err is 0 unless a caller set otherwise; written
+    // as held so that decode and encode are inverses.
+    put(w, MultiHeader{res.type, false, res.err});
     switch (res.type) {
       case OpCode::Create:
         put(w, res.path);

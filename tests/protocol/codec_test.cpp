@@ -368,6 +368,21 @@ TEST(Multi, MultiReadResultsMixDataAndErrors) {
   EXPECT_EQ(std::get<MultiResponse>(*body), resp);
 }
 
+TEST(Multi, ResultHeaderErrRoundTripsAsHeld) {
+  // Found by libFuzzer: a success-typed result whose header carries a
+  // non-zero err must re-encode to the same value.
+  const Bytes body = hex("00000002 00 ffffff9b ffffffff 01 ffffffff");
+  auto first = decode_response_body(OpCode::Multi, body);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(std::get<MultiResponse>(*first).results.at(0).err, ErrorCode::NoNode);
+  const Bytes frame = reply_frame(1, 1, ErrorCode::Ok, *first);
+  JuteReader r(payload_of(frame));
+  ASSERT_TRUE(decode_reply_header(r).ok());
+  auto again = decode_response_body(OpCode::Multi, r.rest());
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(*again == *first);
+}
+
 // ---- replies ---------------------------------------------------------------------
 
 TEST(Reply, ErrorReplyOmitsTheBody) {

@@ -26,6 +26,16 @@ inline constexpr std::size_t jute_vector_elements_max = 1'000'000;
 inline constexpr std::size_t multi_ops_max = 100'000;
 // Longest string or buffer one Jute decoder accepts.
 inline constexpr std::size_t jute_string_bytes_max = frame_bytes_max + jute_extra_bytes;
+// libcoord: requests one client may have outstanding (queued or sent).
+inline constexpr std::size_t client_pending_requests_max = 100'000;
+// libcoord: callbacks and events waiting for the event thread before the
+// I/O thread stops reading from the server (backpressure).
+inline constexpr std::size_t client_event_queue_max = 100'000;
+// libcoord: watch paths carried by one setWatches frame after a reconnect
+// (the Java client's batch size).
+inline constexpr std::size_t client_set_watches_frame_bytes_max = 128 * 1024;
+// libcoord: servers in one connect string.
+inline constexpr std::size_t client_servers_max = 256;
 
 // ---------------------------------------------------------------------------
 // Data tree (znode/)

@@ -1,0 +1,962 @@
+// The Client's machinery: the I/O thread (Boost.Asio, one io_context, all
+// connection state touched only there) and the event thread (a bounded FIFO
+// of tasks). See client.h for the contract.
+#include "coord/client-lib/client.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "call.h"
+#include "coord/base/random.h"
+#include "coord/client-lib/connect_string.h"
+#include "coord/protocol/codec.h"
+#include "coord/protocol/frame.h"
+
+namespace coord {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using namespace protocol;
+using client_detail::Call;
+using client_detail::CallPtr;
+
+std::string_view session_state_name(SessionState s) {
+  switch (s) {
+    case SessionState::Connecting:
+      return "Connecting";
+    case SessionState::Connected:
+      return "Connected";
+    case SessionState::Disconnected:
+      return "Disconnected";
+    case SessionState::Expired:
+      return "Expired";
+    case SessionState::Closed:
+      return "Closed";
+    case SessionState::AuthFailed:
+      return "AuthFailed";
+  }
+  return "?";
+}
+
+namespace {
+
+bool is_final(SessionState s) {
+  return s == SessionState::Expired || s == SessionState::Closed || s == SessionState::AuthFailed;
+}
+
+Status final_status(SessionState s) {
+  switch (s) {
+    case SessionState::Expired:
+      return Status(ErrorCode::SessionExpired, "session expired");
+    case SessionState::AuthFailed:
+      return Status(ErrorCode::AuthFailed, "authentication failed");
+    default:
+      return Status(ErrorCode::Closing, "client is closed");
+  }
+}
+
+// Prefixes the chroot to every path of a request body.
+void chroot_request(const std::string& chroot, RequestBody& body) {
+  if (chroot.empty()) return;
+  auto fix = [&chroot](auto& rec) {
+    using T = std::decay_t<decltype(rec)>;
+    if constexpr (std::is_same_v<T, MultiRequest>) {
+      for (MultiOp& op : rec.ops) {
+        std::visit([&chroot](auto& r) { r.path = chroot_path(chroot, r.path); }, op.op);
+      }
+    } else if constexpr (std::is_same_v<T, GetEphemeralsRequest>) {
+      rec.prefix_path = chroot_path(chroot, rec.prefix_path);
+    } else if constexpr (requires { rec.path; }) {
+      rec.path = chroot_path(chroot, rec.path);
+    }
+  };
+  std::visit(fix, body);
+}
+
+// Makes the paths of a reply relative to the chroot.
+void unchroot_response(const std::string& chroot, ResponseBody& body) {
+  if (chroot.empty()) return;
+  auto fix = [&chroot](auto& rec) {
+    using T = std::decay_t<decltype(rec)>;
+    if constexpr (std::is_same_v<T, MultiResponse>) {
+      for (MultiResult& r : rec.results) {
+        if (!r.path.empty()) r.path = strip_chroot(chroot, r.path);
+      }
+    } else if constexpr (std::is_same_v<T, GetEphemeralsResponse>) {
+      for (auto& p : rec.ephemerals)
+        p = strip_chroot(chroot, p);
+    } else if constexpr (requires { rec.path; }) {
+      rec.path = strip_chroot(chroot, rec.path);
+    }
+  };
+  std::visit(fix, body);
+}
+
+}  // namespace
+
+class Client::Impl {
+ public:
+  Impl(ClientOptions opts, ConnectString cs)
+      : opts_(std::move(opts)),
+        servers_(std::move(cs.servers)),
+        chroot_(std::move(cs.chroot)),
+        rng_(opts_.seed != 0 ? opts_.seed : Random::entropy_seed()),
+        socket_(io_),
+        resolver_(io_),
+        tick_timer_(io_),
+        work_(asio::make_work_guard(io_)) {
+    // Shuffle so that many clients spread over the ensemble.
+    for (std::size_t i = servers_.size(); i > 1; --i) {
+      std::swap(servers_[i - 1], servers_[rng_.below(i)]);
+    }
+    session_id_ = opts_.session_id;
+    password_ = opts_.session_password;
+    if (password_.size() != limits::session_password_bytes) {
+      password_.assign(limits::session_password_bytes, '\0');
+    }
+    connect_timeout_ =
+        opts_.connect_timeout.count() > 0
+            ? opts_.connect_timeout
+            : std::max(milliseconds(500),
+                       opts_.session_timeout /
+                           static_cast<int>(std::max<std::size_t>(1, servers_.size())));
+  }
+
+  void start() {
+    event_thread_ = std::thread([this] { event_loop(); });
+    io_thread_ = std::thread([this] { io_.run(); });
+    asio::post(io_, [this] {
+      schedule_tick();
+      start_connect();
+    });
+  }
+
+  // Called once, from ~Client (never on our own threads).
+  void shutdown() {
+    std::promise<void> done;
+    auto f = done.get_future();
+    asio::post(io_, [this, &done] {
+      if (!is_final(state_.load())) finalize(SessionState::Closed, "client destroyed");
+      done.set_value();
+    });
+    f.wait();
+    work_.reset();
+    io_.stop();
+    io_thread_.join();
+    {
+      std::lock_guard lock(ev_mu_);
+      ev_stop_ = true;
+    }
+    ev_cv_.notify_all();
+    event_thread_.join();
+  }
+
+  // ---- called from any thread ------------------------------------------------
+
+  void submit(CallPtr call, milliseconds timeout) {
+    if (!call->invalid.ok()) {
+      Status invalid = call->invalid;
+      fail_now(std::move(call), std::move(invalid));
+      return;
+    }
+    const SessionState s = state_.load();
+    if (is_final(s)) {
+      fail_now(std::move(call), final_status(s));
+      return;
+    }
+    if (pending_.fetch_add(1) >= opts_.pending_requests_max) {
+      pending_.fetch_sub(1);
+      fail_now(std::move(call), Status(ErrorCode::Throttled, "too many outstanding requests"));
+      return;
+    }
+    call->deadline = SteadyClock::now() + (timeout.count() > 0 ? timeout : opts_.request_timeout);
+    Call* raw = call.release();
+    asio::post(io_, [this, raw] { enqueue(CallPtr(raw)); });
+  }
+
+  Status wait_connected(milliseconds timeout) {
+    std::unique_lock lock(state_mu_);
+    const bool ok = state_cv_.wait_for(lock, timeout, [this] {
+      const SessionState s = state_.load();
+      return s == SessionState::Connected || is_final(s);
+    });
+    const SessionState s = state_.load();
+    if (s == SessionState::Connected) return Status();
+    if (is_final(s)) return final_status(s);
+    (void)ok;
+    return Status(ErrorCode::ConnectionLoss, "not connected within the timeout");
+  }
+
+  Status close(milliseconds timeout) {
+    if (on_event_thread()) return Status(ErrorCode::ApiError, "close() from a callback");
+    auto promise = std::make_shared<std::promise<Status>>();
+    auto future = promise->get_future();
+    asio::post(io_, [this, promise, timeout] { begin_close(promise, timeout); });
+    if (future.wait_for(timeout + milliseconds(1000)) != std::future_status::ready) {
+      return Status(ErrorCode::OperationTimeout, "close did not finish");
+    }
+    return future.get();
+  }
+
+  void drop_connection(milliseconds pause) {
+    asio::post(io_, [this, pause] {
+      if (is_final(state_.load())) return;
+      connection_lost("dropped for testing", pause);
+    });
+  }
+
+  bool on_event_thread() const { return std::this_thread::get_id() == event_thread_id_.load(); }
+
+  SessionState state() const { return state_.load(); }
+  SessionId session_id() const {
+    std::lock_guard lock(info_mu_);
+    return session_id_;
+  }
+  std::string password() const {
+    std::lock_guard lock(info_mu_);
+    return password_;
+  }
+  milliseconds negotiated() const { return milliseconds(negotiated_ms_.load()); }
+  Zxid last_zxid() const { return Zxid(last_zxid_.load()); }
+  std::string server() const {
+    std::lock_guard lock(info_mu_);
+    return server_name_;
+  }
+
+ private:
+  enum class Conn : std::uint8_t { Idle, Connecting, Handshaking, Open, Dead };
+
+  // ---- event thread ------------------------------------------------------------
+
+  void post_event(std::function<void()> task) {
+    {
+      std::lock_guard lock(ev_mu_);
+      ev_q_.push_back(std::move(task));
+    }
+    ev_cv_.notify_one();
+  }
+
+  std::size_t event_backlog() {
+    std::lock_guard lock(ev_mu_);
+    return ev_q_.size();
+  }
+
+  void event_loop() {
+    event_thread_id_.store(std::this_thread::get_id());
+    while (true) {
+      std::function<void()> task;
+      bool resume = false;
+      {
+        std::unique_lock lock(ev_mu_);
+        ev_cv_.wait(lock, [this] { return ev_stop_ || !ev_q_.empty(); });
+        if (ev_q_.empty()) return;  // stopping and drained
+        task = std::move(ev_q_.front());
+        ev_q_.pop_front();
+        resume = read_paused_.load() && ev_q_.size() <= opts_.event_queue_max / 2;
+      }
+      if (resume) asio::post(io_, [this] { resume_reading(); });
+      task();
+    }
+  }
+
+  void fail_now(CallPtr call, Status status) {
+    auto complete = std::move(call->complete);
+    post_event([complete = std::move(complete), status = std::move(status)] { complete(status); });
+  }
+
+  // ---- I/O thread: state ----------------------------------------------------------
+
+  void set_state(SessionState s) {
+    {
+      std::lock_guard lock(state_mu_);
+      if (state_.load() == s) return;
+      state_.store(s);
+    }
+    state_cv_.notify_all();
+    if (opts_.on_state) {
+      post_event([cb = opts_.on_state, s] { cb(s); });
+    }
+  }
+
+  // Completes a call exactly once, handing the result to the event thread.
+  void complete(Call& call, Result<ResponseBody> result) {
+    if (call.done) return;
+    call.done = true;
+    pending_.fetch_sub(1);
+    post_event([complete = std::move(call.complete), result = std::move(result)]() mutable {
+      complete(std::move(result));
+    });
+  }
+
+  // Enters a final state: every call fails, the socket closes, nothing more
+  // is sent.
+  void finalize(SessionState s, std::string_view why) {
+    (void)why;
+    // The state first, so that a callback failed below already sees it.
+    set_state(s);
+    close_socket();
+    conn_ = Conn::Dead;
+    watches_.clear();
+    const Status st = final_status(s);
+    for (auto& c : sent_)
+      complete(*c, st);
+    for (auto& c : unsent_)
+      complete(*c, st);
+    sent_.clear();
+    unsent_.clear();
+    for (auto& w : auth_waiters_) {
+      if (w) complete(**w, st);
+    }
+    auth_waiters_.clear();
+    tick_timer_.cancel();
+    if (close_promise_) {
+      close_promise_->set_value(s == SessionState::Closed ? Status() : st);
+      close_promise_.reset();
+    }
+  }
+
+  void close_socket() {
+    ++generation_;
+    boost::system::error_code ec;
+    resolver_.cancel();
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    out_.clear();
+    writing_ = false;
+    frames_ = FrameBuffer(limits::frame_bytes_max);
+    read_paused_.store(false);
+    reading_ = false;
+    {
+      std::lock_guard lock(info_mu_);
+      server_name_.clear();
+    }
+  }
+
+  // ---- I/O thread: connecting --------------------------------------------------------
+
+  void start_connect() {
+    if (conn_ != Conn::Idle || closing_) return;
+    const auto now = SteadyClock::now();
+    if (now < reconnect_not_before_) return;  // the tick retries
+    const ServerAddress& server = servers_[next_server_ % servers_.size()];
+    ++next_server_;
+    ++attempts_;
+    conn_ = Conn::Connecting;
+    attempt_deadline_ = now + connect_timeout_;
+    const std::uint64_t gen = ++generation_;
+    resolver_.async_resolve(
+        server.host, std::to_string(server.port),
+        [this, gen, server](const boost::system::error_code& ec,
+                            tcp::resolver::results_type results) {
+          if (gen != generation_) return;
+          if (ec) {
+            attempt_failed();
+            return;
+          }
+          asio::async_connect(
+              socket_, results,
+              [this, gen, server](const boost::system::error_code& ec2, const tcp::endpoint&) {
+                if (gen != generation_) return;
+                if (ec2) {
+                  attempt_failed();
+                  return;
+                }
+                on_connected(server);
+              });
+        });
+  }
+
+  void on_connected(const ServerAddress& server) {
+    boost::system::error_code ec;
+    socket_.set_option(tcp::no_delay(true), ec);
+    {
+      std::lock_guard lock(info_mu_);
+      server_name_ = server.host + ":" + std::to_string(server.port);
+    }
+    conn_ = Conn::Handshaking;
+    ConnectRequest req;
+    req.last_zxid_seen = Zxid(last_zxid_.load());
+    req.timeout_ms = static_cast<std::int32_t>(opts_.session_timeout.count());
+    req.session_id = session_id_;
+    req.password = password_;
+    append_connect_request_frame(out_, req);
+    flush();
+    start_read();
+  }
+
+  // A connection attempt (resolve, connect or handshake) did not work out.
+  void attempt_failed() {
+    close_socket();
+    conn_ = Conn::Idle;
+    // After a full round over the servers without success, back off a
+    // little so that an unreachable ensemble does not spin the CPU.
+    if (attempts_ % servers_.size() == 0) {
+      reconnect_not_before_ = SteadyClock::now() + milliseconds(100 + rng_.below(400));
+    }
+    start_connect();
+  }
+
+  // An established connection broke: sent requests fail with ConnectionLoss
+  // (they may have been applied), unsent ones wait for the next connection.
+  void connection_lost(std::string_view why, milliseconds pause = milliseconds(0)) {
+    (void)why;
+    const bool was_open = conn_ == Conn::Open;
+    close_socket();
+    conn_ = Conn::Idle;
+    const Status loss(ErrorCode::ConnectionLoss, "connection lost");
+    for (auto& c : sent_)
+      complete(*c, loss);
+    sent_.clear();
+    for (auto& w : auth_waiters_) {
+      if (w) complete(**w, loss);
+    }
+    auth_waiters_.clear();
+    if (was_open) {
+      set_state(SessionState::Disconnected);
+      attempts_ = 0;
+      reconnect_not_before_ = SteadyClock::now() + pause;
+    }
+    if (closing_) {
+      finalize(SessionState::Closed, "closed while disconnected");
+      return;
+    }
+    start_connect();
+  }
+
+  void on_handshake(ByteSpan payload) {
+    auto resp = decode_connect_response(payload);
+    if (!resp.ok()) {
+      attempt_failed();
+      return;
+    }
+    if (resp->timeout_ms <= 0) {
+      // §4.3: the server does not know the session (expired or wrong password).
+      finalize(SessionState::Expired, "server reports the session expired");
+      return;
+    }
+    {
+      std::lock_guard lock(info_mu_);
+      session_id_ = resp->session_id;
+      password_ = resp->password;
+    }
+    negotiated_ms_.store(resp->timeout_ms);
+    conn_ = Conn::Open;
+    attempts_ = 0;
+    last_recv_ = SteadyClock::now();
+    last_contact_ = last_recv_;
+    prime_connection();
+    set_state(SessionState::Connected);
+  }
+
+  // After the handshake: re-arm watches, replay credentials, then send what
+  // waited for the connection, in that order (as the Java client does).
+  void prime_connection() {
+    if (!watches_.empty()) send_set_watches();
+    for (const AuthPacket& a : auths_) {
+      send_frame(RequestHeader{xid_auth, OpCode::Auth}, a);
+      auth_waiters_.push_back(std::nullopt);
+    }
+    std::deque<CallPtr> waiting;
+    waiting.swap(unsent_);
+    for (auto& c : waiting) {
+      if (c->done) continue;
+      send_call(std::move(c));
+    }
+  }
+
+  void send_set_watches() {
+    const WatchTable::Paths p = watches_.paths();
+    const bool persistent = !p.persistent.empty() || !p.persistent_recursive.empty();
+    SetWatches2 batch;
+    std::size_t bytes = 0;
+    auto flush_batch = [&] {
+      batch.relative_zxid = Zxid(last_zxid_.load());
+      if (persistent) {
+        send_frame(RequestHeader{xid_set_watches, OpCode::SetWatches2}, batch);
+      } else {
+        send_frame(RequestHeader{xid_set_watches, OpCode::SetWatches},
+                   SetWatches{batch.relative_zxid, batch.data_watches, batch.exist_watches,
+                              batch.child_watches});
+      }
+      batch = SetWatches2{};
+      bytes = 0;
+    };
+    auto add = [&](std::vector<std::string>& list, const std::string& path) {
+      if (bytes + path.size() + 4 > limits::client_set_watches_frame_bytes_max) flush_batch();
+      list.push_back(path);
+      bytes += path.size() + 4;
+    };
+    for (const auto& s : p.data)
+      add(batch.data_watches, s);
+    for (const auto& s : p.exist)
+      add(batch.exist_watches, s);
+    for (const auto& s : p.child)
+      add(batch.child_watches, s);
+    for (const auto& s : p.persistent)
+      add(batch.persistent_watches, s);
+    for (const auto& s : p.persistent_recursive)
+      add(batch.persistent_recursive_watches, s);
+    flush_batch();
+  }
+
+  // ---- I/O thread: requests -------------------------------------------------------------
+
+  void enqueue(CallPtr call) {
+    if (conn_ == Conn::Dead) {
+      complete(*call, final_status(state_.load()));
+      return;
+    }
+    chroot_request(chroot_, call->body);
+    if (!call->watch_path.empty()) call->watch_path = chroot_path(chroot_, call->watch_path);
+    if (call->op == OpCode::Auth) auths_.push_back(std::get<AuthPacket>(call->body));
+    earliest_deadline_ = std::min(earliest_deadline_, call->deadline);
+    if (conn_ == Conn::Open && !closing_) {
+      send_call(std::move(call));
+    } else {
+      unsent_.push_back(std::move(call));
+    }
+  }
+
+  void send_call(CallPtr call) {
+    if (call->op == OpCode::Auth) {
+      send_frame(RequestHeader{xid_auth, OpCode::Auth}, call->body);
+      auth_waiters_.push_back(std::move(call));
+      return;
+    }
+    call->xid = next_xid_;
+    next_xid_ = next_xid_ == std::numeric_limits<std::int32_t>::max() ? 1 : next_xid_ + 1;
+    send_frame(RequestHeader{call->xid, call->op}, call->body);
+    sent_.push_back(std::move(call));
+  }
+
+  void send_frame(const RequestHeader& h, const RequestBody& body) {
+    append_request_frame(out_, h, body);
+    last_send_ = SteadyClock::now();
+    flush();
+  }
+
+  void flush() {
+    if (writing_ || out_.empty()) return;
+    writing_ = true;
+    writing_buf_.clear();
+    writing_buf_.swap(out_);
+    const std::uint64_t gen = generation_;
+    asio::async_write(socket_, asio::buffer(writing_buf_),
+                      [this, gen](const boost::system::error_code& ec, std::size_t) {
+                        if (gen != generation_) return;
+                        writing_ = false;
+                        if (ec) {
+                          lost_or_failed();
+                          return;
+                        }
+                        flush();
+                      });
+  }
+
+  void lost_or_failed() {
+    if (conn_ == Conn::Open) {
+      connection_lost("socket error");
+    } else if (conn_ == Conn::Connecting || conn_ == Conn::Handshaking) {
+      attempt_failed();
+    }
+  }
+
+  // ---- I/O thread: replies --------------------------------------------------------------
+
+  void start_read() {
+    if (reading_) return;
+    reading_ = true;
+    const std::uint64_t gen = generation_;
+    socket_.async_read_some(asio::buffer(read_buf_),
+                            [this, gen](const boost::system::error_code& ec, std::size_t n) {
+                              if (gen != generation_) return;
+                              reading_ = false;
+                              if (ec) {
+                                lost_or_failed();
+                                return;
+                              }
+                              frames_.append(ByteSpan(read_buf_.data(), n));
+                              if (!process_frames()) return;
+                              if (event_backlog() > opts_.event_queue_max) {
+                                read_paused_.store(true);
+                                // The event thread may have drained the queue
+                                // before it could see the flag.
+                                if (event_backlog() > opts_.event_queue_max / 2) return;
+                                read_paused_.store(false);
+                              }
+                              start_read();
+                            });
+  }
+
+  void resume_reading() {
+    if (!read_paused_.load()) return;
+    read_paused_.store(false);
+    if (conn_ == Conn::Handshaking || conn_ == Conn::Open) start_read();
+  }
+
+  // False when the connection was torn down while processing.
+  bool process_frames() {
+    const std::uint64_t gen = generation_;
+    while (gen == generation_) {
+      const FrameCut cut = frames_.next();
+      if (cut.state == FrameState::NeedMore) return true;
+      if (cut.state == FrameState::Error) {
+        lost_or_failed();
+        return false;
+      }
+      last_recv_ = SteadyClock::now();
+      if (conn_ == Conn::Handshaking) {
+        on_handshake(cut.payload);
+      } else if (conn_ == Conn::Open) {
+        last_contact_ = last_recv_;
+        on_reply(cut.payload);
+      }
+    }
+    return false;
+  }
+
+  void on_reply(ByteSpan payload) {
+    JuteReader r(payload);
+    auto header = decode_reply_header(r);
+    if (!header.ok()) {
+      connection_lost("undecodable reply header");
+      return;
+    }
+    if (header->zxid.value() > last_zxid_.load()) last_zxid_.store(header->zxid.value());
+    switch (header->xid) {
+      case xid_watch_event:
+        on_watch_event(r.rest());
+        return;
+      case xid_ping:
+        return;
+      case xid_set_watches:
+        return;
+      case xid_auth:
+        on_auth_reply(header->err);
+        return;
+      default:
+        break;
+    }
+    if (sent_.empty() || sent_.front()->xid != header->xid) {
+      // Replies come in request order (§1); anything else means we lost track.
+      connection_lost("reply xid out of order");
+      return;
+    }
+    CallPtr call = std::move(sent_.front());
+    sent_.pop_front();
+    if (call->op == OpCode::CloseSession) {
+      finalize(SessionState::Closed, "session closed");
+      return;
+    }
+    if (header->err != ErrorCode::Ok) {
+      if (call->op == OpCode::Exists && header->err == ErrorCode::NoNode && call->watcher) {
+        watches_.add(WatchKind::Exist, call->watch_path, std::move(call->watcher));
+      }
+      complete(*call, Status(header->err));
+      return;
+    }
+    auto body = decode_response_body(call->op, r.rest());
+    if (!body.ok()) {
+      complete(*call, body.status());
+      return;
+    }
+    unchroot_response(chroot_, *body);
+    if (call->watcher) watches_.add(call->watch_kind, call->watch_path, std::move(call->watcher));
+    if (call->removes) {
+      for (auto& [w, type] : watches_.remove(call->watch_path, *call->removes)) {
+        WatchEvent ev{type, KeeperState::SyncConnected, strip_chroot(chroot_, call->watch_path)};
+        post_event([w = std::move(w), ev = std::move(ev)] { w(ev); });
+      }
+    }
+    complete(*call, std::move(*body));
+  }
+
+  void on_watch_event(ByteSpan rest) {
+    auto ev = decode_watcher_event(rest);
+    if (!ev.ok()) {
+      connection_lost("undecodable watch event");
+      return;
+    }
+    std::vector<Watcher> ws = watches_.trigger(ev->type, ev->path);
+    if (ws.empty()) return;
+    WatchEvent out{ev->type, ev->state, strip_chroot(chroot_, ev->path)};
+    post_event([ws = std::move(ws), out = std::move(out)] {
+      for (const Watcher& w : ws)
+        w(out);
+    });
+  }
+
+  void on_auth_reply(ErrorCode err) {
+    std::optional<CallPtr> waiter;
+    if (!auth_waiters_.empty()) {
+      waiter = std::move(auth_waiters_.front());
+      auth_waiters_.pop_front();
+    }
+    if (err != ErrorCode::Ok) {
+      finalize(SessionState::AuthFailed, "server rejected credentials");
+      if (waiter && *waiter) complete(**waiter, Status(ErrorCode::AuthFailed));
+      return;
+    }
+    if (waiter && *waiter) complete(**waiter, Result<ResponseBody>(Empty{}));
+  }
+
+  // ---- I/O thread: close ------------------------------------------------------------------
+
+  void begin_close(std::shared_ptr<std::promise<Status>> promise, milliseconds timeout) {
+    const SessionState s = state_.load();
+    if (is_final(s)) {
+      promise->set_value(s == SessionState::Closed ? Status() : final_status(s));
+      return;
+    }
+    close_promise_ = std::move(promise);
+    closing_ = true;
+    close_deadline_ = SteadyClock::now() + timeout;
+    if (conn_ != Conn::Open) {
+      finalize(SessionState::Closed, "closed while not connected");
+      return;
+    }
+    CallPtr call(new Call);
+    call->op = OpCode::CloseSession;
+    call->body = Empty{};
+    call->complete = [](Result<ResponseBody>) {};
+    call->deadline = close_deadline_;
+    pending_.fetch_add(1);
+    send_call(std::move(call));
+  }
+
+  // ---- I/O thread: timers -------------------------------------------------------------------
+
+  void schedule_tick() {
+    tick_timer_.expires_after(milliseconds(20));
+    tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || conn_ == Conn::Dead) return;
+      on_tick();
+      if (conn_ != Conn::Dead) schedule_tick();
+    });
+  }
+
+  void on_tick() {
+    const auto now = SteadyClock::now();
+    const milliseconds negotiated(negotiated_ms_.load());
+    if (closing_ && now >= close_deadline_) {
+      finalize(SessionState::Closed, "close timed out");
+      return;
+    }
+    switch (conn_) {
+      case Conn::Open:
+        if (now - last_recv_ > negotiated * 2 / 3) {
+          connection_lost("no reply within 2/3 of the session timeout");
+          return;
+        }
+        if (now - last_send_ >= negotiated / 3) {
+          send_frame(RequestHeader{xid_ping, OpCode::Ping}, Empty{});
+        }
+        break;
+      case Conn::Connecting:
+      case Conn::Handshaking:
+        if (now >= attempt_deadline_) {
+          attempt_failed();
+          if (conn_ == Conn::Dead) return;
+        }
+        break;
+      case Conn::Idle:
+        start_connect();
+        break;
+      case Conn::Dead:
+        return;
+    }
+    // A session whose client has not reached any server for its whole
+    // timeout is expired by the ensemble; say so instead of hoping.
+    if (conn_ != Conn::Open && negotiated.count() > 0 && now - last_contact_ > negotiated) {
+      finalize(SessionState::Expired, "no server reached within the session timeout");
+      return;
+    }
+    if (now >= earliest_deadline_) expire_requests(now);
+  }
+
+  void expire_requests(SteadyClock::time_point now) {
+    const Status timeout(ErrorCode::OperationTimeout, "no reply within the request timeout");
+    auto next = SteadyClock::time_point::max();
+    for (auto& c : sent_) {
+      if (c->done) continue;
+      if (c->deadline <= now) {
+        complete(*c, timeout);  // stays queued to match its reply
+      } else {
+        next = std::min(next, c->deadline);
+      }
+    }
+    for (auto it = unsent_.begin(); it != unsent_.end();) {
+      if ((*it)->deadline <= now) {
+        complete(**it, timeout);
+        it = unsent_.erase(it);
+      } else {
+        next = std::min(next, (*it)->deadline);
+        ++it;
+      }
+    }
+    for (auto& w : auth_waiters_) {
+      if (w && !(*w)->done) next = std::min(next, (*w)->deadline);
+      if (w && !(*w)->done && (*w)->deadline <= now) complete(**w, timeout);
+    }
+    earliest_deadline_ = next;
+  }
+
+  // ---- members ------------------------------------------------------------------------------
+
+  const ClientOptions opts_;
+  std::vector<ServerAddress> servers_;
+  const std::string chroot_;
+  Random rng_;
+  milliseconds connect_timeout_{0};
+
+  asio::io_context io_;
+  tcp::socket socket_;
+  tcp::resolver resolver_;
+  asio::steady_timer tick_timer_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread io_thread_;
+  std::thread event_thread_;
+  std::atomic<std::thread::id> event_thread_id_{};
+
+  // Event queue.
+  std::mutex ev_mu_;
+  std::condition_variable ev_cv_;
+  std::deque<std::function<void()>> ev_q_;
+  bool ev_stop_ = false;
+  std::atomic<bool> read_paused_{false};
+
+  // Shared state, readable from any thread.
+  std::mutex state_mu_;
+  std::condition_variable state_cv_;
+  std::atomic<SessionState> state_{SessionState::Connecting};
+  mutable std::mutex info_mu_;
+  SessionId session_id_{0};
+  std::string password_;
+  std::string server_name_;
+  std::atomic<std::int32_t> negotiated_ms_{0};
+  std::atomic<std::int64_t> last_zxid_{0};
+  std::atomic<std::size_t> pending_{0};
+
+  // I/O thread only.
+  Conn conn_ = Conn::Idle;
+  std::uint64_t generation_ = 0;
+  std::size_t next_server_ = 0;
+  std::size_t attempts_ = 0;
+  SteadyClock::time_point attempt_deadline_{};
+  SteadyClock::time_point reconnect_not_before_{};
+  SteadyClock::time_point last_recv_{};
+  SteadyClock::time_point last_send_{};
+  SteadyClock::time_point last_contact_ = SteadyClock::now();
+  SteadyClock::time_point earliest_deadline_ = SteadyClock::time_point::max();
+  std::deque<CallPtr> unsent_;
+  std::deque<CallPtr> sent_;
+  std::deque<std::optional<CallPtr>> auth_waiters_;
+  std::vector<AuthPacket> auths_;
+  std::int32_t next_xid_ = 1;
+  Bytes out_;
+  Bytes writing_buf_;
+  bool writing_ = false;
+  bool reading_ = false;
+  std::array<std::uint8_t, 64 * 1024> read_buf_{};
+  FrameBuffer frames_{limits::frame_bytes_max};
+  WatchTable watches_;
+  bool closing_ = false;
+  SteadyClock::time_point close_deadline_{};
+  std::shared_ptr<std::promise<Status>> close_promise_;
+};
+
+// ---- Client ------------------------------------------------------------------------------------
+
+Result<std::unique_ptr<Client>> Client::start(ClientOptions options) {
+  auto cs = parse_connect_string(options.servers);
+  if (!cs.ok()) return cs.status();
+  if (options.session_timeout.count() <= 0 ||
+      options.session_timeout.count() > std::numeric_limits<std::int32_t>::max()) {
+    return Status(ErrorCode::BadArguments, "session timeout out of range");
+  }
+  if (options.pending_requests_max == 0 || options.event_queue_max == 0) {
+    return Status(ErrorCode::BadArguments, "queue limits must be positive");
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(*cs));
+  impl->start();
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Client::~Client() {
+  COORD_ASSERT(!impl_->on_event_thread(), "a Client must not be destroyed from its callbacks");
+  if (!is_final(impl_->state())) (void)impl_->close(milliseconds(2000));
+  impl_->shutdown();
+}
+
+Status Client::wait_connected(milliseconds timeout) {
+  return impl_->wait_connected(timeout);
+}
+Status Client::close(milliseconds timeout) {
+  return impl_->close(timeout);
+}
+SessionState Client::state() const {
+  return impl_->state();
+}
+SessionId Client::session_id() const {
+  return impl_->session_id();
+}
+std::string Client::session_password() const {
+  return impl_->password();
+}
+milliseconds Client::negotiated_timeout() const {
+  return impl_->negotiated();
+}
+Zxid Client::last_zxid_seen() const {
+  return impl_->last_zxid();
+}
+std::string Client::connected_server() const {
+  return impl_->server();
+}
+void Client::submit_call(CallPtr call, milliseconds timeout) {
+  impl_->submit(std::move(call), timeout);
+}
+bool Client::on_event_thread() const {
+  return impl_->on_event_thread();
+}
+void Client::drop_connection_for_testing(milliseconds pause) {
+  impl_->drop_connection(pause);
+}
+
+Result<std::string> Client::create(std::string path, Data data, CreateMode mode, AclList acl) {
+  auto r = run(ops::Create{std::move(path), std::move(data), mode, std::move(acl)});
+  if (!r.ok()) return r.status();
+  return std::move(r->path);
+}
+Status Client::remove(std::string path, std::int32_t version) {
+  return run(ops::Delete{std::move(path), version}).status();
+}
+Result<std::optional<Stat>> Client::exists(std::string path, Watcher watcher) {
+  return run(ops::Exists{std::move(path), std::move(watcher)});
+}
+Result<DataResult> Client::get_data(std::string path, Watcher watcher) {
+  return run(ops::GetData{std::move(path), std::move(watcher)});
+}
+Result<Stat> Client::set_data(std::string path, Data data, std::int32_t version) {
+  return run(ops::SetData{std::move(path), std::move(data), version});
+}
+Result<std::vector<std::string>> Client::get_children(std::string path, Watcher watcher) {
+  return run(ops::GetChildren{std::move(path), std::move(watcher)});
+}
+Result<std::vector<OpResult>> Client::multi(MultiBuilder ops) {
+  return run(ops::Multi{std::move(ops)});
+}
+Status Client::add_auth(std::string scheme, std::string auth) {
+  return run(ops::AddAuth{std::move(scheme), std::move(auth)}).status();
+}
+
+}  // namespace coord

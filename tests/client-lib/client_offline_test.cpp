@@ -1,0 +1,128 @@
+// Client behaviour that needs no server: option checks, bounded queues,
+// request timeouts, close before any connection, blocking calls from
+// callbacks. The connect string points at a closed port, so every
+// connection attempt is refused at once.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "coord/client-lib/client.h"
+
+namespace coord {
+namespace {
+
+using namespace std::chrono_literals;
+
+ClientOptions unreachable() {
+  ClientOptions o;
+  o.servers = "127.0.0.1:1";
+  o.seed = 7;
+  return o;
+}
+
+TEST(ClientOffline, BadOptionsAreRejected) {
+  ClientOptions o = unreachable();
+  o.servers = "";
+  EXPECT_EQ(Client::start(o).code(), ErrorCode::BadArguments);
+  o = unreachable();
+  o.session_timeout = 0ms;
+  EXPECT_EQ(Client::start(o).code(), ErrorCode::BadArguments);
+}
+
+TEST(ClientOffline, StartsConnectingAndReportsNoConnection) {
+  auto c = Client::start(unreachable());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->state(), SessionState::Connecting);
+  EXPECT_EQ((*c)->wait_connected(100ms).code(), ErrorCode::ConnectionLoss);
+  EXPECT_EQ((*c)->connected_server(), "");
+}
+
+TEST(ClientOffline, QueuedRequestTimesOut) {
+  auto c = Client::start(unreachable());
+  ASSERT_TRUE(c.ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto r = (*c)->run(ops::GetData{"/a"}, 150ms);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.code(), ErrorCode::OperationTimeout);
+  EXPECT_GE(waited, 150ms);
+  EXPECT_LT(waited, 5s);
+}
+
+TEST(ClientOffline, InvalidPathFailsBeforeSending) {
+  auto c = Client::start(unreachable());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ((*c)->get_data("relative").code(), ErrorCode::BadArguments);
+  EXPECT_EQ((*c)->create("/a/", std::nullopt).code(), ErrorCode::BadArguments);
+  EXPECT_EQ((*c)->run(ops::AddWatch{"/a"}).code(), ErrorCode::BadArguments)
+      << "addWatch without a watcher";
+}
+
+TEST(ClientOffline, OutstandingRequestsAreBounded) {
+  ClientOptions o = unreachable();
+  o.pending_requests_max = 10;
+  auto c = Client::start(o);
+  ASSERT_TRUE(c.ok());
+  std::vector<std::future<Result<DataResult>>> fs;
+  for (int i = 0; i < 15; ++i)
+    fs.push_back((*c)->submit(ops::GetData{"/a"}, 60s));
+  int throttled = 0;
+  for (int i = 10; i < 15; ++i) {
+    ASSERT_EQ(fs[i].wait_for(5s), std::future_status::ready);
+    throttled += fs[i].get().code() == ErrorCode::Throttled;
+  }
+  EXPECT_EQ(throttled, 5);
+  EXPECT_EQ(fs[0].wait_for(0ms), std::future_status::timeout) << "the first ten wait";
+  // Closing fails the waiting ones at once.
+  EXPECT_TRUE((*c)->close().ok());
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(fs[i].wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(fs[i].get().code(), ErrorCode::Closing);
+  }
+  EXPECT_EQ((*c)->state(), SessionState::Closed);
+  EXPECT_EQ((*c)->get_data("/a").code(), ErrorCode::Closing);
+}
+
+TEST(ClientOffline, BlockingCallFromACallbackIsRefused) {
+  auto c = Client::start(unreachable());
+  ASSERT_TRUE(c.ok());
+  Client* client = c->get();
+  std::promise<ErrorCode> inner;
+  client->submit(
+      ops::GetData{"/a"},
+      [client, &inner](Result<DataResult>) { inner.set_value(client->get_data("/b").code()); },
+      50ms);
+  auto f = inner.get_future();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(f.get(), ErrorCode::ApiError);
+}
+
+TEST(ClientOffline, CallbacksRunInSubmissionOrderOnOneThread) {
+  auto c = Client::start(unreachable());
+  ASSERT_TRUE(c.ok());
+  std::vector<int> order;
+  std::set<std::thread::id> threads;
+  std::promise<void> done;
+  for (int i = 0; i < 50; ++i) {
+    (*c)->submit(
+        ops::Exists{"/x"},
+        [&, i](Result<std::optional<Stat>>) {
+          order.push_back(i);
+          threads.insert(std::this_thread::get_id());
+          if (i == 49) done.set_value();
+        },
+        100ms);
+  }
+  ASSERT_EQ(done.get_future().wait_for(10s), std::future_status::ready);
+  std::vector<int> expect(50);
+  for (int i = 0; i < 50; ++i)
+    expect[i] = i;
+  EXPECT_EQ(order, expect);
+  EXPECT_EQ(threads.size(), 1u);
+  EXPECT_EQ(threads.count(std::this_thread::get_id()), 0u) << "never on the caller's thread";
+}
+
+}  // namespace
+}  // namespace coord

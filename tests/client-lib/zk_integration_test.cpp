@@ -1,0 +1,542 @@
+// libcoord against a real Apache ZooKeeper 3.8 (label `integration`). Each
+// test starts its own server on a free port; the tests skip when java or the
+// ZooKeeper jars are missing.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "coord/client-lib/client.h"
+#include "coord/testing/zk_server.h"
+
+namespace coord {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ZkServer;
+using testing::ZkServerOptions;
+
+// Collects strings from callbacks and lets the test wait for them.
+class Recorder {
+ public:
+  void add(std::string s) {
+    {
+      std::lock_guard lock(mu_);
+      items_.push_back(std::move(s));
+    }
+    cv_.notify_all();
+  }
+  Watcher watcher(std::string tag) {
+    return [this, tag](const WatchEvent& ev) {
+      add(tag + " " + std::string(event_type_name(ev.type)) + " " + ev.path);
+    };
+  }
+  // The first n items, waiting up to `timeout` for them.
+  std::vector<std::string> wait(std::size_t n, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return items_.size() >= n; });
+    return items_;
+  }
+  std::vector<std::string> items() {
+    std::lock_guard lock(mu_);
+    return items_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> items_;
+};
+
+class ZkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string why = ZkServer::unavailable_reason();
+    if (!why.empty()) GTEST_SKIP() << "Apache ZooKeeper not available: " << why;
+  }
+
+  void start_server(ZkServerOptions o = {}) {
+    std::string error;
+    server_ = ZkServer::start(o, &error);
+    ASSERT_NE(server_, nullptr) << error;
+  }
+
+  std::unique_ptr<Client> connect(ClientOptions o = {}, std::string suffix = "") {
+    if (o.servers.empty()) o.servers = server_->address() + suffix;
+    auto c = Client::start(std::move(o));
+    EXPECT_TRUE(c.ok()) << c.status();
+    if (!c.ok()) return nullptr;
+    const Status s = (*c)->wait_connected(20s);
+    EXPECT_TRUE(s.ok()) << s;
+    return std::move(*c);
+  }
+
+  std::unique_ptr<ZkServer> server_;
+};
+
+TEST_F(ZkTest, SessionAndEveryBasicOp) {
+  start_server();
+  ClientOptions o;
+  o.session_timeout = 100'000ms;
+  auto c = connect(o);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->negotiated_timeout(), 40'000ms) << "clamped to 20 ticks of 2000 ms";
+  EXPECT_NE(c->session_id().value(), 0);
+  EXPECT_EQ(c->session_password().size(), 16u);
+  EXPECT_EQ(c->connected_server(), server_->address());
+
+  // create / exists / getData / setData / delete and their errors.
+  ASSERT_EQ(c->create("/a", std::string("one")).value_or(""), "/a");
+  EXPECT_EQ(c->create("/a", std::nullopt).code(), ErrorCode::NodeExists);
+  EXPECT_EQ(c->create("/missing/x", std::nullopt).code(), ErrorCode::NoNode);
+  EXPECT_EQ(c->create("bad", std::nullopt).code(), ErrorCode::BadArguments);
+  auto d = c->get_data("/a");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->data, std::optional<std::string>("one"));
+  EXPECT_EQ(d->stat.version, 0);
+  auto st = c->set_data("/a", std::string("two"), 0);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->version, 1);
+  EXPECT_EQ(c->set_data("/a", std::string("x"), 0).code(), ErrorCode::BadVersion);
+  auto ex = c->exists("/a");
+  ASSERT_TRUE(ex.ok());
+  ASSERT_TRUE(ex->has_value());
+  EXPECT_EQ((*ex)->data_length, 3);
+  auto none = c->exists("/nope");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(c->get_data("/nope").code(), ErrorCode::NoNode);
+
+  // Null data stays null.
+  ASSERT_TRUE(c->create("/null", std::nullopt).ok());
+  EXPECT_FALSE(c->get_data("/null")->data.has_value());
+
+  // Sequential, ephemeral, container, TTL.
+  auto s1 = c->create("/a/seq-", std::nullopt, CreateMode::PersistentSequential);
+  ASSERT_TRUE(s1.ok()) << s1.status();
+  EXPECT_EQ(*s1, "/a/seq-0000000000");
+  auto e = c->run(ops::Create{"/a/eph", std::string("e"), CreateMode::Ephemeral});
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->stat.ephemeral_owner, c->session_id().value());
+  auto cont = c->run(ops::Create{"/cont", std::nullopt, CreateMode::Container});
+  ASSERT_TRUE(cont.ok()) << cont.status();
+  auto ttl = c->run(
+      ops::Create{"/ttl", std::nullopt, CreateMode::PersistentWithTtl, open_acl_unsafe(), 60'000});
+  ASSERT_TRUE(ttl.ok()) << ttl.status();
+  EXPECT_EQ(ttl->stat.ephemeral_owner, 0);
+
+  // Children.
+  auto kids = c->get_children("/a");
+  ASSERT_TRUE(kids.ok());
+  EXPECT_EQ(std::set<std::string>(kids->begin(), kids->end()),
+            (std::set<std::string>{"seq-0000000000", "eph"}));
+  auto kids2 = c->run(ops::GetChildren2{"/a"});
+  ASSERT_TRUE(kids2.ok());
+  EXPECT_EQ(kids2->stat.num_children, 2);
+  EXPECT_EQ(c->remove("/a").code(), ErrorCode::NotEmpty);
+  auto total = c->run(ops::GetAllChildrenNumber{"/a"});
+  ASSERT_TRUE(total.ok()) << total.status();
+  EXPECT_EQ(*total, 2);
+  auto eph = c->run(ops::GetEphemerals{"/"});
+  ASSERT_TRUE(eph.ok()) << eph.status();
+  EXPECT_EQ(*eph, std::vector<std::string>{"/a/eph"});
+
+  // sync.
+  auto synced = c->run(ops::Sync{"/a"});
+  ASSERT_TRUE(synced.ok()) << synced.status();
+  EXPECT_EQ(*synced, "/a");
+
+  // ACLs and digest auth.
+  ASSERT_TRUE(c->add_auth("digest", "alice:secret").ok());
+  auto who = c->run(ops::WhoAmI{});
+  ASSERT_TRUE(who.ok()) << who.status();
+  bool alice = false;
+  for (const auto& info : *who)
+    alice |= info.auth_scheme == "digest" && info.user == "alice";
+  EXPECT_TRUE(alice);
+  ASSERT_TRUE(
+      c->run(ops::Create{"/secret", std::string("s"), CreateMode::Persistent, creator_all_acl()})
+          .ok());
+  auto acl = c->run(ops::GetAcl{"/secret"});
+  ASSERT_TRUE(acl.ok()) << acl.status();
+  ASSERT_EQ(acl->acl.size(), 1u);
+  EXPECT_EQ(acl->acl[0].id.scheme, "digest");
+  EXPECT_EQ(acl->acl[0].id.id.substr(0, 6), "alice:");
+  auto other = connect();
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(other->get_data("/secret").code(), ErrorCode::NoAuth);
+  auto set_acl = c->run(ops::SetAcl{"/secret", open_acl_unsafe(), 0});
+  ASSERT_TRUE(set_acl.ok()) << set_acl.status();
+  EXPECT_EQ(set_acl->aversion, 1);
+  EXPECT_TRUE(other->get_data("/secret").ok());
+
+  // Delete.
+  EXPECT_EQ(c->remove("/a/eph", 5).code(), ErrorCode::BadVersion);
+  EXPECT_TRUE(c->remove("/a/eph").ok());
+  EXPECT_EQ(c->remove("/a/eph").code(), ErrorCode::NoNode);
+}
+
+TEST_F(ZkTest, MultiAndMultiRead) {
+  start_server();
+  auto c = connect();
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->create("/m", std::string("0")).ok());
+  auto ok = c->multi(MultiBuilder()
+                         .create("/m/a", std::string("a"))
+                         .set_data("/m", std::string("1"), 0)
+                         .check("/m", 1)
+                         .create("/m/b", std::nullopt, CreateMode::EphemeralSequential));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  ASSERT_EQ(ok->size(), 4u);
+  EXPECT_EQ((*ok)[0].type, protocol::OpCode::Create);
+  EXPECT_EQ((*ok)[0].path, "/m/a");
+  EXPECT_EQ((*ok)[1].type, protocol::OpCode::SetData);
+  EXPECT_EQ((*ok)[1].stat.version, 1);
+  EXPECT_EQ((*ok)[3].path, "/m/b0000000001");
+
+  // A failing op rolls back the whole multi and names the failure.
+  auto bad = c->multi(MultiBuilder().create("/m/c", std::nullopt).remove("/m/none"));
+  EXPECT_EQ(bad.code(), ErrorCode::NoNode);
+  EXPECT_NE(bad.status().message().find("#1"), std::string::npos) << bad.status();
+  EXPECT_FALSE(c->exists("/m/c")->has_value()) << "the create was rolled back";
+
+  auto reads = c->run(ops::MultiRead{{"/m", "/none"}, {"/m"}});
+  ASSERT_TRUE(reads.ok()) << reads.status();
+  ASSERT_EQ(reads->size(), 3u);
+  EXPECT_EQ((*reads)[0].type, protocol::OpCode::GetData);
+  EXPECT_EQ((*reads)[0].data, std::optional<std::string>("1"));
+  EXPECT_EQ((*reads)[1].type, protocol::OpCode::Error);
+  EXPECT_EQ((*reads)[1].err, ErrorCode::NoNode);
+  EXPECT_EQ((*reads)[2].children.size(), 2u);
+}
+
+TEST_F(ZkTest, WatchesOfEveryKindAndOrdering) {
+  start_server();
+  Recorder rec;  // outlives the clients whose watchers use it
+  auto c = connect();
+  auto other = connect();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(c->create("/w", std::string("x")).ok());
+
+  // A watch event reaches us before the reply of the request that caused it.
+  ASSERT_TRUE(c->get_data("/w", rec.watcher("data")).ok());
+  c->submit(ops::SetData{"/w", std::string("y")},
+            [&rec](Result<Stat> r) { rec.add(r.ok() ? "reply" : "reply-error"); });
+  EXPECT_EQ(rec.wait(2), (std::vector<std::string>{"data NodeDataChanged /w", "reply"}));
+
+  // Exist watch on a missing node, child watch, delete.
+  ASSERT_FALSE(c->exists("/w/k", rec.watcher("exist"))->has_value());
+  ASSERT_TRUE(c->get_children("/w", rec.watcher("child")).ok());
+  ASSERT_TRUE(other->create("/w/k", std::nullopt).ok());
+  auto got = rec.wait(4);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(std::set<std::string>(got.begin() + 2, got.end()),
+            (std::set<std::string>{"exist NodeCreated /w/k", "child NodeChildrenChanged /w"}));
+  ASSERT_TRUE(c->get_data("/w/k", rec.watcher("gone")).ok());
+  ASSERT_TRUE(other->remove("/w/k").ok());
+  EXPECT_EQ(rec.wait(5).at(4), "gone NodeDeleted /w/k");
+
+  // Persistent recursive watch: every descendant, stays armed.
+  ASSERT_TRUE(
+      c->run(ops::AddWatch{"/w", AddWatchMode::PersistentRecursive, rec.watcher("rec")}).ok());
+  ASSERT_TRUE(other->create("/w/r1", std::nullopt).ok());
+  ASSERT_TRUE(other->set_data("/w/r1", std::string("z")).ok());
+  auto rec_events = rec.wait(7);
+  ASSERT_EQ(rec_events.size(), 7u);
+  EXPECT_EQ(rec_events[5], "rec NodeCreated /w/r1");
+  EXPECT_EQ(rec_events[6], "rec NodeDataChanged /w/r1");
+
+  // checkWatches / removeWatches.
+  EXPECT_TRUE(c->run(ops::CheckWatches{"/w", WatcherType::Any}).ok());
+  EXPECT_EQ(c->run(ops::CheckWatches{"/w/none", WatcherType::Data}).code(), ErrorCode::NoWatcher);
+  ASSERT_TRUE(c->get_data("/w/r1", rec.watcher("removed")).ok());
+  ASSERT_TRUE(c->run(ops::RemoveWatches{"/w/r1", WatcherType::Data}).ok());
+  EXPECT_EQ(rec.wait(8).at(7), "removed DataWatchRemoved /w/r1");
+  ASSERT_TRUE(c->run(ops::RemoveWatches{"/w", WatcherType::Any}).ok());
+  EXPECT_EQ(rec.wait(9).at(8), "rec PersistentWatchRemoved /w");
+  ASSERT_TRUE(other->set_data("/w/r1", std::string("after")).ok());
+  ASSERT_TRUE(c->run(ops::Sync{"/w"}).ok());
+  EXPECT_EQ(rec.items().size(), 9u) << "no event after the watches were removed";
+}
+
+TEST_F(ZkTest, TenThousandPipelinedRequestsAnsweredInOrder) {
+  start_server();
+  auto c = connect();
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->create("/p", std::nullopt).ok());
+  constexpr int kRequests = 10'000;
+  std::mutex mu;
+  std::vector<int> order;
+  std::vector<std::int32_t> versions;
+  std::promise<void> all_done;
+  std::atomic<int> errors{0};
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRequests; ++i) {
+    c->submit(
+        ops::SetData{"/p", std::string("v")},
+        [&, i](Result<Stat> r) {
+          std::lock_guard lock(mu);
+          order.push_back(i);
+          versions.push_back(r.ok() ? r->version : -1);
+          if (!r.ok()) ++errors;
+          if (static_cast<int>(order.size()) == kRequests) all_done.set_value();
+        },
+        60s);
+  }
+  ASSERT_EQ(all_done.get_future().wait_for(60s), std::future_status::ready);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  EXPECT_EQ(errors.load(), 0);
+  for (int i = 0; i < kRequests; ++i) {
+    ASSERT_EQ(order[i], i) << "callbacks out of submission order";
+    ASSERT_EQ(versions[i], i + 1) << "the server applied them out of order";
+  }
+  std::printf("10000 pipelined setData in %lld ms\n", static_cast<long long>(ms.count()));
+
+  // Reads pipeline the same way (no disk sync on the server's side).
+  std::atomic<int> reads{0};
+  std::atomic<int> read_errors{0};
+  std::promise<void> reads_done;
+  const auto read_start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRequests; ++i) {
+    c->submit(
+        ops::GetData{"/p"},
+        [&](Result<DataResult> r) {
+          if (!r.ok() || r->stat.version != kRequests) ++read_errors;
+          if (++reads == kRequests) reads_done.set_value();
+        },
+        60s);
+  }
+  ASSERT_EQ(reads_done.get_future().wait_for(60s), std::future_status::ready);
+  EXPECT_EQ(read_errors.load(), 0);
+  std::printf("10000 pipelined getData in %lld ms\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - read_start)
+                                         .count()));
+}
+
+TEST_F(ZkTest, SlowCallbacksPauseReadingWithoutLosingReplies) {
+  start_server();
+  ClientOptions o;
+  o.event_queue_max = 8;  // the I/O thread stops reading beyond 8 waiting callbacks
+  auto c = connect(o);
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->create("/slow", std::string("x")).ok());
+  constexpr int kRequests = 300;
+  std::vector<int> order;
+  std::promise<void> done;
+  for (int i = 0; i < kRequests; ++i) {
+    c->submit(ops::GetData{"/slow"}, [&, i](Result<DataResult> r) {
+      EXPECT_TRUE(r.ok()) << r.status();
+      std::this_thread::sleep_for(1ms);  // a deliberately slow consumer
+      order.push_back(i);
+      if (i == kRequests - 1) done.set_value();
+    });
+  }
+  ASSERT_EQ(done.get_future().wait_for(30s), std::future_status::ready);
+  ASSERT_EQ(order.size(), static_cast<std::size_t>(kRequests));
+  for (int i = 0; i < kRequests; ++i)
+    ASSERT_EQ(order[i], i);
+  EXPECT_EQ(c->state(), SessionState::Connected);
+}
+
+TEST_F(ZkTest, ReconnectResumesSessionAndRearmsWatches) {
+  start_server();
+  Recorder states;
+  ClientOptions o;
+  o.on_state = [&states](SessionState s) { states.add(std::string(session_state_name(s))); };
+  Recorder rec;
+  auto c = connect(o);
+  auto other = connect();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NE(other, nullptr);
+  const SessionId sid = c->session_id();
+  ASSERT_TRUE(c->create("/r", std::string("1")).ok());
+  ASSERT_TRUE(c->create("/r/eph", std::nullopt, CreateMode::Ephemeral).ok());
+  ASSERT_TRUE(c->get_data("/r", rec.watcher("data")).ok());
+  ASSERT_FALSE(c->exists("/r/new", rec.watcher("exist"))->has_value());
+  ASSERT_TRUE(
+      c->run(ops::AddWatch{"/r", AddWatchMode::Persistent, rec.watcher("persistent")}).ok());
+
+  c->drop_connection_for_testing(1500ms);
+  // While c is away: change what it watches.
+  ASSERT_TRUE(states.wait(2).size() >= 2);
+  ASSERT_TRUE(other->set_data("/r", std::string("2")).ok());
+  // A request submitted while disconnected waits for the next connection.
+  auto queued = c->submit(ops::GetData{"/r"});
+  ASSERT_TRUE(c->wait_connected(20s).ok());
+  EXPECT_EQ(c->session_id(), sid) << "the session was resumed";
+  auto q = queued.get();
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->data, std::optional<std::string>("2"));
+  // setWatches told the server our last zxid: the data watch fires at once,
+  // and the persistent watch on the same path hears of it too.
+  auto events = rec.wait(2);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(std::set<std::string>(events.begin(), events.begin() + 2),
+            (std::set<std::string>{"data NodeDataChanged /r", "persistent NodeDataChanged /r"}));
+  // The exist watch and the persistent watch were re-armed.
+  ASSERT_TRUE(other->create("/r/new", std::nullopt).ok());
+  events = rec.wait(4);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(
+      std::set<std::string>(events.begin() + 2, events.end()),
+      (std::set<std::string>{"exist NodeCreated /r/new", "persistent NodeChildrenChanged /r"}));
+  EXPECT_TRUE(other->exists("/r/eph")->has_value()) << "the ephemeral survived the reconnect";
+  EXPECT_EQ(states.items(), (std::vector<std::string>{"Connected", "Disconnected", "Connected"}));
+}
+
+TEST_F(ZkTest, ManyWatchesAreReArmedInSeveralSetWatchesFrames) {
+  start_server();
+  Recorder rec;
+  auto c = connect();
+  auto other = connect();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NE(other, nullptr);
+  // 3,000 exist watches on 60-byte paths: about 190 KiB of paths, more than
+  // one setWatches frame may carry.
+  constexpr int kWatches = 3000;
+  const std::string prefix = "/watch-" + std::string(45, 'p') + "-";
+  std::vector<std::future<Result<std::optional<Stat>>>> fs;
+  for (int i = 0; i < kWatches; ++i) {
+    fs.push_back(c->submit(ops::Exists{prefix + std::to_string(10000 + i), rec.watcher("w")}));
+  }
+  for (auto& f : fs)
+    ASSERT_TRUE(f.get().ok());
+  c->drop_connection_for_testing(500ms);
+  ASSERT_TRUE(c->wait_connected(20s).ok());
+  ASSERT_TRUE(c->run(ops::Sync{"/"}).ok());
+  // Both the first and the last path were re-registered.
+  ASSERT_TRUE(other->create(prefix + "10000", std::nullopt).ok());
+  ASSERT_TRUE(other->create(prefix + std::to_string(10000 + kWatches - 1), std::nullopt).ok());
+  const auto events = rec.wait(2);
+  EXPECT_EQ(
+      std::set<std::string>(events.begin(), events.end()),
+      (std::set<std::string>{"w NodeCreated " + prefix + "10000",
+                             "w NodeCreated " + prefix + std::to_string(10000 + kWatches - 1)}));
+}
+
+TEST_F(ZkTest, ServerKilledAndRestartedSessionSurvives) {
+  start_server();
+  Recorder states;
+  Recorder rec;
+  ClientOptions o;
+  o.session_timeout = 30'000ms;
+  o.on_state = [&states](SessionState s) { states.add(std::string(session_state_name(s))); };
+  auto c = connect(o);
+  ASSERT_NE(c, nullptr);
+  const SessionId sid = c->session_id();
+  ASSERT_TRUE(c->create("/k", std::string("1")).ok());
+  ASSERT_TRUE(c->create("/k/eph", std::nullopt, CreateMode::Ephemeral).ok());
+  ASSERT_TRUE(c->get_data("/k", rec.watcher("data")).ok());
+
+  server_->kill();
+  ASSERT_EQ(states.wait(2).size(), 2u);
+  // In flight across the outage: waits for the server to come back.
+  auto queued = c->submit(ops::SetData{"/k", std::string("2")}, 60s);
+  std::string error;
+  ASSERT_TRUE(server_->restart(&error)) << error;
+  ASSERT_TRUE(c->wait_connected(30s).ok());
+  EXPECT_EQ(c->session_id(), sid);
+  auto st = queued.get();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->version, 1);
+  EXPECT_EQ(rec.wait(1), std::vector<std::string>{"data NodeDataChanged /k"})
+      << "the re-registered watch saw the queued write";
+  auto eph = c->exists("/k/eph");
+  ASSERT_TRUE(eph.ok());
+  EXPECT_TRUE(eph->has_value()) << "the session and its ephemeral survived the restart";
+  EXPECT_EQ(states.items(), (std::vector<std::string>{"Connected", "Disconnected", "Connected"}));
+}
+
+TEST_F(ZkTest, SessionExpiryAndClose) {
+  start_server();
+  Recorder states;
+  ClientOptions o;
+  o.on_state = [&states](SessionState s) { states.add(std::string(session_state_name(s))); };
+  auto a = connect(o);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(a->create("/e", std::nullopt, CreateMode::Ephemeral).ok());
+
+  // While a is away, another client takes over a's session and closes it;
+  // a's reconnect is then answered "session expired".
+  a->drop_connection_for_testing(3000ms);
+  ASSERT_EQ(states.wait(2).size(), 2u);
+  ClientOptions thief;
+  thief.session_id = a->session_id();
+  thief.session_password = a->session_password();
+  auto b = connect(thief);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->session_id(), a->session_id());
+  ASSERT_TRUE(b->close().ok());
+  EXPECT_EQ(b->state(), SessionState::Closed);
+  EXPECT_EQ(b->get_data("/").code(), ErrorCode::Closing);
+
+  const auto seen = states.wait(3, 20s);
+  EXPECT_EQ(seen, (std::vector<std::string>{"Connected", "Disconnected", "Expired"}));
+  EXPECT_EQ(a->state(), SessionState::Expired);
+  EXPECT_EQ(a->get_data("/").code(), ErrorCode::SessionExpired) << "calls fail fast";
+  EXPECT_EQ(a->wait_connected(1s).code(), ErrorCode::SessionExpired);
+
+  auto c = connect();
+  ASSERT_NE(c, nullptr);
+  EXPECT_FALSE(c->exists("/e")->has_value()) << "the expired session's ephemeral is gone";
+}
+
+TEST_F(ZkTest, ServerDownLongerThanTheTimeoutExpiresLocally) {
+  ZkServerOptions so;
+  so.tick_ms = 500;  // sessions may then be as short as 1 s
+  start_server(so);
+  Recorder states;
+  ClientOptions o;
+  o.session_timeout = 2000ms;
+  o.on_state = [&states](SessionState s) { states.add(std::string(session_state_name(s))); };
+  auto c = connect(o);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->negotiated_timeout(), 2000ms);
+  server_->kill();
+  // A request while nobody answers times out instead of hanging.
+  auto slow = c->run(ops::GetData{"/"}, 300ms);
+  EXPECT_TRUE(slow.code() == ErrorCode::OperationTimeout ||
+              slow.code() == ErrorCode::ConnectionLoss)
+      << slow.status();
+  const auto seen = states.wait(3, 10s);
+  EXPECT_EQ(seen, (std::vector<std::string>{"Connected", "Disconnected", "Expired"}));
+  EXPECT_EQ(c->get_data("/").code(), ErrorCode::SessionExpired);
+}
+
+TEST_F(ZkTest, ChrootAndAuthFailure) {
+  start_server();
+  Recorder states;
+  auto root = connect();
+  ASSERT_NE(root, nullptr);
+  ASSERT_TRUE(root->create("/app", std::nullopt).ok());
+  Recorder rec;
+  auto c = connect({}, "/app");
+  ASSERT_NE(c, nullptr);
+  ASSERT_FALSE(c->exists("/x", rec.watcher("exist"))->has_value());
+  auto created = c->create("/x", std::string("in-chroot"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(*created, "/x");
+  EXPECT_EQ(rec.wait(1).at(0), "exist NodeCreated /x");
+  EXPECT_EQ(root->get_data("/app/x")->data, std::optional<std::string>("in-chroot"));
+  auto kids = c->get_children("/");
+  ASSERT_TRUE(kids.ok());
+  EXPECT_EQ(*kids, std::vector<std::string>{"x"});
+
+  // An auth scheme the server does not know ends the session's usability.
+  ClientOptions o;
+  o.on_state = [&states](SessionState s) { states.add(std::string(session_state_name(s))); };
+  auto bad = connect(o);
+  ASSERT_NE(bad, nullptr);
+  EXPECT_EQ(bad->add_auth("nosuchscheme", "x").code(), ErrorCode::AuthFailed);
+  EXPECT_EQ(bad->state(), SessionState::AuthFailed);
+  EXPECT_EQ(bad->get_data("/").code(), ErrorCode::AuthFailed);
+}
+
+}  // namespace
+}  // namespace coord
