@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
                  "Write a snapshot after this many log entries")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
       ->capture_default_str();
+  app.add_option("--snapshot-log-bytes", o.replica.snapshot_log_bytes,
+                 "... or after this many bytes of log entries")
+      ->check(CLI::Range(std::uint64_t{1} << 10, std::uint64_t{1} << 40))
+      ->capture_default_str();
   app.add_option("--max-connections-per-address", o.connections_per_address_max,
                  "Connections accepted from one client address")
       ->capture_default_str();

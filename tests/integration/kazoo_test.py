@@ -213,6 +213,55 @@ class RestartKeepsEverything(unittest.TestCase):
             zk.stop()
             zk.close()
 
+    def test_kill9_under_concurrent_load_loses_no_acknowledged_write(self):
+        server = Coordd(extra_args=["--snapshot-entries", "400"]).start()
+        self.addCleanup(server.cleanup)
+        writers = 4
+        acked = [[] for _ in range(writers)]
+        stop = threading.Event()
+
+        def write(w):
+            zk = KazooClient(hosts=server.hosts(), timeout=10.0,
+                             connection_retry={"max_tries": 0})
+            try:
+                zk.start(timeout=WAIT_S)
+                for i in range(100000):
+                    if stop.is_set():
+                        break
+                    zk.create("/load-%d-%06d" % (w, i), b"%d" % i)
+                    acked[w].append(i)
+            except Exception:
+                pass  # the server was killed under us
+            finally:
+                try:
+                    zk.stop()
+                    zk.close()
+                except Exception:
+                    pass
+
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + WAIT_S
+        while sum(len(a) for a in acked) < 1500 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        server.kill9()
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        self.assertGreater(sum(len(a) for a in acked), 0, server.log())
+        server.start()
+        zk = KazooClient(hosts=server.hosts(), timeout=10.0)
+        zk.start(timeout=WAIT_S)
+        try:
+            present = set(zk.get_children("/"))
+            for w in range(writers):
+                for i in acked[w]:
+                    self.assertIn("load-%d-%06d" % (w, i), present)
+        finally:
+            zk.stop()
+            zk.close()
+
     def test_restart_from_snapshot_and_log(self):
         server = Coordd(extra_args=["--snapshot-entries", "50"]).start()
         self.addCleanup(server.cleanup)

@@ -60,6 +60,8 @@ struct ReplicaConfig {
   std::string super_digest;
   // A snapshot is due after this many applied entries.
   std::uint64_t snapshot_entries = 100'000;
+  // ... or after this many bytes of applied log entries, whichever first.
+  std::uint64_t snapshot_log_bytes = std::uint64_t{256} << 20;
   // Containers and TTL nodes are checked for removal this often.
   std::int64_t reap_interval_ms = 1'000;
   std::size_t pending_requests_per_session_max = limits::session_pending_requests_max;
@@ -139,7 +141,8 @@ class Replica {
 
   // ---- snapshots ---------------------------------------------------------
 
-  // True when enough entries were applied since the last snapshot.
+  // True when enough entries, or bytes of entries, were applied since the
+  // last snapshot.
   bool snapshot_due() const;
   // The tree and the session table as of applied_zxid(), versioned and
   // checksummed; hand it to storage.snapshot_saved with snapshot_meta().
