@@ -79,7 +79,10 @@ struct Conn {
 
 struct Session {
   SessionId id{0};
-  std::int32_t timeout_ms = 0;
+  std::int32_t timeout_ms = 0;  // as created: replicated, in snapshots
+  // As last negotiated by a resume on this server (ZooKeeper negotiates
+  // again on every connect); decides expiry here. Local state.
+  std::int32_t effective_timeout_ms = 0;
   std::string password;
   TimeMs last_heard{0};
   ConnId conn = 0;
@@ -297,6 +300,7 @@ struct Replica::Impl {
     Session s;
     s.id = sid;
     s.timeout_ms = b.timeout_ms;
+    s.effective_timeout_ms = b.timeout_ms;
     s.password = b.password;
     s.last_heard = now_steady;
     sessions[sid] = s;
@@ -369,11 +373,21 @@ struct Replica::Impl {
       // everything in zxid order, as from ZooKeeper.
       emit_done(it->second);
       if (it->second.phase != Phase::Open) continue;
+      if (!may_read(it->second, ev)) continue;
       pr::Bytes frame;
       pr::append_watch_event_frame(frame, ev.zxid,
                                    pr::WatcherEvent{ev.type, KeeperState::SyncConnected, ev.path});
       send(it->second, frame);
     }
+  }
+
+  // A watch event tells its receiver about a node, so it goes only to a
+  // connection allowed to READ that node (the parent, for a child change),
+  // as ZooKeeper 3.8 does since CVE-2024-23944. A deleted node's ACL is
+  // gone by now, so deletions are not filtered.
+  bool may_read(const Conn& c, const znode::WatchEvent& ev) const {
+    if (ev.type == EventType::NodeDeleted) return true;
+    return tree.get_data(ev.path, caller_of(c)).code() != ErrorCode::NoAuth;
   }
 
   // Sends the replies already decided at the front of the queue, without
@@ -869,6 +883,11 @@ struct Replica::Impl {
 
   // ---- connections --------------------------------------------------------------
 
+  std::int32_t negotiate(std::int32_t requested_ms) const {
+    return static_cast<std::int32_t>(std::clamp<std::int64_t>(
+        requested_ms, config.session_timeout_ms_min, config.session_timeout_ms_max));
+  }
+
   void handshake(Conn& c, pr::ByteSpan payload) {
     auto req = pr::decode_connect_request(payload);
     if (!req.ok()) return close(c);
@@ -880,8 +899,7 @@ struct Replica::Impl {
     }
     if (req->session_id.value() == 0) {
       if (storage_failed || raft.role() != consensus::Role::Leader) return close(c);
-      const std::int32_t timeout = static_cast<std::int32_t>(std::clamp<std::int64_t>(
-          req->timeout_ms, config.session_timeout_ms_min, config.session_timeout_ms_max));
+      const std::int32_t timeout = negotiate(req->timeout_ms);
       std::string password = passwords();
       COORD_ASSERT(password.size() == limits::session_password_bytes, "bad password size");
       c.handshake_seq = c.next_seq++;
@@ -909,12 +927,13 @@ struct Replica::Impl {
     }
     session.conn = c.id;
     session.last_heard = now_steady;
+    session.effective_timeout_ms = negotiate(req->timeout_ms);
     c.session = session.id;
-    c.timeout_ms = session.timeout_ms;
+    c.timeout_ms = session.effective_timeout_ms;
     c.phase = Phase::Open;
     c.established = now_steady;
     pr::ConnectResponse resp;
-    resp.timeout_ms = session.timeout_ms;
+    resp.timeout_ms = session.effective_timeout_ms;
     resp.session_id = session.id;
     resp.password = session.password;
     resp.has_read_only = c.has_read_only;
@@ -965,7 +984,7 @@ struct Replica::Impl {
   void expire_sessions() {
     if (raft.role() != consensus::Role::Leader || storage_failed) return;
     for (auto& [id, s] : sessions) {
-      if (s.closing || now_steady - s.last_heard <= s.timeout_ms) continue;
+      if (s.closing || now_steady - s.last_heard <= s.effective_timeout_ms) continue;
       Command cmd;
       cmd.origin = Origin{config.id, 0, 0};
       cmd.time = now_wall;
@@ -1032,6 +1051,7 @@ struct Replica::Impl {
       Session s;
       s.id = SessionId(static_cast<std::int64_t>(id));
       s.timeout_ms = static_cast<std::int32_t>(timeout);
+      s.effective_timeout_ms = s.timeout_ms;
       s.password = std::string(bytes.substr(0, len));
       s.last_heard = now_steady;
       bytes.remove_prefix(len);
