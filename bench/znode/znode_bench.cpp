@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,8 +28,18 @@ using coord::TimeMs;
 using coord::Zxid;
 using namespace coord::znode;
 
-constexpr std::size_t kParents = 1000;
 constexpr std::size_t kChildrenPerParent = 1000;
+
+// COORD_BENCH_ZNODE_PARENTS scales the tree down for profiling under
+// valgrind (the default, 1000, makes the million znodes of the targets).
+std::size_t parents() {
+  static const std::size_t n = [] {
+    const char* v = std::getenv("COORD_BENCH_ZNODE_PARENTS");
+    std::size_t x = v != nullptr ? std::strtoull(v, nullptr, 10) : 0;
+    return x > 0 ? x : std::size_t{1000};
+  }();
+  return n;
+}
 constexpr std::size_t kDataBytes = 100;
 
 // Resident set size of this process, from /proc/self/statm (pages).
@@ -43,7 +54,7 @@ std::int64_t resident_bytes() {
 }
 
 void parent_name(char* buf, std::size_t i) {
-  std::snprintf(buf, 16, "/n%04zu", i);
+  std::snprintf(buf, 32, "/n%04zu", i);
 }
 
 struct Fixture {
@@ -56,16 +67,22 @@ struct Fixture {
   std::size_t path_bytes = 0;  // full path of each
   std::size_t data_bytes = 0;
   std::int64_t rss_growth = 0;
-  std::vector<std::string> paths;  // the leaves, in a shuffled order
+  std::vector<std::string> in_order;  // the leaves, in creation order
+  std::vector<std::string> shuffled;  // the same, in a random order
+
+  // Arg 0: random order (every access a cache miss); 1: creation order.
+  const std::vector<std::string>& paths(const benchmark::State& state) const {
+    return state.range(0) == 0 ? shuffled : in_order;
+  }
 
   Fixture() {
     // Paths are built in one reused buffer so that only the tree grows
     // between the two RSS readings.
     std::string data(kDataBytes, 'd');
     std::int64_t before = resident_bytes();
-    char parent[16];
-    char child[16];
-    for (std::size_t p = 0; p < kParents; ++p) {
+    char parent[32];
+    char child[32];
+    for (std::size_t p = 0; p < parents(); ++p) {
       parent_name(parent, p);
       add(parent, std::string_view(parent).size() - 1, data);
       for (std::size_t c = 0; c < kChildrenPerParent; ++c) {
@@ -76,16 +93,17 @@ struct Fixture {
     }
     rss_growth = resident_bytes() - before;
     coord::Random rnd(42);
-    paths.reserve(kParents * kChildrenPerParent);
-    for (std::size_t p = 0; p < kParents; ++p) {
+    in_order.reserve(parents() * kChildrenPerParent);
+    for (std::size_t p = 0; p < parents(); ++p) {
       parent_name(parent, p);
       for (std::size_t c = 0; c < kChildrenPerParent; ++c) {
         std::snprintf(child, sizeof child, "/%06zu", c);
-        paths.push_back(std::string(parent) + child);
+        in_order.push_back(std::string(parent) + child);
       }
     }
-    for (std::size_t i = paths.size() - 1; i > 0; --i) {
-      std::swap(paths[i], paths[rnd.below(i + 1)]);
+    shuffled = in_order;
+    for (std::size_t i = shuffled.size() - 1; i > 0; --i) {
+      std::swap(shuffled[i], shuffled[rnd.below(i + 1)]);
     }
   }
 
@@ -128,42 +146,45 @@ BENCHMARK(BM_Memory)->Iterations(1);
 
 void BM_SetData(benchmark::State& state) {
   Fixture& f = fixture();
-  Txn txn = SetDataOp{f.paths[0], std::string(kDataBytes, 's'), -1};
+  const auto& paths = f.paths(state);
+  Txn txn = SetDataOp{paths[0], std::string(kDataBytes, 's'), -1};
   auto& op = std::get<SetDataOp>(txn);
   std::size_t i = 0;
   for (auto _ : state) {
-    op.path.assign(f.paths[i]);
+    op.path.assign(paths[i]);
     ApplyResult r = f.tree.apply(txn, f.caller, Zxid(++f.zxid), TimeMs(f.time));
     benchmark::DoNotOptimize(r);
-    if (++i == f.paths.size()) i = 0;
+    if (++i == paths.size()) i = 0;
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
-BENCHMARK(BM_SetData);
+BENCHMARK(BM_SetData)->ArgName("in_order")->Arg(0)->Arg(1);
 
 void BM_GetData(benchmark::State& state) {
   Fixture& f = fixture();
+  const auto& paths = f.paths(state);
   std::size_t i = 0;
   for (auto _ : state) {
-    auto r = f.tree.get_data(f.paths[i], f.caller);
+    auto r = f.tree.get_data(paths[i], f.caller);
     benchmark::DoNotOptimize(r);
-    if (++i == f.paths.size()) i = 0;
+    if (++i == paths.size()) i = 0;
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
-BENCHMARK(BM_GetData);
+BENCHMARK(BM_GetData)->ArgName("in_order")->Arg(0)->Arg(1);
 
 void BM_Exists(benchmark::State& state) {
   Fixture& f = fixture();
+  const auto& paths = f.paths(state);
   std::size_t i = 0;
   for (auto _ : state) {
-    auto r = f.tree.exists(f.paths[i]);
+    auto r = f.tree.exists(paths[i]);
     benchmark::DoNotOptimize(r);
-    if (++i == f.paths.size()) i = 0;
+    if (++i == paths.size()) i = 0;
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
-BENCHMARK(BM_Exists);
+BENCHMARK(BM_Exists)->ArgName("in_order")->Arg(0)->Arg(1);
 
 void BM_Create(benchmark::State& state) {
   Fixture& f = fixture();
