@@ -1,13 +1,423 @@
+// Focused tests of the data tree where a golden script is awkward: path
+// bytes (NUL, UTF-8), snapshot corruption, digest properties, ip ACLs,
+// large and deep trees.
 #include <gtest/gtest.h>
 
+#include <string>
+
+#include "coord/base/assert.h"
+#include "coord/base/checksum.h"
+#include "coord/base/limits.h"
+#include "coord/base/random.h"
 #include "coord/znode/tree.h"
 
 namespace coord::znode {
 namespace {
 
-TEST(Tree, FreshTreeHasBuiltins) {
+Caller anyone(std::int64_t session = 1) {
+  return Caller{SessionId(session), {Id{"ip", "127.0.0.1"}}};
+}
+
+class TreeTest : public ::testing::Test {
+ protected:
+  ApplyResult apply(const Txn& txn, const Caller& c = anyone()) {
+    return tree.apply(txn, c, tree.last_zxid().next(), TimeMs(now++));
+  }
+  ErrorCode create(const std::string& path, Data data = std::string(),
+                   CreateMode mode = CreateMode::Persistent, AclList acl = open_acl_unsafe()) {
+    return apply(CreateOp{path, std::move(data), std::move(acl), mode, 0}).err;
+  }
+  DataTree tree;
+  std::int64_t now = 1000;
+};
+
+TEST(PathTest, ValidPathsPass) {
+  for (std::string p :
+       {"/", "/a", "/a/b", "/a.b/..c", "/...", "/a b", "/\xc3\xa9", "/\xe4\xb8\xad"}) {
+    EXPECT_TRUE(validate_path(p).ok()) << p;
+  }
+}
+
+TEST(PathTest, InvalidPathsAreBadArguments) {
+  const std::string nul("/a\0b", 4);
+  for (std::string p :
+       {std::string(),
+        std::string("a"),
+        std::string("/a/"),
+        std::string("//"),
+        std::string("/a//b"),
+        std::string("/."),
+        std::string("/.."),
+        std::string("/a/./b"),
+        std::string("/a/../b"),
+        nul,
+        std::string("/\x01"),
+        std::string("/\x1f"),
+        std::string("/\x7f"),
+        std::string("/\xc2\x9f"),          // U+009F, a C1 control
+        std::string("/\xef\xbf\xb0"),      // U+FFF0
+        std::string("/\xee\x80\x80"),      // U+E000, private use
+        std::string("/\xf0\x9f\x98\x80"),  // outside the BMP: a surrogate pair in Java
+        std::string("/\xc3"),              // truncated sequence
+        std::string("/\xc0\xaf"),          // overlong '/'
+        std::string("/\xff")}) {
+    Status s = validate_path(p);
+    EXPECT_EQ(s.code(), ErrorCode::BadArguments) << "path of " << p.size() << " bytes";
+  }
+}
+
+TEST(PathTest, LengthLimit) {
+  std::string p = "/" + std::string(limits::znode_path_bytes_max - 1, 'x');
+  EXPECT_TRUE(validate_path(p).ok());
+  EXPECT_EQ(validate_path(p + "x").code(), ErrorCode::BadArguments);
+}
+
+TEST(PathTest, ParentPath) {
+  EXPECT_EQ(parent_path("/a/b"), "/a");
+  EXPECT_EQ(parent_path("/a"), "/");
+  EXPECT_EQ(parent_path("/"), "");
+}
+
+TEST_F(TreeTest, NulInCreatePathIsBadArguments) {
+  EXPECT_EQ(create(std::string("/a\0b", 4)), ErrorCode::BadArguments);
+  EXPECT_EQ(apply(DeleteOp{std::string("/a\0b", 4), -1}).err, ErrorCode::BadArguments);
+  EXPECT_EQ(apply(SetDataOp{std::string("/a\0b", 4), std::string(), -1}).err,
+            ErrorCode::BadArguments);
+}
+
+TEST_F(TreeTest, FailedTxnConsumesItsZxidOnly) {
+  const auto before = tree.digest();
+  EXPECT_EQ(create("/missing/x"), ErrorCode::NoNode);
+  EXPECT_EQ(tree.last_zxid(), Zxid(1));
+  EXPECT_EQ(tree.digest(), before);
+  EXPECT_EQ(tree.node_count(), 4u);
+}
+
+TEST_F(TreeTest, IpAclMatchesByCidr) {
+  ASSERT_EQ(create("/n", std::string("d"), CreateMode::Persistent,
+                   {Acl{perm::read, Id{"ip", "10.20.0.0/14"}}}),
+            ErrorCode::Ok);
+  auto caller_at = [](const std::string& ip) { return Caller{SessionId(1), {Id{"ip", ip}}}; };
+  EXPECT_TRUE(tree.get_data("/n", caller_at("10.20.0.1")).ok());
+  EXPECT_TRUE(tree.get_data("/n", caller_at("10.23.255.255")).ok());
+  EXPECT_EQ(tree.get_data("/n", caller_at("10.24.0.0")).code(), ErrorCode::NoAuth);
+  EXPECT_EQ(tree.get_data("/n", caller_at("10.19.255.255")).code(), ErrorCode::NoAuth);
+  EXPECT_EQ(tree.get_data("/n", caller_at("not-an-ip")).code(), ErrorCode::NoAuth);
+  // /0 matches every IPv4 address.
+  ASSERT_EQ(create("/all", std::string(), CreateMode::Persistent,
+                   {Acl{perm::read, Id{"ip", "1.2.3.4/0"}}}),
+            ErrorCode::Ok);
+  EXPECT_TRUE(tree.get_data("/all", caller_at("200.1.1.1")).ok());
+}
+
+TEST_F(TreeTest, SuperIdentityBypassesAcls) {
+  ASSERT_EQ(create("/x", std::string("d"), CreateMode::Persistent,
+                   {Acl{perm::read, Id{"digest", "a:b"}}}),
+            ErrorCode::Ok);
+  Caller su{SessionId(2), {Id{"super", ""}}};
+  EXPECT_TRUE(su.is_super());
+  EXPECT_FALSE(anyone().is_super());
+  EXPECT_EQ(tree.get_data("/x", anyone()).code(), ErrorCode::NoAuth);
+  EXPECT_TRUE(tree.get_data("/x", su).ok());
+  EXPECT_EQ(apply(SetDataOp{"/x", std::string("new"), -1}, su).err, ErrorCode::Ok);
+}
+
+TEST_F(TreeTest, DataViewsPointIntoTheTree) {
+  ASSERT_EQ(create("/v", std::string("hello")), ErrorCode::Ok);
+  auto d = tree.get_data("/v", anyone());
+  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE(d->data.has_value());
+  EXPECT_EQ(*d->data, "hello");
+  EXPECT_EQ(d->stat.data_length, 5);
+}
+
+TEST_F(TreeTest, SetDataReusesAndGrowsBuffers) {
+  ASSERT_EQ(create("/v", std::string(100, 'a')), ErrorCode::Ok);
+  for (int i = 0; i < 50; ++i) {
+    std::string data(static_cast<std::size_t>((i * 37) % 300), static_cast<char>('a' + i % 26));
+    auto r = apply(SetDataOp{"/v", data, i});
+    ASSERT_EQ(r.err, ErrorCode::Ok);
+    EXPECT_EQ(r.stat->version, i + 1);
+    EXPECT_EQ(*tree.get_data("/v", anyone())->data, data);
+  }
+  EXPECT_EQ(tree.approximate_data_bytes(),
+            std::string("/v").size() + (49 * 37) % 300 + 44 /* built-in names */);
+}
+
+TEST_F(TreeTest, SameOpsGiveSameDigest) {
+  DataTree other;
+  auto both = [&](const Txn& t) {
+    const Zxid z = tree.last_zxid().next();
+    tree.apply(t, anyone(), z, TimeMs(now));
+    other.apply(t, anyone(), z, TimeMs(now));
+    ++now;
+  };
+  both(CreateOp{"/a", std::string("x"), open_acl_unsafe(), CreateMode::Persistent, 0});
+  both(CreateOp{"/a/", std::nullopt, read_acl_unsafe(), CreateMode::PersistentSequential, 0});
+  both(SetDataOp{"/a", std::string("y"), -1});
+  EXPECT_EQ(tree.digest(), other.digest());
+  // Null and empty data differ.
+  both(CreateOp{"/n", std::nullopt, open_acl_unsafe(), CreateMode::Persistent, 0});
+  const Zxid z = tree.last_zxid().next();
+  tree.apply(CreateOp{"/e", std::nullopt, open_acl_unsafe(), CreateMode::Persistent, 0}, anyone(),
+             z, TimeMs(now));
+  other.apply(CreateOp{"/e", std::string(), open_acl_unsafe(), CreateMode::Persistent, 0}, anyone(),
+              z, TimeMs(now));
+  EXPECT_NE(tree.digest(), other.digest());
+}
+
+TEST_F(TreeTest, DigestDependsOnAclAndOwner) {
+  DataTree a, b, c;
+  a.apply(CreateOp{"/x", std::string(), open_acl_unsafe(), CreateMode::Persistent, 0}, anyone(),
+          Zxid(1), TimeMs(1));
+  b.apply(CreateOp{"/x", std::string(), read_acl_unsafe(), CreateMode::Persistent, 0}, anyone(),
+          Zxid(1), TimeMs(1));
+  c.apply(CreateOp{"/x", std::string(), open_acl_unsafe(), CreateMode::Ephemeral, 0}, anyone(),
+          Zxid(1), TimeMs(1));
+  EXPECT_NE(a.digest(), b.digest());
+  EXPECT_NE(a.digest(), c.digest());
+  EXPECT_EQ(DataTree().digest(), DataTree().digest());
+}
+
+// A random tree of a few thousand nodes: every kind, data, ACLs, deletes,
+// setACL, multis that fail half-way (and are rolled back), closed sessions,
+// reaped containers and TTL nodes.
+void grow_random_tree(DataTree& t, std::uint64_t seed, int ops) {
+  Random rnd(seed);
+  std::vector<std::string> paths{"/"};
+  std::int64_t now = 1;
+  const AclList acls[] = {
+      open_acl_unsafe(),
+      read_acl_unsafe(),
+      {Acl{perm::all, Id{"digest", "u:h"}}, Acl{perm::read, Id{"world", "anyone"}}}};
+  auto random_path = [&] { return paths[rnd.below(paths.size())]; };
+  auto random_create = [&] {
+    const std::string parent = random_path();
+    CreateOp op;
+    op.path = (parent == "/" ? "" : parent) + "/n" + std::to_string(rnd.below(50));
+    op.mode = static_cast<CreateMode>(rnd.below(7));
+    op.ttl_ms = 1 + static_cast<std::int64_t>(rnd.below(50));
+    if (rnd.chance(1, 5)) {
+      op.data = std::nullopt;
+    } else {
+      op.data = std::string(rnd.below(40), static_cast<char>(rnd.below(256)));
+    }
+    op.acl = acls[rnd.below(3)];
+    return op;
+  };
+  for (int i = 0; i < ops; ++i) {
+    Caller su{SessionId(1 + static_cast<std::int64_t>(rnd.below(4))), {Id{"super", ""}}};
+    const Zxid z = t.last_zxid().next();
+    const TimeMs time(now++);
+    switch (rnd.below(9)) {
+      case 0:
+      case 1:
+      case 2: {
+        auto r = t.apply(random_create(), su, z, time);
+        if (r.err == ErrorCode::Ok) paths.push_back(r.create->path);
+        break;
+      }
+      case 3:
+        (void)t.apply(SetDataOp{random_path(), std::string(rnd.below(20), 'z'), -1}, su, z, time);
+        break;
+      case 4:
+        (void)t.apply(DeleteOp{random_path(), -1}, su, z, time);
+        break;
+      case 5:
+        (void)t.apply(SetAclOp{random_path(), acls[rnd.below(3)], -1}, su, z, time);
+        break;
+      case 6: {
+        MultiOp m;
+        const auto n = rnd.below(6);
+        for (std::uint64_t k = 0; k < n; ++k) {
+          switch (rnd.below(4)) {
+            case 0:
+              m.ops.emplace_back(random_create());
+              break;
+            case 1:
+              m.ops.emplace_back(DeleteOp{random_path(), -1});
+              break;
+            case 2:
+              m.ops.emplace_back(SetDataOp{random_path(), std::string(rnd.below(9), 'm'), -1});
+              break;
+            default:
+              m.ops.emplace_back(
+                  CheckOp{random_path(), static_cast<std::int32_t>(rnd.below(3)) - 1});
+              break;
+          }
+        }
+        auto r = t.apply(m, su, z, time);
+        for (const auto& op : r.multi->results) {
+          if (r.multi->ok() && op.create) paths.push_back(op.create->path);
+        }
+        break;
+      }
+      case 7:
+        if (rnd.chance(1, 4)) (void)t.apply(CloseSessionOp{su.session}, su, z, time);
+        break;
+      default: {
+        auto due = t.reap_candidates(time);
+        if (!due.empty()) {
+          auto r = t.apply(ReapOp{due[rnd.below(due.size())]}, su, z, time);
+          COORD_ASSERT(r.err == ErrorCode::Ok, "reported candidate not reapable");
+        }
+        break;
+      }
+    }
+  }
+}
+
+// Walks the tree through the public API and checks that numChildren, the
+// node count and the ephemeral count agree with what is reachable.
+void check_structure(const DataTree& t) {
+  Caller su{SessionId(0), {Id{"super", ""}}};
+  std::size_t nodes = 0;
+  std::size_t ephemerals = 0;
+  std::vector<std::string> stack{"/"};
+  while (!stack.empty()) {
+    const std::string p = stack.back();
+    stack.pop_back();
+    ++nodes;
+    auto kids = t.get_children(p, su);
+    ASSERT_TRUE(kids.ok()) << p;
+    ASSERT_EQ(static_cast<std::size_t>(kids->stat.num_children), kids->children.size()) << p;
+    if (kids->stat.ephemeral_owner != 0) ++ephemerals;
+    for (auto c : kids->children)
+      stack.push_back((p == "/" ? "" : p) + "/" + std::string(c));
+  }
+  EXPECT_EQ(nodes, t.node_count());
+  EXPECT_EQ(ephemerals, t.ephemeral_count());
+}
+
+TEST(SnapshotTest, RandomTreesRoundTrip) {
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    DataTree t;
+    grow_random_tree(t, seed, 3000);
+    check_structure(t);
+    const std::string bytes = t.write_snapshot();
+    auto back = DataTree::read_snapshot(bytes);
+    ASSERT_TRUE(back.ok()) << "seed " << seed << ": " << back.status().to_string();
+    EXPECT_EQ(back->digest(), t.digest()) << "seed " << seed;
+    check_structure(*back);
+    EXPECT_EQ(back->node_count(), t.node_count());
+    EXPECT_EQ(back->ephemeral_count(), t.ephemeral_count());
+    EXPECT_EQ(back->last_zxid(), t.last_zxid());
+    EXPECT_EQ(back->approximate_data_bytes(), t.approximate_data_bytes());
+    EXPECT_EQ(back->sessions_with_ephemerals(), t.sessions_with_ephemerals());
+    EXPECT_EQ(back->reap_candidates(TimeMs(1'000'000)), t.reap_candidates(TimeMs(1'000'000)));
+    // Written again, the same bytes: nothing was lost or reordered.
+    EXPECT_EQ(back->write_snapshot(), bytes) << "seed " << seed;
+  }
+}
+
+TEST(SnapshotTest, CorruptionIsDetected) {
   DataTree t;
-  EXPECT_EQ(t.node_count(), 4u);
+  grow_random_tree(t, 42, 500);
+  const std::string bytes = t.write_snapshot();
+  Random rnd(9);
+  for (int i = 0; i < 200; ++i) {
+    std::string bad = bytes;
+    const std::size_t at = rnd.below(bad.size());
+    bad[at] = static_cast<char>(bad[at] ^ (1 + rnd.below(255)));
+    auto r = DataTree::read_snapshot(bad);
+    ASSERT_FALSE(r.ok()) << "flipped byte " << at << " went unnoticed";
+    EXPECT_EQ(r.code(), ErrorCode::DataInconsistency);
+  }
+}
+
+TEST(SnapshotTest, TruncationIsDetected) {
+  DataTree t;
+  grow_random_tree(t, 43, 300);
+  const std::string bytes = t.write_snapshot();
+  for (std::size_t len :
+       {std::size_t{0}, std::size_t{5}, std::size_t{23}, bytes.size() / 2, bytes.size() - 1}) {
+    auto r = DataTree::read_snapshot(std::string_view(bytes).substr(0, len));
+    ASSERT_FALSE(r.ok()) << "truncated to " << len;
+    EXPECT_NE(r.status().message().find("truncated"), std::string::npos) << r.status().to_string();
+  }
+  auto longer = DataTree::read_snapshot(bytes + "x");
+  EXPECT_FALSE(longer.ok());
+}
+
+TEST(SnapshotTest, ClearMessages) {
+  DataTree t;
+  std::string bytes = t.write_snapshot();
+  std::string bad_magic = bytes;
+  bad_magic[0] = 'X';
+  EXPECT_NE(DataTree::read_snapshot(bad_magic).status().message().find("magic"), std::string::npos);
+  std::string bad_crc = bytes;
+  bad_crc[30] ^= 1;
+  EXPECT_NE(DataTree::read_snapshot(bad_crc).status().message().find("checksum"),
+            std::string::npos);
+  // A future format version, with a valid checksum.
+  std::string future = bytes;
+  future[8] = 2;
+  const std::uint32_t crc = crc32c(future.data(), future.size() - 4);
+  for (int i = 0; i < 4; ++i)
+    future[future.size() - 4 + i] = static_cast<char>(crc >> (8 * i));
+  EXPECT_NE(DataTree::read_snapshot(future).status().message().find("version 2"), std::string::npos)
+      << DataTree::read_snapshot(future).status().to_string();
+}
+
+TEST(SnapshotTest, DeepTree) {
+  // Deep paths must not recurse on the stack anywhere.
+  DataTree t;
+  std::string path;
+  for (int i = 0; i < 2000; ++i) {
+    path += "/d";
+    ASSERT_EQ(t.apply(CreateOp{path, std::string(), open_acl_unsafe(), CreateMode::Persistent, 0},
+                      anyone(), t.last_zxid().next(), TimeMs(1))
+                  .err,
+              ErrorCode::Ok);
+  }
+  EXPECT_EQ(*t.get_all_children_number("/d", anyone()), 1999);
+  auto back = DataTree::read_snapshot(t.write_snapshot());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->digest(), t.digest());
+}
+
+TEST_F(TreeTest, ManyChildrenAndDeletes) {
+  ASSERT_EQ(create("/p"), ErrorCode::Ok);
+  for (int i = 0; i < 5000; ++i) {
+    auto r = apply(
+        CreateOp{"/p/c-", std::string(), open_acl_unsafe(), CreateMode::EphemeralSequential, 0},
+        anyone(1 + i % 7));
+    ASSERT_EQ(r.err, ErrorCode::Ok);
+  }
+  EXPECT_EQ(tree.get_children("/p", anyone())->children.size(), 5000u);
+  EXPECT_EQ(tree.get_ephemerals(SessionId(3), "/p").size(), 714u);
+  for (int s = 1; s <= 7; ++s)
+    EXPECT_EQ(apply(CloseSessionOp{SessionId(s)}).err, ErrorCode::Ok);
+  auto kids = tree.get_children("/p", anyone());
+  EXPECT_TRUE(kids->children.empty());
+  EXPECT_EQ(kids->stat.cversion, 10000);
+  EXPECT_EQ(tree.ephemeral_count(), 0u);
+  EXPECT_EQ(tree.node_count(), 5u);
+  EXPECT_EQ(apply(CreateOp{"/p/c-", std::string(), open_acl_unsafe(),
+                           CreateMode::PersistentSequential, 0})
+                .create->path,
+            "/p/c-0000005000");
+}
+
+TEST_F(TreeTest, EventsCarryTheirZxid) {
+  ASSERT_EQ(create("/w"), ErrorCode::Ok);
+  ASSERT_TRUE(tree.add_watch(5, "/w", WatchKind::Data).ok());
+  auto r = tree.apply(SetDataOp{"/w", std::string("x"), -1}, anyone(), Zxid(77), TimeMs(1));
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.events[0], (WatchEvent{5, EventType::NodeDataChanged, "/w", Zxid(77)}));
+}
+
+TEST_F(TreeTest, MovedTreeKeepsWorking) {
+  ASSERT_EQ(create("/m", std::string("d")), ErrorCode::Ok);
+  DataTree moved = std::move(tree);
+  EXPECT_EQ(*moved.get_data("/m", anyone())->data, "d");
+  tree = std::move(moved);
+  EXPECT_EQ(create("/m2"), ErrorCode::Ok);
+}
+
+TEST_F(TreeTest, ZxidMustIncrease) {
+  ASSERT_EQ(create("/a"), ErrorCode::Ok);
+  EXPECT_DEATH(tree.apply(DeleteOp{"/a", -1}, anyone(), Zxid(1), TimeMs(1)), "zxid");
 }
 
 }  // namespace

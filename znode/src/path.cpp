@@ -46,7 +46,8 @@ bool disallowed(std::int32_t c) {
 }
 
 Status bad(std::string_view path, const char* why) {
-  return Status(ErrorCode::BadArguments, std::string(why) + ": " + std::string(path.substr(0, 200)));
+  return Status(ErrorCode::BadArguments,
+                std::string(why) + ": " + std::string(path.substr(0, 200)));
 }
 
 }  // namespace

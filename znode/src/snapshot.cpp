@@ -148,7 +148,8 @@ std::string write_snapshot(const TreeImpl& t) {
 
 Status read_snapshot(std::string_view bytes, TreeImpl& t) {
   if (bytes.size() < kHeaderBytes + kTrailerBytes) {
-    return corrupt("truncated: " + std::to_string(bytes.size()) + " bytes is shorter than a header");
+    return corrupt("truncated: " + std::to_string(bytes.size()) +
+                   " bytes is shorter than a header");
   }
   if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
     return corrupt("not a coord znode snapshot (bad magic)");
@@ -218,7 +219,7 @@ Status read_snapshot(std::string_view bytes, TreeImpl& t) {
       n->data = static_cast<char*>(std::malloc(data.size()));
       COORD_ASSERT(n->data != nullptr, "out of memory");
       std::memcpy(n->data, data.data(), data.size());
-      n->data_len = n->data_cap = static_cast<std::uint32_t>(data.size());
+      n->data_len = static_cast<std::uint32_t>(data.size());
     }
     n->czxid = r.i64();
     n->mzxid = r.i64();

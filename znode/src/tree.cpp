@@ -205,43 +205,39 @@ void TreeImpl::unlink(Node* n) {
 
 void TreeImpl::set_data(Node* n, const Data& data) {
   // Called with the node's digest contribution removed and its data bytes
-  // uncounted by the caller.
-  if (!data) {
-    n->null_data = true;
-    n->data_len = 0;
-    return;
-  }
-  const auto len = static_cast<std::uint32_t>(data->size());
-  if (len > n->data_cap || (n->data_cap > 256 && len < n->data_cap / 4)) {
+  // uncounted by the caller. The buffer is exactly data_len bytes (null when
+  // empty): a same-size update, the common case, copies in place.
+  const auto len = data ? static_cast<std::uint32_t>(data->size()) : 0u;
+  if (len != n->data_len) {
     std::free(n->data);
     n->data = nullptr;
-    n->data_cap = 0;
     if (len > 0) {
       n->data = static_cast<char*>(std::malloc(len));
       COORD_ASSERT(n->data != nullptr, "out of memory");
-      n->data_cap = len;
     }
   }
   if (len > 0) std::memcpy(n->data, data->data(), len);
   n->data_len = len;
-  n->null_data = false;
+  n->null_data = !data.has_value();
 }
 
 std::uint64_t TreeImpl::node_hash(const Node& n) const {
-  std::uint64_t h = hash_str(n.path());
-  h = hash_combine(h, static_cast<std::uint64_t>(n.kind) | (n.null_data ? 0x100u : 0u));
-  h = hash_combine(h, hash_bytes(n.data, n.data_len));
-  h = hash_combine(h, static_cast<std::uint64_t>(n.czxid));
-  h = hash_combine(h, static_cast<std::uint64_t>(n.mzxid));
-  h = hash_combine(h, static_cast<std::uint64_t>(n.ctime));
-  h = hash_combine(h, static_cast<std::uint64_t>(n.mtime));
-  h = hash_combine(h, static_cast<std::uint64_t>(n.pzxid));
-  h = hash_combine(h, static_cast<std::uint64_t>(n.owner_or_ttl));
-  h = hash_combine(h, n.creates);
-  h = hash_combine(h, (static_cast<std::uint64_t>(static_cast<std::uint32_t>(n.version)) << 32) |
-                          static_cast<std::uint32_t>(n.aversion));
-  h = hash_combine(h, acls.get(n.acl).hash);
-  return mix64(h);
+  const std::uint64_t words[] = {
+      hash_str(n.path()),
+      static_cast<std::uint64_t>(n.kind) | (n.null_data ? 0x100u : 0u),
+      hash_bytes(n.data, n.data_len),
+      static_cast<std::uint64_t>(n.czxid),
+      static_cast<std::uint64_t>(n.mzxid),
+      static_cast<std::uint64_t>(n.ctime),
+      static_cast<std::uint64_t>(n.mtime),
+      static_cast<std::uint64_t>(n.pzxid),
+      static_cast<std::uint64_t>(n.owner_or_ttl),
+      n.creates,
+      (static_cast<std::uint64_t>(static_cast<std::uint32_t>(n.version)) << 32) |
+          static_cast<std::uint32_t>(n.aversion),
+      acls.get(n.acl).hash,
+  };
+  return hash_bytes(words, sizeof words, 0x7a6e6f6465);
 }
 
 Stat TreeImpl::stat_of(const Node& n) const {
@@ -253,7 +249,8 @@ Stat TreeImpl::stat_of(const Node& n) const {
   s.version = n.version;
   // ZooKeeper shows 2 * (children created) - (children now): creates plus
   // deletes (§3.2). Wraps like ZooKeeper's int.
-  s.cversion = static_cast<std::int32_t>(static_cast<std::uint32_t>(2 * n.creates - n.num_children));
+  s.cversion =
+      static_cast<std::int32_t>(static_cast<std::uint32_t>(2 * n.creates - n.num_children));
   s.aversion = n.aversion;
   s.ephemeral_owner = n.kind == NodeKind::Ephemeral ? n.owner_or_ttl : 0;
   s.data_length = static_cast<std::int32_t>(n.data_len);
@@ -323,8 +320,8 @@ struct DataTree::Impl : detail::TreeImpl {
   }
 
   // ---- create (ZooKeeper 3.8's check order, PrepRequestProcessor) ----
-  ErrorCode create(const CreateOp& op, const Caller& caller, bool is_super, Zxid zxid,
-                   TimeMs time, std::vector<Undo>* undo, CreateResult* out) {
+  ErrorCode create(const CreateOp& op, const Caller& caller, bool is_super, Zxid zxid, TimeMs time,
+                   std::vector<Undo>* undo, CreateResult* out) {
     const auto mode = create_mode_from_int(static_cast<std::int32_t>(op.mode));
     if (!mode) return ErrorCode::BadArguments;
     if (is_ttl(*mode) &&
@@ -435,12 +432,12 @@ struct DataTree::Impl : detail::TreeImpl {
     if (!allowed(*n, caller, is_super, perm::write)) return ErrorCode::NoAuth;
     if (!version_matches(op.version, n->version)) return ErrorCode::BadVersion;
     digest_remove(*n);
+    data_bytes -= n->data_len;
     if (undo != nullptr) {
       Undo u{Undo::Kind::Data};
       u.node = n;
       u.data = n->data;
       u.data_len = n->data_len;
-      u.data_cap = n->data_cap;
       u.null_data = n->null_data;
       u.version = n->version;
       u.mzxid = n->mzxid;
@@ -448,9 +445,8 @@ struct DataTree::Impl : detail::TreeImpl {
       undo->push_back(u);
       // The old buffer now belongs to the undo record.
       n->data = nullptr;
-      n->data_cap = 0;
+      n->data_len = 0;
     }
-    data_bytes -= n->data_len;
     set_data(n, op.data);
     data_bytes += n->data_len;
     n->version = next_version(n->version);
@@ -545,7 +541,6 @@ struct DataTree::Impl : detail::TreeImpl {
           std::free(n->data);
           n->data = u.data;
           n->data_len = u.data_len;
-          n->data_cap = u.data_cap;
           n->null_data = u.null_data;
           data_bytes += n->data_len;
           n->version = u.version;

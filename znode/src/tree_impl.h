@@ -32,7 +32,7 @@ struct Node {
   Node* first_child = nullptr;
   Node* next_sibling = nullptr;
   Node* prev_sibling = nullptr;
-  char* data = nullptr;  // std::malloc'ed, data_cap bytes
+  char* data = nullptr;  // std::malloc'ed, exactly data_len bytes; null when empty
   std::int64_t czxid = 0;
   std::int64_t mzxid = 0;
   std::int64_t ctime = 0;
@@ -40,20 +40,18 @@ struct Node {
   std::int64_t pzxid = 0;
   std::int64_t owner_or_ttl = 0;  // session of an ephemeral, TTL in ms of a TTL node
   std::uint64_t creates = 0;      // children ever created: ZooKeeper's internal cversion
+  std::uint64_t hash = 0;         // contribution to the tree digest while linked
   std::int32_t version = 0;
   std::int32_t aversion = 0;
   std::uint32_t num_children = 0;
   std::uint32_t data_len = 0;
-  std::uint32_t data_cap = 0;
   AclRef acl = 0;
   std::uint32_t path_len = 0;
   std::uint32_t hash32 = 0;  // of the path, for the table
   NodeKind kind = NodeKind::Persistent;
   bool null_data = false;
 
-  std::string_view path() const {
-    return {reinterpret_cast<const char*>(this + 1), path_len};
-  }
+  std::string_view path() const { return {reinterpret_cast<const char*>(this + 1), path_len}; }
   std::string_view name() const {
     auto p = path();
     return p.substr(p.rfind('/') + 1);
@@ -63,6 +61,10 @@ struct Node {
     return std::string_view(data, data_len);
   }
 };
+
+// The per-znode budget is 200 bytes beyond name and data; the struct is most
+// of it (plus the path's allocation rounding and ~10 bytes of table slot).
+static_assert(sizeof(Node) <= 136, "Node grew: recheck the per-znode memory budget");
 
 inline std::uint32_t path_hash32(std::string_view path) {
   std::uint64_t h = hash_str(path);
@@ -114,7 +116,6 @@ struct Undo {
   Node* next = nullptr;
   char* data = nullptr;  // Data: the previous buffer and Stat fields
   std::uint32_t data_len = 0;
-  std::uint32_t data_cap = 0;
   bool null_data = false;
   std::int32_t version = 0;
   std::int64_t mzxid = 0;
@@ -143,9 +144,14 @@ struct TreeImpl {
   void set_data(Node* n, const Data& data);
 
   // ---- digest ----
+  // A node's contribution is computed when it changes and kept in the node,
+  // so an update costs one hash of the node, not two.
   std::uint64_t node_hash(const Node& n) const;
-  void digest_add(const Node& n) { digest += node_hash(n); }
-  void digest_remove(const Node& n) { digest -= node_hash(n); }
+  void digest_add(Node& n) {
+    n.hash = node_hash(n);
+    digest += n.hash;
+  }
+  void digest_remove(const Node& n) { digest -= n.hash; }
 
   Stat stat_of(const Node& n) const;
   Node* lookup(std::string_view path) const {

@@ -190,7 +190,8 @@ void WatchIndex::trigger_child(std::string_view path, EventType type, Zxid zxid,
   for (std::size_t i = 0; i < it->second.size();) {
     const Reg r = it->second[i];
     if ((r.bits & (kChild | kPersistent)) &&
-        !(suppress && std::find(suppress->begin(), suppress->end(), r.watcher) != suppress->end())) {
+        !(suppress &&
+          std::find(suppress->begin(), suppress->end(), r.watcher) != suppress->end())) {
       scratch_.push_back(r.watcher);
     }
     const std::size_t before = it->second.size();

@@ -46,12 +46,12 @@ class WatchIndex {
   // persistent-recursive watchers of `path` or an ancestor. One-shot
   // registrations fire once and are dropped. Appends the watchers that got
   // an event to `fired` when given.
-  void trigger_data(std::string_view path, EventType type, Zxid zxid,
-                    std::vector<WatchEvent>& out, std::vector<WatcherId>* fired);
+  void trigger_data(std::string_view path, EventType type, Zxid zxid, std::vector<WatchEvent>& out,
+                    std::vector<WatcherId>* fired);
   // Child side: child and persistent watchers of `path`, except those in
   // `suppress` (already told about this change).
-  void trigger_child(std::string_view path, EventType type, Zxid zxid,
-                     std::vector<WatchEvent>& out, const std::vector<WatcherId>* suppress);
+  void trigger_child(std::string_view path, EventType type, Zxid zxid, std::vector<WatchEvent>& out,
+                     const std::vector<WatcherId>* suppress);
 
  private:
   struct Reg {
