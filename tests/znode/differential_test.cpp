@@ -15,7 +15,8 @@
 // Replay a failure with the seed it prints:
 //   COORD_ZNODE_DIFF_SEED=<seed> COORD_ZNODE_DIFF_STEPS=<steps>
 //     ./znode_test --gtest_filter='ZnodeDifferential.*'
-// COORD_ZNODE_DIFF_SEEDS=<n> runs n seeds instead of the default few.
+// COORD_ZNODE_DIFF_SEEDS=<n> runs n seeds (from COORD_ZNODE_DIFF_FIRST_SEED,
+// default 1) instead of the default few; a long campaign is simply many.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -748,8 +749,10 @@ class Model {
   std::string fingerprint() const {
     std::ostringstream os;
     for (const auto& [p, n] : nodes_) {
-      os << p << '|' << (n.data ? "D" + *n.data : std::string("N")) << '|' << stat_of(n) << '|'
-         << n.creates << '|' << static_cast<int>(n.mode) << '|' << n.ttl << '|';
+      os << p << '|'
+         << (n.data ? "D" + std::to_string(std::hash<std::string>{}(*n.data)) : std::string("N"))
+         << '|' << stat_of(n) << '|' << n.creates << '|' << static_cast<int>(n.mode) << '|' << n.ttl
+         << '|';
       for (const auto& a : n.acl)
         os << a.perms << ',' << a.id.scheme << ',' << a.id.id << ';';
       os << '\n';
@@ -892,7 +895,7 @@ std::map<WatcherId, std::vector<std::string>> by_watcher(const std::vector<Watch
 // Random inputs
 // ===========================================================================
 
-const std::vector<std::string> kNames = {"a", "b", "c", "d"};
+const std::vector<std::string> kNames = {"a", "b", "c", "d", "e"};
 
 const Id kAlice{"digest", "alice:aGFzaC1hbGljZQ=="};
 const Id kBob{"digest", "bob:aGFzaC1ib2I="};
@@ -914,7 +917,12 @@ const std::vector<std::int64_t> kSessions = {0x100000001, 0x100000002, 0x1000000
 
 class Gen {
  public:
-  Gen(std::uint64_t seed, const Model& m) : rnd_(seed), m_(m), callers_(make_callers()) {}
+  // Seeds differ in how crowded the tree gets: 2 to 5 names per level.
+  Gen(std::uint64_t seed, const Model& m)
+      : rnd_(seed),
+        m_(m),
+        callers_(make_callers()),
+        names_(kNames.begin(), kNames.begin() + 2 + static_cast<long>(seed % 4)) {}
 
   Random& rnd() { return rnd_; }
   bool chance(int pct) { return rnd_.chance(static_cast<std::uint64_t>(pct), 100); }
@@ -940,7 +948,7 @@ class Gen {
     std::string p;
     int depth = static_cast<int>(rnd_.uniform(1, 3));
     for (int i = 0; i < depth; ++i)
-      p += "/" + pick(kNames);
+      p += "/" + pick(names_);
     return p;
   }
 
@@ -986,7 +994,7 @@ class Gen {
   std::string child_path() {
     std::string parent = existing_path();
     std::string base = parent == "/" ? "" : parent;
-    return base + "/" + pick(kNames);
+    return base + "/" + pick(names_);
   }
 
   std::int32_t version_for(const std::string& p, bool acl_version) {
@@ -998,11 +1006,12 @@ class Gen {
   }
 
   Data data() {
-    int r = static_cast<int>(rnd_.below(1000));
-    if (r < 80) return std::nullopt;
-    if (r < 160) return std::string();
-    if (r < 162) return std::string(limits::znode_data_bytes_max + 1, 'x');
-    if (r < 164) return std::string(limits::znode_data_bytes_max, 'y');
+    // The largest data is kept rare: every multi copies the model.
+    int r = static_cast<int>(rnd_.below(10000));
+    if (r < 800) return std::nullopt;
+    if (r < 1600) return std::string();
+    if (r < 1620) return std::string(limits::znode_data_bytes_max + 1, 'x');
+    if (r < 1623) return std::string(limits::znode_data_bytes_max, 'y');
     std::string s;
     std::size_t n = rnd_.below(24);
     for (std::size_t i = 0; i < n; ++i)
@@ -1035,6 +1044,8 @@ class Gen {
     if (r < 48) return {};
     if (r < 53) return creator_all_acl();
     if (r < 56) return read_acl_unsafe();
+    if (r < 61)
+      return {Acl{perm::read, Id{"world", "anyone"}}, Acl{perm::all, chance(50) ? kAlice : kBob}};
     AclList l;
     std::size_t n = rnd_.uniform(1, 3);
     for (std::size_t i = 0; i < n; ++i) {
@@ -1104,7 +1115,7 @@ class Gen {
       int r = static_cast<int>(rnd_.below(100));
       if (r < 40) {
         CreateOp op = create_op();
-        if (!made.empty() && chance(50)) op.path = pick(made) + "/" + pick(kNames);
+        if (!made.empty() && chance(50)) op.path = pick(made) + "/" + pick(names_);
         made.push_back(op.path);
         m.ops.push_back(op);
       } else if (r < 60) {
@@ -1143,6 +1154,7 @@ class Gen {
   Random rnd_;
   const Model& m_;
   std::vector<Caller> callers_;
+  std::vector<std::string> names_;
 };
 
 // ===========================================================================
@@ -1597,8 +1609,9 @@ TEST(ZnodeDifferential, RandomOpsAgreeWithReferenceModel) {
     Runner(std::strtoull(s, nullptr, 0), coverage).run(steps);
     return;
   }
-  std::uint64_t seeds = env_u64("COORD_ZNODE_DIFF_SEEDS", 5);
-  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
+  std::uint64_t seeds = env_u64("COORD_ZNODE_DIFF_SEEDS", 8);
+  std::uint64_t first = env_u64("COORD_ZNODE_DIFF_FIRST_SEED", 1);
+  for (std::uint64_t seed = first; seed < first + seeds; ++seed) {
     if (!Runner(seed, coverage).run(steps)) return;
   }
   // The walk must keep reaching every outcome, or agreement proves little.
