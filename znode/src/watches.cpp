@@ -9,7 +9,7 @@
 
 namespace coord::znode::detail {
 
-std::uint8_t WatchIndex::bit_of(WatchKind kind) {
+std::uint8_t WatchIndex::bits_of(WatchKind kind) {
   switch (kind) {
     case WatchKind::Data:
       return kData;
@@ -18,9 +18,9 @@ std::uint8_t WatchIndex::bit_of(WatchKind kind) {
     case WatchKind::Child:
       return kChild;
     case WatchKind::Persistent:
-      return kPersistent;
+      return kPersistentAny;
     case WatchKind::PersistentRecursive:
-      return kRecursive;
+      return kRecursiveAny;
   }
   return 0;
 }
@@ -28,36 +28,64 @@ std::uint8_t WatchIndex::bit_of(WatchKind kind) {
 std::uint8_t WatchIndex::bits_of(WatcherType type) {
   switch (type) {
     case WatcherType::Children:
-      return kChild;
+      return kChild | kPersistentChild | kRecursiveChild;
     case WatcherType::Data:
-      return kData | kExist;
+      return kData | kExist | kPersistentData | kRecursiveData;
     case WatcherType::Any:
-      return kData | kExist | kChild | kPersistent | kRecursive;
+      return kAll;
     case WatcherType::Persistent:
-      return kPersistent;
+      return kPersistentAny;
     case WatcherType::PersistentRecursive:
-      return kRecursive;
+      return kRecursiveAny;
   }
   return 0;
 }
 
+std::size_t WatchIndex::kinds(std::uint8_t bits) {
+  return static_cast<std::size_t>(std::popcount(static_cast<unsigned>(bits & 7u))) +
+         ((bits & kPersistentAny) ? 1 : 0) + ((bits & kRecursiveAny) ? 1 : 0);
+}
+
 namespace {
-auto find_reg(std::vector<auto>& regs, WatcherId w) {
+template <typename Regs>
+auto find_reg(Regs& regs, WatcherId w) {
   return std::lower_bound(regs.begin(), regs.end(), w,
                           [](const auto& r, WatcherId x) { return r.watcher < x; });
 }
 }  // namespace
 
+void WatchIndex::set_bits(PathMap::iterator it, std::size_t index, std::uint8_t bits) {
+  Reg& reg = it->second[index];
+  const std::uint8_t old = reg.bits;
+  if (old == bits) return;
+  const std::size_t before = kinds(old);
+  const std::size_t after = kinds(bits);
+  total_ = total_ - before + after;
+  recursive_ = recursive_ - ((old & kRecursiveAny) ? 1 : 0) + ((bits & kRecursiveAny) ? 1 : 0);
+  auto pw = by_watcher_.find(reg.watcher);
+  COORD_ASSERT(pw != by_watcher_.end(), "watch index out of step");
+  pw->second.count = pw->second.count - before + after;
+  reg.bits = bits;
+  if (bits == 0) {
+    pw->second.paths.erase(it->first);
+    if (pw->second.paths.empty()) by_watcher_.erase(pw);
+    it->second.erase(it->second.begin() + static_cast<std::ptrdiff_t>(index));
+  }
+}
+
 Status WatchIndex::add(WatcherId w, std::string_view path, WatchKind kind) {
-  const std::uint8_t bit = bit_of(kind);
-  COORD_ASSERT(bit != 0, "unknown watch kind");
+  const std::uint8_t bits = bits_of(kind);
+  COORD_ASSERT(bits != 0, "unknown watch kind");
   auto it = by_path_.find(path);
+  std::uint8_t old = 0;
   if (it != by_path_.end()) {
     auto r = find_reg(it->second, w);
-    if (r != it->second.end() && r->watcher == w && (r->bits & bit)) return Status();
+    if (r != it->second.end() && r->watcher == w) old = r->bits;
   }
+  if ((old | bits) == old) return Status();
   PerWatcher& pw = by_watcher_[w];
-  if (pw.count >= limits::watches_per_connection_max) {
+  if (kinds(old | bits) > kinds(old) && pw.count >= limits::watches_per_connection_max) {
+    if (pw.paths.empty()) by_watcher_.erase(w);
     return Status(ErrorCode::Throttled, "too many watches on this connection");
   }
   if (it == by_path_.end()) it = by_path_.emplace(std::string(path), Regs{}).first;
@@ -66,39 +94,16 @@ Status WatchIndex::add(WatcherId w, std::string_view path, WatchKind kind) {
     r = it->second.insert(r, Reg{w, 0});
     pw.paths.emplace(path);
   }
-  r->bits |= bit;
-  ++pw.count;
-  ++total_;
-  if (bit == kRecursive) ++recursive_;
+  set_bits(it, static_cast<std::size_t>(r - it->second.begin()), old | bits);
   return Status();
 }
 
 bool WatchIndex::has(WatcherId w, std::string_view path, std::uint8_t bits) const {
   auto it = by_path_.find(path);
   if (it == by_path_.end()) return false;
-  auto& regs = const_cast<Regs&>(it->second);
+  const Regs& regs = it->second;
   auto r = find_reg(regs, w);
   return r != regs.end() && r->watcher == w && (r->bits & bits) != 0;
-}
-
-void WatchIndex::clear_bits(
-    std::unordered_map<std::string, Regs, StringHash, std::equal_to<>>::iterator it,
-    std::size_t index, std::uint8_t bits) {
-  Reg& reg = it->second[index];
-  const std::uint8_t cleared = reg.bits & bits;
-  if (cleared == 0) return;
-  const auto n = static_cast<std::size_t>(std::popcount(cleared));
-  reg.bits &= static_cast<std::uint8_t>(~bits);
-  total_ -= n;
-  if (cleared & kRecursive) --recursive_;
-  auto pw = by_watcher_.find(reg.watcher);
-  COORD_ASSERT(pw != by_watcher_.end(), "watch index out of step");
-  pw->second.count -= n;
-  if (reg.bits == 0) {
-    pw->second.paths.erase(it->first);
-    if (pw->second.count == 0) by_watcher_.erase(pw);
-    it->second.erase(it->second.begin() + static_cast<std::ptrdiff_t>(index));
-  }
 }
 
 bool WatchIndex::remove(WatcherId w, std::string_view path, std::uint8_t bits) {
@@ -106,7 +111,8 @@ bool WatchIndex::remove(WatcherId w, std::string_view path, std::uint8_t bits) {
   if (it == by_path_.end()) return false;
   auto r = find_reg(it->second, w);
   if (r == it->second.end() || r->watcher != w || (r->bits & bits) == 0) return false;
-  clear_bits(it, static_cast<std::size_t>(r - it->second.begin()), bits);
+  set_bits(it, static_cast<std::size_t>(r - it->second.begin()),
+           static_cast<std::uint8_t>(r->bits & ~bits));
   if (it->second.empty()) by_path_.erase(it);
   return true;
 }
@@ -116,7 +122,7 @@ void WatchIndex::remove_watcher(WatcherId w) {
   if (pw == by_watcher_.end()) return;
   std::vector<std::string> paths(pw->second.paths.begin(), pw->second.paths.end());
   for (const auto& p : paths)
-    remove(w, p, 0xff);
+    remove(w, p, kAll);
   COORD_ASSERT(by_watcher_.find(w) == by_watcher_.end(), "watcher not fully removed");
 }
 
@@ -124,12 +130,14 @@ void WatchIndex::for_each(
     const std::function<void(WatcherId, std::string_view, WatchKind)>& fn) const {
   std::vector<std::tuple<WatcherId, std::string_view, WatchKind>> all;
   all.reserve(total_);
-  static constexpr WatchKind kinds[] = {WatchKind::Data, WatchKind::Exist, WatchKind::Child,
-                                        WatchKind::Persistent, WatchKind::PersistentRecursive};
   for (const auto& [path, regs] : by_path_) {
     for (const auto& r : regs) {
-      for (WatchKind k : kinds) {
-        if (r.bits & bit_of(k)) all.emplace_back(r.watcher, path, k);
+      if (r.bits & kData) all.emplace_back(r.watcher, path, WatchKind::Data);
+      if (r.bits & kExist) all.emplace_back(r.watcher, path, WatchKind::Exist);
+      if (r.bits & kChild) all.emplace_back(r.watcher, path, WatchKind::Child);
+      if (r.bits & kPersistentAny) all.emplace_back(r.watcher, path, WatchKind::Persistent);
+      if (r.bits & kRecursiveAny) {
+        all.emplace_back(r.watcher, path, WatchKind::PersistentRecursive);
       }
     }
   }
@@ -146,22 +154,25 @@ void WatchIndex::emit(EventType type, std::string_view path, Zxid zxid,
     out.push_back(WatchEvent{w, type, std::string(path), zxid});
 }
 
-void WatchIndex::trigger_data(std::string_view path, EventType type, Zxid zxid,
-                              std::vector<WatchEvent>& out, std::vector<WatcherId>* fired) {
-  if (by_path_.empty()) return;
+void WatchIndex::trigger(std::string_view path, std::uint8_t match, std::uint8_t clear,
+                         std::uint8_t ancestor_match, const std::vector<WatcherId>* suppress) {
   scratch_.clear();
+  auto suppressed = [&](WatcherId w) {
+    return suppress != nullptr &&
+           std::find(suppress->begin(), suppress->end(), w) != suppress->end();
+  };
   auto it = by_path_.find(path);
   if (it != by_path_.end()) {
     for (std::size_t i = 0; i < it->second.size();) {
       const Reg r = it->second[i];
-      if (r.bits & (kData | kExist | kPersistent | kRecursive)) scratch_.push_back(r.watcher);
+      if ((r.bits & match) && !suppressed(r.watcher)) scratch_.push_back(r.watcher);
       const std::size_t before = it->second.size();
-      clear_bits(it, i, kData | kExist);
+      set_bits(it, i, static_cast<std::uint8_t>(r.bits & ~clear));
       if (it->second.size() == before) ++i;
     }
     if (it->second.empty()) by_path_.erase(it);
   }
-  if (recursive_ > 0) {
+  if (recursive_ > 0 && ancestor_match != 0) {
     // Ancestors of path, nearest first: "/a/b/c" -> "/a/b", "/a", "/".
     std::string_view p = path;
     while (p.size() > 1) {
@@ -171,10 +182,17 @@ void WatchIndex::trigger_data(std::string_view path, EventType type, Zxid zxid,
       auto a = by_path_.find(p);
       if (a == by_path_.end()) continue;
       for (const Reg& r : a->second) {
-        if (r.bits & kRecursive) scratch_.push_back(r.watcher);
+        if ((r.bits & ancestor_match) && !suppressed(r.watcher)) scratch_.push_back(r.watcher);
       }
     }
   }
+}
+
+void WatchIndex::trigger_data(std::string_view path, EventType type, Zxid zxid,
+                              std::vector<WatchEvent>& out, std::vector<WatcherId>* fired) {
+  if (by_path_.empty()) return;
+  trigger(path, kData | kExist | kPersistentData | kRecursiveData, kData | kExist, kRecursiveData,
+          nullptr);
   if (scratch_.empty()) return;
   emit(type, path, zxid, out);
   if (fired) fired->insert(fired->end(), scratch_.begin(), scratch_.end());
@@ -184,21 +202,12 @@ void WatchIndex::trigger_child(std::string_view path, EventType type, Zxid zxid,
                                std::vector<WatchEvent>& out,
                                const std::vector<WatcherId>* suppress) {
   if (by_path_.empty()) return;
-  auto it = by_path_.find(path);
-  if (it == by_path_.end()) return;
-  scratch_.clear();
-  for (std::size_t i = 0; i < it->second.size();) {
-    const Reg r = it->second[i];
-    if ((r.bits & (kChild | kPersistent)) &&
-        !(suppress &&
-          std::find(suppress->begin(), suppress->end(), r.watcher) != suppress->end())) {
-      scratch_.push_back(r.watcher);
-    }
-    const std::size_t before = it->second.size();
-    clear_bits(it, i, kChild);
-    if (it->second.size() == before) ++i;
-  }
-  if (it->second.empty()) by_path_.erase(it);
+  // Recursive watchers sit on the child side too but never hear of a
+  // children change.
+  const std::uint8_t recursive =
+      type == EventType::NodeChildrenChanged ? 0 : static_cast<std::uint8_t>(kRecursiveChild);
+  trigger(path, static_cast<std::uint8_t>(kChild | kPersistentChild | recursive), kChild, recursive,
+          suppress);
   if (!scratch_.empty()) emit(type, path, zxid, out);
 }
 

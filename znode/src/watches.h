@@ -1,10 +1,14 @@
 // The watch index of a DataTree: which connection watches which path, and
-// how. ZooKeeper keeps two managers (data-side: data, exist, persistent and
-// persistent-recursive registrations; child-side: child and persistent
-// registrations); this index keeps one map path -> registrations with a
-// bit per kind and triggers either side, as DataTree does
-// (zk-wire-protocol.md §8.2–§8.3). Within one trigger every connection gets
-// at most one event; events of one trigger are ordered by watcher id.
+// how. ZooKeeper 3.8 keeps two managers: the data side holds data, exist,
+// persistent and recursive registrations, the child side child, persistent
+// and recursive ones (a persistent or recursive watch is registered in
+// both). This index keeps one map path -> registrations with a bit per
+// kind and side, and triggers either side as DataTree does
+// (zk-wire-protocol.md §8.2–§8.3): a recursive watcher never receives
+// NodeChildrenChanged. Keeping the two halves apart reproduces what
+// removeWatches(Data) or (Children) does to a persistent watch on 3.8 (it
+// drops one half; observed). Within one trigger every connection gets at
+// most one event; events of one trigger are ordered by watcher id.
 // Thread safety: none; owned by one DataTree.
 #pragma once
 
@@ -27,10 +31,17 @@ class WatchIndex {
   static constexpr std::uint8_t kData = 1;
   static constexpr std::uint8_t kExist = 2;
   static constexpr std::uint8_t kChild = 4;
-  static constexpr std::uint8_t kPersistent = 8;
-  static constexpr std::uint8_t kRecursive = 16;
+  static constexpr std::uint8_t kPersistentData = 8;
+  static constexpr std::uint8_t kPersistentChild = 16;
+  static constexpr std::uint8_t kRecursiveData = 32;
+  static constexpr std::uint8_t kRecursiveChild = 64;
+  static constexpr std::uint8_t kPersistentAny = kPersistentData | kPersistentChild;
+  static constexpr std::uint8_t kRecursiveAny = kRecursiveData | kRecursiveChild;
+  static constexpr std::uint8_t kAll = 0x7f;
 
-  static std::uint8_t bit_of(WatchKind kind);
+  // Bits a registration of `kind` sets.
+  static std::uint8_t bits_of(WatchKind kind);
+  // Bits a check/removeWatches of `type` covers.
   static std::uint8_t bits_of(WatcherType type);
 
   Status add(WatcherId w, std::string_view path, WatchKind kind);
@@ -64,11 +75,22 @@ class WatchIndex {
     std::size_t count = 0;
   };
 
-  void clear_bits(std::unordered_map<std::string, Regs, StringHash, std::equal_to<>>::iterator it,
-                  std::size_t index, std::uint8_t bits);
+  using PathMap = std::unordered_map<std::string, Regs, StringHash, std::equal_to<>>;
+  // Registrations counted by kind (a persistent or recursive watch counts
+  // once whichever halves it has).
+  static std::size_t kinds(std::uint8_t bits);
+  // Sets the bits of registration `index` at `it`, keeping every count and
+  // the per-watcher index in step; a registration left with no bit is
+  // removed (the path entry itself is left to the caller).
+  void set_bits(PathMap::iterator it, std::size_t index, std::uint8_t bits);
+  // Collects into scratch_ the watchers of `path` whose bits meet `match`
+  // and of its ancestors whose bits meet `ancestor_match`, minus
+  // `suppress`; clears `clear` at `path` (one-shot registrations).
+  void trigger(std::string_view path, std::uint8_t match, std::uint8_t clear,
+               std::uint8_t ancestor_match, const std::vector<WatcherId>* suppress);
   void emit(EventType type, std::string_view path, Zxid zxid, std::vector<WatchEvent>& out);
 
-  std::unordered_map<std::string, Regs, StringHash, std::equal_to<>> by_path_;
+  PathMap by_path_;
   std::unordered_map<WatcherId, PerWatcher> by_watcher_;
   std::size_t total_ = 0;
   std::size_t recursive_ = 0;
