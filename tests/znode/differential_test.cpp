@@ -12,11 +12,21 @@
 // (NoAuth), sequential suffix, full path rule (BadArguments), NodeExists,
 // ephemeral parent (NoChildrenForEphemerals).
 //
+// Compared after every step: error codes, created paths, every Stat, multi
+// per-op results, the watch events each watcher received (in order; as a
+// set for a session close, which deletes in no defined order) and
+// last_zxid; every 64 steps the whole tree, the ephemeral and reap indexes
+// and the watch table. The digest must move exactly when the contents do.
+// Two choices are coord's, not 3.8's: a one-shot and a persistent watch of
+// one connection on one path stay independent (3.8 lets the later one
+// replace the other, ZOOKEEPER-4466), and a stale ReapOp (an internal txn
+// with no ZooKeeper counterpart) is only required to fail.
+//
 // Replay a failure with the seed it prints:
 //   COORD_ZNODE_DIFF_SEED=<seed> COORD_ZNODE_DIFF_STEPS=<steps>
 //     ./znode_test --gtest_filter='ZnodeDifferential.*'
 // COORD_ZNODE_DIFF_SEEDS=<n> runs n seeds (from COORD_ZNODE_DIFF_FIRST_SEED,
-// default 1) instead of the default few; a long campaign is simply many.
+// default 1) instead of the default eight; long campaigns just raise both.
 #include <gtest/gtest.h>
 
 #include <algorithm>
