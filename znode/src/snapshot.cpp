@@ -3,7 +3,7 @@
 // Layout (little-endian; str = u32 length + bytes):
 //   header   "COORDZN\0", u32 format version (1), u64 body length
 //   body     i64 last_zxid
-//            u32 ACL count, then per ACL: u32 ref, u32 entries,
+//            u32 ACL count, then per ACL: u32 ref (0, 1, ... in order), u32 entries,
 //                per entry: i32 perms, str scheme, str id
 //            u64 node count, then per node in pre-order (a parent before
 //                its children): str path, u8 kind, u8 null data, str data,
@@ -15,6 +15,7 @@
 // catches corruption; the digest, recomputed on load, catches a writer bug.
 // Watches are not part of it: they belong to this server's connections.
 #include <cstring>
+#include <unordered_map>
 
 #include "coord/base/checksum.h"
 #include "coord/base/limits.h"
@@ -104,8 +105,13 @@ std::string write_snapshot(const TreeImpl& t) {
   w.u64(0);  // body length, patched below
   w.i64(t.last_zxid.value());
   w.u32(static_cast<std::uint32_t>(t.acls.live_count()));
+  // References are written densely (0, 1, ...; released ACLs leave holes in
+  // the table), so a reader can bound them by the entries it has read.
+  std::unordered_map<AclRef, std::uint32_t> dense;
   t.acls.for_each([&](AclRef r, const AclTable::Entry& e) {
-    w.u32(r);
+    const auto d = static_cast<std::uint32_t>(dense.size());
+    dense.emplace(r, d);
+    w.u32(d);
     w.u32(static_cast<std::uint32_t>(e.acl.size()));
     for (const Acl& a : e.acl) {
       w.i32(a.perms);
@@ -134,7 +140,7 @@ std::string write_snapshot(const TreeImpl& t) {
     w.u64(n->creates);
     w.i32(n->version);
     w.i32(n->aversion);
-    w.u32(n->acl);
+    w.u32(dense.at(n->acl));
     for (const Node* c = n->first_child; c != nullptr; c = c->next_sibling)
       stack.push_back(c);
   }
@@ -176,8 +182,10 @@ Status read_snapshot(std::string_view bytes, TreeImpl& t) {
   Reader r(bytes.substr(kHeaderBytes, body_len));
   t.last_zxid = Zxid(r.i64());
   const std::uint32_t acl_count = r.u32();
+  std::uint32_t acls_read = 0;
   for (std::uint32_t i = 0; i < acl_count && r.ok(); ++i) {
     const AclRef ref = r.u32();
+    if (r.ok() && ref != i) return corrupt("ACL references out of order");
     const std::uint32_t entries = r.u32();
     if (!r.ok() || entries > limits::acl_entries_max) return corrupt("bad ACL entry count");
     AclList acl;
@@ -190,6 +198,7 @@ Status read_snapshot(std::string_view bytes, TreeImpl& t) {
     }
     if (!r.ok()) break;
     COORD_RETURN_IF_ERROR(t.acls.restore(ref, std::move(acl)));
+    ++acls_read;
   }
   const std::uint64_t node_count = r.u64();
   if (!r.ok()) return corrupt("truncated ACL table");
@@ -231,7 +240,9 @@ Status read_snapshot(std::string_view bytes, TreeImpl& t) {
     n->version = r.i32();
     n->aversion = r.i32();
     n->acl = r.u32();
-    Status held = r.ok() ? t.acls.restore_ref(n->acl) : corrupt("truncated node record");
+    Status held = !r.ok()               ? corrupt("truncated node record")
+                  : n->acl >= acls_read ? corrupt("node refers to an unknown ACL")
+                                        : t.acls.restore_ref(n->acl);
     if (!held.ok()) {
       std::free(n->data);
       n->~Node();
