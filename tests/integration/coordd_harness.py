@@ -5,6 +5,7 @@ the test ends, and every wait is bounded in time.
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -13,6 +14,7 @@ import tempfile
 import time
 
 COORDD = os.environ.get("COORDD_BINARY", "coordd")
+SERVING = re.compile(r"serving ZooKeeper clients on [0-9.]+:(\d+), HTTP on [0-9.]+:(\d+)")
 START_TIMEOUT_S = 20.0
 
 
@@ -47,23 +49,31 @@ class Coordd:
         self.log_path = os.path.join(self.data_dir, "coordd.log")
 
     def start(self):
-        self.port = free_port()
-        self.http_port = free_port()
+        # Port 0: the kernel picks free ports as coordd binds them, so no
+        # other process can take them between a choice and the bind; the
+        # ports are read back from coordd's first log line.
         log = open(self.log_path, "ab")
+        log_start = log.tell()
         self.proc = subprocess.Popen(
-            [COORDD, "--client-port", str(self.port), "--http-port", str(self.http_port),
+            [COORDD, "--client-port", "0", "--http-port", "0",
              "--data-dir", os.path.join(self.data_dir, "data")] + self.extra_args,
             stdout=log, stderr=log)
         log.close()
+        self.port = None
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("coordd exited with %s:\n%s" % (self.proc.returncode, self.log()))
-            try:
-                if four_letter(self.port, "ruok", 1.0) == "imok":
-                    return self
-            except OSError:
-                pass
+            if self.port is None:
+                m = SERVING.search(self.log()[log_start:])
+                if m:
+                    self.port, self.http_port = int(m.group(1)), int(m.group(2))
+            if self.port is not None:
+                try:
+                    if four_letter(self.port, "ruok", 1.0) == "imok":
+                        return self
+                except OSError:
+                    pass
             time.sleep(0.05)
         raise RuntimeError("coordd did not answer ruok in time:\n" + self.log())
 

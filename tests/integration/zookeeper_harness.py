@@ -15,6 +15,8 @@ import time
 
 from coordd_harness import four_letter, free_port
 
+PORT_ATTEMPTS = 3
+
 JARS = ["/usr/share/java/zookeeper.jar", "/usr/share/java/zookeeper-jute.jar",
         "/usr/share/java/slf4j-api.jar"]
 JAVA = os.environ.get("COORD_JAVA", "/usr/bin/java")
@@ -58,17 +60,35 @@ class ZooKeeper:
         return self
 
     def wait_ready(self):
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("zookeeper exited with %s:\n%s" % (self.proc.returncode, self.log()))
-            try:
-                if four_letter(self.port, "ruok", 1.0) == "imok" and self.session_works():
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("zookeeper did not answer ruok in time:\n" + self.log())
+        for attempt in range(PORT_ATTEMPTS):
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break  # e.g. the port was taken meanwhile: try another
+                try:
+                    if four_letter(self.port, "ruok", 1.0) == "imok" and self.is_ours() and \
+                            self.session_works():
+                        return self
+                except OSError:
+                    pass
+                time.sleep(0.1)
+            if self.proc.poll() is None and time.monotonic() >= deadline:
+                break
+            self.kill()
+            self.launch()
+        self.kill()
+        raise RuntimeError("zookeeper did not start:\n" + self.log())
+
+    def is_ours(self):
+        """The port was free when chosen, but another process may have taken
+        it before this JVM bound it: the server answering must use our data
+        directory."""
+        return self.data_dir in four_letter(self.port, "conf", 2.0)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
 
     def session_works(self):
         """ruok answers before the server takes sessions: try one."""
@@ -95,7 +115,5 @@ class ZooKeeper:
             return ""
 
     def cleanup(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        self.kill()
         shutil.rmtree(self.data_dir, ignore_errors=True)

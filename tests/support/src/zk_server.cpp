@@ -60,13 +60,18 @@ std::unique_ptr<ZkServer> ZkServer::start(const ZkServerOptions& options, std::s
     return nullptr;
   }
   s->dir_ = tmpl;
-  s->port_ = free_port();
-  if (s->port_ == 0) {
-    *error = "no free port";
-    return nullptr;
+  // The port is free when chosen but another process may take it before
+  // the JVM binds it: then launch() fails and another port is tried.
+  constexpr int port_attempts = 3;
+  for (int attempt = 0; attempt < port_attempts; ++attempt) {
+    s->port_ = free_port();
+    if (s->port_ == 0) {
+      *error = "no free port";
+      return nullptr;
+    }
+    if (s->launch(error)) return s;
   }
-  if (!s->launch(error)) return nullptr;
-  return s;
+  return nullptr;
 }
 
 bool ZkServer::launch(std::string* error) {
@@ -112,7 +117,10 @@ bool ZkServer::launch(std::string* error) {
       *error = "zookeeper exited during start; see " + log;
       return false;
     }
-    if (four_letter("ruok") == "imok") return true;
+    // Answering is not enough: it must be our server (our data directory).
+    if (four_letter("ruok") == "imok" && four_letter("conf").find(dir_) != std::string::npos) {
+      return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   kill();
