@@ -149,27 +149,6 @@ std::string event_str(const WatchEvent& e) {
          e.path + " zxid=" + std::to_string(e.zxid.value());
 }
 
-std::vector<std::string> split_line(const std::string& line) {
-  std::vector<std::string> words;
-  std::string cur;
-  bool q = false, have = false;
-  for (char c : line) {
-    if (c == '"') {
-      q = !q;
-      have = true;
-    } else if (!q && (c == ' ' || c == '\t')) {
-      if (have) words.push_back(cur);
-      cur.clear();
-      have = false;
-    } else {
-      cur += c;
-      have = true;
-    }
-  }
-  if (have) words.push_back(cur);
-  return words;
-}
-
 // A parsed command: its words, for sub-lines of multi and friends too.
 struct Args {
   std::string command;
@@ -229,7 +208,7 @@ class Runner {
       MultiOp m;
       std::istringstream in(c.input);
       for (std::string line; std::getline(in, line);) {
-        auto words = split_line(line);
+        auto words = coord::testing::split_words(line);
         if (words.empty()) continue;
         Args sub{words[0], {words.begin() + 1, words.end()}};
         auto txn = write_txn(sub);
@@ -302,7 +281,7 @@ class Runner {
       std::vector<ReadOp> ops;
       std::istringstream in(c.input);
       for (std::string line; std::getline(in, line);) {
-        auto words = split_line(line);
+        auto words = coord::testing::split_words(line);
         if (words.size() < 2) continue;
         ops.push_back(
             ReadOp{words[0] == "ls" ? ReadOp::Kind::GetChildren : ReadOp::Kind::GetData, words[1]});
@@ -356,7 +335,7 @@ class Runner {
       req.relative_zxid = Zxid(std::stoll(a.get_or("rel", "0")));
       std::istringstream in(c.input);
       for (std::string line; std::getline(in, line);) {
-        auto words = split_line(line);
+        auto words = coord::testing::split_words(line);
         if (words.size() < 2) continue;
         const auto& k = words[0];
         auto& list = k == "data"         ? req.data

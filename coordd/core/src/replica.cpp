@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "coord/base/assert.h"
+#include "coord/base/bytes.h"
 #include "coord/base/checksum.h"
 #include "coord/core/command.h"
 #include "coord/protocol/codec.h"
@@ -106,31 +107,6 @@ pr::Bytes reply_frame(std::int32_t xid, Zxid zxid, ErrorCode err,
   pr::Bytes out;
   pr::append_reply_frame(out, pr::ReplyHeader{xid, zxid, err}, body);
   return out;
-}
-
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int s = 56; s >= 0; s -= 8)
-    out.push_back(static_cast<char>(v >> s));
-}
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8)
-    out.push_back(static_cast<char>(v >> s));
-}
-bool get_u64(std::string_view& in, std::uint64_t& v) {
-  if (in.size() < 8) return false;
-  v = 0;
-  for (int i = 0; i < 8; ++i)
-    v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
-  in.remove_prefix(8);
-  return true;
-}
-bool get_u32(std::string_view& in, std::uint32_t& v) {
-  if (in.size() < 4) return false;
-  v = 0;
-  for (int i = 0; i < 4; ++i)
-    v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
-  in.remove_prefix(4);
-  return true;
 }
 
 std::string hex(std::int64_t v) {
@@ -1011,19 +987,19 @@ struct Replica::Impl {
 
   std::string snapshot_payload() const {
     std::string body;
-    put_u64(body, applied.value());
-    put_u64(body, sessions.size());
+    put_be64(body, applied.value());
+    put_be64(body, sessions.size());
     for (const auto& [id, s] : sessions) {
-      put_u64(body, static_cast<std::uint64_t>(id.value()));
-      put_u32(body, static_cast<std::uint32_t>(s.timeout_ms));
-      put_u32(body, static_cast<std::uint32_t>(s.password.size()));
+      put_be64(body, static_cast<std::uint64_t>(id.value()));
+      put_be32(body, static_cast<std::uint32_t>(s.timeout_ms));
+      put_be32(body, static_cast<std::uint32_t>(s.password.size()));
       body += s.password;
     }
     const std::string tree_bytes = tree.write_snapshot();
-    put_u64(body, tree_bytes.size());
+    put_be64(body, tree_bytes.size());
     body += tree_bytes;
     std::string out(kSnapshotMagic);
-    put_u32(out, crc32c(body));
+    put_be32(out, crc32c(body));
     out += body;
     return out;
   }
@@ -1035,16 +1011,16 @@ struct Replica::Impl {
     if (!bytes.starts_with(kSnapshotMagic)) return bad("bad magic");
     bytes.remove_prefix(kSnapshotMagic.size());
     std::uint32_t crc = 0;
-    if (!get_u32(bytes, crc) || crc != crc32c(bytes)) return bad("checksum mismatch");
+    if (!take_be32(bytes, crc) || crc != crc32c(bytes)) return bad("checksum mismatch");
     std::uint64_t index = 0;
     std::uint64_t count = 0;
-    if (!get_u64(bytes, index) || !get_u64(bytes, count)) return bad("truncated header");
+    if (!take_be64(bytes, index) || !take_be64(bytes, count)) return bad("truncated header");
     std::map<SessionId, Session> restored;
     for (std::uint64_t i = 0; i < count; ++i) {
       std::uint64_t id = 0;
       std::uint32_t timeout = 0;
       std::uint32_t len = 0;
-      if (!get_u64(bytes, id) || !get_u32(bytes, timeout) || !get_u32(bytes, len) ||
+      if (!take_be64(bytes, id) || !take_be32(bytes, timeout) || !take_be32(bytes, len) ||
           bytes.size() < len) {
         return bad("truncated session table");
       }
@@ -1058,7 +1034,7 @@ struct Replica::Impl {
       restored[s.id] = std::move(s);
     }
     std::uint64_t tree_len = 0;
-    if (!get_u64(bytes, tree_len) || bytes.size() != tree_len) return bad("bad tree length");
+    if (!take_be64(bytes, tree_len) || bytes.size() != tree_len) return bad("bad tree length");
     auto t = znode::DataTree::read_snapshot(bytes);
     if (!t.ok()) return t.status();
     tree = std::move(t).value();

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "coord/base/assert.h"
+#include "coord/base/bytes.h"
 #include "coord/base/checksum.h"
 
 namespace coord::io {
@@ -20,31 +21,10 @@ constexpr std::string_view kHardStateKey = "hard_state";
 constexpr std::string_view kSnapshotKey = "snapshot";
 constexpr std::size_t kCrcBytes = 4;
 
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8)
-    out.push_back(static_cast<char>(v >> shift));
-}
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8)
-    out.push_back(static_cast<char>(v >> shift));
-}
-std::uint64_t get_u64(const unsigned char* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i)
-    v = (v << 8) | p[i];
-  return v;
-}
-std::uint32_t get_u32(const unsigned char* p) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i)
-    v = (v << 8) | p[i];
-  return v;
-}
-
 // Big-endian, so LMDB's byte order is index order.
 std::string index_key(LogIndex index) {
   std::string k;
-  put_u64(k, index.value());
+  put_be64(k, index.value());
   return k;
 }
 
@@ -59,7 +39,7 @@ std::string_view as_view(const MDB_val& v) {
 std::string seal(std::string_view key, std::string_view body) {
   std::string out;
   out.reserve(kCrcBytes + body.size());
-  put_u32(out, crc32c_extend(crc32c(key), body.data(), body.size()));
+  put_be32(out, crc32c_extend(crc32c(key), body.data(), body.size()));
   out.append(body);
   return out;
 }
@@ -69,7 +49,7 @@ std::optional<std::string_view> unseal(std::string_view key, std::string_view va
   if (value.size() < kCrcBytes) return std::nullopt;
   const auto* p = reinterpret_cast<const unsigned char*>(value.data());
   std::string_view body = value.substr(kCrcBytes);
-  if (get_u32(p) != crc32c_extend(crc32c(key), body.data(), body.size())) return std::nullopt;
+  if (get_be32(p) != crc32c_extend(crc32c(key), body.data(), body.size())) return std::nullopt;
   return body;
 }
 
@@ -219,7 +199,7 @@ Status LmdbLogStore::load() {
       return Status(ErrorCode::DataInconsistency, file_ + ": hard state record has a bad size");
     }
     const auto* p = reinterpret_cast<const unsigned char*>((*hs)->data());
-    hard_state_ = HardState{Term(get_u64(p)), NodeId(get_u64(p + 8)), LogIndex(get_u64(p + 16))};
+    hard_state_ = HardState{Term(get_be64(p)), NodeId(get_be64(p + 8)), LogIndex(get_be64(p + 16))};
   }
   auto snap = read_meta(kSnapshotKey);
   if (!snap.ok()) return snap.status();
@@ -228,7 +208,7 @@ Status LmdbLogStore::load() {
       return Status(ErrorCode::DataInconsistency, file_ + ": snapshot record has a bad size");
     }
     const auto* p = reinterpret_cast<const unsigned char*>((*snap)->data());
-    snapshot_ = SnapshotMeta{LogIndex(get_u64(p)), Term(get_u64(p + 8)), (*snap)->substr(16)};
+    snapshot_ = SnapshotMeta{LogIndex(get_be64(p)), Term(get_be64(p + 8)), (*snap)->substr(16)};
   }
 
   const LogIndex snap_index = snapshot_ ? snapshot_->index : LogIndex(0);
@@ -244,10 +224,10 @@ Status LmdbLogStore::load() {
   if (key.mv_size != 8) {
     return Status(ErrorCode::DataInconsistency, file_ + ": log key of bad size");
   }
-  first_ = LogIndex(get_u64(static_cast<const unsigned char*>(key.mv_data)));
+  first_ = LogIndex(get_be64(static_cast<const unsigned char*>(key.mv_data)));
   rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST);
   if (rc != 0) return lmdb_error(file_, "read last entry", rc);
-  last_ = LogIndex(get_u64(static_cast<const unsigned char*>(key.mv_data)));
+  last_ = LogIndex(get_be64(static_cast<const unsigned char*>(key.mv_data)));
   if (first_ <= snap_index) {
     return Status(ErrorCode::DataInconsistency,
                   file_ + ": entry " + std::to_string(first_.value()) +
@@ -272,7 +252,7 @@ static int drop_entries(MDB_cursor* cursor, LogIndex bound, bool up_to) {
   MDB_val value;
   int rc = mdb_cursor_get(cursor, &key, &value, up_to ? MDB_FIRST : MDB_SET_RANGE);
   while (rc == 0) {
-    if (up_to && get_u64(static_cast<const unsigned char*>(key.mv_data)) > bound.value()) break;
+    if (up_to && get_be64(static_cast<const unsigned char*>(key.mv_data)) > bound.value()) break;
     if ((rc = mdb_cursor_del(cursor, 0)) != 0) return rc;
     rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
   }
@@ -311,8 +291,8 @@ Status LmdbLogStore::write(const LogWrite& w) {
                        : drop_entries(cursor.get(), w.snapshot->index, true);
     if (rc != 0) return lmdb_error(file_, "drop compacted entries", rc);
     std::string body;
-    put_u64(body, w.snapshot->index.value());
-    put_u64(body, w.snapshot->term.value());
+    put_be64(body, w.snapshot->index.value());
+    put_be64(body, w.snapshot->term.value());
     body += w.snapshot->config;
     std::string sealed = seal(kSnapshotKey, body);
     MDB_val key = as_val(kSnapshotKey);
@@ -333,7 +313,7 @@ Status LmdbLogStore::write(const LogWrite& w) {
     std::string body;
     for (const LogRecord& e : w.entries) {
       body.clear();
-      put_u64(body, e.term.value());
+      put_be64(body, e.term.value());
       body.push_back(static_cast<char>(e.kind));
       body += e.data;
       std::string k = index_key(e.index);
@@ -350,9 +330,9 @@ Status LmdbLogStore::write(const LogWrite& w) {
 
   if (w.hard_state) {
     std::string body;
-    put_u64(body, w.hard_state->term.value());
-    put_u64(body, w.hard_state->vote.value());
-    put_u64(body, w.hard_state->commit.value());
+    put_be64(body, w.hard_state->term.value());
+    put_be64(body, w.hard_state->vote.value());
+    put_be64(body, w.hard_state->commit.value());
     std::string sealed = seal(kHardStateKey, body);
     MDB_val key = as_val(kHardStateKey);
     MDB_val value = as_val(sealed);
@@ -388,14 +368,14 @@ Status LmdbLogStore::compact(LogIndex through) {
 
 static Result<LogRecord> decode_entry(const std::string& file, const MDB_val& key,
                                       const MDB_val& value) {
-  const LogIndex index(get_u64(static_cast<const unsigned char*>(key.mv_data)));
+  const LogIndex index(get_be64(static_cast<const unsigned char*>(key.mv_data)));
   auto body = unseal(as_view(key), as_view(value));
   if (!body || body->size() < 9) {
     return Status(ErrorCode::DataInconsistency,
                   file + ": log entry " + std::to_string(index.value()) + " fails its checksum");
   }
   const auto* p = reinterpret_cast<const unsigned char*>(body->data());
-  return LogRecord{index, Term(get_u64(p)), p[8], std::string(body->substr(9))};
+  return LogRecord{index, Term(get_be64(p)), p[8], std::string(body->substr(9))};
 }
 
 Result<LogRecord> LmdbLogStore::entry(LogIndex index) const {
@@ -426,7 +406,7 @@ Result<std::vector<LogRecord>> LmdbLogStore::entries(LogIndex lo, LogIndex hi,
   std::size_t bytes = 0;
   int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_RANGE);
   while (rc == 0) {
-    const LogIndex at(get_u64(static_cast<const unsigned char*>(key.mv_data)));
+    const LogIndex at(get_be64(static_cast<const unsigned char*>(key.mv_data)));
     if (at >= hi) break;
     auto e = decode_entry(file_, key, value);
     if (!e.ok()) return e.status();

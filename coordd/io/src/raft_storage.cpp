@@ -4,23 +4,10 @@
 #include <filesystem>
 
 #include "coord/base/assert.h"
+#include "coord/base/bytes.h"
 
 namespace coord::io {
 namespace {
-
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int s = 56; s >= 0; s -= 8)
-    out.push_back(static_cast<char>(v >> s));
-}
-
-bool get_u64(std::string_view& in, std::uint64_t& v) {
-  if (in.size() < 8) return false;
-  v = 0;
-  for (int i = 0; i < 8; ++i)
-    v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
-  in.remove_prefix(8);
-  return true;
-}
 
 consensus::Entry to_entry(LogRecord r) {
   return consensus::Entry{r.term, r.index, static_cast<consensus::EntryType>(r.kind),
@@ -31,12 +18,12 @@ consensus::Entry to_entry(LogRecord r) {
 
 std::string encode_conf_state(const consensus::ConfState& c) {
   std::string out;
-  put_u64(out, c.voters.size());
+  put_be64(out, c.voters.size());
   for (NodeId id : c.voters)
-    put_u64(out, id.value());
-  put_u64(out, c.learners.size());
+    put_be64(out, id.value());
+  put_be64(out, c.learners.size());
   for (NodeId id : c.learners)
-    put_u64(out, id.value());
+    put_be64(out, id.value());
   return out;
 }
 
@@ -44,12 +31,12 @@ Result<consensus::ConfState> decode_conf_state(std::string_view bytes) {
   consensus::ConfState c;
   for (auto* list : {&c.voters, &c.learners}) {
     std::uint64_t n = 0;
-    if (!get_u64(bytes, n) || n > limits::cluster_members_max) {
+    if (!take_be64(bytes, n) || n > limits::cluster_members_max) {
       return Status(ErrorCode::DataInconsistency, "configuration record is damaged");
     }
     for (std::uint64_t i = 0; i < n; ++i) {
       std::uint64_t id = 0;
-      if (!get_u64(bytes, id)) {
+      if (!take_be64(bytes, id)) {
         return Status(ErrorCode::DataInconsistency, "configuration record is truncated");
       }
       list->push_back(NodeId(id));

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "coord/base/bytes.h"
 #include "coord/base/checksum.h"
 
 namespace coord::io {
@@ -24,17 +25,6 @@ constexpr std::size_t kHeaderBytes = 8 + 4 + 8 + 8 + 8 + 4;
 constexpr std::string_view kPrefix = "snapshot-";
 constexpr std::string_view kSuffix = ".snap";
 constexpr std::string_view kTmpSuffix = ".tmp";
-
-void put_be(std::string& out, std::uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i)
-    out.push_back(static_cast<char>(v >> (8 * i)));
-}
-std::uint64_t get_be(const char* p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i)
-    v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
 
 Status errno_status(const std::string& what, const std::string& path) {
   return Status(ErrorCode::SystemError, path + ": " + what + ": " + std::strerror(errno));

@@ -19,28 +19,6 @@ std::string rstrip(std::string s) {
   return s;
 }
 
-std::vector<std::string> split_words(const std::string& line) {
-  std::vector<std::string> words;
-  std::string cur;
-  bool in_quotes = false;
-  bool have = false;
-  for (char c : line) {
-    if (c == '"') {
-      in_quotes = !in_quotes;
-      have = true;
-    } else if (!in_quotes && (c == ' ' || c == '\t')) {
-      if (have) words.push_back(cur);
-      cur.clear();
-      have = false;
-    } else {
-      cur += c;
-      have = true;
-    }
-  }
-  if (have) words.push_back(cur);
-  return words;
-}
-
 // Lines of the actual output, normalized so that they fit in a block.
 std::string normalize(const std::string& out) {
   std::istringstream in(rstrip(out));
@@ -62,6 +40,28 @@ struct Parsed {
 };
 
 }  // namespace
+
+std::vector<std::string> split_words(const std::string& line) {
+  std::vector<std::string> words;
+  std::string cur;
+  bool in_quotes = false;
+  bool have = false;
+  for (char c : line) {
+    if (c == '"') {
+      in_quotes = !in_quotes;
+      have = true;
+    } else if (!in_quotes && (c == ' ' || c == '\t')) {
+      if (have) words.push_back(cur);
+      cur.clear();
+      have = false;
+    } else {
+      cur += c;
+      have = true;
+    }
+  }
+  if (have) words.push_back(cur);
+  return words;
+}
 
 std::optional<std::string> GoldenCase::get(std::string_view key) const {
   for (const auto& a : args) {

@@ -47,6 +47,10 @@ using GoldenHandler = std::function<std::string(const GoldenCase&)>;
 // Runs one script; mismatches are reported as gtest failures naming file:line.
 void run_golden_file(const std::string& path, const GoldenHandler& handler);
 
+// Splits a command line into words at spaces and tabs; "quoted words"
+// keep their spaces (the quotes are dropped).
+std::vector<std::string> split_words(const std::string& line);
+
 // The *.txt scripts in `dir`, sorted by name.
 std::vector<std::string> golden_files(const std::string& dir);
 
