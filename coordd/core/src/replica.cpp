@@ -725,7 +725,7 @@ struct Replica::Impl {
         return finish(item, ErrorCode::Ok, pr::SetDataResponse{*st});
       }
       case OpCode::MultiRead:
-        return multi_read(c, item, caller);
+        return multi_read(item, caller);
       case OpCode::Sync: {
         if (!raft.read_index(next_read_context).ok()) {
           close(c);
@@ -792,7 +792,7 @@ struct Replica::Impl {
     }
   }
 
-  void multi_read(Conn& c, Item& item, const znode::Caller& caller) {
+  void multi_read(Item& item, const znode::Caller& caller) {
     const auto& req = std::get<pr::MultiRequest>(item.body);
     std::vector<znode::ReadOp> ops;
     for (const auto& op : req.ops) {
@@ -804,7 +804,6 @@ struct Replica::Impl {
         return finish(item, ErrorCode::BadArguments);
       }
     }
-    (void)c;
     auto results = tree.multi_read(ops, caller);
     pr::MultiResponse resp;
     for (std::size_t i = 0; i < results.size(); ++i) {

@@ -93,8 +93,8 @@ struct ReapOp {
   friend bool operator==(const ReapOp&, const ReapOp&) = default;
 };
 
-using Txn = std::variant<CreateOp, DeleteOp, SetDataOp, SetAclOp, CheckOp, MultiOp,
-                         CloseSessionOp, ReapOp>;
+using Txn =
+    std::variant<CreateOp, DeleteOp, SetDataOp, SetAclOp, CheckOp, MultiOp, CloseSessionOp, ReapOp>;
 
 // ---------------------------------------------------------------------------
 // Results
@@ -195,7 +195,7 @@ struct ReadOp {
 
 struct ReadOpResult {
   ErrorCode err = ErrorCode::Ok;
-  std::optional<DataView> data;          // GetData
+  std::optional<DataView> data;            // GetData
   std::vector<std::string_view> children;  // GetChildren
 };
 

@@ -55,13 +55,11 @@ class DataTree {
   Result<ChildrenView> get_children(std::string_view path, const Caller& caller) const;
   Result<AclView> get_acl(std::string_view path, const Caller& caller) const;
   // Number of descendants, the node itself excluded.
-  Result<std::int64_t> get_all_children_number(std::string_view path,
-                                               const Caller& caller) const;
+  Result<std::int64_t> get_all_children_number(std::string_view path, const Caller& caller) const;
   // Paths of `session`'s ephemerals starting with `prefix` (plain string
   // prefix; "" or "/" = all), sorted.
   std::vector<std::string> get_ephemerals(SessionId session, std::string_view prefix) const;
-  std::vector<ReadOpResult> multi_read(const std::vector<ReadOp>& ops,
-                                       const Caller& caller) const;
+  std::vector<ReadOpResult> multi_read(const std::vector<ReadOp>& ops, const Caller& caller) const;
 
   // Sessions that own at least one ephemeral.
   std::vector<SessionId> sessions_with_ephemerals() const;
