@@ -352,6 +352,13 @@ void ClientConn::write_next() {
   asio::async_write(
       socket_, asio::buffer(out_.front()),
       asio::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (self->closed_) {
+          // Closed while this write was in flight: its buffer was kept
+          // alive until now, and nothing more is written.
+          self->writing_ = false;
+          self->out_.clear();
+          return;
+        }
         if (ec) return self->close();
         self->out_bytes_ -= self->out_.front().size();
         self->out_.pop_front();
@@ -365,7 +372,8 @@ void ClientConn::close() {
   beast::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
-  out_.clear();
+  // A write in flight still reads out_.front(); its completion clears.
+  if (!writing_) out_.clear();
   on_gone_(ip_);
   asio::post(host_.core, [self = shared_from_this()] { self->host_.closed(self->id_); });
 }
