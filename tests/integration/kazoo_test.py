@@ -18,7 +18,20 @@ from coordd_harness import Coordd, four_letter
 WAIT_S = 10.0
 
 
-class KazooAgainstCoordd(unittest.TestCase):
+def connect(server, **kw):
+    zk = KazooClient(hosts=server.hosts(), timeout=10.0, **kw)
+    zk.start(timeout=WAIT_S)
+    return zk
+
+
+def disconnect(zk):
+    zk.stop()
+    zk.close()
+
+
+class WithCoordd(unittest.TestCase):
+    """One coordd for the whole class."""
+
     @classmethod
     def setUpClass(cls):
         cls.server = Coordd().start()
@@ -27,9 +40,10 @@ class KazooAgainstCoordd(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.cleanup()
 
+
+class KazooAgainstCoordd(WithCoordd):
     def client(self, **kw):
-        c = KazooClient(hosts=self.server.hosts(), timeout=10.0, **kw)
-        c.start(timeout=WAIT_S)
+        c = connect(self.server, **kw)
         self.addCleanup(c.close)
         self.addCleanup(c.stop)
         return c
@@ -129,14 +143,7 @@ class KazooAgainstCoordd(unittest.TestCase):
         self.assertEqual(len(zk.get("/big")[0]), 512 * 1024)
 
 
-class HttpApi(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Coordd().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
+class HttpApi(WithCoordd):
 
     def http(self, method, path, body=None):
         req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.server.http_port, path),
@@ -165,8 +172,7 @@ class HttpApi(unittest.TestCase):
         status, body = self.http("PUT", "/v1/znodes/rest-node", b"again")
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body)["stat"]["version"], 1)
-        zk = KazooClient(hosts=self.server.hosts(), timeout=10.0)
-        zk.start(timeout=WAIT_S)
+        zk = connect(self.server)
         self.addCleanup(zk.close)
         self.addCleanup(zk.stop)
         self.assertEqual(zk.get("/rest-node")[0], b"again")
@@ -194,24 +200,20 @@ class RestartKeepsEverything(unittest.TestCase):
     def test_kill9_then_restart_keeps_acknowledged_writes(self):
         server = Coordd().start()
         self.addCleanup(server.cleanup)
-        zk = KazooClient(hosts=server.hosts(), timeout=10.0)
-        zk.start(timeout=WAIT_S)
+        zk = connect(server)
         written = []
         for i in range(200):
             zk.create("/durable-%03d" % i, str(i).encode())
             written.append(i)
         server.kill9()
-        zk.stop()
-        zk.close()
+        disconnect(zk)
         server.start()
-        zk = KazooClient(hosts=server.hosts(), timeout=10.0)
-        zk.start(timeout=WAIT_S)
+        zk = connect(server)
         try:
             for i in written:
                 self.assertEqual(zk.get("/durable-%03d" % i)[0], str(i).encode())
         finally:
-            zk.stop()
-            zk.close()
+            disconnect(zk)
 
     def test_kill9_under_concurrent_load_loses_no_acknowledged_write(self):
         server = Coordd(extra_args=["--snapshot-entries", "400"]).start()
@@ -251,22 +253,19 @@ class RestartKeepsEverything(unittest.TestCase):
             t.join(timeout=30)
         self.assertGreater(sum(len(a) for a in acked), 0, server.log())
         server.start()
-        zk = KazooClient(hosts=server.hosts(), timeout=10.0)
-        zk.start(timeout=WAIT_S)
+        zk = connect(server)
         try:
             present = set(zk.get_children("/"))
             for w in range(writers):
                 for i in acked[w]:
                     self.assertIn("load-%d-%06d" % (w, i), present)
         finally:
-            zk.stop()
-            zk.close()
+            disconnect(zk)
 
     def test_restart_from_snapshot_and_log(self):
         server = Coordd(extra_args=["--snapshot-entries", "50"]).start()
         self.addCleanup(server.cleanup)
-        zk = KazooClient(hosts=server.hosts(), timeout=10.0)
-        zk.start(timeout=WAIT_S)
+        zk = connect(server)
         for i in range(300):
             zk.create("/snap-%03d" % i, str(i).encode())
         snap_dir = os.path.join(server.data_dir, "data", "snapshots")
@@ -277,18 +276,15 @@ class RestartKeepsEverything(unittest.TestCase):
         for i in range(300, 320):
             zk.create("/snap-%03d" % i, str(i).encode())
         server.kill9()
-        zk.stop()
-        zk.close()
+        disconnect(zk)
         server.start()
-        zk = KazooClient(hosts=server.hosts(), timeout=10.0)
-        zk.start(timeout=WAIT_S)
+        zk = connect(server)
         try:
             self.assertEqual(len(zk.get_children("/")), 321)  # + /zookeeper
             for i in range(320):
                 self.assertEqual(zk.get("/snap-%03d" % i)[0], str(i).encode())
         finally:
-            zk.stop()
-            zk.close()
+            disconnect(zk)
 
     def test_sigterm_stops_cleanly(self):
         server = Coordd().start()

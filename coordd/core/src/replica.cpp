@@ -369,6 +369,8 @@ struct Replica::Impl {
   // Sends the replies already decided at the front of the queue, without
   // executing anything.
   void emit_done(Conn& c) {
+    // Each item leaves the queue before it is sent: a send past the
+    // outbound limit closes the connection and empties the queue.
     while (!c.queue.empty() && c.phase == Phase::Open && c.queue.front().state == ItemState::Done) {
       Item item = std::move(c.queue.front());
       c.queue.pop_front();
@@ -510,13 +512,7 @@ struct Replica::Impl {
         if (c.phase != Phase::Open) return;
       }
       if (front.state != ItemState::Done) return;
-      // Off the queue before sending: a send past the outbound limit
-      // closes the connection and empties the queue.
-      Item item = std::move(front);
-      c.queue.pop_front();
-      record_reply(item);
-      send(c, item.reply);
-      if (item.close_after) return close(c);
+      emit_done(c);
     }
   }
 
