@@ -36,6 +36,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr int connect_timeout_ms = 5000;
+// Slack past the run's duration before a stuck run gives up.
+constexpr int give_up_slack_s = 120;
 
 struct Session {
   int fd = -1;
@@ -138,7 +140,8 @@ int main(int argc, char** argv) {
   Clock::time_point end;
   bool measuring = false;
   const auto give_up = Clock::now() + std::chrono::seconds(connect_timeout_ms / 1000) +
-                       std::chrono::duration<double>(duration_s) + std::chrono::seconds(120);
+                       std::chrono::duration<double>(duration_s) +
+                       std::chrono::seconds(give_up_slack_s);
 
   std::vector<pollfd> pfds(sessions.size());
   for (;;) {

@@ -9,6 +9,9 @@
 namespace coord::io {
 namespace {
 
+// Entries read at a time when the term cache is filled at open.
+constexpr std::size_t term_scan_batch_bytes = std::size_t{64} << 20;
+
 consensus::Entry to_entry(LogRecord r) {
   return consensus::Entry{r.term, r.index, static_cast<consensus::EntryType>(r.kind),
                           std::move(r.data)};
@@ -83,7 +86,7 @@ Status DiskReplicaStorage::load_terms() {
   const LogIndex first = log_->first_index();
   const LogIndex last = log_->last_index();
   for (LogIndex lo = first; lo <= last;) {
-    auto batch = log_->entries(lo, last.next(), std::size_t{64} << 20);
+    auto batch = log_->entries(lo, last.next(), term_scan_batch_bytes);
     if (!batch.ok()) return batch.status();
     COORD_ASSERT(!batch->empty(), "log store returned nothing for [", lo, ", ", last, "]");
     for (const LogRecord& r : *batch) {

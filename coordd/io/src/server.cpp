@@ -39,6 +39,8 @@ namespace {
 
 constexpr std::size_t read_chunk_bytes = 64 * 1024;
 constexpr std::int64_t stop_grace_ms = 500;
+// An HTTP connection that sends no complete request for this long is closed.
+constexpr std::int64_t http_idle_ms_max = 30'000;
 constexpr std::size_t http_body_bytes_max = limits::znode_data_bytes_max + 64 * 1024;
 
 std::string fresh_password() {
@@ -398,7 +400,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     req_ = {};
     parser_.emplace();
     parser_->body_limit(http_body_bytes_max);
-    stream_.expires_after(std::chrono::seconds(30));
+    stream_.expires_after(std::chrono::milliseconds(http_idle_ms_max));
     http::async_read(stream_, buf_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        if (ec) return self->close();
