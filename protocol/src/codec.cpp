@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "coord/base/bytes.h"
 #include "coord/base/limits.h"
 
 namespace coord::protocol {
@@ -93,6 +94,43 @@ Result<RequestHeader> decode_request_header(JuteReader& r) {
   return h;
 }
 
+namespace {
+
+// Whether ZooKeeper 3.8 answers a request holding a null string with
+// MarshallingError, as probed on a real server: it does for a null path in
+// the ops that dereference it before validating (a NullPointerException);
+// setData, setACL, check and removeWatches validate first (BadArguments,
+// NoWatcher), and sync, getEphemerals and addWatch accept it as "". A null
+// ACL scheme or id is InvalidAcl, a null auth scheme AuthFailed: both as
+// for "".
+bool null_string_refused(OpCode type, ByteSpan rest) {
+  const bool null_path = rest.size() >= 4 && get_be32(rest.data()) == 0xffffffffu;
+  switch (type) {
+    case OpCode::Create:
+    case OpCode::Create2:
+    case OpCode::CreateContainer:
+    case OpCode::CreateTtl:
+    case OpCode::Delete:
+    case OpCode::Exists:
+    case OpCode::GetData:
+    case OpCode::GetAcl:
+    case OpCode::GetChildren:
+    case OpCode::GetChildren2:
+    case OpCode::CheckWatches:
+    case OpCode::GetAllChildrenNumber:
+      return null_path;
+    case OpCode::SetWatches:
+    case OpCode::SetWatches2:
+    case OpCode::Multi:
+    case OpCode::MultiRead:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 Result<RequestBody> decode_request_body(OpCode type, ByteSpan rest) {
   const OpInfo* op = find_op(type);
   if (op == nullptr || op->kind == OpKind::Internal) {
@@ -103,6 +141,10 @@ Result<RequestBody> decode_request_body(OpCode type, ByteSpan rest) {
   RequestBody body;
   COORD_RETURN_IF_ERROR(decode_variant(static_cast<std::size_t>(op->request), r, body));
   COORD_RETURN_IF_ERROR(r.expect_end(op->name));
+  if (r.saw_null_string() && null_string_refused(type, rest)) {
+    return Status(ErrorCode::MarshallingError,
+                  std::string(op->name) + " holds a null path");
+  }
   if (const auto* multi = std::get_if<MultiRequest>(&body)) {
     const bool read = type == OpCode::MultiRead;
     for (const MultiOp& m : multi->ops) {

@@ -114,7 +114,10 @@ Status JuteReader::read_string(std::string& s) {
   std::int32_t len = 0;
   COORD_RETURN_IF_ERROR(read_length(len, "string"));
   s.clear();
-  if (len == -1) return Status();
+  if (len == -1) {
+    saw_null_string_ = true;
+    return Status();
+  }
   const auto n = static_cast<std::size_t>(len);
   if (n > limits::jute_string_bytes_max) {
     return marshalling("string of " + std::to_string(n) + " bytes exceeds the limit of " +

@@ -61,7 +61,7 @@ DELIBERATE_DIFFERENCES = [
     "connection.",
     "an auth packet that does not decode: ZooKeeper closes the connection, coordd answers "
     "ZMARSHALLINGERROR.",
-    "multiRead containing a write op: -5 on both; ZooKeeper appends an empty MultiResponse "
+    "multiRead containing a write op, or multi holding a null path: -5 on both; ZooKeeper appends an empty MultiResponse "
     "to the error header, coordd sends the header alone (clients ignore error bodies).",
     "a ping sent with an xid other than -2: ZooKeeper 3.8 replies with xid -2, coordd "
     "echoes the xid (every client sends -2).",
@@ -1086,7 +1086,7 @@ def sc_persistent_watch_is_a_data_and_child_watch(t):
     t.close_session(w)
 
 
-def sc_bug_events_need_read_permission(t):
+def sc_events_need_read_permission(t):
     noread = [(zw.WRITE | zw.CREATE_PERM | zw.DELETE_PERM, "world", "anyone")]
     a = t.connect()
     t.create(a, t.p())
@@ -1158,18 +1158,13 @@ SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_child
              sc_session_expiry, sc_multi_mixed, sc_watch_multi, sc_auth_two_identities,
              sc_pipelined, sc_auth_schemes,
              sc_persistent_watch_is_a_data_and_child_watch, sc_watch_type_out_of_range,
-             sc_super_identity_in_who_am_i, sc_bug_events_need_read_permission,
+             sc_super_identity_in_who_am_i, sc_events_need_read_permission,
              sc_resume_renegotiates_timeout, sc_events_and_replies_in_zxid_order,
              sc_auth_ip_scheme]
 
 # Scenarios where coordd differs from ZooKeeper 3.8 because of a coordd bug
 # not fixed yet: name -> the bug. They run as expected failures.
 KNOWN_BUGS = {
-    "sc_bug_events_need_read_permission":
-        "ZooKeeper 3.8 (Debian's build, with the CVE-2024-23944 fix) sends no watch event "
-        "to a connection lacking READ on the node the event is about; coordd filters "
-        "created, changed and child events, but still sends NodeDeleted, since the deleted "
-        "node's ACL is gone when the event is routed",
 }
 
 
@@ -1214,8 +1209,9 @@ BAD_RECORDS = {
     "ACL entry with null scheme and id": _req(7, zw.CREATE, zw.Writer().ustring("/nacl")
                                               .buffer(b"").int(1).int(31).int(-1).int(-1)
                                               .int(0).bytes()),
-    "sync of a null path": _req(7, zw.SYNC, zw.Writer().int(-1).bytes()),
 }
+
+_NULL = struct.pack(">i", -1)
 
 # Where coordd answers differently on purpose (see DELIBERATE_DIFFERENCES):
 # name -> (bytes, coordd's outcome).
@@ -1229,19 +1225,49 @@ BAD_RECORDS_DELIBERATE = {
     # An auth packet that does not decode: ZooKeeper closes, coordd answers -5.
     "auth buffer length 2^30": (_req(-4, zw.AUTH, zw.Writer().int(0).ustring("digest")
                                      .int(1 << 30).raw(b"u:p").bytes()), [(-4, -5, 0), "open"]),
-    # multiRead with a write op: -5 on both; ZooKeeper adds an empty
-    # MultiResponse body to the error, coordd sends the header alone.
+    # multiRead with a write op, multi with a null path: -5 on both;
+    # ZooKeeper adds an empty MultiResponse body to the error, coordd sends
+    # the header alone.
     "multiRead with a create": (_req(7, zw.MULTI_READ, zw.multi_body(
         [(zw.CREATE, zw.create_body("/mrc"))])), [(7, -5, 0), "open"]),
+    "multi with a null path": (_req(7, zw.MULTI, zw.Writer().int(zw.CREATE).bool(False).int(-1)
+                                    .bytes() + _NULL + zw.Writer().buffer(b"").acls(zw.OPEN_ACL)
+                                    .int(0).int(-1).bool(True).int(-1).bytes()),
+                               [(7, -5, 0), "open"]),
 }
 
-# Bug (minor): a null path (length -1) is ZMARSHALLINGERROR on ZooKeeper 3.8;
-# coordd answers create with -8 and getData with -101.
-BAD_RECORDS_BUG_NULL_PATH = {
-    "create with a null path": _req(7, zw.CREATE, zw.Writer().int(-1).buffer(b"")
-                                    .acls(zw.OPEN_ACL).int(0).bytes()),
-    "getData with a null path": _req(7, zw.GET_DATA, zw.Writer().int(-1).bool(False).bytes()),
+# A null path (length -1) in every op that has one. ZooKeeper 3.8 answers
+# some with ZMARSHALLINGERROR (it dereferences the path before checking it),
+# others as for "" (BadArguments, NoWatcher, or success).
+BAD_RECORDS_NULL_PATH = {
+    name: _req(7, op, _NULL + rest) for name, op, rest in (
+        ("create", zw.CREATE, zw.Writer().buffer(b"").acls(zw.OPEN_ACL).int(0).bytes()),
+        ("create2", zw.CREATE2, zw.Writer().buffer(b"").acls(zw.OPEN_ACL).int(0).bytes()),
+        ("createContainer", zw.CREATE_CONTAINER,
+         zw.Writer().buffer(b"").acls(zw.OPEN_ACL).int(4).bytes()),
+        ("createTTL", zw.CREATE_TTL,
+         zw.Writer().buffer(b"").acls(zw.OPEN_ACL).int(5).long(1000).bytes()),
+        ("delete", zw.DELETE, zw.Writer().int(-1).bytes()),
+        ("exists", zw.EXISTS, b"\x00"),
+        ("getData", zw.GET_DATA, b"\x00"),
+        ("setData", zw.SET_DATA, zw.Writer().buffer(b"x").int(-1).bytes()),
+        ("getACL", zw.GET_ACL, b""),
+        ("setACL", zw.SET_ACL, zw.Writer().acls(zw.OPEN_ACL).int(-1).bytes()),
+        ("getChildren", zw.GET_CHILDREN, b"\x00"),
+        ("getChildren2", zw.GET_CHILDREN2, b"\x00"),
+        ("sync", zw.SYNC, b""),
+        ("check", zw.CHECK, zw.Writer().int(-1).bytes()),
+        ("checkWatches", zw.CHECK_WATCHES, zw.Writer().int(1).bytes()),
+        ("removeWatches", zw.REMOVE_WATCHES, zw.Writer().int(1).bytes()),
+        ("getEphemerals", zw.GET_EPHEMERALS, b""),
+        ("getAllChildrenNumber", zw.GET_ALL_CHILDREN_NUMBER, b""),
+        ("addWatch", zw.ADD_WATCH, zw.Writer().int(0).bytes()),
+        ("setWatches", zw.SET_WATCHES, zw.Writer().long(0).int(1).bytes() + _NULL
+         + zw.Writer().int(0).int(0).bytes()),
+    )
 }
+BAD_RECORDS_NULL_PATH["auth with a null scheme"] = _req(
+    7, zw.AUTH, zw.Writer().int(0).bytes() + _NULL + zw.Writer().buffer(b"x").bytes())
 
 
 def _connect_request(protocol=0, last_zxid=0, timeout_ms=10000, session_id=0,
@@ -1325,9 +1351,8 @@ class BadRecords:
                 self.assertEqual(handshake_outcome(self.coordd.port, body),
                                  handshake_outcome(self.zookeeper.port, body))
 
-    @known_bug
-    def test_bug_null_path_is_a_marshalling_error(self):
-        for name, data in BAD_RECORDS_BUG_NULL_PATH.items():
+    def test_null_path_is_a_marshalling_error(self):
+        for name, data in BAD_RECORDS_NULL_PATH.items():
             with self.subTest(name):
                 self.assertEqual(bad_record_outcome(self.coordd.port, data),
                                  bad_record_outcome(self.zookeeper.port, data))

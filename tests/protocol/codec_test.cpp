@@ -231,6 +231,15 @@ TEST(Request, NullVectorReadsAsEmpty) {
   EXPECT_TRUE(std::get<SetWatches>(*sw).data_watches.empty());
 }
 
+// ZooKeeper 3.8 answers a null path with MarshallingError, not as "".
+TEST(Request, NullPathIsAMarshallingError) {
+  EXPECT_EQ(decode_request_body(OpCode::GetData, hex("ffffffff 00")).code(),
+            ErrorCode::MarshallingError);
+  EXPECT_EQ(decode_request_body(OpCode::Delete, hex("ffffffff ffffffff")).code(),
+            ErrorCode::MarshallingError);
+  EXPECT_TRUE(decode_request_body(OpCode::Delete, hex("00000000 ffffffff")).ok());
+}
+
 TEST(Request, WhoAmIAndCloseSessionHaveNoBody) {
   EXPECT_EQ(to_hex(request_frame(9, OpCode::WhoAmI, Empty{})),
             to_hex(hex("00000008 00000009 0000006b")));

@@ -361,7 +361,7 @@ class Model {
     for (const auto& r : to_remove)
       regs_.erase(r);
     for (WatcherId w : fired)
-      out.push_back(WatchEvent{w, type, path, Zxid(cur_zxid_)});
+      out.push_back(WatchEvent{w, type, path, Zxid(cur_zxid_), std::nullopt});
     return fired;
   }
 
@@ -444,7 +444,7 @@ class Model {
                                       std::int64_t event_zxid) {
     std::vector<WatchEvent> out;
     auto fire = [&](EventType t, const std::string& p) {
-      out.push_back(WatchEvent{w, t, p, Zxid(event_zxid)});
+      out.push_back(WatchEvent{w, t, p, Zxid(event_zxid), std::nullopt});
     };
     std::int64_t rel = r.relative_zxid.value();
     for (const auto& p : r.data) {

@@ -404,7 +404,50 @@ TEST_F(TreeTest, EventsCarryTheirZxid) {
   ASSERT_TRUE(tree.add_watch(5, "/w", WatchKind::Data).ok());
   auto r = tree.apply(SetDataOp{"/w", std::string("x"), -1}, anyone(), Zxid(77), TimeMs(1));
   ASSERT_EQ(r.events.size(), 1u);
-  EXPECT_EQ(r.events[0], (WatchEvent{5, EventType::NodeDataChanged, "/w", Zxid(77)}));
+  EXPECT_EQ(r.events[0], (WatchEvent{5, EventType::NodeDataChanged, "/w", Zxid(77), std::nullopt}));
+}
+
+// A server shows an event only to connections that may READ the node it is
+// about, so each event carries that node's ACL, a deleted node's included.
+TEST_F(TreeTest, EventsCarryTheAclOfTheNodeTheyTellAbout) {
+  const AclList no_read{Acl{perm::all & ~perm::read, Id{"world", "anyone"}}};
+  const AclList reader{Acl{perm::read, Id{"digest", "bob:h"}}};
+  ASSERT_EQ(create("/p"), ErrorCode::Ok);
+  ASSERT_EQ(create("/p/secret", std::string(), CreateMode::Persistent, no_read), ErrorCode::Ok);
+  ASSERT_TRUE(tree.add_watch(5, "/p/secret", WatchKind::Data).ok());
+  ASSERT_TRUE(tree.add_watch(6, "/p", WatchKind::Child).ok());
+  auto r = apply(DeleteOp{"/p/secret", -1});
+  ASSERT_EQ(r.err, ErrorCode::Ok);
+  ASSERT_EQ(r.events.size(), 2u);
+  EXPECT_EQ(r.events[0].type, EventType::NodeDeleted);
+  ASSERT_TRUE(r.events[0].acl.has_value());
+  EXPECT_EQ(*r.events[0].acl, no_read);
+  EXPECT_FALSE(acl_allows(*r.events[0].acl, anyone(), perm::read));
+  EXPECT_TRUE(acl_allows(*r.events[0].acl, anyone(), perm::write));
+  EXPECT_TRUE(acl_allows(*r.events[0].acl, Caller{SessionId(1), {Id{"super", ""}}}, perm::read));
+  EXPECT_EQ(r.events[1].type, EventType::NodeChildrenChanged);
+  EXPECT_EQ(*r.events[1].acl, open_acl_unsafe());
+
+  // Created: the new node's ACL for its own watchers, the parent's for
+  // child watchers; data changes: the node's current ACL.
+  ASSERT_TRUE(tree.add_watch(5, "/p/r", WatchKind::Exist).ok());
+  ASSERT_TRUE(tree.add_watch(6, "/p", WatchKind::Child).ok());
+  r = apply(CreateOp{"/p/r", std::string(), reader, CreateMode::Persistent, 0});
+  ASSERT_EQ(r.events.size(), 2u);
+  EXPECT_EQ(*r.events[0].acl, reader);
+  EXPECT_TRUE(acl_allows(*r.events[0].acl, Caller{SessionId(2), {Id{"digest", "bob:h"}}},
+                         perm::read));
+  EXPECT_FALSE(acl_allows(*r.events[0].acl, anyone(), perm::read));
+  EXPECT_EQ(*r.events[1].acl, open_acl_unsafe());
+
+  // A setWatches catch-up about a vanished node has nothing to protect.
+  SetWatchesRequest req;
+  req.relative_zxid = Zxid(0);
+  req.data = {"/p/gone", "/p/r"};
+  auto caught = tree.set_watches(7, req);
+  ASSERT_EQ(caught.size(), 2u);
+  EXPECT_FALSE(caught[0].acl.has_value());
+  EXPECT_EQ(*caught[1].acl, reader);
 }
 
 TEST_F(TreeTest, MovedTreeKeepsWorking) {

@@ -213,11 +213,9 @@ void AclTable::unref(AclRef r) {
   free_.push_back(r);
 }
 
-bool AclTable::allows(AclRef r, const Caller& caller, bool is_super, std::int32_t perm) const {
-  if (is_super) return true;
-  const Entry& e = entries_[r];
-  if (e.world_perms & perm) return true;
-  for (const auto& a : e.acl) {
+// Whether an entry granting `perm` names one of the caller's identities.
+bool identity_granted(const AclList& acl, const Caller& caller, std::int32_t perm) {
+  for (const auto& a : acl) {
     if ((a.perms & perm) == 0) continue;
     for (const auto& id : caller.identities) {
       if (id.scheme != a.id.scheme) continue;
@@ -225,6 +223,13 @@ bool AclTable::allows(AclRef r, const Caller& caller, bool is_super, std::int32_
     }
   }
   return false;
+}
+
+bool AclTable::allows(AclRef r, const Caller& caller, bool is_super, std::int32_t perm) const {
+  if (is_super) return true;
+  const Entry& e = entries_[r];
+  if (e.world_perms & perm) return true;
+  return identity_granted(e.acl, caller, perm);
 }
 
 Status AclTable::restore(AclRef r, AclList acl) {

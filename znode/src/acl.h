@@ -27,6 +27,10 @@ Result<AclList> fixup_acl(const AclList& requested, const Caller& caller);
 // True when `ip_acl` ("a.b.c.d" or "a.b.c.d/bits") covers `address`.
 bool ip_matches(std::string_view address, std::string_view ip_acl);
 
+// Whether an entry granting `perm` names one of the caller's identities
+// (world:anyone entries are not special here: callers of this check them).
+bool identity_granted(const AclList& acl, const Caller& caller, std::int32_t perm);
+
 // Replaces the hash part of digest ids with `x` (`user:x`).
 AclList mask_digests(AclList acl);
 

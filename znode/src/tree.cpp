@@ -15,6 +15,14 @@ bool Caller::is_super() const {
   return detail::caller_is_super(*this);
 }
 
+bool acl_allows(const AclList& acl, const Caller& caller, std::int32_t perm) {
+  if (caller.is_super()) return true;
+  for (const auto& a : acl) {
+    if ((a.perms & perm) != 0 && a.id.scheme == "world" && a.id.id == "anyone") return true;
+  }
+  return detail::identity_granted(acl, caller, perm);
+}
+
 bool MultiResult::ok() const {
   return std::all_of(results.begin(), results.end(),
                      [](const MultiOpResult& r) { return r.err == ErrorCode::Ok; });
@@ -615,19 +623,34 @@ struct DataTree::Impl : detail::TreeImpl {
       for (const Trigger& t : triggers) {
         const std::string_view path = t.node->path();
         const std::string_view parent = parent_path(path);
+        // Nodes deleted by this txn are still allocated (graveyard), so
+        // their ACLs and parents can be read here. Each event carries the
+        // ACL of the node it tells about.
+        std::size_t first = out.size();
+        auto stamp = [&](const Node& about) {
+          const AclList& acl = acls.get(about.acl).acl;
+          for (std::size_t i = first; i < out.size(); ++i)
+            out[i].acl = acl;
+          first = out.size();
+        };
         switch (t.kind) {
           case Trigger::Kind::Created:
             watches.trigger_data(path, EventType::NodeCreated, zxid, out, nullptr);
+            stamp(*t.node);
             watches.trigger_child(parent, EventType::NodeChildrenChanged, zxid, out, nullptr);
+            stamp(*t.node->parent);
             break;
           case Trigger::Kind::Deleted:
             fired.clear();
             watches.trigger_data(path, EventType::NodeDeleted, zxid, out, &fired);
             watches.trigger_child(path, EventType::NodeDeleted, zxid, out, &fired);
+            stamp(*t.node);
             watches.trigger_child(parent, EventType::NodeChildrenChanged, zxid, out, nullptr);
+            stamp(*t.node->parent);
             break;
           case Trigger::Kind::DataChanged:
             watches.trigger_data(path, EventType::NodeDataChanged, zxid, out, nullptr);
+            stamp(*t.node);
             break;
         }
       }
@@ -834,8 +857,11 @@ std::vector<WatchEvent> DataTree::set_watches(WatcherId watcher, const SetWatche
   Impl& t = *impl_;
   std::vector<WatchEvent> out;
   const std::int64_t rel = req.relative_zxid.value();
-  auto event = [&](EventType type, const std::string& path) {
-    out.push_back(WatchEvent{watcher, type, path, t.last_zxid});
+  // A catch-up event about a live node carries its ACL, as a fired one
+  // does; one about a node that is gone has nothing left to protect.
+  auto event = [&](EventType type, const std::string& path, const Node* about = nullptr) {
+    out.push_back(WatchEvent{watcher, type, path, t.last_zxid, std::nullopt});
+    if (about != nullptr) out.back().acl = t.acls.get(about->acl).acl;
   };
   // A registration refused by the per-connection limit is dropped: the
   // client learns nothing of that path, as with any watch it could not set.
@@ -844,14 +870,14 @@ std::vector<WatchEvent> DataTree::set_watches(WatcherId watcher, const SetWatche
     if (n == nullptr) {
       event(EventType::NodeDeleted, p);
     } else if (n->mzxid > rel) {
-      event(EventType::NodeDataChanged, p);
+      event(EventType::NodeDataChanged, p, n);
     } else {
       (void)t.watches.add(watcher, p, WatchKind::Data);
     }
   }
   for (const auto& p : req.exist) {
-    if (t.lookup(p) != nullptr) {
-      event(EventType::NodeCreated, p);
+    if (const Node* n = t.lookup(p); n != nullptr) {
+      event(EventType::NodeCreated, p, n);
     } else {
       (void)t.watches.add(watcher, p, WatchKind::Exist);
     }
@@ -861,7 +887,7 @@ std::vector<WatchEvent> DataTree::set_watches(WatcherId watcher, const SetWatche
     if (n == nullptr) {
       event(EventType::NodeDeleted, p);
     } else if (n->pzxid > rel) {
-      event(EventType::NodeChildrenChanged, p);
+      event(EventType::NodeChildrenChanged, p, n);
     } else {
       (void)t.watches.add(watcher, p, WatchKind::Child);
     }

@@ -151,7 +151,7 @@ void WatchIndex::emit(EventType type, std::string_view path, Zxid zxid,
   std::sort(scratch_.begin(), scratch_.end());
   scratch_.erase(std::unique(scratch_.begin(), scratch_.end()), scratch_.end());
   for (WatcherId w : scratch_)
-    out.push_back(WatchEvent{w, type, std::string(path), zxid});
+    out.push_back(WatchEvent{w, type, std::string(path), zxid, std::nullopt});
 }
 
 void WatchIndex::trigger(std::string_view path, std::uint8_t match, std::uint8_t clear,

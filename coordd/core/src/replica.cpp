@@ -358,12 +358,11 @@ struct Replica::Impl {
   }
 
   // A watch event tells its receiver about a node, so it goes only to a
-  // connection allowed to READ that node (the parent, for a child change),
-  // as ZooKeeper 3.8 does since CVE-2024-23944. A deleted node's ACL is
-  // gone by now, so deletions are not filtered.
+  // connection allowed to READ that node (the parent, for a child change;
+  // the deleted node's last ACL, for a deletion), as ZooKeeper 3.8 does
+  // since CVE-2024-23944.
   bool may_read(const Conn& c, const znode::WatchEvent& ev) const {
-    if (ev.type == EventType::NodeDeleted) return true;
-    return tree.get_data(ev.path, caller_of(c)).code() != ErrorCode::NoAuth;
+    return !ev.acl || znode::acl_allows(*ev.acl, caller_of(c), perm::read);
   }
 
   // Sends the replies already decided at the front of the queue, without
@@ -712,13 +711,15 @@ struct Replica::Impl {
                       pr::GetEphemeralsResponse{tree.get_ephemerals(c.session, r.prefix_path)});
       }
       case OpCode::Check: {
+        // As ZooKeeper checks it: path, existence, READ, then version.
         const auto& r = std::get<pr::CheckVersionRequest>(item.body);
-        auto st = tree.exists(r.path);
-        if (!st.ok()) return finish(item, st.code());
-        if (r.version != -1 && r.version != st->version) {
+        if (!znode::validate_path(r.path).ok()) return finish(item, ErrorCode::BadArguments);
+        auto v = tree.get_data(r.path, caller);
+        if (!v.ok()) return finish(item, v.code());
+        if (r.version != -1 && r.version != v->stat.version) {
           return finish(item, ErrorCode::BadVersion);
         }
-        return finish(item, ErrorCode::Ok, pr::SetDataResponse{*st});
+        return finish(item, ErrorCode::Ok, pr::SetDataResponse{v->stat});
       }
       case OpCode::MultiRead:
         return multi_read(item, caller);

@@ -77,8 +77,10 @@ class JuteReader {
   Status read_int(std::int32_t& v);
   Status read_long(std::int64_t& v);
   // A null ustring (-1) reads as the empty string: no ZooKeeper record gives
-  // a null string a meaning distinct from "".
+  // a null string a meaning distinct from "". The reader remembers it,
+  // since a server refuses a request holding one (see saw_null_string).
   Status read_string(std::string& s);
+  bool saw_null_string() const { return saw_null_string_; }
   Status read_buffer(Data& d);
   // A vector's element count; -1 (null) reads as 0. `min_element_bytes` is
   // the smallest wire size of one element, so a count that the remaining
@@ -93,6 +95,7 @@ class JuteReader {
 
   ByteSpan in_;
   std::size_t pos_ = 0;
+  bool saw_null_string_ = false;
 };
 
 // Declares a record's fields, in wire order, for the generic codec.

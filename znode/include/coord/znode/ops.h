@@ -142,8 +142,24 @@ struct WatchEvent {
   EventType type = EventType::None;
   std::string path;
   Zxid zxid{0};  // of the change that fired it
-  friend bool operator==(const WatchEvent&, const WatchEvent&) = default;
+  // The ACL of the node the event tells about (the parent's, for a child
+  // event) as it stood when the event fired, deleted nodes included: a
+  // server shows the event only to connections that may READ that node.
+  // Unset when there is nothing to protect (a setWatches catch-up about a
+  // node that is gone).
+  std::optional<AclList> acl;
+
+  // Equal when a client would receive the same notification; `acl` only
+  // routes it.
+  friend bool operator==(const WatchEvent& a, const WatchEvent& b) {
+    return a.watcher == b.watcher && a.type == b.type && a.path == b.path && a.zxid == b.zxid;
+  }
 };
+
+// True when the caller holds every bit of `perm` on a node with this ACL
+// (super bypasses; world:anyone entries match everyone). Lets a server
+// filter events against WatchEvent::acl.
+bool acl_allows(const AclList& acl, const Caller& caller, std::int32_t perm);
 
 // The outcome of applying one Txn. `err` is the op's error (Ok for a multi
 // even when one of its ops failed, as ZooKeeper replies; look at `multi`).
