@@ -142,8 +142,7 @@ Result<RequestBody> decode_request_body(OpCode type, ByteSpan rest) {
   COORD_RETURN_IF_ERROR(decode_variant(static_cast<std::size_t>(op->request), r, body));
   COORD_RETURN_IF_ERROR(r.expect_end(op->name));
   if (r.saw_null_string() && null_string_refused(type, rest)) {
-    return Status(ErrorCode::MarshallingError,
-                  std::string(op->name) + " holds a null path");
+    return Status(ErrorCode::MarshallingError, std::string(op->name) + " holds a null path");
   }
   if (const auto* multi = std::get_if<MultiRequest>(&body)) {
     const bool read = type == OpCode::MultiRead;

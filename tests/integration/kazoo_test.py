@@ -196,6 +196,30 @@ class HttpApi(WithCoordd):
         self.assertEqual(self.http("PUT", "/v1/znodes/bad//path", b"")[0], 400)
 
 
+    def test_cluster_admin_api_on_a_single_node(self):
+        status, body = self.http("GET", "/v1/cluster/status")
+        self.assertEqual(status, 200, body)
+        st = json.loads(body)
+        self.assertEqual(st["leader_id"], st["node_id"])
+        self.assertGreaterEqual(st["commit_index"], 1)
+        (me,) = st["members"]
+        self.assertEqual((me["role"], me["voter"], me["lag"]), ("leader", True, 0))
+        self.assertEqual(me["client_address"], "127.0.0.1:%d" % self.server.port)
+        status, body = self.http("GET", "/v1/cluster/members")
+        self.assertEqual([m["id"] for m in json.loads(body)["members"]], [st["node_id"]])
+        status, body = self.http("POST", "/v1/cluster/members",
+                                 json.dumps({"id": 2, "peer_address": "127.0.0.1:1"}).encode())
+        self.assertEqual((status, json.loads(body)["error"]), (501, "ReconfigDisabled"))
+        status, body = self.http("POST", "/v1/cluster/transfer-leader", b'{"id": 7}')
+        self.assertEqual(status, 404)
+        status, body = self.http("POST", "/v1/cluster/transfer-leader",
+                                 json.dumps({"id": st["node_id"]}).encode())
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.http("DELETE", "/v1/cluster/members/abc")[0], 400)
+        self.assertEqual(self.http("POST", "/v1/cluster/members", b"[1]")[0], 400)
+        self.assertEqual(self.http("PUT", "/v1/cluster/status", b"")[0], 405)
+
+
 class RestartKeepsEverything(unittest.TestCase):
     def test_kill9_then_restart_keeps_acknowledged_writes(self):
         server = Coordd().start()

@@ -435,8 +435,8 @@ TEST_F(TreeTest, EventsCarryTheAclOfTheNodeTheyTellAbout) {
   r = apply(CreateOp{"/p/r", std::string(), reader, CreateMode::Persistent, 0});
   ASSERT_EQ(r.events.size(), 2u);
   EXPECT_EQ(*r.events[0].acl, reader);
-  EXPECT_TRUE(acl_allows(*r.events[0].acl, Caller{SessionId(2), {Id{"digest", "bob:h"}}},
-                         perm::read));
+  EXPECT_TRUE(
+      acl_allows(*r.events[0].acl, Caller{SessionId(2), {Id{"digest", "bob:h"}}}, perm::read));
   EXPECT_FALSE(acl_allows(*r.events[0].acl, anyone(), perm::read));
   EXPECT_EQ(*r.events[1].acl, open_acl_unsafe());
 

@@ -1195,6 +1195,10 @@ bool Replica::has_session(SessionId id) const {
 std::size_t Replica::connection_count() const {
   return impl_->conns.size();
 }
+const ReplicaConfig& Replica::config() const {
+  return impl_->config;
+}
+
 consensus::RaftStatus Replica::raft_status() const {
   return impl_->raft.status();
 }

@@ -244,11 +244,129 @@ void put_znode(RestClient& rest, std::string path, std::string data, std::int32_
             });
 }
 
+// One member of the Raft group as the admin API shows it. Only this
+// server's client address is known here; peers' addresses come with the
+// cluster transport.
+json member_json(const consensus::RaftStatus& st, NodeId id, bool voter, LogIndex match,
+                 const std::string& self_client_address) {
+  const bool self = id == st.id;
+  std::string role = voter ? "follower" : "learner";
+  if (self) role = std::string(consensus::to_string(st.role));
+  if (id == st.leader) role = "leader";
+  const std::int64_t lag =
+      st.commit.value() > match.value() ? st.commit.value() - match.value() : 0;
+  return json{{"id", id.value()},   {"client_address", self ? self_client_address : std::string()},
+              {"peer_address", ""}, {"voter", voter},
+              {"role", role},       {"match_index", match.value()},
+              {"lag", lag}};
+}
+
+json members_json(const core::Replica& replica, const consensus::RaftStatus& st,
+                  const std::string& self_client_address) {
+  json members = json::array();
+  if (!st.progress.empty()) {
+    // The leader knows every member's progress.
+    for (const auto& p : st.progress) {
+      const LogIndex match = p.id == st.id ? st.last_index : p.match;
+      members.push_back(member_json(st, p.id, !p.learner, match, self_client_address));
+    }
+    return members;
+  }
+  for (NodeId id : replica.config().voters) {
+    const LogIndex match = id == st.id ? st.last_index : LogIndex(0);
+    members.push_back(member_json(st, id, true, match, self_client_address));
+  }
+  return members;
+}
+
+// Parses {"id": n, ...} from an admin request body; nullopt (with `why`)
+// when the body is not such an object.
+std::optional<json> admin_body(const std::string& body, std::string& why) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    why = "the body must be a JSON object";
+    return std::nullopt;
+  }
+  if (!j.contains("id") || !j["id"].is_number_integer() || j["id"].get<std::int64_t>() <= 0) {
+    why = "\"id\" must be a positive integer";
+    return std::nullopt;
+  }
+  return j;
+}
+
+void handle_cluster(const HttpRequest& req, std::string_view path, const core::Replica& replica,
+                    const std::string& self_client_address, const HttpDone& done) {
+  const consensus::RaftStatus st = replica.raft_status();
+  if (path == "/v1/cluster/status") {
+    if (req.method != "GET") return done(error_reply(405, ErrorCode::BadArguments, "use GET"));
+    json out{{"node_id", st.id.value()},
+             {"leader_id", st.leader.value()},
+             {"term", st.term.value()},
+             {"commit_index", st.commit.value()},
+             {"applied_index", st.applied.value()},
+             {"members", members_json(replica, st, self_client_address)}};
+    return done(HttpReply{200, "application/json", out.dump() + "\n"});
+  }
+  const bool members_path = path == "/v1/cluster/members";
+  if (members_path && req.method == "GET") {
+    json out{{"members", members_json(replica, st, self_client_address)}};
+    return done(HttpReply{200, "application/json", out.dump() + "\n"});
+  }
+  // Membership changes and leadership transfer need peers to talk to.
+  const std::string no_peers =
+      "this coordd runs as a single node without a peer transport, so its membership "
+      "cannot change";
+  std::string why;
+  if (members_path) {
+    if (req.method != "POST")
+      return done(error_reply(405, ErrorCode::BadArguments, "use GET or POST"));
+    auto body = admin_body(req.body, why);
+    if (!body) return done(error_reply(400, ErrorCode::BadArguments, why));
+    if (!(*body).contains("peer_address") || !(*body)["peer_address"].is_string() ||
+        (*body)["peer_address"].get<std::string>().find(':') == std::string::npos) {
+      return done(error_reply(400, ErrorCode::BadArguments, "\"peer_address\" must be host:port"));
+    }
+    return done(error_reply(501, ErrorCode::ReconfigDisabled, no_peers));
+  }
+  constexpr std::string_view member_prefix = "/v1/cluster/members/";
+  if (path.starts_with(member_prefix)) {
+    if (req.method != "DELETE")
+      return done(error_reply(405, ErrorCode::BadArguments, "use DELETE"));
+    std::int64_t id = 0;
+    const std::string_view digits = path.substr(member_prefix.size());
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+    if (ec != std::errc() || end != digits.data() + digits.size() || id <= 0) {
+      return done(
+          error_reply(400, ErrorCode::BadArguments, "member id must be a positive integer"));
+    }
+    if (NodeId(id) == st.id) {
+      return done(error_reply(409, ErrorCode::BadArguments, "cannot remove the only member"));
+    }
+    return done(error_reply(404, ErrorCode::BadArguments, "no member " + std::to_string(id)));
+  }
+  if (path == "/v1/cluster/transfer-leader") {
+    if (req.method != "POST") return done(error_reply(405, ErrorCode::BadArguments, "use POST"));
+    auto body = admin_body(req.body, why);
+    if (!body) return done(error_reply(400, ErrorCode::BadArguments, why));
+    const NodeId target((*body)["id"].get<std::int64_t>());
+    if (target != st.id) {
+      return done(
+          error_reply(404, ErrorCode::BadArguments, "no member " + std::to_string(target.value())));
+    }
+    if (st.leader == st.id) {
+      json out{{"leader_id", st.id.value()}, {"message", "already the leader"}};
+      return done(HttpReply{200, "application/json", out.dump() + "\n"});
+    }
+    return done(error_reply(501, ErrorCode::ReconfigDisabled, no_peers));
+  }
+  done(error_reply(404, ErrorCode::BadArguments, "no such admin endpoint"));
+}
+
 }  // namespace
 
 void handle_http(const HttpRequest& req, const core::Replica& replica,
                  const DiskReplicaStorage& storage, HttpMetrics& metrics, RestClient& rest,
-                 HttpDone done) {
+                 const std::string& self_client_address, HttpDone done) {
   namespace pr = coord::protocol;
   ++metrics.requests;
   const auto q = req.target.find('?');
@@ -265,6 +383,9 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
       return done(HttpReply{503, "text/plain", "no leader or applying the log\n"});
     }
     return done(HttpReply{200, "text/plain", "ready\n"});
+  }
+  if (path.starts_with("/v1/cluster/") || path == "/v1/cluster") {
+    return handle_cluster(req, path, replica, self_client_address, done);
   }
   if (path == "/metrics") {
     if (req.method != "GET") return done(error_reply(405, ErrorCode::BadArguments, "use GET"));

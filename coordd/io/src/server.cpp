@@ -126,6 +126,7 @@ struct CoreHost {
   HttpMetrics http_metrics;
   std::unique_ptr<RestClient> rest;
   std::uint16_t client_port = 0;
+  std::string client_address;  // bind:port, for the admin API
   std::string data_dir;
   pid_t snapshot_child = 0;
   consensus::SnapshotMeta snapshot_in_flight;
@@ -418,10 +419,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // The answer is computed on the core thread, which owns the tree.
     asio::post(host_.core, [self = shared_from_this(), r = std::move(r)] {
       CoreHost& h = self->host_;
-      handle_http(r, *h.replica, *h.storage, h.http_metrics, *h.rest, [self](HttpReply reply) {
-        asio::post(self->stream_.get_executor(),
-                   [self, reply = std::move(reply)] { self->write(reply); });
-      });
+      handle_http(r, *h.replica, *h.storage, h.http_metrics, *h.rest, h.client_address,
+                  [self](HttpReply reply) {
+                    asio::post(self->stream_.get_executor(),
+                               [self, reply = std::move(reply)] { self->write(reply); });
+                  });
       h.flush();
     });
   }
@@ -592,6 +594,7 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
       impl->listen(impl->client_acceptor, options.client_port, &impl->client_port));
   COORD_RETURN_IF_ERROR(impl->listen(impl->http_acceptor, options.http_port, &impl->http_port));
   impl->host.client_port = impl->client_port;
+  impl->host.client_address = options.bind + ":" + std::to_string(impl->client_port);
   impl->host.data_dir = options.data_dir;
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

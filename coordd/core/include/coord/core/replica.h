@@ -168,6 +168,7 @@ class Replica {
   std::size_t connection_count() const;
   consensus::RaftStatus raft_status() const;
   const ReplicaStats& stats() const;
+  const ReplicaConfig& config() const;
 
  private:
   struct Impl;

@@ -12,6 +12,16 @@
 //                                or create (persistent, open ACL) when it is
 //                                missing; `?version=N` sets only version N
 //   DELETE /v1/znodes/<path>     delete; `?version=N` as above
+//   GET /v1/cluster/status       this server's id, the leader, term, commit
+//                                and applied index, and the members
+//   GET /v1/cluster/members      {"members": [{id, client_address,
+//                                peer_address, voter, role, match_index,
+//                                lag}]}
+//   POST /v1/cluster/members     {"id", "peer_address", "voter"}: add-server
+//   DELETE /v1/cluster/members/N remove-server
+//   POST /v1/cluster/transfer-leader  {"id"}
+//                                A single node answers the changes it cannot
+//                                make with ReconfigDisabled (501).
 //
 // Writes go through the replica's own client pipeline (RestClient), so
 // they are log entries like any other.
@@ -51,8 +61,9 @@ struct HttpMetrics {
 using HttpDone = std::function<void(HttpReply)>;
 
 // Answers `req`; `done` runs once, possibly later (after a write applied).
+// `self_client_address` is where this server takes ZooKeeper clients.
 void handle_http(const HttpRequest& req, const core::Replica& replica,
                  const DiskReplicaStorage& storage, HttpMetrics& metrics, RestClient& rest,
-                 HttpDone done);
+                 const std::string& self_client_address, HttpDone done);
 
 }  // namespace coord::io
