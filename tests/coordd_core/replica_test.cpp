@@ -102,9 +102,9 @@ class Server {
     start(std::move(snap));
   }
 
-  Client& open(std::string ip = "127.0.0.1") {
+  Client& open(std::string ip = "127.0.0.1", std::uint16_t port = 0) {
     const ConnId id = next_conn_++;
-    replica_->connection_opened(id, std::move(ip), steady_, wall_);
+    replica_->connection_opened(id, std::move(ip), steady_, wall_, port);
     auto [it, _] = clients_.emplace(id, std::make_unique<Client>(*this, id));
     flush();
     return *it->second;
@@ -525,6 +525,28 @@ TEST(Replica, FourLetterWordsAnswer) {
             std::string::npos);
   EXPECT_NE(server.replica().four_letter_word("mntr").find("zk_znode_count\t4"), std::string::npos);
   EXPECT_EQ(server.replica().four_letter_word("xyzw"), "");
+}
+
+// cons shows ZooKeeper's per-connection fields; srst and crst reset what
+// the words report, while the Prometheus counters keep counting.
+TEST(Replica, FourLetterWordStatisticsAndTheirReset) {
+  Server server;
+  Client& c = server.open("127.0.0.1", 40123);
+  ASSERT_TRUE(c.connect().has_value());
+  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/s")).header.err, ErrorCode::Ok);
+  const std::string cons = server.replica().four_letter_word("cons");
+  EXPECT_NE(cons.find(" /127.0.0.1:40123[1](queued=0,recved=2,sent=2,sid=0x"), std::string::npos)
+      << cons;
+  for (const char* field :
+       {",lcxid=0x", ",lzxid=0x", ",lresp=", ",llat=", ",minlat=", ",avglat=", ",maxlat="}) {
+    EXPECT_NE(cons.find(field), std::string::npos) << field << " in " << cons;
+  }
+  EXPECT_EQ(server.replica().four_letter_word("srst"), "Server stats reset.\n");
+  EXPECT_NE(server.replica().four_letter_word("srvr").find("Received: 0\n"), std::string::npos);
+  EXPECT_EQ(server.replica().stats().packets_received, 2u);
+  EXPECT_EQ(server.replica().four_letter_word("crst"), "Connection stats reset.\n");
+  EXPECT_NE(server.replica().four_letter_word("cons").find("(queued=0,recved=0,sent=0,"),
+            std::string::npos);
 }
 
 }  // namespace

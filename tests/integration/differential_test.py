@@ -1435,8 +1435,6 @@ class FourLetterWords:
         for key in MNTR_KEYS_TOOLS_READ:
             self.assertIn(key, keys(zk, "\t"))
         missing = [k for k in MNTR_KEYS_TOOLS_READ if k not in keys(co, "\t")]
-        # Bug: coordd's mntr lacks zk_open_file_descriptor_count and
-        # zk_max_file_descriptor_count.
         self.assertEqual(missing, [])
 
     def test_4lw_envi_keys(self):
@@ -1444,13 +1442,10 @@ class FourLetterWords:
         self.assertEqual(co.splitlines()[0], "Environment:")
         for key in ENVI_KEYS:
             self.assertIn(key, keys(zk, "="))
-        # Bug: coordd's envi lacks os.arch, os.version, user.name, user.home, user.dir.
         self.assertEqual([k for k in ENVI_KEYS if k not in keys(co, "=")], [])
 
     def test_4lw_conf_keys(self):
         zk, co = four_letter_both(self, "conf")
-        # Bug: coordd's conf has only tickTime, minSessionTimeout,
-        # maxSessionTimeout and serverId.
         self.assertEqual(sorted(set(keys(zk, "=")) - set(keys(co, "="))), [])
 
     def test_4lw_stat_and_cons_client_lines(self):
@@ -1458,12 +1453,10 @@ class FourLetterWords:
             zk, co = four_letter_both(self, word)
             line = r"^ /127\.0\.0\.1:\d+\[\d+\]\(queued=\d+,recved=\d+,sent=\d+"
             self.assertTrue(any(re.match(line, l) for l in zk.splitlines()), zk)
-            # Bug: coordd prints " /127.0.0.1[1](..." without the client port.
             self.assertTrue(any(re.match(line, l) for l in co.splitlines()), word + ":\n" + co)
         zk, co = four_letter_both(self, "cons")
         fields = lambda text: sorted({f.split("=")[0] for l in text.splitlines() if "sid=" in l
                                       for f in l[l.index("(") + 1:-1].split(",")})
-        # Bug: coordd lacks lcxid, lzxid, lresp, llat, minlat, avglat, maxlat.
         self.assertEqual(fields(co), fields(zk))
 
     def test_4lw_dirs_crst_srst_gtmk(self):
@@ -1473,13 +1466,8 @@ class FourLetterWords:
                               ("gtmk", r"^\d+$")):
             zk, co = four_letter_both(self, word)
             self.assertRegex(zk, pattern, word)
-            # Bug: coordd closes these without a reply.
             self.assertRegex(co, pattern, word)
 
-
-for _name in ("test_4lw_mntr_keys_tools_read", "test_4lw_envi_keys", "test_4lw_conf_keys",
-              "test_4lw_stat_and_cons_client_lines", "test_4lw_dirs_crst_srst_gtmk"):
-    setattr(FourLetterWords, _name, known_bug(getattr(FourLetterWords, _name)))
 
 
 @unittest.skipUnless(available(), "Java or the ZooKeeper 3.8 jars are missing")

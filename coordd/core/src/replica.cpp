@@ -72,10 +72,30 @@ struct Conn {
   std::vector<Id> identities;
   std::deque<Item> queue;
   std::uint64_t next_seq = 1;
+  std::uint16_t port = 0;
   std::uint64_t received = 0;
   std::uint64_t sent = 0;
-  TimeMs established{0};
+  TimeMs established{0};  // wall clock, as `cons` shows it
   std::string last_op = "NA";
+  // For `cons`: the last reply's xid and zxid, when it was sent (wall ms)
+  // and the latencies of this connection's replies, in ms.
+  std::int64_t last_cxid = -1;
+  std::int64_t last_zxid = -1;
+  TimeMs last_response{0};
+  std::uint64_t last_latency_ms = 0;
+  std::uint64_t latency_ms_min = 0;
+  std::uint64_t latency_ms_max = 0;
+  std::uint64_t latency_ms_sum = 0;
+  std::uint64_t replies = 0;
+
+  // ZooKeeper's client address form: ip:port.
+  std::string address() const { return ip + ":" + std::to_string(port); }
+  void reset_counters() {
+    received = sent = 0;
+    last_cxid = last_zxid = -1;
+    last_response = TimeMs(0);
+    last_latency_ms = latency_ms_min = latency_ms_max = latency_ms_sum = replies = 0;
+  }
 };
 
 struct Session {
@@ -140,6 +160,13 @@ struct Replica::Impl {
   std::map<std::uint64_t, std::pair<ConnId, std::uint64_t>> read_waiters;
   consensus::Role last_role = consensus::Role::Follower;
   ReplicaStats stats;
+  // What four-letter words report, reset by `srst` (the Prometheus
+  // counters in `stats` never go back).
+  struct {
+    std::uint64_t received_base = 0;
+    std::uint64_t sent_base = 0;
+    Histogram latency_us;
+  } fourlw;
   ReplicaOutput out;
   std::unordered_map<ConnId, std::size_t> out_slot;
 
@@ -287,7 +314,7 @@ struct Replica::Impl {
     if (c.phase != Phase::Connecting || c.handshake_seq != cmd.origin.request) return;
     c.session = sid;
     c.phase = Phase::Open;
-    c.established = now_steady;
+    c.established = now_wall;
     sessions[sid].conn = c.id;
     pr::ConnectResponse resp;
     resp.timeout_ms = b.timeout_ms;
@@ -373,7 +400,7 @@ struct Replica::Impl {
     while (!c.queue.empty() && c.phase == Phase::Open && c.queue.front().state == ItemState::Done) {
       Item item = std::move(c.queue.front());
       c.queue.pop_front();
-      record_reply(item);
+      record_reply(c, item);
       send(c, item.reply);
       if (item.close_after) close(c);
     }
@@ -528,18 +555,27 @@ struct Replica::Impl {
     return !c.queue.empty() && c.queue.front().state == ItemState::Done;
   }
 
-  void record_reply(const Item& item) {
+  void record_reply(Conn& c, const Item& item) {
     // The reply frame is length(4) xid(4) zxid(8) err(4) ...
     std::int32_t err = 0;
     if (item.reply.size() >= 20) {
-      for (int i = 16; i < 20; ++i)
-        err = (err << 8) | item.reply[static_cast<std::size_t>(i)];
+      err = static_cast<std::int32_t>(get_be32(item.reply.data() + 16));
+      c.last_cxid = static_cast<std::int32_t>(get_be32(item.reply.data() + 4));
+      c.last_zxid = static_cast<std::int64_t>(get_be64(item.reply.data() + 8));
     }
     ++stats.replies[{pr::to_int(item.op), err}];
     const auto us = static_cast<std::uint64_t>(
         std::max<std::int64_t>(0, config.metrics_clock_us() - item.received_us));
     stats.latency_us.record(us);
     stats.latency_us_by_op[pr::to_int(item.op)].record(us);
+    fourlw.latency_us.record(us);
+    const std::uint64_t ms = us / 1000;
+    c.last_response = now_wall;
+    c.last_latency_ms = ms;
+    c.latency_ms_min = c.replies == 0 ? ms : std::min(c.latency_ms_min, ms);
+    c.latency_ms_max = std::max(c.latency_ms_max, ms);
+    c.latency_ms_sum += ms;
+    ++c.replies;
   }
 
   void finish(Item& item, ErrorCode err, const pr::ResponseBody& body = pr::Empty{}) {
@@ -903,7 +939,7 @@ struct Replica::Impl {
     c.session = session.id;
     c.timeout_ms = session.effective_timeout_ms;
     c.phase = Phase::Open;
-    c.established = now_steady;
+    c.established = now_wall;
     pr::ConnectResponse resp;
     resp.timeout_ms = session.effective_timeout_ms;
     resp.session_id = session.id;
@@ -1087,12 +1123,14 @@ void Replica::tick(TimeMs steady, TimeMs wall) {
   m.pump_dirty();
 }
 
-void Replica::connection_opened(ConnId conn, std::string remote_ip, TimeMs steady, TimeMs wall) {
+void Replica::connection_opened(ConnId conn, std::string remote_ip, TimeMs steady, TimeMs wall,
+                                std::uint16_t remote_port) {
   Impl& m = *impl_;
   m.set_time(steady, wall);
   COORD_ASSERT(!m.conns.contains(conn), "connection id ", conn, " reused");
   Conn c;
   c.id = conn;
+  c.port = remote_port;
   c.ip = remote_ip;
   c.identities.push_back(Id{"ip", std::move(remote_ip)});
   m.conns.emplace(conn, std::move(c));
@@ -1206,9 +1244,22 @@ const ReplicaStats& Replica::stats() const {
   return impl_->stats;
 }
 
-std::string Replica::four_letter_word(std::string_view word) const {
-  const Impl& m = *impl_;
-  const ReplicaStats& s = m.stats;
+std::string Replica::four_letter_word(std::string_view word) {
+  Impl& m = *impl_;
+  if (word == "srst") {
+    m.fourlw.received_base = m.stats.packets_received;
+    m.fourlw.sent_base = m.stats.packets_sent;
+    m.fourlw.latency_us.reset();
+    return "Server stats reset.\n";
+  }
+  if (word == "crst") {
+    for (auto& [id, c] : m.conns)
+      c.reset_counters();
+    return "Connection stats reset.\n";
+  }
+  const std::uint64_t received = m.stats.packets_received - m.fourlw.received_base;
+  const std::uint64_t sent = m.stats.packets_sent - m.fourlw.sent_base;
+  const Histogram& latency_us = m.fourlw.latency_us;
   const bool single = m.config.voters.size() == 1;
   const std::string mode = single                                     ? "standalone"
                            : m.raft.role() == consensus::Role::Leader ? "leader"
@@ -1216,15 +1267,15 @@ std::string Replica::four_letter_word(std::string_view word) const {
   std::size_t outstanding = 0;
   for (const auto& [id, c] : m.conns)
     outstanding += c.queue.size();
-  const double avg = s.latency_us.mean() / 1000.0;
-  const std::uint64_t min_ms = s.latency_us.min() / 1000;
-  const std::uint64_t max_ms = s.latency_us.max() / 1000;
+  const double avg = latency_us.mean() / 1000.0;
+  const std::uint64_t min_ms = latency_us.min() / 1000;
+  const std::uint64_t max_ms = latency_us.max() / 1000;
   std::ostringstream os;
   auto counters = [&] {
     char lat[96];
     std::snprintf(lat, sizeof lat, "Latency min/avg/max: %" PRIu64 "/%.4f/%" PRIu64 "\n", min_ms,
                   avg, max_ms);
-    os << lat << "Received: " << s.packets_received << "\nSent: " << s.packets_sent
+    os << lat << "Received: " << received << "\nSent: " << sent
        << "\nConnections: " << m.conns.size() << "\nOutstanding: " << outstanding
        << "\nZxid: " << hex(m.applied_zxid().value()) << "\nMode: " << mode
        << "\nNode count: " << m.tree.node_count() << "\n";
@@ -1238,21 +1289,33 @@ std::string Replica::four_letter_word(std::string_view word) const {
   } else if (word == "stat") {
     os << "Zookeeper version: " << m.config.version << ", built on coord\nClients:\n";
     for (const auto& [id, c] : m.conns) {
-      os << " /" << c.ip << "[1](queued=" << c.queue.size() << ",recved=" << c.received
+      os << " /" << c.address() << "[1](queued=" << c.queue.size() << ",recved=" << c.received
          << ",sent=" << c.sent << ")\n";
     }
     os << "\n";
     counters();
   } else if (word == "cons") {
     for (const auto& [id, c] : m.conns) {
-      os << " /" << c.ip << "[1](queued=" << c.queue.size() << ",recved=" << c.received
-         << ",sent=" << c.sent << ",sid=" << hex(c.session.value()) << ",lop=" << c.last_op
-         << ",est=" << c.established.value() << ",to=" << c.timeout_ms << ")\n";
+      os << " /" << c.address() << "[1](queued=" << c.queue.size() << ",recved=" << c.received
+         << ",sent=" << c.sent;
+      // As ZooKeeper: the session fields once there is a session.
+      if (c.session.value() != 0) {
+        const double avg =
+            c.replies == 0 ? 0.0
+                           : static_cast<double>(c.latency_ms_sum) / static_cast<double>(c.replies);
+        os << ",sid=" << hex(c.session.value()) << ",lop=" << c.last_op
+           << ",est=" << c.established.value() << ",to=" << c.timeout_ms
+           << ",lcxid=" << hex(c.last_cxid) << ",lzxid=" << hex(c.last_zxid)
+           << ",lresp=" << c.last_response.value() << ",llat=" << c.last_latency_ms
+           << ",minlat=" << c.latency_ms_min << ",avglat=" << avg << ",maxlat=" << c.latency_ms_max;
+      }
+      os << ")\n";
     }
     os << "\n";
   } else if (word == "envi") {
+    // The host's lines (names, OS, user, memory) are the server's to add.
     os << "Environment:\nzookeeper.version=" << m.config.version << ", built on coord\n"
-       << "host.name=localhost\njava.version=none (coord is C++)\nos.name=Linux\n";
+       << "java.version=none (coord is C++)\n";
   } else if (word == "conf") {
     os << "tickTime=" << m.config.tick_ms
        << "\nminSessionTimeout=" << m.config.session_timeout_ms_min
@@ -1261,13 +1324,12 @@ std::string Replica::four_letter_word(std::string_view word) const {
   } else if (word == "mntr") {
     os << "zk_version\t" << m.config.version << "\nzk_server_state\t" << mode
        << "\nzk_avg_latency\t" << avg << "\nzk_max_latency\t" << max_ms << "\nzk_min_latency\t"
-       << min_ms << "\nzk_packets_received\t" << s.packets_received << "\nzk_packets_sent\t"
-       << s.packets_sent << "\nzk_num_alive_connections\t" << m.conns.size()
-       << "\nzk_outstanding_requests\t" << outstanding << "\nzk_znode_count\t"
-       << m.tree.node_count() << "\nzk_watch_count\t" << m.tree.watch_count()
-       << "\nzk_ephemerals_count\t" << m.tree.ephemeral_count() << "\nzk_approximate_data_size\t"
-       << m.tree.approximate_data_bytes() << "\nzk_uptime\t" << (m.now_steady - m.started)
-       << "\nzk_global_sessions\t" << m.sessions.size() << "\n";
+       << min_ms << "\nzk_packets_received\t" << received << "\nzk_packets_sent\t" << sent
+       << "\nzk_num_alive_connections\t" << m.conns.size() << "\nzk_outstanding_requests\t"
+       << outstanding << "\nzk_znode_count\t" << m.tree.node_count() << "\nzk_watch_count\t"
+       << m.tree.watch_count() << "\nzk_ephemerals_count\t" << m.tree.ephemeral_count()
+       << "\nzk_approximate_data_size\t" << m.tree.approximate_data_bytes() << "\nzk_uptime\t"
+       << (m.now_steady - m.started) << "\nzk_global_sessions\t" << m.sessions.size() << "\n";
   } else if (word == "wchs" || word == "wchc" || word == "wchp") {
     std::map<std::string, std::set<ConnId>> by_path;
     std::map<ConnId, std::set<std::string>> by_conn;

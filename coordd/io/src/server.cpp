@@ -22,6 +22,7 @@
 #include "coord/base/assert.h"
 #include "coord/base/clock.h"
 #include "coord/base/log.h"
+#include "coord/io/host_facts.h"
 #include "coord/io/http_api.h"
 #include "coord/io/raft_storage.h"
 #include "coord/io/rest_client.h"
@@ -65,10 +66,14 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
         strand_(socket_.get_executor()),
         host_(host),
         ip_(std::move(ip)),
-        on_gone_(std::move(on_gone)) {}
+        on_gone_(std::move(on_gone)) {
+    beast::error_code ec;
+    port_ = socket_.remote_endpoint(ec).port();
+  }
 
   core::ConnId id() const { return id_; }
   const std::string& ip() const { return ip_; }
+  std::uint16_t port() const { return port_; }
   void start() { read_more(); }
 
   // From the core: bytes to send, then maybe close.
@@ -99,6 +104,7 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   asio::strand<tcp::socket::executor_type> strand_;
   CoreHost& host_;
   std::string ip_;
+  std::uint16_t port_ = 0;
   std::function<void(const std::string&)> on_gone_;
   std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(read_chunk_bytes);
   Bytes prefix_;  // the first bytes, until they are known not to be a 4lw
@@ -127,6 +133,7 @@ struct CoreHost {
   std::unique_ptr<RestClient> rest;
   std::uint16_t client_port = 0;
   std::string client_address;  // bind:port, for the admin API
+  std::size_t connections_per_address_max = 0;
   std::string data_dir;
   pid_t snapshot_child = 0;
   consensus::SnapshotMeta snapshot_in_flight;
@@ -138,7 +145,7 @@ struct CoreHost {
 
   void opened(std::shared_ptr<ClientConn> conn) {
     const auto id = conn->id();
-    replica->connection_opened(id, conn->ip(), clock.steady_ms(), clock.wall_ms());
+    replica->connection_opened(id, conn->ip(), clock.steady_ms(), clock.wall_ms(), conn->port());
     conns.emplace(id, std::move(conn));
     schedule_flush();
   }
@@ -181,8 +188,26 @@ struct CoreHost {
       text = "datadir_size: " + std::to_string(storage->snapshot_bytes()) +
              "\nlogdir_size: " + std::to_string(storage->log_bytes()) + "\n";
     } else if (word == "conf") {
-      text = "clientPort=" + std::to_string(client_port) + "\ndataDir=" + data_dir +
-             "\ndataLogDir=" + data_dir + "\n" + replica->four_letter_word(word);
+      // ZooKeeper's keys; coord keeps snapshots and log in one directory.
+      text = "clientPort=" + std::to_string(client_port) +
+             "\nsecureClientPort=-1\ndataDir=" + data_dir +
+             "\ndataDirSize=" + std::to_string(storage->snapshot_bytes()) +
+             "\ndataLogDir=" + data_dir + "\ndataLogSize=" + std::to_string(storage->log_bytes()) +
+             "\n" + replica->four_letter_word(word) +
+             "maxClientCnxns=" + std::to_string(connections_per_address_max) +
+             "\nclientPortListenBacklog=-1\n";
+    } else if (word == "envi") {
+      text = replica->four_letter_word(word);
+      for (const auto& [key, value] : host_environment())
+        text += key + "=" + value + "\n";
+    } else if (word == "mntr") {
+      text = replica->four_letter_word(word);
+      if (auto open = open_fd_count()) {
+        text += "zk_open_file_descriptor_count\t" + std::to_string(*open) + "\n";
+      }
+      if (auto max = max_fd_count()) {
+        text += "zk_max_file_descriptor_count\t" + std::to_string(*max) + "\n";
+      }
     } else {
       text = replica->four_letter_word(word);
     }
@@ -595,6 +620,7 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
   COORD_RETURN_IF_ERROR(impl->listen(impl->http_acceptor, options.http_port, &impl->http_port));
   impl->host.client_port = impl->client_port;
   impl->host.client_address = options.bind + ":" + std::to_string(impl->client_port);
+  impl->host.connections_per_address_max = options.connections_per_address_max;
   impl->host.data_dir = options.data_dir;
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

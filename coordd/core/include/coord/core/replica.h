@@ -120,7 +120,8 @@ class Replica {
   // Every tick_ms: Raft timeouts, session expiry, container/TTL reaping,
   // retrying a storage write that failed.
   void tick(TimeMs steady, TimeMs wall);
-  void connection_opened(ConnId conn, std::string remote_ip, TimeMs steady, TimeMs wall);
+  void connection_opened(ConnId conn, std::string remote_ip, TimeMs steady, TimeMs wall,
+                         std::uint16_t remote_port = 0);
   // Raw bytes as they arrived; the replica cuts frames itself.
   void bytes_received(ConnId conn, protocol::ByteSpan bytes, TimeMs steady, TimeMs wall);
   // The socket is gone; the session lives on until it expires.
@@ -155,8 +156,9 @@ class Replica {
   // ---- introspection (four-letter words, HTTP, metrics) ------------------
 
   // The reply to a four-letter word ("ruok", "srvr", "mntr", ...); empty
-  // for a word this server does not answer.
-  std::string four_letter_word(std::string_view word) const;
+  // for a word this server does not answer. `srst` and `crst` reset what
+  // the words report (never the Prometheus counters).
+  std::string four_letter_word(std::string_view word);
   // Ready to serve: a leader is known and everything committed is applied,
   // and storage accepts writes.
   bool ready() const;
