@@ -124,14 +124,13 @@ LineEditor::LineEditor(int in_fd, int out_fd, Hooks hooks, const std::vector<std
 
 LineEditor::~LineEditor() {
   raw_off();
-  delete saved_termios_;
 }
 
 bool LineEditor::raw_on() {
   if (raw_) return true;
   termios t{};
   if (tcgetattr(in_fd_, &t) != 0) return false;
-  if (!saved_termios_) saved_termios_ = new Saved{t};
+  if (!saved_termios_) saved_termios_ = std::make_unique<Saved>();
   saved_termios_->t = t;
   // Keys arrive one at a time and unechoed; output processing stays on so
   // "\n" still moves to the start of the next line.
@@ -193,6 +192,9 @@ void LineEditor::async(std::string_view text) {
   std::string t(text);
   write_all(t);
   if (!t.empty() && t.back() != '\n') write_all("\r\n");
+  // Safe from this (another) thread: while a line is being edited the
+  // shell's thread is inside read_line(), not running a command, so what
+  // the prompt reads does not change under it.
   prompt_ = hooks_.prompt ? hooks_.prompt() : std::string("> ");
   redraw();
 }

@@ -1001,9 +1001,19 @@ int Shell::cmd_connect(const Parsed& p) {
   options_.servers = p.args[0];
   Status s = connect();
   if (!s.ok()) {
-    if (options_.json) return fail(s, "");
-    console_.err(s.message() + "\n");
-    return exit_code_for(s.code());
+    // A malformed server list is the caller's mistake, not the server's.
+    int rc = s.code() == ErrorCode::BadArguments ? exit_code::usage : exit_code_for(s.code());
+    if (options_.json) {
+      print_json(json{
+          {"error", std::string(error_name(s.code()))},
+          {"code", to_int(s.code())},
+          {"message", s.message()},
+          {"exit_code",
+           rc}}.dump());
+    } else {
+      console_.err(s.message() + "\n");
+    }
+    return rc;
   }
   if (options_.json) print_json(json{{"connected", client_->connected_server()}}.dump());
   return exit_code::ok;

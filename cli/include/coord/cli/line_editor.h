@@ -18,6 +18,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -101,8 +102,8 @@ class LineEditor : public Console {
   std::string prompt_;
   std::size_t history_pos_ = 0;
   std::string saved_line_;  // the new line while browsing history
-  struct Saved;
-  Saved* saved_termios_ = nullptr;
+  struct Saved;             // the terminal's settings before raw mode
+  std::unique_ptr<Saved> saved_termios_;
 };
 
 }  // namespace coord::cli
