@@ -562,6 +562,7 @@ int Shell::cmd_help(const Parsed&) {
     cmds.push_back({{"name", std::string(c.name)},
                     {"usage", std::string(c.usage)},
                     {"summary", std::string(c.summary)},
+                    {"needs_session", c.needs_session},
                     {"ops", ops_json}});
   }
   if (options_.json) {

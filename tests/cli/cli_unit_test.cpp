@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "coord/cli/format.h"
 #include "coord/cli/http.h"
 #include "coord/cli/line_editor.h"
@@ -280,6 +282,75 @@ TEST(Cluster, UnreachableAdminApiIsExitSeven) {
   Shell shell(o, c);
   EXPECT_EQ(shell.run({"status"}), exit_code::connection);
   EXPECT_NE(c.err_.find("admin API at 127.0.0.1:1"), std::string::npos) << c.err_;
+}
+
+}  // namespace
+}  // namespace coord::cli
+
+namespace coord::cli {
+namespace {
+
+// The editor on a pipe (not a terminal: raw mode is skipped, keys are read
+// as they come), fed a byte script.
+class EditorOnPipe : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(pipe(in_), 0);
+    ASSERT_EQ(pipe(out_), 0);
+  }
+  void TearDown() override {
+    for (int fd : {in_[0], in_[1], out_[0], out_[1]}) {
+      if (fd >= 0) close(fd);
+    }
+  }
+  void type(std::string_view keys) {
+    ASSERT_EQ(write(in_[1], keys.data(), keys.size()), static_cast<ssize_t>(keys.size()));
+  }
+  void end_input() {
+    close(in_[1]);
+    in_[1] = -1;
+  }
+  int in_[2] = {-1, -1};
+  int out_[2] = {-1, -1};
+};
+
+TEST_F(EditorOnPipe, KeysEditTheLine) {
+  std::vector<std::string> history = {"ls /old", "get /older"};
+  LineEditor::Hooks hooks;
+  hooks.prompt = [] { return std::string("> "); };
+  LineEditor editor(in_[0], out_[1], hooks, &history);
+  // backspace, ctrl-a + insert, ctrl-e, left arrow + delete key, enter
+  type("lx /a\x7f\x7f\x7f\x7f\x01s\x05\x1b[D\x1b[3~/b\r");
+  auto line = editor.read_line();
+  ASSERT_TRUE(line.has_value());
+  EXPECT_EQ(*line, "s/b");
+  // up twice reaches the older entry; down once comes back; ctrl-u clears
+  type("\x1b[A\x1b[A\x1b[B\r");
+  EXPECT_EQ(editor.read_line().value_or("<eof>"), "get /older");
+  type("typed\x15kept\r");
+  EXPECT_EQ(editor.read_line().value_or("<eof>"), "kept");
+  // ctrl-w drops the last word; ctrl-k drops the rest of the line
+  type("get -s /x\x17/y\x01\x06\x06\x06\x0b\r");
+  EXPECT_EQ(editor.read_line().value_or("<eof>"), "get");
+  // ctrl-c drops a line; ctrl-d on an empty line is the end of input
+  type("junk\x03\x04");
+  EXPECT_FALSE(editor.read_line().has_value());
+}
+
+TEST_F(EditorOnPipe, TabCompletesFromTheHook) {
+  LineEditor::Hooks hooks;
+  std::string asked;
+  hooks.complete = [&asked](std::string_view before) {
+    asked = std::string(before);
+    if (before == "getAllCh") return std::vector<std::string>{"getAllChildrenNumber"};
+    return std::vector<std::string>{"/app/a1", "/app/a2"};
+  };
+  LineEditor editor(in_[0], out_[1], hooks, nullptr);
+  type("getAllCh\t/ap\t1\r");
+  EXPECT_EQ(editor.read_line().value_or("<eof>"), "getAllChildrenNumber /app/a1");
+  EXPECT_EQ(asked, "getAllChildrenNumber /ap");
+  end_input();
+  EXPECT_FALSE(editor.read_line().has_value());
 }
 
 }  // namespace

@@ -65,7 +65,8 @@ struct CommandInfo {
   std::size_t positional_max = 0;
   std::string_view usage;  // "get [-s] [-w] [-b|-x] path"
   std::string_view summary;
-  // Needs a session (the shell connects first in one-shot mode).
+  // Talks to a ZooKeeper server (the shell connects on first use); false
+  // for local and admin-API commands. Listed by `help` in --json mode.
   bool needs_session = false;
 };
 
