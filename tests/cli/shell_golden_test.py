@@ -243,6 +243,29 @@ class ShellGoldenTest(unittest.TestCase):
                                         "WatchedEvent state:SyncConnected type:NodeDataChanged "
                                         "path:/pwatch\n"))
 
+    def test_close_and_connect(self):
+        hosts = self.coordd.hosts()
+        script = "create /cc\nclose\nls /cc\nconnect %s\nls /cc\n" % hosts
+        rc, out = coordctl(hosts, stdin=script)
+        self.assertEqual(out, "Created /cc\nNot connected\n[]\n")
+        self.assertEqual(rc, 7)
+        # A malformed server list is a usage error; the shell is then without
+        # a session.
+        rc, out = coordctl(hosts, stdin="connect nohost:notaport\nls /cc\n")
+        self.assertEqual(out, "bad port in server 'nohost:notaport'\nNot connected\n")
+        self.assertEqual(rc, 7)
+        rc, out = coordctl(hosts, ["connect", "nohost:notaport"])
+        self.assertEqual(rc, 1)
+
+    def test_json_watch_events(self):
+        script = "create /jw\nget -w /jw\nset /jw x\n"
+        rc, out = coordctl(self.coordd.hosts(), stdin=script, extra=["--json"])
+        docs = [json.loads(l) for l in out.splitlines()]
+        self.assertEqual(docs[2], {"event": {"type": "NodeDataChanged", "state": "SyncConnected",
+                                             "path": "/jw"}})
+        self.assertEqual(docs[3]["path"], "/jw")
+        self.assertEqual(len(docs), 4)
+
     def test_script_goes_on_after_bad_lines(self):
         script = "bogus\nget -q /x\nset /a 'open\n# a comment\n\ncreate /after-bad ok\nquit\nls /\n"
         rc, out = coordctl(self.coordd.hosts(), stdin=script)
