@@ -65,7 +65,7 @@ class Pty:
     def close(self):
         if self.proc.poll() is None:
             try:
-                self.send("quit\r")
+                self.send("\x15quit\r")  # ctrl-u first: drop a partial line
                 self.proc.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -157,6 +157,17 @@ class InteractiveTest(unittest.TestCase):
         # Finishing the line runs exactly what was typed.
         t.send("_dir\r")
         t.read_until(rb"Node does not exist: /partial_dir\n" + PROMPT)
+
+    def test_losing_the_server_shows_in_the_prompt(self):
+        own = Coordd().start()
+        self.addCleanup(own.cleanup)
+        t = Pty(own.hosts(), os.path.join(self.dir, "h4"))
+        self.addCleanup(t.close)
+        t.read_until(PROMPT)
+        t.send("ls /zoo")
+        own.kill9()
+        m = t.read_until(rb"WatchedEvent state:Disconnected type:None path:null\n(.*)$")
+        self.assertRegex(m.group(1), rb"\(DISCONNECTED\) 0\] ls /zoo$")
 
 
 if __name__ == "__main__":
