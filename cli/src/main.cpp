@@ -101,6 +101,26 @@ void save_history(const std::string& path, const std::vector<std::string>& histo
   std::rename(tmp.c_str(), path.c_str());
 }
 
+// std::getline without its unbounded memory: a line past the limit is read
+// to its end and dropped, and `too_long` says so.
+bool read_line_bounded(std::istream& in, std::string& line, bool& too_long) {
+  line.clear();
+  too_long = false;
+  int c;
+  bool any = false;
+  while ((c = in.get()) != std::char_traits<char>::eof()) {
+    any = true;
+    if (c == '\n') return true;
+    if (line.size() >= coord::limits::cli_line_bytes_max) {
+      too_long = true;
+      line.clear();
+      continue;
+    }
+    if (!too_long) line += static_cast<char>(c);
+  }
+  return any;
+}
+
 int interactive(ShellOptions options, const std::string& history_file) {
   options.interactive = true;
   std::vector<std::string> loaded;
@@ -198,8 +218,16 @@ int main(int argc, char** argv) {
   Shell shell(options, console);
   int last_failure = exit_code::ok;
   std::string line;
-  while (!shell.quit_requested() && std::getline(std::cin, line)) {
-    int rc = shell.run_line(line);
+  bool too_long = false;
+  while (!shell.quit_requested() && read_line_bounded(std::cin, line, too_long)) {
+    int rc;
+    if (too_long) {
+      console.err("line longer than " + std::to_string(coord::limits::cli_line_bytes_max) +
+                  " bytes skipped\n");
+      rc = exit_code::usage;
+    } else {
+      rc = shell.run_line(line);
+    }
     if (rc != exit_code::ok) last_failure = rc;
   }
   return last_failure;

@@ -275,6 +275,12 @@ class ShellGoldenTest(unittest.TestCase):
                          "Created /after-bad\n")
         self.assertEqual(rc, 1)
 
+    def test_overlong_script_line_is_skipped(self):
+        script = "get /" + "x" * 70000 + "\ncreate /after-long\n"
+        rc, out = coordctl(self.coordd.hosts(), stdin=script)
+        self.assertEqual(out, "line longer than 65536 bytes skipped\nCreated /after-long\n")
+        self.assertEqual(rc, 1)
+
     def test_unreachable_server_is_exit_seven_quickly(self):
         rc, out, err = coordctl_split("127.0.0.1:1", ["get", "/a"],
                                       extra=["--connect-timeout", "1000"], timeout=20)
