@@ -169,7 +169,7 @@ const std::vector<Shell::Command>& Shell::table() {
       {{"ls", "swR", "", 1, 1, "ls [-s] [-w] [-R] path",
         "children of path (-s with its stat, -w watch, -R the whole subtree)", true},
        &Shell::cmd_ls},
-      {{"create", "secf", "tf", 1, 3, "create [-s] [-e] [-c] [-t ttl] [-f file] path [data] [acl]",
+      {{"create", "sec", "tf", 1, 3, "create [-s] [-e] [-c] [-t ttl] [-f file] path [data] [acl]",
         "create a znode (-s sequential, -e ephemeral, -c container, -t ttl ms; data '-' = stdin)",
         true},
        &Shell::cmd_create},
@@ -183,7 +183,7 @@ const std::vector<Shell::Command>& Shell::table() {
        &Shell::cmd_stat},
       {{"delete", "", "v", 1, 1, "delete [-v version] path", "delete a childless znode", true},
        &Shell::cmd_delete},
-      {{"deleteall", "", "b", 1, 1, "deleteall path", "delete path and its whole subtree", true},
+      {{"deleteall", "", "", 1, 1, "deleteall path", "delete path and its whole subtree", true},
        &Shell::cmd_deleteall},
       {{"sync", "", "", 1, 1, "sync path", "wait until this server has caught up", true},
        &Shell::cmd_sync},
@@ -205,7 +205,7 @@ const std::vector<Shell::Command>& Shell::table() {
       {{"addWatch", "", "m", 1, 1, "addWatch [-m mode] path",
         "persistent watch; mode persistent or persistent_recursive (default)", true},
        &Shell::cmd_add_watch},
-      {{"removewatches", "cdar", "", 1, 1, "removewatches path [-c|-d|-a]",
+      {{"removewatches", "cda", "", 1, 1, "removewatches path [-c|-d|-a]",
         "remove this session's watches (-c child, -d data, -a any)", true},
        &Shell::cmd_remove_watches},
       {{"printwatches", "", "", 1, 1, "printwatches on|off", "print watch events or not", false},
@@ -653,16 +653,22 @@ int Shell::cmd_create(const Parsed& p) {
   } else {
     op.mode = seq ? CreateMode::PersistentSequential : CreateMode::Persistent;
   }
+  // With -f the data comes from the file and the words are path [acl].
+  bool from_file = p.value('f').has_value();
+  std::size_t acl_index = from_file ? 1 : 2;
+  if (from_file && p.args.size() > 2) {
+    return usage_error(*p.info, "with -f file, give only path [acl]");
+  }
   // zkCli stores no data (a null buffer) when none is given.
-  if (p.args.size() > 1 || p.value('f')) {
-    auto data = read_data(p, 1);
+  if (from_file || p.args.size() > 1) {
+    auto data = read_data(p, from_file ? p.args.size() : 1);
     if (!data) return usage_error(*p.info, data.status().message());
     op.data = std::move(*data);
   } else {
     op.data = std::nullopt;
   }
-  if (p.args.size() > 2) {
-    auto acl = parse_acl(p.args[2]);
+  if (p.args.size() > acl_index) {
+    auto acl = parse_acl(p.args[acl_index]);
     if (!acl) return usage_error(*p.info, acl.status().message());
     op.acl = std::move(*acl);
   }

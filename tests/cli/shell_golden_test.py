@@ -300,6 +300,10 @@ class ShellGoldenTest(unittest.TestCase):
             self.assertEqual(self.run1("create", "-f", name, "/binary"),
                              (0, "Created /binary\n", ""))
             self.assertEqual(self.run1("get", "-x", "/binary"), (0, "ff 00 62 69 6e\n", ""))
+            self.assertEqual(self.run1("create", "-f", name, "/binary-ro", "world:anyone:r"),
+                             (0, "Created /binary-ro\n", ""))
+            self.assertEqual(self.run1("getAcl", "/binary-ro"), (0, "'world,'anyone\n: r\n", ""))
+            self.assertEqual(self.run1("get", "-x", "/binary-ro"), (0, "ff 00 62 69 6e\n", ""))
             self.assertEqual(self.run1("get", "-b", "/binary"), (0, "/wBiaW4=\n", ""))
             rc, out, _ = self.run1("get", "/binary", extra=["--json"])
             doc = json.loads(out)
