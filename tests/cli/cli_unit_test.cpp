@@ -28,7 +28,7 @@ class CapturingConsole : public Console {
   std::string out_, err_;
 };
 
-TEST(Tokenize, SplitsAtBlanksAndKeepsQuotedWords) {
+TEST(CliTokenize, SplitsAtBlanksAndKeepsQuotedWords) {
   auto w = tokenize("  create  /a 'hello world' \"x\\\"y\"  ");
   ASSERT_TRUE(w.ok());
   EXPECT_EQ(*w, (std::vector<std::string>{"create", "/a", "hello world", "x\"y"}));
@@ -37,7 +37,7 @@ TEST(Tokenize, SplitsAtBlanksAndKeepsQuotedWords) {
   EXPECT_FALSE(tokenize("set /a 'open").ok());
 }
 
-TEST(ExitCodes, EachErrorKindHasItsCode) {
+TEST(CliExitCodes, EachErrorKindHasItsCode) {
   EXPECT_EQ(exit_code_for(ErrorCode::Ok), 0);
   EXPECT_EQ(exit_code_for(ErrorCode::NoNode), 2);
   EXPECT_EQ(exit_code_for(ErrorCode::NodeExists), 3);
@@ -53,7 +53,7 @@ TEST(ExitCodes, EachErrorKindHasItsCode) {
   EXPECT_EQ(exit_code_for(ErrorCode::Unimplemented), 8);
 }
 
-TEST(ErrorSentences, ReadLikeZkCli) {
+TEST(CliErrorSentences, ReadLikeZkCli) {
   EXPECT_EQ(error_sentence(ErrorCode::NoNode, "/x"), "Node does not exist: /x");
   EXPECT_EQ(error_sentence(ErrorCode::NodeExists, "/x"), "Node already exists: /x");
   EXPECT_EQ(error_sentence(ErrorCode::BadVersion, "/x"), "version No is not valid : /x");
@@ -66,7 +66,7 @@ TEST(ErrorSentences, ReadLikeZkCli) {
             "KeeperErrorCode = ConnectionLoss for /q");
 }
 
-TEST(StatFormat, MatchesZkCliLineForLine) {
+TEST(CliStatFormat, MatchesZkCliLineForLine) {
   setenv("TZ", "UTC", 1);
   tzset();
   Stat s;
@@ -95,7 +95,7 @@ TEST(StatFormat, MatchesZkCliLineForLine) {
   EXPECT_EQ(hex(-1), "0xffffffffffffffff");
 }
 
-TEST(Acl, ParsesZkCliSyntaxAndPrintsItBack) {
+TEST(CliAcl, ParsesZkCliSyntaxAndPrintsItBack) {
   auto a = parse_acl("world:anyone:r,digest:u:Jq7wMyA/w2Vd5WIDAKdu4OIIFEQ=:cdrwa,auth::rw");
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_EQ(a->size(), 3u);
@@ -111,7 +111,7 @@ TEST(Acl, ParsesZkCliSyntaxAndPrintsItBack) {
   EXPECT_FALSE(parse_acl("").ok());
 }
 
-TEST(Paths, ClientSideRulesGiveZooKeepersSentences) {
+TEST(CliPaths, ClientSideRulesGiveZooKeepersSentences) {
   EXPECT_TRUE(validate_path("/").ok());
   EXPECT_TRUE(validate_path("/a/b").ok());
   EXPECT_EQ(validate_path("a").message(), "Path must start with / character");
@@ -122,7 +122,7 @@ TEST(Paths, ClientSideRulesGiveZooKeepersSentences) {
   EXPECT_TRUE(validate_path("/a/..b").ok());
 }
 
-TEST(Data, Utf8CheckAndEncodings) {
+TEST(CliData, Utf8CheckAndEncodings) {
   EXPECT_TRUE(is_valid_utf8("hello ✓"));
   EXPECT_FALSE(is_valid_utf8(std::string("\xff\x00", 2)));
   EXPECT_FALSE(is_valid_utf8("\xe2\x9c"));      // truncated
@@ -135,7 +135,7 @@ TEST(Data, Utf8CheckAndEncodings) {
   EXPECT_EQ(hex_dump("hi\n"), "68 69 0a\n");
 }
 
-TEST(EditBuffer, EditsLikeAShellLine) {
+TEST(CliEditBuffer, EditsLikeAShellLine) {
   EditBuffer b;
   b.insert("get /a");
   b.home();
@@ -169,13 +169,13 @@ TEST(EditBuffer, EditsLikeAShellLine) {
   EXPECT_EQ(b.text(), "");
 }
 
-TEST(EditBuffer, CommonPrefixOfCandidates) {
+TEST(CliEditBuffer, CommonPrefixOfCandidates) {
   EXPECT_EQ(common_prefix({"/app/a1", "/app/a2", "/app/b"}), "/app/");
   EXPECT_EQ(common_prefix({"getAcl", "getAllChildrenNumber"}), "getA");
   EXPECT_EQ(common_prefix({}), "");
 }
 
-TEST(CommandTable, EveryOpTableVerbIsAShellCommand) {
+TEST(CliCommandTable, EveryOpTableVerbIsAShellCommand) {
   // reconfig has no shell verb here: membership changes go through the
   // admin API (add-server, remove-server), which coordd implements.
   std::set<std::string_view> verbs;
@@ -192,7 +192,7 @@ TEST(CommandTable, EveryOpTableVerbIsAShellCommand) {
   EXPECT_TRUE(ops_of_verb("deleteall").empty());
 }
 
-TEST(CommandTable, HelpNamesTheOpsEachCommandSends) {
+TEST(CliCommandTable, HelpNamesTheOpsEachCommandSends) {
   CapturingConsole c;
   Shell shell(ShellOptions{}, c);
   EXPECT_EQ(shell.run({"help"}), 0);
@@ -210,7 +210,7 @@ struct BadInput {
   std::string message;
 };
 
-TEST(BadInput, UsageErrorsExitOneWithAClearMessage) {
+TEST(CliBadInput, UsageErrorsExitOneWithAClearMessage) {
   const std::vector<BadInput> cases = {
       {{"bogus"}, "Command not found: bogus"},
       {{"get"}, "usage: get [-s] [-w] [-b|-x] path"},
@@ -236,7 +236,7 @@ TEST(BadInput, UsageErrorsExitOneWithAClearMessage) {
   }
 }
 
-TEST(BadInput, UnreachableServerIsExitSevenWithinTheConnectTimeout) {
+TEST(CliBadInput, UnreachableServerIsExitSevenWithinTheConnectTimeout) {
   CapturingConsole c;
   ShellOptions o;
   o.servers = "127.0.0.1:1";
@@ -252,7 +252,7 @@ TEST(BadInput, UnreachableServerIsExitSevenWithinTheConnectTimeout) {
   EXPECT_NE(c.err_.find("Not connected"), std::string::npos) << c.err_;
 }
 
-TEST(BadInput, JsonModeReportsErrorsAsJson) {
+TEST(CliBadInput, JsonModeReportsErrorsAsJson) {
   CapturingConsole c;
   ShellOptions o;
   o.json = true;
@@ -263,7 +263,7 @@ TEST(BadInput, JsonModeReportsErrorsAsJson) {
             "-q\",\"usage\":\"get [-s] [-w] [-b|-x] path\"}\n");
 }
 
-TEST(Http, HostPortSplitting) {
+TEST(CliHttp, HostPortSplitting) {
   auto hp = split_host_port("10.0.0.1:8080");
   ASSERT_TRUE(hp.ok());
   EXPECT_EQ(hp->first, "10.0.0.1");
@@ -274,7 +274,7 @@ TEST(Http, HostPortSplitting) {
   EXPECT_FALSE(split_host_port("host:70000").ok());
 }
 
-TEST(Cluster, UnreachableAdminApiIsExitSeven) {
+TEST(CliCluster, UnreachableAdminApiIsExitSeven) {
   CapturingConsole c;
   ShellOptions o;
   o.http = "127.0.0.1:1";
@@ -292,7 +292,7 @@ namespace {
 
 // The editor on a pipe (not a terminal: raw mode is skipped, keys are read
 // as they come), fed a byte script.
-class EditorOnPipe : public ::testing::Test {
+class CliEditorOnPipe : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(pipe(in_), 0);
@@ -314,7 +314,7 @@ class EditorOnPipe : public ::testing::Test {
   int out_[2] = {-1, -1};
 };
 
-TEST_F(EditorOnPipe, KeysEditTheLine) {
+TEST_F(CliEditorOnPipe, KeysEditTheLine) {
   std::vector<std::string> history = {"ls /old", "get /older"};
   LineEditor::Hooks hooks;
   hooks.prompt = [] { return std::string("> "); };
@@ -337,7 +337,7 @@ TEST_F(EditorOnPipe, KeysEditTheLine) {
   EXPECT_FALSE(editor.read_line().has_value());
 }
 
-TEST_F(EditorOnPipe, TabCompletesFromTheHook) {
+TEST_F(CliEditorOnPipe, TabCompletesFromTheHook) {
   LineEditor::Hooks hooks;
   std::string asked;
   hooks.complete = [&asked](std::string_view before) {
