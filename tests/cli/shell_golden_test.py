@@ -9,7 +9,6 @@ ZooKeeper parts are skipped with a message when Java or the jars are missing.
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import unittest
