@@ -103,4 +103,21 @@ inline constexpr std::size_t snapshot_bytes_max = peer_message_bytes_max - 1024 
 // The longest a snapshot may stop the apply loop.
 inline constexpr std::int64_t snapshot_pause_ms_max = 50;
 
+// ---------------------------------------------------------------------------
+// Shell (cli/)
+// ---------------------------------------------------------------------------
+
+// Body of one admin API response coordctl reads.
+inline constexpr std::size_t cli_http_body_bytes_max = 4 * 1024 * 1024;
+// Lines kept in the shell's history, in memory and in the history file.
+inline constexpr std::size_t cli_history_entries_max = 1'000;
+// Bytes of one line the shell's editor or script reader accepts.
+inline constexpr std::size_t cli_line_bytes_max = 64 * 1024;
+// Znodes one recursive command (ls -R, deleteall, setAcl -R) visits.
+inline constexpr std::size_t cli_tree_nodes_max = 1'000'000;
+// Completion candidates shown for one tab.
+inline constexpr std::size_t cli_completion_candidates_max = 200;
+// Nested redo commands (redo of a redo ...).
+inline constexpr std::size_t cli_redo_depth_max = 8;
+
 }  // namespace coord::limits
