@@ -4,9 +4,9 @@ transfer-leader) on coordd's HTTP admin API.
 Most of this file is a test of the shell's rendering and error paths
 against a canned admin API: a tiny HTTP server in this process that answers
 with fixed JSON documents of the API contract and records the requests it
-got. Against a real coordd it checks what that coordd offers today: when the
-cluster endpoints are missing, `status` fails with a clear message and a
-non-zero exit code, never a crash or a hang."""
+got. Against a real single-node coordd it checks the endpoints coordd serves:
+status and members, and membership changes refused with the server's
+reason."""
 
 import http.server
 import json
@@ -147,23 +147,46 @@ class CannedAdminApiRenderingTest(unittest.TestCase):
 
 
 class RealCoorddTest(unittest.TestCase):
-    def test_status_fails_cleanly_without_the_cluster_endpoints(self):
-        coordd = Coordd().start()
-        try:
-            rc, out, err = coordctl_split(coordd.hosts(), ["status"],
-                                          extra=["--http", "127.0.0.1:%d" % coordd.http_port],
-                                          timeout=30)
-            if rc == 0:
-                # The endpoints have landed: the answer must be the contract.
-                self.assertRegex(out, r"^node \d+: leader")
-            else:
-                # Today's coordd answers an unknown endpoint with its JSON
-                # error document: the message is printed as one line.
-                self.assertEqual((rc, out), (8, ""))
-                self.assertIn("/v1/cluster/status", err)
-                self.assertEqual(len(err.splitlines()), 1, err)
-        finally:
-            coordd.cleanup()
+    """The cluster commands against a real single-node coordd."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.coordd = Coordd().start()
+        cls.http = "127.0.0.1:%d" % cls.coordd.http_port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.coordd.cleanup()
+
+    def run_cmd(self, *args, json_mode=False):
+        extra = ["--http", self.http] + (["--json"] if json_mode else [])
+        return coordctl_split(self.coordd.hosts(), list(args), extra=extra, timeout=30)
+
+    def test_status_and_members_show_the_single_leader(self):
+        rc, out, err = self.run_cmd("status")
+        self.assertEqual((rc, err), (0, ""))
+        lines = out.splitlines()
+        self.assertRegex(lines[0], r"^node 1: leader 1, term \d+, commit index \d+, "
+                                   r"applied index \d+$")
+        self.assertEqual(len(lines), 3, out)
+        self.assertRegex(lines[2], r"^1 +leader +yes +127\.0\.0\.1:%d +- +\d+ +0$"
+                         % self.coordd.port)
+        rc, out, _ = self.run_cmd("members", json_mode=True)
+        self.assertEqual(rc, 0)
+        (me,) = json.loads(out)["members"]
+        self.assertEqual((me["id"], me["role"], me["voter"]), (1, "leader", True))
+
+    def test_membership_changes_are_refused_with_the_servers_reason(self):
+        rc, out, err = self.run_cmd("add-server", "2", "127.0.0.1:2888")
+        self.assertEqual((rc, out), (8, ""))
+        self.assertRegex(err, r"^ReconfigDisabled: .*single node")
+        rc, _, err = self.run_cmd("remove-server", "7")
+        self.assertEqual(rc, 8)
+        self.assertIn("no member 7", err)
+        self.assertEqual(self.run_cmd("transfer-leader", "1")[0], 0)
+        rc, _, err = self.run_cmd("transfer-leader", "2")
+        self.assertEqual(rc, 8)
+        self.assertIn("no member 2", err)
 
 
 if __name__ == "__main__":
