@@ -26,6 +26,23 @@ namespace detail {
 // NodeTable
 // ---------------------------------------------------------------------------
 
+namespace {
+
+// Paths are mostly short: two overlapping word compares instead of a call.
+bool same_path(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size();
+  if (n != b.size()) return false;
+  if (n >= 8 && n <= 16) {
+    return load_le64(reinterpret_cast<const unsigned char*>(a.data())) ==
+               load_le64(reinterpret_cast<const unsigned char*>(b.data())) &&
+           load_le64(reinterpret_cast<const unsigned char*>(a.data() + n - 8)) ==
+               load_le64(reinterpret_cast<const unsigned char*>(b.data() + n - 8));
+  }
+  return a == b;
+}
+
+}  // namespace
+
 Node* NodeTable::find(std::string_view path, std::uint32_t h) const {
   const std::uint64_t tag = tag_of(h);
   for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
@@ -33,7 +50,7 @@ Node* NodeTable::find(std::string_view path, std::uint32_t h) const {
     if (s == 0) return nullptr;
     if ((s & ~kPtrMask) == tag) {
       Node* n = node_of(s);
-      if (n->hash32 == h && n->path() == path) return n;
+      if (n->hash32 == h && same_path(n->path(), path)) return n;
     }
   }
 }
@@ -286,7 +303,12 @@ using detail::Undo;
 
 struct DataTree::Impl : detail::TreeImpl {
   bool allowed(const Node& n, const Caller& caller, bool is_super, std::int32_t perm) const {
-    return acls.allows(n.acl, caller, is_super, perm);
+    return acls.world_allows(n.acl, perm) || acls.allows(n.acl, caller, is_super, perm);
+  }
+  // For reads, which learn whether the caller is super only when the
+  // world entries do not already grant `perm`.
+  bool read_allowed(const Node& n, const Caller& caller, std::int32_t perm) const {
+    return acls.world_allows(n.acl, perm) || acls.allows(n.acl, caller, caller.is_super(), perm);
   }
 
   Node* parent_for_write(std::string_view parent) const {
@@ -707,14 +729,14 @@ Result<Stat> DataTree::exists(std::string_view path) const {
 Result<DataView> DataTree::get_data(std::string_view path, const Caller& caller) const {
   const Node* n = impl_->lookup(path);
   if (n == nullptr) return ErrorCode::NoNode;
-  if (!impl_->allowed(*n, caller, caller.is_super(), perm::read)) return ErrorCode::NoAuth;
+  if (!impl_->read_allowed(*n, caller, perm::read)) return ErrorCode::NoAuth;
   return DataView{n->data_view(), impl_->stat_of(*n)};
 }
 
 Result<ChildrenView> DataTree::get_children(std::string_view path, const Caller& caller) const {
   const Node* n = impl_->lookup(path);
   if (n == nullptr) return ErrorCode::NoNode;
-  if (!impl_->allowed(*n, caller, caller.is_super(), perm::read)) return ErrorCode::NoAuth;
+  if (!impl_->read_allowed(*n, caller, perm::read)) return ErrorCode::NoAuth;
   ChildrenView v;
   v.children.reserve(n->num_children);
   for (const Node* c = n->first_child; c != nullptr; c = c->next_sibling)
@@ -739,7 +761,7 @@ Result<std::int64_t> DataTree::get_all_children_number(std::string_view path,
                                                        const Caller& caller) const {
   const Node* n = impl_->lookup(path);
   if (n == nullptr) return ErrorCode::NoNode;
-  if (!impl_->allowed(*n, caller, caller.is_super(), perm::read)) return ErrorCode::NoAuth;
+  if (!impl_->read_allowed(*n, caller, perm::read)) return ErrorCode::NoAuth;
   if (n == impl_->root) return static_cast<std::int64_t>(impl_->table.size()) - 1;
   std::int64_t count = 0;
   std::vector<const Node*> stack{n};
