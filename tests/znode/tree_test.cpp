@@ -85,6 +85,60 @@ TEST_F(TreeTest, NulInCreatePathIsBadArguments) {
             ErrorCode::BadArguments);
 }
 
+// setData, check and setACL validate the path only when the lookup misses
+// (a stored path was valid when created); the error order must not change.
+TEST_F(TreeTest, WritePathRuleStillComesFirstOnAMiss) {
+  ASSERT_EQ(create("/a", std::string("x")), ErrorCode::Ok);
+  const std::string huge(limits::znode_data_bytes_max + 1, 'h');
+  for (const std::string p : {"/a/", "/a/.", "/a/../a", "a", "", "/a//b"}) {
+    EXPECT_EQ(apply(SetDataOp{p, std::string("y"), -1}).err, ErrorCode::BadArguments) << p;
+    EXPECT_EQ(apply(SetDataOp{p, huge, 5}).err, ErrorCode::BadArguments) << p;
+    EXPECT_EQ(apply(CheckOp{p, 5}).err, ErrorCode::BadArguments) << p;
+    EXPECT_EQ(apply(SetAclOp{p, {}, 5}).err, ErrorCode::BadArguments) << p;
+  }
+  EXPECT_EQ(apply(SetDataOp{"/b", huge, -1}).err, ErrorCode::BadArguments);
+  EXPECT_EQ(apply(SetDataOp{"/b", std::string("y"), -1}).err, ErrorCode::NoNode);
+  EXPECT_EQ(apply(CheckOp{"/b", -1}).err, ErrorCode::NoNode);
+  EXPECT_EQ(apply(SetAclOp{"/b", {}, -1}).err, ErrorCode::InvalidAcl);
+  EXPECT_EQ(apply(SetAclOp{"/b", open_acl_unsafe(), -1}).err, ErrorCode::NoNode);
+  EXPECT_EQ(apply(SetDataOp{"/a", huge, -1}).err, ErrorCode::BadArguments);
+  EXPECT_EQ(apply(SetDataOp{"/a", std::string("y"), 7}).err, ErrorCode::BadVersion);
+  EXPECT_EQ(apply(SetDataOp{"/zookeeper/quota", std::string("q"), -1}).err, ErrorCode::Ok);
+}
+
+// setData updates the digest from the request's bytes and the lookup's
+// path hash; a snapshot load recomputes every node from its stored fields.
+// Both must agree, for every data size the arena and the hash handle.
+TEST_F(TreeTest, SetDataDigestMatchesARebuiltTree) {
+  Random rnd(7);
+  for (int i = 0; i < 64; ++i) {
+    ASSERT_EQ(create("/n" + std::to_string(i), std::string(static_cast<std::size_t>(i), 'c')),
+              ErrorCode::Ok);
+  }
+  for (int round = 0; round < 300; ++round) {
+    const std::string path = "/n" + std::to_string(rnd.below(64));
+    const auto len = static_cast<std::size_t>(rnd.below(700));
+    Data d;
+    if (rnd.below(8) != 0) {
+      d = std::string(len, '\0');
+      for (auto& ch : *d)
+        ch = static_cast<char>(rnd.below(256));
+    }
+    ASSERT_EQ(apply(SetDataOp{path, d, -1}).err, ErrorCode::Ok);
+  }
+  auto back = DataTree::read_snapshot(tree.write_snapshot());
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->digest(), tree.digest());
+  // And the digest still tells a one-byte change apart.
+  const auto before = tree.digest();
+  auto now_data = tree.get_data("/n3", anyone());
+  ASSERT_TRUE(now_data.ok());
+  std::string changed(now_data->data.value_or(""));
+  changed += 'z';
+  ASSERT_EQ(apply(SetDataOp{"/n3", changed, -1}).err, ErrorCode::Ok);
+  EXPECT_NE(tree.digest(), before);
+}
+
 TEST_F(TreeTest, FailedTxnConsumesItsZxidOnly) {
   const auto before = tree.digest();
   EXPECT_EQ(create("/missing/x"), ErrorCode::NoNode);

@@ -111,7 +111,7 @@ bool ip_matches(std::string_view address, std::string_view ip_acl) {
 
 bool caller_is_super(const Caller& caller) {
   for (const auto& id : caller.identities) {
-    if (id.scheme == "super") return true;
+    if (id.scheme == std::string_view("super")) return true;  // length first, then bytes
   }
   return false;
 }

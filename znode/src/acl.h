@@ -59,6 +59,10 @@ class AclTable {
   // bypasses; an empty list is open to all; otherwise any entry carrying
   // the bit whose id matches one of the caller's identities.
   bool allows(AclRef r, const Caller& caller, bool caller_is_super, std::int32_t perm) const;
+  // The common case, inline: a world:anyone entry grants `perm` to all.
+  bool world_allows(AclRef r, std::int32_t perm) const {
+    return (entries_[r].world_perms & perm) != 0;
+  }
 
   // Live entries by reference, for the snapshot.
   template <typename Fn>

@@ -225,8 +225,7 @@ Status read_snapshot(std::string_view bytes, TreeImpl& t) {
     n->kind = static_cast<NodeKind>(kind);
     n->null_data = null_data != 0;
     if (!data.empty()) {
-      n->data = static_cast<char*>(std::malloc(data.size()));
-      COORD_ASSERT(n->data != nullptr, "out of memory");
+      n->data = t.alloc_data(data.size());
       std::memcpy(n->data, data.data(), data.size());
       n->data_len = static_cast<std::uint32_t>(data.size());
     }
@@ -244,9 +243,10 @@ Status read_snapshot(std::string_view bytes, TreeImpl& t) {
                   : n->acl >= acls_read ? corrupt("node refers to an unknown ACL")
                                         : t.acls.restore_ref(n->acl);
     if (!held.ok()) {
-      std::free(n->data);
+      t.free_data(n->data, n->data_len);
+      const std::size_t bytes = TreeImpl::node_bytes(n->path_len);
       n->~Node();
-      ::operator delete(static_cast<void*>(n));
+      t.arena.deallocate(n, bytes);
       return held;
     }
     t.link(n, parent, nullptr, parent ? parent->first_child : nullptr);

@@ -34,49 +34,65 @@ namespace detail {
 // NodeTable
 // ---------------------------------------------------------------------------
 
+namespace {
+
+// Paths are mostly short: two overlapping word compares instead of a call.
+bool same_path(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size();
+  if (n != b.size()) return false;
+  if (n >= 8 && n <= 16) {
+    return load_le64(reinterpret_cast<const unsigned char*>(a.data())) ==
+               load_le64(reinterpret_cast<const unsigned char*>(b.data())) &&
+           load_le64(reinterpret_cast<const unsigned char*>(a.data() + n - 8)) ==
+               load_le64(reinterpret_cast<const unsigned char*>(b.data() + n - 8));
+  }
+  return a == b;
+}
+
+}  // namespace
+
 Node* NodeTable::find(std::string_view path, std::uint32_t h) const {
-  const std::size_t mask = slots_.size() - 1;
   const std::uint64_t tag = tag_of(h);
-  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+  for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
     const std::uint64_t s = slots_[i];
     if (s == 0) return nullptr;
     if ((s & ~kPtrMask) == tag) {
       Node* n = node_of(s);
-      if (n->hash32 == h && n->path() == path) return n;
+      if (n->hash32 == h && same_path(n->path(), path)) return n;
     }
   }
 }
 
 void NodeTable::place(Node* n) {
-  const std::size_t mask = slots_.size() - 1;
   const auto p = reinterpret_cast<std::uint64_t>(n);
   COORD_ASSERT((p & ~kPtrMask) == 0, "node pointer beyond 48 bits");
-  std::size_t i = n->hash32 & mask;
+  std::size_t i = n->hash32 & mask_;
   while (slots_[i] != 0)
-    i = (i + 1) & mask;
+    i = (i + 1) & mask_;
   slots_[i] = p | tag_of(n->hash32);
 }
 
 void NodeTable::grow() {
-  std::vector<std::uint64_t> old;
-  old.swap(slots_);
-  COORD_ASSERT(old.size() < (std::size_t{1} << 31), "node table too large");
-  slots_.assign(old.size() * 2, 0);
-  for (std::uint64_t s : old) {
-    if (s != 0) place(node_of(s));
+  std::uint64_t* old = slots_;
+  const std::size_t old_size = mask_ + 1;
+  COORD_ASSERT(old_size < (std::size_t{1} << 31), "node table too large");
+  reset(old_size * 2);
+  for (std::size_t i = 0; i < old_size; ++i) {
+    if (old[i] != 0) place(node_of(old[i]));
   }
+  free_big(old);
 }
 
 void NodeTable::insert(Node* n) {
   // Keep the load at most 7/8: linear probing stays short and tags reject
   // most foreign slots without a node access.
-  if ((size_ + 1) * 8 > slots_.size() * 7) grow();
+  if ((size_ + 1) * 8 > capacity() * 7) grow();
   place(n);
   ++size_;
 }
 
 void NodeTable::erase(Node* n) {
-  const std::size_t mask = slots_.size() - 1;
+  const std::size_t mask = mask_;
   std::size_t i = n->hash32 & mask;
   while (node_of(slots_[i]) != n) {
     COORD_ASSERT(slots_[i] != 0, "erase of a node not in the table");
@@ -112,9 +128,10 @@ void TreeImpl::clear() {
   all.reserve(table.size());
   table.for_each([&](Node* n) { all.push_back(n); });
   for (Node* n : all) {
-    std::free(n->data);
+    free_data(n->data, n->data_len);
+    const std::size_t bytes = node_bytes(n->path_len);
     n->~Node();
-    ::operator delete(static_cast<void*>(n));
+    arena.deallocate(n, bytes);
   }
   table.clear();
   root = nullptr;
@@ -129,7 +146,7 @@ void TreeImpl::clear() {
 
 Node* TreeImpl::alloc_node(std::string_view path) {
   COORD_ASSERT(path.size() <= limits::znode_path_bytes_max, "path too long");
-  void* mem = ::operator new(sizeof(Node) + path.size());
+  void* mem = arena.allocate(node_bytes(path.size()));
   Node* n = new (mem) Node();
   std::memcpy(reinterpret_cast<char*>(n + 1), path.data(), path.size());
   n->path_len = static_cast<std::uint32_t>(path.size());
@@ -139,9 +156,10 @@ Node* TreeImpl::alloc_node(std::string_view path) {
 
 void TreeImpl::free_node(Node* n) {
   acls.unref(n->acl);
-  std::free(n->data);
+  free_data(n->data, n->data_len);
+  const std::size_t bytes = node_bytes(n->path_len);
   n->~Node();
-  ::operator delete(static_cast<void*>(n));
+  arena.deallocate(n, bytes);
 }
 
 void TreeImpl::link(Node* n, Node* parent, Node* prev, Node* next) {
@@ -217,23 +235,20 @@ void TreeImpl::set_data(Node* n, const Data& data) {
   // empty): a same-size update, the common case, copies in place.
   const auto len = data ? static_cast<std::uint32_t>(data->size()) : 0u;
   if (len != n->data_len) {
-    std::free(n->data);
-    n->data = nullptr;
-    if (len > 0) {
-      n->data = static_cast<char*>(std::malloc(len));
-      COORD_ASSERT(n->data != nullptr, "out of memory");
-    }
+    free_data(n->data, n->data_len);
+    n->data = len > 0 ? alloc_data(len) : nullptr;
   }
   if (len > 0) std::memcpy(n->data, data->data(), len);
   n->data_len = len;
   n->null_data = !data.has_value();
 }
 
-std::uint64_t TreeImpl::node_hash(const Node& n) const {
+std::uint64_t TreeImpl::node_hash(const Node& n, std::uint64_t path_hash,
+                                  std::uint64_t data_hash) const {
   const std::uint64_t words[] = {
-      hash_str(n.path()),
+      path_hash,
       static_cast<std::uint64_t>(n.kind) | (n.null_data ? 0x100u : 0u),
-      hash_bytes(n.data, n.data_len),
+      data_hash,
       static_cast<std::uint64_t>(n.czxid),
       static_cast<std::uint64_t>(n.mzxid),
       static_cast<std::uint64_t>(n.ctime),
@@ -245,7 +260,7 @@ std::uint64_t TreeImpl::node_hash(const Node& n) const {
           static_cast<std::uint32_t>(n.aversion),
       acls.get(n.acl).hash,
   };
-  return hash_bytes(words, sizeof words, 0x7a6e6f6465);
+  return hash_words(words, 0x7a6e6f6465);
 }
 
 Stat TreeImpl::stat_of(const Node& n) const {
@@ -296,7 +311,12 @@ using detail::Undo;
 
 struct DataTree::Impl : detail::TreeImpl {
   bool allowed(const Node& n, const Caller& caller, bool is_super, std::int32_t perm) const {
-    return acls.allows(n.acl, caller, is_super, perm);
+    return acls.world_allows(n.acl, perm) || acls.allows(n.acl, caller, is_super, perm);
+  }
+  // For reads, which learn whether the caller is super only when the
+  // world entries do not already grant `perm`.
+  bool read_allowed(const Node& n, const Caller& caller, std::int32_t perm) const {
+    return acls.world_allows(n.acl, perm) || acls.allows(n.acl, caller, caller.is_super(), perm);
   }
 
   Node* parent_for_write(std::string_view parent) const {
@@ -433,9 +453,13 @@ struct DataTree::Impl : detail::TreeImpl {
 
   ErrorCode set(const SetDataOp& op, const Caller& caller, bool is_super, Zxid zxid, TimeMs time,
                 std::vector<Undo>* undo, Stat* out) {
-    if (!validate_path(op.path).ok()) return ErrorCode::BadArguments;
+    // A path the index holds was valid when its node was made, so the path
+    // rule is checked only on a miss; the error order stays path → size →
+    // NoNode.
+    const std::uint64_t path_hash = detail::hash_str(op.path);
+    Node* n = op.path.empty() ? nullptr : table.find(op.path, detail::fold32(path_hash));
+    if (n == nullptr && !validate_path(op.path).ok()) return ErrorCode::BadArguments;
     if (op.data && op.data->size() > limits::znode_data_bytes_max) return ErrorCode::BadArguments;
-    Node* n = lookup(op.path);
     if (n == nullptr) return ErrorCode::NoNode;
     if (!allowed(*n, caller, is_super, perm::write)) return ErrorCode::NoAuth;
     if (!version_matches(op.version, n->version)) return ErrorCode::BadVersion;
@@ -460,16 +484,17 @@ struct DataTree::Impl : detail::TreeImpl {
     n->version = next_version(n->version);
     n->mzxid = zxid.value();
     n->mtime = time.value();
-    digest_add(*n);
+    digest_add(*n, path_hash,
+               op.data ? detail::hash_str(*op.data) : detail::hash_bytes(nullptr, 0));
     triggers.push_back(Trigger{Trigger::Kind::DataChanged, n});
     if (out != nullptr) *out = stat_of(*n);
     return ErrorCode::Ok;
   }
 
   ErrorCode check(const CheckOp& op, const Caller& caller, bool is_super, Stat* out) {
-    if (!validate_path(op.path).ok()) return ErrorCode::BadArguments;
-    Node* n = lookup(op.path);
-    if (n == nullptr) return ErrorCode::NoNode;
+    Node* n = lookup(op.path);  // a hit is a valid path (see set())
+    if (n == nullptr)
+      return validate_path(op.path).ok() ? ErrorCode::NoNode : ErrorCode::BadArguments;
     if (!allowed(*n, caller, is_super, perm::read)) return ErrorCode::NoAuth;
     if (!version_matches(op.version, n->version)) return ErrorCode::BadVersion;
     if (out != nullptr) *out = stat_of(*n);
@@ -477,10 +502,10 @@ struct DataTree::Impl : detail::TreeImpl {
   }
 
   ErrorCode set_acl(const SetAclOp& op, const Caller& caller, bool is_super, Stat* out) {
-    if (!validate_path(op.path).ok()) return ErrorCode::BadArguments;
+    Node* n = lookup(op.path);  // a hit is a valid path (see set())
+    if (n == nullptr && !validate_path(op.path).ok()) return ErrorCode::BadArguments;
     auto acl = detail::fixup_acl(op.acl, caller);
     if (!acl.ok()) return acl.code();
-    Node* n = lookup(op.path);
     if (n == nullptr) return ErrorCode::NoNode;
     if (!allowed(*n, caller, is_super, perm::admin)) return ErrorCode::NoAuth;
     if (!version_matches(op.version, n->aversion)) return ErrorCode::BadVersion;
@@ -546,7 +571,7 @@ struct DataTree::Impl : detail::TreeImpl {
         case Undo::Kind::Data:
           digest_remove(*n);
           data_bytes -= n->data_len;
-          std::free(n->data);
+          free_data(n->data, n->data_len);
           n->data = u.data;
           n->data_len = u.data_len;
           n->null_data = u.null_data;
@@ -570,7 +595,7 @@ struct DataTree::Impl : detail::TreeImpl {
   void commit(std::vector<Undo>& undo) {
     for (Undo& u : undo) {
       if (u.kind == Undo::Kind::Deleted) graveyard.push_back(u.node);
-      if (u.kind == Undo::Kind::Data) std::free(u.data);
+      if (u.kind == Undo::Kind::Data) free_data(u.data, u.data_len);
     }
     undo.clear();
   }
@@ -727,14 +752,14 @@ Result<Stat> DataTree::exists(std::string_view path) const {
 Result<DataView> DataTree::get_data(std::string_view path, const Caller& caller) const {
   const Node* n = impl_->lookup(path);
   if (n == nullptr) return ErrorCode::NoNode;
-  if (!impl_->allowed(*n, caller, caller.is_super(), perm::read)) return ErrorCode::NoAuth;
+  if (!impl_->read_allowed(*n, caller, perm::read)) return ErrorCode::NoAuth;
   return DataView{n->data_view(), impl_->stat_of(*n)};
 }
 
 Result<ChildrenView> DataTree::get_children(std::string_view path, const Caller& caller) const {
   const Node* n = impl_->lookup(path);
   if (n == nullptr) return ErrorCode::NoNode;
-  if (!impl_->allowed(*n, caller, caller.is_super(), perm::read)) return ErrorCode::NoAuth;
+  if (!impl_->read_allowed(*n, caller, perm::read)) return ErrorCode::NoAuth;
   ChildrenView v;
   v.children.reserve(n->num_children);
   for (const Node* c = n->first_child; c != nullptr; c = c->next_sibling)
@@ -759,7 +784,7 @@ Result<std::int64_t> DataTree::get_all_children_number(std::string_view path,
                                                        const Caller& caller) const {
   const Node* n = impl_->lookup(path);
   if (n == nullptr) return ErrorCode::NoNode;
-  if (!impl_->allowed(*n, caller, caller.is_super(), perm::read)) return ErrorCode::NoAuth;
+  if (!impl_->read_allowed(*n, caller, perm::read)) return ErrorCode::NoAuth;
   if (n == impl_->root) return static_cast<std::int64_t>(impl_->table.size()) - 1;
   std::int64_t count = 0;
   std::vector<const Node*> stack{n};

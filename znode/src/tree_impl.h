@@ -7,7 +7,8 @@
 // * a flat open-addressing table of tagged Node pointers keyed by the full
 //   path: a lookup hashes the path once and walks no levels;
 // * ACL lists interned in an AclTable; a node holds a 4-byte reference;
-// * data in its own buffer, reused in place by setData when it fits.
+// * data in its own buffer, reused in place by setData when it fits;
+// * nodes and data buffers carved from an Arena on huge pages (arena.h).
 // Thread safety: none.
 #pragma once
 
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "acl.h"
+#include "arena.h"
 #include "coord/znode/tree.h"
 #include "hash.h"
 #include "watches.h"
@@ -32,7 +34,7 @@ struct Node {
   Node* first_child = nullptr;
   Node* next_sibling = nullptr;
   Node* prev_sibling = nullptr;
-  char* data = nullptr;  // std::malloc'ed, exactly data_len bytes; null when empty
+  char* data = nullptr;  // from TreeImpl::alloc_data, data_len bytes; null when empty
   std::int64_t czxid = 0;
   std::int64_t mzxid = 0;
   std::int64_t ctime = 0;
@@ -66,9 +68,13 @@ struct Node {
 // of it (plus the path's allocation rounding and ~10 bytes of table slot).
 static_assert(sizeof(Node) <= 136, "Node grew: recheck the per-znode memory budget");
 
-inline std::uint32_t path_hash32(std::string_view path) {
-  std::uint64_t h = hash_str(path);
+// The index keys on 32 bits of the path's 64-bit hash; the digest uses
+// all 64, so one hash of a path serves both.
+inline std::uint32_t fold32(std::uint64_t h) {
   return static_cast<std::uint32_t>(h ^ (h >> 32));
+}
+inline std::uint32_t path_hash32(std::string_view path) {
+  return fold32(hash_str(path));
 }
 
 // Open addressing, linear probing, backward-shift deletion. A slot is 0
@@ -76,34 +82,46 @@ inline std::uint32_t path_hash32(std::string_view path) {
 // bits, so most mismatches are rejected without touching the node.
 class NodeTable {
  public:
-  NodeTable() { slots_.assign(16, 0); }
+  NodeTable() { reset(kMinSlots); }
+  ~NodeTable() { free_big(slots_); }
+  NodeTable(const NodeTable&) = delete;
+  NodeTable& operator=(const NodeTable&) = delete;
   Node* find(std::string_view path) const { return find(path, path_hash32(path)); }
   Node* find(std::string_view path, std::uint32_t h) const;
   void insert(Node* n);  // n->hash32 set; the path must be absent
   void erase(Node* n);
   std::size_t size() const { return size_; }
-  std::size_t capacity() const { return slots_.size(); }
+  std::size_t capacity() const { return mask_ + 1; }
   template <typename Fn>
   void for_each(Fn&& fn) const {
-    for (std::uint64_t s : slots_) {
-      if (s != 0) fn(node_of(s));
+    for (std::size_t i = 0; i <= mask_; ++i) {
+      if (slots_[i] != 0) fn(node_of(slots_[i]));
     }
   }
   void clear() {
-    slots_.assign(16, 0);
+    free_big(slots_);
+    reset(kMinSlots);
     size_ = 0;
   }
 
  private:
+  static constexpr std::size_t kMinSlots = 16;
   static constexpr std::uint64_t kPtrMask = (std::uint64_t{1} << 48) - 1;
   static std::uint64_t tag_of(std::uint32_t h) {
     return static_cast<std::uint64_t>((mix64(h) >> 48) | 1) << 48;
   }
   static Node* node_of(std::uint64_t slot) { return reinterpret_cast<Node*>(slot & kPtrMask); }
+  // Points slots_ at `n` (a power of two) zeroed slots: a big table is
+  // randomly accessed and lives on huge pages when the kernel allows.
+  void reset(std::size_t n) {
+    slots_ = static_cast<std::uint64_t*>(allocate_big(n * sizeof(std::uint64_t)));
+    mask_ = n - 1;
+  }
   void grow();
   void place(Node* n);
 
-  std::vector<std::uint64_t> slots_;
+  std::uint64_t* slots_ = nullptr;
+  std::size_t mask_ = 0;
   std::size_t size_ = 0;
 };
 
@@ -142,13 +160,31 @@ struct TreeImpl {
   void link(Node* n, Node* parent, Node* prev, Node* next);
   void unlink(Node* n);
   void set_data(Node* n, const Data& data);
+  // Data buffers live in the arena; the size is the owner's data_len.
+  char* alloc_data(std::size_t len) { return static_cast<char*>(arena.allocate(len)); }
+  void free_data(char* p, std::size_t len) {
+    if (p != nullptr) arena.deallocate(p, len);
+  }
+  static std::size_t node_bytes(std::size_t path_len) { return sizeof(Node) + path_len; }
 
   // ---- digest ----
   // A node's contribution is computed when it changes and kept in the node,
   // so an update costs one hash of the node, not two.
-  std::uint64_t node_hash(const Node& n) const;
+  // `data_hash` is hash_bytes() of the node's data, which a caller that
+  // just copied the data may take from its source (in cache) rather than
+  // from the node's buffer (perhaps still on its way from memory).
+  // Likewise `path_hash` is hash_str() of its path, which a lookup has
+  // computed already.
+  std::uint64_t node_hash(const Node& n, std::uint64_t path_hash, std::uint64_t data_hash) const;
+  std::uint64_t node_hash(const Node& n) const {
+    return node_hash(n, hash_str(n.path()), hash_bytes(n.data, n.data_len));
+  }
   void digest_add(Node& n) {
     n.hash = node_hash(n);
+    digest += n.hash;
+  }
+  void digest_add(Node& n, std::uint64_t path_hash, std::uint64_t data_hash) {
+    n.hash = node_hash(n, path_hash, data_hash);
     digest += n.hash;
   }
   void digest_remove(const Node& n) { digest -= n.hash; }
@@ -162,6 +198,7 @@ struct TreeImpl {
   void build_builtins();
   void clear();
 
+  Arena arena;  // nodes and data buffers; declared first, destroyed last
   NodeTable table;
   Node* root = nullptr;
   AclTable acls;

@@ -53,6 +53,13 @@ inline constexpr std::int64_t znode_ttl_ms_max = (std::int64_t{1} << 40) - 1;
 // Digits of a sequential node's suffix (ZooKeeper's %010d). coord's counter
 // is 64-bit and never wraps; past 10 digits the suffix simply grows.
 inline constexpr int sequential_suffix_digits = 10;
+// The tree's node arena: memory is taken from the system in chunks of this
+// size, aligned to it, and offered to the kernel as one transparent huge
+// page (random access over a large tree is bound by TLB misses otherwise).
+inline constexpr std::size_t znode_arena_chunk_bytes = 2 * 1024 * 1024;
+// Blocks up to this size (a node with its path, a data buffer) come from the
+// arena; larger ones from the general heap.
+inline constexpr std::size_t znode_arena_block_bytes_max = 512;
 
 // ---------------------------------------------------------------------------
 // Sessions and connections (coordd)
