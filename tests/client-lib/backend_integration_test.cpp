@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -90,12 +91,15 @@ class Backend {
     return why.empty() ? "" : "Apache ZooKeeper not available: " + why;
   }
 
-  static std::unique_ptr<Backend> start(Kind k, std::string* error) {
+  // zk_tick_ms: the single ZooKeeper's tickTime (the ensemble always uses
+  // kZkTickMs).
+  static std::unique_ptr<Backend> start(Kind k, std::string* error, int zk_tick_ms = kZkTickMs) {
     auto b = std::unique_ptr<Backend>(new Backend(k));
+    b->zk_tick_ms_ = zk_tick_ms;
     switch (k) {
       case Kind::Zk: {
         ZkServerOptions o;
-        o.tick_ms = kZkTickMs;
+        o.tick_ms = zk_tick_ms;
         b->zk_ = ZkServer::start(o, error);
         if (!b->zk_) return nullptr;
         break;
@@ -131,7 +135,7 @@ class Backend {
   // coordd's default maximum.
   std::chrono::milliseconds session_timeout_max() const {
     if (coordd_) return std::chrono::milliseconds(limits::session_timeout_ms_max_default);
-    return std::chrono::milliseconds(20 * kZkTickMs);
+    return std::chrono::milliseconds(20 * (zk_ ? zk_tick_ms_ : kZkTickMs));
   }
 
   // Kills the server listening at `address`.
@@ -165,6 +169,7 @@ class Backend {
  private:
   explicit Backend(Kind k) : kind_(k) {}
   Kind kind_;
+  int zk_tick_ms_ = kZkTickMs;
   std::unique_ptr<ZkServer> zk_;
   std::unique_ptr<ZkEnsemble> ensemble_;
   std::unique_ptr<CoordServer> coordd_;
@@ -201,9 +206,9 @@ class BackendTest : public ::testing::TestWithParam<Kind> {
   }
 
   // A backend of this test's own, for tests that kill servers.
-  void use_own() {
+  void use_own(int zk_tick_ms = kZkTickMs) {
     std::string error;
-    own_ = Backend::start(GetParam(), &error);
+    own_ = Backend::start(GetParam(), &error, zk_tick_ms);
     ASSERT_NE(own_, nullptr) << error;
     backend_ = own_.get();
     chroot_.clear();
@@ -330,10 +335,14 @@ TEST_P(BackendTest, SessionAndEveryBasicOp) {
   EXPECT_EQ(acl->acl[0].id.id.substr(0, 6), "alice:");
   auto other = connect();
   ASSERT_NE(other, nullptr);
+  // In an ensemble `other` may read from another member: sync first (a
+  // ZooKeeper read sees a write of another session only after a sync).
+  ASSERT_TRUE(other->run(ops::Sync{"/secret"}).ok());
   EXPECT_EQ(other->get_data("/secret").code(), ErrorCode::NoAuth);
   auto set_acl = c->run(ops::SetAcl{"/secret", open_acl_unsafe(), 0});
   ASSERT_TRUE(set_acl.ok()) << set_acl.status();
   EXPECT_EQ(set_acl->aversion, 1);
+  ASSERT_TRUE(other->run(ops::Sync{"/secret"}).ok());
   EXPECT_TRUE(other->get_data("/secret").ok());
 
   // Delete.
@@ -530,9 +539,13 @@ TEST_P(BackendTest, ReconnectResumesSessionAndRearmsWatches) {
   ASSERT_TRUE(states.wait(2).size() >= 2);
   ASSERT_TRUE(other->set_data("/r", std::string("2")).ok());
   // A request submitted while disconnected waits for the next connection.
+  // (The sync before it: in an ensemble c may come back through a member
+  // that has not yet applied other's write.)
+  auto synced = c->submit(ops::Sync{"/r"});
   auto queued = c->submit(ops::GetData{"/r"});
   ASSERT_TRUE(c->wait_connected(20s).ok());
   EXPECT_EQ(c->session_id(), sid) << "the session was resumed";
+  ASSERT_TRUE(synced.get().ok());
   auto q = queued.get();
   ASSERT_TRUE(q.ok()) << q.status();
   EXPECT_EQ(q->data, std::optional<std::string>("2"));
@@ -549,6 +562,7 @@ TEST_P(BackendTest, ReconnectResumesSessionAndRearmsWatches) {
   EXPECT_EQ(
       std::set<std::string>(events.begin() + 2, events.end()),
       (std::set<std::string>{"exist NodeCreated /r/new", "persistent NodeChildrenChanged /r"}));
+  ASSERT_TRUE(other->run(ops::Sync{"/r"}).ok());
   EXPECT_TRUE(other->exists("/r/eph")->has_value()) << "the ephemeral survived the reconnect";
   EXPECT_EQ(states.items(), (std::vector<std::string>{"Connected", "Disconnected", "Connected"}));
 }
@@ -588,16 +602,19 @@ TEST_P(BackendTest, ManyWatchesAreReArmedInSeveralSetWatchesFrames) {
 // Single server (ZooKeeper or coordd): the server comes back on the same
 // port within the session timeout and the client resumes its session.
 TEST_P(BackendTest, ConnectedServerKilledSessionSurvives) {
-  if (is(Kind::Coordd)) {
-    GTEST_SKIP() << "coordd bug: after kill -9 and a restart on the same port and data "
+  if (is(Kind::Coordd) && std::getenv("COORD_RUN_KNOWN_BUGS") == nullptr) {
+    GTEST_SKIP() << "coordd bug (COORD_RUN_KNOWN_BUGS=1 runs it): after kill -9 and a restart on "
+                    "the same port and data "
                     "directory within the session timeout, the resumed session is answered "
                     "as expired (ZooKeeper keeps it)";
   }
-  ASSERT_NO_FATAL_FAILURE(use_own());
+  // A restarted ZooKeeper JVM may take several seconds on a loaded machine:
+  // ticks of 2 s allow the 30 s session that covers it.
+  ASSERT_NO_FATAL_FAILURE(use_own(2000));
   Recorder states;
   Recorder rec;
   ClientOptions o;
-  o.session_timeout = 10'000ms;
+  o.session_timeout = 30'000ms;
   o.on_state = [&states](SessionState s) { states.add(std::string(session_state_name(s))); };
   auto c = connect(o);
   ASSERT_NE(c, nullptr);
@@ -673,6 +690,7 @@ TEST_P(BackendTest, SessionExpiryAndClose) {
 
   auto c = connect();
   ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->run(ops::Sync{"/"}).ok());
   EXPECT_FALSE(c->exists("/e")->has_value()) << "the expired session's ephemeral is gone";
 }
 
@@ -765,6 +783,7 @@ TEST_P(BackendTest, ChrootAndAuthFailure) {
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(*created, "/x");
   EXPECT_EQ(rec.wait(1).at(0), "exist NodeCreated /x");
+  ASSERT_TRUE(root->run(ops::Sync{"/app"}).ok());
   EXPECT_EQ(root->get_data("/app/x")->data, std::optional<std::string>("in-chroot"));
   auto kids = c->get_children("/");
   ASSERT_TRUE(kids.ok());
