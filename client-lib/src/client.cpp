@@ -178,8 +178,28 @@ class Client::Impl {
       return;
     }
     call->deadline = SteadyClock::now() + (timeout.count() > 0 ? timeout : opts_.request_timeout);
-    Call* raw = call.release();
-    asio::post(io_, [this, raw] { enqueue(CallPtr(raw)); });
+    // Pipelined submissions share one hand-off to the I/O thread: it is
+    // woken once per batch, not once per request.
+    bool schedule = false;
+    {
+      std::lock_guard lock(sub_mu_);
+      sub_q_.push_back(std::move(call));
+      schedule = !sub_scheduled_;
+      sub_scheduled_ = true;
+    }
+    if (schedule) asio::post(io_, [this] { drain_submissions(); });
+  }
+
+  // I/O thread: moves the submitted calls, in submission order, to enqueue.
+  void drain_submissions() {
+    std::deque<CallPtr> batch;
+    {
+      std::lock_guard lock(sub_mu_);
+      batch.swap(sub_q_);
+      sub_scheduled_ = false;
+    }
+    for (auto& c : batch)
+      enqueue(std::move(c));
   }
 
   Status wait_connected(milliseconds timeout) {
@@ -237,33 +257,44 @@ class Client::Impl {
   // ---- event thread ------------------------------------------------------------
 
   void post_event(std::function<void()> task) {
+    bool wake = false;
     {
       std::lock_guard lock(ev_mu_);
       ev_q_.push_back(std::move(task));
+      ev_backlog_.fetch_add(1);
+      wake = ev_sleeping_;
     }
-    ev_cv_.notify_one();
+    // A busy event thread looks at the queue again before it sleeps: only a
+    // sleeping one needs the (system call) wake-up.
+    if (wake) ev_cv_.notify_one();
   }
 
-  std::size_t event_backlog() {
-    std::lock_guard lock(ev_mu_);
-    return ev_q_.size();
-  }
+  // Callbacks queued or taken by the event thread but not yet run.
+  std::size_t event_backlog() { return ev_backlog_.load(); }
 
   void event_loop() {
     event_thread_id_.store(std::this_thread::get_id());
+    std::deque<std::function<void()>> batch;
     while (true) {
-      std::function<void()> task;
-      bool resume = false;
       {
         std::unique_lock lock(ev_mu_);
+        ev_sleeping_ = true;
         ev_cv_.wait(lock, [this] { return ev_stop_ || !ev_q_.empty(); });
+        ev_sleeping_ = false;
         if (ev_q_.empty()) return;  // stopping and drained
-        task = std::move(ev_q_.front());
-        ev_q_.pop_front();
-        resume = read_paused_.load() && ev_q_.size() <= opts_.event_queue_max / 2;
+        batch.swap(ev_q_);
       }
-      if (resume) asio::post(io_, [this] { resume_reading(); });
-      task();
+      // One at a time, in order; the lock is not taken per callback.
+      while (!batch.empty()) {
+        std::function<void()> task = std::move(batch.front());
+        batch.pop_front();
+        task();
+        task = nullptr;
+        const std::size_t left = ev_backlog_.fetch_sub(1) - 1;
+        if (read_paused_.load() && left <= opts_.event_queue_max / 2) {
+          asio::post(io_, [this] { resume_reading(); });
+        }
+      }
     }
   }
 
@@ -831,6 +862,12 @@ class Client::Impl {
   std::condition_variable ev_cv_;
   std::deque<std::function<void()>> ev_q_;
   bool ev_stop_ = false;
+  bool ev_sleeping_ = false;
+  std::atomic<std::size_t> ev_backlog_{0};
+  // Calls submitted but not yet taken by the I/O thread.
+  std::mutex sub_mu_;
+  std::deque<CallPtr> sub_q_;
+  bool sub_scheduled_ = false;
   std::atomic<bool> read_paused_{false};
 
   // Shared state, readable from any thread.

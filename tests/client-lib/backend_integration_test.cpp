@@ -1,21 +1,35 @@
-// libcoord against a real Apache ZooKeeper 3.8 (label `integration`). Each
-// test starts its own server on a free port; the tests skip when java or the
-// ZooKeeper jars are missing.
+// libcoord against real servers (label `integration`): one suite run
+// against three backends, each a value of the test parameter:
+//   Zk        a single Apache ZooKeeper 3.8 server,
+//   Ensemble  three ZooKeeper 3.8 servers (QuorumPeerMain),
+//   Coordd    a single coordd.
+// Tests that leave the servers as they found them share one backend per
+// suite and work below a chroot of their own ("/<test name>"); tests that
+// kill servers start their own. ZooKeeper backends are skipped when java or
+// the jars are missing, coordd when COORDD_BINARY is not set. Where coordd
+// and ZooKeeper legitimately differ, the test says so.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "coord/client-lib/client.h"
+#include "coord/testing/coord_server.h"
+#include "coord/testing/zk_ensemble.h"
 #include "coord/testing/zk_server.h"
 
 namespace coord {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::CoordServer;
+using testing::CoordServerOptions;
+using testing::ZkEnsemble;
+using testing::ZkEnsembleOptions;
 using testing::ZkServer;
 using testing::ZkServerOptions;
 
@@ -51,42 +65,196 @@ class Recorder {
   std::vector<std::string> items_;
 };
 
-class ZkTest : public ::testing::Test {
- protected:
-  void SetUp() override {
+enum class Kind { Zk, Ensemble, Coordd };
+
+std::string kind_name(Kind k) {
+  switch (k) {
+    case Kind::Zk:
+      return "Zk";
+    case Kind::Ensemble:
+      return "Ensemble";
+    case Kind::Coordd:
+      return "Coordd";
+  }
+  return "?";
+}
+
+// ZooKeeper's tickTime in these tests: sessions may be 1 s to 10 s long.
+constexpr int kZkTickMs = 500;
+
+// One running backend of any kind.
+class Backend {
+ public:
+  static std::string unavailable_reason(Kind k) {
+    if (k == Kind::Coordd) return CoordServer::unavailable_reason();
     const std::string why = ZkServer::unavailable_reason();
-    if (!why.empty()) GTEST_SKIP() << "Apache ZooKeeper not available: " << why;
+    return why.empty() ? "" : "Apache ZooKeeper not available: " + why;
   }
 
-  void start_server(ZkServerOptions o = {}) {
+  // zk_tick_ms: the single ZooKeeper's tickTime (the ensemble always uses
+  // kZkTickMs).
+  static std::unique_ptr<Backend> start(Kind k, std::string* error, int zk_tick_ms = kZkTickMs) {
+    auto b = std::unique_ptr<Backend>(new Backend(k));
+    b->zk_tick_ms_ = zk_tick_ms;
+    switch (k) {
+      case Kind::Zk: {
+        ZkServerOptions o;
+        o.tick_ms = zk_tick_ms;
+        b->zk_ = ZkServer::start(o, error);
+        if (!b->zk_) return nullptr;
+        break;
+      }
+      case Kind::Ensemble: {
+        ZkEnsembleOptions o;
+        o.tick_ms = kZkTickMs;
+        b->ensemble_ = ZkEnsemble::start(o, error);
+        if (!b->ensemble_) return nullptr;
+        break;
+      }
+      case Kind::Coordd: {
+        CoordServerOptions o;
+        // As short a session as the ZooKeeper backends allow.
+        o.extra_args = {"--min-session-timeout-ms", "1000"};
+        b->coordd_ = CoordServer::start(o, error);
+        if (!b->coordd_) return nullptr;
+        break;
+      }
+    }
+    return b;
+  }
+
+  Kind kind() const { return kind_; }
+
+  std::string connect_string() const {
+    if (zk_) return zk_->address();
+    if (ensemble_) return ensemble_->connect_string();
+    return coordd_->address();
+  }
+
+  // The longest session the backend grants: 20 ticks for ZooKeeper,
+  // coordd's default maximum.
+  std::chrono::milliseconds session_timeout_max() const {
+    if (coordd_) return std::chrono::milliseconds(limits::session_timeout_ms_max_default);
+    return std::chrono::milliseconds(20 * (zk_ ? zk_tick_ms_ : kZkTickMs));
+  }
+
+  // Kills the server listening at `address`.
+  void kill(const std::string& address) {
+    if (zk_) zk_->kill();
+    if (coordd_) coordd_->kill();
+    if (ensemble_) {
+      const int m = ensemble_->member_of(address);
+      if (m >= 0) ensemble_->kill(m);
+    }
+  }
+  bool restart(const std::string& address, std::string* error) {
+    if (zk_) return zk_->restart(error);
+    if (coordd_) return coordd_->restart(error);
+    const int m = ensemble_->member_of(address);
+    if (m < 0) {
+      *error = address + " is no member";
+      return false;
+    }
+    return ensemble_->restart(m, error);
+  }
+  void kill_all() {
+    if (zk_) zk_->kill();
+    if (coordd_) coordd_->kill();
+    if (ensemble_) {
+      for (int i = 0; i < ZkEnsemble::kMembers; ++i)
+        ensemble_->kill(i);
+    }
+  }
+
+ private:
+  explicit Backend(Kind k) : kind_(k) {}
+  Kind kind_;
+  int zk_tick_ms_ = kZkTickMs;
+  std::unique_ptr<ZkServer> zk_;
+  std::unique_ptr<ZkEnsemble> ensemble_;
+  std::unique_ptr<CoordServer> coordd_;
+};
+
+class BackendTest : public ::testing::TestWithParam<Kind> {
+ protected:
+  static void TearDownTestSuite() { shared_.reset(); }
+
+  void SetUp() override {
+    const std::string why = Backend::unavailable_reason(GetParam());
+    if (!why.empty()) GTEST_SKIP() << why;
+  }
+
+  bool is(Kind k) const { return GetParam() == k; }
+
+  // The suite's backend, and a chroot of this test's own on it.
+  void use_shared() {
+    if (!shared_ || shared_->kind() != GetParam()) {
+      shared_.reset();
+      std::string error;
+      shared_ = Backend::start(GetParam(), &error);
+      ASSERT_NE(shared_, nullptr) << error;
+    }
+    backend_ = shared_.get();
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& ch : name)
+      if (ch == '/') ch = '-';
+    chroot_ = "/" + name;
+    auto root = connect_root();
+    ASSERT_NE(root, nullptr);
+    const Status s = root->create(chroot_, std::nullopt).status();
+    ASSERT_TRUE(s.ok() || s.code() == ErrorCode::NodeExists) << s;
+  }
+
+  // A backend of this test's own, for tests that kill servers.
+  void use_own(int zk_tick_ms = kZkTickMs) {
     std::string error;
-    server_ = ZkServer::start(o, &error);
-    ASSERT_NE(server_, nullptr) << error;
+    own_ = Backend::start(GetParam(), &error, zk_tick_ms);
+    ASSERT_NE(own_, nullptr) << error;
+    backend_ = own_.get();
+    chroot_.clear();
   }
 
   std::unique_ptr<Client> connect(ClientOptions o = {}, std::string suffix = "") {
-    if (o.servers.empty()) o.servers = server_->address() + suffix;
+    if (o.servers.empty()) o.servers = backend_->connect_string() + chroot_ + suffix;
+    return start_client(std::move(o));
+  }
+  std::unique_ptr<Client> connect_root() {
+    ClientOptions o;
+    o.servers = backend_->connect_string();
+    return start_client(std::move(o));
+  }
+
+  Backend* backend_ = nullptr;
+  std::string chroot_;
+  std::unique_ptr<Backend> own_;
+  static std::unique_ptr<Backend> shared_;
+
+ private:
+  static std::unique_ptr<Client> start_client(ClientOptions o) {
     auto c = Client::start(std::move(o));
     EXPECT_TRUE(c.ok()) << c.status();
     if (!c.ok()) return nullptr;
     const Status s = (*c)->wait_connected(20s);
     EXPECT_TRUE(s.ok()) << s;
+    if (!s.ok()) return nullptr;
     return std::move(*c);
   }
-
-  std::unique_ptr<ZkServer> server_;
 };
 
-TEST_F(ZkTest, SessionAndEveryBasicOp) {
-  start_server();
+std::unique_ptr<Backend> BackendTest::shared_;
+
+TEST_P(BackendTest, SessionAndEveryBasicOp) {
+  ASSERT_NO_FATAL_FAILURE(use_shared());
   ClientOptions o;
   o.session_timeout = 100'000ms;
   auto c = connect(o);
   ASSERT_NE(c, nullptr);
-  EXPECT_EQ(c->negotiated_timeout(), 40'000ms) << "clamped to 20 ticks of 2000 ms";
+  EXPECT_EQ(c->negotiated_timeout(), backend_->session_timeout_max())
+      << "clamped to the server's maximum";
   EXPECT_NE(c->session_id().value(), 0);
   EXPECT_EQ(c->session_password().size(), 16u);
-  EXPECT_EQ(c->connected_server(), server_->address());
+  EXPECT_NE(backend_->connect_string().find(c->connected_server()), std::string::npos)
+      << c->connected_server();
 
   // create / exists / getData / setData / delete and their errors.
   ASSERT_EQ(c->create("/a", std::string("one")).value_or(""), "/a");
@@ -167,10 +335,14 @@ TEST_F(ZkTest, SessionAndEveryBasicOp) {
   EXPECT_EQ(acl->acl[0].id.id.substr(0, 6), "alice:");
   auto other = connect();
   ASSERT_NE(other, nullptr);
+  // In an ensemble `other` may read from another member: sync first (a
+  // ZooKeeper read sees a write of another session only after a sync).
+  ASSERT_TRUE(other->run(ops::Sync{"/secret"}).ok());
   EXPECT_EQ(other->get_data("/secret").code(), ErrorCode::NoAuth);
   auto set_acl = c->run(ops::SetAcl{"/secret", open_acl_unsafe(), 0});
   ASSERT_TRUE(set_acl.ok()) << set_acl.status();
   EXPECT_EQ(set_acl->aversion, 1);
+  ASSERT_TRUE(other->run(ops::Sync{"/secret"}).ok());
   EXPECT_TRUE(other->get_data("/secret").ok());
 
   // Delete.
@@ -179,8 +351,8 @@ TEST_F(ZkTest, SessionAndEveryBasicOp) {
   EXPECT_EQ(c->remove("/a/eph").code(), ErrorCode::NoNode);
 }
 
-TEST_F(ZkTest, MultiAndMultiRead) {
-  start_server();
+TEST_P(BackendTest, MultiAndMultiRead) {
+  ASSERT_NO_FATAL_FAILURE(use_shared());
   auto c = connect();
   ASSERT_NE(c, nullptr);
   ASSERT_TRUE(c->create("/m", std::string("0")).ok());
@@ -213,8 +385,8 @@ TEST_F(ZkTest, MultiAndMultiRead) {
   EXPECT_EQ((*reads)[2].children.size(), 2u);
 }
 
-TEST_F(ZkTest, WatchesOfEveryKindAndOrdering) {
-  start_server();
+TEST_P(BackendTest, WatchesOfEveryKindAndOrdering) {
+  ASSERT_NO_FATAL_FAILURE(use_shared());
   Recorder rec;  // outlives the clients whose watchers use it
   auto c = connect();
   auto other = connect();
@@ -263,8 +435,8 @@ TEST_F(ZkTest, WatchesOfEveryKindAndOrdering) {
   EXPECT_EQ(rec.items().size(), 9u) << "no event after the watches were removed";
 }
 
-TEST_F(ZkTest, TenThousandPipelinedRequestsAnsweredInOrder) {
-  start_server();
+TEST_P(BackendTest, TenThousandPipelinedRequestsAnsweredInOrder) {
+  ASSERT_NO_FATAL_FAILURE(use_shared());
   auto c = connect();
   ASSERT_NE(c, nullptr);
   ASSERT_TRUE(c->create("/p", std::nullopt).ok());
@@ -319,8 +491,8 @@ TEST_F(ZkTest, TenThousandPipelinedRequestsAnsweredInOrder) {
                                          .count()));
 }
 
-TEST_F(ZkTest, SlowCallbacksPauseReadingWithoutLosingReplies) {
-  start_server();
+TEST_P(BackendTest, SlowCallbacksPauseReadingWithoutLosingReplies) {
+  ASSERT_NO_FATAL_FAILURE(use_shared());
   ClientOptions o;
   o.event_queue_max = 8;  // the I/O thread stops reading beyond 8 waiting callbacks
   auto c = connect(o);
@@ -344,8 +516,8 @@ TEST_F(ZkTest, SlowCallbacksPauseReadingWithoutLosingReplies) {
   EXPECT_EQ(c->state(), SessionState::Connected);
 }
 
-TEST_F(ZkTest, ReconnectResumesSessionAndRearmsWatches) {
-  start_server();
+TEST_P(BackendTest, ReconnectResumesSessionAndRearmsWatches) {
+  ASSERT_NO_FATAL_FAILURE(use_shared());
   Recorder states;
   ClientOptions o;
   o.on_state = [&states](SessionState s) { states.add(std::string(session_state_name(s))); };
@@ -367,9 +539,13 @@ TEST_F(ZkTest, ReconnectResumesSessionAndRearmsWatches) {
   ASSERT_TRUE(states.wait(2).size() >= 2);
   ASSERT_TRUE(other->set_data("/r", std::string("2")).ok());
   // A request submitted while disconnected waits for the next connection.
+  // (The sync before it: in an ensemble c may come back through a member
+  // that has not yet applied other's write.)
+  auto synced = c->submit(ops::Sync{"/r"});
   auto queued = c->submit(ops::GetData{"/r"});
   ASSERT_TRUE(c->wait_connected(20s).ok());
   EXPECT_EQ(c->session_id(), sid) << "the session was resumed";
+  ASSERT_TRUE(synced.get().ok());
   auto q = queued.get();
   ASSERT_TRUE(q.ok()) << q.status();
   EXPECT_EQ(q->data, std::optional<std::string>("2"));
@@ -386,12 +562,13 @@ TEST_F(ZkTest, ReconnectResumesSessionAndRearmsWatches) {
   EXPECT_EQ(
       std::set<std::string>(events.begin() + 2, events.end()),
       (std::set<std::string>{"exist NodeCreated /r/new", "persistent NodeChildrenChanged /r"}));
+  ASSERT_TRUE(other->run(ops::Sync{"/r"}).ok());
   EXPECT_TRUE(other->exists("/r/eph")->has_value()) << "the ephemeral survived the reconnect";
   EXPECT_EQ(states.items(), (std::vector<std::string>{"Connected", "Disconnected", "Connected"}));
 }
 
-TEST_F(ZkTest, ManyWatchesAreReArmedInSeveralSetWatchesFrames) {
-  start_server();
+TEST_P(BackendTest, ManyWatchesAreReArmedInSeveralSetWatchesFrames) {
+  ASSERT_NO_FATAL_FAILURE(use_shared());
   Recorder rec;
   auto c = connect();
   auto other = connect();
@@ -420,8 +597,20 @@ TEST_F(ZkTest, ManyWatchesAreReArmedInSeveralSetWatchesFrames) {
                              "w NodeCreated " + prefix + std::to_string(10000 + kWatches - 1)}));
 }
 
-TEST_F(ZkTest, ServerKilledAndRestartedSessionSurvives) {
-  start_server();
+// The server the client is connected to dies. Ensemble: the client moves
+// to another member at once and keeps its session, ephemerals and watches.
+// Single server (ZooKeeper or coordd): the server comes back on the same
+// port within the session timeout and the client resumes its session.
+TEST_P(BackendTest, ConnectedServerKilledSessionSurvives) {
+  if (is(Kind::Coordd) && std::getenv("COORD_RUN_KNOWN_BUGS") == nullptr) {
+    GTEST_SKIP() << "coordd bug (COORD_RUN_KNOWN_BUGS=1 runs it): after kill -9 and a restart on "
+                    "the same port and data "
+                    "directory within the session timeout, the resumed session is answered "
+                    "as expired (ZooKeeper keeps it)";
+  }
+  // A restarted ZooKeeper JVM may take several seconds on a loaded machine:
+  // ticks of 2 s allow the 30 s session that covers it.
+  ASSERT_NO_FATAL_FAILURE(use_own(2000));
   Recorder states;
   Recorder rec;
   ClientOptions o;
@@ -433,28 +622,45 @@ TEST_F(ZkTest, ServerKilledAndRestartedSessionSurvives) {
   ASSERT_TRUE(c->create("/k", std::string("1")).ok());
   ASSERT_TRUE(c->create("/k/eph", std::nullopt, CreateMode::Ephemeral).ok());
   ASSERT_TRUE(c->get_data("/k", rec.watcher("data")).ok());
+  ASSERT_TRUE(
+      c->run(ops::AddWatch{"/k", AddWatchMode::PersistentRecursive, rec.watcher("tree")}).ok());
 
-  server_->kill();
+  const std::string victim = c->connected_server();
+  backend_->kill(victim);
   ASSERT_EQ(states.wait(2).size(), 2u);
-  // In flight across the outage: waits for the server to come back.
+  // In flight across the outage: waits for a server.
   auto queued = c->submit(ops::SetData{"/k", std::string("2")}, 60s);
-  std::string error;
-  ASSERT_TRUE(server_->restart(&error)) << error;
+  if (!is(Kind::Ensemble)) {
+    std::string error;
+    ASSERT_TRUE(backend_->restart(victim, &error)) << error;
+  }
   ASSERT_TRUE(c->wait_connected(30s).ok());
   EXPECT_EQ(c->session_id(), sid);
+  if (is(Kind::Ensemble)) {
+    EXPECT_NE(c->connected_server(), victim) << "moved to another member";
+  }
   auto st = queued.get();
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_EQ(st->version, 1);
-  EXPECT_EQ(rec.wait(1), std::vector<std::string>{"data NodeDataChanged /k"})
-      << "the re-registered watch saw the queued write";
+  auto events = rec.wait(2);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(std::set<std::string>(events.begin(), events.end()),
+            (std::set<std::string>{"data NodeDataChanged /k", "tree NodeDataChanged /k"}))
+      << "the re-registered watches saw the queued write";
   auto eph = c->exists("/k/eph");
   ASSERT_TRUE(eph.ok());
-  EXPECT_TRUE(eph->has_value()) << "the session and its ephemeral survived the restart";
+  EXPECT_TRUE(eph->has_value()) << "the session and its ephemeral survived";
+  // The persistent watch stays armed on the new connection; another
+  // session's write reaches it.
+  auto other = connect();
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(other->create("/k/new", std::nullopt).ok());
+  EXPECT_EQ(rec.wait(3).at(2), "tree NodeCreated /k/new");
   EXPECT_EQ(states.items(), (std::vector<std::string>{"Connected", "Disconnected", "Connected"}));
 }
 
-TEST_F(ZkTest, SessionExpiryAndClose) {
-  start_server();
+TEST_P(BackendTest, SessionExpiryAndClose) {
+  ASSERT_NO_FATAL_FAILURE(use_shared());
   Recorder states;
   ClientOptions o;
   o.on_state = [&states](SessionState s) { states.add(std::string(session_state_name(s))); };
@@ -484,13 +690,15 @@ TEST_F(ZkTest, SessionExpiryAndClose) {
 
   auto c = connect();
   ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->run(ops::Sync{"/"}).ok());
   EXPECT_FALSE(c->exists("/e")->has_value()) << "the expired session's ephemeral is gone";
 }
 
-TEST_F(ZkTest, ServerDownLongerThanTheTimeoutExpiresLocally) {
-  ZkServerOptions so;
-  so.tick_ms = 500;  // sessions may then be as short as 1 s
-  start_server(so);
+// Every server down for longer than the session timeout: the client
+// declares the session expired itself, reports Expired once, and every
+// later call fails at once.
+TEST_P(BackendTest, AllServersDownLongerThanTheTimeoutExpiresLocally) {
+  ASSERT_NO_FATAL_FAILURE(use_own());
   Recorder states;
   ClientOptions o;
   o.session_timeout = 2000ms;
@@ -498,7 +706,7 @@ TEST_F(ZkTest, ServerDownLongerThanTheTimeoutExpiresLocally) {
   auto c = connect(o);
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->negotiated_timeout(), 2000ms);
-  server_->kill();
+  backend_->kill_all();
   // A request while nobody answers times out instead of hanging.
   auto slow = c->run(ops::GetData{"/"}, 300ms);
   EXPECT_TRUE(slow.code() == ErrorCode::OperationTimeout ||
@@ -506,11 +714,63 @@ TEST_F(ZkTest, ServerDownLongerThanTheTimeoutExpiresLocally) {
       << slow.status();
   const auto seen = states.wait(3, 10s);
   EXPECT_EQ(seen, (std::vector<std::string>{"Connected", "Disconnected", "Expired"}));
+  const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(c->get_data("/").code(), ErrorCode::SessionExpired);
+  EXPECT_EQ(c->create("/x", std::nullopt).code(), ErrorCode::SessionExpired);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s) << "calls fail fast";
+  // Still once after a while (no second Expired from later attempts).
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(states.items(), seen);
 }
 
-TEST_F(ZkTest, ChrootAndAuthFailure) {
-  start_server();
+// Completions of different ops, successes and failures, blocking and
+// asynchronous forms mixed: callbacks run in submission order.
+TEST_P(BackendTest, CallbacksOrderedAcrossOpsAndErrors) {
+  ASSERT_NO_FATAL_FAILURE(use_shared());
+  auto c = connect();
+  ASSERT_NE(c, nullptr);
+  std::mutex mu;
+  std::vector<std::string> order;
+  auto note = [&](std::string what) {
+    std::lock_guard lock(mu);
+    order.push_back(std::move(what));
+  };
+  constexpr int kRounds = 200;
+  std::vector<std::string> expected;
+  std::promise<void> done;
+  for (int i = 0; i < kRounds; ++i) {
+    const std::string p = "/o" + std::to_string(i);
+    c->submit(ops::Create{p, std::string("x")}, [&, i](Result<CreateResult> r) {
+      note("create " + std::to_string(i) + " " + std::string(r.ok() ? "ok" : "err"));
+    });
+    c->submit(ops::Create{p, std::nullopt}, [&, i](Result<CreateResult> r) {
+      note("dup " + std::to_string(i) + " " + std::string(error_name(r.code())));
+    });
+    c->submit(ops::Exists{p + "/none"}, [&, i](Result<std::optional<Stat>> r) {
+      note("exists " + std::to_string(i) + " " + (r.ok() && !r->has_value() ? "none" : "?"));
+    });
+    c->submit(ops::SetData{p, std::string("y"), 0}, [&, i](Result<Stat> r) {
+      note("set " + std::to_string(i) + " " + (r.ok() ? std::to_string(r->version) : "err"));
+    });
+    c->submit(ops::Delete{p, 0}, [&, i](Result<std::monostate> r) {
+      note("delete " + std::to_string(i) + " " + std::string(error_name(r.code())));
+    });
+    c->submit(ops::Delete{p}, [&, i](Result<std::monostate> r) {
+      note("gone " + std::to_string(i) + " " + std::string(error_name(r.code())));
+      if (i == kRounds - 1) done.set_value();
+    });
+    const std::string n = std::to_string(i);
+    expected.insert(expected.end(),
+                    {"create " + n + " ok", "dup " + n + " NodeExists", "exists " + n + " none",
+                     "set " + n + " 1", "delete " + n + " BadVersion", "gone " + n + " Ok"});
+  }
+  ASSERT_EQ(done.get_future().wait_for(60s), std::future_status::ready);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(order, expected);
+}
+
+TEST_P(BackendTest, ChrootAndAuthFailure) {
+  ASSERT_NO_FATAL_FAILURE(use_shared());
   Recorder states;
   auto root = connect();
   ASSERT_NE(root, nullptr);
@@ -523,6 +783,7 @@ TEST_F(ZkTest, ChrootAndAuthFailure) {
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(*created, "/x");
   EXPECT_EQ(rec.wait(1).at(0), "exist NodeCreated /x");
+  ASSERT_TRUE(root->run(ops::Sync{"/app"}).ok());
   EXPECT_EQ(root->get_data("/app/x")->data, std::optional<std::string>("in-chroot"));
   auto kids = c->get_children("/");
   ASSERT_TRUE(kids.ok());
@@ -537,6 +798,11 @@ TEST_F(ZkTest, ChrootAndAuthFailure) {
   EXPECT_EQ(bad->state(), SessionState::AuthFailed);
   EXPECT_EQ(bad->get_data("/").code(), ErrorCode::AuthFailed);
 }
+
+INSTANTIATE_TEST_SUITE_P(, BackendTest, ::testing::Values(Kind::Zk, Kind::Ensemble, Kind::Coordd),
+                         [](const ::testing::TestParamInfo<Kind>& info) {
+                           return kind_name(info.param);
+                         });
 
 }  // namespace
 }  // namespace coord

@@ -1,0 +1,557 @@
+// coord-bench: a load generator on libcoord. Because it speaks ZooKeeper's
+// client protocol it measures coordd and Apache ZooKeeper with the same
+// client; bench/compare.sh runs it against both.
+//
+//   coord-bench -s 127.0.0.1:2181 --op get --sessions 1 --outstanding 64 --duration-s 5
+//   coord-bench -s ... --mode watch-latency --ops 2000
+//   coord-bench -s ... --mode session-churn --sessions 4 --duration-s 5
+//   coord-bench -s a:1,b:2,c:3 --mode failover --duration-s 60   (kill servers meanwhile)
+//
+// Output: one JSON line on stdout (for scripts), then a human-readable
+// summary on stderr. Latencies come from coord::Histogram in microseconds.
+//
+// Modes:
+//   ops            C sessions keep W requests each outstanding for D seconds
+//                  (or N operations in all). --op create makes new nodes,
+//                  delete removes the prepared keys (at most K operations),
+//                  mix reads (getData) --read-pct percent of the time and
+//                  writes (setData) otherwise.
+//   watch-latency  one session writes a node, another holds a watch on it;
+//                  the latency is from submitting the write to the event.
+//   session-churn  C threads open a session, wait for Connected and close
+//                  it, again and again; the latency is open + close.
+//   failover       one session writes continuously (W outstanding); the
+//                  figure is the longest gap between acknowledged writes,
+//                  with the errors seen, while servers are killed outside.
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "coord/base/histogram.h"
+#include "coord/base/random.h"
+#include "coord/client-lib/client.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct Flags {
+  std::string servers = "127.0.0.1:2181";
+  std::string mode = "ops";
+  std::string op = "get";
+  int read_pct = 90;
+  int sessions = 1;
+  int outstanding = 1;
+  std::size_t payload_bytes = 100;
+  int keys = 1000;
+  double duration_s = 5;
+  std::int64_t ops = 0;  // 0 = run for duration_s
+  std::string root = "/coord-bench";
+  bool clean = false;
+  std::string label;
+  int session_timeout_ms = 10'000;
+};
+
+std::uint64_t micros_since(Clock::time_point t0) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+}
+
+std::unique_ptr<coord::Client> connect(const Flags& f) {
+  coord::ClientOptions o;
+  o.servers = f.servers;
+  o.session_timeout = std::chrono::milliseconds(f.session_timeout_ms);
+  o.request_timeout = 30s;
+  auto c = coord::Client::start(o);
+  if (!c.ok()) {
+    std::fprintf(stderr, "coord-bench: %s\n", c.status().to_string().c_str());
+    return nullptr;
+  }
+  if (auto s = (*c)->wait_connected(20s); !s.ok()) {
+    std::fprintf(stderr, "coord-bench: cannot connect to %s: %s\n", f.servers.c_str(),
+                 s.to_string().c_str());
+    return nullptr;
+  }
+  return std::move(*c);
+}
+
+std::string key_path(const Flags& f, int i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "/k%08d", i);
+  return f.root + buf;
+}
+
+// Waits until a counter of completions reaches a target.
+class Latch {
+ public:
+  void add(std::int64_t n = 1) {
+    std::lock_guard lock(mu_);
+    done_ += n;
+    cv_.notify_all();
+  }
+  void wait_for_count(std::int64_t n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return done_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::int64_t done_ = 0;
+};
+
+// Creates the root and K keys holding the payload (pipelined).
+bool prepare(coord::Client& c, const Flags& f, const std::string& payload) {
+  auto root = c.create(f.root, std::nullopt);
+  if (!root.ok() && root.code() != coord::ErrorCode::NodeExists) {
+    std::fprintf(stderr, "coord-bench: create %s: %s\n", f.root.c_str(),
+                 root.status().to_string().c_str());
+    return false;
+  }
+  Latch latch;
+  std::atomic<int> errors{0};
+  for (int i = 0; i < f.keys; ++i) {
+    c.submit(coord::ops::Create{key_path(f, i), payload},
+             [&, i](coord::Result<coord::CreateResult> r) {
+               if (r.code() == coord::ErrorCode::NodeExists) {
+                 // Left by an earlier run: give it this run's payload.
+                 c.submit(coord::ops::SetData{key_path(f, i), payload},
+                          [&](coord::Result<coord::Stat> s) {
+                            if (!s.ok()) ++errors;
+                            latch.add();
+                          });
+                 return;
+               }
+               if (!r.ok()) ++errors;
+               latch.add();
+             });
+  }
+  latch.wait_for_count(f.keys);
+  if (errors > 0) {
+    std::fprintf(stderr, "coord-bench: %d keys could not be prepared\n", errors.load());
+    return false;
+  }
+  return true;
+}
+
+// Deletes everything below the root, then the root.
+void clean(coord::Client& c, const Flags& f) {
+  auto kids = c.get_children(f.root);
+  if (!kids.ok()) return;
+  Latch latch;
+  for (const auto& k : *kids) {
+    c.submit(coord::ops::Delete{f.root + "/" + k},
+             [&](coord::Result<std::monostate>) { latch.add(); });
+  }
+  latch.wait_for_count(static_cast<std::int64_t>(kids->size()));
+  (void)c.remove(f.root);
+}
+
+struct Figures {
+  std::int64_t ops = 0;
+  std::int64_t errors = 0;
+  double seconds = 0;
+  coord::Histogram latency_us;
+  std::map<std::string, std::int64_t> error_codes;
+  std::string extra_json;  // mode-specific fields, starting with a comma
+  std::string extra_text;
+};
+
+void print(const Flags& f, const Figures& r) {
+  const double rate = r.seconds > 0 ? static_cast<double>(r.ops) / r.seconds : 0;
+  const auto& h = r.latency_us;
+  std::string errors = "{";
+  for (const auto& [code, n] : r.error_codes) {
+    if (errors.size() > 1) errors += ",";
+    errors += "\"" + code + "\":" + std::to_string(n);
+  }
+  errors += "}";
+  std::printf(
+      "{\"label\":\"%s\",\"mode\":\"%s\",\"op\":\"%s\",\"read_pct\":%d,\"sessions\":%d,"
+      "\"outstanding\":%d,\"payload_bytes\":%zu,\"keys\":%d,\"ops\":%lld,\"errors\":%lld,"
+      "\"error_codes\":%s,\"seconds\":%.3f,\"ops_per_s\":%.1f,\"latency_us\":{\"p50\":%llu,"
+      "\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu,\"mean\":%.1f}%s}\n",
+      f.label.c_str(), f.mode.c_str(), f.op.c_str(), f.read_pct, f.sessions, f.outstanding,
+      f.payload_bytes, f.keys, static_cast<long long>(r.ops), static_cast<long long>(r.errors),
+      errors.c_str(), r.seconds, rate, static_cast<unsigned long long>(h.percentile(50)),
+      static_cast<unsigned long long>(h.percentile(90)),
+      static_cast<unsigned long long>(h.percentile(99)),
+      static_cast<unsigned long long>(h.percentile(99.9)), static_cast<unsigned long long>(h.max()),
+      h.mean(), r.extra_json.c_str());
+  std::fflush(stdout);
+  std::fprintf(stderr,
+               "%s%s%s: %lld ops in %.2f s = %.0f ops/s, %lld errors\n"
+               "  latency us: p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  max %llu\n%s",
+               f.label.empty() ? "" : f.label.c_str(), f.label.empty() ? "" : " ",
+               (f.mode == "ops" ? f.op : f.mode).c_str(), static_cast<long long>(r.ops), r.seconds,
+               rate, static_cast<long long>(r.errors),
+               static_cast<unsigned long long>(h.percentile(50)),
+               static_cast<unsigned long long>(h.percentile(90)),
+               static_cast<unsigned long long>(h.percentile(99)),
+               static_cast<unsigned long long>(h.percentile(99.9)),
+               static_cast<unsigned long long>(h.max()), r.extra_text.c_str());
+}
+
+// One session of the ops mode. Its callbacks run on its client's event
+// thread one at a time, so its histogram needs no lock.
+struct Worker {
+  std::unique_ptr<coord::Client> client;
+  coord::Histogram latency_us;
+  std::map<std::string, std::int64_t> error_codes;
+  std::int64_t ops = 0;
+  std::int64_t errors = 0;
+  std::int64_t created = 0;
+  coord::Random rng{1};
+  int index = 0;
+  // The first requests are issued from the main thread while completions
+  // already issue more on the event thread: rng and created need a lock.
+  std::mutex mu;
+};
+
+class OpsRun {
+ public:
+  OpsRun(const Flags& f, std::string payload) : f_(f), payload_(std::move(payload)) {}
+
+  bool run(Figures& out) {
+    for (int i = 0; i < f_.sessions; ++i) {
+      workers_.push_back(std::make_unique<Worker>());
+      auto& w = *workers_.back();
+      w.client = connect(f_);
+      if (!w.client) return false;
+      w.rng = coord::Random(static_cast<std::uint64_t>(i) + 1);
+      w.index = i;
+    }
+    limit_ = f_.ops > 0 ? f_.ops : std::numeric_limits<std::int64_t>::max();
+    if (f_.op == "delete") limit_ = std::min<std::int64_t>(limit_, f_.keys);
+    start_ = Clock::now();
+    deadline_ =
+        f_.ops > 0
+            ? Clock::time_point::max()
+            : start_ + std::chrono::microseconds(static_cast<std::int64_t>(f_.duration_s * 1e6));
+    for (auto& w : workers_) {
+      for (int k = 0; k < f_.outstanding; ++k)
+        issue(*w);
+    }
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return in_flight_ == 0; });
+    }
+    out.seconds = static_cast<double>(micros_since(start_)) / 1e6;
+    for (auto& w : workers_) {
+      out.ops += w->ops;
+      out.errors += w->errors;
+      out.latency_us.merge(w->latency_us);
+      for (const auto& [code, n] : w->error_codes)
+        out.error_codes[code] += n;
+    }
+    return true;
+  }
+
+  void close_all() {
+    for (auto& w : workers_)
+      if (w->client) (void)w->client->close();
+  }
+
+ private:
+  // Sends the worker's next request unless the run is over.
+  void issue(Worker& w) {
+    if (Clock::now() >= deadline_) return;
+    const std::int64_t n = issued_.fetch_add(1);
+    if (n >= limit_) return;
+    {
+      std::lock_guard lock(mu_);
+      ++in_flight_;
+    }
+    const auto t0 = Clock::now();
+    auto done = [this, &w, t0](coord::ErrorCode code) {
+      w.latency_us.record(micros_since(t0));
+      ++w.ops;
+      if (code != coord::ErrorCode::Ok) {
+        ++w.errors;
+        ++w.error_codes[std::string(coord::error_name(code))];
+      }
+      issue(w);
+      std::lock_guard lock(mu_);
+      if (--in_flight_ == 0) cv_.notify_all();
+    };
+    std::unique_lock wlock(w.mu);
+    std::string op = f_.op;
+    if (op == "mix")
+      op = w.rng.below(100) < static_cast<std::uint64_t>(f_.read_pct) ? "get" : "set";
+    const std::uint64_t key = w.rng.below(static_cast<std::uint64_t>(f_.keys));
+    const std::int64_t serial = w.created++;
+    wlock.unlock();
+    if (op == "create") {
+      const std::string path =
+          f_.root + "/c-" + std::to_string(w.index) + "-" + std::to_string(serial);
+      w.client->submit(coord::ops::Create{path, payload_},
+                       [done](coord::Result<coord::CreateResult> r) { done(r.code()); });
+    } else if (op == "delete") {
+      w.client->submit(coord::ops::Delete{key_path(f_, static_cast<int>(n))},
+                       [done](coord::Result<std::monostate> r) { done(r.code()); });
+    } else {
+      const std::string path = key_path(f_, static_cast<int>(key));
+      if (op == "get") {
+        w.client->submit(coord::ops::GetData{path},
+                         [done](coord::Result<coord::DataResult> r) { done(r.code()); });
+      } else if (op == "exists") {
+        w.client->submit(coord::ops::Exists{path},
+                         [done](coord::Result<std::optional<coord::Stat>> r) { done(r.code()); });
+      } else {
+        w.client->submit(coord::ops::SetData{path, payload_},
+                         [done](coord::Result<coord::Stat> r) { done(r.code()); });
+      }
+    }
+  }
+
+  const Flags& f_;
+  const std::string payload_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<std::int64_t> issued_{0};
+  std::int64_t limit_ = 0;
+  Clock::time_point start_;
+  Clock::time_point deadline_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::int64_t in_flight_ = 0;
+};
+
+bool keep_going(const Flags& f, Clock::time_point start, std::int64_t done) {
+  if (f.ops > 0) return done < f.ops;
+  return Clock::now() - start <
+         std::chrono::microseconds(static_cast<std::int64_t>(f.duration_s * 1e6));
+}
+
+// A write on one session, the watch event on another.
+bool watch_latency(const Flags& f, const std::string& payload, Figures& out) {
+  auto writer = connect(f);
+  auto watcher = connect(f);
+  if (!writer || !watcher) return false;
+  const std::string path = f.root + "/watched";
+  auto made = writer->create(path, payload);
+  if (!made.ok() && made.code() != coord::ErrorCode::NodeExists) return false;
+  std::mutex mu;
+  std::condition_variable cv;
+  Clock::time_point fired{};
+  bool has_fired = false;
+  const auto start = Clock::now();
+  while (keep_going(f, start, out.ops)) {
+    {
+      std::lock_guard lock(mu);
+      has_fired = false;
+    }
+    auto armed = watcher->get_data(path, [&](const coord::WatchEvent&) {
+      std::lock_guard lock(mu);
+      fired = Clock::now();
+      has_fired = true;
+      cv.notify_all();
+    });
+    if (!armed.ok()) {
+      ++out.errors;
+      ++out.error_codes[std::string(coord::error_name(armed.code()))];
+      continue;
+    }
+    const auto t0 = Clock::now();
+    auto wrote = writer->set_data(path, payload);
+    if (!wrote.ok()) {
+      ++out.errors;
+      ++out.error_codes[std::string(coord::error_name(wrote.code()))];
+    }
+    std::unique_lock lock(mu);
+    if (!cv.wait_for(lock, 10s, [&] { return has_fired; })) {
+      ++out.errors;
+      ++out.error_codes["NoEvent"];
+      continue;
+    }
+    out.latency_us.record(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(fired - t0).count()));
+    ++out.ops;
+  }
+  out.seconds = static_cast<double>(micros_since(start)) / 1e6;
+  (void)writer->remove(path);
+  return true;
+}
+
+// Open, wait for Connected, close; C threads at once.
+bool session_churn(const Flags& f, Figures& out) {
+  std::mutex mu;
+  std::atomic<std::int64_t> started{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < f.sessions; ++t) {
+    threads.emplace_back([&] {
+      coord::Histogram h;
+      std::int64_t ops = 0;
+      std::map<std::string, std::int64_t> codes;
+      while (true) {
+        const std::int64_t n = started.fetch_add(1);
+        if (f.ops > 0 ? n >= f.ops : !keep_going(f, start, 0)) break;
+        const auto t0 = Clock::now();
+        coord::ClientOptions o;
+        o.servers = f.servers;
+        o.session_timeout = std::chrono::milliseconds(f.session_timeout_ms);
+        auto c = coord::Client::start(o);
+        coord::Status s = c.ok() ? (*c)->wait_connected(20s) : c.status();
+        if (s.ok()) s = (*c)->close();
+        if (!s.ok()) ++codes[std::string(coord::error_name(s.code()))];
+        h.record(micros_since(t0));
+        ++ops;
+      }
+      std::lock_guard lock(mu);
+      out.latency_us.merge(h);
+      out.ops += ops;
+      for (const auto& [code, k] : codes) {
+        out.error_codes[code] += k;
+        out.errors += k;
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  out.seconds = static_cast<double>(micros_since(start)) / 1e6;
+  return true;
+}
+
+// Continuous writes; the longest gap between two acknowledged writes.
+bool failover(const Flags& f, const std::string& payload, Figures& out) {
+  auto c = connect(f);
+  if (!c) return false;
+  const std::string path = f.root + "/failover";
+  auto made = c->create(path, payload);
+  if (!made.ok() && made.code() != coord::ErrorCode::NodeExists) return false;
+  std::mutex mu;
+  std::condition_variable cv;
+  int in_flight = 0;
+  Clock::time_point last_ack = Clock::now();
+  std::uint64_t gap_max_us = 0;
+  std::string state_log;
+  const auto start = Clock::now();
+  std::function<void()> issue = [&] {
+    if (!keep_going(f, start, out.ops)) return;
+    ++in_flight;
+    const auto t0 = Clock::now();
+    c->submit(coord::ops::SetData{path, payload}, [&, t0](coord::Result<coord::Stat> r) {
+      std::lock_guard lock(mu);
+      --in_flight;
+      ++out.ops;
+      if (r.ok()) {
+        const auto now = Clock::now();
+        out.latency_us.record(micros_since(t0));
+        gap_max_us = std::max<std::uint64_t>(
+            gap_max_us,
+            static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::microseconds>(now - last_ack).count()));
+        last_ack = now;
+      } else {
+        ++out.errors;
+        ++out.error_codes[std::string(coord::error_name(r.code()))];
+        // Failed writes come back at once while no server answers: pace them.
+        if (r.code() != coord::ErrorCode::OperationTimeout) std::this_thread::sleep_for(10ms);
+      }
+      if (c->state() == coord::SessionState::Expired) {
+        cv.notify_all();
+        return;
+      }
+      issue();
+      cv.notify_all();
+    });
+  };
+  {
+    std::lock_guard lock(mu);
+    for (int k = 0; k < f.outstanding; ++k)
+      issue();
+  }
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return in_flight == 0; });
+  }
+  out.seconds = static_cast<double>(micros_since(start)) / 1e6;
+  // A run that ends without acknowledged writes (the session expired, or
+  // no server came back) ends with a gap that is still open.
+  const auto tail_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_ack);
+  const std::string state(coord::session_state_name(c->state()));
+  out.extra_json = ",\"gap_max_ms\":" + std::to_string(gap_max_us / 1000) +
+                   ",\"open_gap_at_end_ms\":" + std::to_string(tail_ms.count()) +
+                   ",\"final_state\":\"" + state + "\"";
+  out.extra_text =
+      "  longest gap between acknowledged writes: " + std::to_string(gap_max_us / 1000) +
+      " ms; no write acknowledged in the last " + std::to_string(tail_ms.count()) +
+      " ms; final state " + state + "\n";
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  CLI::App app{"coord-bench: load generator for ZooKeeper-protocol servers, on libcoord"};
+  app.add_option("-s,--servers", f.servers, "host:port,host:port,...")->capture_default_str();
+  app.add_option("--mode", f.mode)
+      ->check(CLI::IsMember({"ops", "watch-latency", "session-churn", "failover"}))
+      ->capture_default_str();
+  app.add_option("--op", f.op, "ops mode: create, set, get, exists, delete or mix")
+      ->check(CLI::IsMember({"create", "set", "get", "exists", "delete", "mix"}))
+      ->capture_default_str();
+  app.add_option("--read-pct", f.read_pct, "mix: percent of reads")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
+  app.add_option("--sessions", f.sessions)->check(CLI::Range(1, 10'000))->capture_default_str();
+  app.add_option("--outstanding", f.outstanding, "Requests in flight per session")
+      ->check(CLI::Range(1, 100'000))
+      ->capture_default_str();
+  app.add_option("--payload-bytes", f.payload_bytes)
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--keys", f.keys)->check(CLI::Range(1, 10'000'000))->capture_default_str();
+  auto* duration = app.add_option("--duration-s", f.duration_s)
+                       ->check(CLI::Range(0.1, 86'400.0))
+                       ->capture_default_str();
+  app.add_option("--ops", f.ops, "Run this many operations instead of --duration-s")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40))
+      ->excludes(duration);
+  app.add_option("--root", f.root, "Znode under which the bench works")->capture_default_str();
+  app.add_flag("--clean", f.clean, "Delete the bench root and everything below it at the end");
+  app.add_option("--session-timeout-ms", f.session_timeout_ms)
+      ->check(CLI::Range(1000, 600'000))
+      ->capture_default_str();
+  app.add_option("--label", f.label, "Name printed with the figures");
+  CLI11_PARSE(app, argc, argv);
+  if (f.mode != "ops") f.op = "-";
+
+  const std::string payload(f.payload_bytes, 'x');
+  auto setup = connect(f);
+  if (!setup) return 1;
+  const bool needs_keys = f.mode == "ops" && f.op != "create";
+  Flags prep = f;
+  if (!needs_keys) prep.keys = 0;
+  if (!prepare(*setup, prep, payload)) return 1;
+
+  Figures out;
+  bool ok = false;
+  if (f.mode == "ops") {
+    OpsRun run(f, payload);
+    ok = run.run(out);
+    run.close_all();
+  } else if (f.mode == "watch-latency") {
+    ok = watch_latency(f, payload, out);
+  } else if (f.mode == "session-churn") {
+    ok = session_churn(f, out);
+  } else {
+    ok = failover(f, payload, out);
+  }
+  if (!ok) return 1;
+  print(f, out);
+  if (f.clean) clean(*setup, f);
+  return 0;
+}
