@@ -602,12 +602,6 @@ TEST_P(BackendTest, ManyWatchesAreReArmedInSeveralSetWatchesFrames) {
 // Single server (ZooKeeper or coordd): the server comes back on the same
 // port within the session timeout and the client resumes its session.
 TEST_P(BackendTest, ConnectedServerKilledSessionSurvives) {
-  if (is(Kind::Coordd) && std::getenv("COORD_RUN_KNOWN_BUGS") == nullptr) {
-    GTEST_SKIP() << "coordd bug (COORD_RUN_KNOWN_BUGS=1 runs it): after kill -9 and a restart on "
-                    "the same port and data "
-                    "directory within the session timeout, the resumed session is answered "
-                    "as expired (ZooKeeper keeps it)";
-  }
   // A restarted ZooKeeper JVM may take several seconds on a loaded machine:
   // ticks of 2 s allow the 30 s session that covers it.
   ASSERT_NO_FATAL_FAILURE(use_own(2000));

@@ -121,6 +121,12 @@ class Server {
     flush();
   }
 
+  // Moves the clocks without ticking, as they move while a process is down.
+  void jump_clocks(std::int64_t ms) {
+    steady_ += ms;
+    wall_ += ms;
+  }
+
   void advance(std::int64_t ms) {
     for (std::int64_t t = 0; t < ms; t += config_.tick_ms) {
       steady_ += config_.tick_ms;
@@ -495,6 +501,32 @@ TEST(Replica, RestartReplaysTheLogAndASnapshot) {
     ASSERT_TRUE(c.connect());
     EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/n19", false}).header.err,
               ErrorCode::Ok);
+  }
+}
+
+// A restart happens at some steady time far from 0: the restored sessions
+// get a fresh timeout from then, and expire only if nobody resumes them.
+TEST(Replica, SessionsSurviveARestartWithinTheirTimeout) {
+  for (bool with_snapshot : {false, true}) {
+    Server server;
+    Client& c = server.open();
+    auto resp = c.connect(10'000);
+    ASSERT_TRUE(resp.has_value());
+    ASSERT_EQ(c.call_one(OpCode::Create, create_req("/eph", "", CreateMode::Ephemeral)).header.err,
+              ErrorCode::Ok);
+    server.jump_clocks(3'600'000);
+    server.restart(with_snapshot);
+    server.advance(2'000);
+    Client& again = server.open();
+    auto resumed = again.connect(10'000, resp->session_id, resp->password);
+    ASSERT_TRUE(resumed.has_value());
+    EXPECT_EQ(resumed->session_id, resp->session_id) << "snapshot=" << with_snapshot;
+    EXPECT_EQ(again.call_one(OpCode::Exists, pr::ExistsRequest{"/eph", false}).header.err,
+              ErrorCode::Ok);
+    // Unheard from for longer than the timeout, the session expires.
+    server.drop(again);
+    server.advance(15'000);
+    EXPECT_FALSE(server.replica().has_session(resp->session_id));
   }
 }
 

@@ -151,6 +151,7 @@ struct Replica::Impl {
   LogIndex applied{0};
   std::uint64_t applied_since_snapshot = 0;
   std::uint64_t applied_bytes_since_snapshot = 0;
+  bool clock_started = false;  // set by the first input that carries a time
   TimeMs now_steady{0};
   TimeMs now_wall{0};
   TimeMs started{0};
@@ -221,7 +222,15 @@ struct Replica::Impl {
   // ---- time and Raft ----------------------------------------------------------
 
   void set_time(TimeMs steady, TimeMs wall) {
-    if (started.value() == 0) started = steady;
+    if (!clock_started) {
+      // Sessions restored or replayed before the first input were heard
+      // "at time 0"; like ZooKeeper after a restart, give each a fresh
+      // timeout from now instead of expiring them all at the first tick.
+      clock_started = true;
+      started = steady;
+      for (auto& [id, s] : sessions)
+        s.last_heard = steady;
+    }
     now_steady = std::max(now_steady, steady);
     now_wall = std::max(now_wall, wall);
   }
