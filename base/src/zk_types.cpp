@@ -2,6 +2,26 @@
 
 namespace coord {
 
+std::string perm::to_letters(std::int32_t perms) {
+  std::string s;
+  if (perms & perm::create) s += 'c';
+  if (perms & perm::remove) s += 'd';
+  if (perms & perm::read) s += 'r';
+  if (perms & perm::write) s += 'w';
+  if (perms & perm::admin) s += 'a';
+  return s;
+}
+
+std::optional<std::int32_t> perm::from_letters(std::string_view letters) {
+  std::int32_t p = 0;
+  for (char c : letters) {
+    const std::size_t at = std::string_view("rwcda").find(c);
+    if (at == std::string_view::npos) return std::nullopt;
+    p |= std::int32_t{1} << at;
+  }
+  return p;
+}
+
 AclList open_acl_unsafe() {
   return {Acl{perm::all, Id{"world", "anyone"}}};
 }

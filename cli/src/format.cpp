@@ -173,46 +173,10 @@ std::string format_stat(const Stat& s) {
   return o;
 }
 
-std::string perms_to_string(std::int32_t perms) {
-  std::string s;
-  if (perms & perm::create) s += 'c';
-  if (perms & perm::remove) s += 'd';
-  if (perms & perm::read) s += 'r';
-  if (perms & perm::write) s += 'w';
-  if (perms & perm::admin) s += 'a';
-  return s;
-}
-
-std::optional<std::int32_t> perms_from_string(std::string_view s) {
-  std::int32_t p = 0;
-  for (char c : s) {
-    switch (c) {
-      case 'r':
-        p |= perm::read;
-        break;
-      case 'w':
-        p |= perm::write;
-        break;
-      case 'c':
-        p |= perm::create;
-        break;
-      case 'd':
-        p |= perm::remove;
-        break;
-      case 'a':
-        p |= perm::admin;
-        break;
-      default:
-        return std::nullopt;
-    }
-  }
-  return p;
-}
-
 std::string format_acl(const AclList& acl) {
   std::string o;
   for (const Acl& a : acl) {
-    o += "'" + a.id.scheme + ",'" + a.id.id + "\n: " + perms_to_string(a.perms) + "\n";
+    o += "'" + a.id.scheme + ",'" + a.id.id + "\n: " + perm::to_letters(a.perms) + "\n";
   }
   return o;
 }
@@ -230,7 +194,7 @@ Result<AclList> parse_acl(std::string_view text) {
       return Status(ErrorCode::InvalidAcl,
                     "acl '" + std::string(entry) + "' is not scheme:id:perm");
     }
-    auto perms = perms_from_string(entry.substr(last + 1));
+    auto perms = perm::from_letters(entry.substr(last + 1));
     if (!perms) {
       return Status(ErrorCode::InvalidAcl,
                     "acl '" + std::string(entry) + "' has permissions other than r, w, c, d, a");
@@ -377,7 +341,7 @@ void put_data_json(nlohmann::json& j, const Data& data) {
 nlohmann::json acl_json(const AclList& acl) {
   nlohmann::json a = nlohmann::json::array();
   for (const Acl& e : acl) {
-    a.push_back({{"scheme", e.id.scheme}, {"id", e.id.id}, {"perms", perms_to_string(e.perms)}});
+    a.push_back({{"scheme", e.id.scheme}, {"id", e.id.id}, {"perms", perm::to_letters(e.perms)}});
   }
   return a;
 }

@@ -490,7 +490,12 @@ int Shell::need_session() {
   auto_connect_ = false;
   Status s = connect();
   if (s.ok()) return exit_code::ok;
-  int rc = s.code() == ErrorCode::BadArguments ? exit_code::usage : exit_code_for(s.code());
+  return connect_failed(s);
+}
+
+int Shell::connect_failed(const Status& s) {
+  // A malformed server list is the caller's mistake, not the server's.
+  const int rc = s.code() == ErrorCode::BadArguments ? exit_code::usage : exit_code_for(s.code());
   if (options_.json) {
     print_json(json{
         {"error", std::string(error_name(s.code()))},
@@ -1007,21 +1012,7 @@ int Shell::cmd_config(const Parsed& p) {
 int Shell::cmd_connect(const Parsed& p) {
   options_.servers = p.args[0];
   Status s = connect();
-  if (!s.ok()) {
-    // A malformed server list is the caller's mistake, not the server's.
-    int rc = s.code() == ErrorCode::BadArguments ? exit_code::usage : exit_code_for(s.code());
-    if (options_.json) {
-      print_json(json{
-          {"error", std::string(error_name(s.code()))},
-          {"code", to_int(s.code())},
-          {"message", s.message()},
-          {"exit_code",
-           rc}}.dump());
-    } else {
-      console_.err(s.message() + "\n");
-    }
-    return rc;
-  }
+  if (!s.ok()) return connect_failed(s);
   if (options_.json) print_json(json{{"connected", client_->connected_server()}}.dump());
   return exit_code::ok;
 }

@@ -203,3 +203,19 @@ TEST(ZkTypes, CreateModesMatchTheWire) {
 
 }  // namespace
 }  // namespace coord
+
+namespace coord {
+namespace {
+
+TEST(PermLetters, RoundTripInZkClisOrder) {
+  EXPECT_EQ(perm::to_letters(perm::all), "cdrwa");
+  EXPECT_EQ(perm::to_letters(perm::read | perm::admin), "ra");
+  EXPECT_EQ(perm::to_letters(0), "");
+  EXPECT_EQ(perm::from_letters("rwcda"), perm::all);
+  EXPECT_EQ(perm::from_letters("ar"), perm::read | perm::admin);
+  EXPECT_EQ(perm::from_letters(""), 0);
+  EXPECT_EQ(perm::from_letters("rx"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace coord

@@ -66,29 +66,9 @@ std::string perms_str(std::int32_t p) {
 std::int32_t parse_perms(std::string_view s) {
   if (s == "all") return perm::all;
   if (s == "none") return 0;
-  std::int32_t p = 0;
-  for (char c : s) {
-    switch (c) {
-      case 'r':
-        p |= perm::read;
-        break;
-      case 'w':
-        p |= perm::write;
-        break;
-      case 'c':
-        p |= perm::create;
-        break;
-      case 'd':
-        p |= perm::remove;
-        break;
-      case 'a':
-        p |= perm::admin;
-        break;
-      default:
-        ADD_FAILURE() << "bad perms " << s;
-    }
-  }
-  return p;
+  auto p = perm::from_letters(s);
+  if (!p) ADD_FAILURE() << "bad perms " << s;
+  return p.value_or(0);
 }
 
 AclList parse_acl(std::string_view spec) {

@@ -22,6 +22,11 @@ inline constexpr std::int32_t create = 1 << 2;
 inline constexpr std::int32_t remove = 1 << 3;  // ZooKeeper's DELETE
 inline constexpr std::int32_t admin = 1 << 4;
 inline constexpr std::int32_t all = read | write | create | remove | admin;
+
+// The letters zkCli uses, in its order: "cdrwa".
+std::string to_letters(std::int32_t perms);
+// Letters from "rwcda" in any order; nullopt for another letter.
+std::optional<std::int32_t> from_letters(std::string_view letters);
 }  // namespace perm
 
 // An identity: (scheme, id), e.g. ("digest", "alice:<base64 sha1>"),

@@ -46,10 +46,6 @@ std::string format_stat(const Stat& s);
 std::string format_time_ms(std::int64_t ms_since_epoch);
 std::string hex(std::int64_t v);  // "0x1a"; negative values as two's complement
 
-// zkCli's permission letters in its order: "cdrwa".
-std::string perms_to_string(std::int32_t perms);
-// Letters from "rwcda" in any order; nullopt for another letter.
-std::optional<std::int32_t> perms_from_string(std::string_view s);
 // "'world,'anyone\n: cdrwa\n" per entry.
 std::string format_acl(const AclList& acl);
 // "scheme:id:perms[,scheme:id:perms...]"; the id may itself contain ':'

@@ -132,6 +132,8 @@ class Shell {
   // Ok when there is a session; otherwise connects once (see auto_connect_)
   // and prints why that failed.
   int need_session();
+  // Prints why connecting failed; the exit code.
+  int connect_failed(const Status& s);
   void print(std::string_view text);
   void print_json(const std::string& doc);
   void event(std::string text, std::string json_doc);
