@@ -484,6 +484,16 @@ int Shell::dispatch(const std::vector<std::string>& words) {
   return (this->*(cmd->handler))(p);
 }
 
+int Shell::version_flag(const Parsed& p, std::int32_t& version) {
+  version = -1;
+  if (auto v = p.value('v')) {
+    auto n = parse_int(*v);
+    if (!n || *n < -1 || *n > INT32_MAX) return usage_error(*p.info, "bad version: " + *v);
+    version = static_cast<std::int32_t>(*n);
+  }
+  return exit_code::ok;
+}
+
 int Shell::need_session() {
   if (client_) return exit_code::ok;
   if (!auto_connect_) return not_connected();
@@ -726,11 +736,7 @@ int Shell::cmd_set(const Parsed& p) {
   const std::string& path = p.args[0];
   if (p.args.size() < 2 && !p.value('f')) return usage_error(*p.info, "missing data");
   std::int32_t version = -1;
-  if (auto v = p.value('v')) {
-    auto n = parse_int(*v);
-    if (!n || *n < -1 || *n > INT32_MAX) return usage_error(*p.info, "bad version: " + *v);
-    version = static_cast<std::int32_t>(*n);
-  }
+  if (int rc = version_flag(p, version); rc != exit_code::ok) return rc;
   if (Status s = validate_path(path); !s.ok()) return usage_error(*p.info, s.message());
   auto data = read_data(p, 1);
   if (!data) return usage_error(*p.info, data.status().message());
@@ -763,11 +769,7 @@ int Shell::cmd_stat(const Parsed& p) {
 int Shell::cmd_delete(const Parsed& p) {
   const std::string& path = p.args[0];
   std::int32_t version = -1;
-  if (auto v = p.value('v')) {
-    auto n = parse_int(*v);
-    if (!n || *n < -1 || *n > INT32_MAX) return usage_error(*p.info, "bad version: " + *v);
-    version = static_cast<std::int32_t>(*n);
-  }
+  if (int rc = version_flag(p, version); rc != exit_code::ok) return rc;
   if (Status s = validate_path(path); !s.ok()) return usage_error(*p.info, s.message());
   if (int rc = need_session(); rc != exit_code::ok) return rc;
   auto r = client_->run(ops::Delete{path, version});
@@ -846,11 +848,7 @@ int Shell::cmd_get_acl(const Parsed& p) {
 int Shell::cmd_set_acl(const Parsed& p) {
   const std::string& path = p.args[0];
   std::int32_t version = -1;
-  if (auto v = p.value('v')) {
-    auto n = parse_int(*v);
-    if (!n || *n < -1 || *n > INT32_MAX) return usage_error(*p.info, "bad version: " + *v);
-    version = static_cast<std::int32_t>(*n);
-  }
+  if (int rc = version_flag(p, version); rc != exit_code::ok) return rc;
   if (Status s = validate_path(path); !s.ok()) return usage_error(*p.info, s.message());
   auto acl = parse_acl(p.args[1]);
   if (!acl) return usage_error(*p.info, acl.status().message());

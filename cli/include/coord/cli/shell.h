@@ -134,6 +134,9 @@ class Shell {
   int need_session();
   // Prints why connecting failed; the exit code.
   int connect_failed(const Status& s);
+  // The -v flag's version into `version` (-1 when absent); a usage error
+  // when it is not a version.
+  int version_flag(const Parsed& p, std::int32_t& version);
   void print(std::string_view text);
   void print_json(const std::string& doc);
   void event(std::string text, std::string json_doc);
