@@ -9,13 +9,17 @@
 // <= 200 bytes per znode beyond name and data (counter overhead_per_znode).
 #include <benchmark/benchmark.h>
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "coord/base/limits.h"
 #include "coord/base/random.h"
 #include "coord/znode/ops.h"
 #include "coord/znode/tree.h"
@@ -172,6 +176,55 @@ void BM_GetData(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 BENCHMARK(BM_GetData)->ArgName("in_order")->Arg(0)->Arg(1);
+
+// The replica's way: a batch of committed setData txns applied after one
+// prefetch hint for all their paths (DataTree::prefetch).
+constexpr std::size_t kBatch = coord::limits::znode_prefetch_paths_max;
+
+// The next kBatch paths from `paths`, starting at `i`, as views.
+std::span<const std::string_view> next_batch(const std::vector<std::string>& paths, std::size_t& i,
+                                             std::array<std::string_view, kBatch>& out) {
+  for (auto& v : out) {
+    v = paths[i];
+    if (++i == paths.size()) i = 0;
+  }
+  return out;
+}
+
+void BM_SetDataBatch(benchmark::State& state) {
+  Fixture& f = fixture();
+  const auto& paths = f.paths(state);
+  Txn txn = SetDataOp{paths[0], std::string(kDataBytes, 'b'), -1};
+  auto& op = std::get<SetDataOp>(txn);
+  std::array<std::string_view, kBatch> batch;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    f.tree.prefetch(next_batch(paths, i, batch));
+    for (std::string_view p : batch) {
+      op.path.assign(p);
+      ApplyResult r = f.tree.apply(txn, f.caller, Zxid(++f.zxid), TimeMs(f.time));
+      benchmark::DoNotOptimize(r);
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kBatch));
+}
+BENCHMARK(BM_SetDataBatch)->ArgName("in_order")->Arg(0)->Arg(1);
+
+void BM_GetDataBatch(benchmark::State& state) {
+  Fixture& f = fixture();
+  const auto& paths = f.paths(state);
+  std::array<std::string_view, kBatch> batch;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    f.tree.prefetch(next_batch(paths, i, batch));
+    for (std::string_view p : batch) {
+      auto r = f.tree.get_data(p, f.caller);
+      benchmark::DoNotOptimize(r);
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kBatch));
+}
+BENCHMARK(BM_GetDataBatch)->ArgName("in_order")->Arg(0)->Arg(1);
 
 void BM_Exists(benchmark::State& state) {
   Fixture& f = fixture();

@@ -3,7 +3,11 @@
 // large and deep trees.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "coord/base/assert.h"
 #include "coord/base/checksum.h"
@@ -510,6 +514,62 @@ TEST_F(TreeTest, MovedTreeKeepsWorking) {
   EXPECT_EQ(*moved.get_data("/m", anyone())->data, "d");
   tree = std::move(moved);
   EXPECT_EQ(create("/m2"), ErrorCode::Ok);
+}
+
+// The prefetch hint changes nothing, whatever it is given: present and
+// absent paths, malformed ones, batches longer than it works on at once.
+TEST_F(TreeTest, PrefetchChangesNothing) {
+  Random rnd(7);
+  std::vector<std::string> paths;
+  std::ptrdiff_t absent = 0;
+  for (int i = 0; i < 300; ++i) {
+    const std::string p = "/p" + std::to_string(i % 17) + (i < 17 ? "" : "/c" + std::to_string(i));
+    if (i < 17 || rnd.below(2) == 0) {
+      ASSERT_EQ(create(p, "d" + std::to_string(i)), ErrorCode::Ok);
+    } else {
+      ++absent;
+    }
+    paths.push_back(p);
+  }
+  paths.insert(paths.end(),
+               {"", "/", "no-slash", "//", "/missing/deep/path", std::string(5000, '/')});
+  auto read_all = [&] {
+    std::vector<std::string> out;
+    for (const std::string& p : paths) {
+      auto d = tree.get_data(p, anyone());
+      out.push_back(d.ok() ? std::string(d->data.value_or("(null)")) + "@" +
+                                 std::to_string(d->stat.mzxid)
+                           : "error " + std::to_string(static_cast<int>(d.code())));
+    }
+    return out;
+  };
+  const std::vector<std::string> before = read_all();
+  ASSERT_GT(absent, 50);
+  ASSERT_EQ(std::count(before.begin(), before.end(), "error -101"), absent + 5);
+  const std::string snapshot = tree.write_snapshot();
+  const std::uint64_t digest = tree.digest();
+  std::vector<std::string_view> views(paths.begin(), paths.end());
+  static_assert(limits::znode_prefetch_paths_max < 300);
+  tree.prefetch(views);
+  tree.prefetch(std::span<const std::string_view>(views).subspan(0, 1));
+  tree.prefetch({});
+  EXPECT_EQ(tree.digest(), digest);
+  EXPECT_EQ(tree.write_snapshot(), snapshot);
+  EXPECT_EQ(read_all(), before);
+}
+
+TEST(TxnFirstPathTest, NamesTheNodeEachTxnLooksUpFirst) {
+  EXPECT_EQ(txn_first_path(CreateOp{"/a/b/c", {}, open_acl_unsafe(), CreateMode::Persistent, 0}),
+            "/a/b");
+  EXPECT_EQ(txn_first_path(CreateOp{"/a", {}, open_acl_unsafe(), CreateMode::Persistent, 0}), "/");
+  EXPECT_EQ(txn_first_path(DeleteOp{"/x/y", -1}), "/x/y");
+  EXPECT_EQ(txn_first_path(SetDataOp{"/s", std::string("v"), -1}), "/s");
+  EXPECT_EQ(txn_first_path(SetAclOp{"/acl", open_acl_unsafe(), -1}), "/acl");
+  EXPECT_EQ(txn_first_path(CheckOp{"/chk", 3}), "/chk");
+  EXPECT_EQ(txn_first_path(ReapOp{"/ttl"}), "/ttl");
+  EXPECT_EQ(txn_first_path(CloseSessionOp{SessionId(5)}), "");
+  EXPECT_EQ(txn_first_path(MultiOp{}), "");
+  EXPECT_EQ(txn_first_path(MultiOp{{CheckOp{"/m1", -1}, DeleteOp{"/m2", -1}}}), "/m1");
 }
 
 TEST_F(TreeTest, ZxidMustIncrease) {

@@ -63,6 +63,15 @@ Node* NodeTable::find(std::string_view path, std::uint32_t h) const {
   }
 }
 
+const Node* NodeTable::candidate(std::uint32_t h) const {
+  const std::uint64_t tag = tag_of(h);
+  for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+    const std::uint64_t s = slots_[i];
+    if (s == 0) return nullptr;
+    if ((s & ~kPtrMask) == tag) return node_of(s);
+  }
+}
+
 void NodeTable::place(Node* n) {
   const auto p = reinterpret_cast<std::uint64_t>(n);
   COORD_ASSERT((p & ~kPtrMask) == 0, "node pointer beyond 48 bits");
@@ -241,6 +250,41 @@ void TreeImpl::set_data(Node* n, const Data& data) {
   if (len > 0) std::memcpy(n->data, data->data(), len);
   n->data_len = len;
   n->null_data = !data.has_value();
+}
+
+void TreeImpl::prefetch(std::span<const std::string_view> paths) const {
+  constexpr std::size_t kLineBytes = 64;
+  auto prefetch_lines = [](const void* p, std::size_t bytes) {
+    const char* c = static_cast<const char*>(p);
+    for (std::size_t off = 0; off < bytes; off += kLineBytes)
+      __builtin_prefetch(c + off);
+    __builtin_prefetch(c + bytes - 1);
+  };
+  // Three passes over a few paths at a time, each starting the loads the
+  // next one needs: index slots, then nodes, then data. Each pass waits
+  // about one memory round trip for the loads of the previous one, all of
+  // which were in flight together.
+  std::uint32_t hashes[limits::znode_prefetch_paths_max];
+  const Node* nodes[limits::znode_prefetch_paths_max];
+  while (!paths.empty()) {
+    const std::size_t n = std::min(paths.size(), limits::znode_prefetch_paths_max);
+    for (std::size_t i = 0; i < n; ++i) {
+      hashes[i] = path_hash32(paths[i]);
+      table.prefetch_slot(hashes[i]);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      nodes[i] = table.candidate(hashes[i]);
+      if (nodes[i] != nullptr) prefetch_lines(nodes[i], node_bytes(paths[i].size()));
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      const Node* c = nodes[i];
+      if (c != nullptr && c->data != nullptr) {
+        prefetch_lines(c->data,
+                       std::min<std::size_t>(c->data_len, limits::znode_prefetch_data_bytes_max));
+      }
+    }
+    paths = paths.subspan(n);
+  }
 }
 
 std::uint64_t TreeImpl::node_hash(const Node& n, std::uint64_t path_hash,
@@ -743,6 +787,27 @@ ApplyResult DataTree::apply(const Txn& txn, const Caller& caller, Zxid zxid, Tim
   return res;
 }
 
+std::string_view txn_first_path(const Txn& txn) {
+  auto of_sub = [](const auto& op) -> std::string_view {
+    using T = std::decay_t<decltype(op)>;
+    if constexpr (std::is_same_v<T, CreateOp>) {
+      return parent_path(op.path);
+    } else if constexpr (std::is_same_v<T, MultiOp> || std::is_same_v<T, CloseSessionOp>) {
+      return {};
+    } else {
+      return op.path;
+    }
+  };
+  if (const auto* m = std::get_if<MultiOp>(&txn)) {
+    return m->ops.empty() ? std::string_view() : std::visit(of_sub, m->ops.front());
+  }
+  return std::visit(of_sub, txn);
+}
+
+void DataTree::prefetch(std::span<const std::string_view> paths) const {
+  impl_->prefetch(paths);
+}
+
 Result<Stat> DataTree::exists(std::string_view path) const {
   const Node* n = impl_->lookup(path);
   if (n == nullptr) return ErrorCode::NoNode;
@@ -753,7 +818,7 @@ Result<DataView> DataTree::get_data(std::string_view path, const Caller& caller)
   const Node* n = impl_->lookup(path);
   if (n == nullptr) return ErrorCode::NoNode;
   if (!impl_->read_allowed(*n, caller, perm::read)) return ErrorCode::NoAuth;
-  return DataView{n->data_view(), impl_->stat_of(*n)};
+  return Result<DataView>(std::in_place, n->data_view(), impl_->stat_of(*n));
 }
 
 Result<ChildrenView> DataTree::get_children(std::string_view path, const Caller& caller) const {

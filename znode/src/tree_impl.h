@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -88,6 +89,11 @@ class NodeTable {
   NodeTable& operator=(const NodeTable&) = delete;
   Node* find(std::string_view path) const { return find(path, path_hash32(path)); }
   Node* find(std::string_view path, std::uint32_t h) const;
+  // Starts loading the slot where a lookup of `h` begins.
+  void prefetch_slot(std::uint32_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
+  // The first node of `h`'s probe run whose tag matches, without reading any
+  // node: likely, not surely, the node a find() would return.
+  const Node* candidate(std::uint32_t h) const;
   void insert(Node* n);  // n->hash32 set; the path must be absent
   void erase(Node* n);
   std::size_t size() const { return size_; }
@@ -107,9 +113,9 @@ class NodeTable {
  private:
   static constexpr std::size_t kMinSlots = 16;
   static constexpr std::uint64_t kPtrMask = (std::uint64_t{1} << 48) - 1;
-  static std::uint64_t tag_of(std::uint32_t h) {
-    return static_cast<std::uint64_t>((mix64(h) >> 48) | 1) << 48;
-  }
+  // The top half of the hash: the index uses its low bits, so in all but
+  // the largest tables the tag adds bits the home slot does not share.
+  static std::uint64_t tag_of(std::uint32_t h) { return static_cast<std::uint64_t>(h >> 16) << 48; }
   static Node* node_of(std::uint64_t slot) { return reinterpret_cast<Node*>(slot & kPtrMask); }
   // Points slots_ at `n` (a power of two) zeroed slots: a big table is
   // randomly accessed and lives on huge pages when the kernel allows.
@@ -194,6 +200,9 @@ struct TreeImpl {
     if (path.empty()) return nullptr;
     return table.find(path);
   }
+  // noipa: the function only reads memory, so GCC would otherwise find it
+  // pure and drop every call to it, prefetches and all.
+  [[gnu::noipa]] void prefetch(std::span<const std::string_view> paths) const;
 
   void build_builtins();
   void clear();

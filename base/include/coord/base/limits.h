@@ -60,6 +60,12 @@ inline constexpr std::size_t znode_arena_chunk_bytes = 2 * 1024 * 1024;
 // Blocks up to this size (a node with its path, a data buffer) come from the
 // arena; larger ones from the general heap.
 inline constexpr std::size_t znode_arena_block_bytes_max = 512;
+// Paths a prefetch hint works on at once: enough to overlap that many
+// memory round trips, few enough that the lines fetched for the first are
+// still cached when its lookup runs.
+inline constexpr std::size_t znode_prefetch_paths_max = 32;
+// Bytes of a node's data a prefetch hint brings toward the cache.
+inline constexpr std::size_t znode_prefetch_data_bytes_max = 256;
 
 // ---------------------------------------------------------------------------
 // Sessions and connections (coordd)

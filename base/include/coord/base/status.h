@@ -55,6 +55,11 @@ class [[nodiscard]] Result {
     COORD_ASSERT(!std::get<1>(v_).ok(), "a Result built from a Status must carry an error");
   }
   Result(ErrorCode code) : Result(Status(code)) {}  // NOLINT: implicit
+  // Builds the value in place: a hot path returning a large T avoids a copy
+  // through a temporary.
+  template <typename... Args>
+  explicit Result(std::in_place_t, Args&&... args)
+      : v_(std::in_place_index<0>, std::forward<Args>(args)...) {}
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }

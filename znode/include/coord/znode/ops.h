@@ -96,6 +96,10 @@ struct ReapOp {
 using Txn =
     std::variant<CreateOp, DeleteOp, SetDataOp, SetAclOp, CheckOp, MultiOp, CloseSessionOp, ReapOp>;
 
+// The path of the node a txn looks up first (a create's parent, a multi's
+// first op's), for DataTree::prefetch; empty when there is none.
+std::string_view txn_first_path(const Txn& txn);
+
 // ---------------------------------------------------------------------------
 // Results
 // ---------------------------------------------------------------------------
