@@ -255,6 +255,7 @@ void TreeImpl::set_data(Node* n, const Data& data) {
 void TreeImpl::prefetch(std::span<const std::string_view> paths) const {
   constexpr std::size_t kLineBytes = 64;
   auto prefetch_lines = [](const void* p, std::size_t bytes) {
+    bytes = std::min(bytes, limits::znode_prefetch_block_bytes_max);
     const char* c = static_cast<const char*>(p);
     for (std::size_t off = 0; off < bytes; off += kLineBytes)
       __builtin_prefetch(c + off);
@@ -279,8 +280,7 @@ void TreeImpl::prefetch(std::span<const std::string_view> paths) const {
     for (std::size_t i = 0; i < n; ++i) {
       const Node* c = nodes[i];
       if (c != nullptr && c->data != nullptr) {
-        prefetch_lines(c->data,
-                       std::min<std::size_t>(c->data_len, limits::znode_prefetch_data_bytes_max));
+        prefetch_lines(c->data, c->data_len);
       }
     }
     paths = paths.subspan(n);

@@ -64,8 +64,10 @@ inline constexpr std::size_t znode_arena_block_bytes_max = 512;
 // memory round trips, few enough that the lines fetched for the first are
 // still cached when its lookup runs.
 inline constexpr std::size_t znode_prefetch_paths_max = 32;
-// Bytes of a node's data a prefetch hint brings toward the cache.
-inline constexpr std::size_t znode_prefetch_data_bytes_max = 256;
+// Bytes of a node's block, and of its data, a prefetch hint brings toward
+// the cache (the head is what a lookup and a Stat read; a bogus long path
+// must not cost thousands of prefetches).
+inline constexpr std::size_t znode_prefetch_block_bytes_max = 256;
 
 // ---------------------------------------------------------------------------
 // Sessions and connections (coordd)
