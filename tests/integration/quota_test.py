@@ -100,6 +100,15 @@ def zkcli(hosts, script):
             if not l.startswith("SLF4J") and not l.startswith("Connecting to ")]
 
 
+def split_events(lines):
+    """zkCli prints replies and watch events from two threads: their
+    interleaving is timing, not behaviour. Returns (replies, events), each
+    in order, without the blank and WATCHER:: lines around events."""
+    events = [l for l in lines if l.startswith("WatchedEvent ")]
+    replies = [l for l in lines if l and l != "WATCHER::" and not l.startswith("WatchedEvent ")]
+    return replies, events
+
+
 def stats_line(lines, root):
     return [l for l in lines if l.startswith("Output stat for " + root + " ")]
 
@@ -123,6 +132,8 @@ class QuotaAgainstZooKeeper(unittest.TestCase):
             zk.cleanup()
 
     def assert_same(self, theirs, ours):
+        self.assertEqual(split_events(theirs)[1], split_events(ours)[1])
+        theirs, ours = split_events(theirs)[0], split_events(ours)[0]
         if theirs != ours:
             import difflib
             self.fail("zkCli prints differently (- ZooKeeper 3.8, + coordd):\n" +
