@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--log-map-bytes", o.log_map_bytes, "Largest size of the LMDB log file")
       ->capture_default_str();
+  app.add_flag("--enforce-quota", o.replica.tree.enforce_quota,
+               "Refuse writes past a quota's hard limit (ZooKeeper's zookeeper.enforceQuota); "
+               "use the same setting on every server");
   app.add_option("--log-level", log_level, "debug, info, warn, error or off")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -66,9 +66,10 @@ class Client {
 
 class Server {
  public:
-  explicit Server(std::string super_digest = "")
+  explicit Server(std::string super_digest = "", znode::TreeConfig tree = {})
       : storage_(std::make_unique<MemoryReplicaStorage>(consensus::ConfState{{NodeId(1)}, {}})) {
     config_.super_digest = std::move(super_digest);
+    config_.tree = tree;
     config_.reap_interval_ms = 100;
     start();
   }
@@ -138,11 +139,14 @@ class Server {
 
   Replica& replica() { return *replica_; }
   MemoryReplicaStorage& storage() { return *storage_; }
+  // The replica's log lines so far.
+  std::vector<std::string>& warnings() { return warnings_; }
 
  private:
   void flush() {
     if (!replica_) return;
     ReplicaOutput out = replica_->take_output();
+    warnings_.insert(warnings_.end(), out.warnings.begin(), out.warnings.end());
     for (auto& o : out.connections) {
       auto it = clients_.find(o.conn);
       if (it == clients_.end()) continue;
@@ -162,6 +166,7 @@ class Server {
   TimeMs steady_{1000};
   TimeMs wall_{1'700'000'000'000};
   Random rng_{99};
+  std::vector<std::string> warnings_;
 };
 
 std::optional<pr::ConnectResponse> Client::connect(std::int32_t timeout_ms, SessionId session,
@@ -501,6 +506,72 @@ TEST(Replica, RestartReplaysTheLogAndASnapshot) {
     ASSERT_TRUE(c.connect());
     EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/n19", false}).header.err,
               ErrorCode::Ok);
+  }
+}
+
+// zkCli's setquota, as requests: the limits node, then the stats node the
+// server counts.
+void set_quota(Client& c, const std::string& root, const std::string& limits) {
+  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/zookeeper/quota" + root, "")).header.err,
+            ErrorCode::Ok);
+  ASSERT_EQ(c.call_one(OpCode::Create,
+                       create_req("/zookeeper/quota" + root + "/zookeeper_limits", limits))
+                .header.err,
+            ErrorCode::Ok);
+  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/zookeeper/quota" + root + "/zookeeper_stats",
+                                                  "count=0,bytes=0"))
+                .header.err,
+            ErrorCode::Ok);
+}
+
+std::string stats_of(Client& c, const std::string& root) {
+  auto r = c.call_one(OpCode::GetData,
+                      pr::GetDataRequest{"/zookeeper/quota" + root + "/zookeeper_stats", false});
+  if (r.header.err != ErrorCode::Ok || !r.body) return "(none)";
+  return std::get<pr::GetDataResponse>(*r.body).data.value_or("(null)");
+}
+
+// The server's --enforce-quota reaches the tree: past a hard limit a write
+// is answered QuotaExceeded (-125) and changes nothing; without it the
+// write goes through and the limit is only logged. The usage survives a
+// restart from the log and from a snapshot.
+TEST(Replica, QuotaHardLimitIsEnforcedOnlyWhenConfigured) {
+  for (bool enforce : {false, true}) {
+    Server server("", znode::TreeConfig{enforce});
+    Client& c = server.open();
+    ASSERT_TRUE(c.connect());
+    ASSERT_EQ(c.call_one(OpCode::Create, create_req("/q", "abc")).header.err, ErrorCode::Ok);
+    set_quota(c, "/q", "count=-1,bytes=-1=;byteHardLimit=8;countHardLimit=2");
+    ASSERT_EQ(c.call_one(OpCode::Create, create_req("/q/a", "de")).header.err, ErrorCode::Ok);
+    EXPECT_EQ(stats_of(c, "/q"), "count=2,bytes=5");
+    EXPECT_TRUE(server.warnings().empty());
+
+    auto r = c.call_one(OpCode::Create, create_req("/q/b", ""));
+    EXPECT_EQ(r.header.err, enforce ? ErrorCode::QuotaExceeded : ErrorCode::Ok);
+    EXPECT_EQ(static_cast<int>(r.header.err), enforce ? -125 : 0);
+    auto s = c.call_one(OpCode::SetData, pr::SetDataRequest{"/q/a", std::string("defghi"), -1});
+    EXPECT_EQ(s.header.err, enforce ? ErrorCode::QuotaExceeded : ErrorCode::Ok);
+    EXPECT_EQ(stats_of(c, "/q"), enforce ? "count=2,bytes=5" : "count=3,bytes=9");
+    // One line for the quota in the interval, however many writes passed it.
+    ASSERT_EQ(server.warnings().size(), 1u);
+    EXPECT_NE(server.warnings()[0].find("quota of /q"), std::string::npos) << server.warnings()[0];
+    EXPECT_NE(server.warnings()[0].find(enforce ? "refused" : "not enforced"), std::string::npos)
+        << server.warnings()[0];
+    server.jump_clocks(limits::quota_log_interval_ms);
+    (void)c.call_one(OpCode::Create, create_req("/q/c", ""));
+    ASSERT_EQ(server.warnings().size(), 2u);
+    EXPECT_NE(server.warnings()[1].find("(and 1 more"), std::string::npos) << server.warnings()[1];
+
+    const std::string before = stats_of(c, "/q");
+    const std::uint64_t digest = server.replica().tree().digest();
+    for (bool with_snapshot : {false, true}) {
+      server.restart(with_snapshot);
+      EXPECT_EQ(server.replica().tree().digest(), digest) << "snapshot=" << with_snapshot;
+      EXPECT_EQ(server.replica().tree().config().enforce_quota, enforce);
+      Client& again = server.open();
+      ASSERT_TRUE(again.connect());
+      EXPECT_EQ(stats_of(again, "/q"), before);
+    }
   }
 }
 

@@ -22,6 +22,9 @@
 //   dropwatcher w=W   watches
 //   auth s=N SCHEME ID    ip s=N ADDR    advance ms=N
 //   snapshot (round trip, compares digest and listing)   digest-save NAME   digest-check NAME
+//   config enforce_quota=0|1  (continues in a tree with that config, loaded
+//                              from a snapshot of this one)
+// A write's quota notices are printed after its result as `quota: ...`.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -353,7 +356,7 @@ class Runner {
       out << "now=" << now_ << "\n";
     } else if (cmd == "snapshot") {
       std::string bytes = tree_.write_snapshot();
-      auto back = DataTree::read_snapshot(bytes);
+      auto back = DataTree::read_snapshot(bytes, config_);
       if (!back.ok()) {
         out << "error " << back.status().to_string() << "\n";
       } else {
@@ -363,6 +366,12 @@ class Runner {
         // Continue from the loaded tree (watches are not in a snapshot).
         tree_ = std::move(back).value();
       }
+    } else if (cmd == "config") {
+      config_.enforce_quota = a.get_or("enforce_quota", "0") == "1";
+      auto back = DataTree::read_snapshot(tree_.write_snapshot(), config_);
+      if (!back.ok()) return "error " + back.status().to_string();
+      tree_ = std::move(back).value();
+      out << "enforce_quota=" << tree_.config().enforce_quota << "\n";
     } else if (cmd == "digest-save") {
       saved_[a.path()] = tree_.digest();
       out << "ok\n";
@@ -462,6 +471,8 @@ class Runner {
     }
     for (const auto& e : r.events)
       out << event_str(e) << "\n";
+    for (const auto& q : r.quota)
+      out << "quota: " << describe(q) << "\n";
   }
 
   // Every node with its data, Stat and ACL, as the super user sees them.
@@ -487,6 +498,7 @@ class Runner {
     return all;
   }
 
+  TreeConfig config_;
   DataTree tree_;
   std::int64_t now_ = 1000;
   std::map<SessionId, std::vector<Id>> ids_;

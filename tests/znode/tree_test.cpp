@@ -409,11 +409,11 @@ TEST(SnapshotTest, ClearMessages) {
             std::string::npos);
   // A future format version, with a valid checksum.
   std::string future = bytes;
-  future[8] = 2;
+  future[8] = 3;
   const std::uint32_t crc = crc32c(future.data(), future.size() - 4);
   for (int i = 0; i < 4; ++i)
     future[future.size() - 4 + i] = static_cast<char>(crc >> (8 * i));
-  EXPECT_NE(DataTree::read_snapshot(future).status().message().find("version 2"), std::string::npos)
+  EXPECT_NE(DataTree::read_snapshot(future).status().message().find("version 3"), std::string::npos)
       << DataTree::read_snapshot(future).status().to_string();
 }
 

@@ -1,7 +1,7 @@
 // Snapshot of the replicated state of a DataTree.
 //
 // Layout (little-endian; str = u32 length + bytes):
-//   header   "COORDZN\0", u32 format version (1), u64 body length
+//   header   "COORDZN\0", u32 format version (2), u64 body length
 //   body     i64 last_zxid
 //            u32 ACL count, then per ACL: u32 ref (0, 1, ... in order), u32 entries,
 //                per entry: i32 perms, str scheme, str id
@@ -14,6 +14,12 @@
 // The length in the header tells truncation from corruption; the CRC
 // catches corruption; the digest, recomputed on load, catches a writer bug.
 // Watches are not part of it: they belong to this server's connections.
+//
+// Version 2 has the layout of version 1; it says that the quota stats nodes
+// hold the usage the tree maintains. A version 1 snapshot predates that:
+// its stats nodes are recounted after loading (as ZooKeeper recounts every
+// quota when it loads a snapshot), so a server upgraded in place starts
+// with true usage.
 #include <cstring>
 #include <unordered_map>
 
@@ -25,7 +31,8 @@ namespace coord::znode::detail {
 namespace {
 
 constexpr char kMagic[8] = {'C', 'O', 'O', 'R', 'D', 'Z', 'N', '\0'};
-constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::uint32_t kFormatVersion = 2;
+constexpr std::uint32_t kFormatVersionUncountedQuotas = 1;
 constexpr std::size_t kHeaderBytes = 8 + 4 + 8;
 constexpr std::size_t kTrailerBytes = 4;
 
@@ -163,7 +170,7 @@ Status read_snapshot(std::string_view bytes, TreeImpl& t) {
   Reader header(bytes.substr(8, 12));
   const std::uint32_t version = header.u32();
   const std::uint64_t body_len = header.u64();
-  if (version != kFormatVersion) {
+  if (version != kFormatVersion && version != kFormatVersionUncountedQuotas) {
     return corrupt("unknown format version " + std::to_string(version));
   }
   const std::uint64_t expected = kHeaderBytes + body_len + kTrailerBytes;
@@ -256,6 +263,7 @@ Status read_snapshot(std::string_view bytes, TreeImpl& t) {
   if (r.left() != 0) return corrupt("unexpected bytes after the digest");
   t.acls.finish_restore();
   if (digest != t.digest) return corrupt("tree digest differs from the recorded one");
+  if (version == kFormatVersionUncountedQuotas) t.quota_recount_all();
   return Status();
 }
 

@@ -148,6 +148,7 @@ void TreeImpl::clear() {
   ephemerals.clear();
   containers.clear();
   ttls.clear();
+  quotas.clear();
   digest = 0;
   ephemeral_count = 0;
   data_bytes = 0;
@@ -187,6 +188,7 @@ void TreeImpl::link(Node* n, Node* parent, Node* prev, Node* next) {
     root = n;
   }
   table.insert(n);
+  quota_link(n);
   switch (n->kind) {
     case NodeKind::Ephemeral:
       ephemerals[n->owner_or_ttl].insert(n->path());
@@ -227,6 +229,7 @@ void TreeImpl::unlink(Node* n) {
       break;
   }
   table.erase(n);
+  quota_unlink(n);
   Node* parent = n->parent;
   COORD_ASSERT(parent != nullptr, "unlink of the root");
   if (n->prev_sibling != nullptr) {
@@ -421,6 +424,8 @@ struct DataTree::Impl : detail::TreeImpl {
     if (!validate_path(path).ok()) return ErrorCode::BadArguments;
     if (lookup(path) != nullptr) return ErrorCode::NodeExists;
     if (parent->kind == NodeKind::Ephemeral) return ErrorCode::NoChildrenForEphemerals;
+    const auto data_len = static_cast<std::int64_t>(op.data ? op.data->size() : 0);
+    if (auto e = quota_check(path, 1, data_len); e != ErrorCode::Ok) return e;
 
     Node* n = alloc_node(path);
     n->czxid = n->mzxid = n->pzxid = zxid.value();
@@ -450,7 +455,11 @@ struct DataTree::Impl : detail::TreeImpl {
     triggers.push_back(Trigger{Trigger::Kind::Created, n});
     if (out != nullptr) {
       out->path = std::move(path);
-      out->stat = stat_of(*n);
+      out->stat = stat_of(*n);  // before a new stats node is counted, as 3.8 replies
+    }
+    if (!quotas.empty()) {
+      quota_account(n->path(), 1, data_len, undo);
+      quota_node_written(n, true, undo);
     }
     return ErrorCode::Ok;
   }
@@ -465,6 +474,7 @@ struct DataTree::Impl : detail::TreeImpl {
     unlink(n);
     parent->pzxid = std::max(parent->pzxid, zxid.value());
     digest_add(*parent);
+    if (!quotas.empty()) quota_account(n->path(), -1, -std::int64_t{n->data_len}, undo);
     if (undo != nullptr) {
       Undo u{Undo::Kind::Deleted};
       u.node = n;
@@ -506,6 +516,9 @@ struct DataTree::Impl : detail::TreeImpl {
     if (op.data && op.data->size() > limits::znode_data_bytes_max) return ErrorCode::BadArguments;
     if (n == nullptr) return ErrorCode::NoNode;
     if (!allowed(*n, caller, is_super, perm::write)) return ErrorCode::NoAuth;
+    const std::int64_t bytes_diff =
+        static_cast<std::int64_t>(op.data ? op.data->size() : 0) - std::int64_t{n->data_len};
+    if (auto e = quota_check(op.path, 0, bytes_diff); e != ErrorCode::Ok) return e;
     if (!version_matches(op.version, n->version)) return ErrorCode::BadVersion;
     digest_remove(*n);
     data_bytes -= n->data_len;
@@ -532,6 +545,10 @@ struct DataTree::Impl : detail::TreeImpl {
                op.data ? detail::hash_str(*op.data) : detail::hash_bytes(nullptr, 0));
     triggers.push_back(Trigger{Trigger::Kind::DataChanged, n});
     if (out != nullptr) *out = stat_of(*n);
+    if (!quotas.empty()) {
+      quota_account(n->path(), 0, bytes_diff, undo);
+      quota_node_written(n, false, undo);
+    }
     return ErrorCode::Ok;
   }
 
@@ -675,6 +692,8 @@ struct DataTree::Impl : detail::TreeImpl {
     if (failed < op.ops.size()) {
       rollback(undo);
       triggers.clear();
+      // Nothing was applied: only a refusal still tells something.
+      std::erase_if(notices, [](const QuotaNotice& q) { return !q.refused; });
       for (std::size_t i = 0; i < mr.results.size(); ++i) {
         if (i == failed) continue;
         mr.results[i] =
@@ -735,7 +754,8 @@ struct DataTree::Impl : detail::TreeImpl {
 // DataTree
 // ---------------------------------------------------------------------------
 
-DataTree::DataTree() : impl_(std::make_unique<Impl>()) {
+DataTree::DataTree(TreeConfig config) : impl_(std::make_unique<Impl>()) {
+  impl_->config = config;
   impl_->build_builtins();
 }
 DataTree::~DataTree() = default;
@@ -784,6 +804,8 @@ ApplyResult DataTree::apply(const Txn& txn, const Caller& caller, Zxid zxid, Tim
       },
       txn);
   t.fire(zxid, res.events);
+  res.quota = std::move(t.notices);
+  t.notices.clear();
   return res;
 }
 
@@ -1014,8 +1036,12 @@ std::string DataTree::write_snapshot() const {
   return detail::write_snapshot(*impl_);
 }
 
-Result<DataTree> DataTree::read_snapshot(std::string_view bytes) {
-  DataTree t;
+const TreeConfig& DataTree::config() const {
+  return impl_->config;
+}
+
+Result<DataTree> DataTree::read_snapshot(std::string_view bytes, TreeConfig config) {
+  DataTree t(config);
   t.impl_->clear();
   Status s = detail::read_snapshot(bytes, *t.impl_);
   if (!s.ok()) return s;

@@ -15,8 +15,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -154,6 +156,13 @@ struct Trigger {
   Node* node;
 };
 
+// The quota nodes of one quota root P (`/zookeeper/quota<P>/zookeeper_*`);
+// either may be missing. P has a quota while its limits node exists.
+struct QuotaRoot {
+  Node* limits = nullptr;
+  Node* stats = nullptr;
+};
+
 struct TreeImpl {
   TreeImpl();
   ~TreeImpl();
@@ -207,6 +216,29 @@ struct TreeImpl {
   void build_builtins();
   void clear();
 
+  // ---- quotas (quota.cpp) ----
+  // Keep `quotas` in step with the limits and stats nodes; link() and
+  // unlink() call them for every node.
+  void quota_link(Node* n);
+  void quota_unlink(Node* n);
+  // QuotaExceeded when, with enforcement on, a change of `count` nodes and
+  // `bytes` bytes at `path` would pass a hard limit of a quota at or above
+  // it (only growth is refused). Records the refusal in `notices`.
+  ErrorCode quota_check(std::string_view path, std::int64_t count, std::int64_t bytes);
+  // Adds a change at `path` to the usage of every quota at or above it and
+  // reports limits the change went past.
+  void quota_account(std::string_view path, std::int64_t count, std::int64_t bytes,
+                     std::vector<Undo>* undo);
+  // After a create (`created`) or setData of `n`: a new stats node, or a
+  // limits node created or changed, has its subtree counted.
+  void quota_node_written(Node* n, bool created, std::vector<Undo>* undo);
+  // Writes the true usage of the subtree at `root` into its stats node.
+  void quota_recount(std::string_view root, std::vector<Undo>* undo);
+  void quota_recount_all();
+  // Replaces a stats node's data as the tree's own bookkeeping: Stat
+  // version and mzxid stay, no watch fires.
+  void quota_write_stats(Node* stats, const std::string& text, std::vector<Undo>* undo);
+
   Arena arena;  // nodes and data buffers; declared first, destroyed last
   NodeTable table;
   Node* root = nullptr;
@@ -215,6 +247,10 @@ struct TreeImpl {
   std::map<std::int64_t, std::set<std::string_view>> ephemerals;  // session -> paths
   std::set<std::string_view> containers;
   std::set<std::string_view> ttls;
+  // Quota roots by path (P, not the quota node's path). Small: one entry
+  // per quota.
+  std::map<std::string, QuotaRoot, std::less<>> quotas;
+  TreeConfig config;
   Zxid last_zxid{0};
   std::uint64_t digest = 0;
   std::size_t ephemeral_count = 0;
@@ -224,11 +260,30 @@ struct TreeImpl {
   std::vector<Trigger> triggers;
   std::vector<Node*> graveyard;
   std::vector<WatcherId> fired;
+  std::vector<QuotaNotice> notices;
 };
 
 }  // namespace coord::znode::detail
 
 namespace coord::znode::detail {
+
+// Quota data text as ZooKeeper's StatsTrack reads and writes it: pairs
+// `key=value` separated by runs of ',' or ';', written as
+// "count=C,bytes=B" followed, when there are other keys, by "=" and
+// ";key=value" for each in key order. A missing key reads as -1.
+class QuotaText {
+ public:
+  // nullopt when ZooKeeper could not parse the text either (a pair
+  // without '=', a value that is not a 64-bit integer).
+  static std::optional<QuotaText> parse(std::string_view text);
+  bool has(std::string_view key) const;
+  std::int64_t get(std::string_view key) const;
+  void set(std::string_view key, std::int64_t value);
+  std::string format() const;
+
+ private:
+  std::map<std::string, std::int64_t, std::less<>> fields_;
+};
 
 // Snapshot byte layout: see snapshot.cpp and znode/README.md.
 std::string write_snapshot(const TreeImpl& t);

@@ -171,12 +171,18 @@ struct Replica::Impl {
   } fourlw;
   ReplicaOutput out;
   std::unordered_map<ConnId, std::size_t> out_slot;
+  struct QuotaLog {
+    TimeMs at{0};
+    std::uint64_t held_back = 0;
+  };
+  std::map<std::string, QuotaLog, std::less<>> quota_logged;  // by quota root
 
   Impl(const ReplicaConfig& c, ReplicaStorage& s, Random random, PasswordSource p)
       : config(c),
         storage(s),
         passwords(std::move(p)),
-        raft(raft_config(c, s), s, std::move(random)) {}
+        raft(raft_config(c, s), s, std::move(random)),
+        tree(c.tree) {}
 
   static consensus::RaftConfig raft_config(const ReplicaConfig& c, const ReplicaStorage& s) {
     consensus::RaftConfig rc;
@@ -391,12 +397,36 @@ struct Replica::Impl {
     } else {
       res = tree.apply(b.txn, znode::Caller{b.session, b.identities}, zxid, cmd.time);
       route_events(res.events);
+      if (!res.quota.empty()) log_quota(res.quota);
     }
     auto [c, item] = origin_item(cmd);
     if (item == nullptr) return;
     item->reply = write_reply(*item, zxid, res);
     item->state = ItemState::Done;
     dirty.insert(c->id);
+  }
+
+  // Every notice of a quota is logged, but at most once per interval per
+  // quota: a client writing past a limit must not flood the log.
+  void log_quota(const std::vector<znode::QuotaNotice>& notices) {
+    if (quota_logged.size() > limits::quota_log_roots_max) {
+      std::erase_if(quota_logged, [&](const auto& e) {
+        return now_steady.value() - e.second.at.value() >= limits::quota_log_interval_ms;
+      });
+    }
+    for (const auto& q : notices) {
+      auto [it, fresh] = quota_logged.try_emplace(q.path, QuotaLog{now_steady, 0});
+      if (!fresh && now_steady.value() - it->second.at.value() < limits::quota_log_interval_ms) {
+        ++it->second.held_back;
+        continue;
+      }
+      std::string line = znode::describe(q);
+      if (it->second.held_back > 0) {
+        line += " (and " + std::to_string(it->second.held_back) + " more since the last report)";
+      }
+      out.warnings.push_back(std::move(line));
+      it->second = QuotaLog{now_steady, 0};
+    }
   }
 
   void route_events(const std::vector<znode::WatchEvent>& events) {
@@ -1120,7 +1150,7 @@ struct Replica::Impl {
     }
     std::uint64_t tree_len = 0;
     if (!take_be64(bytes, tree_len) || bytes.size() != tree_len) return bad("bad tree length");
-    auto t = znode::DataTree::read_snapshot(bytes);
+    auto t = znode::DataTree::read_snapshot(bytes, config.tree);
     if (!t.ok()) return t.status();
     tree = std::move(t).value();
     sessions = std::move(restored);

@@ -219,6 +219,8 @@ struct CoreHost {
     // produce more output: repeat, a bounded number of rounds.
     for (int round = 0; round < 16; ++round) {
       core::ReplicaOutput out = replica->take_output();
+      for (const auto& line : out.warnings)
+        COORD_LOG_WARN("coordd", line);
       if (out.connections.empty()) break;
       for (auto& o : out.connections) {
         if (rest && o.conn == rest->id()) {

@@ -68,6 +68,13 @@ inline constexpr std::size_t znode_prefetch_paths_max = 32;
 // the cache (the head is what a lookup and a Stat read; a bogus long path
 // must not cost thousands of prefetches).
 inline constexpr std::size_t znode_prefetch_block_bytes_max = 256;
+// A quota's limit passed again and again is logged at most once per this
+// interval (with the count of repeats held back), as ZooKeeper rate-limits
+// its quota warnings.
+inline constexpr std::int64_t quota_log_interval_ms = 10'000;
+// Quotas whose last report a server remembers for that; past this many,
+// those reported longer than an interval ago are forgotten.
+inline constexpr std::size_t quota_log_roots_max = 1024;
 
 // ---------------------------------------------------------------------------
 // Sessions and connections (coordd)

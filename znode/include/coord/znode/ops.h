@@ -165,6 +165,22 @@ struct WatchEvent {
 // filter events against WatchEvent::acl.
 bool acl_allows(const AclList& acl, const Caller& caller, std::int32_t perm);
 
+// A quota limit that a change went past (see DataTree's quota contract).
+// Not replicated state: the server turns it into a log line.
+struct QuotaNotice {
+  enum class Kind : std::uint8_t { Count, Bytes };
+  std::string path;  // the quota's root, e.g. "/app"
+  Kind kind = Kind::Count;
+  bool hard = false;       // the hard limit (countHardLimit / byteHardLimit), else the soft one
+  bool refused = false;    // the change was refused with QuotaExceeded
+  std::int64_t usage = 0;  // nodes or bytes after the change (had it been applied)
+  std::int64_t limit = 0;
+  friend bool operator==(const QuotaNotice&, const QuotaNotice&) = default;
+};
+
+// One line for the log, e.g. "quota of /app: 6 nodes, over its soft limit of 5".
+std::string describe(const QuotaNotice& notice);
+
 // The outcome of applying one Txn. `err` is the op's error (Ok for a multi
 // even when one of its ops failed, as ZooKeeper replies; look at `multi`).
 // `events` are the watch notifications the change fired, in order; a failed
@@ -175,6 +191,9 @@ struct ApplyResult {
   std::optional<Stat> stat;            // setData, setACL, check
   std::optional<MultiResult> multi;    // multi
   std::vector<WatchEvent> events;
+  // Quota limits passed or enforced by this txn, in order; empty unless
+  // it touched a subtree with a quota.
+  std::vector<QuotaNotice> quota;
 };
 
 // Paths given to setWatches / setWatches2 after a reconnect (§8.5).

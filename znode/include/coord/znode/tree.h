@@ -28,11 +28,36 @@
 
 namespace coord::znode {
 
+// How a tree applies txns. Every server of a cluster must use the same
+// values: they decide results, so replicas with different ones diverge.
+struct TreeConfig {
+  // Refuse a create or setData that would take a subtree with a quota past
+  // its hard limit (countHardLimit / byteHardLimit) with QuotaExceeded, as
+  // ZooKeeper 3.8 does with zookeeper.enforceQuota=true. Off: hard limits
+  // are only reported, like soft ones.
+  bool enforce_quota = false;
+};
+
+// Quotas (ZooKeeper's scheme, maintained by the tree as 3.8's server does):
+// a node `/zookeeper/quota<P>/zookeeper_limits` puts a quota on the subtree
+// at P; its data holds the limits in ZooKeeper's text form
+// ("count=5,bytes=-1=;byteHardLimit=-1;countHardLimit=-1"). The usage lives
+// in the data of `/zookeeper/quota<P>/zookeeper_stats` as
+// "count=N,bytes=N": N nodes (P itself included) and the sum of their data
+// lengths. The tree recounts the subtree when the stats node is created and
+// when the limits node is created or changed, and updates the usage of
+// every quota at or above a node on each create, delete and setData of it,
+// in the same txn (so it is replicated, in snapshots and in the digest).
+// The stats node's version and mzxid stay as they are, and no watch fires
+// for it, as in 3.8. A change that passes a limit is reported in
+// ApplyResult::quota; with TreeConfig::enforce_quota, one that would pass a
+// hard limit fails with QuotaExceeded (after the ACL check of setData and
+// after every other check of create, as 3.8 orders them).
 class DataTree {
  public:
   // A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`
   // as a fresh ZooKeeper 3.8 has them, last_zxid() = 0.
-  DataTree();
+  explicit DataTree(TreeConfig config = {});
   ~DataTree();
   DataTree(DataTree&&) noexcept;
   DataTree& operator=(DataTree&&) noexcept;
@@ -110,7 +135,9 @@ class DataTree {
   std::string write_snapshot() const;
   // Rebuilds a tree; a truncated, corrupt or unknown-version snapshot is
   // an error with a clear message, never a partial tree.
-  static Result<DataTree> read_snapshot(std::string_view bytes);
+  static Result<DataTree> read_snapshot(std::string_view bytes, TreeConfig config = {});
+
+  const TreeConfig& config() const;
 
   // An order-independent hash of the replicated state, kept up to date
   // incrementally: equal on two trees exactly when their contents are

@@ -66,6 +66,9 @@ struct ReplicaConfig {
   std::int64_t reap_interval_ms = 1'000;
   std::size_t pending_requests_per_session_max = limits::session_pending_requests_max;
   std::size_t outbound_bytes_per_connection_max = limits::connection_outbound_bytes_max;
+  // How the tree applies txns (quota enforcement); the same on every
+  // server of a cluster, or replicas diverge.
+  znode::TreeConfig tree;
   // The version reported by four-letter words (kazoo parses it from envi).
   std::string version = "3.8.0-coord";
   // A monotonic clock in microseconds, read only to measure request
@@ -87,6 +90,8 @@ struct ConnectionOutput {
 struct ReplicaOutput {
   std::vector<ConnectionOutput> connections;
   std::vector<consensus::Message> peer_messages;
+  // Lines for the server's log at WARN (quota limits passed), rate-limited.
+  std::vector<std::string> warnings;
 };
 
 // Counters for srvr / mntr / metrics.
