@@ -95,9 +95,11 @@ class Node {
     o.cluster_id = kCluster;
     o.secret = kSecret;
     o.port = port;
-    o.handshake_timeout_ms = 1'000;
+    // Generous against a loaded machine or a sanitizer: a spurious timeout
+    // would show as an extra link in the counts the tests check.
+    o.handshake_timeout_ms = 3'000;
     o.ping_interval_ms = 50;
-    o.idle_timeout_ms = 1'000;
+    o.idle_timeout_ms = 3'000;
     o.duplicate_probe_ms = 300;
     o.reconnect_backoff_ms_max = 200;
     o.on_incoming = [this] { signal_.bump(); };
@@ -478,7 +480,7 @@ class PeerTransportRefusals : public ::testing::Test {
   }
 
   static std::function<void(PeerTransportOptions&)> tune() {
-    return [](PeerTransportOptions& o) { o.handshake_timeout_ms = 400; };
+    return [](PeerTransportOptions& o) { o.handshake_timeout_ms = 1'000; };
   }
 
   std::uint64_t refused(Node& n) { return n.t().stats().handshakes_refused; }
@@ -526,8 +528,8 @@ TEST_F(PeerTransportRefusals, ASilentConnectionIsClosedAtTheDeadline) {
   const auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(raw.closed_by_peer());
   const auto waited = std::chrono::steady_clock::now() - start;
-  EXPECT_GE(waited, 300ms);
-  EXPECT_LT(waited, 3s);
+  EXPECT_GE(waited, 900ms);
+  EXPECT_LT(waited, 5s);
   EXPECT_EQ(refused(n3_), before + 1);
   expect_mesh_intact();
 }
@@ -670,7 +672,7 @@ class PeerTransportFrames : public ::testing::Test {
   static std::function<void(PeerTransportOptions&)> tune() {
     return [](PeerTransportOptions& o) {
       o.ping_interval_ms = 50;
-      o.idle_timeout_ms = 400;
+      o.idle_timeout_ms = 1'000;
       o.duplicate_probe_ms = 200;
     };
   }
@@ -746,7 +748,7 @@ TEST_F(PeerTransportFrames, ASilentLinkIsClosedAndARestartReplacesIt) {
   std::string pings;
   const auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(second.closed_by_peer(&pings));
-  EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 800ms);
   EXPECT_FALSE(pings.empty());  // it was pinged meanwhile
   ASSERT_TRUE(sig_.wait_until([&] { return !n3_.connected_to(NodeId(1)); }));
   expect_good_link();
