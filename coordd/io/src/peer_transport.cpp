@@ -840,18 +840,8 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
 
   void establish(const ConnPtr& c) {
     auto it = peers_.find(c->peer);
-    if (it == peers_.end()) return close(c, "not in the peer set any more");
-    c->deadline.cancel();
-    if (c->counts_as_pending) {
-      c->counts_as_pending = false;
-      --pending_;
-    }
-    c->state = Conn::State::Established;
-    c->established_at = SteadyClock::now();
-    c->last_heard = c->established_at;
-    it->second.conn = c;
     bool known = false;
-    {
+    if (it != peers_.end()) {
       std::lock_guard lock(mu_);
       if (auto l = links_.find(c->peer); l != links_.end()) {
         known = true;
@@ -862,7 +852,17 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
         ++connections_;
       }
     }
+    // Removed from the peer set during the handshake.
     if (!known) return close(c, "not in the peer set any more");
+    c->deadline.cancel();
+    if (c->counts_as_pending) {
+      c->counts_as_pending = false;
+      --pending_;
+    }
+    c->state = Conn::State::Established;
+    c->established_at = SteadyClock::now();
+    c->last_heard = c->established_at;
+    it->second.conn = c;
     if (c->role == hs::Role::Acceptor) c->control.push_back(hs::encode(hs::Welcome{}));
     COORD_LOG_INFO(component, "link to node ", c->peer, " at ", c->address, " up (",
                    options_.secret.empty() ? "not authenticated" : "authenticated", ")");
