@@ -20,6 +20,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "coord/base/checksum.h"
@@ -752,6 +753,29 @@ TEST_F(PeerTransportFrames, ASilentLinkIsClosedAndARestartReplacesIt) {
   EXPECT_FALSE(pings.empty());  // it was pinged meanwhile
   ASSERT_TRUE(sig_.wait_until([&] { return !n3_.connected_to(NodeId(1)); }));
   expect_good_link();
+}
+
+TEST(PeerTransport, ReconnectDelayDoublesUpToItsCapWithJitter) {
+  const std::int64_t lo = limits::peer_reconnect_backoff_ms_min;
+  const std::int64_t hi = limits::peer_reconnect_backoff_ms_max;
+  for (std::uint64_t r : {0ull, 1ull, 7ull, 123456789ull, ~0ull}) {
+    for (int failures = 0; failures <= 30; ++failures) {
+      std::int64_t base = lo;
+      for (int i = 1; i < failures; ++i)
+        base = std::min(base * 2, hi);
+      const std::int64_t d = reconnect_delay_ms(failures, lo, hi, r);
+      EXPECT_GE(d, base / 2) << failures;
+      EXPECT_LE(d, base) << failures;
+    }
+  }
+  EXPECT_EQ(reconnect_delay_ms(1, 100, 1000, 0), 50);
+  EXPECT_EQ(reconnect_delay_ms(2, 100, 1000, 100), 200);
+  EXPECT_EQ(reconnect_delay_ms(30, 100, 1000, 0), 500);
+  // The jitter spreads the picks over the upper half.
+  std::set<std::int64_t> picks;
+  for (std::uint64_t r = 0; r < 1000; ++r)
+    picks.insert(reconnect_delay_ms(30, 100, 1000, r * 7919));
+  EXPECT_GT(picks.size(), 400u);
 }
 
 // ---- options and membership -------------------------------------------------------

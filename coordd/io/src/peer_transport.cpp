@@ -438,14 +438,8 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
     if (stopping_ || it == peers_.end()) return;
     Peer& p = it->second;
     p.failures = link_was_healthy ? 0 : std::min(p.failures + 1, 30);
-    std::int64_t delay = options_.reconnect_backoff_ms_min;
-    for (int i = 1; i < p.failures && delay < options_.reconnect_backoff_ms_max; ++i)
-      delay *= 2;
-    delay = std::min(delay, options_.reconnect_backoff_ms_max);
-    // Jitter: anywhere in the upper half, so peers that lost a server
-    // together do not dial it in step.
-    std::uniform_int_distribution<std::int64_t> pick(delay / 2, delay);
-    delay = pick(jitter_);
+    const std::int64_t delay = reconnect_delay_ms(p.failures, options_.reconnect_backoff_ms_min,
+                                                  options_.reconnect_backoff_ms_max, jitter_());
     p.retry->expires_after(std::chrono::milliseconds(delay));
     p.retry->async_wait([self = shared_from_this(), id](error_code ec) {
       if (!ec) self->dial(id);
@@ -1012,6 +1006,17 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
   std::mutex callback_mu_;
   bool callbacks_on_ = true;
 };
+
+std::int64_t reconnect_delay_ms(int failures, std::int64_t min_ms, std::int64_t max_ms,
+                                std::uint64_t random) {
+  COORD_ASSERT(min_ms > 0 && max_ms >= min_ms, "bad backoff bounds");
+  std::int64_t delay = min_ms;
+  for (int i = 1; i < failures && delay < max_ms; ++i)
+    delay *= 2;
+  delay = std::min(delay, max_ms);
+  const std::int64_t low = delay / 2;
+  return low + static_cast<std::int64_t>(random % static_cast<std::uint64_t>(delay - low + 1));
+}
 
 PeerTransport::PeerTransport(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 

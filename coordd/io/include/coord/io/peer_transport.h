@@ -134,6 +134,13 @@ struct PeerTransportStats {
   std::size_t inbox_bytes = 0;
 };
 
+// The delay before the next dial to a peer after `failures` failed
+// attempts in a row: `min_ms` doubled per failure after the first, capped at
+// `max_ms`, then a pick in its upper half chosen by `random` (any 64-bit
+// random number), so servers that lost the same peer do not dial in step.
+std::int64_t reconnect_delay_ms(int failures, std::int64_t min_ms, std::int64_t max_ms,
+                                std::uint64_t random);
+
 class PeerTransport {
  public:
   // Validates the options, binds the peer port, then accepts peers and
