@@ -126,6 +126,45 @@ inline constexpr std::size_t snapshot_bytes_max = peer_message_bytes_max - 1024 
 inline constexpr std::int64_t snapshot_pause_ms_max = 50;
 
 // ---------------------------------------------------------------------------
+// Peer transport (coordd/io/peer_transport)
+// ---------------------------------------------------------------------------
+
+// Frames queued for one peer and not yet written, in count and in bytes: a
+// slow or dead peer drops what does not fit (Raft retransmits). The bytes
+// leave room for one largest message beside the pipelined appends.
+inline constexpr std::size_t peer_send_queue_messages_max = 4096;
+inline constexpr std::size_t peer_send_queue_bytes_max = peer_message_bytes_max + 32 * 1024 * 1024;
+// Frames received from all peers and not yet taken by the core thread;
+// past either bound the links stop reading (TCP pushes back to the sender).
+inline constexpr std::size_t peer_inbox_messages_max = 8192;
+inline constexpr std::size_t peer_inbox_bytes_max = 2 * peer_message_bytes_max;
+// Bytes of frames gathered into one socket write.
+inline constexpr std::size_t peer_write_batch_bytes_max = 1024 * 1024;
+// Time from a dial (or an accept) to a finished handshake; a peer slower
+// than this is refused.
+inline constexpr std::int64_t peer_handshake_timeout_ms = 3'000;
+// Connections accepted and not yet authenticated, held at once.
+inline constexpr std::size_t peer_pending_handshakes_max = 64;
+// Delay before dialing a peer again: doubles per failure between these
+// bounds, with jitter, so restarted servers are not all dialed in step.
+inline constexpr std::int64_t peer_reconnect_backoff_ms_min = 25;
+inline constexpr std::int64_t peer_reconnect_backoff_ms_max = 1'000;
+// A live link sends a ping this often (its pong gives the round trip) and
+// is closed when nothing at all arrives on it for the idle timeout.
+inline constexpr std::int64_t peer_ping_interval_ms = 200;
+inline constexpr std::int64_t peer_idle_timeout_ms = 2'000;
+// A second connection claiming a connected peer's id waits this long for
+// the first to answer a ping: an answer means a duplicate id (refused),
+// silence means the first was dead (replaced).
+inline constexpr std::int64_t peer_duplicate_probe_ms = 500;
+// The cluster id, in bytes (sent in the clear in the handshake).
+inline constexpr std::size_t peer_cluster_id_bytes_max = 128;
+// The shared cluster secret, in bytes: short secrets are guessable offline
+// from one recorded handshake.
+inline constexpr std::size_t peer_secret_bytes_min = 16;
+inline constexpr std::size_t peer_secret_bytes_max = 4096;
+
+// ---------------------------------------------------------------------------
 // Shell (cli/)
 // ---------------------------------------------------------------------------
 
