@@ -73,7 +73,7 @@ class DamagedDataDir(unittest.TestCase):
         self.log_file = os.path.join(self.data, "log", "data.mdb")
         self.snap_dir = os.path.join(self.data, "snapshots")
 
-    def fill(self, count=120, size=200):
+    def fill(self, count=120, size=200, snapshot=True):
         """Writes `count` znodes and waits until a snapshot covers some."""
         self.server.start()
         zk = connect(self.server)
@@ -83,8 +83,9 @@ class DamagedDataDir(unittest.TestCase):
                 zk.create("/d/n%04d" % i, b"v" * size)
         finally:
             close(zk)
-        wait_until(lambda: os.path.isdir(self.snap_dir) and any(
-            f.endswith(".snap") for f in os.listdir(self.snap_dir)), what="a snapshot file")
+        if snapshot:
+            wait_until(lambda: os.path.isdir(self.snap_dir) and any(
+                f.endswith(".snap") for f in os.listdir(self.snap_dir)), what="a snapshot file")
         self.assertEqual(self.server.terminate(), 0)
 
     def assert_refused(self, rc, out, *needles):
@@ -131,7 +132,10 @@ class DamagedDataDir(unittest.TestCase):
             close(zk)
 
     def test_log_cut_to_half_is_reported_not_a_sigbus(self):
-        self.fill(count=200, size=2000)
+        # No snapshot, so no compaction: the log only grows, its newest
+        # pages at the end of the file.
+        self.server.extra_args = []
+        self.fill(count=200, size=5000, snapshot=False)
         size = os.path.getsize(self.log_file)
         os.truncate(self.log_file, size // 2)
         rc, out = run_to_exit(self.data)
@@ -158,21 +162,32 @@ class DamagedDataDir(unittest.TestCase):
 
 
 def log_leaf_page(image):
-    """The number of a leaf page of the log's entries in an LMDB image."""
+    """The number of a leaf page of the log's entries in an LMDB image: from
+    the newer meta page, through the main tree to the "log" table's record,
+    then down its leftmost branch (LMDB 0.9's layout, as coordd/io's check
+    reads it)."""
     psize = struct.unpack_from("<I", image, 40)[0]
-    metas = [struct.unpack_from("<QQ", image, p * psize + 136) for p in (0, 1)]
-    last_page, _ = max(metas, key=lambda m: m[1])
-    for page in range(2, last_page + 1):
-        base = page * psize
-        flags, lower = struct.unpack_from("<HH", image, base + 10)
-        if not flags & 0x02 or lower <= 16:
-            continue
-        node = base + struct.unpack_from("<H", image, base + 16)[0]
-        nflags, ksize = struct.unpack_from("<HH", image, node + 4)
-        # A log key is the index, 8 bytes big-endian; values are inline.
-        if ksize == 8 and nflags == 0 and image[node + 8] == 0:
-            return page
-    raise AssertionError("no leaf page of the log found")
+    metas = [p * psize for p in (0, 1)]
+    meta = max(metas, key=lambda m: struct.unpack_from("<Q", image, m + 144)[0])
+
+    def node(page, i):
+        return page * psize + struct.unpack_from("<H", image, page * psize + 16 + 2 * i)[0]
+
+    def leftmost_leaf(page):
+        while struct.unpack_from("<H", image, page * psize + 10)[0] & 0x01:
+            lo, hi, fl = struct.unpack_from("<HHH", image, node(page, 0))
+            page = lo | hi << 16 | fl << 32
+        return page
+
+    main = leftmost_leaf(struct.unpack_from("<Q", image, meta + 128)[0])
+    lower = struct.unpack_from("<H", image, main * psize + 12)[0]
+    for i in range((lower - 16) // 2):
+        at = node(main, i)
+        ksize = struct.unpack_from("<H", image, at + 6)[0]
+        if bytes(image[at + 8:at + 8 + ksize]) == b"log":
+            root = struct.unpack_from("<Q", image, at + 8 + ksize + 40)[0]
+            return leftmost_leaf(root)
+    raise AssertionError("no log table in the main tree")
 
 
 class FullDisk(unittest.TestCase):
