@@ -21,14 +21,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string& scratch_dir() {
-  static const std::string dir = [] {
+// Where an image that passed is written for LMDB; removed at exit.
+struct Scratch {
+  std::string dir;
+  Scratch() {
     std::string templ = (fs::temp_directory_path() / "coord-fuzz-lmdb-XXXXXX").string();
     if (::mkdtemp(templ.data()) == nullptr) std::abort();
-    std::atexit([] { fs::remove_all(scratch_dir()); });
-    return templ;
-  }();
-  return dir;
+    dir = templ;
+  }
+  ~Scratch() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+const std::string& scratch_dir() {
+  static const Scratch scratch;
+  return scratch.dir;
 }
 
 }  // namespace
