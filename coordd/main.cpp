@@ -51,6 +51,13 @@ int main(int argc, char** argv) {
   app.add_flag("--enforce-quota", o.replica.tree.enforce_quota,
                "Refuse writes past a quota's hard limit (ZooKeeper's zookeeper.enforceQuota); "
                "use the same setting on every server");
+  app.add_option("--log-disk-reserve-bytes", o.log_disk_free_bytes_min,
+                 "Free space kept on the log's file system: below it, log writes are refused "
+                 "and the server is read-only until there is more (0: none)")
+      ->capture_default_str();
+  app.add_flag("--recover-from-snapshot", o.recover_from_snapshot,
+               "When the log is missing or empty but snapshot files exist, rebuild the log from "
+               "the newest valid snapshot (writes after it are lost) instead of refusing to start");
   app.add_option("--log-level", log_level, "debug, info, warn, error or off")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);

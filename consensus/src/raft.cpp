@@ -1081,6 +1081,8 @@ struct Raft::Impl {
 Raft::Raft(const RaftConfig& config, const LogStorage& storage, Random random)
     : impl_(std::make_unique<Impl>(config, storage, random)) {}
 Raft::~Raft() = default;
+Raft::Raft(Raft&&) noexcept = default;
+Raft& Raft::operator=(Raft&&) noexcept = default;
 
 void Raft::tick() {
   impl_->tick();

@@ -64,3 +64,36 @@ TEST(Command, DamagedBytesAreErrorsNotCrashes) {
 
 }  // namespace
 }  // namespace coord::core
+
+#include <cstdlib>
+
+#include "fuzz_seeds.h"
+
+namespace coord::core {
+namespace {
+
+// COORD_WRITE_FUZZ_CORPUS=<dir> writes the seed corpora of the replica's
+// fuzz targets (tests/coordd_core/fuzz_corpus) from the real encoders.
+TEST(ReplicaFuzzCorpus, WrittenWhenAsked) {
+  for (const auto& [name, bytes] : fuzz::command_seeds()) {
+    auto c = decode_command(bytes);
+    EXPECT_TRUE(c.ok()) << name << ": " << c.status();
+  }
+  const std::string snapshot = fuzz::replica_snapshot_seed();
+  {
+    MemoryReplicaStorage storage(consensus::ConfState{{NodeId(1)}, {}});
+    auto r = Replica::create(ReplicaConfig{}, storage, snapshot, Random(1),
+                             [] { return std::string(16, 'k'); });
+    // It loads; only its index differs from the empty storage's.
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("the log's snapshot is at 0"), std::string::npos)
+        << r.status();
+  }
+  const char* dir = std::getenv("COORD_WRITE_FUZZ_CORPUS");
+  if (!dir) GTEST_SKIP() << "set COORD_WRITE_FUZZ_CORPUS to write the corpus";
+  fuzz::write_corpus(std::string(dir) + "/command", fuzz::command_seeds());
+  fuzz::write_corpus(std::string(dir) + "/replica_snapshot", {{"tree", snapshot}});
+}
+
+}  // namespace
+}  // namespace coord::core

@@ -28,6 +28,42 @@ struct Received {
 
 class Server;
 
+// Storage that loses nothing, until a test makes its writes fail, as a full
+// disk does; it counts the writes tried.
+class FailingStorage final : public ReplicaStorage {
+ public:
+  explicit FailingStorage(consensus::ConfState initial) : mem_(std::move(initial)) {}
+
+  consensus::HardState hard_state() const override { return mem_.hard_state(); }
+  const consensus::SnapshotMeta& snapshot_meta() const override { return mem_.snapshot_meta(); }
+  LogIndex first_index() const override { return mem_.first_index(); }
+  LogIndex last_index() const override { return mem_.last_index(); }
+  Term term(LogIndex i) const override { return mem_.term(i); }
+  void entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
+               std::vector<consensus::Entry>& out) const override {
+    mem_.entries(lo, hi, max_bytes, out);
+  }
+  consensus::Snapshot snapshot() const override { return mem_.snapshot(); }
+  Status persist(const consensus::Ready& rd) override {
+    ++persists_;
+    if (fail_all_) {
+      return Status(ErrorCode::SystemError, "/data/log/data.mdb: commit: No space left on device");
+    }
+    return mem_.persist(rd);
+  }
+  Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) override {
+    return mem_.snapshot_saved(meta, std::move(payload));
+  }
+
+  void fail_writes_for_testing(bool fail) { fail_all_ = fail; }
+  std::uint64_t persists() const { return persists_; }
+
+ private:
+  MemoryReplicaStorage mem_;
+  bool fail_all_ = false;
+  std::uint64_t persists_ = 0;
+};
+
 // One client connection, speaking frames.
 class Client {
  public:
@@ -39,7 +75,8 @@ class Client {
   std::optional<pr::ConnectResponse> connect(std::int32_t timeout_ms = 10'000,
                                              SessionId session = SessionId(0),
                                              std::string password = std::string(16, '\0'),
-                                             Zxid last_seen = Zxid(0));
+                                             Zxid last_seen = Zxid(0),
+                                             bool can_be_read_only = false);
   void send(OpCode op, const pr::RequestBody& body, std::int32_t xid = 0);
   // Everything received so far, decoded.
   std::vector<Received> take();
@@ -67,7 +104,7 @@ class Client {
 class Server {
  public:
   explicit Server(std::string super_digest = "", znode::TreeConfig tree = {})
-      : storage_(std::make_unique<MemoryReplicaStorage>(consensus::ConfState{{NodeId(1)}, {}})) {
+      : storage_(std::make_unique<FailingStorage>(consensus::ConfState{{NodeId(1)}, {}})) {
     config_.super_digest = std::move(super_digest);
     config_.tree = tree;
     config_.reap_interval_ms = 100;
@@ -138,7 +175,7 @@ class Server {
   }
 
   Replica& replica() { return *replica_; }
-  MemoryReplicaStorage& storage() { return *storage_; }
+  FailingStorage& storage() { return *storage_; }
   // The replica's log lines so far.
   std::vector<std::string>& warnings() { return warnings_; }
 
@@ -159,7 +196,7 @@ class Server {
   }
 
   ReplicaConfig config_;
-  std::unique_ptr<MemoryReplicaStorage> storage_;
+  std::unique_ptr<FailingStorage> storage_;
   std::unique_ptr<Replica> replica_;
   std::map<ConnId, std::unique_ptr<Client>> clients_;
   ConnId next_conn_ = 1;
@@ -170,8 +207,10 @@ class Server {
 };
 
 std::optional<pr::ConnectResponse> Client::connect(std::int32_t timeout_ms, SessionId session,
-                                                   std::string password, Zxid last_seen) {
+                                                   std::string password, Zxid last_seen,
+                                                   bool can_be_read_only) {
   pr::ConnectRequest req;
+  req.read_only = can_be_read_only;
   req.timeout_ms = timeout_ms;
   req.session_id = session;
   req.password = std::move(password);
@@ -455,7 +494,7 @@ TEST(Replica, DigestAuthAndSuperUser) {
   EXPECT_TRUE(eve.closed());
 }
 
-TEST(Replica, StorageFailureRefusesWritesKeepsReadsAndRecovers) {
+TEST(Replica, AWriteThatMeetsAStorageFailureIsAnsweredAndNeverApplies) {
   Server server;
   Client& c = server.open();
   Client& other = server.open();
@@ -463,27 +502,137 @@ TEST(Replica, StorageFailureRefusesWritesKeepsReadsAndRecovers) {
   ASSERT_TRUE(other.connect());
   ASSERT_EQ(c.call_one(OpCode::Create, create_req("/keep", "v")).header.err, ErrorCode::Ok);
   server.storage().fail_writes_for_testing(true);
-  // The write that meets the failure waits; it is retried on every tick.
-  c.send(OpCode::Create, create_req("/stuck"), 50);
-  EXPECT_TRUE(c.take().empty());
+  // The write that meets the failure is answered at once, and the ping
+  // behind it too: nothing waits for the disk.
+  c.send(OpCode::Create, create_req("/refused-first"), 50);
+  c.send(OpCode::Ping, pr::Empty{}, 51);
+  auto r = c.take();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].header.xid, 50);
+  EXPECT_EQ(r[0].header.err, ErrorCode::NotReadOnly);
+  EXPECT_EQ(r[1].header.xid, 51);
+  EXPECT_EQ(r[1].header.err, ErrorCode::Ok);
   EXPECT_TRUE(server.replica().storage_failed());
-  // Meanwhile other sessions read, and their writes are refused at once.
+  ASSERT_TRUE(server.replica().read_only().has_value());
+  EXPECT_EQ(server.replica().read_only()->reason, ReadOnlyReason::StorageRefusesWrites);
+  // The storage error, with its file, is what the host logs and shows.
+  EXPECT_NE(server.replica().read_only()->detail.find("/data/log/data.mdb"), std::string::npos);
+  EXPECT_FALSE(server.replica().ready());
+  // Other sessions read; their writes and syncs are refused at once.
   EXPECT_EQ(other.call_one(OpCode::GetData, pr::GetDataRequest{"/keep", false}).header.err,
             ErrorCode::Ok);
   EXPECT_EQ(other.call_one(OpCode::Create, create_req("/refused")).header.err,
             ErrorCode::NotReadOnly);
+  EXPECT_EQ(other.call_one(OpCode::Sync, pr::SyncRequest{"/"}).header.err, ErrorCode::NotReadOnly);
+  // Each tick tries once more, and no more than once.
+  const std::uint64_t before = server.storage().persists();
   server.advance(200);
-  EXPECT_TRUE(c.take().empty());
+  EXPECT_EQ(server.storage().persists() - before, 4u);
+  EXPECT_GE(server.replica().stats().writes_failed_storage, 5u);
+  EXPECT_EQ(server.replica().stats().read_only_entered, 1u);
+  EXPECT_TRUE(server.replica().storage_failed());
+  // Writes resume by themselves once storage takes them.
   server.storage().fail_writes_for_testing(false);
   server.advance(100);
-  EXPECT_FALSE(server.replica().storage_failed());
-  auto r = c.take();
-  ASSERT_EQ(r.size(), 1u);
-  EXPECT_EQ(r[0].header.xid, 50);
-  EXPECT_EQ(r[0].header.err, ErrorCode::Ok);
-  EXPECT_EQ(other.call_one(OpCode::Exists, pr::ExistsRequest{"/stuck", false}).header.err,
+  EXPECT_FALSE(server.replica().read_only().has_value());
+  EXPECT_TRUE(server.replica().ready());
+  EXPECT_FALSE(c.closed());
+  EXPECT_TRUE(c.take().empty());
+  // The refused write never happened.
+  EXPECT_EQ(other.call_one(OpCode::Exists, pr::ExistsRequest{"/refused-first", false}).header.err,
+            ErrorCode::NoNode);
+  EXPECT_EQ(c.call_one(OpCode::Create, create_req("/later")).header.err, ErrorCode::Ok);
+  EXPECT_EQ(other.call_one(OpCode::Exists, pr::ExistsRequest{"/later", false}).header.err,
             ErrorCode::Ok);
-  EXPECT_EQ(other.call_one(OpCode::Create, create_req("/later")).header.err, ErrorCode::Ok);
+}
+
+TEST(Replica, ReadOnlyModeServesReadOnlyClientsWithLocalSessions) {
+  Server server;
+  Client& old = server.open();
+  ASSERT_TRUE(old.connect());
+  ASSERT_EQ(old.call_one(OpCode::Create, create_req("/keep", "v")).header.err, ErrorCode::Ok);
+  const std::size_t global_sessions = server.replica().session_count();
+  server.storage().fail_writes_for_testing(true);
+  ASSERT_EQ(old.call_one(OpCode::SetData, pr::SetDataRequest{"/keep", "w", -1}).header.err,
+            ErrorCode::NotReadOnly);
+  ASSERT_TRUE(server.replica().read_only().has_value());
+  EXPECT_EQ(server.replica().four_letter_word("isro"), "ro");
+  EXPECT_NE(server.replica().four_letter_word("mntr").find("zk_server_state\tread-only\n"),
+            std::string::npos);
+  EXPECT_NE(server.replica().four_letter_word("srvr").find("Mode: read-only\n"), std::string::npos);
+
+  // A client that did not set canBeReadOnly is turned away without a reply.
+  Client& rw = server.open();
+  EXPECT_FALSE(rw.connect());
+  EXPECT_TRUE(rw.closed());
+
+  // One that did gets a session of this server alone, marked read-only.
+  Client& ro = server.open();
+  auto resp = ro.connect(10'000, SessionId(0), std::string(16, '\0'), Zxid(0), true);
+  ASSERT_TRUE(resp);
+  EXPECT_TRUE(resp->read_only);
+  EXPECT_NE(resp->session_id.value(), 0);
+  EXPECT_EQ(resp->password.size(), 16u);
+  EXPECT_EQ(server.replica().local_session_count(), 1u);
+  EXPECT_EQ(server.replica().session_count(), global_sessions);
+  EXPECT_FALSE(server.replica().has_session(resp->session_id));
+  auto got = ro.call_one(OpCode::GetData, pr::GetDataRequest{"/keep", false});
+  ASSERT_EQ(got.header.err, ErrorCode::Ok);
+  EXPECT_EQ(std::get<pr::GetDataResponse>(*got.body).data, std::optional<std::string>("v"));
+  EXPECT_EQ(ro.call_one(OpCode::Ping, pr::Empty{}).header.err, ErrorCode::Ok);
+  EXPECT_EQ(ro.call_one(OpCode::Create, create_req("/ro")).header.err, ErrorCode::NotReadOnly);
+  // A read-only client may come back to its local session, with its password.
+  Client& again = server.open();
+  auto resumed = again.connect(10'000, resp->session_id, resp->password, Zxid(0), true);
+  ASSERT_TRUE(resumed);
+  EXPECT_EQ(resumed->session_id, resp->session_id);
+  EXPECT_TRUE(resumed->read_only);
+  EXPECT_TRUE(ro.closed());  // the session moved
+  // The session that existed before goes on; its writes are refused.
+  EXPECT_EQ(old.call_one(OpCode::Ping, pr::Empty{}).header.err, ErrorCode::Ok);
+
+  // Storage back: the mode ends, local sessions with it.
+  server.storage().fail_writes_for_testing(false);
+  server.advance(100);
+  EXPECT_FALSE(server.replica().read_only().has_value());
+  EXPECT_TRUE(again.closed());
+  EXPECT_EQ(server.replica().local_session_count(), 0u);
+  EXPECT_EQ(server.replica().four_letter_word("isro"), "rw");
+  EXPECT_FALSE(old.closed());
+  EXPECT_EQ(old.call_one(OpCode::SetData, pr::SetDataRequest{"/keep", "w", -1}).header.err,
+            ErrorCode::Ok);
+  // The local session means nothing now.
+  Client& late = server.open();
+  auto expired = late.connect(10'000, resp->session_id, resp->password, Zxid(0), true);
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(expired->timeout_ms, 0);
+  EXPECT_FALSE(expired->read_only);
+  Client& fresh = server.open();
+  auto rw_again = fresh.connect();
+  ASSERT_TRUE(rw_again);
+  EXPECT_FALSE(rw_again->read_only);
+}
+
+TEST(Replica, LocalSessionExpiresAndClosingItNeedsNoLog) {
+  Server server;
+  Client& old = server.open();
+  ASSERT_TRUE(old.connect());
+  server.storage().fail_writes_for_testing(true);
+  ASSERT_EQ(old.call_one(OpCode::Create, create_req("/x")).header.err, ErrorCode::NotReadOnly);
+  Client& a = server.open();
+  ASSERT_TRUE(a.connect(4'000, SessionId(0), std::string(16, '\0'), Zxid(0), true));
+  Client& b = server.open();
+  ASSERT_TRUE(b.connect(4'000, SessionId(0), std::string(16, '\0'), Zxid(0), true));
+  EXPECT_EQ(server.replica().local_session_count(), 2u);
+  auto closed = b.call(OpCode::CloseSession, pr::Empty{});
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].header.err, ErrorCode::Ok);
+  EXPECT_TRUE(b.closed());
+  EXPECT_EQ(server.replica().local_session_count(), 1u);
+  // `a` goes silent past its timeout.
+  server.advance(4'200);
+  EXPECT_TRUE(a.closed());
+  EXPECT_EQ(server.replica().local_session_count(), 0u);
 }
 
 TEST(Replica, RestartReplaysTheLogAndASnapshot) {

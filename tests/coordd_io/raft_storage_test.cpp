@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "coord/io/raft_storage.h"
 
@@ -135,6 +136,83 @@ TEST_F(DiskStorageTest, SnapshotFromTheLeaderReplacesTheWholeLog) {
   s = open();
   EXPECT_EQ(s->snapshot_meta().conf.voters, (std::vector<NodeId>{NodeId(1), NodeId(2)}));
   EXPECT_EQ(**s->load_snapshot_payload(), "leader state");
+}
+
+// The log deleted, or cut to zero bytes, while snapshot files remain: the
+// server must not start from an empty tree (its own snapshots would then be
+// pruned in favour of the old files, and its writes lost at the next start).
+TEST_F(DiskStorageTest, AnEmptyLogNextToSnapshotsIsRefusedAndCanBeRecovered) {
+  const std::string log_file = (fs::path(dir_) / "log" / "data.mdb").string();
+  for (const bool cut_to_zero : {false, true}) {
+    SCOPED_TRACE(cut_to_zero ? "log cut to zero bytes" : "log deleted");
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    {
+      auto s = open();
+      ASSERT_TRUE(s->persist(entries(2, 30, 2)).ok());
+      const consensus::ConfState conf{{NodeId(1)}, {}};
+      ASSERT_TRUE(s->snapshot_saved({LogIndex(10), Term(2), conf}, "tree at 10").ok());
+      ASSERT_TRUE(s->snapshot_saved({LogIndex(20), Term(2), conf}, "tree at 20").ok());
+    }
+    if (cut_to_zero) {
+      fs::resize_file(log_file, 0);
+    } else {
+      fs::remove_all(fs::path(dir_) / "log");
+    }
+    auto refused = DiskReplicaStorage::open(dir_, consensus::ConfState{{NodeId(1)}, {}},
+                                            LmdbLogStore::Options{});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.code(), ErrorCode::DataInconsistency);
+    EXPECT_NE(refused.status().message().find(log_file), std::string::npos) << refused.status();
+    EXPECT_NE(refused.status().message().find("newest at index 20"), std::string::npos);
+    EXPECT_NE(refused.status().message().find("--recover-from-snapshot"), std::string::npos);
+    // Refusing wrote nothing that a second try would take for a log.
+    EXPECT_FALSE(DiskReplicaStorage::open(dir_, consensus::ConfState{{NodeId(1)}, {}},
+                                          LmdbLogStore::Options{})
+                     .ok());
+
+    // The newest snapshot is damaged: recovery takes the one before it.
+    {
+      std::ofstream f((fs::path(dir_) / "snapshots" / "snapshot-0000000000000014.snap").string(),
+                      std::ios::binary | std::ios::in | std::ios::out);
+      f.seekp(50);
+      f.put('!');
+    }
+    {
+      auto r = DiskReplicaStorage::open(dir_, consensus::ConfState{{NodeId(1)}, {}},
+                                        LmdbLogStore::Options{}, true);
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ((*r)->snapshot_meta().index, LogIndex(10));
+      EXPECT_EQ((*r)->snapshot_meta().term, Term(2));
+      EXPECT_EQ((*r)->hard_state().commit, LogIndex(10));
+      EXPECT_EQ((*r)->first_index(), LogIndex(11));
+      EXPECT_EQ((*r)->last_index(), LogIndex(10));
+      EXPECT_EQ(**(*r)->load_snapshot_payload(), "tree at 10");
+      // Writing goes on after it, and a later snapshot replaces it.
+      ASSERT_TRUE((*r)->persist(entries(11, 12, 3)).ok());
+      ASSERT_TRUE(
+          (*r)->snapshot_saved({LogIndex(12), Term(3), consensus::ConfState{{NodeId(1)}, {}}},
+                               "tree at 12")
+              .ok());
+    }
+    // An ordinary start from here on, from the snapshot the log names, not
+    // from the higher-numbered (damaged) file.
+    auto again = open();
+    ASSERT_NE(again, nullptr);
+    EXPECT_EQ(again->snapshot_meta().index, LogIndex(12));
+    EXPECT_EQ(**again->load_snapshot_payload(), "tree at 12");
+  }
+}
+
+TEST_F(DiskStorageTest, RecoveryWithoutAValidSnapshotFails) {
+  fs::create_directories(fs::path(dir_) / "snapshots");
+  std::ofstream((fs::path(dir_) / "snapshots" / "snapshot-0000000000000005.snap").string())
+      << "not a snapshot";
+  auto r = DiskReplicaStorage::open(dir_, consensus::ConfState{{NodeId(1)}, {}},
+                                    LmdbLogStore::Options{}, true);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("no snapshot file to recover from"), std::string::npos)
+      << r.status();
 }
 
 TEST(ConfStateCodec, RoundTripsAndRejectsDamage) {

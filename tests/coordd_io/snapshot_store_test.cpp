@@ -8,6 +8,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "coord/base/bytes.h"
+#include "coord/io/lmdb_check.h"
 #include "coord/io/snapshot_store.h"
 
 namespace coord::io {
@@ -67,9 +69,24 @@ TEST_F(SnapshotStoreTest, PruneKeepsTheNewestAndRemovesStrayTemporaries) {
   for (std::uint64_t i = 1; i <= 5; ++i)
     ASSERT_TRUE(store.save(LogIndex(i * 100), Term(1), "x").ok());
   write_file(store.path_of(LogIndex(900)) + ".tmp", "half written");
-  ASSERT_TRUE(store.prune(2).ok());
+  ASSERT_TRUE(store.prune(2, LogIndex(500)).ok());
   EXPECT_EQ(*store.list(), (std::vector<LogIndex>{LogIndex(400), LogIndex(500)}));
   EXPECT_FALSE(fs::exists(store.path_of(LogIndex(900)) + ".tmp"));
+}
+
+TEST_F(SnapshotStoreTest, PruneNeverRemovesTheSnapshotTheLogNames) {
+  // Files of higher index than the one the log's record names (left by a
+  // crash before the record, or by another life of the directory) must not
+  // push the named one out.
+  SnapshotStore store(dir_);
+  for (std::uint64_t i = 1; i <= 5; ++i)
+    ASSERT_TRUE(store.save(LogIndex(i * 100), Term(1), "x").ok());
+  ASSERT_TRUE(store.prune(2, LogIndex(200)).ok());
+  EXPECT_EQ(*store.list(), (std::vector<LogIndex>{LogIndex(100), LogIndex(200), LogIndex(300),
+                                                  LogIndex(400), LogIndex(500)}));
+  ASSERT_TRUE(store.prune(1, LogIndex(300)).ok());
+  EXPECT_EQ(*store.list(), (std::vector<LogIndex>{LogIndex(300), LogIndex(400), LogIndex(500)}));
+  EXPECT_TRUE(store.load(LogIndex(300)).ok());
 }
 
 TEST_F(SnapshotStoreTest, EveryFlippedByteIsDetected) {
@@ -110,6 +127,38 @@ TEST_F(SnapshotStoreTest, AFileRenamedToAnotherIndexIsRejected) {
   auto latest = store.load_latest();
   ASSERT_FALSE(latest.ok());
   EXPECT_NE(latest.status().message().find("index"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace coord::io
+
+#include "fuzz_seeds.h"
+
+namespace coord::io {
+namespace {
+
+// COORD_WRITE_FUZZ_CORPUS=<dir> writes the seed corpora of the storage
+// fuzz targets (tests/coordd_io/fuzz_corpus) from the real encoders.
+TEST(StorageFuzzCorpus, WrittenWhenAsked) {
+  const auto lmdb = fuzz::lmdb_file_seeds();
+  ASSERT_EQ(lmdb.size(), 2u);
+  for (const auto& [name, bytes] : lmdb)
+    EXPECT_TRUE(check_lmdb_image(name, bytes.size(),
+                                 [&](std::uint64_t off, std::size_t len, std::string& out) {
+                                   if (off > bytes.size() || len > bytes.size() - off) return false;
+                                   out = bytes.substr(off, len);
+                                   return true;
+                                 })
+                    .ok());
+  for (const auto& [name, bytes] : fuzz::snapshot_file_seeds()) {
+    const LogIndex index(get_be64(bytes.data() + 12));
+    EXPECT_TRUE(SnapshotStore::decode(bytes, index, name).ok()) << name;
+  }
+  const char* dir = std::getenv("COORD_WRITE_FUZZ_CORPUS");
+  if (!dir) GTEST_SKIP() << "set COORD_WRITE_FUZZ_CORPUS to write the corpus";
+  fuzz::write_corpus(std::string(dir) + "/log_records", fuzz::log_record_seeds());
+  fuzz::write_corpus(std::string(dir) + "/snapshot_file", fuzz::snapshot_file_seeds());
+  fuzz::write_corpus(std::string(dir) + "/lmdb_file", lmdb);
 }
 
 }  // namespace

@@ -57,6 +57,7 @@ struct Item {
   bool close_after = false;
   std::uint64_t read_context = 0;
   LogIndex read_index{0};
+  LogIndex log_index{0};  // of the proposed entry
 };
 
 enum class Phase : std::uint8_t { AwaitConnect, Connecting, Open, Closing };
@@ -67,9 +68,11 @@ struct Conn {
   pr::FrameBuffer frames;
   Phase phase = Phase::AwaitConnect;
   bool has_read_only = true;
+  bool can_be_read_only = false;  // the handshake's readOnly byte
   SessionId session{0};
   std::int32_t timeout_ms = 0;
   std::uint64_t handshake_seq = 0;
+  LogIndex handshake_index{0};  // of the proposed CreateSession entry
   std::vector<Id> identities;
   std::deque<Item> queue;
   std::uint64_t next_seq = 1;
@@ -138,17 +141,31 @@ std::string hex(std::int64_t v) {
 
 }  // namespace
 
+std::string_view to_string(ReadOnlyReason r) {
+  switch (r) {
+    case ReadOnlyReason::StorageRefusesWrites:
+      return "storage refuses writes";
+  }
+  return "unknown";
+}
+
 struct Replica::Impl {
   ReplicaConfig config;
   ReplicaStorage& storage;
   PasswordSource passwords;
+  // Seeds the Raft that replaces one after a failed write.
+  Random spare_random;
   consensus::Raft raft;
   znode::DataTree tree;
   std::map<SessionId, Session> sessions;  // ordered: deterministic iteration
   std::unordered_map<ConnId, Conn> conns;
-  std::set<ConnId> dirty;                // connections whose queue may make progress
-  std::optional<consensus::Ready> held;  // a Ready whose persist failed
-  bool storage_failed = false;
+  std::set<ConnId> dirty;  // connections whose queue may make progress
+  std::optional<ReadOnlyState> read_only;
+  // Set by a tick while storage refuses writes: the next Ready may try.
+  bool storage_retry_due = false;
+  // Sessions of read-only clients: never in the log, gone with the mode.
+  std::map<SessionId, Session> local_sessions;
+  std::uint64_t local_sessions_created = 0;
   LogIndex applied{0};
   std::uint64_t applied_since_snapshot = 0;
   std::uint64_t applied_bytes_since_snapshot = 0;
@@ -181,6 +198,7 @@ struct Replica::Impl {
       : config(c),
         storage(s),
         passwords(std::move(p)),
+        spare_random(random),
         raft(raft_config(c, s), s, std::move(random)),
         tree(c.tree) {}
 
@@ -218,10 +236,7 @@ struct Replica::Impl {
 
   // The connection no longer holds its session or its watches.
   void detach(Conn& c) {
-    if (c.session.value() != 0) {
-      auto s = sessions.find(c.session);
-      if (s != sessions.end() && s->second.conn == c.id) s->second.conn = 0;
-    }
+    if (Session* s = find_session(c.session); s != nullptr && s->conn == c.id) s->conn = 0;
     tree.remove_watcher(c.id);
     c.queue.clear();
   }
@@ -244,20 +259,19 @@ struct Replica::Impl {
 
   void drive() {
     for (int rounds = 0; rounds < 1'000; ++rounds) {
-      if (!held) {
-        if (!raft.has_ready()) break;
-        held = raft.ready();
-      }
-      consensus::Ready& rd = *held;
+      if (!raft.has_ready()) break;
+      // While storage refuses writes, only a tick tries again: a failing
+      // write costs a system call or more, and inputs keep coming.
+      if (storage_failed() && !storage_retry_due) break;
+      consensus::Ready rd = raft.ready();
       if (rd.hard_state || !rd.entries.empty() || rd.snapshot) {
         Status st = storage.persist(rd);
         if (!st.ok()) {
-          if (!storage_failed) ++stats.writes_failed_storage;
-          storage_failed = true;
-          return;  // retried on the next tick
+          storage_write_failed(st);
+          break;
         }
+        if (storage_failed()) leave_read_only();
       }
-      storage_failed = false;
       for (auto& m : rd.messages)
         out.peer_messages.push_back(std::move(m));
       if (rd.snapshot) install_snapshot(*rd.snapshot);
@@ -265,10 +279,107 @@ struct Replica::Impl {
       for (const auto& rs : rd.read_states)
         read_state(rs);
       if (rd.soft_state_changed) role_changed();
-      held.reset();
       raft.advance();
     }
     release_reads();
+  }
+
+  bool storage_failed() const {
+    return read_only && read_only->reason == ReadOnlyReason::StorageRefusesWrites;
+  }
+
+  // A Ready could not be made durable. Nothing of it may take effect, so
+  // the Raft core is restored from what storage holds, which forgets the
+  // entries, votes and messages it carried; the requests that waited on
+  // them are answered now instead of stalling their connections.
+  void storage_write_failed(const Status& st) {
+    ++stats.writes_failed_storage;
+    storage_retry_due = false;  // one try per tick
+    consensus::RaftConfig rc = raft_config(config, storage);
+    rc.applied = applied;
+    raft = consensus::Raft(rc, storage, Random(spare_random.next_u64()));
+    last_role = raft.role();
+    if (!read_only) {
+      ++stats.read_only_entered;
+      read_only = ReadOnlyState{ReadOnlyReason::StorageRefusesWrites, {}, now_steady};
+    }
+    read_only->detail = st.message();
+    release_forgotten();
+  }
+
+  // Settles what waited on the Raft core that was just replaced.
+  void release_forgotten() {
+    const LogIndex durable = storage.last_index();
+    for (auto& [id, c] : conns) {
+      if (c.phase == Phase::Connecting && c.handshake_index > durable) {
+        close(c);  // the session was never created: the client tries again
+        continue;
+      }
+      bool lost = false;
+      for (Item& item : c.queue) {
+        if (item.state == ItemState::WaitingRead) {
+          finish(item, ErrorCode::NotReadOnly);
+          dirty.insert(id);
+        } else if (item.state == ItemState::Proposed) {
+          if (item.log_index > durable) {
+            // Never stored, so never applied: refused as any write now is.
+            finish(item, ErrorCode::NotReadOnly);
+            dirty.insert(id);
+          } else {
+            // Stored but not committed: it applies once storage takes
+            // writes again. Only a lost connection tells a client that the
+            // outcome is not known yet.
+            lost = true;
+          }
+        }
+      }
+      if (lost) close(c);
+    }
+    read_waiters.clear();
+    // Proposals of the leader's own (expiries, reaping) are made again
+    // once it can write; applying one twice is harmless.
+    reaping.clear();
+    for (auto& [id, s] : sessions)
+      s.closing = false;
+  }
+
+  void leave_read_only() {
+    read_only.reset();
+    // As when ZooKeeper's read-only server gives way to a full one: the
+    // local sessions end, and their clients reconnect for a real session.
+    for (auto& [id, s] : local_sessions) {
+      auto c = conns.find(s.conn);
+      if (c != conns.end()) close(c->second);
+    }
+    local_sessions.clear();
+  }
+
+  Session* find_session(SessionId id) {
+    if (id.value() == 0) return nullptr;
+    if (auto s = sessions.find(id); s != sessions.end()) return &s->second;
+    if (auto s = local_sessions.find(id); s != local_sessions.end()) return &s->second;
+    return nullptr;
+  }
+
+  // Local session ids have bit 62 set and the server id in bits 48..55:
+  // above any log index a global session id is taken from, and apart from
+  // the local ids of other servers.
+  SessionId next_local_session_id() {
+    const std::uint64_t v = (std::uint64_t{1} << 62) | ((config.id.value() & 0xff) << 48) |
+                            (++local_sessions_created & ((std::uint64_t{1} << 48) - 1));
+    return SessionId(static_cast<std::int64_t>(v));
+  }
+
+  void expire_local_sessions() {
+    for (auto it = local_sessions.begin(); it != local_sessions.end();) {
+      Session& s = it->second;
+      if (now_steady - s.last_heard <= s.effective_timeout_ms) {
+        ++it;
+        continue;
+      }
+      if (auto c = conns.find(s.conn); c != conns.end()) close(c->second);
+      it = local_sessions.erase(it);
+    }
   }
 
   void role_changed() {
@@ -282,6 +393,8 @@ struct Replica::Impl {
   }
 
   bool propose(const Command& cmd) { return raft.propose(encode_command(cmd)).ok(); }
+  // The index of the entry propose() just appended.
+  LogIndex proposed_index() const { return raft.last_index(); }
 
   // ---- applying entries ---------------------------------------------------------
 
@@ -740,9 +853,14 @@ struct Replica::Impl {
   void propose_write(Conn& c, Item& item) {
     c.last_op = std::string(pr::op_name(item.op));
     if (item.op == OpCode::Reconfig) return finish(item, ErrorCode::ReconfigDisabled);
-    if (storage_failed) {
-      // The log cannot grow: refuse writes the way a read-only ZooKeeper
-      // does, and keep serving reads.
+    if (read_only) {
+      if (item.op == OpCode::CloseSession && local_sessions.erase(c.session) != 0) {
+        // A local session ends here, without the log (ZooKeeper's
+        // read-only server lets exactly these through).
+        item.close_after = true;
+        return finish(item, ErrorCode::Ok);
+      }
+      // Refused the way a read-only ZooKeeper refuses: reads go on.
       return finish(item, ErrorCode::NotReadOnly);
     }
     Command cmd;
@@ -761,6 +879,7 @@ struct Replica::Impl {
       return;
     }
     item.state = ItemState::Proposed;
+    item.log_index = proposed_index();
   }
 
   void execute(Conn& c, Item& item) {
@@ -843,6 +962,8 @@ struct Replica::Impl {
       case OpCode::MultiRead:
         return multi_read(item, caller);
       case OpCode::Sync: {
+        // A read-only ZooKeeper refuses sync as it refuses writes.
+        if (read_only) return finish(item, ErrorCode::NotReadOnly);
         if (!raft.read_index(next_read_context).ok()) {
           close(c);
           return;
@@ -983,13 +1104,19 @@ struct Replica::Impl {
     auto req = pr::decode_connect_request(payload);
     if (!req.ok()) return close(c);
     c.has_read_only = req->has_read_only;
+    c.can_be_read_only = req->has_read_only && req->read_only;
     if (req->last_zxid_seen > applied_zxid()) {
       // The client has seen a newer state than ours: it must try another
       // server (single system image, DESIGN §1). No reply, as ZooKeeper.
       return close(c);
     }
-    if (req->session_id.value() == 0) {
-      if (storage_failed || raft.role() != consensus::Role::Leader) return close(c);
+    if (read_only) {
+      // ZooKeeper's read-only server closes, without a reply, the
+      // connection of a client that did not say it can live with one.
+      if (!c.can_be_read_only) return close(c);
+      if (req->session_id.value() == 0) return open_local_session(c, req->timeout_ms);
+    } else if (req->session_id.value() == 0) {
+      if (raft.role() != consensus::Role::Leader) return close(c);
       const std::int32_t timeout = negotiate(req->timeout_ms);
       std::string password = passwords();
       COORD_ASSERT(password.size() == limits::session_password_bytes, "bad password size");
@@ -999,26 +1126,45 @@ struct Replica::Impl {
       cmd.time = now_wall;
       cmd.body = CreateSessionCmd{timeout, std::move(password)};
       if (!propose(cmd)) return close(c);
+      c.handshake_index = proposed_index();
       c.phase = Phase::Connecting;
       c.timeout_ms = timeout;
       return;
     }
-    auto s = sessions.find(req->session_id);
-    if (s == sessions.end() || s->second.closing || s->second.password != req->password) {
+    Session* s = find_session(req->session_id);
+    if (s == nullptr || s->closing || s->password != req->password) {
       pr::Bytes frame;
       pr::append_connect_response_frame(frame, pr::invalid_session_response(c.has_read_only));
       send(c, frame);
       return close(c);
     }
-    Session& session = s->second;
+    Session& session = *s;
     if (session.conn != 0 && session.conn != c.id) {
       // The session moved here: the old connection is closed (§4.3).
       auto old = conns.find(session.conn);
       if (old != conns.end()) close(old->second);
     }
+    session.effective_timeout_ms = negotiate(req->timeout_ms);
+    attach(c, session);
+  }
+
+  // A session only this server knows, for a read-only client: no log
+  // entry, so it exists while the server is read-only and no longer.
+  void open_local_session(Conn& c, std::int32_t requested_timeout_ms) {
+    Session s;
+    s.id = next_local_session_id();
+    s.timeout_ms = s.effective_timeout_ms = negotiate(requested_timeout_ms);
+    s.password = passwords();
+    COORD_ASSERT(s.password.size() == limits::session_password_bytes, "bad password size");
+    const SessionId id = s.id;
+    attach(c, local_sessions.emplace(id, std::move(s)).first->second);
+  }
+
+  // Opens `c` on `session` and sends the handshake reply; its readOnly
+  // byte tells the client whether this server takes writes.
+  void attach(Conn& c, Session& session) {
     session.conn = c.id;
     session.last_heard = now_steady;
-    session.effective_timeout_ms = negotiate(req->timeout_ms);
     c.session = session.id;
     c.timeout_ms = session.effective_timeout_ms;
     c.phase = Phase::Open;
@@ -1028,6 +1174,7 @@ struct Replica::Impl {
     resp.session_id = session.id;
     resp.password = session.password;
     resp.has_read_only = c.has_read_only;
+    resp.read_only = read_only.has_value();
     pr::Bytes frame;
     pr::append_connect_response_frame(frame, resp);
     send(c, frame);
@@ -1038,10 +1185,7 @@ struct Replica::Impl {
     ++c.received;
     ++stats.packets_received;
     if (c.phase == Phase::AwaitConnect) return handshake(c, payload);
-    if (c.session.value() != 0) {
-      auto s = sessions.find(c.session);
-      if (s != sessions.end()) s->second.last_heard = now_steady;
-    }
+    if (Session* s = find_session(c.session)) s->last_heard = now_steady;
     pr::JuteReader r(payload);
     auto header = pr::decode_request_header(r);
     if (!header.ok()) return close(c);
@@ -1073,7 +1217,7 @@ struct Replica::Impl {
   // ---- sessions ---------------------------------------------------------------
 
   void expire_sessions() {
-    if (raft.role() != consensus::Role::Leader || storage_failed) return;
+    if (raft.role() != consensus::Role::Leader || read_only) return;
     for (auto& [id, s] : sessions) {
       if (s.closing || now_steady - s.last_heard <= s.effective_timeout_ms) continue;
       Command cmd;
@@ -1085,7 +1229,7 @@ struct Replica::Impl {
   }
 
   void reap() {
-    if (raft.role() != consensus::Role::Leader || storage_failed) return;
+    if (raft.role() != consensus::Role::Leader || read_only) return;
     if (now_wall - last_reap < config.reap_interval_ms) return;
     last_reap = now_wall;
     for (const std::string& path : tree.reap_candidates(now_wall)) {
@@ -1198,12 +1342,20 @@ Result<std::unique_ptr<Replica>> Replica::create(const ReplicaConfig& config,
 void Replica::tick(TimeMs steady, TimeMs wall) {
   Impl& m = *impl_;
   m.set_time(steady, wall);
+  if (m.storage_failed()) {
+    m.storage_retry_due = true;
+    // The Raft core was restored from storage after the failed write; a
+    // single voter elects itself again, which is the write that tries.
+    if (m.config.voters.size() == 1 && m.config.voters.front() == m.config.id) m.raft.campaign();
+  }
   m.raft.tick();
   m.drive();
   m.expire_sessions();
+  m.expire_local_sessions();
   m.reap();
   m.drive();
   m.pump_dirty();
+  m.storage_retry_due = false;
 }
 
 void Replica::connection_opened(ConnId conn, std::string remote_ip, TimeMs steady, TimeMs wall,
@@ -1296,10 +1448,16 @@ void Replica::snapshot_done(LogIndex index) {
 
 bool Replica::ready() const {
   const Impl& m = *impl_;
-  return !m.storage_failed && m.raft.leader().value() != 0 && m.applied >= m.raft.commit_index();
+  return !m.read_only && m.raft.leader().value() != 0 && m.applied >= m.raft.commit_index();
+}
+const std::optional<ReadOnlyState>& Replica::read_only() const {
+  return impl_->read_only;
 }
 bool Replica::storage_failed() const {
-  return impl_->storage_failed;
+  return impl_->storage_failed();
+}
+std::size_t Replica::local_session_count() const {
+  return impl_->local_sessions.size();
 }
 Zxid Replica::applied_zxid() const {
   return impl_->applied_zxid();
@@ -1344,7 +1502,8 @@ std::string Replica::four_letter_word(std::string_view word) {
   const std::uint64_t sent = m.stats.packets_sent - m.fourlw.sent_base;
   const Histogram& latency_us = m.fourlw.latency_us;
   const bool single = m.config.voters.size() == 1;
-  const std::string mode = single                                     ? "standalone"
+  const std::string mode = m.read_only                                ? "read-only"
+                           : single                                   ? "standalone"
                            : m.raft.role() == consensus::Role::Leader ? "leader"
                                                                       : "follower";
   std::size_t outstanding = 0;
@@ -1365,7 +1524,7 @@ std::string Replica::four_letter_word(std::string_view word) {
   };
   if (word == "ruok") return "imok";
   if (word == "gtmk") return "0";  // coord has no trace mask
-  if (word == "isro") return "rw";
+  if (word == "isro") return m.read_only ? "ro" : "rw";
   if (word == "srvr") {
     os << "Zookeeper version: " << m.config.version << ", built on coord\n";
     counters();

@@ -144,6 +144,14 @@ HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& s
   gauge("coord_snapshot_bytes", "Bytes of snapshot files.", storage.snapshot_bytes());
   gauge("coord_storage_failed", "1 while storage refuses writes.",
         replica.storage_failed() ? 1 : 0);
+  gauge("coord_read_only", "1 while the server serves reads only (ZooKeeper's read-only mode).",
+        replica.read_only() ? 1 : 0);
+  gauge("coord_local_sessions", "Sessions of read-only clients, held by this server only.",
+        replica.local_session_count());
+  counter("coord_storage_write_failures_total", "Log writes that failed, each retry counted.",
+          s.writes_failed_storage);
+  counter("coord_read_only_entered_total", "Times the server entered read-only mode.",
+          s.read_only_entered);
   gauge("coord_data_bytes", "Approximate bytes of data and names.",
         replica.tree().approximate_data_bytes());
   counter("coord_packets_received_total", "Client frames received.", s.packets_received);
@@ -376,8 +384,10 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
 
   if (path == "/healthz") return done(HttpReply{200, "text/plain", "ok\n"});
   if (path == "/readyz") {
-    if (replica.storage_failed()) {
-      return done(HttpReply{503, "text/plain", "storage refuses writes\n"});
+    if (const auto& ro = replica.read_only()) {
+      return done(HttpReply{
+          503, "text/plain",
+          "read-only: " + std::string(core::to_string(ro->reason)) + ": " + ro->detail + "\n"});
     }
     if (!replica.ready()) {
       return done(HttpReply{503, "text/plain", "no leader or applying the log\n"});

@@ -2,6 +2,7 @@
 
 #include <lmdb.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <cerrno>
 #include <cstring>
@@ -11,6 +12,8 @@
 #include "coord/base/assert.h"
 #include "coord/base/bytes.h"
 #include "coord/base/checksum.h"
+#include "coord/io/lmdb_check.h"
+#include "coord/io/log_records.h"
 
 namespace coord::io {
 namespace {
@@ -19,14 +22,9 @@ constexpr std::string_view kFormatKey = "format";
 constexpr std::string_view kFormatValue = "coord-log-1";
 constexpr std::string_view kHardStateKey = "hard_state";
 constexpr std::string_view kSnapshotKey = "snapshot";
-constexpr std::size_t kCrcBytes = 4;
-
-// Big-endian, so LMDB's byte order is index order.
-std::string index_key(LogIndex index) {
-  std::string k;
-  put_be64(k, index.value());
-  return k;
-}
+using records::index_key;
+using records::seal;
+using records::unseal;
 
 MDB_val as_val(std::string_view s) {
   return MDB_val{s.size(), const_cast<char*>(s.data())};
@@ -35,25 +33,89 @@ std::string_view as_view(const MDB_val& v) {
   return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
 }
 
-// value = crc32c(key || body) || body
+}  // namespace
+
+namespace records {
+
 std::string seal(std::string_view key, std::string_view body) {
   std::string out;
-  out.reserve(kCrcBytes + body.size());
+  out.reserve(seal_bytes + body.size());
   put_be32(out, crc32c_extend(crc32c(key), body.data(), body.size()));
   out.append(body);
   return out;
 }
 
-// The body of a sealed value, or nullopt when the checksum fails.
 std::optional<std::string_view> unseal(std::string_view key, std::string_view value) {
-  if (value.size() < kCrcBytes) return std::nullopt;
+  if (value.size() < seal_bytes) return std::nullopt;
   const auto* p = reinterpret_cast<const unsigned char*>(value.data());
-  std::string_view body = value.substr(kCrcBytes);
+  std::string_view body = value.substr(seal_bytes);
   if (get_be32(p) != crc32c_extend(crc32c(key), body.data(), body.size())) return std::nullopt;
   return body;
 }
 
-}  // namespace
+std::string index_key(LogIndex index) {
+  std::string k;
+  put_be64(k, index.value());
+  return k;
+}
+
+std::string entry_body(const LogRecord& r) {
+  std::string body;
+  body.reserve(9 + r.data.size());
+  put_be64(body, r.term.value());
+  body.push_back(static_cast<char>(r.kind));
+  body += r.data;
+  return body;
+}
+
+Result<LogRecord> decode_entry(std::string_view key, std::string_view value) {
+  if (key.size() != index_key_bytes) {
+    return Status(ErrorCode::DataInconsistency,
+                  "log key of " + std::to_string(key.size()) + " bytes");
+  }
+  const LogIndex index(get_be64(reinterpret_cast<const unsigned char*>(key.data())));
+  auto body = unseal(key, value);
+  if (!body || body->size() < 9) {
+    return Status(ErrorCode::DataInconsistency,
+                  "log entry " + std::to_string(index.value()) + " fails its checksum");
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(body->data());
+  return LogRecord{index, Term(get_be64(p)), p[8], std::string(body->substr(9))};
+}
+
+std::string hard_state_body(const HardState& h) {
+  std::string body;
+  put_be64(body, h.term.value());
+  put_be64(body, h.vote.value());
+  put_be64(body, h.commit.value());
+  return body;
+}
+
+Result<HardState> decode_hard_state(std::string_view body) {
+  if (body.size() != 24) {
+    return Status(ErrorCode::DataInconsistency, "hard state record has a bad size");
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(body.data());
+  return HardState{Term(get_be64(p)), NodeId(get_be64(p + 8)), LogIndex(get_be64(p + 16))};
+}
+
+std::string snapshot_body(const SnapshotMeta& m) {
+  std::string body;
+  put_be64(body, m.index.value());
+  put_be64(body, m.term.value());
+  body += m.config;
+  return body;
+}
+
+Result<SnapshotMeta> decode_snapshot(std::string_view body) {
+  if (body.size() < 16) {
+    return Status(ErrorCode::DataInconsistency, "snapshot record has a bad size");
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(body.data());
+  return SnapshotMeta{LogIndex(get_be64(p)), Term(get_be64(p + 8)), std::string(body.substr(16))};
+}
+
+}  // namespace records
 
 struct LmdbLogStore::Env {
   MDB_env* env = nullptr;
@@ -128,6 +190,9 @@ Result<std::unique_ptr<LmdbLogStore>> LmdbLogStore::open(const std::string& dir,
   if (ec) return Status(ErrorCode::SystemError, dir + ": cannot create: " + ec.message());
   auto env = std::make_unique<Env>();
   const std::string file = (std::filesystem::path(dir) / "data.mdb").string();
+  // LMDB maps the file and trusts it: a file cut short or a damaged page
+  // would kill the process with SIGBUS on the first read past its end.
+  COORD_RETURN_IF_ERROR(check_lmdb_file(file));
   int rc = mdb_env_create(&env->env);
   if (rc != 0) return lmdb_error(file, "create environment", rc);
   if ((rc = mdb_env_set_mapsize(env->env, options.map_bytes)) != 0) {
@@ -165,6 +230,8 @@ Result<std::unique_ptr<LmdbLogStore>> LmdbLogStore::open(const std::string& dir,
     if ((rc = txn.commit()) != 0) return lmdb_error(file, "commit", rc);
   }
   std::unique_ptr<LmdbLogStore> store(new LmdbLogStore(std::move(env), file));
+  store->dir_ = dir;
+  store->disk_free_bytes_min_ = options.disk_free_bytes_min;
   COORD_RETURN_IF_ERROR(store->load());
   return store;
 }
@@ -195,20 +262,16 @@ Status LmdbLogStore::load() {
   auto hs = read_meta(kHardStateKey);
   if (!hs.ok()) return hs.status();
   if (*hs) {
-    if ((*hs)->size() != 24) {
-      return Status(ErrorCode::DataInconsistency, file_ + ": hard state record has a bad size");
-    }
-    const auto* p = reinterpret_cast<const unsigned char*>((*hs)->data());
-    hard_state_ = HardState{Term(get_be64(p)), NodeId(get_be64(p + 8)), LogIndex(get_be64(p + 16))};
+    auto h = records::decode_hard_state(**hs);
+    if (!h.ok()) return Status(h.code(), file_ + ": " + h.status().message());
+    hard_state_ = *h;
   }
   auto snap = read_meta(kSnapshotKey);
   if (!snap.ok()) return snap.status();
   if (*snap) {
-    if ((*snap)->size() < 16) {
-      return Status(ErrorCode::DataInconsistency, file_ + ": snapshot record has a bad size");
-    }
-    const auto* p = reinterpret_cast<const unsigned char*>((*snap)->data());
-    snapshot_ = SnapshotMeta{LogIndex(get_be64(p)), Term(get_be64(p + 8)), (*snap)->substr(16)};
+    auto m = records::decode_snapshot(**snap);
+    if (!m.ok()) return Status(m.code(), file_ + ": " + m.status().message());
+    snapshot_ = std::move(m).value();
   }
 
   const LogIndex snap_index = snapshot_ ? snapshot_->index : LogIndex(0);
@@ -227,6 +290,9 @@ Status LmdbLogStore::load() {
   first_ = LogIndex(get_be64(static_cast<const unsigned char*>(key.mv_data)));
   rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST);
   if (rc != 0) return lmdb_error(file_, "read last entry", rc);
+  if (key.mv_size != 8) {
+    return Status(ErrorCode::DataInconsistency, file_ + ": log key of bad size");
+  }
   last_ = LogIndex(get_be64(static_cast<const unsigned char*>(key.mv_data)));
   if (first_ <= snap_index) {
     return Status(ErrorCode::DataInconsistency,
@@ -252,6 +318,7 @@ static int drop_entries(MDB_cursor* cursor, LogIndex bound, bool up_to) {
   MDB_val value;
   int rc = mdb_cursor_get(cursor, &key, &value, up_to ? MDB_FIRST : MDB_SET_RANGE);
   while (rc == 0) {
+    if (key.mv_size != records::index_key_bytes) return MDB_CORRUPTED;
     if (up_to && get_be64(static_cast<const unsigned char*>(key.mv_data)) > bound.value()) break;
     if ((rc = mdb_cursor_del(cursor, 0)) != 0) return rc;
     rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
@@ -280,6 +347,18 @@ Status LmdbLogStore::write(const LogWrite& w) {
     }
   }
 
+  if (disk_free_bytes_min_ > 0) {
+    struct statvfs fs {};
+    if (::statvfs(dir_.c_str(), &fs) == 0) {
+      const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+      if (free_bytes < disk_free_bytes_min_) {
+        return Status(ErrorCode::SystemError,
+                      file_ + ": write refused: " + std::to_string(free_bytes) +
+                          " bytes free on its file system, below the reserve of " +
+                          std::to_string(disk_free_bytes_min_) + " (the disk is nearly full)");
+      }
+    }
+  }
   Txn txn(env_->env, false);
   if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
   int rc = 0;
@@ -290,11 +369,7 @@ Status LmdbLogStore::write(const LogWrite& w) {
     rc = w.discard_log ? drop_entries(cursor.get(), LogIndex(0), false)
                        : drop_entries(cursor.get(), w.snapshot->index, true);
     if (rc != 0) return lmdb_error(file_, "drop compacted entries", rc);
-    std::string body;
-    put_be64(body, w.snapshot->index.value());
-    put_be64(body, w.snapshot->term.value());
-    body += w.snapshot->config;
-    std::string sealed = seal(kSnapshotKey, body);
+    std::string sealed = seal(kSnapshotKey, records::snapshot_body(*w.snapshot));
     MDB_val key = as_val(kSnapshotKey);
     MDB_val value = as_val(sealed);
     if ((rc = mdb_put(txn.get(), env_->meta, &key, &value, 0)) != 0) {
@@ -310,14 +385,9 @@ Status LmdbLogStore::write(const LogWrite& w) {
     if (!appending && (rc = drop_entries(cursor.get(), from, false)) != 0) {
       return lmdb_error(file_, "drop conflicting entries", rc);
     }
-    std::string body;
     for (const LogRecord& e : w.entries) {
-      body.clear();
-      put_be64(body, e.term.value());
-      body.push_back(static_cast<char>(e.kind));
-      body += e.data;
       std::string k = index_key(e.index);
-      std::string sealed = seal(k, body);
+      std::string sealed = seal(k, records::entry_body(e));
       MDB_val key = as_val(k);
       MDB_val value = as_val(sealed);
       if ((rc = mdb_put(txn.get(), env_->log, &key, &value, appending ? MDB_APPEND : 0)) != 0) {
@@ -329,11 +399,7 @@ Status LmdbLogStore::write(const LogWrite& w) {
   }
 
   if (w.hard_state) {
-    std::string body;
-    put_be64(body, w.hard_state->term.value());
-    put_be64(body, w.hard_state->vote.value());
-    put_be64(body, w.hard_state->commit.value());
-    std::string sealed = seal(kHardStateKey, body);
+    std::string sealed = seal(kHardStateKey, records::hard_state_body(*w.hard_state));
     MDB_val key = as_val(kHardStateKey);
     MDB_val value = as_val(sealed);
     if ((rc = mdb_put(txn.get(), env_->meta, &key, &value, 0)) != 0) {
@@ -368,14 +434,9 @@ Status LmdbLogStore::compact(LogIndex through) {
 
 static Result<LogRecord> decode_entry(const std::string& file, const MDB_val& key,
                                       const MDB_val& value) {
-  const LogIndex index(get_be64(static_cast<const unsigned char*>(key.mv_data)));
-  auto body = unseal(as_view(key), as_view(value));
-  if (!body || body->size() < 9) {
-    return Status(ErrorCode::DataInconsistency,
-                  file + ": log entry " + std::to_string(index.value()) + " fails its checksum");
-  }
-  const auto* p = reinterpret_cast<const unsigned char*>(body->data());
-  return LogRecord{index, Term(get_be64(p)), p[8], std::string(body->substr(9))};
+  auto r = records::decode_entry(as_view(key), as_view(value));
+  if (!r.ok()) return Status(r.code(), file + ": " + r.status().message());
+  return r;
 }
 
 Result<LogRecord> LmdbLogStore::entry(LogIndex index) const {
@@ -406,6 +467,9 @@ Result<std::vector<LogRecord>> LmdbLogStore::entries(LogIndex lo, LogIndex hi,
   std::size_t bytes = 0;
   int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_RANGE);
   while (rc == 0) {
+    if (key.mv_size != records::index_key_bytes) {
+      return Status(ErrorCode::DataInconsistency, file_ + ": log key of bad size");
+    }
     const LogIndex at(get_be64(static_cast<const unsigned char*>(key.mv_data)));
     if (at >= hi) break;
     auto e = decode_entry(file_, key, value);

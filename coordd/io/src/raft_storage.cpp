@@ -5,12 +5,11 @@
 
 #include "coord/base/assert.h"
 #include "coord/base/bytes.h"
+#include "coord/base/limits.h"
+#include "coord/base/log.h"
 
 namespace coord::io {
 namespace {
-
-// Entries read at a time when the term cache is filled at open.
-constexpr std::size_t term_scan_batch_bytes = std::size_t{64} << 20;
 
 consensus::Entry to_entry(LogRecord r) {
   return consensus::Entry{r.term, r.index, static_cast<consensus::EntryType>(r.kind),
@@ -52,8 +51,10 @@ Result<consensus::ConfState> decode_conf_state(std::string_view bytes) {
 DiskReplicaStorage::DiskReplicaStorage(std::unique_ptr<LmdbLogStore> log, std::string snapshot_dir)
     : log_(std::move(log)), snapshots_(std::move(snapshot_dir)) {}
 
-Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(
-    const std::string& data_dir, consensus::ConfState initial, LmdbLogStore::Options options) {
+Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(const std::string& data_dir,
+                                                                     consensus::ConfState initial,
+                                                                     LmdbLogStore::Options options,
+                                                                     bool recover_from_snapshot) {
   namespace fs = std::filesystem;
   auto log = LmdbLogStore::open((fs::path(data_dir) / "log").string(), options);
   if (!log.ok()) return log.status();
@@ -70,6 +71,22 @@ Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(
   }
   COORD_RETURN_IF_ERROR(s->load_terms());
   if (!s->log_->hard_state() && !s->log_->snapshot_meta() && s->log_->last_index().value() == 0) {
+    auto snapshots = s->snapshots_.list();
+    if (!snapshots.ok()) return snapshots.status();
+    if (!snapshots->empty()) {
+      if (recover_from_snapshot) {
+        COORD_RETURN_IF_ERROR(s->recover_from_snapshot(initial));
+        return s;
+      }
+      return Status(ErrorCode::DataInconsistency,
+                    s->log_->file_path() + " holds no log, but " + s->snapshots_.dir() + " holds " +
+                        std::to_string(snapshots->size()) +
+                        " snapshot file(s), the newest at index " +
+                        std::to_string(snapshots->back().value()) +
+                        ": refusing to start with an empty tree, which would lose them. Put "
+                        "the log back, or start once with --recover-from-snapshot to rebuild it "
+                        "from the newest valid snapshot (writes after that snapshot are lost)");
+    }
     // A new data directory of a founding member: the configuration goes
     // into the log as committed bootstrap entries, as every member of the
     // cluster writes them (consensus/types.h).
@@ -81,12 +98,40 @@ Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(
   return s;
 }
 
+Status DiskReplicaStorage::recover_from_snapshot(const consensus::ConfState& conf) {
+  auto indexes = snapshots_.list();
+  if (!indexes.ok()) return indexes.status();
+  std::string rejected;
+  for (auto it = indexes->rbegin(); it != indexes->rend(); ++it) {
+    auto f = snapshots_.load(*it);
+    if (!f.ok()) {
+      COORD_LOG_WARN("coordd", "recovery skips ", f.status());
+      rejected += "; " + f.status().message();
+      continue;
+    }
+    // The snapshot becomes the start of a new log: everything up to its
+    // index is committed, as it was when the snapshot was taken.
+    LogWrite w;
+    w.snapshot = SnapshotMeta{f->index, f->term, encode_conf_state(conf)};
+    w.hard_state = HardState{f->term, NodeId(0), f->index};
+    COORD_RETURN_IF_ERROR(log_->write(w));
+    snapshot_meta_ = consensus::SnapshotMeta{f->index, f->term, conf};
+    hard_state_ = consensus::HardState{f->term, NodeId(0), f->index};
+    COORD_LOG_WARN("coordd", "recovered: the log now starts from ", snapshots_.path_of(f->index),
+                   " (index ", f->index, ", term ", f->term, "); writes after it are lost");
+    return load_terms();
+  }
+  return Status(
+      ErrorCode::DataInconsistency,
+      snapshots_.dir() + ": no snapshot file to recover from passes its checks" + rejected);
+}
+
 Status DiskReplicaStorage::load_terms() {
   terms_.clear();
   const LogIndex first = log_->first_index();
   const LogIndex last = log_->last_index();
   for (LogIndex lo = first; lo <= last;) {
-    auto batch = log_->entries(lo, last.next(), term_scan_batch_bytes);
+    auto batch = log_->entries(lo, last.next(), limits::log_term_scan_batch_bytes);
     if (!batch.ok()) return batch.status();
     COORD_ASSERT(!batch->empty(), "log store returned nothing for [", lo, ", ", last, "]");
     for (const LogRecord& r : *batch) {
@@ -206,7 +251,7 @@ Status DiskReplicaStorage::record_snapshot(const consensus::SnapshotMeta& meta) 
   terms_.erase(terms_.begin(),
                terms_.begin() + static_cast<std::ptrdiff_t>(std::min(dropped, terms_.size())));
   snapshot_meta_ = meta;
-  return snapshots_.prune(2);
+  return snapshots_.prune(limits::snapshot_files_kept, meta.index);
 }
 
 }  // namespace coord::io

@@ -23,6 +23,8 @@ void RestClient::start() {
   replica_.connection_opened(id_, ip_, clock_.steady_ms(), clock_.wall_ms());
   pr::ConnectRequest req;
   req.timeout_ms = rest_session_timeout_ms;
+  // REST reads go on while the server is read-only (writes are refused).
+  req.read_only = true;
   pr::Bytes frame;
   pr::append_connect_request_frame(frame, req);
   replica_.bytes_received(id_, pr::ByteSpan(frame), clock_.steady_ms(), clock_.wall_ms());

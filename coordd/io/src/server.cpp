@@ -21,6 +21,7 @@
 
 #include "coord/base/assert.h"
 #include "coord/base/clock.h"
+#include "coord/base/limits.h"
 #include "coord/base/log.h"
 #include "coord/io/host_facts.h"
 #include "coord/io/http_api.h"
@@ -135,7 +136,14 @@ struct CoreHost {
   std::string client_address;  // bind:port, for the admin API
   std::size_t connections_per_address_max = 0;
   std::string data_dir;
+  // What was last logged of read-only mode (rate-limited: a full disk
+  // fails a write every tick).
+  std::uint64_t storage_failures_logged = 0;
+  std::chrono::steady_clock::time_point storage_failure_logged_at;
+  bool read_only_logged = false;
   pid_t snapshot_child = 0;
+  // After a snapshot fails (a full disk, most often), the next waits.
+  std::chrono::steady_clock::time_point snapshot_not_before;
   consensus::SnapshotMeta snapshot_in_flight;
   std::chrono::steady_clock::time_point snapshot_started;
   std::int64_t fork_pause_ms = 0;
@@ -244,6 +252,30 @@ struct CoreHost {
       }
     }
     ready.store(replica->ready());
+    report_read_only();
+  }
+
+  void report_read_only() {
+    const auto& ro = replica->read_only();
+    const std::uint64_t failures = replica->stats().writes_failed_storage;
+    const auto now = std::chrono::steady_clock::now();
+    if (ro && failures != storage_failures_logged &&
+        (!read_only_logged ||
+         now - storage_failure_logged_at >=
+             std::chrono::milliseconds(limits::storage_error_log_interval_ms))) {
+      COORD_LOG_ERROR("coordd", "read-only: ", core::to_string(ro->reason), ": ", ro->detail, " (",
+                      failures - storage_failures_logged,
+                      " failed writes since the last report); reads go on, writes are refused "
+                      "with NotReadOnly and retried every tick");
+      storage_failures_logged = failures;
+      storage_failure_logged_at = now;
+      read_only_logged = true;
+    } else if (!ro && read_only_logged) {
+      COORD_LOG_INFO("coordd", "writable again: the log accepts writes (",
+                     failures - storage_failures_logged, " more failed writes before it did)");
+      storage_failures_logged = failures;
+      read_only_logged = false;
+    }
   }
 
   void tick() {
@@ -271,15 +303,23 @@ struct CoreHost {
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - snapshot_started)
                           .count();
+      const auto retry_later = [&] {
+        snapshot_not_before = std::chrono::steady_clock::now() +
+                              std::chrono::milliseconds(limits::snapshot_retry_interval_ms);
+      };
       if (done < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         COORD_LOG_ERROR("coordd", "snapshot at zxid ", snapshot_in_flight.index,
-                        " failed in its writer process (status ", status, ")");
+                        " failed in its writer process (status ", status, "); next try in ",
+                        limits::snapshot_retry_interval_ms, " ms");
+        retry_later();
         return;
       }
       Status st = storage->record_snapshot(snapshot_in_flight);
       if (!st.ok()) {
         COORD_LOG_ERROR("coordd", "snapshot at zxid ", snapshot_in_flight.index,
-                        " written but not recorded: ", st);
+                        " written but not recorded: ", st, "; next try in ",
+                        limits::snapshot_retry_interval_ms, " ms");
+        retry_later();
         return;
       }
       replica->snapshot_done(snapshot_in_flight.index);
@@ -287,7 +327,7 @@ struct CoreHost {
                      " ms, apply paused ", fork_pause_ms, " ms");
       return;
     }
-    if (!replica->snapshot_due()) return;
+    if (!replica->snapshot_due() || std::chrono::steady_clock::now() < snapshot_not_before) return;
     snapshot_in_flight = replica->snapshot_meta();
     snapshot_started = std::chrono::steady_clock::now();
     const pid_t pid = ::fork();
@@ -299,6 +339,11 @@ struct CoreHost {
       // The child: only this thread exists here. Serialize, write, leave
       // without running destructors that belong to the parent.
       Status st = storage->write_snapshot_file(snapshot_in_flight, replica->snapshot_payload());
+      if (!st.ok()) {
+        // The reason (it names the file) goes to the parent's log stream.
+        const std::string line = "coordd: snapshot writer: " + st.message() + "\n";
+        [[maybe_unused]] const auto n = ::write(STDERR_FILENO, line.data(), line.size());
+      }
       ::_exit(st.ok() ? 0 : 1);
     }
     snapshot_child = pid;
@@ -603,7 +648,9 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
   initial.voters = options.replica.voters;
   LmdbLogStore::Options log_options;
   log_options.map_bytes = options.log_map_bytes;
-  auto storage = DiskReplicaStorage::open(options.data_dir, initial, log_options);
+  log_options.disk_free_bytes_min = options.log_disk_free_bytes_min;
+  auto storage = DiskReplicaStorage::open(options.data_dir, initial, log_options,
+                                          options.recover_from_snapshot);
   if (!storage.ok()) return storage.status();
   impl->host.storage = std::move(storage).value();
   auto snapshot = impl->host.storage->load_snapshot_payload();

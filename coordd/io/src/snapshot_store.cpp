@@ -83,6 +83,19 @@ std::optional<LogIndex> index_of(const std::string& name) {
   return LogIndex(v);
 }
 
+std::string header_of(LogIndex index, Term term, std::string_view payload) {
+  std::string header;
+  header.reserve(kHeaderBytes);
+  header.append(kMagic);
+  put_be(header, kVersion, 4);
+  put_be(header, index.value(), 8);
+  put_be(header, term.value(), 8);
+  put_be(header, payload.size(), 8);
+  const std::uint32_t crc = crc32c_extend(crc32c(header), payload.data(), payload.size());
+  put_be(header, crc, 4);
+  return header;
+}
+
 }  // namespace
 
 SnapshotStore::SnapshotStore(std::string dir) : dir_(std::move(dir)) {}
@@ -97,15 +110,7 @@ Status SnapshotStore::save(LogIndex index, Term term, std::string_view payload) 
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) return Status(ErrorCode::SystemError, dir_ + ": cannot create: " + ec.message());
-  std::string header;
-  header.reserve(kHeaderBytes);
-  header.append(kMagic);
-  put_be(header, kVersion, 4);
-  put_be(header, index.value(), 8);
-  put_be(header, term.value(), 8);
-  put_be(header, payload.size(), 8);
-  const std::uint32_t crc = crc32c_extend(crc32c(header), payload.data(), payload.size());
-  put_be(header, crc, 4);
+  const std::string header = header_of(index, term, payload);
 
   const std::string final_path = path_of(index);
   const std::string tmp_path = final_path + std::string(kTmpSuffix);
@@ -160,6 +165,17 @@ Result<SnapshotFile> SnapshotStore::load(LogIndex index) const {
     }
     ::close(fd);
   }
+  return decode(bytes, index, path);
+}
+
+std::string SnapshotStore::encode(LogIndex index, Term term, std::string_view payload) {
+  std::string out = header_of(index, term, payload);
+  out.append(payload);
+  return out;
+}
+
+Result<SnapshotFile> SnapshotStore::decode(std::string_view bytes, LogIndex index,
+                                           const std::string& path) {
   auto corrupt = [&](const std::string& why) {
     return Status(ErrorCode::DataInconsistency, path + ": corrupt snapshot: " + why);
   };
@@ -180,15 +196,18 @@ Result<SnapshotFile> SnapshotStore::load(LogIndex index) const {
   const std::uint32_t actual =
       crc32c_extend(crc32c(bytes.data(), kHeaderBytes - 4), bytes.data() + kHeaderBytes, length);
   if (actual != crc) return corrupt("checksum mismatch");
-  f.payload = bytes.substr(kHeaderBytes);
+  f.payload = std::string(bytes.substr(kHeaderBytes));
   return f;
 }
 
-Status SnapshotStore::prune(std::size_t keep) {
+Status SnapshotStore::prune(std::size_t keep, LogIndex named) {
   auto indexes = list();
   if (!indexes.ok()) return indexes.status();
   std::error_code ec;
-  for (std::size_t i = 0; i + keep < indexes->size(); ++i) {
+  // Those at or below `named`, newest last: all but the last `keep` go.
+  const auto end = std::upper_bound(indexes->begin(), indexes->end(), named);
+  const auto at_or_below = static_cast<std::size_t>(end - indexes->begin());
+  for (std::size_t i = 0; i + keep < at_or_below; ++i) {
     fs::remove(path_of((*indexes)[i]), ec);
     if (ec) return Status(ErrorCode::SystemError, path_of((*indexes)[i]) + ": " + ec.message());
   }

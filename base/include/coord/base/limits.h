@@ -124,6 +124,24 @@ inline constexpr std::size_t snapshot_bytes_max = peer_message_bytes_max - 1024 
 
 // The longest a snapshot may stop the apply loop.
 inline constexpr std::int64_t snapshot_pause_ms_max = 50;
+// While storage refuses writes, one ERROR line at most this often (each
+// tick's retry fails too); it counts the failures in between.
+inline constexpr std::int64_t storage_error_log_interval_ms = 10'000;
+// Free space the log's file system keeps: a log write that finds less is
+// refused before it starts (the server turns read-only until there is
+// more), so that LMDB never meets a full disk halfway through a commit.
+inline constexpr std::uint64_t log_disk_free_bytes_min_default = 16 * 1024 * 1024;
+// After a snapshot fails, the next is tried no sooner than this.
+inline constexpr std::int64_t snapshot_retry_interval_ms = 10'000;
+// Entries read at a time when the log's terms are loaded at start.
+inline constexpr std::size_t log_term_scan_batch_bytes = std::size_t{64} << 20;
+// The LMDB log's map (sparse: costs nothing until used) by default.
+inline constexpr std::size_t log_map_bytes_default = std::size_t{16} << 30;
+// Snapshot files kept: the one the log's record names and older ones.
+inline constexpr std::size_t snapshot_files_kept = 2;
+// Depth of the LMDB B-trees the log's start-up check walks; a deeper one
+// is damaged (LMDB's own cursors stop at 32 levels).
+inline constexpr std::size_t log_btree_depth_max = 32;
 
 // ---------------------------------------------------------------------------
 // Peer transport (coordd/io/peer_transport)

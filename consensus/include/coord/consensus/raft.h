@@ -145,6 +145,10 @@ class Raft {
   ~Raft();
   Raft(const Raft&) = delete;
   Raft& operator=(const Raft&) = delete;
+  // A Raft may be replaced by a new one restored from the same storage: the
+  // way to forget everything a failed storage write left unpersisted.
+  Raft(Raft&&) noexcept;
+  Raft& operator=(Raft&&) noexcept;
 
   // One unit of logical time.
   void tick();

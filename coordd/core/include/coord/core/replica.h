@@ -94,12 +94,35 @@ struct ReplicaOutput {
   std::vector<std::string> warnings;
 };
 
+// Why a replica serves reads only. The mode is ZooKeeper's read-only mode
+// whatever the reason: writes and sync are answered NotReadOnly, reads and
+// pings go on, clients that set canBeReadOnly in their handshake get a
+// session local to this server (no log entry, gone when the mode ends) and
+// the others are turned away, `isro` answers "ro".
+enum class ReadOnlyReason : std::uint8_t {
+  // A durable write failed (disk or map full, I/O error). Every tick tries
+  // again; the first write that succeeds ends the mode.
+  StorageRefusesWrites,
+};
+std::string_view to_string(ReadOnlyReason r);
+
+struct ReadOnlyState {
+  ReadOnlyReason reason = ReadOnlyReason::StorageRefusesWrites;
+  // What failed, as the failing part said it (a storage error names its
+  // file); updated by each new failure.
+  std::string detail;
+  TimeMs since{0};  // steady clock
+};
+
 // Counters for srvr / mntr / metrics.
 struct ReplicaStats {
   std::uint64_t packets_received = 0;
   std::uint64_t packets_sent = 0;
   std::uint64_t requests_applied = 0;
+  // Durable writes that failed, each retry counted.
   std::uint64_t writes_failed_storage = 0;
+  // Times the replica entered read-only mode.
+  std::uint64_t read_only_entered = 0;
   // Replies by (opcode, error code).
   std::map<std::pair<std::int32_t, std::int32_t>, std::uint64_t> replies;
   // From the arrival of a request to its reply, in microseconds of the
@@ -123,7 +146,7 @@ class Replica {
   // ---- inputs (each carries the time it happens at) ----------------------
 
   // Every tick_ms: Raft timeouts, session expiry, container/TTL reaping,
-  // retrying a storage write that failed.
+  // and, while storage refuses writes, one more try.
   void tick(TimeMs steady, TimeMs wall);
   void connection_opened(ConnId conn, std::string remote_ip, TimeMs steady, TimeMs wall,
                          std::uint16_t remote_port = 0);
@@ -165,9 +188,14 @@ class Replica {
   // the words report (never the Prometheus counters).
   std::string four_letter_word(std::string_view word);
   // Ready to serve: a leader is known and everything committed is applied,
-  // and storage accepts writes.
+  // and the replica is not read-only.
   bool ready() const;
+  // nullopt while the replica takes writes.
+  const std::optional<ReadOnlyState>& read_only() const;
+  // Read-only because storage refuses writes.
   bool storage_failed() const;
+  // Sessions of read-only clients, held by this server only.
+  std::size_t local_session_count() const;
   Zxid applied_zxid() const;
   const znode::DataTree& tree() const;
   std::size_t session_count() const;

@@ -8,7 +8,9 @@
 // reported with the file and the index, never returned as data.
 //
 // A full map or a full disk fails the write with a clear error and leaves
-// what was already stored readable.
+// what was already stored readable; so does a file system with less free
+// space than the reserve (Options::disk_free_bytes_min), checked before
+// each write.
 //
 // Thread safety: one owner thread calls everything.
 #pragma once
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "coord/base/ids.h"
+#include "coord/base/limits.h"
 #include "coord/base/status.h"
 
 namespace coord::io {
@@ -66,9 +69,12 @@ class LmdbLogStore {
  public:
   struct Options {
     // Upper bound of the memory map (sparse: costs nothing until used).
-    std::size_t map_bytes = std::size_t{16} << 30;
+    std::size_t map_bytes = limits::log_map_bytes_default;
     // fsync on every write. Off only in benchmarks that measure the rest.
     bool sync = true;
+    // write() fails at once while the file system has less free space
+    // than this (0: no reserve).
+    std::uint64_t disk_free_bytes_min = limits::log_disk_free_bytes_min_default;
   };
 
   // Opens or creates the store in directory `dir` (created if missing).
@@ -115,6 +121,8 @@ class LmdbLogStore {
 
   std::unique_ptr<Env> env_;
   std::string file_;
+  std::string dir_;
+  std::uint64_t disk_free_bytes_min_ = 0;
   LogIndex first_{1};
   LogIndex last_{0};
   std::optional<HardState> hard_state_;

@@ -24,9 +24,17 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
  public:
   // Opens `data_dir`/log (LMDB) and `data_dir`/snapshots. A new data
   // directory starts with `initial` as its configuration.
+  //
+  // A log that holds nothing (deleted, or cut to zero bytes) next to
+  // snapshot files is refused: starting from an empty tree would serve
+  // none of the data and, its own snapshots being older than the files
+  // there, lose them. With `recover_from_snapshot` the log is rebuilt from
+  // the newest snapshot file that passes its checks instead (configuration
+  // `initial`); what was written after that snapshot is gone.
   static Result<std::unique_ptr<DiskReplicaStorage>> open(const std::string& data_dir,
                                                           consensus::ConfState initial,
-                                                          LmdbLogStore::Options options);
+                                                          LmdbLogStore::Options options,
+                                                          bool recover_from_snapshot = false);
 
   // The payload of the snapshot the log starts from, if any.
   Result<std::optional<std::string>> load_snapshot_payload() const;
@@ -59,6 +67,7 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
  private:
   DiskReplicaStorage(std::unique_ptr<LmdbLogStore> log, std::string snapshot_dir);
   Status load_terms();
+  Status recover_from_snapshot(const consensus::ConfState& conf);
 
   std::unique_ptr<LmdbLogStore> log_;
   SnapshotStore snapshots_;

@@ -30,7 +30,11 @@ struct ServerOptions {
   std::uint16_t client_port = 2181;  // 0 = any free port
   std::uint16_t http_port = 8080;    // 0 = any free port
   std::string data_dir = "./coord-data";
-  std::size_t log_map_bytes = std::size_t{16} << 30;
+  std::size_t log_map_bytes = limits::log_map_bytes_default;
+  std::uint64_t log_disk_free_bytes_min = limits::log_disk_free_bytes_min_default;
+  // An empty log next to snapshot files is rebuilt from the newest valid
+  // snapshot instead of refused (DiskReplicaStorage::open).
+  bool recover_from_snapshot = false;
   std::size_t connections_per_address_max = limits::connections_per_address_max_default;
   core::ReplicaConfig replica;
 };

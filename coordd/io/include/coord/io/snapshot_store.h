@@ -44,10 +44,23 @@ class SnapshotStore {
   Result<SnapshotFile> load(LogIndex index) const;
   // Indexes of the stored snapshots, ascending.
   Result<std::vector<LogIndex>> list() const;
-  // Removes all but the newest `keep` snapshots and stray temporary files.
-  Status prune(std::size_t keep);
+  // Keeps the snapshot at `named` (the one the log's record names: the log
+  // starts from it) and the `keep` - 1 newest below it; removes the older
+  // ones and stray temporary files. Files above `named` are left alone: no
+  // record names them, so they are not this log's to judge (a crash
+  // between writing a file and recording it leaves one, which the next
+  // snapshot's prune removes once it is below).
+  Status prune(std::size_t keep, LogIndex named);
   // Bytes of all snapshot files, for metrics.
   std::size_t total_bytes() const;
+
+  // The snapshot in a file's bytes, checked (header, length, checksum, and
+  // that it holds the snapshot at `index`, which its name says); errors
+  // name `path`.
+  static Result<SnapshotFile> decode(std::string_view bytes, LogIndex index,
+                                     const std::string& path);
+  // A file's bytes (for tests and fuzzing; save() writes them in two parts).
+  static std::string encode(LogIndex index, Term term, std::string_view payload);
 
   const std::string& dir() const { return dir_; }
   std::string path_of(LogIndex index) const;
