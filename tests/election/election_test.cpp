@@ -1,0 +1,516 @@
+// election/ against real servers (label `integration`): LeaderElection,
+// Lock, ReadWriteLock, Semaphore and coord-elect, each test run against a
+// single Apache ZooKeeper 3.8 and a single coordd (the test parameter).
+// Candidates are in-process objects with a session each, or real
+// coord-elect / lock-probe processes where a process must die (kill -9,
+// SIGSTOP). ZooKeeper is skipped without java or the jars, coordd without
+// COORDD_BINARY.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "coord/election/leader_election.h"
+#include "coord/election/lock.h"
+#include "coord/election/queue_node.h"
+#include "coord/testing/coord_server.h"
+#include "recipe_backend.h"
+
+namespace coord {
+namespace {
+
+using namespace std::chrono_literals;
+using recipe_test::eventually;
+using recipe_test::Kind;
+using recipe_test::Process;
+using recipe_test::Server;
+
+// The session timeout of every candidate here: the shortest both servers
+// grant (1 s is the minimum, 2 s leaves room for a loaded test machine).
+constexpr std::chrono::milliseconds kSession{2000};
+
+std::string coord_elect_binary() {
+  return COORD_ELECT_BINARY;
+}
+std::string lock_probe_binary() {
+  return LOCK_PROBE_BINARY;
+}
+
+class ElectionTest : public ::testing::TestWithParam<Kind> {
+ protected:
+  static void TearDownTestSuite() { shared_.reset(); }
+
+  void SetUp() override {
+    const std::string why = Server::unavailable_reason(GetParam());
+    if (!why.empty()) GTEST_SKIP() << why;
+    if (!shared_ || shared_kind_ != GetParam()) {
+      shared_.reset();
+      std::string error;
+      shared_ = Server::start(GetParam(), &error);
+      ASSERT_NE(shared_, nullptr) << error;
+      shared_kind_ = GetParam();
+    }
+    server_ = shared_.get();
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& ch : name)
+      if (ch == '/') ch = '-';
+    path_ = "/" + name;
+    dir_ = ::testing::TempDir() + "coord-election-" + name + "-" + std::to_string(getpid());
+    std::filesystem::remove_all(dir_);
+    ASSERT_EQ(::system(("mkdir -p '" + dir_ + "'").c_str()), 0);
+    admin_ = session();
+  }
+
+  void TearDown() override {
+    admin_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  std::unique_ptr<ManagedClient> session() {
+    ClientOptions o;
+    o.servers = server_->address();
+    o.session_timeout = kSession;
+    auto mc = ManagedClient::start(o);
+    EXPECT_TRUE(mc.ok());
+    EXPECT_TRUE((*mc)->wait_connected(20s).ok());
+    return std::move(*mc);
+  }
+
+  // The queue's children in order, as the server has them.
+  std::vector<std::string> queue(const std::string& name = "latch-") {
+    auto c = admin_->client()->get_children(path_);
+    if (!c.ok()) return {};
+    return recipe::order_children(std::move(*c), {name});
+  }
+
+  std::unique_ptr<Process> elect(const std::string& id, const std::string& command_marker,
+                                 std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{coord_elect_binary(),
+                                  "-s",
+                                  server_->address(),
+                                  "--path",
+                                  path_,
+                                  "--id",
+                                  id,
+                                  "--session-timeout-ms",
+                                  std::to_string(kSession.count()),
+                                  "--grace-ms",
+                                  "500"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    // The command records its pid, then sleeps: alive = running.
+    args.insert(args.end(), {"--", "/bin/sh", "-c",
+                             "echo $$ > '" + dir_ + "/" + command_marker + "'; exec sleep 600"});
+    return std::make_unique<Process>(args, dir_ + "/" + id + ".log");
+  }
+
+  pid_t command_pid(const std::string& marker) {
+    const std::string s = recipe_test::slurp(dir_ + "/" + marker);
+    return s.empty() ? -1 : static_cast<pid_t>(std::atol(s.c_str()));
+  }
+
+  static inline std::unique_ptr<Server> shared_;
+  static inline Kind shared_kind_ = Kind::Zk;
+  Server* server_ = nullptr;
+  std::string path_;
+  std::string dir_;
+  std::unique_ptr<ManagedClient> admin_;
+};
+
+// How many times `needle` occurs in `hay`.
+std::size_t count_of(const std::string& hay, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
+// Tokens from a coord-elect log's "elected token=N" lines.
+std::vector<std::int64_t> tokens_in(const std::string& log) {
+  std::vector<std::int64_t> out;
+  const std::string key = "elected token=";
+  for (auto at = log.find(key); at != std::string::npos; at = log.find(key, at + 1))
+    out.push_back(std::atoll(log.c_str() + at + key.size()));
+  return out;
+}
+
+// A coord-elect log's belief: leading when the last of its elected /
+// stopped lines is "elected".
+bool leads(const std::string& log) {
+  const auto e = log.rfind("elected token=");
+  if (e == std::string::npos) return false;
+  for (const char* stop : {"suspended", "revoked", "uncertain", "stopping"}) {
+    const auto s = log.rfind(stop);
+    if (s != std::string::npos && s > e) return false;
+  }
+  return true;
+}
+
+struct Candidate {
+  std::unique_ptr<ManagedClient> mc;
+  std::unique_ptr<LeaderElection> e;
+  std::mutex mu;
+  std::vector<LeadershipEvent> events;
+};
+
+TEST_P(ElectionTest, TenCandidatesWatchOnlyTheirPredecessorsAndCloseGaps) {
+  std::vector<std::unique_ptr<Candidate>> cs;
+  for (int i = 0; i < 10; ++i) {
+    auto c = std::make_unique<Candidate>();
+    c->mc = session();
+    ElectionOptions o;
+    o.path = path_;
+    o.id = "c" + std::to_string(i);
+    Candidate* raw = c.get();
+    o.on_event = [raw](const LeadershipEvent& ev) {
+      std::lock_guard lock(raw->mu);
+      raw->events.push_back(ev);
+    };
+    auto e = LeaderElection::start(*c->mc, o);
+    ASSERT_TRUE(e.ok()) << e.status();
+    c->e = std::move(*e);
+    // Join one at a time, so the queue's order is the candidates' order.
+    ASSERT_TRUE(eventually([&] { return !c->e->node().empty(); }, 10s));
+    cs.push_back(std::move(c));
+  }
+  auto settled = [&] {
+    const auto q = queue();
+    if (q.size() != cs.size()) return false;
+    int leaders = 0;
+    for (auto& c : cs) {
+      const auto at = std::find(q.begin(), q.end(), c->e->node());
+      if (at == q.end()) return false;
+      if (at == q.begin()) {
+        if (!c->e->is_leader() || !c->e->predecessor().empty()) return false;
+        ++leaders;
+      } else if (c->e->is_leader() || c->e->predecessor() != *(at - 1)) {
+        return false;
+      }
+    }
+    return leaders == 1;
+  };
+  ASSERT_TRUE(eventually(settled, 20s));
+  EXPECT_TRUE(cs[0]->e->is_leader());
+  const std::int64_t first_token = *cs[0]->e->token();
+  EXPECT_EQ(first_token, [&] {
+    auto p = cs[0]->e->participants();
+    return p.ok() && !p->empty() ? p->front().czxid : -1;
+  }());
+  auto l = cs[5]->e->leader();
+  ASSERT_TRUE(l.ok());
+  ASSERT_TRUE(l->has_value());
+  EXPECT_EQ((*l)->id, "c0");
+
+  // A middle candidate leaves: no leadership change, and its successor now
+  // watches the node before the gap.
+  const std::string before_gap = cs[4]->e->node();
+  cs[5].reset();
+  cs.erase(cs.begin() + 5);
+  ASSERT_TRUE(eventually([&] { return cs[5]->e->predecessor() == before_gap; }, 10s));
+  EXPECT_TRUE(cs[0]->e->is_leader());
+  for (std::size_t i = 1; i < cs.size(); ++i)
+    EXPECT_FALSE(cs[i]->e->is_leader()) << i;
+  ASSERT_TRUE(eventually(settled, 10s));
+
+  // The leader resigns: the next in order leads with a larger token, and
+  // the old leader joins at the back.
+  cs[0]->e->resign();
+  ASSERT_TRUE(cs[1]->e->await_leadership(10s).ok());
+  EXPECT_GT(*cs[1]->e->token(), first_token);
+  ASSERT_TRUE(eventually([&] { return queue().back() == cs[0]->e->node(); }, 10s));
+  ASSERT_TRUE(eventually(settled, 10s));
+  {
+    std::lock_guard lock(cs[0]->mu);
+    ASSERT_GE(cs[0]->events.size(), 2u);
+    EXPECT_EQ(cs[0]->events[0].kind, LeadershipEventKind::Elected);
+    EXPECT_EQ(cs[0]->events[1].kind, LeadershipEventKind::Revoked);
+  }
+}
+
+TEST_P(ElectionTest, DeletingTheLeaderNodeNotifiesExactlyOneOfFiftyCandidates) {
+  constexpr int kCandidates = 50;
+  std::vector<std::unique_ptr<Candidate>> cs;
+  for (int i = 0; i < kCandidates; ++i) {
+    auto c = std::make_unique<Candidate>();
+    c->mc = session();
+    ElectionOptions o;
+    o.path = path_;
+    o.id = "c" + std::to_string(i);
+    auto e = LeaderElection::start(*c->mc, o);
+    ASSERT_TRUE(e.ok());
+    c->e = std::move(*e);
+    cs.push_back(std::move(c));
+  }
+  auto all_placed = [&] {
+    int waiting = 0, leaders = 0;
+    for (auto& c : cs) {
+      if (c->e->is_leader()) ++leaders;
+      if (!c->e->predecessor().empty()) ++waiting;
+    }
+    return leaders == 1 && waiting == kCandidates - 1;
+  };
+  ASSERT_TRUE(eventually(all_placed, 60s));
+  // On the server: one watch per waiting candidate, each on its own path
+  // (wchs: "<n> connections watching <p> paths / Total watches:<w>").
+  const std::string wchs = server_->four_letter("wchs");
+  EXPECT_NE(wchs.find("watching " + std::to_string(kCandidates - 1) + " paths"), std::string::npos)
+      << wchs;
+  EXPECT_NE(wchs.find("Total watches:" + std::to_string(kCandidates - 1)), std::string::npos)
+      << wchs;
+
+  std::uint64_t events_before = 0;
+  for (auto& c : cs)
+    events_before += c->e->watch_events();
+  const auto q = queue();
+  ASSERT_EQ(q.size(), static_cast<std::size_t>(kCandidates));
+  ASSERT_TRUE(admin_->client()->remove(path_ + "/" + q[0]).ok());
+  // The successor (second in the queue) takes over ...
+  Candidate* second = nullptr;
+  for (auto& c : cs)
+    if (c->e->node() == q[1]) second = c.get();
+  ASSERT_NE(second, nullptr);
+  ASSERT_TRUE(second->e->await_leadership(10s).ok());
+  // ... and it alone was told: one watch event among all the candidates.
+  std::uint64_t events_after = 0;
+  for (auto& c : cs)
+    events_after += c->e->watch_events();
+  EXPECT_EQ(events_after - events_before, 1u);
+  // The server fired one watch; the new leader set none.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return server_->four_letter("wchs").find(
+                   "Total watches:" + std::to_string(kCandidates - 2)) != std::string::npos;
+      },
+      10s))
+      << server_->four_letter("wchs");
+}
+
+TEST_P(ElectionTest, KilledLeaderProcessIsFollowedByTheNextInOrder) {
+  constexpr int kCandidates = 10;
+  std::vector<std::unique_ptr<Process>> ps;
+  for (int i = 0; i < kCandidates; ++i) {
+    ps.push_back(elect("p" + std::to_string(i), "p" + std::to_string(i) + ".pid"));
+    // In order of arrival, so the queue's order is p0, p1, ...
+    ASSERT_TRUE(eventually([&] { return queue().size() == static_cast<std::size_t>(i + 1); }, 20s))
+        << ps.back()->log();
+  }
+  auto leaders = [&] {
+    int n = 0;
+    for (auto& p : ps)
+      if (p && p->running() && leads(p->log())) ++n;
+    return n;
+  };
+  ASSERT_TRUE(eventually([&] { return leads(ps[0]->log()); }, 20s)) << ps[0]->log();
+  ASSERT_TRUE(eventually([&] { return recipe_test::pid_alive(command_pid("p0.pid")); }, 10s));
+  for (int i = 1; i < kCandidates; ++i)
+    ASSERT_TRUE(
+        eventually([&] { return ps[i]->log().find("waiting for") != std::string::npos; }, 20s))
+        << ps[i]->log();
+  EXPECT_EQ(leaders(), 1);
+  const std::int64_t t0 = tokens_in(ps[0]->log()).back();
+
+  // kill -9 the leader: its command dies with it, p1 leads once the
+  // server has expired p0's session, and nobody else ever claimed to lead.
+  const pid_t cmd0 = command_pid("p0.pid");
+  ps[0]->kill9();
+  ASSERT_TRUE(eventually([&] { return !recipe_test::pid_alive(cmd0); }, 5s));
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!leads(ps[1]->log()) && std::chrono::steady_clock::now() < deadline) {
+    EXPECT_LE(leaders(), 1);
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(leads(ps[1]->log())) << ps[1]->log();
+  EXPECT_GT(tokens_in(ps[1]->log()).back(), t0);
+  for (int i = 2; i < kCandidates; ++i)
+    EXPECT_EQ(count_of(ps[i]->log(), "elected"), 0u) << ps[i]->log();
+
+  // kill -9 a middle candidate: no change of leader; its successor now
+  // waits for the node before the gap.
+  const auto q = queue();
+  ASSERT_EQ(q.size(), static_cast<std::size_t>(kCandidates - 1));
+  const std::string before_gap = q[3];  // p4's node (p0 is gone)
+  ps[5]->kill9();
+  ASSERT_TRUE(eventually(
+      [&] { return ps[6]->log().find("waiting for " + before_gap) != std::string::npos; }, 30s))
+      << ps[6]->log();
+  EXPECT_TRUE(leads(ps[1]->log()));
+  EXPECT_EQ(leaders(), 1);
+
+  // The old leader comes back: it joins at the back of the queue.
+  ps[0] = elect("p0", "p0-again.pid");
+  ASSERT_TRUE(
+      eventually([&] { return ps[0]->log().find("waiting for") != std::string::npos; }, 20s))
+      << ps[0]->log();
+  const auto q2 = queue();
+  auto data = admin_->client()->get_data(path_ + "/" + q2.back());
+  ASSERT_TRUE(data.ok());
+  EXPECT_EQ(data->data.value_or(""), "p0");
+  EXPECT_EQ(leaders(), 1);
+}
+
+TEST_P(ElectionTest, PausedLeaderLosesToTheNextAndLearnsItBeforeActing) {
+  auto a = elect("a", "a.pid");
+  ASSERT_TRUE(eventually([&] { return leads(a->log()); }, 20s)) << a->log();
+  auto b = elect("b", "b.pid");
+  ASSERT_TRUE(eventually([&] { return b->log().find("waiting for") != std::string::npos; }, 20s));
+  ASSERT_TRUE(eventually([&] { return recipe_test::pid_alive(command_pid("a.pid")); }, 10s));
+  const pid_t a_cmd = command_pid("a.pid");
+  const std::int64_t ta = tokens_in(a->log()).back();
+
+  // SIGSTOP a past its session timeout: b is elected with a larger token,
+  // and a's command was stopped before that (its supervisor heard nothing).
+  a->signal(SIGSTOP);
+  ASSERT_TRUE(eventually([&] { return leads(b->log()); }, 30s)) << b->log();
+  EXPECT_FALSE(recipe_test::pid_alive(a_cmd));
+  EXPECT_GT(tokens_in(b->log()).back(), ta);
+
+  // a resumes: it reports the loss and never claims leadership again.
+  a->signal(SIGCONT);
+  ASSERT_TRUE(eventually(
+      [&] {
+        const std::string l = a->log();
+        return l.find("revoked (session expired)") != std::string::npos;
+      },
+      20s))
+      << a->log();
+  EXPECT_EQ(tokens_in(a->log()).size(), 1u) << a->log();
+  EXPECT_FALSE(leads(a->log()));
+  EXPECT_TRUE(leads(b->log()));
+  EXPECT_TRUE(eventually([&] { return a->log().find("waiting for") != std::string::npos; }, 20s));
+}
+
+TEST_P(ElectionTest, CoordElectRunsOneCommandAndItNeverOutlivesCoordElect) {
+  auto a = elect("a", "a.pid");
+  ASSERT_TRUE(eventually([&] { return recipe_test::pid_alive(command_pid("a.pid")); }, 20s))
+      << a->log();
+  auto b = elect("b", "b.pid");
+  ASSERT_TRUE(eventually([&] { return b->log().find("leader is a") != std::string::npos; }, 20s))
+      << b->log();
+  EXPECT_EQ(command_pid("b.pid"), -1);  // only the leader's command runs
+
+  // SIGKILL of coord-elect kills its command at once; b's starts once the
+  // session of a has expired.
+  const pid_t a_cmd = command_pid("a.pid");
+  a->kill9();
+  ASSERT_TRUE(eventually([&] { return !recipe_test::pid_alive(a_cmd); }, 3s));
+  ASSERT_TRUE(eventually([&] { return recipe_test::pid_alive(command_pid("b.pid")); }, 30s))
+      << b->log();
+  EXPECT_NE(b->log().find("leader is b"), std::string::npos);
+
+  // Told to stop, coord-elect stops its command and exits with its status
+  // (sleep ended by SIGTERM: 128 + 15).
+  const pid_t b_cmd = command_pid("b.pid");
+  b->signal(SIGTERM);
+  EXPECT_EQ(b->wait_exit(10s), 143) << b->log();
+  EXPECT_FALSE(recipe_test::pid_alive(b_cmd));
+}
+
+TEST_P(ElectionTest, CoordElectRejectsBadUsage) {
+  Process p({coord_elect_binary(), "-s", server_->address(), "--path", "relative", "--id", "x",
+             "--", "/bin/true"},
+            dir_ + "/bad.log");
+  EXPECT_EQ(p.wait_exit(10s), 2);
+  EXPECT_NE(p.log().find("absolute"), std::string::npos) << p.log();
+}
+
+TEST_P(ElectionTest, LockIsReentrantTimesOutCleanlyAndFencesWithIncreasingTokens) {
+  auto s1 = session();
+  auto s2 = session();
+  Lock l1(*s1, path_);
+  Lock l2(*s2, path_);
+  ASSERT_TRUE(l1.acquire(5s).ok());
+  ASSERT_TRUE(l1.acquire(5s).ok());  // reentrant
+  const std::int64_t t1 = *l1.token();
+  EXPECT_TRUE(l1.holds());
+  // Another process waits and times out, leaving no node behind.
+  EXPECT_EQ(l2.acquire(300ms).code(), ErrorCode::OperationTimeout);
+  EXPECT_EQ(queue("lock-").size(), 1u);
+  ASSERT_TRUE(l1.release().ok());
+  EXPECT_EQ(l2.acquire(300ms).code(), ErrorCode::OperationTimeout);  // still held once
+  ASSERT_TRUE(l1.release().ok());
+  EXPECT_EQ(l1.release().code(), ErrorCode::ApiError);
+  ASSERT_TRUE(l2.acquire(5s).ok());
+  EXPECT_GT(*l2.token(), t1);
+  ASSERT_TRUE(l2.release().ok());
+  EXPECT_TRUE(queue("lock-").empty());
+}
+
+TEST_P(ElectionTest, SemaphoreLetsThroughAtMostItsLeases) {
+  std::vector<std::unique_ptr<ManagedClient>> ss;
+  std::vector<std::unique_ptr<Semaphore>> sems;
+  for (int i = 0; i < 5; ++i) {
+    ss.push_back(session());
+    sems.push_back(std::make_unique<Semaphore>(*ss.back(), path_, 3));
+  }
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(sems[i]->acquire(5s).ok()) << i;
+  EXPECT_EQ(sems[3]->acquire(300ms).code(), ErrorCode::OperationTimeout);
+  std::atomic<bool> got{false};
+  std::thread waiter([&] { got = sems[4]->acquire(10s).ok(); });
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(got.load());
+  ASSERT_TRUE(sems[1]->release().ok());
+  waiter.join();
+  EXPECT_TRUE(got.load());
+}
+
+TEST_P(ElectionTest, LockHeldBySessionThatExpiresPassesToTheNext) {
+  auto s1 = session();
+  auto s2 = session();
+  Lock l1(*s1, path_);
+  Lock l2(*s2, path_);
+  ASSERT_TRUE(l1.acquire(5s).ok());
+  // s1's connection goes away for longer than its session: the server
+  // expires it and the lock passes; l1 knows it no longer holds.
+  s1->client()->drop_connection_for_testing(kSession * 3);
+  ASSERT_TRUE(l2.acquire(20s).ok());
+  EXPECT_TRUE(eventually([&] { return !l1.holds(); }, 20s));
+  EXPECT_GT(*l2.token(), *l1.token());
+  ASSERT_TRUE(l2.release().ok());
+}
+
+// Runs `procs` lock-probe processes and returns their exit codes.
+std::vector<int> run_probes(const std::vector<std::vector<std::string>>& args,
+                            const std::string& dir) {
+  std::vector<std::unique_ptr<Process>> ps;
+  for (std::size_t i = 0; i < args.size(); ++i)
+    ps.push_back(std::make_unique<Process>(args[i], dir + "/probe" + std::to_string(i) + ".log"));
+  std::vector<int> codes;
+  for (auto& p : ps)
+    codes.push_back(p->wait_exit(240s));
+  return codes;
+}
+
+TEST_P(ElectionTest, LockKeepsEightProcessesMutuallyExclusive) {
+  constexpr int kProcs = 8, kIterations = 25;
+  const std::string counter = dir_ + "/counter";
+  std::vector<std::vector<std::string>> args;
+  for (int i = 0; i < kProcs; ++i)
+    args.push_back({lock_probe_binary(), server_->address(), path_, "lock", counter,
+                    std::to_string(kIterations)});
+  for (int code : run_probes(args, dir_))
+    EXPECT_EQ(code, 0);
+  EXPECT_EQ(std::atol(recipe_test::slurp(counter).c_str()), kProcs * kIterations);
+}
+
+TEST_P(ElectionTest, ReadWriteLockExcludesWritersFromReadersAndEachOther) {
+  constexpr int kIterations = 20;
+  const std::string counter = dir_ + "/counter";
+  std::vector<std::vector<std::string>> args;
+  for (int i = 0; i < 8; ++i)
+    args.push_back({lock_probe_binary(), server_->address(), path_, i % 2 ? "read" : "write",
+                    counter, std::to_string(kIterations)});
+  for (int code : run_probes(args, dir_))
+    EXPECT_EQ(code, 0);
+  EXPECT_EQ(std::atol(recipe_test::slurp(counter).c_str()), 4 * kIterations);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ElectionTest, ::testing::Values(Kind::Zk, Kind::Coordd),
+                         [](const auto& info) { return recipe_test::kind_name(info.param); });
+
+}  // namespace
+}  // namespace coord
