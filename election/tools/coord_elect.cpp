@@ -369,6 +369,10 @@ int main(int argc, char** argv) {
           break;
         case coord::LeadershipEventKind::Elected:
           say("elected token=%s node=%s", std::to_string(ev.token), ev.node);
+          if (last_leader != a.id) {
+            last_leader = a.id;
+            say("leader is %s", a.id);
+          }
           if (!child.running()) {
             if (child.start(a.command, lease, grace)) {
               say("started %s", a.command.front());

@@ -19,7 +19,7 @@
 #include "coord/election/lock.h"
 #include "coord/election/queue_node.h"
 #include "coord/testing/coord_server.h"
-#include "recipe_backend.h"
+#include "coord/testing/recipe_support.h"
 
 namespace coord {
 namespace {
@@ -150,11 +150,13 @@ bool leads(const std::string& log) {
   return true;
 }
 
+// Members in this order: the election (destroyed first) still reports its
+// last event into `events`, and needs its session until it has left.
 struct Candidate {
-  std::unique_ptr<ManagedClient> mc;
-  std::unique_ptr<LeaderElection> e;
   std::mutex mu;
   std::vector<LeadershipEvent> events;
+  std::unique_ptr<ManagedClient> mc;
+  std::unique_ptr<LeaderElection> e;
 };
 
 TEST_P(ElectionTest, TenCandidatesWatchOnlyTheirPredecessorsAndCloseGaps) {
@@ -341,6 +343,7 @@ TEST_P(ElectionTest, KilledLeaderProcessIsFollowedByTheNextInOrder) {
   EXPECT_EQ(leaders(), 1);
 
   // The old leader comes back: it joins at the back of the queue.
+  std::filesystem::remove(dir_ + "/p0.log");
   ps[0] = elect("p0", "p0-again.pid");
   ASSERT_TRUE(
       eventually([&] { return ps[0]->log().find("waiting for") != std::string::npos; }, 20s))
@@ -399,7 +402,8 @@ TEST_P(ElectionTest, CoordElectRunsOneCommandAndItNeverOutlivesCoordElect) {
   ASSERT_TRUE(eventually([&] { return !recipe_test::pid_alive(a_cmd); }, 3s));
   ASSERT_TRUE(eventually([&] { return recipe_test::pid_alive(command_pid("b.pid")); }, 30s))
       << b->log();
-  EXPECT_NE(b->log().find("leader is b"), std::string::npos);
+  EXPECT_TRUE(eventually([&] { return b->log().find("leader is b") != std::string::npos; }, 5s))
+      << b->log();
 
   // Told to stop, coord-elect stops its command and exits with its status
   // (sleep ended by SIGTERM: 128 + 15).
@@ -507,6 +511,71 @@ TEST_P(ElectionTest, ReadWriteLockExcludesWritersFromReadersAndEachOther) {
   for (int code : run_probes(args, dir_))
     EXPECT_EQ(code, 0);
   EXPECT_EQ(std::atol(recipe_test::slurp(counter).c_str()), 4 * kIterations);
+}
+
+TEST_P(ElectionTest, CuratorMutexAndCoordLockExcludeEachOther) {
+  std::string why;
+  auto java = recipe_test::curator_peer(COORD_CURATOR_PEER_SOURCE, dir_, &why);
+  if (java.empty()) GTEST_SKIP() << why;
+  constexpr int kIterations = 15;
+  const std::string counter = dir_ + "/counter";
+  std::vector<std::vector<std::string>> args;
+  for (int i = 0; i < 8; ++i) {
+    if (i % 2 == 0) {
+      args.push_back({lock_probe_binary(), server_->address(), path_, "lock", counter,
+                      std::to_string(kIterations)});
+    } else {
+      auto a = java;
+      a.insert(a.end(), {"lock", server_->address(), path_, counter, std::to_string(kIterations)});
+      args.push_back(a);
+    }
+  }
+  for (int code : run_probes(args, dir_))
+    EXPECT_EQ(code, 0);
+  EXPECT_EQ(std::atol(recipe_test::slurp(counter).c_str()), 8 * kIterations);
+}
+
+TEST_P(ElectionTest, CuratorLeaderLatchAndCoordElectionTakeTurns) {
+  std::string why;
+  auto java = recipe_test::curator_peer(COORD_CURATOR_PEER_SOURCE, dir_, &why);
+  if (java.empty()) GTEST_SKIP() << why;
+  auto first = std::make_unique<Candidate>();
+  first->mc = session();
+  ElectionOptions o;
+  o.path = path_;
+  o.id = "cpp-first";
+  first->e = std::move(*LeaderElection::start(*first->mc, o));
+  ASSERT_TRUE(first->e->await_leadership(10s).ok());
+
+  auto args = java;
+  args.insert(args.end(), {"latch", server_->address(), path_, "java"});
+  Process latch(args, dir_ + "/latch.log");
+  ASSERT_TRUE(eventually([&] { return queue().size() == 2; }, 60s)) << latch.log();
+
+  auto second = std::make_unique<Candidate>();
+  second->mc = session();
+  o.id = "cpp-second";
+  second->e = std::move(*LeaderElection::start(*second->mc, o));
+  ASSERT_TRUE(eventually([&] { return queue().size() == 3; }, 10s));
+  const auto q = queue();
+  // Curator's node sits between ours, in the same order, and is watched.
+  EXPECT_EQ(q[0], first->e->node());
+  EXPECT_EQ(q[2], second->e->node());
+  ASSERT_TRUE(eventually([&] { return second->e->predecessor() == q[1]; }, 10s));
+  auto who = second->e->participants();
+  ASSERT_TRUE(who.ok());
+  ASSERT_EQ(who->size(), 3u);
+  EXPECT_EQ((*who)[1].id, "java");
+  EXPECT_EQ(latch.log().find("leader"), std::string::npos) << latch.log();
+
+  // The C++ leader leaves: Curator's latch leads, the second still waits.
+  first.reset();
+  ASSERT_TRUE(eventually([&] { return latch.log().find("leader") != std::string::npos; }, 30s))
+      << latch.log();
+  EXPECT_FALSE(second->e->is_leader());
+  // Curator's latch closes: the second C++ candidate leads.
+  latch.close_stdin();
+  ASSERT_TRUE(second->e->await_leadership(30s).ok()) << latch.log();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ElectionTest, ::testing::Values(Kind::Zk, Kind::Coordd),

@@ -1,14 +1,18 @@
-// A server for the recipe tests (label `integration`): a single Apache
-// ZooKeeper 3.8 or a single coordd, both with sessions as short as 1 s, and
-// helpers to start, watch and kill the recipe processes the tests drive.
+// Support for the recipe tests (election/, registry/; label `integration`):
+// a single Apache ZooKeeper 3.8 or a single coordd, both granting sessions
+// as short as 1 s; child processes with a log file, started, watched and
+// killed by pid; and CuratorPeer, a small Java program on Debian's Apache
+// Curator 5.4 jars (tests/curator/CuratorPeer.java), compiled on first use.
 // Thread safety: one test thread owns each object.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -95,16 +99,31 @@ class Process {
     for (const auto& a : args)
       argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
+    int in[2] = {-1, -1};
+    if (pipe2(in, O_CLOEXEC) != 0) return;
     pid_ = fork();
     if (pid_ == 0) {
       FILE* f = std::freopen(log_.c_str(), "a", stdout);
       if (f == nullptr) _exit(126);
       dup2(STDOUT_FILENO, STDERR_FILENO);
+      dup2(in[0], STDIN_FILENO);
+      close(in[0]);
+      close(in[1]);
       execv(argv[0], argv.data());
       _exit(127);
     }
+    close(in[0]);
+    stdin_ = in[1];
   }
-  ~Process() { kill9(); }
+  ~Process() {
+    kill9();
+    close_stdin();
+  }
+  // The child's stdin is a pipe from here: closing it gives the child EOF.
+  void close_stdin() {
+    if (stdin_ >= 0) close(stdin_);
+    stdin_ = -1;
+  }
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
@@ -141,6 +160,7 @@ class Process {
  private:
   pid_t pid_ = -1;
   int status_ = 0;
+  int stdin_ = -1;
   std::string log_;
 };
 
@@ -151,6 +171,67 @@ inline bool pid_alive(pid_t pid) {
   const auto close = stat.rfind(')');
   if (close == std::string::npos || close + 2 >= stat.size()) return false;
   return stat[close + 2] != 'Z' && stat[close + 2] != 'X';
+}
+
+// The jars CuratorPeer needs (Debian: libcurator-recipes-java,
+// libcurator-discovery-java, zookeeper), as a class path.
+inline std::string curator_jar_classpath() {
+  const std::string dir = "/usr/share/java/";
+  std::string cp;
+  for (const char* jar : {"curator-framework",
+                          "curator-client",
+                          "curator-recipes",
+                          "curator-x-discovery",
+                          "zookeeper",
+                          "zookeeper-jute",
+                          "slf4j-api",
+                          "slf4j-nop",
+                          "guava",
+                          "jackson-databind",
+                          "jackson-core",
+                          "jackson-annotations",
+                          "netty-handler",
+                          "netty-common",
+                          "netty-transport",
+                          "netty-buffer",
+                          "netty-codec",
+                          "netty-resolver",
+                          "netty-transport-native-epoll",
+                          "netty-transport-native-unix-common"}) {
+    if (!cp.empty()) cp += ":";
+    cp += dir + jar + ".jar";
+  }
+  return cp;
+}
+
+// Compiles CuratorPeer.java into `out_dir`; the java command line prefix to
+// run it, or empty with `why` filled when javac or the jars are missing.
+inline std::vector<std::string> curator_peer(const std::string& source, const std::string& out_dir,
+                                             std::string* why) {
+  for (const char* tool : {"/usr/bin/javac", "/usr/bin/java"}) {
+    if (access(tool, X_OK) != 0) {
+      *why = std::string(tool) + " missing (Debian: default-jdk-headless)";
+      return {};
+    }
+  }
+  for (const char* jar :
+       {"/usr/share/java/curator-recipes.jar", "/usr/share/java/curator-x-discovery.jar"}) {
+    if (access(jar, R_OK) != 0) {
+      *why = std::string(jar) +
+             " missing (Debian: libcurator-recipes-java, libcurator-discovery-java)";
+      return {};
+    }
+  }
+  const std::string cp = curator_jar_classpath();
+  if (access((out_dir + "/CuratorPeer.class").c_str(), R_OK) != 0) {
+    const std::string cmd = "/usr/bin/javac -nowarn -d '" + out_dir + "' -cp '" + cp + "' '" +
+                            source + "' > '" + out_dir + "/javac.log' 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      *why = "javac failed: " + slurp(out_dir + "/javac.log");
+      return {};
+    }
+  }
+  return {"/usr/bin/java", "-cp", out_dir + ":" + cp, "CuratorPeer"};
 }
 
 }  // namespace coord::recipe_test
