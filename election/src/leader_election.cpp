@@ -165,7 +165,8 @@ struct LeaderElection::State {
     }
     if (c->state() != SessionState::Connected) return;
 
-    if (rejoin || take_resign()) {
+    const bool resigning = take_resign();
+    if (rejoin || resigning) {
       rejoin = false;
       set_lost("resigned");
       if (!my_node.empty()) {

@@ -25,8 +25,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -52,10 +54,17 @@ constexpr milliseconds kLeaderPollInterval{1000};
 // How long to wait for the first connection before giving up.
 constexpr milliseconds kConnectTimeout{30'000};
 
+// One line per call, whole even when two threads print.
 void say(const char* fmt, const std::string& a = {}, const std::string& b = {}) {
-  std::printf("coord-elect: ");
-  std::printf(fmt, a.c_str(), b.c_str());
-  std::printf("\n");
+  char line[1024];
+  const int n = std::snprintf(line, sizeof line, fmt, a.c_str(), b.c_str());
+  if (n < 0) return;
+  std::string out = "coord-elect: ";
+  out.append(line, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 1));
+  out += "\n";
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
 }
 
@@ -343,9 +352,30 @@ int main(int argc, char** argv) {
   }
   say("candidate %s on %s", a.id, a.path);
 
-  Child child;
+  // Who leads, printed at each change by a thread of its own: reading it
+  // blocks on the network, and the main loop must keep its beat.
+  std::mutex leader_mu;
+  std::condition_variable leader_cv;
   std::string last_leader;
-  auto next_poll = Clock::now();
+  bool polling = true;
+  auto report_leader = [&](const std::string& who) {
+    std::lock_guard lock(leader_mu);
+    if (who == last_leader) return;
+    last_leader = who;
+    say("leader is %s", who);
+  };
+  std::thread poller([&] {
+    std::unique_lock lock(leader_mu);
+    while (polling) {
+      lock.unlock();
+      auto l = (*election)->leader();
+      if (l.ok()) report_leader(*l ? (*l)->id : std::string("nobody"));
+      lock.lock();
+      leader_cv.wait_for(lock, kLeaderPollInterval, [&] { return !polling; });
+    }
+  });
+
+  Child child;
   int exit_code = 0;
   bool done = false;
   const milliseconds grace(a.grace_ms);
@@ -369,10 +399,7 @@ int main(int argc, char** argv) {
           break;
         case coord::LeadershipEventKind::Elected:
           say("elected token=%s node=%s", std::to_string(ev.token), ev.node);
-          if (last_leader != a.id) {
-            last_leader = a.id;
-            say("leader is %s", a.id);
-          }
+          report_leader(a.id);
           if (!child.running()) {
             if (child.start(a.command, lease, grace)) {
               say("started %s", a.command.front());
@@ -405,18 +432,13 @@ int main(int argc, char** argv) {
       done = true;
       break;
     }
-    if (Clock::now() >= next_poll) {
-      next_poll = Clock::now() + kLeaderPollInterval;
-      auto l = (*election)->leader();
-      if (l.ok()) {
-        const std::string who = *l ? (*l)->id : std::string("nobody");
-        if (who != last_leader) {
-          last_leader = who;
-          say("leader is %s", who);
-        }
-      }
-    }
   }
+  {
+    std::lock_guard lock(leader_mu);
+    polling = false;
+  }
+  leader_cv.notify_all();
+  poller.join();
   election->reset();  // leaves the election before the session closes
   return exit_code;
 }
