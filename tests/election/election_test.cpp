@@ -20,6 +20,7 @@
 #include "coord/election/queue_node.h"
 #include "coord/testing/coord_server.h"
 #include "coord/testing/recipe_support.h"
+#include "coord/testing/zk_ensemble.h"
 
 namespace coord {
 namespace {
@@ -679,6 +680,65 @@ TEST_P(ElectionTest, LeaderWorkerExampleHandsTheWorkerListToTheNextLeader) {
   EXPECT_TRUE(eventually(
       [&] { return ps[0]->log().find("worker; the leader is w1") != std::string::npos; }, 10s))
       << ps[0]->log();
+}
+
+// Failover of the servers, not of the candidates: on a 3-server ZooKeeper
+// ensemble, the member the leader is connected to dies. The leader is
+// Suspended (it cannot know whether its session survives), moves to another
+// member within its session timeout, and is Elected again with the same
+// token; the other candidate never leads.
+TEST(ElectionOnEnsemble, LeaderRidesOutTheLossOfItsServerAndKeepsItsToken) {
+  const std::string why = testing::ZkServer::unavailable_reason();
+  if (!why.empty()) GTEST_SKIP() << "Apache ZooKeeper not available: " << why;
+  testing::ZkEnsembleOptions eo;
+  eo.tick_ms = recipe_test::kZkTickMs;
+  std::string error;
+  auto ensemble = testing::ZkEnsemble::start(eo, &error);
+  ASSERT_NE(ensemble, nullptr) << error;
+  auto candidate = [&](const std::string& id) {
+    auto c = std::make_unique<Candidate>();
+    ClientOptions o;
+    o.servers = ensemble->connect_string();
+    o.session_timeout = 6s;
+    c->mc = std::move(*ManagedClient::start(o));
+    EXPECT_TRUE(c->mc->wait_connected(30s).ok());
+    ElectionOptions e;
+    e.path = "/ensemble-election";
+    e.id = id;
+    Candidate* raw = c.get();
+    e.on_event = [raw](const LeadershipEvent& ev) {
+      std::lock_guard lock(raw->mu);
+      raw->events.push_back(ev);
+    };
+    c->e = std::move(*LeaderElection::start(*c->mc, e));
+    return c;
+  };
+  auto a = candidate("a");
+  ASSERT_TRUE(a->e->await_leadership(20s).ok());
+  auto b = candidate("b");
+  ASSERT_TRUE(eventually([&] { return !b->e->predecessor().empty(); }, 20s));
+  const std::int64_t token = *a->e->token();
+
+  const int member = ensemble->member_of(a->mc->client()->connected_server());
+  ASSERT_GE(member, 0);
+  ensemble->kill(member);
+  auto kinds = [&] {
+    std::lock_guard lock(a->mu);
+    std::vector<LeadershipEventKind> k;
+    for (const auto& ev : a->events)
+      k.push_back(ev.kind);
+    return k;
+  };
+  const std::vector<LeadershipEventKind> want{
+      LeadershipEventKind::Elected, LeadershipEventKind::Suspended, LeadershipEventKind::Elected};
+  ASSERT_TRUE(eventually([&] { return kinds() == want; }, 20s));
+  EXPECT_TRUE(a->e->is_leader());
+  EXPECT_EQ(*a->e->token(), token);
+  EXPECT_EQ(a->mc->generation(), 1u);  // the same session
+  EXPECT_FALSE(b->e->is_leader());
+  std::lock_guard lock(b->mu);
+  for (const auto& ev : b->events)
+    EXPECT_NE(ev.kind, LeadershipEventKind::Elected);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ElectionTest, ::testing::Values(Kind::Zk, Kind::Coordd),
