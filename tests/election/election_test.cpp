@@ -607,7 +607,7 @@ TEST_P(ElectionTest, CuratorLeaderLatchAndCoordElectionTakeTurns) {
   second->mc = session();
   o.id = "cpp-second";
   second->e = std::move(*LeaderElection::start(*second->mc, o));
-  ASSERT_TRUE(eventually([&] { return queue().size() == 3; }, 10s));
+  ASSERT_TRUE(eventually([&] { return queue().size() == 3 && !second->e->node().empty(); }, 10s));
   const auto q = queue();
   // Curator's node sits between ours, in the same order, and is watched.
   EXPECT_EQ(q[0], first->e->node());
