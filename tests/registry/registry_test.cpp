@@ -210,7 +210,7 @@ TEST_P(RegistryTest, DiscoveryKeepsTheLastListWhileTheServerIsDown) {
   for (int k = 0; k < 20; ++k) {
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(ids_of((*d)->instances()), (std::vector<std::string>{"w1", "w2"}));
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 50ms);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 250ms);  // no network wait
     std::this_thread::sleep_for(150ms);
   }
   EXPECT_TRUE((*d)->select(Selection::Random).has_value());
