@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev lmdb-utils
   # reference ZooKeeper 3.8 and the real clients the integration tests drive
   zookeeper python3-kazoo libzookeeper-mt-dev
+  # Apache Curator 5.4 and a JDK, for the recipes' interoperability tests
+  default-jdk-headless libcurator-recipes-java libcurator-discovery-java
 )
 
 missing=()
