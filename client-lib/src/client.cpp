@@ -860,7 +860,7 @@ class Client::Impl {
       case Conn::Connecting:
       case Conn::Handshaking:
         if (now >= attempt_deadline_) {
-          attempt_failed("no handshake within the connect timeout of " +
+          attempt_failed("no connection and handshake within the connect timeout of " +
                          std::to_string(connect_timeout_.count()) + " ms");
           if (conn_ == Conn::Dead) return;
         }
