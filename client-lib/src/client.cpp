@@ -476,7 +476,7 @@ class Client::Impl {
 
   // A connection attempt (resolve, connect or handshake) did not work out.
   void attempt_failed(std::string_view why) {
-    note_error(ErrorCode::ConnectionLoss, current_server(), why);
+    (void)note_error(ErrorCode::ConnectionLoss, current_server(), why);
     close_socket();
     conn_ = Conn::Idle;
     // After a full round over the servers without success, back off a
