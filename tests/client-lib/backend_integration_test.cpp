@@ -647,7 +647,8 @@ TEST_P(BackendTest, ConnectedServerKilledSessionSurvives) {
     std::string error;
     ASSERT_TRUE(backend_->restart(victim, &error)) << error;
   }
-  ASSERT_TRUE(c->wait_connected(30s).ok());
+  const Status up = c->wait_connected(30s);
+  ASSERT_TRUE(up.ok()) << up << " (the client's reason says which server and why)";
   EXPECT_EQ(c->session_id(), sid);
   if (is(Kind::Ensemble)) {
     EXPECT_NE(c->connected_server(), victim) << "moved to another member";
