@@ -9,10 +9,14 @@ packages=(
   libboost-dev nlohmann-json3-dev liblmdb-dev libssl-dev libcli11-dev
   # tests, benchmarks, tools
   libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev lmdb-utils
-  # reference ZooKeeper 3.8 and the real clients the integration tests drive
+  # reference ZooKeeper 3.8 and the real clients the integration tests drive;
+  # zookeeper depends on default-jre, so Java comes with it and the tests
+  # that need Java run (they report "Skipped", never "Passed", without it)
   zookeeper python3-kazoo libzookeeper-mt-dev
   # Apache Curator 5.4 and a JDK, for the recipes' interoperability tests
   default-jdk-headless libcurator-recipes-java libcurator-discovery-java
+  # nc, for the README's four-letter-word example (printf srvr | nc ...)
+  netcat-openbsd
 )
 
 missing=()

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "coord/base/assert.h"
+#include "coord/base/limits.h"
 #include "coord/consensus/raft.h"
 #include "coord/consensus/storage.h"
 
@@ -62,7 +63,7 @@ class Cluster3 {
         }
         r.advance();
         // Keep memory flat: snapshot and compact what every node applied.
-        if (storage_[i]->entry_count() > 200'000) {
+        if (storage_[i]->entry_count() > limits::bench_raft_log_entries_max) {
           const LogIndex at = last_applied_[i];
           COORD_ASSERT(storage_[i]->create_snapshot(at, r.conf_state_at(at), {}).ok(), "");
           COORD_ASSERT(storage_[i]->compact(at).ok(), "");

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "coord/base/histogram.h"
+#include "coord/base/limits.h"
 #include "coord/base/random.h"
 #include "coord/client-lib/client.h"
 
@@ -71,13 +72,14 @@ std::unique_ptr<coord::Client> connect(const Flags& f) {
   coord::ClientOptions o;
   o.servers = f.servers;
   o.session_timeout = std::chrono::milliseconds(f.session_timeout_ms);
-  o.request_timeout = 30s;
+  o.request_timeout = std::chrono::milliseconds(coord::limits::bench_request_ms_max);
   auto c = coord::Client::start(o);
   if (!c.ok()) {
     std::fprintf(stderr, "coord-bench: %s\n", c.status().to_string().c_str());
     return nullptr;
   }
-  if (auto s = (*c)->wait_connected(20s); !s.ok()) {
+  if (auto s = (*c)->wait_connected(std::chrono::milliseconds(coord::limits::bench_connect_ms_max));
+      !s.ok()) {
     std::fprintf(stderr, "coord-bench: cannot connect to %s: %s\n", f.servers.c_str(),
                  s.to_string().c_str());
     return nullptr;
@@ -368,7 +370,8 @@ bool watch_latency(const Flags& f, const std::string& payload, Figures& out) {
       ++out.error_codes[std::string(coord::error_name(wrote.code()))];
     }
     std::unique_lock lock(mu);
-    if (!cv.wait_for(lock, 10s, [&] { return has_fired; })) {
+    if (!cv.wait_for(lock, std::chrono::milliseconds(coord::limits::bench_watch_event_ms_max),
+                     [&] { return has_fired; })) {
       ++out.errors;
       ++out.error_codes["NoEvent"];
       continue;
@@ -401,7 +404,9 @@ bool session_churn(const Flags& f, Figures& out) {
         o.servers = f.servers;
         o.session_timeout = std::chrono::milliseconds(f.session_timeout_ms);
         auto c = coord::Client::start(o);
-        coord::Status s = c.ok() ? (*c)->wait_connected(20s) : c.status();
+        coord::Status s = c.ok() ? (*c)->wait_connected(std::chrono::milliseconds(
+                                       coord::limits::bench_connect_ms_max))
+                                 : c.status();
         if (s.ok()) s = (*c)->close();
         if (!s.ok()) ++codes[std::string(coord::error_name(s.code()))];
         h.record(micros_since(t0));
@@ -506,16 +511,20 @@ int main(int argc, char** argv) {
   app.add_option("--read-pct", f.read_pct, "mix: percent of reads")
       ->check(CLI::Range(0, 100))
       ->capture_default_str();
-  app.add_option("--sessions", f.sessions)->check(CLI::Range(1, 10'000))->capture_default_str();
+  app.add_option("--sessions", f.sessions)
+      ->check(CLI::Range(std::int64_t{1}, coord::limits::bench_sessions_max))
+      ->capture_default_str();
   app.add_option("--outstanding", f.outstanding, "Requests in flight per session")
-      ->check(CLI::Range(1, 100'000))
+      ->check(CLI::Range(std::int64_t{1}, coord::limits::bench_outstanding_per_session_max))
       ->capture_default_str();
   app.add_option("--payload-bytes", f.payload_bytes)
-      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 20))
+      ->check(CLI::Range(std::size_t{0}, coord::limits::bench_payload_bytes_max))
       ->capture_default_str();
-  app.add_option("--keys", f.keys)->check(CLI::Range(1, 10'000'000))->capture_default_str();
+  app.add_option("--keys", f.keys)
+      ->check(CLI::Range(std::int64_t{1}, coord::limits::bench_keys_max))
+      ->capture_default_str();
   auto* duration = app.add_option("--duration-s", f.duration_s)
-                       ->check(CLI::Range(0.1, 86'400.0))
+                       ->check(CLI::Range(0.1, coord::limits::bench_duration_s_max))
                        ->capture_default_str();
   app.add_option("--ops", f.ops, "Run this many operations instead of --duration-s")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40))
@@ -523,7 +532,8 @@ int main(int argc, char** argv) {
   app.add_option("--root", f.root, "Znode under which the bench works")->capture_default_str();
   app.add_flag("--clean", f.clean, "Delete the bench root and everything below it at the end");
   app.add_option("--session-timeout-ms", f.session_timeout_ms)
-      ->check(CLI::Range(1000, 600'000))
+      ->check(CLI::Range(coord::limits::bench_session_timeout_ms_min,
+                         coord::limits::bench_session_timeout_ms_max))
       ->capture_default_str();
   app.add_option("--label", f.label, "Name printed with the figures");
   CLI11_PARSE(app, argc, argv);

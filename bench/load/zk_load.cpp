@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "coord/base/histogram.h"
+#include "coord/base/limits.h"
 #include "coord/base/random.h"
 #include "coord/protocol/codec.h"
 #include "coord/protocol/frame.h"
@@ -83,11 +84,19 @@ int main(int argc, char** argv) {
   app.add_option("--op", op, "get, set or create")
       ->check(CLI::IsMember({"get", "set", "create"}))
       ->capture_default_str();
-  app.add_option("--sessions", sessions_n)->check(CLI::Range(1, 10'000))->capture_default_str();
-  app.add_option("--outstanding", outstanding)->check(CLI::Range(1, 10'000))->capture_default_str();
+  app.add_option("--sessions", sessions_n)
+      ->check(CLI::Range(std::int64_t{1}, coord::limits::bench_sessions_max))
+      ->capture_default_str();
+  app.add_option("--outstanding", outstanding)
+      ->check(CLI::Range(std::int64_t{1}, coord::limits::bench_raw_outstanding_per_session_max))
+      ->capture_default_str();
   app.add_option("--payload-bytes", payload)->capture_default_str();
-  app.add_option("--keys", keys)->check(CLI::Range(1, 10'000'000))->capture_default_str();
-  app.add_option("--duration-s", duration_s)->check(CLI::Range(0.1, 3600.0))->capture_default_str();
+  app.add_option("--keys", keys)
+      ->check(CLI::Range(std::int64_t{1}, coord::limits::bench_keys_max))
+      ->capture_default_str();
+  app.add_option("--duration-s", duration_s)
+      ->check(CLI::Range(0.1, coord::limits::bench_raw_duration_s_max))
+      ->capture_default_str();
   app.add_option("--label", label, "Name printed with the figures");
   CLI11_PARSE(app, argc, argv);
 
@@ -105,7 +114,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     pr::ConnectRequest req;
-    req.timeout_ms = 30'000;
+    req.timeout_ms = static_cast<std::int32_t>(coord::limits::bench_raw_session_timeout_ms);
     pr::append_connect_request_frame(s.out, req);
   }
 

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "coord/base/histogram.h"
+#include "coord/base/limits.h"
 
 namespace {
 
@@ -103,14 +104,18 @@ int main(int argc, char** argv) {
   run.keys = argc > 4 ? std::atoi(argv[4]) : 1000;
   run.root = argc > 5 ? argv[5] : "/coord-bench";
   zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
-  run.zh = zookeeper_init(argv[1], on_session, 10'000, nullptr, &run, 0);
+  run.zh = zookeeper_init(argv[1], on_session,
+                          static_cast<int>(coord::limits::bench_zk_c_session_timeout_ms), nullptr,
+                          &run, 0);
   if (run.zh == nullptr) {
     std::perror("zookeeper_init");
     return 1;
   }
   {
     std::unique_lock lock(run.connect_mu);
-    if (!run.connect_cv.wait_for(lock, std::chrono::seconds(20), [&] { return run.connected; })) {
+    if (!run.connect_cv.wait_for(lock,
+                                 std::chrono::milliseconds(coord::limits::bench_connect_ms_max),
+                                 [&] { return run.connected; })) {
       std::fprintf(stderr, "zk-c-bench: not connected to %s\n", argv[1]);
       return 1;
     }

@@ -56,7 +56,7 @@ exit codes (one-shot mode; a script exits with its last failure's code):
 bool parse_ms(const std::string& text, std::chrono::milliseconds& out) {
   char* end = nullptr;
   long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || v <= 0 || v > 3'600'000) return false;
+  if (text.empty() || *end != '\0' || v <= 0 || v > coord::limits::cli_timeout_ms_max) return false;
   out = std::chrono::milliseconds(v);
   return true;
 }
@@ -185,8 +185,8 @@ int main(int argc, char** argv) {
                      : a == "--connect-timeout" ? options.connect_timeout
                                                 : options.session_timeout;
       if (!parse_ms(v, target)) {
-        std::cerr << "coordctl: " << a << " takes milliseconds (1.." << 3'600'000 << "), not '" << v
-                  << "'\n";
+        std::cerr << "coordctl: " << a << " takes milliseconds (1.."
+                  << coord::limits::cli_timeout_ms_max << "), not '" << v << "'\n";
         return exit_code::usage;
       }
     } else if (a == "--history-file") {

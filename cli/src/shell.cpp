@@ -261,21 +261,22 @@ Shell::Shell(ShellOptions options, Console& console)
       print_watches_(std::make_shared<std::atomic<bool>>(true)) {}
 
 Shell::~Shell() {
-  if (client_) (void)client_->close(std::chrono::milliseconds(2000));
+  if (client_) (void)client_->close(std::chrono::milliseconds(limits::cli_close_ms_max));
   client_.reset();
 }
 
 Status Shell::connect() {
   auto_connect_ = false;
   if (client_) {
-    (void)client_->close(std::chrono::milliseconds(2000));
+    (void)client_->close(std::chrono::milliseconds(limits::cli_close_ms_max));
     client_.reset();
   }
   ClientOptions o;
   o.servers = options_.servers;
   o.session_timeout = options_.session_timeout;
   o.request_timeout = options_.request_timeout;
-  o.connect_timeout = std::min(options_.connect_timeout, std::chrono::milliseconds(2000));
+  o.connect_timeout = std::min(options_.connect_timeout,
+                               std::chrono::milliseconds(limits::cli_connect_attempt_ms_max));
   if (options_.interactive) {
     // State changes after the first connection are shown like zkCli's
     // default watcher shows them; the prompt carries the state too.
@@ -1099,7 +1100,8 @@ std::vector<std::string> Shell::complete(std::string_view line) {
   std::size_t slash = word.rfind('/');
   std::string parent(slash == 0 ? "/" : std::string(word.substr(0, slash)));
   std::string_view prefix = word.substr(slash + 1);
-  auto r = client_->run(ops::GetChildren{parent}, std::chrono::milliseconds(2000));
+  auto r = client_->run(ops::GetChildren{parent},
+                        std::chrono::milliseconds(limits::cli_completion_request_ms_max));
   if (!r) return out;
   std::vector<std::string> kids = *r;
   std::sort(kids.begin(), kids.end());

@@ -125,7 +125,7 @@ class Client::Impl {
     connect_timeout_ =
         opts_.connect_timeout.count() > 0
             ? opts_.connect_timeout
-            : std::max(milliseconds(500),
+            : std::max(milliseconds(limits::client_connect_attempt_ms_min),
                        opts_.session_timeout /
                            static_cast<int>(std::max<std::size_t>(1, servers_.size())));
   }
@@ -169,7 +169,7 @@ class Client::Impl {
     }
     const SessionState s = state_.load();
     if (is_final(s)) {
-      fail_now(std::move(call), final_status(s));
+      fail_now(std::move(call), final_error(s));
       return;
     }
     if (pending_.fetch_add(1) >= opts_.pending_requests_max) {
@@ -210,9 +210,12 @@ class Client::Impl {
     });
     const SessionState s = state_.load();
     if (s == SessionState::Connected) return Status();
-    if (is_final(s)) return final_status(s);
+    if (is_final(s)) return final_error(s);
     (void)ok;
-    return Status(ErrorCode::ConnectionLoss, "not connected within the timeout");
+    const Status last = last_error();
+    if (last.ok()) return Status(ErrorCode::ConnectionLoss, "not connected within the timeout");
+    return Status(ErrorCode::ConnectionLoss,
+                  "not connected within the timeout; last: " + std::string(last.message()));
   }
 
   Status close(milliseconds timeout) {
@@ -220,7 +223,8 @@ class Client::Impl {
     auto promise = std::make_shared<std::promise<Status>>();
     auto future = promise->get_future();
     asio::post(io_, [this, promise, timeout] { begin_close(promise, timeout); });
-    if (future.wait_for(timeout + milliseconds(1000)) != std::future_status::ready) {
+    if (future.wait_for(timeout + milliseconds(limits::client_close_grace_ms)) !=
+        std::future_status::ready) {
       return Status(ErrorCode::OperationTimeout, "close did not finish");
     }
     return future.get();
@@ -249,6 +253,17 @@ class Client::Impl {
   std::string server() const {
     std::lock_guard lock(info_mu_);
     return server_name_;
+  }
+  Status last_error() const {
+    std::lock_guard lock(info_mu_);
+    return last_error_;
+  }
+  // The Status calls fail with in final state `s`: the reason recorded when
+  // the client entered it, or the plain one before that is visible.
+  Status final_error(SessionState s) const {
+    std::lock_guard lock(info_mu_);
+    if (!final_error_.ok()) return final_error_;
+    return final_status(s);
   }
 
  private:
@@ -305,7 +320,9 @@ class Client::Impl {
 
   // ---- I/O thread: state ----------------------------------------------------------
 
-  void set_state(SessionState s) {
+  // `reason`: Ok for Connecting and Connected, otherwise why (see
+  // ClientOptions::on_state_change).
+  void set_state(SessionState s, const Status& reason = Status()) {
     {
       std::lock_guard lock(state_mu_);
       if (state_.load() == s) return;
@@ -315,6 +332,30 @@ class Client::Impl {
     if (opts_.on_state) {
       post_event([cb = opts_.on_state, s] { cb(s); });
     }
+    if (opts_.on_state_change) {
+      post_event([cb = opts_.on_state_change, s, reason] { cb(s, reason); });
+    }
+  }
+
+  // Remembers why a connection was lost or an attempt failed, for
+  // last_error() and for the calls that fail because of it.
+  Status note_error(ErrorCode code, std::string_view server, std::string_view why) {
+    std::string message;
+    if (!server.empty()) {
+      message.append(server);
+      message.append(": ");
+    }
+    message.append(why);
+    Status st(code, std::move(message));
+    std::lock_guard lock(info_mu_);
+    last_error_ = st;
+    return st;
+  }
+
+  // The server of the current connection or attempt, for messages.
+  std::string current_server() const {
+    std::lock_guard lock(info_mu_);
+    return server_name_.empty() ? attempt_server_ : server_name_;
   }
 
   // Completes a call exactly once, handing the result to the event thread.
@@ -330,13 +371,18 @@ class Client::Impl {
   // Enters a final state: every call fails, the socket closes, nothing more
   // is sent.
   void finalize(SessionState s, std::string_view why) {
-    (void)why;
+    const Status plain = final_status(s);
+    const Status st =
+        note_error(plain.code(), "", std::string(plain.message()) + ": " + std::string(why));
+    {
+      std::lock_guard lock(info_mu_);
+      final_error_ = st;
+    }
     // The state first, so that a callback failed below already sees it.
-    set_state(s);
+    set_state(s, st);
     close_socket();
     conn_ = Conn::Dead;
     watches_.clear();
-    const Status st = final_status(s);
     for (auto& c : sent_)
       complete(*c, st);
     for (auto& c : unsent_)
@@ -368,6 +414,7 @@ class Client::Impl {
     {
       std::lock_guard lock(info_mu_);
       server_name_.clear();
+      attempt_server_.clear();
     }
   }
 
@@ -382,6 +429,10 @@ class Client::Impl {
     ++attempts_;
     conn_ = Conn::Connecting;
     attempt_deadline_ = now + connect_timeout_;
+    {
+      std::lock_guard lock(info_mu_);
+      attempt_server_ = server.host + ":" + std::to_string(server.port);
+    }
     const std::uint64_t gen = ++generation_;
     resolver_.async_resolve(
         server.host, std::to_string(server.port),
@@ -389,7 +440,7 @@ class Client::Impl {
                             tcp::resolver::results_type results) {
           if (gen != generation_) return;
           if (ec) {
-            attempt_failed();
+            attempt_failed("resolve: " + ec.message());
             return;
           }
           asio::async_connect(
@@ -397,7 +448,7 @@ class Client::Impl {
               [this, gen, server](const boost::system::error_code& ec2, const tcp::endpoint&) {
                 if (gen != generation_) return;
                 if (ec2) {
-                  attempt_failed();
+                  attempt_failed("connect: " + ec2.message());
                   return;
                 }
                 on_connected(server);
@@ -424,13 +475,18 @@ class Client::Impl {
   }
 
   // A connection attempt (resolve, connect or handshake) did not work out.
-  void attempt_failed() {
+  void attempt_failed(std::string_view why) {
+    (void)note_error(ErrorCode::ConnectionLoss, current_server(), why);
     close_socket();
     conn_ = Conn::Idle;
     // After a full round over the servers without success, back off a
     // little so that an unreachable ensemble does not spin the CPU.
     if (attempts_ % servers_.size() == 0) {
-      reconnect_not_before_ = SteadyClock::now() + milliseconds(100 + rng_.below(400));
+      reconnect_not_before_ =
+          SteadyClock::now() +
+          milliseconds(limits::client_reconnect_pause_ms_min +
+                       static_cast<std::int64_t>(rng_.below(
+                           static_cast<std::uint64_t>(limits::client_reconnect_jitter_ms))));
     }
     start_connect();
   }
@@ -438,11 +494,11 @@ class Client::Impl {
   // An established connection broke: sent requests fail with ConnectionLoss
   // (they may have been applied), unsent ones wait for the next connection.
   void connection_lost(std::string_view why, milliseconds pause = milliseconds(0)) {
-    (void)why;
     const bool was_open = conn_ == Conn::Open;
+    const Status loss = note_error(ErrorCode::ConnectionLoss, current_server(),
+                                   "connection lost: " + std::string(why));
     close_socket();
     conn_ = Conn::Idle;
-    const Status loss(ErrorCode::ConnectionLoss, "connection lost");
     for (auto& c : sent_)
       complete(*c, loss);
     sent_.clear();
@@ -451,7 +507,7 @@ class Client::Impl {
     }
     auth_waiters_.clear();
     if (was_open) {
-      set_state(SessionState::Disconnected);
+      set_state(SessionState::Disconnected, loss);
       attempts_ = 0;
       reconnect_not_before_ = SteadyClock::now() + pause;
     }
@@ -465,12 +521,14 @@ class Client::Impl {
   void on_handshake(ByteSpan payload) {
     auto resp = decode_connect_response(payload);
     if (!resp.ok()) {
-      attempt_failed();
+      attempt_failed("undecodable handshake reply: " + resp.status().to_string());
       return;
     }
     if (resp->timeout_ms <= 0) {
-      // §4.3: the server does not know the session (expired or wrong password).
-      finalize(SessionState::Expired, "server reports the session expired");
+      // The server does not know the session (expired or wrong password):
+      // docs/PROTOCOL.md, "Handshake".
+      finalize(SessionState::Expired, "the server " + current_server() +
+                                          " reports the session expired (or the password wrong)");
       return;
     }
     {
@@ -542,7 +600,7 @@ class Client::Impl {
 
   void enqueue(CallPtr call) {
     if (conn_ == Conn::Dead) {
-      complete(*call, final_status(state_.load()));
+      complete(*call, final_error(state_.load()));
       return;
     }
     chroot_request(chroot_, call->body);
@@ -585,19 +643,24 @@ class Client::Impl {
                         if (gen != generation_) return;
                         writing_ = false;
                         if (ec) {
-                          lost_or_failed();
+                          lost_or_failed("write: " + socket_error(ec));
                           return;
                         }
                         flush();
                       });
   }
 
-  void lost_or_failed() {
+  void lost_or_failed(std::string_view why) {
     if (conn_ == Conn::Open) {
-      connection_lost("socket error");
+      connection_lost(why);
     } else if (conn_ == Conn::Connecting || conn_ == Conn::Handshaking) {
-      attempt_failed();
+      attempt_failed(why);
     }
+  }
+
+  static std::string socket_error(const boost::system::error_code& ec) {
+    if (ec == asio::error::eof) return "the server closed the connection";
+    return ec.message();
   }
 
   // ---- I/O thread: replies --------------------------------------------------------------
@@ -611,7 +674,7 @@ class Client::Impl {
                               if (gen != generation_) return;
                               reading_ = false;
                               if (ec) {
-                                lost_or_failed();
+                                lost_or_failed("read: " + socket_error(ec));
                                 return;
                               }
                               frames_.append(ByteSpan(read_buf_.data(), n));
@@ -640,7 +703,7 @@ class Client::Impl {
       const FrameCut cut = frames_.next();
       if (cut.state == FrameState::NeedMore) return true;
       if (cut.state == FrameState::Error) {
-        lost_or_failed();
+        lost_or_failed("bad frame from the server: " + cut.error.to_string());
         return false;
       }
       last_recv_ = SteadyClock::now();
@@ -658,7 +721,7 @@ class Client::Impl {
     JuteReader r(payload);
     auto header = decode_reply_header(r);
     if (!header.ok()) {
-      connection_lost("undecodable reply header");
+      connection_lost("undecodable reply header: " + header.status().to_string());
       return;
     }
     if (header->zxid.value() > last_zxid_.load()) last_zxid_.store(header->zxid.value());
@@ -677,8 +740,9 @@ class Client::Impl {
         break;
     }
     if (sent_.empty() || sent_.front()->xid != header->xid) {
-      // Replies come in request order (§1); anything else means we lost track.
-      connection_lost("reply xid out of order");
+      // Replies come in request order (docs/PROTOCOL.md, "Framing");
+      // anything else means we lost track.
+      connection_lost("reply xid " + std::to_string(header->xid) + " out of order");
       return;
     }
     CallPtr call = std::move(sent_.front());
@@ -713,7 +777,7 @@ class Client::Impl {
   void on_watch_event(ByteSpan rest) {
     auto ev = decode_watcher_event(rest);
     if (!ev.ok()) {
-      connection_lost("undecodable watch event");
+      connection_lost("undecodable watch event: " + ev.status().to_string());
       return;
     }
     std::vector<Watcher> ws = watches_.trigger(ev->type, ev->path);
@@ -732,7 +796,9 @@ class Client::Impl {
       auth_waiters_.pop_front();
     }
     if (err != ErrorCode::Ok) {
-      finalize(SessionState::AuthFailed, "server rejected credentials");
+      finalize(SessionState::AuthFailed, "the server " + current_server() +
+                                             " rejected the credentials (" +
+                                             std::string(error_name(err)) + ")");
       if (waiter && *waiter) complete(**waiter, Status(ErrorCode::AuthFailed));
       return;
     }
@@ -744,7 +810,7 @@ class Client::Impl {
   void begin_close(std::shared_ptr<std::promise<Status>> promise, milliseconds timeout) {
     const SessionState s = state_.load();
     if (is_final(s)) {
-      promise->set_value(s == SessionState::Closed ? Status() : final_status(s));
+      promise->set_value(s == SessionState::Closed ? Status() : final_error(s));
       return;
     }
     close_promise_ = std::move(promise);
@@ -766,7 +832,7 @@ class Client::Impl {
   // ---- I/O thread: timers -------------------------------------------------------------------
 
   void schedule_tick() {
-    tick_timer_.expires_after(milliseconds(20));
+    tick_timer_.expires_after(milliseconds(limits::client_tick_ms));
     tick_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec || conn_ == Conn::Dead) return;
       on_tick();
@@ -794,7 +860,8 @@ class Client::Impl {
       case Conn::Connecting:
       case Conn::Handshaking:
         if (now >= attempt_deadline_) {
-          attempt_failed();
+          attempt_failed("no connection and handshake within the connect timeout of " +
+                         std::to_string(connect_timeout_.count()) + " ms");
           if (conn_ == Conn::Dead) return;
         }
         break;
@@ -878,6 +945,9 @@ class Client::Impl {
   SessionId session_id_{0};
   std::string password_;
   std::string server_name_;
+  std::string attempt_server_;  // the server of the attempt under way
+  Status last_error_;
+  Status final_error_;  // set once, when a final state is entered
   std::atomic<std::int32_t> negotiated_ms_{0};
   std::atomic<std::int64_t> last_zxid_{0};
   std::atomic<std::size_t> pending_{0};
@@ -902,7 +972,7 @@ class Client::Impl {
   Bytes writing_buf_;
   bool writing_ = false;
   bool reading_ = false;
-  std::array<std::uint8_t, 64 * 1024> read_buf_{};
+  std::array<std::uint8_t, limits::client_read_chunk_bytes> read_buf_{};
   FrameBuffer frames_{limits::frame_bytes_max};
   WatchTable watches_;
   bool closing_ = false;
@@ -931,7 +1001,9 @@ Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Client::~Client() {
   COORD_ASSERT(!impl_->on_event_thread(), "a Client must not be destroyed from its callbacks");
-  if (!is_final(impl_->state())) (void)impl_->close(milliseconds(2000));
+  if (!is_final(impl_->state())) {
+    (void)impl_->close(milliseconds(limits::client_destructor_close_ms_max));
+  }
   impl_->shutdown();
 }
 
@@ -958,6 +1030,9 @@ Zxid Client::last_zxid_seen() const {
 }
 std::string Client::connected_server() const {
   return impl_->server();
+}
+Status Client::last_error() const {
+  return impl_->last_error();
 }
 void Client::submit_call(CallPtr call, milliseconds timeout) {
   impl_->submit(std::move(call), timeout);

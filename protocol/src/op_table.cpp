@@ -16,7 +16,7 @@ constexpr bool multi = true;
 constexpr bool multi_read = true;
 constexpr bool on_parent = true;
 
-// Ordered by opcode (checked by a test). ACL bits follow §3.1: create and
+// Ordered by opcode (checked by a test). ACL bits follow docs/PROTOCOL.md §3.1: create and
 // delete are checked on the parent; getACL accepts READ or ADMIN; exists,
 // sync, whoAmI and getEphemerals check nothing.
 constexpr std::array<OpInfo, 33> kOps{{

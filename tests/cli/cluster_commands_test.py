@@ -13,6 +13,7 @@ import json
 import threading
 import unittest
 
+import ctest_main
 from cli_support import coordctl_split
 from coordd_harness import Coordd
 
@@ -190,4 +191,4 @@ class RealCoorddTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    ctest_main.main()

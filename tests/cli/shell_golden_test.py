@@ -4,7 +4,8 @@ against coordd and against Apache ZooKeeper 3.8 must print the same text
 ZooKeeper's own zkCli.sh prints for the script; one-shot mode is checked
 byte for byte, with its exit codes, --json and data from stdin or a file.
 
-ZooKeeper parts are skipped with a message when Java or the jars are missing.
+The ZooKeeper parts (AgainstZooKeeper, a ctest entry of its own) report
+"Skipped", with the reason, when Java or the jars are missing.
 """
 
 import json
@@ -13,6 +14,7 @@ import subprocess
 import tempfile
 import unittest
 
+import ctest_main
 import zookeeper_harness
 from cli_support import coordctl, coordctl_split, normalize
 from coordd_harness import Coordd
@@ -124,28 +126,28 @@ def split_events(text):
     return sorted(events), "\n".join(rest) + "\n"
 
 
-class ShellGoldenTest(unittest.TestCase):
+@unittest.skipUnless(zookeeper_harness.available(), "java or the ZooKeeper 3.8 jars are missing")
+class AgainstZooKeeper(unittest.TestCase):
+    """The same script through coordctl against coordd and ZooKeeper 3.8, and
+    through zkCli.sh."""
+
     @classmethod
     def setUpClass(cls):
-        cls.zk = None
-        if zookeeper_harness.available():
-            cls.zk = zookeeper_harness.ZooKeeper().launch()
-        cls.coordd = Coordd().start()
-        if cls.zk:
-            cls.zk.wait_ready()
+        cls.zk = zookeeper_harness.ZooKeeper().launch()
+        try:
+            cls.coordd = Coordd().start()
+        except Exception:
+            cls.zk.cleanup()
+            raise
+        cls.zk.wait_ready()
 
     @classmethod
     def tearDownClass(cls):
         cls.coordd.cleanup()
-        if cls.zk:
-            cls.zk.cleanup()
+        cls.zk.cleanup()
 
     def zk_hosts(self):
-        if not self.zk:
-            self.skipTest("java or the ZooKeeper jars are missing")
         return "127.0.0.1:%d" % self.zk.port
-
-    # -- the same script on both servers -------------------------------------
 
     def test_script_prints_the_same_on_coordd_and_zookeeper(self):
         rc_c, out_c = coordctl(self.coordd.hosts(), stdin=SCRIPT)
@@ -162,7 +164,7 @@ class ShellGoldenTest(unittest.TestCase):
     def test_script_prints_what_zkcli_prints(self):
         hosts = self.zk_hosts()
         if not os.access(ZKCLI, os.X_OK):
-            self.skipTest("zkCli.sh missing")
+            self.skipTest("zkCli.sh is missing (Debian zookeeper)")
         # Fresh paths: the same script under a prefix on the same server.
         prefixed_c = SCRIPT.replace(" /", " /c_")
         prefixed_z = SCRIPT.replace(" /", " /z_")
@@ -177,6 +179,18 @@ class ShellGoldenTest(unittest.TestCase):
         self.assertEqual(len(ev_theirs), 9, theirs)
         self.assertEqual(rest_theirs, rest_ours)
         self.assertEqual(ev_theirs, ev_ours)
+
+
+class ShellGoldenTest(unittest.TestCase):
+    """coordctl against coordd alone."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.coordd = Coordd().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.coordd.cleanup()
 
     # -- one-shot mode, byte for byte -----------------------------------------
 
@@ -340,4 +354,4 @@ class ShellGoldenTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    ctest_main.main()

@@ -13,6 +13,7 @@ import tempfile
 import time
 import unittest
 
+import ctest_main
 from cli_support import COORDCTL, coordctl
 from coordd_harness import Coordd
 
@@ -171,4 +172,4 @@ class InteractiveTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    ctest_main.main()

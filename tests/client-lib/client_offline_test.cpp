@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "coord/client-lib/client.h"
@@ -38,6 +40,42 @@ TEST(ClientOffline, StartsConnectingAndReportsNoConnection) {
   EXPECT_EQ((*c)->state(), SessionState::Connecting);
   EXPECT_EQ((*c)->wait_connected(100ms).code(), ErrorCode::ConnectionLoss);
   EXPECT_EQ((*c)->connected_server(), "");
+}
+
+// The reason of a failed connection attempt is kept, not thrown away: it
+// names the server and what the socket said.
+TEST(ClientOffline, RefusedConnectionSaysWhy) {
+  auto c = Client::start(unreachable());
+  ASSERT_TRUE(c.ok()) << c.status();
+  const Status waited = (*c)->wait_connected(300ms);
+  EXPECT_EQ(waited.code(), ErrorCode::ConnectionLoss);
+  EXPECT_NE(waited.message().find("127.0.0.1:1: connect: "), std::string::npos) << waited;
+  const Status last = (*c)->last_error();
+  EXPECT_EQ(last.code(), ErrorCode::ConnectionLoss);
+  EXPECT_TRUE(last.message().starts_with("127.0.0.1:1: connect: ")) << last;
+  EXPECT_NE(last.message().find("refused"), std::string::npos) << last;
+}
+
+TEST(ClientOffline, CloseGivesTheStateCallbackItsReason) {
+  ClientOptions o = unreachable();
+  std::mutex mu;
+  std::vector<std::string> seen;
+  std::promise<void> closed;
+  o.on_state_change = [&](SessionState s, const Status& why) {
+    std::lock_guard lock(mu);
+    seen.push_back(std::string(session_state_name(s)) + " " + why.to_string());
+    if (s == SessionState::Closed) closed.set_value();
+  };
+  auto c = Client::start(o);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->close(1s).ok());
+  ASSERT_EQ(closed.get_future().wait_for(5s), std::future_status::ready);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], "Closed Closing: client is closed: closed while not connected");
+  EXPECT_EQ((*c)->get_data("/").status().to_string(),
+            "Closing: client is closed: closed while not connected")
+      << "calls after the final state carry the same reason";
 }
 
 TEST(ClientOffline, QueuedRequestTimesOut) {

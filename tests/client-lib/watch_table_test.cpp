@@ -1,4 +1,4 @@
-// The client's watch bookkeeping against ZooKeeper's trigger rules (§8).
+// The client's watch bookkeeping against ZooKeeper's trigger rules (docs/PROTOCOL.md §8).
 #include <gtest/gtest.h>
 
 #include <string>

@@ -4,7 +4,7 @@
 // storage, with and without a snapshot. One thread, one seed; a failure
 // prints the seed and the command that replays it.
 //
-// Checked after every step (DESIGN §2b, for one node):
+// Checked after every step (docs/TESTING.md, the simulator's checks, for one node):
 //   - every ephemeral belongs to a live session;
 //   - replies come in request order, and their zxids never go back;
 //   - a watch event's zxid is above every reply zxid the client saw before

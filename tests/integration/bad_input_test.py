@@ -18,6 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import ctest_main  # noqa: E402
 import zkwire as zw  # noqa: E402
 from coordd_harness import Coordd, four_letter  # noqa: E402
 
@@ -443,4 +444,4 @@ class SlowReader(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    ctest_main.main()

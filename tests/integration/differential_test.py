@@ -34,6 +34,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import ctest_main  # noqa: E402
 import zkwire as zw  # noqa: E402
 from coordd_harness import Coordd, four_letter  # noqa: E402
 from zookeeper_harness import ZooKeeper, available  # noqa: E402
@@ -1616,4 +1617,4 @@ class CoorddOnly(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    ctest_main.main()

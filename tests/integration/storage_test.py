@@ -21,6 +21,7 @@ import urllib.request
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import NotReadOnlyCallError
 
+import ctest_main
 from coordd_harness import COORDD, Coordd, four_letter
 
 WAIT_S = 10.0
@@ -295,4 +296,4 @@ class FullDisk(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    ctest_main.main()

@@ -11,6 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import ctest_main  # noqa: E402
 import zkwire as zw  # noqa: E402
 from coordd_harness import Coordd  # noqa: E402
 
@@ -104,7 +105,15 @@ def zkcli(server, args=(), stdin=None):
     return p.returncode, [l for l in p.stdout.splitlines() if not l.startswith("SLF4J")]
 
 
-class ZooKeeperClients(unittest.TestCase):
+ZKCLI_MISSING = ("" if os.access(ZKCLI, os.X_OK) and shutil.which("java") else
+                 "zkCli.sh or java is missing (Debian zookeeper)")
+C_CHECK_MISSING = ("" if C_CHECK and os.access(C_CHECK, os.X_OK) else
+                   "zk_c_client_check was not built (Debian libzookeeper-mt-dev)")
+
+
+class WithCoordd(unittest.TestCase):
+    """One coordd for the whole class."""
+
     @classmethod
     def setUpClass(cls):
         cls.server = Coordd()
@@ -128,7 +137,9 @@ class ZooKeeperClients(unittest.TestCase):
         finally:
             c.close()
 
-    @unittest.skipUnless(os.access(ZKCLI, os.X_OK) and shutil.which("java"), "zkCli.sh missing")
+
+@unittest.skipIf(ZKCLI_MISSING, ZKCLI_MISSING)
+class ZkCli(WithCoordd):
     def test_zkcli_script(self):
         _, lines = zkcli(self.server, stdin=CLI_SCRIPT)  # exit code: the last command's
         # Replies and watch events are printed by two client threads: check
@@ -154,7 +165,6 @@ class ZooKeeperClients(unittest.TestCase):
         self.assertFalse(self.exists("/zc/es-0000000003"))
         self.assertTrue(self.exists("/zc/child"))
 
-    @unittest.skipUnless(os.access(ZKCLI, os.X_OK) and shutil.which("java"), "zkCli.sh missing")
     def test_zkcli_one_shot_commands(self):
         rc, lines = zkcli(self.server, ["create", "/zc-one", "x"])
         self.assertEqual(rc, 0)
@@ -164,7 +174,9 @@ class ZooKeeperClients(unittest.TestCase):
         self.assertTrue(any(re.fullmatch(r"cZxid = 0x[0-9a-f]+", l) for l in lines), lines)
         self.assertIn("dataLength = 1", lines)
 
-    @unittest.skipUnless(C_CHECK and os.access(C_CHECK, os.X_OK), "C client check not built")
+
+@unittest.skipIf(C_CHECK_MISSING, C_CHECK_MISSING)
+class CClient(WithCoordd):
     def test_c_client(self):
         p = subprocess.run([C_CHECK, self.server.hosts()], capture_output=True, text=True,
                            timeout=RUN_TIMEOUT_S)
@@ -173,4 +185,4 @@ class ZooKeeperClients(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    ctest_main.main()

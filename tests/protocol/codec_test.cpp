@@ -1,5 +1,5 @@
 // Byte-exact vectors for every message shape of the client protocol, built by
-// hand from zk-wire-protocol.md, plus round trips of every record and the
+// hand from docs/PROTOCOL.md, plus round trips of every record and the
 // malformed-input classes a server must survive.
 #include <gtest/gtest.h>
 
@@ -247,7 +247,7 @@ TEST(Request, WhoAmIAndCloseSessionHaveNoBody) {
             to_hex(hex("00000008 0000000a fffffff5")));
 }
 
-// create /m (null data), setData /m "v", check /m version 0: §7's layout.
+// create /m (null data), setData /m "v", check /m version 0: docs/PROTOCOL.md §7's layout.
 const std::string kMultiHex =
     "00000003 0000000e"
     "00000001 00 ffffffff"

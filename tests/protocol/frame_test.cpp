@@ -1,4 +1,4 @@
-// The frame splitter and four-letter-word detection (zk-wire-protocol.md §1, §13).
+// The frame splitter and four-letter-word detection (docs/PROTOCOL.md §1, §10).
 #include <gtest/gtest.h>
 
 #include "coord/protocol/frame.h"

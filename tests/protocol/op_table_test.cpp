@@ -1,4 +1,4 @@
-// The op table against the opcode list of zk-wire-protocol.md §6 and §7.
+// The op table against the opcode list of docs/PROTOCOL.md §6 and §7.
 #include <gtest/gtest.h>
 
 #include <set>

@@ -2,7 +2,7 @@
 //
 // The model below is deliberately naive: a std::map from full path to node,
 // whole-state copies for multi, linear scans for watches. It is written from
-// ZooKeeper 3.8's observable behaviour (zk-wire-protocol.md and answers of a
+// ZooKeeper 3.8's observable behaviour (docs/PROTOCOL.md and answers of a
 // real 3.8 server), not from the implementation, so that both have to agree
 // on every result, Stat, error code and watch event.
 //

@@ -1,4 +1,4 @@
-// ACL processing of the data tree (zk-wire-protocol.md §3.1): fix-up of an
+// ACL processing of the data tree (docs/PROTOCOL.md §3.1): fix-up of an
 // ACL list given in create/setACL, the permission check against a caller's
 // identities, digest masking for getACL, and the interning table that lets
 // a million nodes share one stored copy of the same list.

@@ -318,7 +318,7 @@ Stat TreeImpl::stat_of(const Node& n) const {
   s.mtime = n.mtime;
   s.version = n.version;
   // ZooKeeper shows 2 * (children created) - (children now): creates plus
-  // deletes (§3.2). Wraps like ZooKeeper's int.
+  // deletes (docs/PROTOCOL.md §3.2). Wraps like ZooKeeper's int.
   s.cversion =
       static_cast<std::int32_t>(static_cast<std::uint32_t>(2 * n.creates - n.num_children));
   s.aversion = n.aversion;

@@ -4,7 +4,7 @@
 // and recursive ones (a persistent or recursive watch is registered in
 // both). This index keeps one map path -> registrations with a bit per
 // kind and side, and triggers either side as DataTree does
-// (zk-wire-protocol.md §8.2–§8.3): a recursive watcher never receives
+// (docs/PROTOCOL.md §8.2–§8.3): a recursive watcher never receives
 // NodeChildrenChanged. Keeping the two halves apart reproduces what
 // removeWatches(Data) or (Children) does to a persistent watch on 3.8 (it
 // drops one half; observed). Within one trigger every connection gets at

@@ -385,7 +385,8 @@ struct Replica::Impl {
   void role_changed() {
     const consensus::Role role = raft.role();
     if (role == consensus::Role::Leader && last_role != consensus::Role::Leader) {
-      // DESIGN §1: a new leader gives every session a fresh timeout.
+      // A new leader gives every session a fresh timeout (docs/ARCHITECTURE.md,
+      // "Guarantees": sessions and ephemerals).
       for (auto& [id, s] : sessions)
         s.last_heard = now_steady;
     }
@@ -591,7 +592,7 @@ struct Replica::Impl {
       case OpCode::Create:
       case OpCode::Create2:
         // ZooKeeper 3.8 answers every plain create inside multi with the
-        // path-only result (zk-wire-protocol.md §7).
+        // path-only result (docs/PROTOCOL.md §7).
         m.type = OpCode::Create;
         if (r.create) m.path = r.create->path;
         break;
@@ -635,7 +636,7 @@ struct Replica::Impl {
         for (std::size_t i = 0; i < req.ops.size(); ++i) {
           resp.results.push_back(multi_result(req.ops[i].type, res.multi->results[i], all));
         }
-        // The header says Ok even when an op failed (§7, observed on 3.8).
+        // The header says Ok even when an op failed (docs/PROTOCOL.md §7, observed on 3.8).
         return reply_frame(item.xid, zxid, ErrorCode::Ok, resp);
       }
       default:
@@ -784,7 +785,7 @@ struct Replica::Impl {
   }
 
   // Builds the tree transaction of a write; BadArguments for flags that do
-  // not go with the opcode (zk-wire-protocol.md §6.2, §10).
+  // not go with the opcode (docs/PROTOCOL.md §3.3, §6.3).
   static Result<znode::Txn> txn_of(OpCode op, const pr::RequestBody& body) {
     auto mode_ok = [](OpCode code, CreateMode m) {
       if (!create_mode_from_int(static_cast<std::int32_t>(m))) return false;
@@ -1072,7 +1073,7 @@ struct Replica::Impl {
       return;
     }
     if (r.scheme != "digest") {
-      // ZooKeeper answers AuthFailed and closes the connection (§6.2).
+      // ZooKeeper answers AuthFailed and closes the connection (docs/PROTOCOL.md §6.3).
       item.reply = reply_frame(item.xid, Zxid(0), ErrorCode::AuthFailed);
       item.close_after = true;
       item.state = ItemState::Done;
@@ -1107,7 +1108,8 @@ struct Replica::Impl {
     c.can_be_read_only = req->has_read_only && req->read_only;
     if (req->last_zxid_seen > applied_zxid()) {
       // The client has seen a newer state than ours: it must try another
-      // server (single system image, DESIGN §1). No reply, as ZooKeeper.
+      // server (single system image, docs/ARCHITECTURE.md "Guarantees"). No
+      // reply, as ZooKeeper.
       return close(c);
     }
     if (read_only) {
@@ -1140,7 +1142,7 @@ struct Replica::Impl {
     }
     Session& session = *s;
     if (session.conn != 0 && session.conn != c.id) {
-      // The session moved here: the old connection is closed (§4.3).
+      // The session moved here: the old connection is closed (docs/PROTOCOL.md §4.3).
       auto old = conns.find(session.conn);
       if (old != conns.end()) close(old->second);
     }
@@ -1196,7 +1198,7 @@ struct Replica::Impl {
     item.received_us = config.metrics_clock_us();
     const pr::OpInfo* info = pr::find_op(header->type);
     if (info == nullptr || info->kind == OpKind::Internal) {
-      // Unknown opcode: ZooKeeper answers Unimplemented with zxid -1 (§6).
+      // Unknown opcode: ZooKeeper answers Unimplemented with zxid -1 (docs/PROTOCOL.md §6.1).
       item.reply = reply_frame(item.xid, Zxid(-1), ErrorCode::Unimplemented);
       item.state = ItemState::Done;
     } else {

@@ -6,13 +6,13 @@
 #include <thread>
 #include <vector>
 
+#include "coord/testing/zk_server.h"
 #include "launch_util.h"
 
 namespace coord::testing {
 
 namespace {
 
-constexpr const char* kJava = "/usr/bin/java";
 constexpr const char* kClassPath =
     "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:"
     "/usr/share/java/slf4j-api.jar";
@@ -100,7 +100,7 @@ bool ZkEnsemble::write_config(std::string* error) {
 
 bool ZkEnsemble::spawn(int member, std::string* error) {
   const std::string mdir = dir_ + "/" + std::to_string(member + 1);
-  const std::vector<std::string> args = {kJava,
+  const std::vector<std::string> args = {ZkServer::java_path(),
                                          "-cp",
                                          kClassPath,
                                          "-Dzookeeper.extendedTypesEnabled=true",

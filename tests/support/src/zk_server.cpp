@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -11,15 +12,22 @@ namespace coord::testing {
 
 namespace {
 
-constexpr const char* kJava = "/usr/bin/java";
 constexpr const char* kJars[] = {"/usr/share/java/zookeeper.jar",
                                  "/usr/share/java/zookeeper-jute.jar",
                                  "/usr/share/java/slf4j-api.jar"};
 
 }  // namespace
 
+std::string ZkServer::java_path() {
+  const char* env = std::getenv("COORD_JAVA");
+  return env != nullptr && *env != '\0' ? env : "/usr/bin/java";
+}
+
 std::string ZkServer::unavailable_reason() {
-  if (::access(kJava, X_OK) != 0) return "java not found at /usr/bin/java (apt install zookeeper)";
+  const std::string java = java_path();
+  if (::access(java.c_str(), X_OK) != 0) {
+    return "java not found at " + java + " (apt install zookeeper)";
+  }
   for (const char* jar : kJars) {
     if (::access(jar, R_OK) != 0) {
       return std::string(jar) + " missing (apt install zookeeper)";
@@ -54,7 +62,7 @@ bool ZkServer::launch(std::string* error) {
   const std::string cp = std::string(kJars[0]) + ":" + kJars[1] + ":" + kJars[2];
   const std::string data = dir_ + "/data";
   const std::string log = dir_ + "/server.log";
-  std::vector<std::string> args = {kJava,
+  std::vector<std::string> args = {java_path(),
                                    "-cp",
                                    cp,
                                    "-Dzookeeper.4lw.commands.whitelist=*",

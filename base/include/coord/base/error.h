@@ -1,5 +1,5 @@
 // ZooKeeper's error codes, with the numeric values ZooKeeper 3.8 puts on the
-// wire (zk-wire-protocol.md §11). Every coord API that can fail reports one
+// wire (docs/PROTOCOL.md §9). Every coord API that can fail reports one
 // of these, so a code travels unchanged from the tree to the client.
 // Thread-safe: constants and pure functions only.
 #pragma once

@@ -36,6 +36,24 @@ inline constexpr std::size_t client_event_queue_max = 100'000;
 inline constexpr std::size_t client_set_watches_frame_bytes_max = 128 * 1024;
 // libcoord: servers in one connect string.
 inline constexpr std::size_t client_servers_max = 256;
+// libcoord: the shortest default connection attempt (resolve, TCP and
+// handshake), when the session timeout split over the servers is shorter.
+inline constexpr std::int64_t client_connect_attempt_ms_min = 500;
+// libcoord: after a full round of failed attempts over every server, the
+// next round waits this long plus a random part of up to
+// client_reconnect_jitter_ms, so an unreachable ensemble does not spin.
+inline constexpr std::int64_t client_reconnect_pause_ms_min = 100;
+inline constexpr std::int64_t client_reconnect_jitter_ms = 400;
+// libcoord: period of the I/O thread's timer (pings, read timeout, request
+// deadlines, reconnects): the resolution of every client-side timeout.
+inline constexpr std::int64_t client_tick_ms = 20;
+// libcoord: bytes read from the socket in one read.
+inline constexpr std::size_t client_read_chunk_bytes = 64 * 1024;
+// libcoord: how long ~Client waits for its closeSession to be answered.
+inline constexpr std::int64_t client_destructor_close_ms_max = 2'000;
+// libcoord: how long close() waits beyond its timeout for the I/O thread to
+// report the outcome.
+inline constexpr std::int64_t client_close_grace_ms = 1'000;
 
 // ---------------------------------------------------------------------------
 // Data tree (znode/)
@@ -198,5 +216,45 @@ inline constexpr std::size_t cli_tree_nodes_max = 1'000'000;
 inline constexpr std::size_t cli_completion_candidates_max = 200;
 // Nested redo commands (redo of a redo ...).
 inline constexpr std::size_t cli_redo_depth_max = 8;
+// The longest timeout a timeout flag (-t, --connect-timeout-ms, ...) takes.
+inline constexpr std::int64_t cli_timeout_ms_max = 3'600'000;
+// How long the shell waits for its closeSession (quit, close, connect).
+inline constexpr std::int64_t cli_close_ms_max = 2'000;
+// One connection attempt of the shell, whatever the connect timeout: with
+// several servers, a dead one must not hold up the others.
+inline constexpr std::int64_t cli_connect_attempt_ms_max = 2'000;
+// The getChildren behind a tab completion: a slow server must not freeze
+// the line being typed.
+inline constexpr std::int64_t cli_completion_request_ms_max = 2'000;
+
+// ---------------------------------------------------------------------------
+// Benchmarks (bench/)
+// ---------------------------------------------------------------------------
+
+// coord-bench and coord-zk-load flags: sessions, keys, payload and run time.
+inline constexpr std::int64_t bench_sessions_max = 10'000;
+inline constexpr std::int64_t bench_keys_max = 10'000'000;
+inline constexpr std::size_t bench_payload_bytes_max = std::size_t{1} << 20;
+inline constexpr double bench_duration_s_max = 86'400.0;
+// coord-bench: requests in flight per session; coord-zk-load keeps its own
+// pipeline per socket and allows fewer.
+inline constexpr std::int64_t bench_outstanding_per_session_max = 100'000;
+inline constexpr std::int64_t bench_raw_outstanding_per_session_max = 10'000;
+// coord-zk-load's run time.
+inline constexpr double bench_raw_duration_s_max = 3'600.0;
+// coord-bench: the session timeouts --session-timeout-ms accepts.
+inline constexpr std::int64_t bench_session_timeout_ms_min = 1'000;
+inline constexpr std::int64_t bench_session_timeout_ms_max = 600'000;
+// How long a bench waits to connect, for one request, and for the watch
+// event its own write fired.
+inline constexpr std::int64_t bench_connect_ms_max = 20'000;
+inline constexpr std::int64_t bench_request_ms_max = 30'000;
+inline constexpr std::int64_t bench_watch_event_ms_max = 10'000;
+// Session timeout that coord-zk-load and zk-c-bench request.
+inline constexpr std::int64_t bench_raw_session_timeout_ms = 30'000;
+inline constexpr std::int64_t bench_zk_c_session_timeout_ms = 10'000;
+// coord-bench-raft: entries one simulated node keeps before it snapshots and
+// compacts, so memory stays flat however long the run.
+inline constexpr std::size_t bench_raft_log_entries_max = 200'000;
 
 }  // namespace coord::limits

@@ -1,7 +1,7 @@
 // The vocabulary of ZooKeeper's data model, shared by the tree (znode/), the
 // wire codec (protocol/), the SDK and the shell: Stat, ACLs, create modes,
 // watch event types and keeper states, with ZooKeeper 3.8's numeric values
-// (zk-wire-protocol.md §3, §8, §10).
+// (docs/PROTOCOL.md §3, §8).
 // Thread safety: value types and pure functions.
 #pragma once
 

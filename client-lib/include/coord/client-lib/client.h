@@ -28,7 +28,9 @@
 // it may or may not have been applied), OperationTimeout (no answer within
 // the request's timeout), SessionExpired, AuthFailed and Closing (the client
 // is in that final state), Throttled (more than pending_requests_max
-// outstanding), BadArguments (invalid path), and the server's codes.
+// outstanding), BadArguments (invalid path), and the server's codes. The
+// message of a ConnectionLoss or final-state error names the server and the
+// cause; last_error() and on_state_change report the same reasons.
 //
 // Thread safety: every public member function may be called from any thread
 // concurrently. Do not destroy a Client from one of its own callbacks.
@@ -85,6 +87,11 @@ struct ClientOptions {
   std::uint64_t seed = 0;
   // Called on the event thread at every state change.
   std::function<void(SessionState)> on_state;
+  // The same, with the reason: Ok for Connecting and Connected; for
+  // Disconnected the ConnectionLoss that broke the connection (its message
+  // names the server and the cause); for a final state the Status that
+  // every later call fails with. May be set together with on_state.
+  std::function<void(SessionState, const Status& reason)> on_state_change;
 };
 
 struct CreateResult {
@@ -285,6 +292,13 @@ class Client {
   Zxid last_zxid_seen() const;
   // "host:port" of the server currently connected, "" when none.
   std::string connected_server() const;
+  // Why the client last lost a connection, failed a connection attempt or
+  // entered a final state: ConnectionLoss, SessionExpired, AuthFailed or
+  // Closing, with a message naming the server and the cause ("127.0.0.1:2181:
+  // connect: Connection refused", "...: no reply within 2/3 of the session
+  // timeout"). Ok until the first such event; a successful handshake does
+  // not clear it.
+  Status last_error() const;
 
   // timeout 0 = options.request_timeout.
   template <typename Op>

@@ -29,7 +29,7 @@ struct ConnectString {
 // "[::1]:2181" style IPv6 literals are accepted.
 Result<ConnectString> parse_connect_string(std::string_view text);
 
-// ZooKeeper's path rules (zk-wire-protocol.md §6.2): absolute, no empty,
+// ZooKeeper's path rules (docs/PROTOCOL.md §3.4): absolute, no empty,
 // "." or ".." component, no trailing slash except for "/", no NUL.
 // `sequential` allows the trailing slash a sequential create may end with.
 Status validate_path(std::string_view path, bool sequential = false);

@@ -70,7 +70,7 @@ Result<ConnectRequest> decode_connect_request(ByteSpan payload);
 Result<ConnectResponse> decode_connect_response(ByteSpan payload);
 
 // The reply a server sends for a wrong password or an unknown or expired
-// session (§4.3): timeout 0, session 0, 16 zero bytes.
+// session (docs/PROTOCOL.md §4.3): timeout 0, session 0, 16 zero bytes.
 ConnectResponse invalid_session_response(bool has_read_only);
 
 // ---- requests (client -> server) ---------------------------------------------
@@ -92,7 +92,7 @@ Result<Request> decode_request(ByteSpan payload);
 // ---- replies (server -> client) ----------------------------------------------
 
 // Writes the header, then the body only when header.err is Ok: ZooKeeper
-// sends no body with an error (§5).
+// sends no body with an error (docs/PROTOCOL.md §5).
 void append_reply_frame(Bytes& out, const ReplyHeader& header, const ResponseBody& body);
 // ReplyHeader(-1, zxid, Ok) + WatcherEvent.
 void append_watch_event_frame(Bytes& out, Zxid zxid, const WatcherEvent& event);

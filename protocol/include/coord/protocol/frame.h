@@ -1,4 +1,4 @@
-// Framing of the client protocol (zk-wire-protocol.md §1, §13).
+// Framing of the client protocol (docs/PROTOCOL.md §1, §10).
 //
 // Every message is a 4-byte big-endian signed length followed by that many
 // bytes. A negative length or one above frame_bytes_max is not answered: the
@@ -65,7 +65,7 @@ class FrameBuffer {
   std::size_t start_ = 0;
 };
 
-// The four-letter words ZooKeeper 3.8 knows (§13).
+// The four-letter words ZooKeeper 3.8 knows (docs/PROTOCOL.md §10).
 std::span<const std::string_view> four_letter_words();
 // The command name when the first four bytes of a connection spell a known
 // four-letter word; nullopt when they must be read as a frame length.

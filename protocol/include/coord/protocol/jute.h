@@ -1,4 +1,4 @@
-// Jute, ZooKeeper's binary record encoding (zk-wire-protocol.md §2).
+// Jute, ZooKeeper's binary record encoding (docs/PROTOCOL.md §2).
 //
 // JuteWriter appends big-endian fields to a caller-owned byte buffer.
 // JuteReader walks a read-only span and never reads past its end: every read

@@ -1,5 +1,5 @@
 // The op table: one row per opcode of ZooKeeper's client protocol
-// (zk-wire-protocol.md §6), the single place that says what an opcode is
+// (docs/PROTOCOL.md §6), the single place that says what an opcode is
 // called, whether it reads or writes, which ACL permission it needs, which
 // records carry its request and its reply, which zkCli verb issues it and
 // whether it may appear inside multi or multiRead. The codec decodes by it,
@@ -56,7 +56,7 @@ constexpr std::int32_t to_int(OpCode op) {
   return static_cast<std::int32_t>(op);
 }
 
-// Reserved xids (§5). Ordinary requests use positive xids.
+// Reserved xids (docs/PROTOCOL.md §5). Ordinary requests use positive xids.
 inline constexpr std::int32_t xid_watch_event = -1;
 inline constexpr std::int32_t xid_ping = -2;
 inline constexpr std::int32_t xid_auth = -4;

@@ -1,4 +1,4 @@
-// ZooKeeper's client records (zk-wire-protocol.md §4–§8, §6.1) as C++ value
+// ZooKeeper's client records (docs/PROTOCOL.md §4–§8) as C++ value
 // types, with their Jute encoding.
 //
 // Each record lists its fields once, in wire order (COORD_JUTE_FIELDS); the
@@ -21,6 +21,7 @@
 
 #include "coord/base/error.h"
 #include "coord/base/ids.h"
+#include "coord/base/limits.h"
 #include "coord/base/zk_types.h"
 #include "coord/protocol/jute.h"
 #include "coord/protocol/op_table.h"
@@ -28,7 +29,7 @@
 namespace coord::protocol {
 
 // ---------------------------------------------------------------------------
-// Handshake (§4): no header; hand-written codec.
+// Handshake (docs/PROTOCOL.md §4): no header; hand-written codec.
 // ---------------------------------------------------------------------------
 
 struct ConnectRequest {
@@ -36,7 +37,7 @@ struct ConnectRequest {
   Zxid last_zxid_seen{0};
   std::int32_t timeout_ms = 0;
   SessionId session_id{0};
-  std::string password = std::string(16, '\0');
+  std::string password = std::string(limits::session_password_bytes, '\0');
   bool read_only = false;
   // Whether the trailing readOnly byte is (to be) on the wire. The reply
   // carries its own readOnly byte exactly when the request did.
@@ -48,14 +49,15 @@ struct ConnectResponse {
   std::int32_t protocol_version = 0;
   std::int32_t timeout_ms = 0;  // 0 (with session id 0) = session expired or invalid
   SessionId session_id{0};
-  std::string password = std::string(16, '\0');  // exactly 16 bytes on the wire
+  std::string password =
+      std::string(limits::session_password_bytes, '\0');  // exactly 16 bytes on the wire
   bool read_only = false;
   bool has_read_only = true;
   friend bool operator==(const ConnectResponse&, const ConnectResponse&) = default;
 };
 
 // ---------------------------------------------------------------------------
-// Headers (§5)
+// Headers (docs/PROTOCOL.md §5)
 // ---------------------------------------------------------------------------
 
 struct RequestHeader {
@@ -74,7 +76,7 @@ struct ReplyHeader {
 };
 
 // ---------------------------------------------------------------------------
-// Requests (§6.1)
+// Requests (docs/PROTOCOL.md §6.2)
 // ---------------------------------------------------------------------------
 
 // No body: ping, closeSession, whoAmI, and replies such as delete's.
@@ -257,7 +259,7 @@ struct AddWatchRequest {
 };
 
 // ---------------------------------------------------------------------------
-// multi (14) and multiRead (22), §7: hand-written codec.
+// multi (14) and multiRead (22), docs/PROTOCOL.md §7: hand-written codec.
 // ---------------------------------------------------------------------------
 
 // Precedes every op and every result; {-1, true, -1} ends the list.
@@ -308,7 +310,7 @@ struct MultiResponse {
 };
 
 // ---------------------------------------------------------------------------
-// Responses (§6.1)
+// Responses (docs/PROTOCOL.md §6.2)
 // ---------------------------------------------------------------------------
 
 struct CreateResponse {

@@ -72,7 +72,7 @@ struct CheckOp {
 using MultiSubOp = std::variant<CreateOp, DeleteOp, SetDataOp, CheckOp>;
 
 // All or nothing, at one zxid; ops validated in order against the state the
-// previous ops left (zk-wire-protocol.md §7).
+// previous ops left (docs/PROTOCOL.md §7).
 struct MultiOp {
   std::vector<MultiSubOp> ops;
   friend bool operator==(const MultiOp&, const MultiOp&) = default;
@@ -196,7 +196,7 @@ struct ApplyResult {
   std::vector<QuotaNotice> quota;
 };
 
-// Paths given to setWatches / setWatches2 after a reconnect (§8.5).
+// Paths given to setWatches / setWatches2 after a reconnect (docs/PROTOCOL.md §8.5).
 struct SetWatchesRequest {
   Zxid relative_zxid{0};
   std::vector<std::string> data;

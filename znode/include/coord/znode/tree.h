@@ -5,7 +5,7 @@
 // replica. Reads are const calls answered from the current state. The tree
 // performs no I/O, starts no thread and reads no clock: time arrives in the
 // txn's timestamp. Behaviour follows what ZooKeeper 3.8 clients observe
-// (zk-wire-protocol.md §3, §6.2, §7–§10): path rules, Stat update rules
+// (docs/PROTOCOL.md §3, §6–§8): path rules, Stat update rules
 // (cversion, pzxid), sequential suffixes from a 64-bit per-parent counter,
 // ephemeral ownership, containers and TTL nodes, ACLs (stored interned),
 // multi, and the watch index of the connections of this server.
@@ -117,7 +117,7 @@ class DataTree {
   Status check_watches(WatcherId watcher, std::string_view path, WatcherType type) const;
   // Removes them; NoWatcher if there was none to remove.
   Status remove_watches(WatcherId watcher, std::string_view path, WatcherType type);
-  // Re-arms watches after a reconnect (§8.5) and returns the events that
+  // Re-arms watches after a reconnect (docs/PROTOCOL.md §8.5) and returns the events that
   // fire at once, in the order of the lists.
   std::vector<WatchEvent> set_watches(WatcherId watcher, const SetWatchesRequest& request);
   // Drops every watch of a closed connection.
@@ -149,7 +149,7 @@ class DataTree {
   std::unique_ptr<Impl> impl_;
 };
 
-// ZooKeeper's path rule for writes (§6.2): absolute, no trailing '/', no
+// ZooKeeper's path rule for writes (docs/PROTOCOL.md §3.4): absolute, no trailing '/', no
 // empty, "." or ".." component, no NUL or disallowed characters, at most
 // znode_path_bytes_max bytes. BadArguments otherwise.
 Status validate_path(std::string_view path);

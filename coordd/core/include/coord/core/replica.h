@@ -1,5 +1,6 @@
-// The replica: one coordd server's state and the request pipeline of
-// DESIGN §3, as a deterministic state machine.
+// The replica: one coordd server's state and the request pipeline
+// (docs/ARCHITECTURE.md, "The life of a request"), as a deterministic
+// state machine.
 //
 // It drives the Raft core and the znode tree, keeps the session table and
 // the connections of this server, and speaks ZooKeeper's client protocol at
@@ -11,7 +12,7 @@
 //
 // The pipeline, per connection and strictly in arrival order:
 //   read    answered from the local tree once every earlier request of the
-//           connection has been answered (FIFO per session, DESIGN §1);
+//           connection has been answered (FIFO per session, docs/ARCHITECTURE.md "Guarantees");
 //   write   proposed to Raft as a Command; answered when its entry applies,
 //           after the watch events that entry fired;
 //   other   ping, auth, setWatches, ... answered in order like reads.

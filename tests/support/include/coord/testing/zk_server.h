@@ -25,6 +25,9 @@ class ZkServer {
  public:
   // Empty when a server can be started; otherwise why not.
   static std::string unavailable_reason();
+  // The java binary: $COORD_JAVA when set (as for the Python harness, so a
+  // test run can pretend Java is missing), else /usr/bin/java.
+  static std::string java_path();
 
   // nullptr (with `error` filled) when the server did not come up in time.
   static std::unique_ptr<ZkServer> start(const ZkServerOptions& options, std::string* error);
