@@ -1,0 +1,189 @@
+#include "core_host.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "client_conn.h"
+#include "coord/base/log.h"
+#include "coord/io/host_facts.h"
+
+namespace coord::io {
+
+namespace asio = boost::asio;
+using protocol::Bytes;
+
+void CoreHost::opened(std::shared_ptr<ClientConn> conn) {
+  const auto id = conn->id();
+  replica->connection_opened(id, conn->ip(), clock.steady_ms(), clock.wall_ms(), conn->port());
+  conns.emplace(id, std::move(conn));
+  schedule_flush();
+}
+
+void CoreHost::bytes(core::ConnId id, const Bytes& b) {
+  replica->bytes_received(id, protocol::ByteSpan(b), clock.steady_ms(), clock.wall_ms());
+  // Reading goes on while the core persists, so that what arrives during
+  // one fsync joins the next; a session with too many requests waiting
+  // pauses until flush() finds it can take more.
+  if (replica->accepts_input(id)) {
+    if (auto it = conns.find(id); it != conns.end()) it->second->resume();
+  } else {
+    paused.insert(id);
+  }
+  schedule_flush();
+}
+
+void CoreHost::schedule_flush() {
+  if (flush_scheduled) return;
+  flush_scheduled = true;
+  asio::post(core, [this] {
+    flush_scheduled = false;
+    flush();
+  });
+}
+
+void CoreHost::closed(core::ConnId id) {
+  replica->connection_closed(id);
+  conns.erase(id);
+  paused.erase(id);
+  schedule_flush();
+}
+
+void CoreHost::four_letter(std::shared_ptr<ClientConn> conn, std::string word) {
+  std::string text;
+  if (word == "dirs") {
+    // What the host knows: the sizes of the snapshot files and the log.
+    text = "datadir_size: " + std::to_string(storage->snapshot_bytes()) +
+           "\nlogdir_size: " + std::to_string(storage->log_bytes()) + "\n";
+  } else if (word == "conf") {
+    // ZooKeeper's keys; coord keeps snapshots and log in one directory.
+    text = "clientPort=" + std::to_string(client_port) +
+           "\nsecureClientPort=-1\ndataDir=" + data_dir +
+           "\ndataDirSize=" + std::to_string(storage->snapshot_bytes()) +
+           "\ndataLogDir=" + data_dir + "\ndataLogSize=" + std::to_string(storage->log_bytes()) +
+           "\n" + replica->four_letter_word(word) +
+           "maxClientCnxns=" + std::to_string(connections_per_address_max) +
+           "\nclientPortListenBacklog=-1\n";
+  } else if (word == "envi") {
+    text = replica->four_letter_word(word);
+    for (const auto& [key, value] : host_environment())
+      text += key + "=" + value + "\n";
+  } else if (word == "mntr") {
+    text = replica->four_letter_word(word);
+    if (auto open = open_fd_count()) {
+      text += "zk_open_file_descriptor_count\t" + std::to_string(*open) + "\n";
+    }
+    if (auto max = max_fd_count()) {
+      text += "zk_max_file_descriptor_count\t" + std::to_string(*max) + "\n";
+    }
+  } else {
+    text = replica->four_letter_word(word);
+  }
+  conn->write_text_and_close(std::move(text));
+}
+
+void CoreHost::flush() {
+  // Output for the REST client feeds back into the replica, which may
+  // produce more output: repeat, a bounded number of rounds.
+  for (int round = 0; round < 16; ++round) {
+    core::ReplicaOutput out = replica->take_output();
+    if (out.connections.empty()) break;
+    for (auto& o : out.connections) {
+      if (rest && o.conn == rest->id()) {
+        rest->on_output(o);
+        continue;
+      }
+      auto it = conns.find(o.conn);
+      if (it == conns.end()) continue;
+      it->second->deliver(std::move(o.bytes), o.close);
+    }
+  }
+  for (auto it = paused.begin(); it != paused.end();) {
+    auto c = conns.find(*it);
+    if (c == conns.end()) {
+      it = paused.erase(it);
+    } else if (replica->accepts_input(*it)) {
+      c->second->resume();
+      it = paused.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  ready.store(replica->ready());
+}
+
+void CoreHost::tick() {
+  replica->tick(clock.steady_ms(), clock.wall_ms());
+  rest->tick();
+  flush();
+  maybe_snapshot();
+  ticker.expires_after(std::chrono::milliseconds(config.tick_ms));
+  ticker.async_wait([this](boost::system::error_code ec) {
+    if (!ec) tick();
+  });
+}
+
+// Snapshots are written by a forked child, which sees the tree exactly
+// as of the fork (copy-on-write) while this process goes on applying:
+// the apply loop pauses only for the fork itself, not for serializing
+// and writing the tree. The parent records the snapshot in the log once
+// the child reports success.
+void CoreHost::maybe_snapshot() {
+  if (snapshot_child != 0) {
+    int status = 0;
+    const pid_t done = ::waitpid(snapshot_child, &status, WNOHANG);
+    if (done == 0) return;  // still writing
+    snapshot_child = 0;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - snapshot_started)
+                        .count();
+    if (done < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      COORD_LOG_ERROR("coordd", "snapshot at zxid ", snapshot_in_flight.index,
+                      " failed in its writer process (status ", status, ")");
+      return;
+    }
+    Status st = storage->record_snapshot(snapshot_in_flight);
+    if (!st.ok()) {
+      COORD_LOG_ERROR("coordd", "snapshot at zxid ", snapshot_in_flight.index,
+                      " written but not recorded: ", st);
+      return;
+    }
+    replica->snapshot_done(snapshot_in_flight.index);
+    COORD_LOG_INFO("coordd", "snapshot at zxid ", snapshot_in_flight.index, " written in ", ms,
+                   " ms, apply paused ", fork_pause_ms, " ms");
+    return;
+  }
+  if (!replica->snapshot_due()) return;
+  snapshot_in_flight = replica->snapshot_meta();
+  snapshot_started = std::chrono::steady_clock::now();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    COORD_LOG_ERROR("coordd", "cannot fork a snapshot writer: ", std::strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    // The child: only this thread exists here. Serialize, write, leave
+    // without running destructors that belong to the parent.
+    Status st = storage->write_snapshot_file(snapshot_in_flight, replica->snapshot_payload());
+    ::_exit(st.ok() ? 0 : 1);
+  }
+  snapshot_child = pid;
+  fork_pause_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - snapshot_started)
+                      .count();
+}
+
+void CoreHost::stop_snapshot_writer() {
+  if (snapshot_child == 0) return;
+  // An unfinished snapshot is abandoned; its temporary file is removed by
+  // the next prune.
+  ::kill(snapshot_child, SIGKILL);
+  int status = 0;
+  ::waitpid(snapshot_child, &status, 0);
+  snapshot_child = 0;
+}
+
+}  // namespace coord::io

@@ -1,0 +1,82 @@
+#include "http_session.h"
+
+#include <chrono>
+
+#include "core_host.h"
+
+namespace coord::io {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// An HTTP connection that sends no complete request for this long is closed.
+constexpr std::int64_t http_idle_ms_max = 30'000;
+constexpr std::size_t http_body_bytes_max = limits::znode_data_bytes_max + 64 * 1024;
+
+}  // namespace
+
+HttpSession::HttpSession(tcp::socket socket, CoreHost& host)
+    : stream_(std::move(socket)), host_(host), peer_ip_(peer_ip()) {}
+
+std::string HttpSession::peer_ip() {
+  beast::error_code ec;
+  auto ep = stream_.socket().remote_endpoint(ec);
+  return ec ? std::string("unknown") : ep.address().to_string();
+}
+
+void HttpSession::read() {
+  req_ = {};
+  parser_.emplace();
+  parser_->body_limit(http_body_bytes_max);
+  stream_.expires_after(std::chrono::milliseconds(http_idle_ms_max));
+  http::async_read(stream_, buf_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                     if (ec) return self->close();
+                     self->req_ = self->parser_->release();
+                     self->dispatch();
+                   });
+}
+
+void HttpSession::dispatch() {
+  HttpRequest r;
+  r.method = std::string(req_.method_string());
+  r.target = std::string(req_.target());
+  r.body = req_.body();
+  r.peer_ip = peer_ip_;
+  // The answer is computed on the core thread, which owns the tree.
+  asio::post(host_.core, [self = shared_from_this(), r = std::move(r)] {
+    CoreHost& h = self->host_;
+    handle_http(r, *h.replica, *h.storage, h.http_metrics, *h.rest, h.client_address,
+                [self](HttpReply reply) {
+                  asio::post(self->stream_.get_executor(),
+                             [self, reply = std::move(reply)] { self->write(reply); });
+                });
+    h.flush();
+  });
+}
+
+void HttpSession::write(const HttpReply& reply) {
+  auto res = std::make_shared<http::response<http::string_body>>(
+      static_cast<http::status>(reply.status), req_.version());
+  res->set(http::field::server, "coordd");
+  res->set(http::field::content_type, reply.content_type);
+  res->keep_alive(req_.keep_alive());
+  res->body() = reply.body;
+  res->prepare_payload();
+  http::async_write(stream_, *res,
+                    [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                      if (ec || !res->keep_alive()) return self->close();
+                      self->read();
+                    });
+}
+
+void HttpSession::close() {
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+}  // namespace coord::io
