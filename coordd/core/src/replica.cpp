@@ -958,6 +958,9 @@ struct Replica::Impl {
       // server (single system image, DESIGN §1). No reply, as ZooKeeper.
       return close(c);
     }
+    if (req->session_id.value() == 0 && sessions.size() >= config.sessions_max) {
+      return close(c);  // full: the client tries again or elsewhere
+    }
     if (req->session_id.value() == 0) {
       if (storage_failed || raft.role() != consensus::Role::Leader) return close(c);
       const std::int32_t timeout = negotiate(req->timeout_ms);
