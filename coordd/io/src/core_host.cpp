@@ -24,6 +24,7 @@ void CoreHost::opened(std::shared_ptr<ClientConn> conn) {
 }
 
 void CoreHost::bytes(core::ConnId id, const Bytes& b) {
+  if (stopping) return;  // read before the stop, arrived after the drain
   replica->bytes_received(id, protocol::ByteSpan(b), clock.steady_ms(), clock.wall_ms());
   // Reading goes on while the core persists, so that what arrives during
   // one fsync joins the next; a session with too many requests waiting
@@ -37,7 +38,7 @@ void CoreHost::bytes(core::ConnId id, const Bytes& b) {
 }
 
 void CoreHost::schedule_flush() {
-  if (flush_scheduled) return;
+  if (flush_scheduled || stopping) return;
   flush_scheduled = true;
   asio::post(core, [this] {
     flush_scheduled = false;
@@ -86,13 +87,14 @@ void CoreHost::four_letter(std::shared_ptr<ClientConn> conn, std::string word) {
 }
 
 void CoreHost::flush() {
-  // Output for the REST client feeds back into the replica, which may
+  if (stopping) return;
+  // Output for the REST clients feeds back into the replica, which may
   // produce more output: repeat, a bounded number of rounds.
-  for (int round = 0; round < 16; ++round) {
+  for (int round = 0; round < limits::core_flush_rounds_max; ++round) {
     core::ReplicaOutput out = replica->take_output();
     if (out.connections.empty()) break;
     for (auto& o : out.connections) {
-      if (rest && o.conn == rest->id()) {
+      if (rest && rest->owns(o.conn)) {
         rest->on_output(o);
         continue;
       }
@@ -174,6 +176,15 @@ void CoreHost::maybe_snapshot() {
   fork_pause_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - snapshot_started)
                       .count();
+}
+
+void CoreHost::drain() {
+  ticker.cancel();
+  stop_snapshot_writer();
+  flush();
+  stopping = true;
+  for (auto& [id, c] : conns)
+    c->deliver({}, /*close_after=*/true);
 }
 
 void CoreHost::stop_snapshot_writer() {

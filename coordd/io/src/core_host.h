@@ -39,7 +39,7 @@ struct CoreHost {
   boost::asio::steady_timer ticker;
   std::atomic<bool> ready{false};
   HttpMetrics http_metrics;
-  std::unique_ptr<RestClient> rest;
+  std::unique_ptr<RestClients> rest;
   std::uint16_t client_port = 0;
   std::string client_address;  // bind:port, for the admin API
   std::size_t connections_per_address_max = 0;
@@ -48,6 +48,8 @@ struct CoreHost {
   consensus::SnapshotMeta snapshot_in_flight;
   std::chrono::steady_clock::time_point snapshot_started;
   std::int64_t fork_pause_ms = 0;
+  // Set by drain(): the replica takes no more input and writes nothing.
+  bool stopping = false;
 
   CoreHost(boost::asio::io_context& c, core::ReplicaConfig cfg)
       : core(c), config(std::move(cfg)), ticker(c) {}
@@ -63,6 +65,10 @@ struct CoreHost {
   void tick();
   void maybe_snapshot();
   void stop_snapshot_writer();
+  // The server stops: answers everything read so far (writes persisted and
+  // applied first), then has every connection close once its replies are
+  // written. Nothing is persisted after this.
+  void drain();
 };
 
 }  // namespace coord::io

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "core_host.h"
+#include "network.h"
 
 namespace coord::io {
 
@@ -11,16 +12,14 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-namespace {
+HttpSession::HttpSession(tcp::socket socket, CoreHost& host, NetState& net)
+    : stream_(std::move(socket)), host_(host), net_(net), peer_ip_(peer_ip()) {
+  ++net_.counters.http_connections;
+}
 
-// An HTTP connection that sends no complete request for this long is closed.
-constexpr std::int64_t http_idle_ms_max = 30'000;
-constexpr std::size_t http_body_bytes_max = limits::znode_data_bytes_max + 64 * 1024;
-
-}  // namespace
-
-HttpSession::HttpSession(tcp::socket socket, CoreHost& host)
-    : stream_(std::move(socket)), host_(host), peer_ip_(peer_ip()) {}
+HttpSession::~HttpSession() {
+  --net_.counters.http_connections;
+}
 
 std::string HttpSession::peer_ip() {
   beast::error_code ec;
@@ -31,8 +30,8 @@ std::string HttpSession::peer_ip() {
 void HttpSession::read() {
   req_ = {};
   parser_.emplace();
-  parser_->body_limit(http_body_bytes_max);
-  stream_.expires_after(std::chrono::milliseconds(http_idle_ms_max));
+  parser_->body_limit(limits::http_body_bytes_max);
+  stream_.expires_after(std::chrono::milliseconds(net_.limits.http_idle_ms_max));
   http::async_read(stream_, buf_, *parser_,
                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
                      if (ec) return self->close();
@@ -47,19 +46,27 @@ void HttpSession::dispatch() {
   r.target = std::string(req_.target());
   r.body = req_.body();
   r.peer_ip = peer_ip_;
+  // Answering may take a while (a write waits for its log entry): the
+  // idle limit applies again only to writing the reply.
+  stream_.expires_never();
+  ++net_.http_in_flight;
   // The answer is computed on the core thread, which owns the tree.
   asio::post(host_.core, [self = shared_from_this(), r = std::move(r)] {
     CoreHost& h = self->host_;
-    handle_http(r, *h.replica, *h.storage, h.http_metrics, *h.rest, h.client_address,
-                [self](HttpReply reply) {
-                  asio::post(self->stream_.get_executor(),
-                             [self, reply = std::move(reply)] { self->write(reply); });
-                });
+    auto reply_to = [self](HttpReply reply) {
+      asio::post(self->stream_.get_executor(),
+                 [self, reply = std::move(reply)] { self->write(reply); });
+    };
+    if (h.stopping) {
+      return reply_to(HttpReply{503, "text/plain", "stopping\n"});
+    }
+    handle_http(r, *h.replica, *h.storage, h.http_metrics, *h.rest, h.client_address, reply_to);
     h.flush();
   });
 }
 
 void HttpSession::write(const HttpReply& reply) {
+  --net_.http_in_flight;
   auto res = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(reply.status), req_.version());
   res->set(http::field::server, "coordd");
@@ -67,6 +74,7 @@ void HttpSession::write(const HttpReply& reply) {
   res->keep_alive(req_.keep_alive());
   res->body() = reply.body;
   res->prepare_payload();
+  stream_.expires_after(std::chrono::milliseconds(net_.limits.http_idle_ms_max));
   http::async_write(stream_, *res,
                     [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                       if (ec || !res->keep_alive()) return self->close();

@@ -1,6 +1,8 @@
 // One HTTP connection on the network thread: reads a request, has the core
 // thread answer it (handle_http), writes the reply, and reads the next
-// while the client keeps the connection alive.
+// while the client keeps the connection alive. A request that does not
+// arrive whole, or a reply the client does not take, within the HTTP idle
+// limit closes the connection. Counted in NetState while it lives.
 // Thread safety: the network thread (its stream's executor) only.
 #pragma once
 
@@ -18,10 +20,12 @@ namespace coord::io {
 
 struct CoreHost;
 struct HttpReply;
+struct NetState;
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(boost::asio::ip::tcp::socket socket, CoreHost& host);
+  HttpSession(boost::asio::ip::tcp::socket socket, CoreHost& host, NetState& net);
+  ~HttpSession();
 
   void start() { read(); }
 
@@ -34,6 +38,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   boost::beast::tcp_stream stream_;
   CoreHost& host_;
+  NetState& net_;
   std::string peer_ip_;
   boost::beast::flat_buffer buf_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;

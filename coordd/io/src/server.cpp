@@ -1,21 +1,28 @@
 #include "coord/io/server.h"
 
+#include <fcntl.h>
 #include <openssl/rand.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <csignal>
-
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <thread>
 #include <unordered_map>
 
 #include "client_conn.h"
 #include "coord/base/assert.h"
 #include "coord/base/log.h"
+#include "coord/io/host_facts.h"
 #include "core_host.h"
 #include "http_session.h"
+#include "network.h"
 
 namespace coord::io {
 
@@ -25,8 +32,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::int64_t stop_grace_ms = 500;
-
 std::string fresh_password() {
   std::string p(limits::session_password_bytes, '\0');
   const int ok = RAND_bytes(reinterpret_cast<unsigned char*>(p.data()), static_cast<int>(p.size()));
@@ -34,11 +39,41 @@ std::string fresh_password() {
   return p;
 }
 
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Accept failures that more accepts cannot cure right away: the listener
+// stays readable, so retrying at once would spin.
+bool out_of_resources(const beast::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+         ec == asio::error::no_memory || ec.value() == ENFILE;
+}
+
+// The descriptor limit, raised to the hard limit first: a server that
+// holds one descriptor per client wants all it may have.
+std::size_t descriptor_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY) return std::size_t{1} << 20;
+  return static_cast<std::size_t>(rl.rlim_cur);
+}
+
 }  // namespace
 
 // ---- Server -----------------------------------------------------------------------
 
 struct Server::Impl {
+  // First: connections and HTTP sessions that outlive the loops (in their
+  // queues) count themselves out of it when they go.
+  NetState net_state;
   ServerOptions options;
   asio::io_context net{1};
   asio::io_context core{1};
@@ -48,11 +83,27 @@ struct Server::Impl {
   asio::signal_set signals{net, SIGINT, SIGTERM};
   core::ConnId next_conn = 1;
   std::unordered_map<std::string, std::size_t> per_address;
+  // Every open client connection, to stop their reading at shutdown; and
+  // how many of them are over the cap, taken for a four-letter word only.
+  std::unordered_map<core::ConnId, std::weak_ptr<ClientConn>> open;
+  std::size_t open_four_letter_only = 0;
+  std::size_t client_cap = 0;
+  std::size_t http_cap = 0;
+  std::size_t fd_limit = 0;
+  // Kept open to be given up when descriptors run out, so that one waiting
+  // connection can be accepted and closed instead of left hanging.
+  int reserve_fd = -1;
+  LogLimiter accept_log{limits::network_log_interval_ms};
   std::atomic<bool> stopping{false};
+  bool drained = false;  // the core has answered what it held
   std::uint16_t client_port = 0;
   std::uint16_t http_port = 0;
 
-  explicit Impl(const ServerOptions& o) : options(o), host(core, o.replica) {}
+  Impl(const ServerOptions& o, const NetLimits& l)
+      : net_state(l), options(o), host(core, o.replica) {}
+  ~Impl() {
+    if (reserve_fd >= 0) ::close(reserve_fd);
+  }
 
   Status listen(tcp::acceptor& acceptor, std::uint16_t port, std::uint16_t* bound) {
     beast::error_code ec;
@@ -71,73 +122,203 @@ struct Server::Impl {
     return Status();
   }
 
+  // Splits the descriptors this process may hold between client and HTTP
+  // connections, below the limit by what the rest of the server needs.
+  Status plan_descriptors() {
+    fd_limit = descriptor_limit();
+    const std::size_t needed =
+        limits::server_fds_reserved + limits::connections_over_cap_for_4lw_max + 2 * 4;
+    if (fd_limit < needed) {
+      return Status(ErrorCode::SystemError,
+                    "the descriptor limit (RLIMIT_NOFILE) is " + std::to_string(fd_limit) +
+                        "; coordd needs at least " + std::to_string(needed));
+    }
+    const std::size_t available =
+        fd_limit - limits::server_fds_reserved - limits::connections_over_cap_for_4lw_max;
+    http_cap = std::min(options.http_connections_max, available / 4);
+    client_cap = std::min(options.connections_max, available - http_cap);
+    net_state.client_cap = client_cap;
+    reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return Status();
+  }
+
+  void refuse(tcp::socket& socket, std::string_view what, std::size_t open_now, std::size_t cap) {
+    beast::error_code ec;
+    socket.close(ec);
+    ++net_state.counters.refused_at_cap;
+    if (net_state.refuse_log.due(now_ms())) {
+      COORD_LOG_WARN("coordd", "refusing ", what, " connections: ", open_now, " open, the cap is ",
+                     cap, " (", net_state.refuse_log.take_held(),
+                     " more refused since the last line)");
+    }
+  }
+
+  // Accept failed for want of descriptors or memory: shed one waiting
+  // connection with the reserve descriptor, say so now and then, and
+  // accept again after a pause instead of at once.
+  void accept_failed(tcp::acceptor& acceptor, const beast::error_code& ec,
+                     std::function<void()> again) {
+    ++net_state.counters.accept_failures;
+    if (reserve_fd >= 0) {
+      ::close(reserve_fd);
+      const int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) ::close(fd);
+      reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (accept_log.due(now_ms())) {
+      const auto open_fds = open_fd_count();
+      COORD_LOG_ERROR("coordd", "cannot accept a connection: ", ec.message(), " (",
+                      open_fds ? std::to_string(*open_fds) : std::string("?"),
+                      " descriptors open, the limit is ", fd_limit, "; ", accept_log.take_held(),
+                      " more failures since the last line); accepting "
+                      "again in ",
+                      limits::accept_backoff_ms, " ms");
+    }
+    auto timer = std::make_shared<asio::steady_timer>(net);
+    timer->expires_after(std::chrono::milliseconds(limits::accept_backoff_ms));
+    timer->async_wait([this, timer, again = std::move(again)](beast::error_code) {
+      if (!stopping) again();
+    });
+  }
+
   void accept_clients() {
     client_acceptor.async_accept(
         asio::make_strand(net), [this](beast::error_code ec, tcp::socket socket) {
+          if (stopping) return;
           if (ec) {
-            if (!stopping) accept_clients();
-            return;
+            if (out_of_resources(ec)) {
+              return accept_failed(client_acceptor, ec, [this] { accept_clients(); });
+            }
+            return accept_clients();
           }
-          beast::error_code ep_ec;
-          const std::string ip = socket.remote_endpoint(ep_ec).address().to_string();
-          std::size_t& count = per_address[ip];
-          if (count >= options.connections_per_address_max) {
-            COORD_LOG_WARN("coordd", "refusing a connection from ", ip, ": ", count,
-                           " connections already");
-            socket.close(ep_ec);
-          } else {
-            ++count;
-            socket.set_option(tcp::no_delay(true), ep_ec);
-            auto conn = std::make_shared<ClientConn>(
-                next_conn++, std::move(socket), host, ip, [this](const std::string& gone_ip) {
-                  asio::post(net, [this, gone_ip] {
-                    auto it = per_address.find(gone_ip);
-                    if (it != per_address.end() && --it->second == 0) per_address.erase(it);
-                  });
-                });
-            asio::post(core, [this, conn] { host.opened(conn); });
-            conn->start();
-          }
+          take_client(std::move(socket));
           accept_clients();
         });
   }
 
-  void accept_http() {
-    http_acceptor.async_accept(asio::make_strand(net),
-                               [this](beast::error_code ec, tcp::socket socket) {
-                                 if (ec) {
-                                   if (!stopping) accept_http();
-                                   return;
-                                 }
-                                 std::make_shared<HttpSession>(std::move(socket), host)->start();
-                                 accept_http();
-                               });
+  void take_client(tcp::socket socket) {
+    beast::error_code ep_ec;
+    const std::string ip = socket.remote_endpoint(ep_ec).address().to_string();
+    bool four_letter_only = false;
+    const std::size_t regular = open.size() - open_four_letter_only;
+    if (regular >= client_cap) {
+      // Full: a few more are let in to answer a four-letter word, so that
+      // ruok and mntr still work; anything else is refused.
+      if (open_four_letter_only >= limits::connections_over_cap_for_4lw_max) {
+        return refuse(socket, "client", regular, client_cap);
+      }
+      four_letter_only = true;
+    } else {
+      std::size_t& count = per_address[ip];
+      if (count >= options.connections_per_address_max) {
+        if (net_state.refuse_log.due(now_ms())) {
+          COORD_LOG_WARN("coordd", "refusing a connection from ", ip, ": ", count,
+                         " connections already (", net_state.refuse_log.take_held(),
+                         " more refused since the last line)");
+        }
+        socket.close(ep_ec);
+        return;
+      }
+      ++count;
+    }
+    socket.set_option(tcp::no_delay(true), ep_ec);
+    const core::ConnId id = next_conn++;
+    auto conn = std::make_shared<ClientConn>(
+        id, std::move(socket), host, net_state, ip, four_letter_only,
+        [this, id](const std::string& gone_ip, bool gone_four_letter_only) {
+          asio::post(net, [this, id, gone_ip, gone_four_letter_only] {
+            gone(id, gone_ip, gone_four_letter_only);
+          });
+        });
+    open.emplace(id, conn);
+    if (four_letter_only) ++open_four_letter_only;
+    net_state.counters.client_connections.store(open.size());
+    asio::post(core, [this, conn] { host.opened(conn); });
+    conn->start();
   }
 
+  void gone(core::ConnId id, const std::string& ip, bool four_letter_only) {
+    open.erase(id);
+    if (four_letter_only) {
+      --open_four_letter_only;
+    } else if (auto it = per_address.find(ip); it != per_address.end() && --it->second == 0) {
+      per_address.erase(it);
+    }
+    net_state.counters.client_connections.store(open.size());
+    maybe_finish_stop();
+  }
+
+  void accept_http() {
+    http_acceptor.async_accept(
+        asio::make_strand(net), [this](beast::error_code ec, tcp::socket socket) {
+          if (stopping) return;
+          if (ec) {
+            if (out_of_resources(ec)) {
+              return accept_failed(http_acceptor, ec, [this] { accept_http(); });
+            }
+            return accept_http();
+          }
+          const std::size_t open_now = net_state.counters.http_connections.load();
+          if (open_now >= http_cap) {
+            refuse(socket, "HTTP", open_now, http_cap);
+          } else {
+            std::make_shared<HttpSession>(std::move(socket), host, net_state)->start();
+          }
+          accept_http();
+        });
+  }
+
+  // Stopping (SIGTERM): no new connections and no more reading; the core
+  // answers everything it has read (a write it took is persisted, applied
+  // and answered) and then closes each connection once its replies are
+  // written. The process ends when every connection is closed, or after
+  // shutdown_drain_ms_max for clients that do not read their replies. A
+  // write in flight thus either got its reply or was never applied.
   void begin_stop() {
     if (stopping.exchange(true)) return;
     asio::post(net, [this] {
-      COORD_LOG_INFO("coordd", "stopping: no new connections");
+      COORD_LOG_INFO("coordd", "stopping: no new connections, answering ", open.size(),
+                     " connections what they sent");
       beast::error_code ec;
       client_acceptor.close(ec);
       http_acceptor.close(ec);
       signals.cancel(ec);
-      // Everything the core has accepted is already durable (persist is
-      // synchronous); give the sockets a moment to flush the last replies.
+      // Copied: a connection that closes here leaves `open` (by a post).
+      std::vector<std::shared_ptr<ClientConn>> conns;
+      for (auto& [id, weak] : open) {
+        if (auto c = weak.lock()) conns.push_back(std::move(c));
+      }
+      for (auto& c : conns)
+        c->stop_reading();
+      // Posted after every chunk those connections read: the core sees
+      // them all before it drains.
       asio::post(core, [this] {
-        host.ticker.cancel();
-        host.stop_snapshot_writer();
-        host.flush();
-        for (auto& [id, c] : host.conns)
-          c->shutdown();
+        host.drain();
+        asio::post(net, [this] {
+          drained = true;
+          maybe_finish_stop();
+        });
       });
-      auto grace = std::make_shared<asio::steady_timer>(net);
-      grace->expires_after(std::chrono::milliseconds(stop_grace_ms));
-      grace->async_wait([this, grace](beast::error_code) {
-        core.stop();
-        net.stop();
+      auto deadline = std::make_shared<asio::steady_timer>(net);
+      deadline->expires_after(std::chrono::milliseconds(limits::shutdown_drain_ms_max));
+      deadline->async_wait([this, deadline](beast::error_code) {
+        if (!open.empty()) {
+          COORD_LOG_WARN("coordd", "stopping: ", open.size(),
+                         " connections did not take their replies in ",
+                         limits::shutdown_drain_ms_max, " ms");
+        }
+        finish_stop();
       });
     });
+  }
+
+  void maybe_finish_stop() {
+    if (stopping && drained && open.empty() && net_state.http_in_flight == 0) finish_stop();
+  }
+
+  void finish_stop() {
+    core.stop();
+    net.stop();
   }
 };
 
@@ -151,7 +332,16 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
   };
-  auto impl = std::make_unique<Impl>(options);
+  NetLimits net_limits;
+  net_limits.handshake_ms_max = options.handshake_ms_max;
+  // A client pings well within its session's timeout; one silent for longer
+  // than any timeout granted has no session left to speak for.
+  net_limits.silence_ms_max =
+      options.replica.session_timeout_ms_max + limits::connection_silence_grace_ms;
+  net_limits.unread_bytes_max = options.unread_output_bytes_max;
+  net_limits.http_idle_ms_max = options.http_idle_ms_max;
+  auto impl = std::make_unique<Impl>(options, net_limits);
+  COORD_RETURN_IF_ERROR(impl->plan_descriptors());
   consensus::ConfState initial;
   initial.voters = options.replica.voters;
   LmdbLogStore::Options log_options;
@@ -166,10 +356,11 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
                             Random(Random::entropy_seed()), fresh_password);
   if (!replica.ok()) return replica.status();
   impl->host.replica = std::move(replica).value();
-  // Connection ids of real clients count up from 1; the REST client's is
-  // out of their reach.
-  impl->host.rest = std::make_unique<RestClient>(*impl->host.replica, ~core::ConnId{0},
-                                                 options.bind, impl->host.clock);
+  // Connection ids of real clients count up from 1; the REST clients' count
+  // down from the top, out of their reach.
+  impl->host.rest =
+      std::make_unique<RestClients>(*impl->host.replica, impl->host.clock, ~core::ConnId{0});
+  impl->host.http_metrics.net = &impl->net_state.counters;
   COORD_RETURN_IF_ERROR(
       impl->listen(impl->client_acceptor, options.client_port, &impl->client_port));
   COORD_RETURN_IF_ERROR(impl->listen(impl->http_acceptor, options.http_port, &impl->http_port));
@@ -193,6 +384,8 @@ void Server::run() {
   COORD_LOG_INFO("coordd", "serving ZooKeeper clients on ", m.options.bind, ":", m.client_port,
                  ", HTTP on ", m.options.bind, ":", m.http_port, ", data in ", m.options.data_dir,
                  ", zxid ", m.host.replica->applied_zxid());
+  COORD_LOG_INFO("coordd", "descriptor limit ", m.fd_limit, ": up to ", m.client_cap,
+                 " client connections and ", m.http_cap, " HTTP connections");
   std::thread core_thread([&m] { m.core.run(); });
   m.net.run();
   m.core.stop();
