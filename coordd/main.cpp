@@ -46,6 +46,27 @@ int main(int argc, char** argv) {
   app.add_option("--max-connections-per-address", o.connections_per_address_max,
                  "Connections accepted from one client address")
       ->capture_default_str();
+  app.add_option("--max-connections", o.connections_max,
+                 "Client connections at once (lowered to fit the descriptor limit)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+      ->capture_default_str();
+  app.add_option("--max-http-connections", o.http_connections_max,
+                 "HTTP connections at once (lowered to fit the descriptor limit)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--handshake-timeout-ms", o.handshake_ms_max,
+                 "A new connection that has not sent its handshake by then is closed")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{600'000}))
+      ->capture_default_str();
+  app.add_option("--http-idle-timeout-ms", o.http_idle_ms_max,
+                 "An HTTP connection idle (no whole request, reply not taken) this long is closed")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{3'600'000}))
+      ->capture_default_str();
+  app.add_option("--max-unread-output-bytes", o.unread_output_bytes_max,
+                 "Replies all clients together may leave unread; past it the largest holders are "
+                 "cut off")
+      ->check(CLI::Range(coord::limits::connections_outbound_bytes_total_min, std::size_t{1} << 40))
+      ->capture_default_str();
   app.add_option("--log-map-bytes", o.log_map_bytes, "Largest size of the LMDB log file")
       ->capture_default_str();
   app.add_flag("--enforce-quota", o.replica.tree.enforce_quota,

@@ -103,10 +103,12 @@ class Client {
 
 class Server {
  public:
-  explicit Server(std::string super_digest = "", znode::TreeConfig tree = {})
+  explicit Server(std::string super_digest = "", znode::TreeConfig tree = {},
+                  std::size_t sessions_max = 0)
       : storage_(std::make_unique<FailingStorage>(consensus::ConfState{{NodeId(1)}, {}})) {
     config_.super_digest = std::move(super_digest);
     config_.tree = tree;
+    if (sessions_max != 0) config_.sessions_max = sessions_max;
     config_.reap_interval_ms = 100;
     start();
   }
@@ -286,6 +288,29 @@ TEST(Replica, NewSessionHandshakeNegotiatesTimeout) {
   ASSERT_TRUE(resp2.has_value());
   EXPECT_EQ(resp2->timeout_ms, 40000);
   EXPECT_NE(resp2->session_id, resp->session_id);
+}
+
+TEST(Replica, NewSessionsStopAtTheCapAndResumesStillWork) {
+  Server server("", {}, 2);
+  Client& a = server.open();
+  auto ra = a.connect(10'000);
+  ASSERT_TRUE(ra.has_value());
+  Client& b = server.open();
+  ASSERT_TRUE(b.connect(10'000).has_value());
+  Client& full = server.open();
+  EXPECT_FALSE(full.connect(10'000).has_value());
+  EXPECT_TRUE(full.closed());
+  EXPECT_EQ(server.replica().session_count(), 2u);
+  // A session already held moves to a new connection at the cap.
+  server.drop(a);
+  Client& again = server.open();
+  auto resumed = again.connect(10'000, ra->session_id, ra->password);
+  ASSERT_TRUE(resumed.has_value());
+  EXPECT_EQ(resumed->session_id, ra->session_id);
+  // Once a session ends, a new one fits again.
+  ASSERT_EQ(again.call_one(OpCode::CloseSession, pr::Empty{}).header.err, ErrorCode::Ok);
+  Client& later = server.open();
+  EXPECT_TRUE(later.connect(10'000).has_value());
 }
 
 TEST(Replica, CreateThenReadSeesTheWrite) {

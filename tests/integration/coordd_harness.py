@@ -43,6 +43,8 @@ class Coordd:
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="coordd-it-")
         self.extra_args = list(extra_args)
+        # Runs in the child before exec (resource limits, for instance).
+        self.preexec_fn = None
         self.proc = None
         self.port = None
         self.http_port = None
@@ -57,7 +59,7 @@ class Coordd:
         self.proc = subprocess.Popen(
             [COORDD, "--client-port", "0", "--http-port", "0",
              "--data-dir", os.path.join(self.data_dir, "data")] + self.extra_args,
-            stdout=log, stderr=log)
+            stdout=log, stderr=log, preexec_fn=self.preexec_fn)
         log.close()
         self.port = None
         deadline = time.monotonic() + START_TIMEOUT_S

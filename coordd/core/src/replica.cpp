@@ -1112,6 +1112,9 @@ struct Replica::Impl {
       // reply, as ZooKeeper.
       return close(c);
     }
+    if (req->session_id.value() == 0 && sessions.size() >= config.sessions_max) {
+      return close(c);  // full: the client tries again or elsewhere
+    }
     if (read_only) {
       // ZooKeeper's read-only server closes, without a reply, the
       // connection of a client that did not say it can live with one.

@@ -78,6 +78,7 @@ int http_status_of(ErrorCode code) {
     case ErrorCode::InvalidAcl:
       return 400;
     case ErrorCode::NotReadOnly:
+    case ErrorCode::ConnectionLoss:
       return 503;
     default:
       return 500;
@@ -158,6 +159,27 @@ HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& s
   counter("coord_packets_sent_total", "Client frames sent.", s.packets_sent);
   counter("coord_entries_applied_total", "Log entries applied.", s.requests_applied);
   counter("coord_http_requests_total", "HTTP requests served.", metrics.requests);
+  if (const NetCounters* n = metrics.net) {
+    gauge("coord_client_connections", "Client connections open on the network thread.",
+          n->client_connections.load());
+    gauge("coord_http_connections", "HTTP connections open.", n->http_connections.load());
+    gauge("coord_unread_output_bytes", "Replies queued for clients that have not read them.",
+          n->unread_output_bytes.load());
+    counter("coord_connections_refused_total",
+            "Connections closed at accept: the connection cap was reached.",
+            n->refused_at_cap.load());
+    counter("coord_accept_failures_total", "Accepts that failed for want of descriptors or memory.",
+            n->accept_failures.load());
+    counter("coord_connections_cut_unread_total",
+            "Connections cut off because the unread output of all connections was over budget.",
+            n->closed_unread.load());
+    counter("coord_connections_closed_handshake_total",
+            "Connections closed for not completing the handshake in time.",
+            n->closed_handshake.load());
+    counter("coord_connections_closed_silent_total",
+            "Connections closed after sending no request for longer than any session lives.",
+            n->closed_silent.load());
+  }
   os << "# HELP coord_replies_total Client replies by operation and result.\n"
         "# TYPE coord_replies_total counter\n";
   for (const auto& [key, n] : s.replies) {
@@ -223,33 +245,44 @@ HttpReply stat_reply(int status, const std::string& path, const Stat& stat) {
                    json{{"path", path}, {"stat", stat_json(stat)}}.dump() + "\n"};
 }
 
-void put_znode(RestClient& rest, std::string path, std::string data, std::int32_t version,
-               int attempts_left, HttpDone done) {
+// Answers a request refused before it reached the replica.
+HttpReply refused_reply(const Status& st) {
+  if (st.code() == ErrorCode::BadArguments) {
+    return error_reply(413, ErrorCode::BadArguments, std::string(st.message()));
+  }
+  return error_reply(503, st.code(), std::string(st.message()));
+}
+
+void put_znode(RestClients& rest, std::string ip, std::string path, std::string data,
+               std::int32_t version, int attempts_left, HttpDone done) {
   namespace pr = coord::protocol;
-  rest.call(pr::OpCode::SetData, pr::SetDataRequest{path, data, version},
-            [&rest, path, data, version, attempts_left, done](ErrorCode err,
-                                                              const pr::ResponseBody& body) {
-              if (err == ErrorCode::Ok) {
-                return done(stat_reply(200, path, std::get<pr::SetDataResponse>(body).stat));
-              }
-              if (err != ErrorCode::NoNode || version != -1 || attempts_left == 0) {
-                return done(error_reply(http_status_of(err), err, path));
-              }
-              rest.call(pr::OpCode::Create2,
-                        pr::CreateRequest{path, data, open_acl_unsafe(), CreateMode::Persistent},
-                        [&rest, path, data, attempts_left, done](ErrorCode cerr,
-                                                                 const pr::ResponseBody& cbody) {
-                          if (cerr == ErrorCode::Ok) {
-                            const auto& r = std::get<pr::Create2Response>(cbody);
-                            return done(stat_reply(201, r.path, r.stat));
-                          }
-                          if (cerr == ErrorCode::NodeExists) {
-                            // Created meanwhile by someone else: set it after all.
-                            return put_znode(rest, path, data, -1, attempts_left - 1, done);
-                          }
-                          done(error_reply(http_status_of(cerr), cerr, path));
-                        });
-            });
+  auto on_set = [&rest, ip, path, data, version, attempts_left, done](
+                    ErrorCode err, const pr::ResponseBody& body) {
+    if (err == ErrorCode::Ok) {
+      return done(stat_reply(200, path, std::get<pr::SetDataResponse>(body).stat));
+    }
+    if (err != ErrorCode::NoNode || version != -1 || attempts_left == 0) {
+      return done(error_reply(http_status_of(err), err, path));
+    }
+    auto on_create = [&rest, ip, path, data, attempts_left, done](ErrorCode cerr,
+                                                                  const pr::ResponseBody& cbody) {
+      if (cerr == ErrorCode::Ok) {
+        const auto& r = std::get<pr::Create2Response>(cbody);
+        return done(stat_reply(201, r.path, r.stat));
+      }
+      if (cerr == ErrorCode::NodeExists) {
+        // Created meanwhile by someone else: set it after all.
+        return put_znode(rest, ip, path, data, -1, attempts_left - 1, done);
+      }
+      done(error_reply(http_status_of(cerr), cerr, path));
+    };
+    Status st = rest.call(ip, pr::OpCode::Create2,
+                          pr::CreateRequest{path, data, open_acl_unsafe(), CreateMode::Persistent},
+                          on_create);
+    if (!st.ok()) done(refused_reply(st));
+  };
+  Status st = rest.call(ip, pr::OpCode::SetData, pr::SetDataRequest{path, data, version}, on_set);
+  if (!st.ok()) done(refused_reply(st));
 }
 
 // One member of the Raft group as the admin API shows it. Only this
@@ -373,7 +406,7 @@ void handle_cluster(const HttpRequest& req, std::string_view path, const core::R
 }  // namespace
 
 void handle_http(const HttpRequest& req, const core::Replica& replica,
-                 const DiskReplicaStorage& storage, HttpMetrics& metrics, RestClient& rest,
+                 const DiskReplicaStorage& storage, HttpMetrics& metrics, RestClients& rest,
                  const std::string& self_client_address, HttpDone done) {
   namespace pr = coord::protocol;
   ++metrics.requests;
@@ -424,17 +457,19 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
       ++metrics.errors;
       return done(error_reply(413, ErrorCode::BadArguments, "data over 1 MiB"));
     }
-    return put_znode(rest, znode, req.body, *version, 1, std::move(done));
+    return put_znode(rest, req.peer_ip, znode, req.body, *version, 1, std::move(done));
   }
   if (req.method == "DELETE") {
-    return rest.call(pr::OpCode::Delete, pr::DeleteRequest{znode, *version},
-                     [znode, done](ErrorCode err, const pr::ResponseBody&) {
-                       if (err != ErrorCode::Ok) {
-                         return done(error_reply(http_status_of(err), err, znode));
-                       }
-                       done(HttpReply{200, "application/json",
-                                      json{{"path", znode}, {"deleted", true}}.dump() + "\n"});
-                     });
+    Status st = rest.call(req.peer_ip, pr::OpCode::Delete, pr::DeleteRequest{znode, *version},
+                          [znode, done](ErrorCode err, const pr::ResponseBody&) {
+                            if (err != ErrorCode::Ok) {
+                              return done(error_reply(http_status_of(err), err, znode));
+                            }
+                            done(HttpReply{200, "application/json",
+                                           json{{"path", znode}, {"deleted", true}}.dump() + "\n"});
+                          });
+    if (!st.ok()) done(refused_reply(st));
+    return;
   }
   if (req.method != "GET") {
     ++metrics.errors;

@@ -1,49 +1,36 @@
 #include "coord/io/server.h"
 
+#include <fcntl.h>
 #include <openssl/rand.h>
-#include <sys/wait.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <csignal>
-#include <cstring>
-
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <cerrno>
 #include <chrono>
-#include <deque>
-#include <functional>
-#include <set>
+#include <csignal>
 #include <thread>
 #include <unordered_map>
 
+#include "client_conn.h"
 #include "coord/base/assert.h"
-#include "coord/base/clock.h"
-#include "coord/base/limits.h"
 #include "coord/base/log.h"
 #include "coord/io/host_facts.h"
-#include "coord/io/http_api.h"
-#include "coord/io/raft_storage.h"
-#include "coord/io/rest_client.h"
-#include "coord/protocol/frame.h"
+#include "core_host.h"
+#include "http_session.h"
+#include "network.h"
 
 namespace coord::io {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 using tcp = asio::ip::tcp;
-using protocol::Bytes;
 
 namespace {
-
-constexpr std::size_t read_chunk_bytes = 64 * 1024;
-constexpr std::int64_t stop_grace_ms = 500;
-// An HTTP connection that sends no complete request for this long is closed.
-constexpr std::int64_t http_idle_ms_max = 30'000;
-constexpr std::size_t http_body_bytes_max = limits::znode_data_bytes_max + 64 * 1024;
 
 std::string fresh_password() {
   std::string p(limits::session_password_bytes, '\0');
@@ -52,485 +39,41 @@ std::string fresh_password() {
   return p;
 }
 
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Accept failures that more accepts cannot cure right away: the listener
+// stays readable, so retrying at once would spin.
+bool out_of_resources(const beast::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+         ec == asio::error::no_memory || ec.value() == ENFILE;
+}
+
+// The descriptor limit, raised to the hard limit first: a server that
+// holds one descriptor per client wants all it may have.
+std::size_t descriptor_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY) return std::size_t{1} << 20;
+  return static_cast<std::size_t>(rl.rlim_cur);
+}
+
 }  // namespace
-
-struct CoreHost;
-
-// One client socket. Lives on the network thread (its strand); the core
-// refers to it by id and posts writes to it.
-class ClientConn : public std::enable_shared_from_this<ClientConn> {
- public:
-  ClientConn(core::ConnId id, tcp::socket socket, CoreHost& host, std::string ip,
-             std::function<void(const std::string&)> on_gone)
-      : id_(id),
-        socket_(std::move(socket)),
-        strand_(socket_.get_executor()),
-        host_(host),
-        ip_(std::move(ip)),
-        on_gone_(std::move(on_gone)) {
-    beast::error_code ec;
-    port_ = socket_.remote_endpoint(ec).port();
-  }
-
-  core::ConnId id() const { return id_; }
-  const std::string& ip() const { return ip_; }
-  std::uint16_t port() const { return port_; }
-  void start() { read_more(); }
-
-  // From the core: bytes to send, then maybe close.
-  void deliver(Bytes bytes, bool close_after);
-  // From the core: the session can take more input.
-  void resume() {
-    asio::post(strand_, [self = shared_from_this()] { self->read_more(); });
-  }
-  void write_text_and_close(std::string text) {
-    asio::post(strand_, [self = shared_from_this(), text = std::move(text)] {
-      Bytes b(text.begin(), text.end());
-      self->enqueue(std::move(b), true);
-    });
-  }
-  void shutdown() {
-    asio::post(strand_, [self = shared_from_this()] { self->close(); });
-  }
-
- private:
-  void read_more();
-  void on_read(beast::error_code ec, std::size_t n);
-  void enqueue(Bytes bytes, bool close_after);
-  void write_next();
-  void close();
-
-  core::ConnId id_;
-  tcp::socket socket_;
-  asio::strand<tcp::socket::executor_type> strand_;
-  CoreHost& host_;
-  std::string ip_;
-  std::uint16_t port_ = 0;
-  std::function<void(const std::string&)> on_gone_;
-  std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(read_chunk_bytes);
-  Bytes prefix_;  // the first bytes, until they are known not to be a 4lw
-  bool decided_ = false;
-  bool reading_ = false;
-  bool closed_ = false;
-  bool close_after_flush_ = false;
-  bool writing_ = false;
-  std::deque<Bytes> out_;
-  std::size_t out_bytes_ = 0;
-};
-
-// The core side: everything here runs on the core thread.
-struct CoreHost {
-  asio::io_context& core;
-  core::ReplicaConfig config;
-  std::unique_ptr<DiskReplicaStorage> storage;
-  std::unique_ptr<core::Replica> replica;
-  SystemClock clock;
-  std::unordered_map<core::ConnId, std::shared_ptr<ClientConn>> conns;
-  std::set<core::ConnId> paused;
-  bool flush_scheduled = false;
-  asio::steady_timer ticker;
-  std::atomic<bool> ready{false};
-  HttpMetrics http_metrics;
-  std::unique_ptr<RestClient> rest;
-  std::uint16_t client_port = 0;
-  std::string client_address;  // bind:port, for the admin API
-  std::size_t connections_per_address_max = 0;
-  std::string data_dir;
-  // What was last logged of read-only mode (rate-limited: a full disk
-  // fails a write every tick).
-  std::uint64_t storage_failures_logged = 0;
-  std::chrono::steady_clock::time_point storage_failure_logged_at;
-  bool read_only_logged = false;
-  pid_t snapshot_child = 0;
-  // After a snapshot fails (a full disk, most often), the next waits.
-  std::chrono::steady_clock::time_point snapshot_not_before;
-  consensus::SnapshotMeta snapshot_in_flight;
-  std::chrono::steady_clock::time_point snapshot_started;
-  std::int64_t fork_pause_ms = 0;
-
-  CoreHost(asio::io_context& c, core::ReplicaConfig cfg)
-      : core(c), config(std::move(cfg)), ticker(c) {}
-
-  void opened(std::shared_ptr<ClientConn> conn) {
-    const auto id = conn->id();
-    replica->connection_opened(id, conn->ip(), clock.steady_ms(), clock.wall_ms(), conn->port());
-    conns.emplace(id, std::move(conn));
-    schedule_flush();
-  }
-
-  void bytes(core::ConnId id, const Bytes& b) {
-    replica->bytes_received(id, protocol::ByteSpan(b), clock.steady_ms(), clock.wall_ms());
-    // Reading goes on while the core persists, so that what arrives during
-    // one fsync joins the next; a session with too many requests waiting
-    // pauses until flush() finds it can take more.
-    if (replica->accepts_input(id)) {
-      if (auto it = conns.find(id); it != conns.end()) it->second->resume();
-    } else {
-      paused.insert(id);
-    }
-    schedule_flush();
-  }
-
-  // One flush after all inputs queued so far: every write that arrived
-  // while the previous fsync ran goes into the next one.
-  void schedule_flush() {
-    if (flush_scheduled) return;
-    flush_scheduled = true;
-    asio::post(core, [this] {
-      flush_scheduled = false;
-      flush();
-    });
-  }
-
-  void closed(core::ConnId id) {
-    replica->connection_closed(id);
-    conns.erase(id);
-    paused.erase(id);
-    schedule_flush();
-  }
-
-  void four_letter(std::shared_ptr<ClientConn> conn, std::string word) {
-    std::string text;
-    if (word == "dirs") {
-      // What the host knows: the sizes of the snapshot files and the log.
-      text = "datadir_size: " + std::to_string(storage->snapshot_bytes()) +
-             "\nlogdir_size: " + std::to_string(storage->log_bytes()) + "\n";
-    } else if (word == "conf") {
-      // ZooKeeper's keys; coord keeps snapshots and log in one directory.
-      text = "clientPort=" + std::to_string(client_port) +
-             "\nsecureClientPort=-1\ndataDir=" + data_dir +
-             "\ndataDirSize=" + std::to_string(storage->snapshot_bytes()) +
-             "\ndataLogDir=" + data_dir + "\ndataLogSize=" + std::to_string(storage->log_bytes()) +
-             "\n" + replica->four_letter_word(word) +
-             "maxClientCnxns=" + std::to_string(connections_per_address_max) +
-             "\nclientPortListenBacklog=-1\n";
-    } else if (word == "envi") {
-      text = replica->four_letter_word(word);
-      for (const auto& [key, value] : host_environment())
-        text += key + "=" + value + "\n";
-    } else if (word == "mntr") {
-      text = replica->four_letter_word(word);
-      if (auto open = open_fd_count()) {
-        text += "zk_open_file_descriptor_count\t" + std::to_string(*open) + "\n";
-      }
-      if (auto max = max_fd_count()) {
-        text += "zk_max_file_descriptor_count\t" + std::to_string(*max) + "\n";
-      }
-    } else {
-      text = replica->four_letter_word(word);
-    }
-    conn->write_text_and_close(std::move(text));
-  }
-
-  void flush() {
-    // Output for the REST client feeds back into the replica, which may
-    // produce more output: repeat, a bounded number of rounds.
-    for (int round = 0; round < 16; ++round) {
-      core::ReplicaOutput out = replica->take_output();
-      for (const auto& line : out.warnings)
-        COORD_LOG_WARN("coordd", line);
-      if (out.connections.empty()) break;
-      for (auto& o : out.connections) {
-        if (rest && o.conn == rest->id()) {
-          rest->on_output(o);
-          continue;
-        }
-        auto it = conns.find(o.conn);
-        if (it == conns.end()) continue;
-        it->second->deliver(std::move(o.bytes), o.close);
-      }
-    }
-    for (auto it = paused.begin(); it != paused.end();) {
-      auto c = conns.find(*it);
-      if (c == conns.end()) {
-        it = paused.erase(it);
-      } else if (replica->accepts_input(*it)) {
-        c->second->resume();
-        it = paused.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    ready.store(replica->ready());
-    report_read_only();
-  }
-
-  void report_read_only() {
-    const auto& ro = replica->read_only();
-    const std::uint64_t failures = replica->stats().writes_failed_storage;
-    const auto now = std::chrono::steady_clock::now();
-    if (ro && failures != storage_failures_logged &&
-        (!read_only_logged ||
-         now - storage_failure_logged_at >=
-             std::chrono::milliseconds(limits::storage_error_log_interval_ms))) {
-      COORD_LOG_ERROR("coordd", "read-only: ", core::to_string(ro->reason), ": ", ro->detail, " (",
-                      failures - storage_failures_logged,
-                      " failed writes since the last report); reads go on, writes are refused "
-                      "with NotReadOnly and retried every tick");
-      storage_failures_logged = failures;
-      storage_failure_logged_at = now;
-      read_only_logged = true;
-    } else if (!ro && read_only_logged) {
-      COORD_LOG_INFO("coordd", "writable again: the log accepts writes (",
-                     failures - storage_failures_logged, " more failed writes before it did)");
-      storage_failures_logged = failures;
-      read_only_logged = false;
-    }
-  }
-
-  void tick() {
-    replica->tick(clock.steady_ms(), clock.wall_ms());
-    rest->tick();
-    flush();
-    maybe_snapshot();
-    ticker.expires_after(std::chrono::milliseconds(config.tick_ms));
-    ticker.async_wait([this](beast::error_code ec) {
-      if (!ec) tick();
-    });
-  }
-
-  // Snapshots are written by a forked child, which sees the tree exactly
-  // as of the fork (copy-on-write) while this process goes on applying:
-  // the apply loop pauses only for the fork itself, not for serializing
-  // and writing the tree. The parent records the snapshot in the log once
-  // the child reports success.
-  void maybe_snapshot() {
-    if (snapshot_child != 0) {
-      int status = 0;
-      const pid_t done = ::waitpid(snapshot_child, &status, WNOHANG);
-      if (done == 0) return;  // still writing
-      snapshot_child = 0;
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now() - snapshot_started)
-                          .count();
-      const auto retry_later = [&] {
-        snapshot_not_before = std::chrono::steady_clock::now() +
-                              std::chrono::milliseconds(limits::snapshot_retry_interval_ms);
-      };
-      if (done < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        COORD_LOG_ERROR("coordd", "snapshot at zxid ", snapshot_in_flight.index,
-                        " failed in its writer process (status ", status, "); next try in ",
-                        limits::snapshot_retry_interval_ms, " ms");
-        retry_later();
-        return;
-      }
-      Status st = storage->record_snapshot(snapshot_in_flight);
-      if (!st.ok()) {
-        COORD_LOG_ERROR("coordd", "snapshot at zxid ", snapshot_in_flight.index,
-                        " written but not recorded: ", st, "; next try in ",
-                        limits::snapshot_retry_interval_ms, " ms");
-        retry_later();
-        return;
-      }
-      replica->snapshot_done(snapshot_in_flight.index);
-      COORD_LOG_INFO("coordd", "snapshot at zxid ", snapshot_in_flight.index, " written in ", ms,
-                     " ms, apply paused ", fork_pause_ms, " ms");
-      return;
-    }
-    if (!replica->snapshot_due() || std::chrono::steady_clock::now() < snapshot_not_before) return;
-    snapshot_in_flight = replica->snapshot_meta();
-    snapshot_started = std::chrono::steady_clock::now();
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-      COORD_LOG_ERROR("coordd", "cannot fork a snapshot writer: ", std::strerror(errno));
-      return;
-    }
-    if (pid == 0) {
-      // The child: only this thread exists here. Serialize, write, leave
-      // without running destructors that belong to the parent.
-      Status st = storage->write_snapshot_file(snapshot_in_flight, replica->snapshot_payload());
-      if (!st.ok()) {
-        // The reason (it names the file) goes to the parent's log stream.
-        const std::string line = "coordd: snapshot writer: " + st.message() + "\n";
-        [[maybe_unused]] const auto n = ::write(STDERR_FILENO, line.data(), line.size());
-      }
-      ::_exit(st.ok() ? 0 : 1);
-    }
-    snapshot_child = pid;
-    fork_pause_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - snapshot_started)
-                        .count();
-  }
-
-  void stop_snapshot_writer() {
-    if (snapshot_child == 0) return;
-    // An unfinished snapshot is abandoned; its temporary file is removed by
-    // the next prune.
-    ::kill(snapshot_child, SIGKILL);
-    int status = 0;
-    ::waitpid(snapshot_child, &status, 0);
-    snapshot_child = 0;
-  }
-};
-
-void ClientConn::read_more() {
-  if (closed_ || reading_) return;
-  reading_ = true;
-  socket_.async_read_some(asio::buffer(buf_),
-                          asio::bind_executor(strand_, [self = shared_from_this()](
-                                                           beast::error_code ec, std::size_t n) {
-                            self->on_read(ec, n);
-                          }));
-}
-
-void ClientConn::on_read(beast::error_code ec, std::size_t n) {
-  reading_ = false;
-  if (ec) return close();
-  Bytes chunk(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(n));
-  if (!decided_) {
-    // The first four bytes may be a four-letter word instead of a length.
-    prefix_.insert(prefix_.end(), chunk.begin(), chunk.end());
-    if (prefix_.size() < protocol::frame_length_prefix_bytes) return read_more();
-    decided_ = true;
-    if (auto word = protocol::four_letter_word(protocol::ByteSpan(prefix_).first(4))) {
-      asio::post(host_.core, [self = shared_from_this(), w = std::string(*word)] {
-        self->host_.four_letter(self, w);
-      });
-      return;
-    }
-    chunk = std::move(prefix_);
-  }
-  // The core answers with resume() when it can take more.
-  asio::post(host_.core, [self = shared_from_this(), b = std::move(chunk)] {
-    self->host_.bytes(self->id_, b);
-  });
-}
-
-void ClientConn::deliver(Bytes bytes, bool close_after) {
-  asio::post(strand_, [self = shared_from_this(), b = std::move(bytes), close_after]() mutable {
-    self->enqueue(std::move(b), close_after);
-  });
-}
-
-void ClientConn::enqueue(Bytes bytes, bool close_after) {
-  if (closed_) return;
-  if (close_after) close_after_flush_ = true;
-  if (!bytes.empty()) {
-    out_bytes_ += bytes.size();
-    out_.push_back(std::move(bytes));
-  }
-  if (out_bytes_ > limits::connection_outbound_bytes_max) {
-    // A client that does not read is cut off, not buffered without end.
-    COORD_LOG_WARN("coordd", "closing ", ip_, ": ", out_bytes_, " bytes unread");
-    return close();
-  }
-  if (!writing_) write_next();
-}
-
-void ClientConn::write_next() {
-  if (out_.empty()) {
-    writing_ = false;
-    if (close_after_flush_) close();
-    return;
-  }
-  writing_ = true;
-  asio::async_write(
-      socket_, asio::buffer(out_.front()),
-      asio::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        if (self->closed_) {
-          // Closed while this write was in flight: its buffer was kept
-          // alive until now, and nothing more is written.
-          self->writing_ = false;
-          self->out_.clear();
-          return;
-        }
-        if (ec) return self->close();
-        self->out_bytes_ -= self->out_.front().size();
-        self->out_.pop_front();
-        self->write_next();
-      }));
-}
-
-void ClientConn::close() {
-  if (closed_) return;
-  closed_ = true;
-  beast::error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
-  // A write in flight still reads out_.front(); its completion clears.
-  if (!writing_) out_.clear();
-  on_gone_(ip_);
-  asio::post(host_.core, [self = shared_from_this()] { self->host_.closed(self->id_); });
-}
-
-// ---- HTTP -------------------------------------------------------------------------
-
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
- public:
-  HttpSession(tcp::socket socket, CoreHost& host)
-      : stream_(std::move(socket)), host_(host), peer_ip_(peer_ip()) {}
-
-  void start() { read(); }
-
- private:
-  std::string peer_ip() {
-    beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
-    return ec ? std::string("unknown") : ep.address().to_string();
-  }
-
-  void read() {
-    req_ = {};
-    parser_.emplace();
-    parser_->body_limit(http_body_bytes_max);
-    stream_.expires_after(std::chrono::milliseconds(http_idle_ms_max));
-    http::async_read(stream_, buf_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       if (ec) return self->close();
-                       self->req_ = self->parser_->release();
-                       self->dispatch();
-                     });
-  }
-
-  void dispatch() {
-    HttpRequest r;
-    r.method = std::string(req_.method_string());
-    r.target = std::string(req_.target());
-    r.body = req_.body();
-    r.peer_ip = peer_ip_;
-    // The answer is computed on the core thread, which owns the tree.
-    asio::post(host_.core, [self = shared_from_this(), r = std::move(r)] {
-      CoreHost& h = self->host_;
-      handle_http(r, *h.replica, *h.storage, h.http_metrics, *h.rest, h.client_address,
-                  [self](HttpReply reply) {
-                    asio::post(self->stream_.get_executor(),
-                               [self, reply = std::move(reply)] { self->write(reply); });
-                  });
-      h.flush();
-    });
-  }
-
-  void write(const HttpReply& reply) {
-    auto res = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(reply.status), req_.version());
-    res->set(http::field::server, "coordd");
-    res->set(http::field::content_type, reply.content_type);
-    res->keep_alive(req_.keep_alive());
-    res->body() = reply.body;
-    res->prepare_payload();
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-                        if (ec || !res->keep_alive()) return self->close();
-                        self->read();
-                      });
-  }
-
-  void close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  }
-
-  beast::tcp_stream stream_;
-  CoreHost& host_;
-  std::string peer_ip_;
-  beast::flat_buffer buf_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  http::request<http::string_body> req_;
-};
 
 // ---- Server -----------------------------------------------------------------------
 
 struct Server::Impl {
+  // First: connections and HTTP sessions that outlive the loops (in their
+  // queues) count themselves out of it when they go.
+  NetState net_state;
   ServerOptions options;
   asio::io_context net{1};
   asio::io_context core{1};
@@ -540,11 +83,27 @@ struct Server::Impl {
   asio::signal_set signals{net, SIGINT, SIGTERM};
   core::ConnId next_conn = 1;
   std::unordered_map<std::string, std::size_t> per_address;
+  // Every open client connection, to stop their reading at shutdown; and
+  // how many of them are over the cap, taken for a four-letter word only.
+  std::unordered_map<core::ConnId, std::weak_ptr<ClientConn>> open;
+  std::size_t open_four_letter_only = 0;
+  std::size_t client_cap = 0;
+  std::size_t http_cap = 0;
+  std::size_t fd_limit = 0;
+  // Kept open to be given up when descriptors run out, so that one waiting
+  // connection can be accepted and closed instead of left hanging.
+  int reserve_fd = -1;
+  LogLimiter accept_log{limits::network_log_interval_ms};
   std::atomic<bool> stopping{false};
+  bool drained = false;  // the core has answered what it held
   std::uint16_t client_port = 0;
   std::uint16_t http_port = 0;
 
-  explicit Impl(const ServerOptions& o) : options(o), host(core, o.replica) {}
+  Impl(const ServerOptions& o, const NetLimits& l)
+      : net_state(l), options(o), host(core, o.replica) {}
+  ~Impl() {
+    if (reserve_fd >= 0) ::close(reserve_fd);
+  }
 
   Status listen(tcp::acceptor& acceptor, std::uint16_t port, std::uint16_t* bound) {
     beast::error_code ec;
@@ -563,73 +122,203 @@ struct Server::Impl {
     return Status();
   }
 
+  // Splits the descriptors this process may hold between client and HTTP
+  // connections, below the limit by what the rest of the server needs.
+  Status plan_descriptors() {
+    fd_limit = descriptor_limit();
+    const std::size_t needed =
+        limits::server_fds_reserved + limits::connections_over_cap_for_4lw_max + 2 * 4;
+    if (fd_limit < needed) {
+      return Status(ErrorCode::SystemError,
+                    "the descriptor limit (RLIMIT_NOFILE) is " + std::to_string(fd_limit) +
+                        "; coordd needs at least " + std::to_string(needed));
+    }
+    const std::size_t available =
+        fd_limit - limits::server_fds_reserved - limits::connections_over_cap_for_4lw_max;
+    http_cap = std::min(options.http_connections_max, available / 4);
+    client_cap = std::min(options.connections_max, available - http_cap);
+    net_state.client_cap = client_cap;
+    reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return Status();
+  }
+
+  void refuse(tcp::socket& socket, std::string_view what, std::size_t open_now, std::size_t cap) {
+    beast::error_code ec;
+    socket.close(ec);
+    ++net_state.counters.refused_at_cap;
+    if (net_state.refuse_log.due(now_ms())) {
+      COORD_LOG_WARN("coordd", "refusing ", what, " connections: ", open_now, " open, the cap is ",
+                     cap, " (", net_state.refuse_log.take_held(),
+                     " more refused since the last line)");
+    }
+  }
+
+  // Accept failed for want of descriptors or memory: shed one waiting
+  // connection with the reserve descriptor, say so now and then, and
+  // accept again after a pause instead of at once.
+  void accept_failed(tcp::acceptor& acceptor, const beast::error_code& ec,
+                     std::function<void()> again) {
+    ++net_state.counters.accept_failures;
+    if (reserve_fd >= 0) {
+      ::close(reserve_fd);
+      const int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) ::close(fd);
+      reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (accept_log.due(now_ms())) {
+      const auto open_fds = open_fd_count();
+      COORD_LOG_ERROR("coordd", "cannot accept a connection: ", ec.message(), " (",
+                      open_fds ? std::to_string(*open_fds) : std::string("?"),
+                      " descriptors open, the limit is ", fd_limit, "; ", accept_log.take_held(),
+                      " more failures since the last line); accepting "
+                      "again in ",
+                      limits::accept_backoff_ms, " ms");
+    }
+    auto timer = std::make_shared<asio::steady_timer>(net);
+    timer->expires_after(std::chrono::milliseconds(limits::accept_backoff_ms));
+    timer->async_wait([this, timer, again = std::move(again)](beast::error_code) {
+      if (!stopping) again();
+    });
+  }
+
   void accept_clients() {
     client_acceptor.async_accept(
         asio::make_strand(net), [this](beast::error_code ec, tcp::socket socket) {
+          if (stopping) return;
           if (ec) {
-            if (!stopping) accept_clients();
-            return;
+            if (out_of_resources(ec)) {
+              return accept_failed(client_acceptor, ec, [this] { accept_clients(); });
+            }
+            return accept_clients();
           }
-          beast::error_code ep_ec;
-          const std::string ip = socket.remote_endpoint(ep_ec).address().to_string();
-          std::size_t& count = per_address[ip];
-          if (count >= options.connections_per_address_max) {
-            COORD_LOG_WARN("coordd", "refusing a connection from ", ip, ": ", count,
-                           " connections already");
-            socket.close(ep_ec);
-          } else {
-            ++count;
-            socket.set_option(tcp::no_delay(true), ep_ec);
-            auto conn = std::make_shared<ClientConn>(
-                next_conn++, std::move(socket), host, ip, [this](const std::string& gone_ip) {
-                  asio::post(net, [this, gone_ip] {
-                    auto it = per_address.find(gone_ip);
-                    if (it != per_address.end() && --it->second == 0) per_address.erase(it);
-                  });
-                });
-            asio::post(core, [this, conn] { host.opened(conn); });
-            conn->start();
-          }
+          take_client(std::move(socket));
           accept_clients();
         });
   }
 
-  void accept_http() {
-    http_acceptor.async_accept(asio::make_strand(net),
-                               [this](beast::error_code ec, tcp::socket socket) {
-                                 if (ec) {
-                                   if (!stopping) accept_http();
-                                   return;
-                                 }
-                                 std::make_shared<HttpSession>(std::move(socket), host)->start();
-                                 accept_http();
-                               });
+  void take_client(tcp::socket socket) {
+    beast::error_code ep_ec;
+    const std::string ip = socket.remote_endpoint(ep_ec).address().to_string();
+    bool four_letter_only = false;
+    const std::size_t regular = open.size() - open_four_letter_only;
+    if (regular >= client_cap) {
+      // Full: a few more are let in to answer a four-letter word, so that
+      // ruok and mntr still work; anything else is refused.
+      if (open_four_letter_only >= limits::connections_over_cap_for_4lw_max) {
+        return refuse(socket, "client", regular, client_cap);
+      }
+      four_letter_only = true;
+    } else {
+      std::size_t& count = per_address[ip];
+      if (count >= options.connections_per_address_max) {
+        if (net_state.refuse_log.due(now_ms())) {
+          COORD_LOG_WARN("coordd", "refusing a connection from ", ip, ": ", count,
+                         " connections already (", net_state.refuse_log.take_held(),
+                         " more refused since the last line)");
+        }
+        socket.close(ep_ec);
+        return;
+      }
+      ++count;
+    }
+    socket.set_option(tcp::no_delay(true), ep_ec);
+    const core::ConnId id = next_conn++;
+    auto conn = std::make_shared<ClientConn>(
+        id, std::move(socket), host, net_state, ip, four_letter_only,
+        [this, id](const std::string& gone_ip, bool gone_four_letter_only) {
+          asio::post(net, [this, id, gone_ip, gone_four_letter_only] {
+            gone(id, gone_ip, gone_four_letter_only);
+          });
+        });
+    open.emplace(id, conn);
+    if (four_letter_only) ++open_four_letter_only;
+    net_state.counters.client_connections.store(open.size());
+    asio::post(core, [this, conn] { host.opened(conn); });
+    conn->start();
   }
 
+  void gone(core::ConnId id, const std::string& ip, bool four_letter_only) {
+    open.erase(id);
+    if (four_letter_only) {
+      --open_four_letter_only;
+    } else if (auto it = per_address.find(ip); it != per_address.end() && --it->second == 0) {
+      per_address.erase(it);
+    }
+    net_state.counters.client_connections.store(open.size());
+    maybe_finish_stop();
+  }
+
+  void accept_http() {
+    http_acceptor.async_accept(
+        asio::make_strand(net), [this](beast::error_code ec, tcp::socket socket) {
+          if (stopping) return;
+          if (ec) {
+            if (out_of_resources(ec)) {
+              return accept_failed(http_acceptor, ec, [this] { accept_http(); });
+            }
+            return accept_http();
+          }
+          const std::size_t open_now = net_state.counters.http_connections.load();
+          if (open_now >= http_cap) {
+            refuse(socket, "HTTP", open_now, http_cap);
+          } else {
+            std::make_shared<HttpSession>(std::move(socket), host, net_state)->start();
+          }
+          accept_http();
+        });
+  }
+
+  // Stopping (SIGTERM): no new connections and no more reading; the core
+  // answers everything it has read (a write it took is persisted, applied
+  // and answered) and then closes each connection once its replies are
+  // written. The process ends when every connection is closed, or after
+  // shutdown_drain_ms_max for clients that do not read their replies. A
+  // write in flight thus either got its reply or was never applied.
   void begin_stop() {
     if (stopping.exchange(true)) return;
     asio::post(net, [this] {
-      COORD_LOG_INFO("coordd", "stopping: no new connections");
+      COORD_LOG_INFO("coordd", "stopping: no new connections, answering ", open.size(),
+                     " connections what they sent");
       beast::error_code ec;
       client_acceptor.close(ec);
       http_acceptor.close(ec);
       signals.cancel(ec);
-      // Everything the core has accepted is already durable (persist is
-      // synchronous); give the sockets a moment to flush the last replies.
+      // Copied: a connection that closes here leaves `open` (by a post).
+      std::vector<std::shared_ptr<ClientConn>> conns;
+      for (auto& [id, weak] : open) {
+        if (auto c = weak.lock()) conns.push_back(std::move(c));
+      }
+      for (auto& c : conns)
+        c->stop_reading();
+      // Posted after every chunk those connections read: the core sees
+      // them all before it drains.
       asio::post(core, [this] {
-        host.ticker.cancel();
-        host.stop_snapshot_writer();
-        host.flush();
-        for (auto& [id, c] : host.conns)
-          c->shutdown();
+        host.drain();
+        asio::post(net, [this] {
+          drained = true;
+          maybe_finish_stop();
+        });
       });
-      auto grace = std::make_shared<asio::steady_timer>(net);
-      grace->expires_after(std::chrono::milliseconds(stop_grace_ms));
-      grace->async_wait([this, grace](beast::error_code) {
-        core.stop();
-        net.stop();
+      auto deadline = std::make_shared<asio::steady_timer>(net);
+      deadline->expires_after(std::chrono::milliseconds(limits::shutdown_drain_ms_max));
+      deadline->async_wait([this, deadline](beast::error_code) {
+        if (!open.empty()) {
+          COORD_LOG_WARN("coordd", "stopping: ", open.size(),
+                         " connections did not take their replies in ",
+                         limits::shutdown_drain_ms_max, " ms");
+        }
+        finish_stop();
       });
     });
+  }
+
+  void maybe_finish_stop() {
+    if (stopping && drained && open.empty() && net_state.http_in_flight == 0) finish_stop();
+  }
+
+  void finish_stop() {
+    core.stop();
+    net.stop();
   }
 };
 
@@ -643,7 +332,16 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
   };
-  auto impl = std::make_unique<Impl>(options);
+  NetLimits net_limits;
+  net_limits.handshake_ms_max = options.handshake_ms_max;
+  // A client pings well within its session's timeout; one silent for longer
+  // than any timeout granted has no session left to speak for.
+  net_limits.silence_ms_max =
+      options.replica.session_timeout_ms_max + limits::connection_silence_grace_ms;
+  net_limits.unread_bytes_max = options.unread_output_bytes_max;
+  net_limits.http_idle_ms_max = options.http_idle_ms_max;
+  auto impl = std::make_unique<Impl>(options, net_limits);
+  COORD_RETURN_IF_ERROR(impl->plan_descriptors());
   consensus::ConfState initial;
   initial.voters = options.replica.voters;
   LmdbLogStore::Options log_options;
@@ -660,10 +358,11 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
                             Random(Random::entropy_seed()), fresh_password);
   if (!replica.ok()) return replica.status();
   impl->host.replica = std::move(replica).value();
-  // Connection ids of real clients count up from 1; the REST client's is
-  // out of their reach.
-  impl->host.rest = std::make_unique<RestClient>(*impl->host.replica, ~core::ConnId{0},
-                                                 options.bind, impl->host.clock);
+  // Connection ids of real clients count up from 1; the REST clients' count
+  // down from the top, out of their reach.
+  impl->host.rest =
+      std::make_unique<RestClients>(*impl->host.replica, impl->host.clock, ~core::ConnId{0});
+  impl->host.http_metrics.net = &impl->net_state.counters;
   COORD_RETURN_IF_ERROR(
       impl->listen(impl->client_acceptor, options.client_port, &impl->client_port));
   COORD_RETURN_IF_ERROR(impl->listen(impl->http_acceptor, options.http_port, &impl->http_port));
@@ -687,6 +386,8 @@ void Server::run() {
   COORD_LOG_INFO("coordd", "serving ZooKeeper clients on ", m.options.bind, ":", m.client_port,
                  ", HTTP on ", m.options.bind, ":", m.http_port, ", data in ", m.options.data_dir,
                  ", zxid ", m.host.replica->applied_zxid());
+  COORD_LOG_INFO("coordd", "descriptor limit ", m.fd_limit, ": up to ", m.client_cap,
+                 " client connections and ", m.http_cap, " HTTP connections");
   std::thread core_thread([&m] { m.core.run(); });
   m.net.run();
   m.core.stop();

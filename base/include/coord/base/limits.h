@@ -114,6 +114,66 @@ inline constexpr std::size_t sessions_per_server_max = 100'000;
 inline constexpr std::size_t watches_per_connection_max = 1'000'000;
 // Bytes queued for a connection that does not read before it is cut off.
 inline constexpr std::size_t connection_outbound_bytes_max = 64 * 1024 * 1024;
+// Unread output of all client connections together, the default of
+// --max-unread-output-bytes: past it the connections holding the most are
+// cut off until the total is back under it.
+inline constexpr std::size_t connections_outbound_bytes_total_max_default = 256 * 1024 * 1024;
+// Its smallest setting: a few replies of the largest size must fit.
+inline constexpr std::size_t connections_outbound_bytes_total_min = 8 * 1024 * 1024;
+// A new connection must deliver its whole handshake frame within this time
+// (ZooKeeper closes a connection without a session after 10 s).
+inline constexpr std::int64_t connection_handshake_ms_max_default = 10'000;
+// A connection that sends no complete frame for the largest session timeout
+// granted plus this margin is closed: its session is expired, or would be on
+// a leader, so nothing it could say would be answered with its session.
+inline constexpr std::int64_t connection_silence_grace_ms = 2'000;
+// Bytes read from a client socket at a time.
+inline constexpr std::size_t connection_read_chunk_bytes = 64 * 1024;
+// Connections accepted beyond the connection cap only to answer a
+// four-letter word (ruok, mntr), so that monitoring works when the server is
+// full; any other first bytes close them.
+inline constexpr std::size_t connections_over_cap_for_4lw_max = 16;
+// File descriptors kept for everything but client and HTTP connections
+// (the log, snapshots, pipes, the snapshot writer, the reserve descriptor
+// that lets an accept loop shed a connection when descriptors run out).
+inline constexpr std::size_t server_fds_reserved = 64;
+// After accept fails for want of descriptors or memory, the loop waits this
+// long before it accepts again (instead of spinning on a ready listener).
+inline constexpr std::int64_t accept_backoff_ms = 100;
+// One log line per this interval for a repeated network condition
+// (descriptors exhausted, connections refused at the cap).
+inline constexpr std::int64_t network_log_interval_ms = 10'000;
+// On SIGTERM: the longest the server waits for replies to be written out
+// before it closes what is left.
+inline constexpr std::int64_t shutdown_drain_ms_max = 5'000;
+// Rounds of take_output in one flush of the core (the REST clients' output
+// feeds back into the replica and may produce more output).
+inline constexpr int core_flush_rounds_max = 16;
+
+// ---------------------------------------------------------------------------
+// HTTP API (coordd/io)
+// ---------------------------------------------------------------------------
+
+// HTTP connections open at once (default of --max-http-connections); more
+// are closed at accept. Kept under a quarter of the descriptors available.
+inline constexpr std::size_t http_connections_max_default = 512;
+// An HTTP connection that does not deliver a complete request, or take its
+// reply, within this time is closed (default of --http-idle-timeout-ms).
+inline constexpr std::int64_t http_idle_ms_max_default = 30'000;
+// Body of one HTTP request: a znode's data and some slack.
+inline constexpr std::size_t http_body_bytes_max = znode_data_bytes_max + 64 * 1024;
+// REST requests run in internal sessions, one per caller address, so that
+// each acts with its caller's identity. At most this many at once; one
+// unused for rest_session_idle_ms_max is closed.
+inline constexpr std::size_t rest_sessions_max = 64;
+inline constexpr std::int64_t rest_session_idle_ms_max = 60'000;
+// Timeout of a REST session: pings keep it while it is used; one left
+// behind by a crash does not linger.
+inline constexpr std::int32_t rest_session_timeout_ms = 30'000;
+inline constexpr std::int64_t rest_ping_interval_ms = 5'000;
+// A REST request not answered within this time gets 503 (its write may
+// still apply, as a ZooKeeper client's after ConnectionLoss).
+inline constexpr std::int64_t rest_request_ms_max = 15'000;
 
 // ---------------------------------------------------------------------------
 // Consensus (consensus/)

@@ -66,6 +66,9 @@ struct ReplicaConfig {
   // Containers and TTL nodes are checked for removal this often.
   std::int64_t reap_interval_ms = 1'000;
   std::size_t pending_requests_per_session_max = limits::session_pending_requests_max;
+  // Sessions this server holds; a handshake for a new one beyond them is
+  // closed without a reply, as when no session can be made here.
+  std::size_t sessions_max = limits::sessions_per_server_max;
   std::size_t outbound_bytes_per_connection_max = limits::connection_outbound_bytes_max;
   // How the tree applies txns (quota enforcement); the same on every
   // server of a cluster, or replicas diverge.

@@ -23,13 +23,17 @@
 //                                A single node answers the changes it cannot
 //                                make with ReconfigDisabled (501).
 //
-// Writes go through the replica's own client pipeline (RestClient), so
-// they are log entries like any other.
+// Writes go through the replica's own client pipeline (RestClients), so
+// they are log entries like any other; every request, read or write, acts
+// with the caller's identity ip:<caller address>. A PUT whose request would
+// not fit in one client frame (frame_bytes_max: data of exactly 1 MiB does
+// not) is answered 413; a write that cannot get a session in time 503.
 // Errors are JSON objects {"error": "<ZooKeeper error name>", "code": n,
 // "message": "..."} with a fitting HTTP status.
 // Thread safety: the core thread only (it reads the replica).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -53,9 +57,22 @@ struct HttpReply {
   std::string body;
 };
 
+// What the network thread counts, read by /metrics on the core thread.
+struct NetCounters {
+  std::atomic<std::uint64_t> client_connections{0};   // open now
+  std::atomic<std::uint64_t> http_connections{0};     // open now
+  std::atomic<std::uint64_t> unread_output_bytes{0};  // queued, all connections
+  std::atomic<std::uint64_t> refused_at_cap{0};       // client and HTTP
+  std::atomic<std::uint64_t> accept_failures{0};      // out of descriptors or memory
+  std::atomic<std::uint64_t> closed_unread{0};        // cut off for unread output
+  std::atomic<std::uint64_t> closed_handshake{0};     // no handshake in time
+  std::atomic<std::uint64_t> closed_silent{0};        // no frame for too long
+};
+
 struct HttpMetrics {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;
+  const NetCounters* net = nullptr;
 };
 
 using HttpDone = std::function<void(HttpReply)>;
@@ -63,7 +80,7 @@ using HttpDone = std::function<void(HttpReply)>;
 // Answers `req`; `done` runs once, possibly later (after a write applied).
 // `self_client_address` is where this server takes ZooKeeper clients.
 void handle_http(const HttpRequest& req, const core::Replica& replica,
-                 const DiskReplicaStorage& storage, HttpMetrics& metrics, RestClient& rest,
+                 const DiskReplicaStorage& storage, HttpMetrics& metrics, RestClients& rest,
                  const std::string& self_client_address, HttpDone done);
 
 }  // namespace coord::io

@@ -1,11 +1,19 @@
-// The HTTP API's way into the replica for writes: an internal ZooKeeper
-// client connection, so that a REST write takes exactly the path of any
-// client's write (log entry, apply-time validation, watches fired) and
-// nothing in the replica knows about HTTP.
+// The HTTP API's way into the replica for writes: internal ZooKeeper client
+// connections, so that a REST write takes exactly the path of any client's
+// write (log entry, apply-time validation, watches fired) and nothing in the
+// replica knows about HTTP.
 //
-// It holds one session, opened at start and kept alive with pings; writes
-// act with the identity ip:<server address> (world ACLs allow them; nodes
-// protected by digest ACLs must be written through a ZooKeeper client).
+// A write acts with the identity of the HTTP caller, ip:<caller address>,
+// as a ZooKeeper client connecting from that address would: each caller
+// address gets its own connection and session, opened on its first write
+// (one log entry), kept alive with pings while it is used and closed when
+// unused for rest_session_idle_ms_max. ACLs are checked at apply time against
+// the identities the command carries, so a write forwarded to a leader is
+// checked as its caller too. At most rest_sessions_max such sessions exist;
+// a new caller beyond them takes the place of the one unused longest, or is
+// refused while all are busy. The REST API takes no credentials: nodes whose
+// ACLs name digest users are written through a ZooKeeper client.
+//
 // Thread safety: the core thread only, like the replica it drives.
 #pragma once
 
@@ -13,7 +21,10 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "coord/base/clock.h"
 #include "coord/core/replica.h"
@@ -21,6 +32,7 @@
 
 namespace coord::io {
 
+// One internal connection and its session, acting as one caller address.
 class RestClient {
  public:
   using Done = std::function<void(ErrorCode, const protocol::ResponseBody&)>;
@@ -29,20 +41,43 @@ class RestClient {
       : replica_(replica), id_(id), ip_(std::move(ip)), clock_(clock) {}
 
   core::ConnId id() const { return id_; }
+  const std::string& ip() const { return ip_; }
   bool connected() const { return session_.value() != 0 && !closed_; }
+  // The replica closed the connection: the owner forgets this client.
+  bool finished() const { return closed_; }
+  // Nothing waits for a reply.
+  bool idle() const { return pending_.empty() && waiting_.empty(); }
+  std::int64_t last_used_ms() const { return last_used_ms_; }
 
-  // Opens the connection and asks for a session; a no-op while one is open.
+  // Opens the connection and asks for a session.
   void start();
-  // Sends one request; `done` runs (on the core thread) with the reply, or
-  // with ConnectionLoss when there is no session.
+  // Sends one request, or queues it until the session is open; `done` runs
+  // (on the core thread) with the reply, or with ConnectionLoss when the
+  // session is lost or the reply takes longer than rest_request_ms_max.
   void call(protocol::OpCode op, const protocol::RequestBody& body, Done done);
   // The replica's output for our connection.
   void on_output(const core::ConnectionOutput& out);
-  // Keeps the session alive and reopens it when it was lost.
+  // Keeps the session alive; gives up on requests waiting too long.
   void tick();
+  // Ends the session (closeSession); finished() once the replica closed
+  // the connection.
+  void close();
 
  private:
+  void send(protocol::OpCode op, const protocol::RequestBody& body, Done done);
   void fail_all();
+
+  struct Waiting {
+    protocol::OpCode op;
+    protocol::RequestBody body;
+    Done done;
+    std::int64_t since_ms;
+  };
+  struct Pending {
+    protocol::OpCode op;
+    Done done;
+    std::int64_t since_ms;
+  };
 
   core::Replica& replica_;
   core::ConnId id_;
@@ -50,11 +85,47 @@ class RestClient {
   const Clock& clock_;
   bool opened_ = false;
   bool closed_ = false;
+  bool closing_ = false;
   SessionId session_{0};
   std::int32_t next_xid_ = 1;
   std::int64_t last_sent_ms_ = 0;
+  std::int64_t last_used_ms_ = 0;
+  std::int64_t opened_ms_ = 0;
   protocol::Bytes inbox_;
-  std::map<std::int32_t, std::pair<protocol::OpCode, Done>> pending_;
+  std::deque<Waiting> waiting_;
+  std::map<std::int32_t, Pending> pending_;
+};
+
+// The REST API's sessions, one per caller address.
+class RestClients {
+ public:
+  using Done = RestClient::Done;
+
+  // Connection ids are drawn downward from `first_id`, out of the reach of
+  // real clients' ids, which count up from 1.
+  RestClients(core::Replica& replica, const Clock& clock, core::ConnId first_id)
+      : replica_(replica), clock_(clock), next_id_(first_id) {}
+
+  // Runs one request as the caller at `ip`. When it is refused up front,
+  // `done` does not run and the status says why: BadArguments when the
+  // request does not fit in one frame (frame_bytes_max), ConnectionLoss when
+  // every REST session is busy. Otherwise `done` runs exactly once.
+  Status call(const std::string& ip, protocol::OpCode op, const protocol::RequestBody& body,
+              Done done);
+  bool owns(core::ConnId id) const { return by_conn_.contains(id); }
+  void on_output(const core::ConnectionOutput& out);
+  void tick();
+  std::size_t size() const { return by_conn_.size(); }
+
+ private:
+  void forget_finished();
+
+  core::Replica& replica_;
+  const Clock& clock_;
+  core::ConnId next_id_;
+  int depth_ = 0;                             // > 0 while a client's callbacks run
+  std::map<std::string, RestClient*> by_ip_;  // the client taking new calls
+  std::unordered_map<core::ConnId, std::unique_ptr<RestClient>> by_conn_;  // every client
 };
 
 }  // namespace coord::io

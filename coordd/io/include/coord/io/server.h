@@ -11,6 +11,12 @@
 //                    bounded by the number of connections.
 //   core thread      owns the Replica and its storage; applies inputs one
 //                    at a time, ticks the Raft clock, writes snapshots.
+//
+// What a client can cost is bounded: connections (client and HTTP) by caps
+// under the descriptor limit, a connection's life by a handshake deadline
+// and a silence limit, unread output per connection and over all of them
+// (the connections holding the most are cut off). Running out of
+// descriptors anyway sheds a connection, logs, and pauses accepting.
 // No lock guards the tree: only the core thread touches it.
 //
 // Thread safety: create() and run() from one thread; stop() from any.
@@ -36,6 +42,15 @@ struct ServerOptions {
   // snapshot instead of refused (DiskReplicaStorage::open).
   bool recover_from_snapshot = false;
   std::size_t connections_per_address_max = limits::connections_per_address_max_default;
+  // Client connections at once; lowered to fit the descriptor limit
+  // (RLIMIT_NOFILE, raised to its hard limit at start) with HTTP's share.
+  std::size_t connections_max = limits::connections_per_server_max;
+  std::size_t http_connections_max = limits::http_connections_max_default;
+  // A new connection's whole handshake frame must arrive within this.
+  std::int64_t handshake_ms_max = limits::connection_handshake_ms_max_default;
+  std::int64_t http_idle_ms_max = limits::http_idle_ms_max_default;
+  // Unread output of all client connections together.
+  std::size_t unread_output_bytes_max = limits::connections_outbound_bytes_total_max_default;
   core::ReplicaConfig replica;
 };
 
@@ -47,7 +62,9 @@ class Server {
   ~Server();
 
   // Serves until stop() or SIGINT/SIGTERM, then stops gracefully: stops
-  // accepting, lets the core finish what it holds, flushes replies, returns.
+  // accepting and reading, lets the core answer everything it read (writes
+  // persisted and applied), writes those replies out, then returns; after
+  // shutdown_drain_ms_max it closes what clients left unread.
   void run();
   void stop();
 

@@ -1,0 +1,288 @@
+#include "client_conn.h"
+
+#include "coord/base/log.h"
+#include "core_host.h"
+#include "network.h"
+
+namespace coord::io {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using protocol::Bytes;
+using error_code = boost::system::error_code;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+ClientConn::ClientConn(core::ConnId id, tcp::socket socket, CoreHost& host, NetState& net,
+                       std::string ip, bool four_letter_only,
+                       std::function<void(const std::string&, bool)> on_gone)
+    : id_(id),
+      socket_(std::move(socket)),
+      strand_(socket_.get_executor()),
+      timer_(strand_),
+      host_(host),
+      net_(net),
+      ip_(std::move(ip)),
+      four_letter_only_(four_letter_only),
+      on_gone_(std::move(on_gone)),
+      buf_(limits::connection_read_chunk_bytes),
+      accepted_at_(steady::now()),
+      last_frame_at_(accepted_at_) {
+  error_code ec;
+  port_ = socket_.remote_endpoint(ec).port();
+}
+
+void ClientConn::start() {
+  arm_timer();
+  read_more();
+}
+
+void ClientConn::resume() {
+  asio::post(strand_, [self = shared_from_this()] {
+    self->awaiting_core_ = false;
+    self->read_more();
+  });
+}
+
+void ClientConn::write_text_and_close(std::string text) {
+  asio::post(strand_, [self = shared_from_this(), text = std::move(text)] {
+    Bytes b(text.begin(), text.end());
+    self->enqueue(std::move(b), true);
+  });
+}
+
+void ClientConn::stop_reading() {
+  draining_ = true;
+  if (!decided_) close();  // no handshake yet: nothing to answer
+}
+
+void ClientConn::cut_off() {
+  ++net_.counters.closed_unread;
+  close();
+}
+
+// One timer per connection: it fires at the handshake deadline until the
+// first frame is complete, then at the end of the allowed silence, and
+// each time it fires it either closes the connection or sets itself again
+// from the last complete frame.
+void ClientConn::arm_timer() {
+  const auto deadline =
+      frames_ == 0 ? accepted_at_ + std::chrono::milliseconds(net_.limits.handshake_ms_max)
+                   : last_frame_at_ + std::chrono::milliseconds(net_.limits.silence_ms_max);
+  timer_.expires_at(deadline);
+  timer_.async_wait([self = shared_from_this()](error_code ec) {
+    if (!ec) self->on_timer();
+  });
+}
+
+void ClientConn::on_timer() {
+  if (closed_ || lingering_) return;
+  const auto now = steady::now();
+  if (frames_ == 0 || decided_ == false) {
+    if (now - accepted_at_ >= std::chrono::milliseconds(net_.limits.handshake_ms_max)) {
+      COORD_LOG_DEBUG("coordd", "closing ", ip_, ":", port_, ": no handshake within ",
+                      net_.limits.handshake_ms_max, " ms");
+      ++net_.counters.closed_handshake;
+      return close();
+    }
+  } else if (now - last_frame_at_ >= std::chrono::milliseconds(net_.limits.silence_ms_max)) {
+    COORD_LOG_DEBUG("coordd", "closing ", ip_, ":", port_, ": no request for ",
+                    net_.limits.silence_ms_max, " ms");
+    ++net_.counters.closed_silent;
+    return close();
+  }
+  arm_timer();
+}
+
+void ClientConn::track_frames(protocol::ByteSpan bytes) {
+  std::size_t i = 0;
+  while (i < bytes.size()) {
+    if (length_have_ < 4) {
+      length_bytes_[length_have_++] = bytes[i++];
+      if (length_have_ < 4) continue;
+      const std::uint32_t n = (std::uint32_t{length_bytes_[0]} << 24) |
+                              (std::uint32_t{length_bytes_[1]} << 16) |
+                              (std::uint32_t{length_bytes_[2]} << 8) | length_bytes_[3];
+      // A length the core refuses closes the connection there; count
+      // nothing more for it here.
+      payload_left_ = n > limits::frame_bytes_max ? SIZE_MAX : n;
+    } else {
+      const std::size_t take = std::min(payload_left_, bytes.size() - i);
+      payload_left_ -= take;
+      i += take;
+    }
+    if (length_have_ == 4 && payload_left_ == 0) {
+      ++frames_;
+      last_frame_at_ = steady::now();
+      length_have_ = 0;
+    }
+  }
+}
+
+void ClientConn::read_more() {
+  if (closed_ || reading_ || draining_ || awaiting_core_) return;
+  reading_ = true;
+  socket_.async_read_some(
+      asio::buffer(buf_),
+      asio::bind_executor(strand_, [self = shared_from_this()](error_code ec, std::size_t n) {
+        self->on_read(ec, n);
+      }));
+}
+
+void ClientConn::on_read(error_code ec, std::size_t n) {
+  reading_ = false;
+  if (ec) return close();
+  if (lingering_) return discard_input();
+  // What arrives after the server began to stop is neither answered nor
+  // applied: the client sees its connection lost.
+  if (draining_) return;
+  Bytes chunk(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(n));
+  if (!decided_) {
+    // The first four bytes may be a four-letter word instead of a length.
+    prefix_.insert(prefix_.end(), chunk.begin(), chunk.end());
+    if (prefix_.size() < protocol::frame_length_prefix_bytes) return read_more();
+    decided_ = true;
+    if (auto word = protocol::four_letter_word(protocol::ByteSpan(prefix_).first(4))) {
+      asio::post(host_.core, [self = shared_from_this(), w = std::string(*word)] {
+        self->host_.four_letter(self, w);
+      });
+      return;
+    }
+    if (four_letter_only_) {
+      // Over the connection cap, only monitoring is let in.
+      ++net_.counters.refused_at_cap;
+      if (net_.refuse_log.due(now_ms())) {
+        COORD_LOG_WARN("coordd", "refusing client connections: the cap of ", net_.client_cap,
+                       " is reached (", net_.refuse_log.take_held(),
+                       " more refused since the last line)");
+      }
+      return close();
+    }
+    chunk = std::move(prefix_);
+  }
+  track_frames(protocol::ByteSpan(chunk));
+  // The core answers with resume() when it can take more.
+  awaiting_core_ = true;
+  asio::post(host_.core, [self = shared_from_this(), b = std::move(chunk)] {
+    self->host_.bytes(self->id_, b);
+  });
+}
+
+void ClientConn::deliver(Bytes bytes, bool close_after) {
+  asio::post(strand_, [self = shared_from_this(), b = std::move(bytes), close_after]() mutable {
+    self->enqueue(std::move(b), close_after);
+  });
+}
+
+void ClientConn::set_out_bytes(std::size_t n) {
+  net_.budget.update(this, out_bytes_, n);
+  out_bytes_ = n;
+  // While connections are being cut off the total is on its way down;
+  // /metrics sees it once it is back within the budget.
+  if (!net_.cutting) net_.counters.unread_output_bytes.store(net_.budget.total());
+}
+
+void ClientConn::enqueue(Bytes bytes, bool close_after) {
+  if (closed_) return;
+  if (close_after) close_after_flush_ = true;
+  if (!bytes.empty()) {
+    set_out_bytes(out_bytes_ + bytes.size());
+    out_.push_back(std::move(bytes));
+  }
+  if (out_bytes_ > limits::connection_outbound_bytes_max) {
+    // A client that does not read is cut off, not buffered without end.
+    COORD_LOG_WARN("coordd", "closing ", ip_, ":", port_, ": ", out_bytes_, " bytes unread");
+    return close();
+  }
+  // Over the budget of all connections: the ones holding the most go first,
+  // whoever they are, until the total fits.
+  auto self = shared_from_this();  // this one may be among them
+  net_.cutting = true;
+  while (ClientConn* worst = net_.budget.worst_over_budget()) {
+    if (net_.unread_log.due(now_ms())) {
+      COORD_LOG_WARN("coordd", "unread output of all connections is over ", net_.budget.max_bytes(),
+                     " bytes: closing ", worst->ip_, ":", worst->port_, ", which holds ",
+                     worst->out_bytes_, " (", net_.unread_log.take_held(),
+                     " more cut off since the last line)");
+    }
+    worst->cut_off();
+  }
+  net_.cutting = false;
+  net_.counters.unread_output_bytes.store(net_.budget.total());
+  if (closed_) return;
+  if (!writing_) write_next();
+}
+
+void ClientConn::write_next() {
+  if (out_.empty()) {
+    writing_ = false;
+    if (close_after_flush_) finish();
+    return;
+  }
+  writing_ = true;
+  asio::async_write(
+      socket_, asio::buffer(out_.front()),
+      asio::bind_executor(strand_, [self = shared_from_this()](error_code ec, std::size_t) {
+        if (self->closed_) {
+          // Closed while this write was in flight: its buffer was kept
+          // alive until now, and nothing more is written.
+          self->writing_ = false;
+          self->out_.clear();
+          return;
+        }
+        if (ec) return self->close();
+        self->set_out_bytes(self->out_bytes_ - self->out_.front().size());
+        self->out_.pop_front();
+        self->write_next();
+      }));
+}
+
+void ClientConn::finish() {
+  if (closed_ || lingering_) return;
+  lingering_ = true;
+  error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) return close();
+  // A client that neither reads nor closes is closed after this anyway.
+  timer_.expires_after(std::chrono::milliseconds(limits::shutdown_drain_ms_max));
+  timer_.async_wait([self = shared_from_this()](error_code wait_ec) {
+    if (!wait_ec) self->close();
+  });
+  if (!reading_) discard_input();
+}
+
+void ClientConn::discard_input() {
+  if (closed_ || reading_) return;
+  reading_ = true;
+  socket_.async_read_some(
+      asio::buffer(buf_),
+      asio::bind_executor(strand_, [self = shared_from_this()](error_code ec, std::size_t n) {
+        self->on_read(ec, n);
+      }));
+}
+
+void ClientConn::close() {
+  if (closed_) return;
+  closed_ = true;
+  error_code ignored;
+  timer_.cancel();
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  // The budget counts what this connection still holds only while it may
+  // be written; a write in flight still reads out_.front() and clears out_
+  // when it completes (at once: the socket is closed).
+  set_out_bytes(0);
+  if (!writing_) out_.clear();
+  on_gone_(ip_, four_letter_only_);
+  asio::post(host_.core, [self = shared_from_this()] { self->host_.closed(self->id_); });
+}
+
+}  // namespace coord::io

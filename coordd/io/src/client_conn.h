@@ -1,0 +1,112 @@
+// One ZooKeeper client socket on the network thread.
+//
+// A connection forwards the raw bytes it reads to the core (CoreHost) and
+// writes back what the core gives it; the core refers to it by id. The
+// first four bytes decide between a four-letter word and the protocol.
+//
+// It also bounds what a client can cost: the whole first frame (the
+// handshake) must arrive within the handshake limit, and then some
+// complete frame at least every silence limit, or the connection is closed;
+// its unread output counts against its own limit and the budget over all
+// connections (NetState), and the connection holding the most is cut off
+// while the total is over budget.
+//
+// Thread safety: its own members on its strand (the network thread); the
+// public calls that post (deliver, resume, write_text_and_close) from any
+// thread.
+#pragma once
+
+// Before Asio, whose awaitable.hpp uses std::exchange without it.
+#include <utility>
+
+#include <boost/asio.hpp>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "coord/core/replica.h"
+#include "coord/protocol/frame.h"
+
+namespace coord::io {
+
+struct CoreHost;
+struct NetState;
+
+class ClientConn : public std::enable_shared_from_this<ClientConn> {
+ public:
+  // `four_letter_only`: accepted over the connection cap, to answer a
+  // four-letter word and nothing else.
+  ClientConn(core::ConnId id, boost::asio::ip::tcp::socket socket, CoreHost& host, NetState& net,
+             std::string ip, bool four_letter_only,
+             std::function<void(const std::string&, bool)> on_gone);
+
+  core::ConnId id() const { return id_; }
+  const std::string& ip() const { return ip_; }
+  std::uint16_t port() const { return port_; }
+  void start();
+
+  // From the core: bytes to send, then maybe close.
+  void deliver(protocol::Bytes bytes, bool close_after);
+  // From the core: the session can take more input.
+  void resume();
+  void write_text_and_close(std::string text);
+  // The server stops: read nothing more (what was read is with the core,
+  // which answers it and then closes the connection). Network thread only.
+  void stop_reading();
+  // Cut off for holding too much of the unread-output budget. Network
+  // thread only.
+  void cut_off();
+
+ private:
+  void read_more();
+  void on_read(boost::system::error_code ec, std::size_t n);
+  void track_frames(protocol::ByteSpan bytes);
+  void arm_timer();
+  void on_timer();
+  void enqueue(protocol::Bytes bytes, bool close_after);
+  void set_out_bytes(std::size_t n);
+  void write_next();
+  // Every reply written: sends FIN after them and reads (and drops) what
+  // the client still sends until it closes, so that unread input does not
+  // turn the close into a reset that discards replies not yet delivered.
+  void finish();
+  void discard_input();
+  void close();
+
+  core::ConnId id_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::strand<boost::asio::ip::tcp::socket::executor_type> strand_;
+  boost::asio::steady_timer timer_;
+  CoreHost& host_;
+  NetState& net_;
+  std::string ip_;
+  std::uint16_t port_ = 0;
+  bool four_letter_only_ = false;
+  std::function<void(const std::string&, bool)> on_gone_;
+  std::vector<std::uint8_t> buf_;
+  protocol::Bytes prefix_;  // the first bytes, until they are known not to be a 4lw
+  bool decided_ = false;
+  bool reading_ = false;
+  // A chunk went to the core; it says resume() when the session can take
+  // more.
+  bool awaiting_core_ = false;
+  bool draining_ = false;
+  bool lingering_ = false;  // finish() ran: FIN sent, waiting for the client's
+  bool closed_ = false;
+  bool close_after_flush_ = false;
+  bool writing_ = false;
+  std::deque<protocol::Bytes> out_;
+  std::size_t out_bytes_ = 0;
+  // Frame boundaries, to tell a speaking client from a silent one: the
+  // bytes of the length prefix seen so far, the payload bytes still due.
+  std::uint8_t length_bytes_[4] = {};
+  std::size_t length_have_ = 0;
+  std::size_t payload_left_ = 0;
+  std::uint64_t frames_ = 0;
+  std::chrono::steady_clock::time_point accepted_at_;
+  std::chrono::steady_clock::time_point last_frame_at_;
+};
+
+}  // namespace coord::io

@@ -1,0 +1,239 @@
+#include "core_host.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "client_conn.h"
+#include "coord/base/log.h"
+#include "coord/io/host_facts.h"
+
+namespace coord::io {
+
+namespace asio = boost::asio;
+using protocol::Bytes;
+
+void CoreHost::opened(std::shared_ptr<ClientConn> conn) {
+  const auto id = conn->id();
+  replica->connection_opened(id, conn->ip(), clock.steady_ms(), clock.wall_ms(), conn->port());
+  conns.emplace(id, std::move(conn));
+  schedule_flush();
+}
+
+void CoreHost::bytes(core::ConnId id, const Bytes& b) {
+  if (stopping) return;  // read before the stop, arrived after the drain
+  replica->bytes_received(id, protocol::ByteSpan(b), clock.steady_ms(), clock.wall_ms());
+  // Reading goes on while the core persists, so that what arrives during
+  // one fsync joins the next; a session with too many requests waiting
+  // pauses until flush() finds it can take more.
+  if (replica->accepts_input(id)) {
+    if (auto it = conns.find(id); it != conns.end()) it->second->resume();
+  } else {
+    paused.insert(id);
+  }
+  schedule_flush();
+}
+
+void CoreHost::schedule_flush() {
+  if (flush_scheduled || stopping) return;
+  flush_scheduled = true;
+  asio::post(core, [this] {
+    flush_scheduled = false;
+    flush();
+  });
+}
+
+void CoreHost::closed(core::ConnId id) {
+  replica->connection_closed(id);
+  conns.erase(id);
+  paused.erase(id);
+  schedule_flush();
+}
+
+void CoreHost::four_letter(std::shared_ptr<ClientConn> conn, std::string word) {
+  std::string text;
+  if (word == "dirs") {
+    // What the host knows: the sizes of the snapshot files and the log.
+    text = "datadir_size: " + std::to_string(storage->snapshot_bytes()) +
+           "\nlogdir_size: " + std::to_string(storage->log_bytes()) + "\n";
+  } else if (word == "conf") {
+    // ZooKeeper's keys; coord keeps snapshots and log in one directory.
+    text = "clientPort=" + std::to_string(client_port) +
+           "\nsecureClientPort=-1\ndataDir=" + data_dir +
+           "\ndataDirSize=" + std::to_string(storage->snapshot_bytes()) +
+           "\ndataLogDir=" + data_dir + "\ndataLogSize=" + std::to_string(storage->log_bytes()) +
+           "\n" + replica->four_letter_word(word) +
+           "maxClientCnxns=" + std::to_string(connections_per_address_max) +
+           "\nclientPortListenBacklog=-1\n";
+  } else if (word == "envi") {
+    text = replica->four_letter_word(word);
+    for (const auto& [key, value] : host_environment())
+      text += key + "=" + value + "\n";
+  } else if (word == "mntr") {
+    text = replica->four_letter_word(word);
+    if (auto open = open_fd_count()) {
+      text += "zk_open_file_descriptor_count\t" + std::to_string(*open) + "\n";
+    }
+    if (auto max = max_fd_count()) {
+      text += "zk_max_file_descriptor_count\t" + std::to_string(*max) + "\n";
+    }
+  } else {
+    text = replica->four_letter_word(word);
+  }
+  conn->write_text_and_close(std::move(text));
+}
+
+void CoreHost::flush() {
+  if (stopping) return;
+  // Output for the REST clients feeds back into the replica, which may
+  // produce more output: repeat, a bounded number of rounds.
+  for (int round = 0; round < limits::core_flush_rounds_max; ++round) {
+    core::ReplicaOutput out = replica->take_output();
+    for (const auto& line : out.warnings)
+      COORD_LOG_WARN("coordd", line);
+    if (out.connections.empty()) break;
+    for (auto& o : out.connections) {
+      if (rest && rest->owns(o.conn)) {
+        rest->on_output(o);
+        continue;
+      }
+      auto it = conns.find(o.conn);
+      if (it == conns.end()) continue;
+      it->second->deliver(std::move(o.bytes), o.close);
+    }
+  }
+  for (auto it = paused.begin(); it != paused.end();) {
+    auto c = conns.find(*it);
+    if (c == conns.end()) {
+      it = paused.erase(it);
+    } else if (replica->accepts_input(*it)) {
+      c->second->resume();
+      it = paused.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  ready.store(replica->ready());
+  report_read_only();
+}
+
+void CoreHost::report_read_only() {
+  const auto& ro = replica->read_only();
+  const std::uint64_t failures = replica->stats().writes_failed_storage;
+  const auto now = std::chrono::steady_clock::now();
+  if (ro && failures != storage_failures_logged &&
+      (!read_only_logged ||
+       now - storage_failure_logged_at >=
+           std::chrono::milliseconds(limits::storage_error_log_interval_ms))) {
+    COORD_LOG_ERROR("coordd", "read-only: ", core::to_string(ro->reason), ": ", ro->detail, " (",
+                    failures - storage_failures_logged,
+                    " failed writes since the last report); reads go on, writes are refused "
+                    "with NotReadOnly and retried every tick");
+    storage_failures_logged = failures;
+    storage_failure_logged_at = now;
+    read_only_logged = true;
+  } else if (!ro && read_only_logged) {
+    COORD_LOG_INFO("coordd", "writable again: the log accepts writes (",
+                   failures - storage_failures_logged, " more failed writes before it did)");
+    storage_failures_logged = failures;
+    read_only_logged = false;
+  }
+}
+
+void CoreHost::tick() {
+  replica->tick(clock.steady_ms(), clock.wall_ms());
+  rest->tick();
+  flush();
+  maybe_snapshot();
+  ticker.expires_after(std::chrono::milliseconds(config.tick_ms));
+  ticker.async_wait([this](boost::system::error_code ec) {
+    if (!ec) tick();
+  });
+}
+
+// Snapshots are written by a forked child, which sees the tree exactly
+// as of the fork (copy-on-write) while this process goes on applying:
+// the apply loop pauses only for the fork itself, not for serializing
+// and writing the tree. The parent records the snapshot in the log once
+// the child reports success.
+void CoreHost::maybe_snapshot() {
+  if (snapshot_child != 0) {
+    int status = 0;
+    const pid_t done = ::waitpid(snapshot_child, &status, WNOHANG);
+    if (done == 0) return;  // still writing
+    snapshot_child = 0;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - snapshot_started)
+                        .count();
+    const auto retry_later = [&] {
+      snapshot_not_before = std::chrono::steady_clock::now() +
+                            std::chrono::milliseconds(limits::snapshot_retry_interval_ms);
+    };
+    if (done < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      COORD_LOG_ERROR("coordd", "snapshot at zxid ", snapshot_in_flight.index,
+                      " failed in its writer process (status ", status, "); next try in ",
+                      limits::snapshot_retry_interval_ms, " ms");
+      retry_later();
+      return;
+    }
+    Status st = storage->record_snapshot(snapshot_in_flight);
+    if (!st.ok()) {
+      COORD_LOG_ERROR("coordd", "snapshot at zxid ", snapshot_in_flight.index,
+                      " written but not recorded: ", st, "; next try in ",
+                      limits::snapshot_retry_interval_ms, " ms");
+      retry_later();
+      return;
+    }
+    replica->snapshot_done(snapshot_in_flight.index);
+    COORD_LOG_INFO("coordd", "snapshot at zxid ", snapshot_in_flight.index, " written in ", ms,
+                   " ms, apply paused ", fork_pause_ms, " ms");
+    return;
+  }
+  if (!replica->snapshot_due() || std::chrono::steady_clock::now() < snapshot_not_before) return;
+  snapshot_in_flight = replica->snapshot_meta();
+  snapshot_started = std::chrono::steady_clock::now();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    COORD_LOG_ERROR("coordd", "cannot fork a snapshot writer: ", std::strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    // The child: only this thread exists here. Serialize, write, leave
+    // without running destructors that belong to the parent.
+    Status st = storage->write_snapshot_file(snapshot_in_flight, replica->snapshot_payload());
+    if (!st.ok()) {
+      // The reason (it names the file) goes to the parent's log stream.
+      const std::string line = "coordd: snapshot writer: " + st.message() + "\n";
+      [[maybe_unused]] const auto n = ::write(STDERR_FILENO, line.data(), line.size());
+    }
+    ::_exit(st.ok() ? 0 : 1);
+  }
+  snapshot_child = pid;
+  fork_pause_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - snapshot_started)
+                      .count();
+}
+
+void CoreHost::drain() {
+  ticker.cancel();
+  stop_snapshot_writer();
+  flush();
+  stopping = true;
+  for (auto& [id, c] : conns)
+    c->deliver({}, /*close_after=*/true);
+}
+
+void CoreHost::stop_snapshot_writer() {
+  if (snapshot_child == 0) return;
+  // An unfinished snapshot is abandoned; its temporary file is removed by
+  // the next prune.
+  ::kill(snapshot_child, SIGKILL);
+  int status = 0;
+  ::waitpid(snapshot_child, &status, 0);
+  snapshot_child = 0;
+}
+
+}  // namespace coord::io

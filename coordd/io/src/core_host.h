@@ -1,0 +1,83 @@
+// The core side of the server: the replica, its storage, the REST client
+// and the map from connection ids to sockets. Everything here runs on the
+// core thread; the network thread reaches it only by posting to `core`.
+// Thread safety: the core thread only, except `ready`.
+#pragma once
+
+// Before Asio, whose awaitable.hpp uses std::exchange without it.
+#include <utility>
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "coord/base/clock.h"
+#include "coord/core/replica.h"
+#include "coord/io/http_api.h"
+#include "coord/io/raft_storage.h"
+#include "coord/io/rest_client.h"
+
+namespace coord::io {
+
+class ClientConn;
+
+struct CoreHost {
+  boost::asio::io_context& core;
+  core::ReplicaConfig config;
+  std::unique_ptr<DiskReplicaStorage> storage;
+  std::unique_ptr<core::Replica> replica;
+  SystemClock clock;
+  std::unordered_map<core::ConnId, std::shared_ptr<ClientConn>> conns;
+  std::set<core::ConnId> paused;
+  bool flush_scheduled = false;
+  boost::asio::steady_timer ticker;
+  std::atomic<bool> ready{false};
+  HttpMetrics http_metrics;
+  std::unique_ptr<RestClients> rest;
+  std::uint16_t client_port = 0;
+  std::string client_address;  // bind:port, for the admin API
+  std::size_t connections_per_address_max = 0;
+  std::string data_dir;
+  // What was last logged of read-only mode (rate-limited: a full disk
+  // fails a write every tick).
+  std::uint64_t storage_failures_logged = 0;
+  std::chrono::steady_clock::time_point storage_failure_logged_at;
+  bool read_only_logged = false;
+  pid_t snapshot_child = 0;
+  // After a snapshot fails (a full disk, most often), the next waits.
+  std::chrono::steady_clock::time_point snapshot_not_before;
+  consensus::SnapshotMeta snapshot_in_flight;
+  std::chrono::steady_clock::time_point snapshot_started;
+  std::int64_t fork_pause_ms = 0;
+  // Set by drain(): the replica takes no more input and writes nothing.
+  bool stopping = false;
+
+  CoreHost(boost::asio::io_context& c, core::ReplicaConfig cfg)
+      : core(c), config(std::move(cfg)), ticker(c) {}
+
+  void opened(std::shared_ptr<ClientConn> conn);
+  void bytes(core::ConnId id, const protocol::Bytes& b);
+  // One flush after all inputs queued so far: every write that arrived
+  // while the previous fsync ran goes into the next one.
+  void schedule_flush();
+  void closed(core::ConnId id);
+  void four_letter(std::shared_ptr<ClientConn> conn, std::string word);
+  void flush();
+  // Logs entering and leaving read-only mode, rate-limited.
+  void report_read_only();
+  void tick();
+  void maybe_snapshot();
+  void stop_snapshot_writer();
+  // The server stops: answers everything read so far (writes persisted and
+  // applied first), then has every connection close once its replies are
+  // written. Nothing is persisted after this.
+  void drain();
+};
+
+}  // namespace coord::io

@@ -1,0 +1,90 @@
+#include "http_session.h"
+
+#include <chrono>
+
+#include "core_host.h"
+#include "network.h"
+
+namespace coord::io {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+HttpSession::HttpSession(tcp::socket socket, CoreHost& host, NetState& net)
+    : stream_(std::move(socket)), host_(host), net_(net), peer_ip_(peer_ip()) {
+  ++net_.counters.http_connections;
+}
+
+HttpSession::~HttpSession() {
+  --net_.counters.http_connections;
+}
+
+std::string HttpSession::peer_ip() {
+  beast::error_code ec;
+  auto ep = stream_.socket().remote_endpoint(ec);
+  return ec ? std::string("unknown") : ep.address().to_string();
+}
+
+void HttpSession::read() {
+  req_ = {};
+  parser_.emplace();
+  parser_->body_limit(limits::http_body_bytes_max);
+  stream_.expires_after(std::chrono::milliseconds(net_.limits.http_idle_ms_max));
+  http::async_read(stream_, buf_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                     if (ec) return self->close();
+                     self->req_ = self->parser_->release();
+                     self->dispatch();
+                   });
+}
+
+void HttpSession::dispatch() {
+  HttpRequest r;
+  r.method = std::string(req_.method_string());
+  r.target = std::string(req_.target());
+  r.body = req_.body();
+  r.peer_ip = peer_ip_;
+  // Answering may take a while (a write waits for its log entry): the
+  // idle limit applies again only to writing the reply.
+  stream_.expires_never();
+  ++net_.http_in_flight;
+  // The answer is computed on the core thread, which owns the tree.
+  asio::post(host_.core, [self = shared_from_this(), r = std::move(r)] {
+    CoreHost& h = self->host_;
+    auto reply_to = [self](HttpReply reply) {
+      asio::post(self->stream_.get_executor(),
+                 [self, reply = std::move(reply)] { self->write(reply); });
+    };
+    if (h.stopping) {
+      return reply_to(HttpReply{503, "text/plain", "stopping\n"});
+    }
+    handle_http(r, *h.replica, *h.storage, h.http_metrics, *h.rest, h.client_address, reply_to);
+    h.flush();
+  });
+}
+
+void HttpSession::write(const HttpReply& reply) {
+  --net_.http_in_flight;
+  auto res = std::make_shared<http::response<http::string_body>>(
+      static_cast<http::status>(reply.status), req_.version());
+  res->set(http::field::server, "coordd");
+  res->set(http::field::content_type, reply.content_type);
+  res->keep_alive(req_.keep_alive());
+  res->body() = reply.body;
+  res->prepare_payload();
+  stream_.expires_after(std::chrono::milliseconds(net_.limits.http_idle_ms_max));
+  http::async_write(stream_, *res,
+                    [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                      if (ec || !res->keep_alive()) return self->close();
+                      self->read();
+                    });
+}
+
+void HttpSession::close() {
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+}  // namespace coord::io

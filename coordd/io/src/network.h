@@ -1,0 +1,92 @@
+// State the network thread shares among its connections and acceptors:
+// the limits they enforce, the budget of unread output over all client
+// connections, and the counters /metrics shows.
+// Thread safety: the network thread only (its io_context runs one thread,
+// on which every connection's strand runs), except the atomic counters.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <set>
+#include <utility>
+
+#include "coord/base/limits.h"
+#include "coord/io/http_api.h"
+
+namespace coord::io {
+
+class ClientConn;
+
+struct NetLimits {
+  // A connection must have sent its whole first frame by then.
+  std::int64_t handshake_ms_max = 0;
+  // ... and then some frame at least this often.
+  std::int64_t silence_ms_max = 0;
+  // Unread output of all client connections together.
+  std::size_t unread_bytes_max = 0;
+  std::int64_t http_idle_ms_max = 0;
+};
+
+// Bytes queued for clients, per connection and in total, with the
+// connection holding the most at hand.
+class OutputBudget {
+ public:
+  explicit OutputBudget(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+
+  void update(ClientConn* conn, std::size_t before, std::size_t after) {
+    if (before == after) return;
+    if (before > 0) by_bytes_.erase({before, conn});
+    if (after > 0) by_bytes_.insert({after, conn});
+    total_ = total_ - before + after;
+  }
+  // While the total is over budget, the connection holding the most.
+  ClientConn* worst_over_budget() const {
+    if (total_ <= max_bytes_ || by_bytes_.empty()) return nullptr;
+    return std::prev(by_bytes_.end())->second;
+  }
+  std::size_t total() const { return total_; }
+  std::size_t max_bytes() const { return max_bytes_; }
+
+ private:
+  std::size_t max_bytes_;
+  std::size_t total_ = 0;
+  std::set<std::pair<std::size_t, ClientConn*>> by_bytes_;
+};
+
+// True at most once per interval; counts what it held back.
+class LogLimiter {
+ public:
+  explicit LogLimiter(std::int64_t interval_ms) : interval_ms_(interval_ms) {}
+  bool due(std::int64_t now_ms) {
+    if (logged_ && now_ms - last_ms_ < interval_ms_) {
+      ++held_;
+      return false;
+    }
+    logged_ = true;
+    last_ms_ = now_ms;
+    return true;
+  }
+  // Occurrences held back since the last line; resets.
+  std::uint64_t take_held() { return std::exchange(held_, 0); }
+
+ private:
+  std::int64_t interval_ms_;
+  std::int64_t last_ms_ = 0;
+  bool logged_ = false;
+  std::uint64_t held_ = 0;
+};
+
+struct NetState {
+  explicit NetState(const NetLimits& l) : limits(l), budget(l.unread_bytes_max) {}
+  NetLimits limits;
+  OutputBudget budget;
+  NetCounters counters;
+  LogLimiter unread_log{limits::network_log_interval_ms};
+  LogLimiter refuse_log{limits::network_log_interval_ms};
+  std::size_t client_cap = 0;  // regular client connections at once
+  bool cutting = false;        // connections are being cut off for the budget
+  // HTTP requests handed to the core and not yet answered on the wire.
+  std::size_t http_in_flight = 0;
+};
+
+}  // namespace coord::io
