@@ -137,6 +137,7 @@ void Cluster::restart(NodeId id) {
   RaftConfig c;
   c.id = id;
   c.election_ticks = n.options.election_ticks;
+  c.heartbeat_ticks = n.options.heartbeat_ticks;
   c.pre_vote = n.options.pre_vote;
   c.check_quorum = n.options.check_quorum;
   c.max_entries_per_message = n.options.max_entries_per_message;

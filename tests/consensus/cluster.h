@@ -30,6 +30,7 @@ struct NodeOptions {
   std::size_t max_entries_per_message = 64;
   std::size_t max_inflight = 16;
   int election_ticks = 10;
+  int heartbeat_ticks = 1;
   bool commit_by_counting_earlier_terms = false;
   std::size_t snapshot_chunk_bytes = limits::snapshot_chunk_bytes;
   std::size_t snapshot_pad_bytes = 0;  // snapshot data is at least this long

@@ -5,9 +5,9 @@
 //
 //   add-nodes <n> [voters=1,2,3] [learners=4] [new] [pre-vote=false]
 //             [check-quorum=false] [max-entries=n] [inflight=n] [broken-commit]
-//             [chunk-bytes=n] [snapshot-pad=n]
+//             [chunk-bytes=n] [snapshot-pad=n] [heartbeat-ticks=n]
 //   campaign <id>              tick <id> [n=k]       tick-election <id>
-//   process-ready [id...]      deliver-msgs [id...]  drop-msgs [from=id]
+//   process-ready [id...]      deliver-msgs [id...]  drop-msgs [from=id]  dup-msgs
 //   drop-type <MessageType|none>   stabilize   propose <id> <data...>
 //   propose-conf-change <id> <add-voter|remove-voter|add-learner|promote-learner>=<node>
 //   propose-conf-changes <id> <type>:<node>...   (several at once: joint consensus)
@@ -98,6 +98,14 @@ class Handler {
     }
     if (cmd == "drop-msgs") {
       cluster_.drop_outbox(NodeId(std::stoull(c.get_or("from", "0"))));
+      return "ok";
+    }
+    if (cmd == "dup-msgs") {
+      // The network delivers every queued message twice.
+      auto& out = cluster_.outbox();
+      const std::size_t k = out.size();
+      for (std::size_t i = 0; i < k; ++i)
+        out.push_back(out[i]);
       return "ok";
     }
     if (cmd == "drop-type") {
@@ -216,6 +224,7 @@ class Handler {
     o.snapshot_chunk_bytes =
         std::stoull(c.get_or("chunk-bytes", std::to_string(limits::snapshot_chunk_bytes)));
     o.snapshot_pad_bytes = std::stoull(c.get_or("snapshot-pad", "0"));
+    o.heartbeat_ticks = std::stoi(c.get_or("heartbeat-ticks", "1"));
     ConfState conf;
     if (!c.has_flag("new")) {
       if (auto v = c.get("voters")) {
