@@ -1003,6 +1003,10 @@ struct Raft::Impl {
           pr.snapshot_offset = m.chunk_offset;
         } else if (m.chunk_offset == pr.chunk_end && pr.chunk_end > pr.snapshot_offset) {
           pr.snapshot_offset = pr.chunk_end;  // the chunk in flight arrived
+        } else if (m.chunk_offset > pr.chunk_end) {
+          // It holds more of this snapshot than this round sent (an earlier
+          // round of the same transfer): go on from there.
+          pr.snapshot_offset = m.chunk_offset;
         } else {
           return;  // a duplicate or a late answer
         }

@@ -362,12 +362,11 @@ class Simulation {
   void retire_non_members() {
     SimNode* leader = some_leader();
     if (!leader) return;
-    // Only once the removal is committed: a leader that leaves C_old,new
-    // for a C_new without some servers still needs them until C_new commits.
+    // Never the leader itself: one that a joint change removes must still
+    // commit C_new, and steps down by itself once it has.
     const ConfState conf = leader->raft->conf_state();
-    const ConfState committed = leader->raft->conf_state_at(leader->raft->commit_index());
     for (SimNode& node : nodes_) {
-      if (node.raft && !conf.is_member(node.id) && !committed.is_member(node.id)) {
+      if (node.raft && &node != leader && !conf.is_member(node.id)) {
         log("retire ", node.id);
         node.raft.reset();
         node.pending.reset();
