@@ -57,7 +57,7 @@ struct HardState {
 struct ConfState {
   std::vector<NodeId> voters;
   std::vector<NodeId> learners;
-  std::vector<NodeId> voters_outgoing;
+  std::vector<NodeId> voters_outgoing{};  // defaulted: ConfState{voters, learners} still works
 
   bool joint() const { return !voters_outgoing.empty(); }
   // A voter of either half of a joint configuration.
