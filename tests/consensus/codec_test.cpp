@@ -47,6 +47,13 @@ Message sample(MessageType t) {
     m.chunk_last = true;
   }
   if (t == MessageType::SnapshotChunkResponse) m.chunk_offset = 1'048'576;
+  if (t >= MessageType::SnapshotChunk) {
+    // The joint encoding of a configuration change (types added later carry
+    // it, so the frames of the first encoder stay as they were).
+    JointConfChange j{
+        {{ConfChangeType::AddVoter, NodeId(4)}, {ConfChangeType::RemoveVoter, NodeId(1)}}};
+    m.entries.push_back(Entry{Term(77), LogIndex(8), EntryType::ConfChange, j.encode()});
+  }
   return m;
 }
 
