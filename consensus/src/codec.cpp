@@ -15,7 +15,18 @@ namespace {
 constexpr std::uint8_t flag_reject = 1;
 constexpr std::uint8_t flag_transfer = 2;
 constexpr std::uint8_t flag_snapshot = 4;
-constexpr std::uint8_t flags_known = flag_reject | flag_transfer | flag_snapshot;
+// Added within version 1 (older frames never set them, so they decode as
+// before): a chunk offset follows the body; the chunk is the last one; the
+// snapshot's configuration is joint (its outgoing voters follow).
+constexpr std::uint8_t flag_chunk = 8;
+constexpr std::uint8_t flag_chunk_last = 16;
+constexpr std::uint8_t flag_joint = 32;
+constexpr std::uint8_t flags_known =
+    flag_reject | flag_transfer | flag_snapshot | flag_chunk | flag_chunk_last | flag_joint;
+
+bool is_chunk_type(MessageType t) {
+  return t == MessageType::SnapshotChunk || t == MessageType::SnapshotChunkResponse;
+}
 
 // Fixed part of the body, then the smallest entry.
 constexpr std::size_t body_fixed_bytes = 8 * 8 + 1 + 4;
@@ -121,7 +132,8 @@ Result<std::string> encode(const Message& m) {
     if (m.snapshot->data.size() > limits::snapshot_bytes_max) {
       return Status(ErrorCode::BadArguments, "peer frame: snapshot too large");
     }
-    if (m.snapshot->meta.conf.size() > limits::cluster_members_max) {
+    if (m.snapshot->meta.conf.size() > limits::cluster_members_max ||
+        m.snapshot->meta.conf.voters_outgoing.size() > limits::cluster_members_max) {
       return Status(ErrorCode::BadArguments, "peer frame: too many members");
     }
   }
@@ -142,8 +154,12 @@ Result<std::string> encode(const Message& m) {
   w.u64(m.commit.value());
   w.u64(m.reject_hint.value());
   w.u64(m.context);
+  const bool chunk = is_chunk_type(m.type);
+  const bool joint = m.snapshot && m.snapshot->meta.conf.joint();
   w.u8(static_cast<std::uint8_t>((m.reject ? flag_reject : 0) | (m.transfer ? flag_transfer : 0) |
-                                 (m.snapshot ? flag_snapshot : 0)));
+                                 (m.snapshot ? flag_snapshot : 0) | (chunk ? flag_chunk : 0) |
+                                 (chunk && m.chunk_last ? flag_chunk_last : 0) |
+                                 (joint ? flag_joint : 0)));
   w.u32(static_cast<std::uint32_t>(m.entries.size()));
   for (const Entry& e : m.entries) {
     w.u64(e.term.value());
@@ -162,9 +178,15 @@ Result<std::string> encode(const Message& m) {
     w.u32(static_cast<std::uint32_t>(s.meta.conf.learners.size()));
     for (NodeId id : s.meta.conf.learners)
       w.u64(id.value());
+    if (joint) {
+      w.u32(static_cast<std::uint32_t>(s.meta.conf.voters_outgoing.size()));
+      for (NodeId id : s.meta.conf.voters_outgoing)
+        w.u64(id.value());
+    }
     w.u64(s.data.size());
     w.bytes(s.data);
   }
+  if (chunk) w.u64(m.chunk_offset);
   std::string& out = w.out();
   if (out.size() > limits::peer_message_bytes_max) {
     return Status(ErrorCode::BadArguments, "peer frame: message too large");
@@ -224,6 +246,12 @@ Result<Message> decode(std::string_view frame) {
   if (flags & ~flags_known) return bad("unknown flags");
   m.reject = flags & flag_reject;
   m.transfer = flags & flag_transfer;
+  // Exactly the chunk messages carry an offset, and only a snapshot has a
+  // configuration: anything else would not encode back to the same frame.
+  if (((flags & flag_chunk) != 0) != is_chunk_type(m.type)) return bad("chunk flag mismatch");
+  if ((flags & flag_chunk_last) && !(flags & flag_chunk)) return bad("chunk flag mismatch");
+  if ((flags & flag_joint) && !(flags & flag_snapshot)) return bad("joint flag without snapshot");
+  m.chunk_last = flags & flag_chunk_last;
   std::uint32_t count = 0;
   r.u32(count);
   if (count > limits::append_entries_per_message_max) return bad("too many entries");
@@ -254,6 +282,10 @@ Result<Message> decode(std::string_view frame) {
     s->meta.term = Term(v);
     COORD_RETURN_IF_ERROR(read_ids(r, s->meta.conf.voters));
     COORD_RETURN_IF_ERROR(read_ids(r, s->meta.conf.learners));
+    if (flags & flag_joint) {
+      COORD_RETURN_IF_ERROR(read_ids(r, s->meta.conf.voters_outgoing));
+      if (s->meta.conf.voters_outgoing.empty()) return bad("empty outgoing voters");
+    }
     if (s->meta.conf.size() > limits::cluster_members_max) return bad("too many members");
     for (NodeId id : s->meta.conf.learners) {
       if (s->meta.conf.is_voter(id)) return bad("a member both voter and learner");
@@ -263,6 +295,10 @@ Result<Message> decode(std::string_view frame) {
     if (len > limits::snapshot_bytes_max) return bad("snapshot too large");
     if (!r.bytes(static_cast<std::size_t>(len), s->data)) return bad("short snapshot data");
     m.snapshot = std::move(s);
+  }
+  if (flags & flag_chunk) {
+    if (!r.u64(v)) return bad("short chunk offset");
+    m.chunk_offset = v;
   }
   if (r.left() != 0) return bad("trailing bytes in the body");
   return m;

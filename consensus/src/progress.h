@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <utility>
 
 #include "coord/base/assert.h"
 #include "coord/base/ids.h"
@@ -51,11 +52,36 @@ struct Progress {
   // answer or a heartbeat response shows the follower is there.
   bool probe_sent = false;
   Inflights inflights;
-  LogIndex pending_snapshot;   // Snapshot: index of the snapshot sent
-  int snapshot_ticks = 0;      // Snapshot: ticks since it was sent
+  LogIndex pending_snapshot;  // Snapshot: index of the snapshot being streamed
+  int snapshot_ticks = 0;     // Snapshot: ticks since the last chunk was sent
+  // Snapshot: bytes the follower acknowledged (where the chunk in flight
+  // starts) and where the chunk in flight ends.
+  std::uint64_t snapshot_offset = 0;
+  std::uint64_t chunk_end = 0;
   bool recent_active = false;  // heard from it this election timeout (§6.2)
   bool learner = false;
   std::uint64_t read_ack = 0;  // highest ReadIndex round it confirmed (§6.4)
+
+  // Proposals it forwarded (Propose.context: incarnation << 32 | sequence):
+  // the highest sequence seen per recent incarnation, so that a duplicated
+  // or late copy of a Propose is appended once. A restart of the forwarder
+  // draws a new incarnation; the oldest is forgotten past a few restarts
+  // within one term (only a duplicate delayed across them could slip by).
+  bool accept_forward(std::uint64_t context) {
+    const auto inc = static_cast<std::uint32_t>(context >> 32);
+    const auto seq = static_cast<std::uint32_t>(context & 0xffffffffU);
+    for (auto& [i, s] : forwards_seen) {
+      if (i != inc) continue;
+      if (seq <= s) return false;
+      s = seq;
+      return true;
+    }
+    if (forwards_seen.size() >= forward_incarnations_kept) forwards_seen.pop_front();
+    forwards_seen.emplace_back(inc, seq);
+    return true;
+  }
+  static constexpr std::size_t forward_incarnations_kept = 8;
+  std::deque<std::pair<std::uint32_t, std::uint32_t>> forwards_seen;
 
   bool paused() const {
     switch (state) {
@@ -74,6 +100,8 @@ struct Progress {
     probe_sent = false;
     pending_snapshot = LogIndex(0);
     snapshot_ticks = 0;
+    snapshot_offset = 0;
+    chunk_end = 0;
     inflights.reset();
   }
   void become_probe() {

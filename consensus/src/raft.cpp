@@ -95,9 +95,38 @@ struct Raft::Impl {
 
   std::vector<Message> msgs;
   std::vector<ReadState> read_states;
+  std::vector<std::uint64_t> failed_reads;
+  std::vector<SnapshotChunk> snapshot_chunks;
+  // The unstable snapshot was assembled from chunks (its data is empty).
+  bool unstable_snapshot_in_chunks = false;
   HardState prev_hard_state;
   Role prev_role = Role::Follower;
   NodeId prev_leader;
+  Term prev_term;
+  // The leader this node knew was dropped since the last Ready.
+  bool leader_dropped = false;
+
+  // Proposal forwarding: Propose.context = incarnation << 32 | sequence.
+  std::uint32_t forward_incarnation = 0;
+  std::uint32_t forward_seq = 0;
+  // ReadIndex requests forwarded to a leader, by context: when (in ticks)
+  // and to whom. Each gets exactly one answer: a read state or a failure.
+  struct ForwardedRead {
+    NodeId leader;
+    std::uint64_t sent_at = 0;
+  };
+  std::map<std::uint64_t, ForwardedRead> forwarded_reads;
+  std::uint64_t ticks = 0;
+
+  // A snapshot being received in chunks (follower side).
+  struct Incoming {
+    NodeId from;
+    Term term;
+    LogIndex index;
+    Term snapshot_term;
+    std::uint64_t received = 0;
+  };
+  std::optional<Incoming> incoming;
 
   // What the last ready() handed out, for advance().
   struct {
@@ -133,7 +162,17 @@ struct Raft::Impl {
                  " is below the compacted log (first index ", log.first_index(), ")");
     log.applied_to(std::min(applied, log.committed()));
     prev_hard_state = HardState{term, vote, log.committed()};
+    prev_term = term;
     rebuild_confs();
+    // A copy of the generator, so that drawing the incarnation leaves the
+    // election timeouts as they were; mixed with the persisted state so
+    // that a restart on the same seed still draws another one.
+    Random fork = random;
+    std::uint64_t x = fork.next_u64() ^ (hs.term.value() * 0x9e3779b97f4a7c15ULL) ^
+                      (log.last_index().value() << 17) ^ (hs.commit.value() << 41);
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    forward_incarnation = static_cast<std::uint32_t>(x >> 32);
     reset_election_timer();
   }
 
@@ -164,13 +203,10 @@ struct Raft::Impl {
   void note_conf_entry(const Entry& e) {
     if (e.type != EntryType::ConfChange) return;
     ConfState next = conf();
-    auto cc = ConfChange::decode(e.data);
-    if (cc.ok()) {
-      auto applied = cc->apply_to(conf());
-      // A leader validates a change against this same log prefix before it
-      // appends it, so a change that does not apply is ignored everywhere alike.
-      if (applied.ok()) next = std::move(applied).value();
-    }
+    auto applied = apply_conf_entry(e.data, conf());
+    // A leader validates a change against this same log prefix before it
+    // appends it, so a change that does not apply is ignored everywhere alike.
+    if (applied.ok()) next = std::move(applied).value();
     confs.emplace_back(e.index, std::move(next));
   }
 
@@ -199,8 +235,52 @@ struct Raft::Impl {
     return out;
   }
 
-  std::size_t quorum() const { return conf().voters.size() / 2 + 1; }
   bool is_voter() const { return conf().is_voter(config.id); }
+
+  // The voter sets a decision needs a majority of: one, or both halves of a
+  // joint configuration (§4.3).
+  std::vector<const std::vector<NodeId>*> majorities() const {
+    std::vector<const std::vector<NodeId>*> out{&conf().voters};
+    if (conf().joint()) out.push_back(&conf().voters_outgoing);
+    return out;
+  }
+  static std::size_t majority(std::size_t n) { return n / 2 + 1; }
+
+  // The largest value a majority of every voter set has reached, where
+  // `of(id)` is a voter's value (§3.6.2 and §4.3 for commit indexes, §6.4
+  // for read rounds).
+  template <typename T, typename F>
+  T quorum_value(F of) const {
+    std::optional<T> out;
+    for (const auto* vs : majorities()) {
+      if (vs->empty()) continue;
+      std::vector<T> values;
+      values.reserve(vs->size());
+      for (NodeId id : *vs)
+        values.push_back(of(id));
+      std::sort(values.begin(), values.end(), std::greater<>());
+      const T v = values[majority(values.size()) - 1];
+      if (!out || v < *out) out = v;
+    }
+    return out.value_or(T{});
+  }
+
+  // A majority of every voter set is in `yes`.
+  template <typename F>
+  bool quorum_of(F yes) const {
+    for (const auto* vs : majorities()) {
+      std::size_t n = 0;
+      for (NodeId id : *vs)
+        n += yes(id) ? 1 : 0;
+      if (n < majority(vs->size())) return false;
+    }
+    return true;
+  }
+
+  // A sole voter that is this node: it decides alone.
+  bool sole_voter() const {
+    return !conf().joint() && conf().voters.size() == 1 && conf().voters[0] == config.id;
+  }
 
   // The leader tracks exactly the members of the configuration in force.
   void sync_progress_with_conf() {
@@ -226,6 +306,8 @@ struct Raft::Impl {
     };
     for (NodeId id : c.voters)
       ensure(id, false);
+    for (NodeId id : c.voters_outgoing)
+      ensure(id, false);
     for (NodeId id : c.learners)
       ensure(id, true);
     if (ls->transfer_target != none && !c.is_voter(ls->transfer_target)) {
@@ -243,16 +325,54 @@ struct Raft::Impl {
         config.election_ticks + static_cast<int>(random.below(config.election_ticks));
   }
 
+  // The leader this node knew is gone (a new term, or it stopped hearing
+  // from it): what was waiting on it will not be answered.
+  void drop_leader() {
+    if (leader == none) return;
+    leader_dropped = true;
+    // Proposals not yet sent to the old leader never leave (§ "Proposals"
+    // in raft.h); its leader of a later term would drop them anyway.
+    std::erase_if(msgs, [](const Message& m) { return m.type == MessageType::Propose; });
+    for (const auto& [ctx, r] : forwarded_reads)
+      failed_reads.push_back(ctx);
+    forwarded_reads.clear();
+    leader = none;
+  }
+
+  // A leader stepping down fails its pending reads at once: its own, and
+  // those of followers (told with a rejecting ReadIndexResponse of the term
+  // they asked in), instead of leaving them to time out.
+  void fail_leader_reads() {
+    auto* ls = std::get_if<LeaderState>(&state);
+    if (!ls) return;
+    for (auto* q : {&ls->reads_waiting, &ls->reads}) {
+      for (const PendingRead& r : *q) {
+        if (r.from == none || r.from == config.id) {
+          failed_reads.push_back(r.context);
+          continue;
+        }
+        Message m;
+        m.type = MessageType::ReadIndexResponse;
+        m.to = r.from;
+        m.context = r.context;
+        m.reject = true;
+        send(std::move(m));
+      }
+      q->clear();
+    }
+  }
+
   void reset_term(Term t) {
     if (term != t) {
       term = t;
       vote = none;
     }
-    leader = none;
+    drop_leader();
     reset_election_timer();
   }
 
   void become_follower(Term t, NodeId lead) {
+    fail_leader_reads();
     reset_term(t);
     leader = lead;
     role = Role::Follower;
@@ -263,7 +383,7 @@ struct Raft::Impl {
     COORD_ASSERT(role != Role::Leader, "a leader cannot become pre-candidate");
     // §9.6: no term change, no vote change; only the election timer restarts.
     reset_election_timer();
-    leader = none;
+    drop_leader();
     role = Role::PreCandidate;
     state = CandidateState{};
   }
@@ -330,8 +450,8 @@ struct Raft::Impl {
       }
       return;
     }
-    for (NodeId id : conf().voters) {
-      if (id == config.id) continue;
+    for (NodeId id : conf().members()) {
+      if (id == config.id || !conf().is_voter(id)) continue;
       Message m;
       m.type = type;
       m.to = id;
@@ -349,11 +469,13 @@ struct Raft::Impl {
     auto& cs = std::get<CandidateState>(state);
     if (!conf().is_voter(from)) return VoteResult::Pending;
     cs.votes.emplace(from, granted);
-    std::size_t yes = 0, no = 0;
-    for (const auto& [id, v] : cs.votes)
-      (v ? yes : no)++;
-    if (yes >= quorum()) return VoteResult::Won;
-    if (no > conf().voters.size() - quorum()) return VoteResult::Lost;
+    auto said = [&](NodeId id, bool v) {
+      auto it = cs.votes.find(id);
+      return it != cs.votes.end() && it->second == v;
+    };
+    // §4.3: in a joint configuration a majority of each half is needed.
+    if (quorum_of([&](NodeId id) { return said(id, true); })) return VoteResult::Won;
+    if (!quorum_of([&](NodeId id) { return !said(id, false); })) return VoteResult::Lost;
     return VoteResult::Pending;
   }
 
@@ -403,12 +525,15 @@ struct Raft::Impl {
       return Status(ErrorCode::BadArguments, "message from an invalid sender");
     }
     const bool vote_request = m.type == MessageType::Vote || m.type == MessageType::PreVote;
+    // A proposal is appended only by the leader of the term it was
+    // forwarded in; it never changes anyone's term.
+    if (m.type == MessageType::Propose && m.term != term) return Status();
     if (m.term > term) {
       if (vote_request && !m.transfer && in_lease()) return Status();
       if (m.type == MessageType::PreVote || (m.type == MessageType::PreVoteResponse && !m.reject)) {
         // §9.6: pre-votes do not change anyone's term.
       } else if (m.type == MessageType::Append || m.type == MessageType::Heartbeat ||
-                 m.type == MessageType::InstallSnapshot) {
+                 m.type == MessageType::InstallSnapshot || m.type == MessageType::SnapshotChunk) {
         // Figure 2, all servers: a higher term makes us a follower.
         become_follower(m.term, m.from);
       } else {
@@ -416,7 +541,8 @@ struct Raft::Impl {
       }
     } else if (m.term < term) {
       if ((config.check_quorum || config.pre_vote) &&
-          (m.type == MessageType::Append || m.type == MessageType::Heartbeat)) {
+          (m.type == MessageType::Append || m.type == MessageType::Heartbeat ||
+           m.type == MessageType::SnapshotChunk)) {
         // A stale leader: tell it our term so it steps down. Without this a
         // node that ran ahead in term could never be heard from again when
         // pre-vote stops it from disrupting the cluster.
@@ -438,6 +564,19 @@ struct Raft::Impl {
     if (vote_request) {
       handle_vote_request(m);
       return Status();
+    }
+    if (role != Role::Leader) {
+      if (m.type == MessageType::Propose) return Status();  // not for us: dropped
+      if (m.type == MessageType::ReadIndex) {
+        // Not the leader (any more): fail the read at once.
+        Message r;
+        r.type = MessageType::ReadIndexResponse;
+        r.to = m.from;
+        r.context = m.context;
+        r.reject = true;
+        send(std::move(r));
+        return Status();
+      }
     }
     switch (role) {
       case Role::Follower:
@@ -471,13 +610,28 @@ struct Raft::Impl {
         leader = m.from;
         handle_snapshot(m);
         break;
+      case MessageType::SnapshotChunk:
+        election_elapsed = 0;
+        leader = m.from;
+        handle_snapshot_chunk(m);
+        break;
       case MessageType::TimeoutNow:
         // §3.10: the leader chose us; campaign at once, past the lease.
         hup(true);
         break;
-      case MessageType::ReadIndexResponse:
-        if (!m.reject) read_states.push_back(ReadState{m.index, m.context});
+      case MessageType::ReadIndexResponse: {
+        // Only the first answer to a pending request counts: a duplicate,
+        // or an answer to a request already failed, is dropped.
+        auto it = forwarded_reads.find(m.context);
+        if (it == forwarded_reads.end() || it->second.leader != m.from) break;
+        forwarded_reads.erase(it);
+        if (m.reject) {
+          failed_reads.push_back(m.context);
+        } else {
+          read_states.push_back(ReadState{m.index, m.context});
+        }
         break;
+      }
       default:
         break;
     }
@@ -490,6 +644,7 @@ struct Raft::Impl {
       case MessageType::Append:
       case MessageType::Heartbeat:
       case MessageType::InstallSnapshot:
+      case MessageType::SnapshotChunk:
         // §5.2: a leader of our term exists; return to follower.
         become_follower(m.term, m.from);
         step_follower(m);
@@ -587,9 +742,72 @@ struct Raft::Impl {
       r.index = log.last_index();
     } else {
       log.restore(m.snapshot);
+      unstable_snapshot_in_chunks = false;
+      incoming.reset();
       rebuild_confs();
       r.index = log.last_index();
     }
+    send(std::move(r));
+  }
+
+  // §5.2 with Figure 5.3's offset and done fields: a snapshot arrives in
+  // chunks, in order. Each chunk goes to the application to write (the
+  // core keeps only how many bytes it holds); each is acknowledged after
+  // that write, and the last one installs the snapshot like a whole one.
+  void handle_snapshot_chunk(const Message& m) {
+    if (!m.snapshot) return;
+    const SnapshotMeta& meta = m.snapshot->meta;
+    Message r;
+    r.to = m.from;
+    if (meta.index <= log.committed() || log.match_term(meta.index, meta.term)) {
+      // Nothing to install: the log already holds the snapshot's last entry.
+      incoming.reset();
+      r.type = MessageType::AppendResponse;
+      if (meta.index <= log.committed()) {
+        r.index = log.committed();
+      } else {
+        log.commit_to(meta.index);
+        r.index = log.last_index();
+      }
+      send(std::move(r));
+      return;
+    }
+    r.type = MessageType::SnapshotChunkResponse;
+    r.index = meta.index;
+    // A transfer belongs to one leader and term: a new leader, or a new
+    // snapshot, starts over.
+    const bool same = incoming && incoming->from == m.from && incoming->term == term &&
+                      incoming->index == meta.index && incoming->snapshot_term == meta.term;
+    if (same && m.chunk_offset < incoming->received) {
+      r.chunk_offset = incoming->received;  // a duplicate: say what we hold
+      send(std::move(r));
+      return;
+    }
+    if (!same && m.chunk_offset != 0) {
+      r.reject = true;  // we hold nothing of it (a restart): start over
+      send(std::move(r));
+      return;
+    }
+    if (!same) incoming = Incoming{m.from, term, meta.index, meta.term, 0};
+    if (m.chunk_offset > incoming->received) {
+      r.reject = true;  // a gap: resume where we are
+      r.chunk_offset = incoming->received;
+      send(std::move(r));
+      return;
+    }
+    snapshot_chunks.push_back(SnapshotChunk{meta, m.chunk_offset, m.snapshot->data, m.chunk_last});
+    incoming->received += m.snapshot->data.size();
+    if (!m.chunk_last) {
+      r.chunk_offset = incoming->received;
+      send(std::move(r));
+      return;
+    }
+    incoming.reset();
+    log.restore(std::make_shared<const Snapshot>(Snapshot{meta, {}}));
+    unstable_snapshot_in_chunks = true;
+    rebuild_confs();
+    r.type = MessageType::AppendResponse;
+    r.index = log.last_index();
     send(std::move(r));
   }
 
@@ -635,14 +853,9 @@ struct Raft::Impl {
                       log.entries(pr.next, log.last_index().next(), config.max_entries_per_message,
                                   config.max_bytes_per_message, entries);
     if (!have) {
-      // §5 / Figure 13: the entries it needs were compacted; send the snapshot.
-      auto snap = std::make_shared<const Snapshot>(log.snapshot_to_send());
-      Message m;
-      m.type = MessageType::InstallSnapshot;
-      m.to = to;
-      m.snapshot = snap;
-      pr.become_snapshot(snap->meta.index);
-      send(std::move(m));
+      // §5: the entries it needs were compacted; stream the snapshot.
+      pr.become_snapshot(storage.snapshot_meta().index);
+      send_chunk(to, pr);
       return true;
     }
     if (entries.empty() && !send_if_empty) return false;
@@ -664,6 +877,31 @@ struct Raft::Impl {
     m.entries = std::move(entries);
     send(std::move(m));
     return true;
+  }
+
+  // The chunk of the snapshot at pr.snapshot_offset; the storage's latest
+  // snapshot is what is streamed, and a newer one restarts the transfer.
+  void send_chunk(NodeId to, Progress& pr) {
+    const SnapshotMeta& meta = storage.snapshot_meta();
+    if (meta.index != pr.pending_snapshot) pr.become_snapshot(meta.index);
+    const std::uint64_t size = storage.snapshot_bytes();
+    if (pr.snapshot_offset > size) pr.snapshot_offset = 0;
+    auto chunk = std::make_shared<Snapshot>();
+    chunk->meta = meta;
+    if (pr.snapshot_offset < size) {
+      storage.read_snapshot(pr.snapshot_offset, config.snapshot_chunk_bytes, chunk->data);
+      COORD_ASSERT(!chunk->data.empty() && chunk->data.size() <= config.snapshot_chunk_bytes,
+                   "read_snapshot returned ", chunk->data.size(), " bytes");
+    }
+    Message m;
+    m.type = MessageType::SnapshotChunk;
+    m.to = to;
+    m.chunk_offset = pr.snapshot_offset;
+    pr.chunk_end = pr.snapshot_offset + chunk->data.size();
+    m.chunk_last = pr.chunk_end >= size;
+    m.snapshot = std::move(chunk);
+    pr.snapshot_ticks = 0;
+    send(std::move(m));
   }
 
   void bcast_append() {
@@ -698,14 +936,12 @@ struct Raft::Impl {
   // entries then commit with it (Log Matching).
   bool maybe_commit() {
     auto& ls = leader_state();
-    std::vector<LogIndex> matches;
-    for (NodeId id : conf().voters) {
+    if (conf().voters.empty()) return false;
+    // §4.3: during a joint change an entry commits on a majority of both.
+    const LogIndex candidate = quorum_value<LogIndex>([&](NodeId id) {
       auto it = ls.progress.find(id);
-      matches.push_back(it == ls.progress.end() ? LogIndex(0) : it->second.match);
-    }
-    if (matches.empty()) return false;
-    std::sort(matches.begin(), matches.end(), std::greater<>());
-    const LogIndex candidate = matches[quorum() - 1];
+      return it == ls.progress.end() ? LogIndex(0) : it->second.match;
+    });
     if (candidate <= log.committed()) return false;
     if (log.term(candidate) != term && !config.commit_by_counting_earlier_terms_for_testing) {
       return false;
@@ -728,10 +964,18 @@ struct Raft::Impl {
     // configuration without it is committed.
     if (!is_voter() && log.committed() >= confs.back().first) {
       become_follower(term, none);
+      return;
+    }
+    // §4.3: once C_old,new is committed the leader moves on to C_new.
+    if (conf().joint() && log.committed() >= confs.back().first &&
+        ls.pending_conf_index <= log.committed()) {
+      append_entry(
+          Entry{term, log.last_index().next(), EntryType::ConfChange, JointConfChange{}.encode()});
+      after_leader_append();
     }
   }
 
-  void step_leader(const Message& m) {
+  void step_leader(Message& m) {
     auto& ls = leader_state();
     auto it = ls.progress.find(m.from);
     if (m.type == MessageType::ReadIndex) {
@@ -742,6 +986,32 @@ struct Raft::Impl {
     if (it == ls.progress.end()) return;  // not a member (any more)
     Progress& pr = it->second;
     switch (m.type) {
+      case MessageType::Propose:
+        // Dropped during a transfer, like a local proposal would be refused;
+        // the forwarder learns nothing either way (see raft.h).
+        if (ls.transfer_target != none || m.entries.empty()) return;
+        if (!pr.accept_forward(m.context)) return;
+        for (Entry& e : m.entries) {
+          append_entry(Entry{term, log.last_index().next(), EntryType::Normal, std::move(e.data)});
+        }
+        after_leader_append();
+        return;
+      case MessageType::SnapshotChunkResponse:
+        pr.recent_active = true;
+        if (pr.state != ProgressState::Snapshot || m.index != pr.pending_snapshot) return;
+        if (m.reject) {
+          pr.snapshot_offset = m.chunk_offset;
+        } else if (m.chunk_offset == pr.chunk_end && pr.chunk_end > pr.snapshot_offset) {
+          pr.snapshot_offset = pr.chunk_end;  // the chunk in flight arrived
+        } else if (m.chunk_offset > pr.chunk_end) {
+          // It holds more of this snapshot than this round sent (an earlier
+          // round of the same transfer): go on from there.
+          pr.snapshot_offset = m.chunk_offset;
+        } else {
+          return;  // a duplicate or a late answer
+        }
+        send_chunk(m.from, pr);
+        return;
       case MessageType::AppendResponse:
         pr.recent_active = true;
         if (m.reject) {
@@ -828,7 +1098,7 @@ struct Raft::Impl {
 
   void start_read(std::uint64_t context, NodeId from) {
     auto& ls = leader_state();
-    if (quorum() == 1 && is_voter()) {
+    if (sole_voter()) {
       answer_read(PendingRead{0, log.committed(), context, from});
       return;
     }
@@ -843,14 +1113,11 @@ struct Raft::Impl {
 
   void release_reads() {
     auto& ls = leader_state();
-    std::vector<std::uint64_t> acks;
-    for (NodeId id : conf().voters) {
+    if (conf().voters.empty()) return;
+    const std::uint64_t confirmed = quorum_value<std::uint64_t>([&](NodeId id) -> std::uint64_t {
       auto it = ls.progress.find(id);
-      acks.push_back(it == ls.progress.end() ? 0 : it->second.read_ack);
-    }
-    if (acks.empty()) return;
-    std::sort(acks.begin(), acks.end(), std::greater<>());
-    const std::uint64_t confirmed = acks[quorum() - 1];
+      return it == ls.progress.end() ? 0 : it->second.read_ack;
+    });
     while (!ls.reads.empty() && ls.reads.front().round <= confirmed) {
       answer_read(ls.reads.front());
       ls.reads.pop_front();
@@ -873,6 +1140,8 @@ struct Raft::Impl {
   // ---- time --------------------------------------------------------------
 
   void tick() {
+    ++ticks;
+    expire_forwarded_reads();
     if (role == Role::Leader) {
       tick_leader();
       return;
@@ -884,8 +1153,23 @@ struct Raft::Impl {
       // campaign (a learner, or a voter whose log does not yet show it) would
       // otherwise keep a stale leader, and refuse votes a quorum needs.
       reset_election_timer();
-      leader = none;
+      drop_leader();
       hup(false);
+    }
+  }
+
+  // A forwarded read whose request or answer was lost would wait forever:
+  // after two election timeouts without an answer it fails.
+  void expire_forwarded_reads() {
+    if (forwarded_reads.empty()) return;
+    const auto limit = static_cast<std::uint64_t>(2 * config.election_ticks);
+    for (auto it = forwarded_reads.begin(); it != forwarded_reads.end();) {
+      if (ticks - it->second.sent_at >= limit) {
+        failed_reads.push_back(it->first);
+        it = forwarded_reads.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
 
@@ -896,7 +1180,9 @@ struct Raft::Impl {
     for (auto& [id, pr] : ls.progress) {
       if (pr.state == ProgressState::Snapshot &&
           ++pr.snapshot_ticks > config.snapshot_retry_ticks) {
-        pr.become_probe();  // the snapshot was lost or not installed; start over
+        // The chunk or its answer was lost: send it again (a follower that
+        // lost the transfer answers with where to resume).
+        send_chunk(id, pr);
       }
     }
     if (election_elapsed >= config.election_ticks) {
@@ -904,12 +1190,11 @@ struct Raft::Impl {
       if (config.check_quorum) {
         // §6.2: step down when a majority was not heard from during a whole
         // election timeout; clients can then find the real leader.
-        std::size_t active = 0;
-        for (NodeId id : conf().voters) {
+        const bool heard = quorum_of([&](NodeId id) {
           auto it = ls.progress.find(id);
-          if (id == config.id || (it != ls.progress.end() && it->second.recent_active)) ++active;
-        }
-        if (active < quorum()) {
+          return id == config.id || (it != ls.progress.end() && it->second.recent_active);
+        });
+        if (!heard) {
           become_follower(term, none);
           return;
         }
@@ -937,10 +1222,53 @@ struct Raft::Impl {
   }
 
   Status propose(std::vector<std::string> data) {
+    if (role != Role::Leader) return forward(std::move(data));
     COORD_RETURN_IF_ERROR(check_can_propose());
     for (auto& d : data) {
       append_entry(Entry{term, log.last_index().next(), EntryType::Normal, std::move(d)});
     }
+    after_leader_append();
+    return Status();
+  }
+
+  // Hands proposals to the leader this node knows, in as many Propose
+  // messages as the append limits need.
+  Status forward(std::vector<std::string> data) {
+    if (leader == none) return Status(ErrorCode::ConnectionLoss, "no leader known");
+    std::size_t k = 0;
+    while (k < data.size()) {
+      Message m;
+      m.type = MessageType::Propose;
+      m.to = leader;
+      std::size_t bytes = 0;
+      while (k < data.size() && m.entries.size() < config.max_entries_per_message &&
+             (m.entries.empty() || bytes + data[k].size() <= config.max_bytes_per_message)) {
+        bytes += data[k].size();
+        m.entries.push_back(Entry{Term(0), LogIndex(0), EntryType::Normal, std::move(data[k])});
+        ++k;
+      }
+      if (++forward_seq == 0) {
+        // 2^32 forwards in one incarnation: move to another.
+        ++forward_incarnation;
+        forward_seq = 1;
+      }
+      m.context = (std::uint64_t{forward_incarnation} << 32) | forward_seq;
+      send(std::move(m));
+    }
+    return Status();
+  }
+
+  Status propose_conf_changes(std::vector<ConfChange> changes) {
+    COORD_RETURN_IF_ERROR(check_can_propose());
+    auto& ls = leader_state();
+    if (ls.pending_conf_index > log.committed() || log.committed() < ls.first_index_of_term) {
+      return Status(ErrorCode::ReconfigInProgress, "an earlier change is not committed yet");
+    }
+    JointConfChange jc{std::move(changes)};
+    if (jc.leave()) return Status(ErrorCode::BadArguments, "no change given");
+    auto next = jc.apply_to(conf());
+    if (!next.ok()) return next.status();
+    append_entry(Entry{term, log.last_index().next(), EntryType::ConfChange, jc.encode()});
     after_leader_append();
     return Status();
   }
@@ -963,7 +1291,15 @@ struct Raft::Impl {
       request_read(context, none);
       return Status();
     }
-    if (leader == none) return Status(ErrorCode::InvalidState, "no leader known");
+    if (leader == none) return Status(ErrorCode::ConnectionLoss, "no leader known");
+    if (forwarded_reads.contains(context)) {
+      return Status(ErrorCode::BadArguments, "a read with this context is pending");
+    }
+    if (forwarded_reads.size() >= limits::forwarded_reads_max) {
+      failed_reads.push_back(forwarded_reads.begin()->first);
+      forwarded_reads.erase(forwarded_reads.begin());
+    }
+    forwarded_reads.emplace(context, ForwardedRead{leader, ticks});
     Message m;
     m.type = MessageType::ReadIndex;
     m.to = leader;
@@ -1001,12 +1337,12 @@ struct Raft::Impl {
   }
 
   bool has_ready() const {
-    if (!msgs.empty() || !read_states.empty() || !log.unstable_entries().empty() ||
-        log.unstable_snapshot()) {
+    if (!msgs.empty() || !read_states.empty() || !failed_reads.empty() ||
+        !snapshot_chunks.empty() || !log.unstable_entries().empty() || log.unstable_snapshot()) {
       return true;
     }
     if (hard_state() != prev_hard_state) return true;
-    if (role != prev_role || leader != prev_leader) return true;
+    if (role != prev_role || leader != prev_leader || leader_dropped) return true;
     return log.committed() >= apply_from();
   }
 
@@ -1022,13 +1358,21 @@ struct Raft::Impl {
     }
     rd.messages = std::move(msgs);
     msgs.clear();
+    rd.snapshot_in_chunks = rd.snapshot && unstable_snapshot_in_chunks;
+    rd.snapshot_chunks = std::move(snapshot_chunks);
+    snapshot_chunks.clear();
     rd.read_states = std::move(read_states);
     read_states.clear();
+    rd.failed_reads = std::move(failed_reads);
+    failed_reads.clear();
     const HardState hs = hard_state();
     if (hs != prev_hard_state) rd.hard_state = hs;
     rd.soft_state_changed = role != prev_role || leader != prev_leader;
+    rd.leader_changed = leader_dropped || leader != prev_leader || term != prev_term;
     prev_role = role;
     prev_leader = leader;
+    prev_term = term;
+    leader_dropped = false;
 
     in_ready.pending = true;
     in_ready.last_entry.reset();
@@ -1100,6 +1444,9 @@ Status Raft::propose_batch(std::vector<std::string> data) {
 }
 Status Raft::propose_conf_change(const ConfChange& cc) {
   return impl_->propose_conf_change(cc);
+}
+Status Raft::propose_conf_changes(std::vector<ConfChange> changes) {
+  return impl_->propose_conf_changes(std::move(changes));
 }
 void Raft::campaign() {
   impl_->hup(false);

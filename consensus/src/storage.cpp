@@ -33,6 +33,13 @@ void MemoryStorage::entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
   }
 }
 
+void MemoryStorage::read_snapshot(std::uint64_t offset, std::size_t max_bytes,
+                                  std::string& out) const {
+  COORD_ASSERT(offset < snapshot_.data.size() || (offset == 0 && snapshot_.data.empty()),
+               "read_snapshot past the end");
+  out.append(snapshot_.data, static_cast<std::size_t>(offset), max_bytes);
+}
+
 void MemoryStorage::append(const std::vector<Entry>& entries) {
   std::vector<Entry> copy = entries;
   append(std::move(copy));

@@ -11,8 +11,17 @@ std::string describe(const Entry& e) {
   os << e.term << "/" << e.index;
   if (e.type == EntryType::ConfChange) {
     auto cc = ConfChange::decode(e.data);
+    auto jc = JointConfChange::decode(e.data);
     if (cc.ok()) {
       os << " " << to_string(cc->type) << "=" << cc->node;
+    } else if (jc.ok() && jc->leave()) {
+      os << " leave-joint";
+    } else if (jc.ok()) {
+      os << " joint[";
+      for (std::size_t i = 0; i < jc->changes.size(); ++i) {
+        os << (i ? " " : "") << to_string(jc->changes[i].type) << "=" << jc->changes[i].node;
+      }
+      os << "]";
     } else {
       os << " conf-change?";
     }
@@ -79,6 +88,21 @@ std::string describe(const Message& m) {
       os << " index=" << m.index << " ctx=" << m.context;
       if (m.reject) os << " reject";
       break;
+    case MessageType::SnapshotChunk:
+      if (m.snapshot) {
+        os << " snapshot=" << m.snapshot->meta.term << "/" << m.snapshot->meta.index << " "
+           << m.snapshot->meta.conf << " offset=" << m.chunk_offset
+           << " bytes=" << m.snapshot->data.size();
+      }
+      if (m.chunk_last) os << " last";
+      break;
+    case MessageType::SnapshotChunkResponse:
+      os << " snapshot=" << m.index << " offset=" << m.chunk_offset;
+      if (m.reject) os << " reject";
+      break;
+    case MessageType::Propose:
+      os << " entries=" << describe_entries(m.entries) << " seq=" << (m.context & 0xffffffffU);
+      break;
   }
   return os.str();
 }
@@ -113,14 +137,17 @@ void Cluster::restart(NodeId id) {
   RaftConfig c;
   c.id = id;
   c.election_ticks = n.options.election_ticks;
+  c.heartbeat_ticks = n.options.heartbeat_ticks;
   c.pre_vote = n.options.pre_vote;
   c.check_quorum = n.options.check_quorum;
   c.max_entries_per_message = n.options.max_entries_per_message;
   c.max_inflight_messages = n.options.max_inflight;
+  c.snapshot_chunk_bytes = n.options.snapshot_chunk_bytes;
   c.commit_by_counting_earlier_terms_for_testing = n.options.commit_by_counting_earlier_terms;
   // The state machine restarts from the snapshot, so applied starts there.
   n.applied_index = n.storage->snapshot_meta().index;
   n.applied.clear();
+  n.incoming_snapshot.clear();
   c.applied = n.applied_index;
   n.raft = std::make_unique<Raft>(c, *n.storage, Random(id.value()));
   n.down = false;
@@ -136,6 +163,8 @@ void Cluster::crash(NodeId id) {
 Status Cluster::snapshot(NodeId id) {
   Node& n = node(id);
   std::string data = std::to_string(n.applied_index.value());
+  // Padded so that small chunk sizes stream it in several pieces.
+  data.resize(std::max<std::size_t>(data.size(), n.options.snapshot_pad_bytes), '.');
   COORD_RETURN_IF_ERROR(n.storage->create_snapshot(
       n.applied_index, n.raft->conf_state_at(n.applied_index), std::move(data)));
   return n.storage->compact(n.applied_index);
@@ -154,12 +183,23 @@ std::string Cluster::process_ready(NodeId id) {
     os << "  HardState term=" << rd.hard_state->term << " vote=" << rd.hard_state->vote
        << " commit=" << rd.hard_state->commit << "\n";
   }
+  for (const SnapshotChunk& c : rd.snapshot_chunks) {
+    os << "  SnapshotChunk " << c.meta.term << "/" << c.meta.index << " offset=" << c.offset
+       << " bytes=" << c.data.size() << (c.last ? " last" : "") << "\n";
+    // The host's side of a streamed snapshot: a chunk at 0 starts over.
+    if (c.offset == 0) n.incoming_snapshot.clear();
+    COORD_ASSERT(c.offset == n.incoming_snapshot.size(), "snapshot chunk out of order");
+    n.incoming_snapshot += c.data;
+  }
   if (rd.snapshot) {
     os << "  Snapshot " << rd.snapshot->meta.term << "/" << rd.snapshot->meta.index << " "
-       << rd.snapshot->meta.conf << "\n";
-    COORD_ASSERT(n.storage->apply_snapshot(*rd.snapshot).ok(), "snapshot refused");
-    n.applied_index = rd.snapshot->meta.index;
-    n.snapshot_data = rd.snapshot->data;
+       << rd.snapshot->meta.conf << (rd.snapshot_in_chunks ? " (from chunks)" : "") << "\n";
+    Snapshot snap = *rd.snapshot;
+    if (rd.snapshot_in_chunks) snap.data = std::move(n.incoming_snapshot);
+    n.incoming_snapshot.clear();
+    COORD_ASSERT(n.storage->apply_snapshot(snap).ok(), "snapshot refused");
+    n.applied_index = snap.meta.index;
+    n.snapshot_data = snap.data;
   }
   if (!rd.entries.empty()) {
     os << "  Entries: " << describe_entries(rd.entries) << "\n";
@@ -178,6 +218,11 @@ std::string Cluster::process_ready(NodeId id) {
     os << "  ReadState index=" << r.index << " ctx=" << r.context << "\n";
     n.read_states.push_back(r);
   }
+  for (std::uint64_t ctx : rd.failed_reads) {
+    os << "  FailedRead ctx=" << ctx << "\n";
+    n.failed_reads.push_back(ctx);
+  }
+  if (rd.leader_changed) ++n.leader_changes;
   for (Message& m : rd.messages) {
     os << "  send " << describe(m) << "\n";
     outbox_.push_back(std::move(m));

@@ -30,7 +30,10 @@ struct NodeOptions {
   std::size_t max_entries_per_message = 64;
   std::size_t max_inflight = 16;
   int election_ticks = 10;
+  int heartbeat_ticks = 1;
   bool commit_by_counting_earlier_terms = false;
+  std::size_t snapshot_chunk_bytes = limits::snapshot_chunk_bytes;
+  std::size_t snapshot_pad_bytes = 0;  // snapshot data is at least this long
 };
 
 class Cluster {
@@ -41,7 +44,10 @@ class Cluster {
     NodeOptions options;
     std::vector<Entry> applied;  // normal entries with data, in order
     std::vector<ReadState> read_states;
-    std::string snapshot_data;  // state machine as of the last snapshot
+    std::vector<std::uint64_t> failed_reads;
+    int leader_changes = 0;         // Readies with leader_changed set
+    std::string snapshot_data;      // state machine as of the last snapshot
+    std::string incoming_snapshot;  // chunks of a streamed snapshot so far
     LogIndex applied_index;
     bool down = false;
   };

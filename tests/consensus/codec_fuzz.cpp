@@ -1,7 +1,9 @@
 // Fuzz target for the peer codec: any input either fails to decode, or
 // decodes to a message that encodes back to the same frame. Each input is
 // tried as it is and with its checksum recomputed, so that mutations reach
-// the body parser instead of stopping at the CRC.
+// the body parser instead of stopping at the CRC. The configuration changes
+// carried in entries (one-server and joint encodings) must decode or fail
+// cleanly too, and a joint change that decodes encodes back to its bytes.
 
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +23,14 @@ void check(std::string_view in) {
   if (!m.ok()) return;
   auto again = codec::encode(*m);
   if (!again.ok() || *again != in) std::abort();
+  for (const Entry& e : m->entries) {
+    if (e.type != EntryType::ConfChange) continue;
+    ConfState base;
+    base.voters = {coord::NodeId(1), coord::NodeId(2), coord::NodeId(3)};
+    (void)apply_conf_entry(e.data, base);
+    auto j = JointConfChange::decode(e.data);
+    if (j.ok() && j->encode() != e.data) std::abort();
+  }
 }
 
 }  // namespace

@@ -5,10 +5,12 @@
 //
 //   add-nodes <n> [voters=1,2,3] [learners=4] [new] [pre-vote=false]
 //             [check-quorum=false] [max-entries=n] [inflight=n] [broken-commit]
+//             [chunk-bytes=n] [snapshot-pad=n] [heartbeat-ticks=n]
 //   campaign <id>              tick <id> [n=k]       tick-election <id>
-//   process-ready [id...]      deliver-msgs [id...]  drop-msgs [from=id]
+//   process-ready [id...]      deliver-msgs [id...]  drop-msgs [from=id]  dup-msgs
 //   drop-type <MessageType|none>   stabilize   propose <id> <data...>
 //   propose-conf-change <id> <add-voter|remove-voter|add-learner|promote-learner>=<node>
+//   propose-conf-changes <id> <type>:<node>...   (several at once: joint consensus)
 //   read-index <id> <ctx>      transfer-leadership <from> <to>
 //   partition <ids on one side...>   isolate <id>   heal
 //   crash <id>   restart <id>   snapshot <id>
@@ -98,6 +100,14 @@ class Handler {
       cluster_.drop_outbox(NodeId(std::stoull(c.get_or("from", "0"))));
       return "ok";
     }
+    if (cmd == "dup-msgs") {
+      // The network delivers every queued message twice.
+      auto& out = cluster_.outbox();
+      const std::size_t k = out.size();
+      for (std::size_t i = 0; i < k; ++i)
+        out.push_back(out[i]);
+      return "ok";
+    }
     if (cmd == "drop-type") {
       std::optional<MessageType> t;
       const std::string name = c.positional().at(0);
@@ -127,6 +137,29 @@ class Handler {
       }
       COORD_ASSERT(found, c.file, ":", c.line, ": no change given");
       return status_line(cluster_.raft(arg_id(c, 0)).propose_conf_change(cc));
+    }
+    if (cmd == "propose-conf-changes") {
+      auto pos = c.positional();
+      std::vector<ConfChange> changes;
+      for (std::size_t k = 1; k < pos.size(); ++k) {
+        const auto colon = pos[k].find(':');
+        COORD_ASSERT(colon != std::string::npos, c.file, ":", c.line, ": want type:node");
+        const std::string name = pos[k].substr(0, colon);
+        ConfChange cc{ConfChangeType::AddVoter, NodeId(std::stoull(pos[k].substr(colon + 1)))};
+        bool found = false;
+        for (auto [n, type] : {std::pair{"add-voter", ConfChangeType::AddVoter},
+                               {"remove-voter", ConfChangeType::RemoveVoter},
+                               {"add-learner", ConfChangeType::AddLearner},
+                               {"promote-learner", ConfChangeType::PromoteLearner}}) {
+          if (name == n) {
+            cc.type = type;
+            found = true;
+          }
+        }
+        COORD_ASSERT(found, c.file, ":", c.line, ": unknown change ", name);
+        changes.push_back(cc);
+      }
+      return status_line(cluster_.raft(arg_id(c, 0)).propose_conf_changes(std::move(changes)));
     }
     if (cmd == "read-index") {
       return status_line(cluster_.raft(arg_id(c, 0)).read_index(arg_id(c, 1).value()));
@@ -188,6 +221,10 @@ class Handler {
     o.max_entries_per_message = std::stoull(c.get_or("max-entries", "64"));
     o.max_inflight = std::stoull(c.get_or("inflight", "16"));
     o.commit_by_counting_earlier_terms = c.has_flag("broken-commit");
+    o.snapshot_chunk_bytes =
+        std::stoull(c.get_or("chunk-bytes", std::to_string(limits::snapshot_chunk_bytes)));
+    o.snapshot_pad_bytes = std::stoull(c.get_or("snapshot-pad", "0"));
+    o.heartbeat_ticks = std::stoi(c.get_or("heartbeat-ticks", "1"));
     ConfState conf;
     if (!c.has_flag("new")) {
       if (auto v = c.get("voters")) {

@@ -486,3 +486,324 @@ TEST(Section5_4_3LeaderCompleteness, NewLeaderHoldsEveryCommittedEntry) {
 
 }  // namespace
 }  // namespace coord::consensus
+
+// ---- Proposal forwarding ---------------------------------------------------
+
+namespace coord::consensus {
+namespace {
+
+TEST(ProposalForwarding, FollowerForwardsToItsLeaderAndTheEntryAppliesEverywhere) {
+  Cluster c = three();
+  elect(c, n(1));
+  ASSERT_TRUE(c.raft(n(3)).propose("from-3").ok());
+  c.stabilize();
+  for (std::uint64_t i = 1; i <= 3; ++i) {
+    ASSERT_EQ(c.node(n(i)).applied.size(), 1u);
+    EXPECT_EQ(c.node(n(i)).applied[0].data, "from-3");
+    EXPECT_EQ(c.node(n(i)).applied[0].term, c.raft(n(1)).term());
+  }
+}
+
+TEST(ProposalForwarding, WithoutALeaderTheCallerGetsConnectionLossAndNothingIsSent) {
+  Single s(2);
+  EXPECT_EQ(s.raft->propose("x").code(), ErrorCode::ConnectionLoss);
+  EXPECT_EQ(s.raft->read_index(1).code(), ErrorCode::ConnectionLoss);
+  EXPECT_TRUE(s.sent().empty());
+}
+
+TEST(ProposalForwarding, AProposeOfAnotherTermIsNeverAppended) {
+  Cluster c = three();
+  elect(c, n(1));
+  const LogIndex last = c.raft(n(1)).last_index();
+  Message p;
+  p.type = MessageType::Propose;
+  p.from = n(2);
+  p.to = n(1);
+  p.term = c.raft(n(1)).term().prev();
+  p.context = 1;
+  p.entries.push_back(Entry{Term(0), LogIndex(0), EntryType::Normal, "old"});
+  ASSERT_TRUE(c.raft(n(1)).step(p).ok());
+  p.term = c.raft(n(1)).term().next();  // nor does it make the leader step down
+  ASSERT_TRUE(c.raft(n(1)).step(p).ok());
+  EXPECT_EQ(c.raft(n(1)).last_index(), last);
+  EXPECT_EQ(c.raft(n(1)).role(), Role::Leader);
+}
+
+TEST(ProposalForwarding, ALeaderChangeIsSignalledInReadyAndQueuedProposalsNeverLeave) {
+  NodeOptions o;
+  o.pre_vote = false;
+  o.check_quorum = false;
+  Cluster c = three(o);
+  elect(c, n(1));
+  const int before = c.node(n(2)).leader_changes;
+  ASSERT_TRUE(c.raft(n(2)).propose("queued").ok());
+  // A vote request of a new term reaches 2 before its Ready goes out.
+  c.raft(n(3)).campaign();
+  c.process_ready(n(3));
+  c.deliver(n(2));
+  Ready rd = c.raft(n(2)).ready();
+  EXPECT_TRUE(rd.leader_changed);
+  EXPECT_EQ(find(rd.messages, MessageType::Propose), nullptr);
+  c.raft(n(2)).advance();
+  EXPECT_EQ(c.node(n(2)).leader_changes, before);
+}
+
+// ---- ReadIndex outcomes ----------------------------------------------------
+
+TEST(ReadIndexOutcome, ALeaderStepDownByCheckQuorumFailsItsPendingReads) {
+  Cluster c = three();
+  elect(c, n(1));
+  c.isolate(n(1));
+  ASSERT_TRUE(c.raft(n(1)).read_index(5).ok());
+  for (int i = 0; i < 40 && c.raft(n(1)).role() == Role::Leader; ++i) {
+    c.raft(n(1)).tick();
+    c.process_ready(n(1));
+    c.deliver(NodeId(0));
+  }
+  ASSERT_NE(c.raft(n(1)).role(), Role::Leader);
+  c.process_ready(n(1));
+  EXPECT_EQ(c.node(n(1)).failed_reads, std::vector<std::uint64_t>{5});
+  EXPECT_TRUE(c.node(n(1)).read_states.empty());
+}
+
+TEST(ReadIndexOutcome, ANodeThatIsNotTheLeaderRejectsAReadIndexAtOnce) {
+  Single s(2);
+  s.load_log({1});
+  Message r;
+  r.type = MessageType::ReadIndex;
+  r.from = n(3);
+  r.term = Term(1);
+  r.context = 11;
+  s.step(r);
+  const auto out = s.sent();
+  const Message* answer = find(out, MessageType::ReadIndexResponse);
+  ASSERT_NE(answer, nullptr);
+  EXPECT_TRUE(answer->reject);
+  EXPECT_EQ(answer->context, 11u);
+}
+
+TEST(ReadIndexOutcome, AForwardedReadWithoutAnswerFailsAfterTwoElectionTimeouts) {
+  Cluster c = three();
+  elect(c, n(1));
+  ASSERT_TRUE(c.raft(n(2)).read_index(9).ok());
+  c.process_ready(n(2));
+  c.drop_outbox(NodeId(0));  // the request is lost
+  // Heartbeats keep 2's leader; only the missing answer fails the read.
+  auto tick_all = [&] {
+    for (NodeId id : c.ids())
+      c.raft(id).tick();
+    c.stabilize();
+  };
+  for (int i = 0; i < 19; ++i)
+    tick_all();
+  EXPECT_TRUE(c.node(n(2)).failed_reads.empty());
+  EXPECT_EQ(c.raft(n(2)).leader(), n(1));
+  tick_all();
+  EXPECT_EQ(c.node(n(2)).failed_reads, std::vector<std::uint64_t>{9});
+  // A late answer after the failure is ignored: one outcome per read.
+  Message late;
+  late.type = MessageType::ReadIndexResponse;
+  late.from = n(1);
+  late.to = n(2);
+  late.term = c.raft(n(2)).term();
+  late.index = LogIndex(4);
+  late.context = 9;
+  ASSERT_TRUE(c.raft(n(2)).step(late).ok());
+  c.process_ready(n(2));
+  EXPECT_TRUE(c.node(n(2)).read_states.empty());
+}
+
+// ---- §5 snapshots in chunks ------------------------------------------------
+
+// A storage that streams its snapshot but refuses to hand it out whole, and
+// records the largest read.
+class ChunkOnlyStorage final : public LogStorage {
+ public:
+  explicit ChunkOnlyStorage(MemoryStorage& s) : s_(s) {}
+  HardState hard_state() const override { return s_.hard_state(); }
+  const SnapshotMeta& snapshot_meta() const override { return s_.snapshot_meta(); }
+  LogIndex first_index() const override { return s_.first_index(); }
+  LogIndex last_index() const override { return s_.last_index(); }
+  Term term(LogIndex i) const override { return s_.term(i); }
+  void entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
+               std::vector<Entry>& out) const override {
+    s_.entries(lo, hi, max_bytes, out);
+  }
+  Snapshot snapshot() const override {
+    ADD_FAILURE() << "the whole snapshot was read";
+    return s_.snapshot();
+  }
+  std::uint64_t snapshot_bytes() const override { return s_.snapshot_bytes(); }
+  void read_snapshot(std::uint64_t offset, std::size_t max_bytes, std::string& out) const override {
+    largest_read = std::max(largest_read, max_bytes);
+    s_.read_snapshot(offset, max_bytes, out);
+  }
+  mutable std::size_t largest_read = 0;
+
+ private:
+  MemoryStorage& s_;
+};
+
+TEST(Section5SnapshotChunks, NeitherSideHoldsMoreThanAChunkOfTheSnapshot) {
+  constexpr std::size_t chunk = 1000;
+  const std::string state(10'500, 's');
+  // Leader 1 alone in {1, 2} (2 is down), its log compacted into a snapshot.
+  MemoryStorage disk1(voters({1}));
+  ChunkOnlyStorage view1(disk1);
+  RaftConfig c1;
+  c1.id = n(1);
+  c1.snapshot_chunk_bytes = chunk;
+  auto leader = std::make_unique<Raft>(c1, view1, Random(1));
+  leader->campaign();
+  auto persist = [](Raft& r, MemoryStorage& d) {
+    Ready rd = r.ready();
+    d.append(rd.entries);
+    if (rd.hard_state) d.set_hard_state(*rd.hard_state);
+    r.advance();
+    return rd;
+  };
+  persist(*leader, disk1);
+  ASSERT_EQ(leader->role(), Role::Leader);
+  ASSERT_TRUE(leader->propose("x").ok());
+  persist(*leader, disk1);
+  ASSERT_TRUE(leader->propose_conf_change(ConfChange{ConfChangeType::AddLearner, n(2)}).ok());
+  persist(*leader, disk1);
+  const LogIndex at = leader->commit_index();
+  ASSERT_TRUE(disk1.create_snapshot(at, leader->conf_state_at(at), state).ok());
+  ASSERT_TRUE(disk1.compact(at).ok());
+
+  MemoryStorage disk2;
+  RaftConfig c2;
+  c2.id = n(2);
+  Raft follower(c2, disk2, Random(2));
+  std::string written;
+  std::size_t chunks = 0;
+  bool installed = false;
+  std::vector<Message> to_follower, to_leader;
+  leader->tick();  // a heartbeat to 2 starts its catch-up
+  to_follower = persist(*leader, disk1).messages;
+  for (int round = 0; round < 200 && !installed; ++round) {
+    for (Message& m : to_follower) {
+      if (m.type == MessageType::SnapshotChunk) {
+        EXPECT_LE(m.snapshot->data.size(), chunk);
+      }
+      ASSERT_TRUE(follower.step(std::move(m)).ok());
+    }
+    to_follower.clear();
+    if (follower.has_ready()) {
+      Ready rd = follower.ready();
+      for (const SnapshotChunk& sc : rd.snapshot_chunks) {
+        EXPECT_LE(sc.data.size(), chunk);
+        EXPECT_EQ(sc.offset, written.size());
+        written += sc.data;
+        ++chunks;
+      }
+      if (rd.snapshot) {
+        EXPECT_TRUE(rd.snapshot_in_chunks);
+        EXPECT_TRUE(rd.snapshot->data.empty());
+        Snapshot snap = *rd.snapshot;
+        snap.data = written;
+        ASSERT_TRUE(disk2.apply_snapshot(snap).ok());
+        installed = true;
+      }
+      disk2.append(rd.entries);
+      if (rd.hard_state) disk2.set_hard_state(*rd.hard_state);
+      to_leader = std::move(rd.messages);
+      follower.advance();
+    }
+    for (Message& m : to_leader)
+      ASSERT_TRUE(leader->step(std::move(m)).ok());
+    to_leader.clear();
+    to_follower = persist(*leader, disk1).messages;
+  }
+  ASSERT_TRUE(installed);
+  EXPECT_EQ(written, state);
+  EXPECT_EQ(chunks, 11u);
+  EXPECT_LE(view1.largest_read, chunk);
+  EXPECT_EQ(disk2.snapshot().data, state);
+}
+
+// ---- §4.3 joint consensus --------------------------------------------------
+
+TEST(Section4_3JointConsensus, CommitNeedsAMajorityOfBothConfigurations) {
+  Cluster c;
+  for (std::uint64_t i = 1; i <= 3; ++i)
+    c.add_node(n(i), voters({1, 2, 3}), {});
+  c.add_node(n(4), {}, {});
+  c.add_node(n(5), {}, {});
+  elect(c, n(1));
+  // C_old = {1, 2, 3}, C_new = {1, 4, 5}; 2 and 3 cut off: only C_new's
+  // majority acknowledges, so nothing commits.
+  c.partition({n(2), n(3)});
+  ASSERT_TRUE(c.raft(n(1))
+                  .propose_conf_changes({{ConfChangeType::AddVoter, n(4)},
+                                         {ConfChangeType::AddVoter, n(5)},
+                                         {ConfChangeType::RemoveVoter, n(2)},
+                                         {ConfChangeType::RemoveVoter, n(3)}})
+                  .ok());
+  const LogIndex joint = c.raft(n(1)).last_index();
+  EXPECT_TRUE(c.raft(n(1)).conf_state().joint());
+  c.stabilize();
+  EXPECT_LT(c.raft(n(1)).commit_index(), joint);
+  EXPECT_EQ(c.raft(n(4)).last_index(), joint);
+  // With 2 back, C_old has its majority too: the joint entry commits and
+  // the leader moves on to C_new by itself.
+  c.partition({n(3)});
+  c.raft(n(1)).tick();
+  c.stabilize();
+  EXPECT_GT(c.raft(n(1)).commit_index(), joint);
+  EXPECT_FALSE(c.raft(n(1)).conf_state().joint());
+  EXPECT_EQ(c.raft(n(1)).conf_state().voters, (std::vector<NodeId>{n(1), n(4), n(5)}));
+}
+
+TEST(Section4_3JointConsensus, ElectionNeedsAMajorityOfBothConfigurations) {
+  // A candidate in C_old,new with votes from all of C_new but a minority of
+  // C_old is not elected.
+  ConfState joint;
+  joint.voters = {n(3), n(4), n(5)};
+  joint.voters_outgoing = {n(1), n(2), n(3)};
+  MemoryStorage storage;
+  ASSERT_TRUE(storage.apply_snapshot(Snapshot{SnapshotMeta{LogIndex(0), Term(0), joint}, {}}).ok());
+  RaftConfig rc;
+  rc.id = n(3);
+  rc.pre_vote = false;
+  rc.check_quorum = false;
+  Raft r(rc, storage, Random(3));
+  r.campaign();
+  auto grant = [&](std::uint64_t from) {
+    Message m;
+    m.type = MessageType::VoteResponse;
+    m.from = n(from);
+    m.to = n(3);
+    m.term = r.term();
+    ASSERT_TRUE(r.step(m).ok());
+  };
+  grant(4);
+  grant(5);
+  EXPECT_EQ(r.role(), Role::Candidate);
+  grant(2);
+  EXPECT_EQ(r.role(), Role::Leader);
+}
+
+TEST(Section4_3JointConsensus, AVoterCannotBecomeALearnerInOneChange) {
+  auto r =
+      JointConfChange{{{ConfChangeType::RemoveVoter, n(3)}, {ConfChangeType::AddLearner, n(3)}}}
+          .apply_to(voters({1, 2, 3}));
+  EXPECT_EQ(r.code(), ErrorCode::BadArguments);
+  // Learners only: no joint phase.
+  auto l = JointConfChange{{{ConfChangeType::AddLearner, n(4)}}}.apply_to(voters({1, 2, 3}));
+  ASSERT_TRUE(l.ok());
+  EXPECT_FALSE(l->joint());
+  // Encodings round-trip, and a single change refuses a joint configuration.
+  JointConfChange j{{{ConfChangeType::AddVoter, n(7)}, {ConfChangeType::RemoveVoter, n(1)}}};
+  EXPECT_EQ(JointConfChange::decode(j.encode()).value(), j);
+  auto in = j.apply_to(voters({1, 2, 3})).value();
+  EXPECT_TRUE(in.joint());
+  const ConfChange add9{ConfChangeType::AddVoter, n(9)};
+  EXPECT_EQ(add9.apply_to(in).code(), ErrorCode::ReconfigInProgress);
+  EXPECT_EQ(apply_conf_entry(JointConfChange{}.encode(), in).value().voters,
+            (std::vector<NodeId>{n(2), n(3), n(7)}));
+}
+
+}  // namespace
+}  // namespace coord::consensus

@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -55,6 +56,9 @@ struct SimNode {
   LogIndex checked_commit;
   Role last_role = Role::Follower;
   Term last_term;
+  // The host's side of a streamed snapshot: the chunks written so far
+  // (volatile here: a crash loses a partial transfer, as it may).
+  std::string incoming_snapshot;
 };
 
 class Simulation {
@@ -90,6 +94,7 @@ class Simulation {
     }
     if (result_.ok && !converged) fail("liveness: no convergence " + liveness_report());
     if (result_.ok) check_log_matching();
+    if (result_.ok) check_reads_settled();
     result_.nodes = static_cast<int>(nodes_.size());
     result_.committed = committed_max_.value();
     result_.proposals = proposals_.size();
@@ -110,6 +115,11 @@ class Simulation {
     config_.check_quorum = rng_.chance(1, 2);
     config_.max_entries_per_message = rng_.chance(1, 2) ? 1 : 2 + rng_.below(6);
     config_.max_inflight_messages = 2 + rng_.below(7);
+    // Small chunks, so that snapshots stream in many pieces (and chunks are
+    // lost, duplicated and reordered like any message).
+    config_.snapshot_chunk_bytes = 1 + rng_.below(16);
+    snapshot_pad_ = rng_.below(64);
+    forward_per_mille_ = rng_.chance(1, 2) ? 200 + rng_.below(600) : 0;
     config_.commit_by_counting_earlier_terms_for_testing = opt_.commit_by_counting_earlier_terms;
     drop_per_mille_ = rng_.below(150);
     dup_per_mille_ = rng_.below(100);
@@ -137,7 +147,8 @@ class Simulation {
     log("setup: nodes=", n, " pre_vote=", config_.pre_vote, " check_quorum=", config_.check_quorum,
         " drop=", drop_per_mille_, " dup=", dup_per_mille_, " delay<=", max_delay_,
         " crash=", crash_per_mille_, " membership=", membership_changes_,
-        " leader_crash=", leader_crash_per_mille_, " partition=", partition_per_mille_);
+        " leader_crash=", leader_crash_per_mille_, " partition=", partition_per_mille_,
+        " forward=", forward_per_mille_, " chunk_bytes=", config_.snapshot_chunk_bytes);
   }
 
   void start(SimNode& node) {
@@ -153,6 +164,7 @@ class Simulation {
     node.checked_commit = node.applied;
     node.last_role = Role::Follower;
     node.last_term = Term(0);
+    node.incoming_snapshot.clear();
     ++node.restarts;
   }
 
@@ -228,7 +240,27 @@ class Simulation {
   }
 
   void clients() {
-    if (rng_.chance(1, 5)) {
+    if (rng_.chance(1, 5) && rng_.chance(forward_per_mille_, 1000)) {
+      // A client of any server: a follower forwards to the leader it knows.
+      SimNode& node = nodes_[rng_.below(nodes_.size())];
+      if (node.raft) {
+        std::vector<std::string> batch;
+        const int k = 1 + static_cast<int>(rng_.below(3));
+        for (int i = 0; i < k; ++i)
+          batch.push_back("p" + std::to_string(next_proposal_++));
+        std::vector<std::string> ids = batch;
+        const bool leading = node.raft->role() == Role::Leader;
+        Status st = node.raft->propose_batch(std::move(batch));
+        if (st.ok()) {
+          for (auto& id : ids)
+            proposals_.emplace(id, false);
+          if (!leading) ++result_.forwarded;
+          process(node);
+        } else if (!leading && node.raft->leader() != NodeId(0)) {
+          return fail("a follower that knows a leader refused to forward: " + st.to_string());
+        }
+      }
+    } else if (rng_.chance(1, 5)) {
       SimNode* leader = some_leader();
       if (leader) {
         std::vector<std::string> batch;
@@ -248,6 +280,7 @@ class Simulation {
       if (node.raft) {
         const std::uint64_t ctx = ++read_seq_;
         if (node.raft->read_index(ctx).ok()) {
+          read_owner_[ctx] = std::make_pair(node.id, node.restarts);
           // Everything committed before the request must be covered.
           reads_[ctx] = committed_max_;
           process(node);
@@ -264,10 +297,12 @@ class Simulation {
   }
 
   // One server at a time: add a spare as learner or voter, promote a
-  // learner, or remove a member (keeping at least two voters).
+  // learner, or remove a member (keeping at least two voters); or several
+  // of those at once through joint consensus.
   void change_membership() {
     SimNode* leader = some_leader();
     if (!leader) return;
+    if (rng_.chance(1, 2)) return change_membership_joint(*leader);
     const ConfState& conf = leader->raft->conf_state();
     const NodeId id = nodes_[rng_.below(nodes_.size())].id;
     ConfChange cc;
@@ -285,6 +320,40 @@ class Simulation {
     if (s.ok()) process(*leader);
   }
 
+  void change_membership_joint(SimNode& leader) {
+    ConfState conf = leader.raft->conf_state();
+    if (conf.joint()) return;
+    std::vector<ConfChange> changes;
+    const int k = 2 + static_cast<int>(rng_.below(3));
+    for (int i = 0; i < k; ++i) {
+      const NodeId id = nodes_[rng_.below(nodes_.size())].id;
+      ConfChange cc;
+      cc.node = id;
+      if (conf.is_voter(id)) {
+        if (conf.voters.size() <= 2) continue;
+        cc.type = ConfChangeType::RemoveVoter;
+      } else if (conf.is_learner(id)) {
+        cc.type = rng_.chance(3, 4) ? ConfChangeType::PromoteLearner : ConfChangeType::RemoveVoter;
+      } else {
+        cc.type = rng_.chance(1, 3) ? ConfChangeType::AddLearner : ConfChangeType::AddVoter;
+      }
+      auto next = cc.apply_to(conf);
+      if (!next.ok()) continue;
+      conf = std::move(next).value();
+      changes.push_back(cc);
+    }
+    if (changes.empty()) return;
+    std::ostringstream what;
+    for (const ConfChange& cc : changes)
+      what << " " << to_string(cc.type) << "=" << cc.node;
+    Status s = leader.raft->propose_conf_changes(changes);
+    log("joint conf change at ", leader.id, ":", what.str(), " -> ", s.to_string());
+    if (s.ok()) {
+      ++result_.joint_changes;
+      process(leader);
+    }
+  }
+
   // Once faults stop, servers outside the leader's configuration are shut
   // down, as an operator would after removing them, and brought back if a
   // later leader's configuration has them again. (Left running with
@@ -293,9 +362,11 @@ class Simulation {
   void retire_non_members() {
     SimNode* leader = some_leader();
     if (!leader) return;
+    // Never the leader itself: one that a joint change removes must still
+    // commit C_new, and steps down by itself once it has.
     const ConfState conf = leader->raft->conf_state();
     for (SimNode& node : nodes_) {
-      if (node.raft && !conf.is_member(node.id)) {
+      if (node.raft && &node != leader && !conf.is_member(node.id)) {
         log("retire ", node.id);
         node.raft.reset();
         node.pending.reset();
@@ -318,12 +389,16 @@ class Simulation {
     }
     if (batch.empty()) return;
     log("client retries ", batch.size(), " proposal(s) at ", leader->id);
+    for (const auto& id : batch)
+      retried_.insert(id);
     if (leader->raft->propose_batch(std::move(batch)).ok()) process(*leader);
   }
 
   void snapshot(SimNode& node) {
     const LogIndex at = node.applied;
-    std::string data = std::to_string(at.value()) + ":" + std::to_string(node.sm_hash);
+    std::string data = std::to_string(at.value()) + ":" + std::to_string(node.sm_hash) + "|";
+    // Padding, so that snapshots take several chunks to stream.
+    data.resize(data.size() + snapshot_pad_, '.');
     Status s = node.disk->create_snapshot(at, node.raft->conf_state_at(at), std::move(data));
     if (!s.ok()) return fail("snapshot at " + std::to_string(at.value()) + ": " + s.to_string());
     // Keep a few entries for followers that are only a little behind.
@@ -428,11 +503,27 @@ class Simulation {
   void sync(SimNode& node) {
     Ready rd = std::move(*node.pending);
     node.pending.reset();
+    for (const SnapshotChunk& c : rd.snapshot_chunks) {
+      if (c.offset == 0) node.incoming_snapshot.clear();
+      if (c.offset != node.incoming_snapshot.size()) {
+        return fail("snapshot chunk at " + std::to_string(c.offset) + " after " +
+                    std::to_string(node.incoming_snapshot.size()) + " bytes");
+      }
+      if (c.data.size() > config_.snapshot_chunk_bytes) return fail("oversized snapshot chunk");
+      node.incoming_snapshot += c.data;
+      ++result_.chunks;
+    }
     if (rd.snapshot) {
-      Status s = node.disk->apply_snapshot(*rd.snapshot);
+      Snapshot snap = *rd.snapshot;
+      if (rd.snapshot_in_chunks) {
+        snap.data = std::move(node.incoming_snapshot);
+        ++result_.chunked_snapshots;
+      }
+      node.incoming_snapshot.clear();
+      Status s = node.disk->apply_snapshot(snap);
       if (!s.ok()) return fail("installing a snapshot: " + s.to_string());
-      node.applied = rd.snapshot->meta.index;
-      node.sm_hash = parse_snapshot(rd.snapshot->data);
+      node.applied = snap.meta.index;
+      node.sm_hash = parse_snapshot(snap.data);
       check_applied(node, "snapshot");
     }
     node.disk->append(rd.entries);
@@ -463,6 +554,14 @@ class Simulation {
       if (!e.data.empty() && e.data[0] == 'p') {
         auto it = proposals_.find(e.data);
         if (it != proposals_.end()) it->second = true;
+        // Proposed once (forwarded or not, over a network that duplicates):
+        // in the log once. Only a client's retry may append it again.
+        auto [at, inserted] = applied_at_.emplace(e.data, e.index);
+        if (!inserted && at->second != e.index && !retried_.contains(e.data)) {
+          return fail("proposal " + e.data + " applied twice, at " +
+                      std::to_string(at->second.value()) + " and " +
+                      std::to_string(e.index.value()));
+        }
       }
     }
     for (const ReadState& r : rd.read_states) {
@@ -472,7 +571,16 @@ class Simulation {
         return fail("ReadIndex " + std::to_string(r.index.value()) + " misses index " +
                     std::to_string(it->second.value()) + " committed before the read");
       }
-      // Kept: a duplicated request may be answered twice.
+      if (!reads_answered_.insert(r.context).second) {
+        return fail("ReadIndex " + std::to_string(r.context) + " answered twice");
+      }
+    }
+    for (std::uint64_t ctx : rd.failed_reads) {
+      if (!reads_.contains(ctx)) return fail("a failed read that was never requested");
+      if (!reads_answered_.insert(ctx).second) {
+        return fail("ReadIndex " + std::to_string(ctx) + " answered twice");
+      }
+      ++result_.failed_reads;
     }
     node.raft->advance();
     process(node);
@@ -592,6 +700,25 @@ class Simulation {
     }
   }
 
+  // Every read a running core accepted got its answer by the end (a read
+  // state or a failure): pending reads die only with the process.
+  void check_reads_settled() {
+    // Forwarded reads fail after two election timeouts; leave them that.
+    for (int k = 0; k < 2 * config_.election_ticks + 2 && result_.ok; ++k, ++now_)
+      tick(false);
+    for (const auto& [ctx, owner] : read_owner_) {
+      if (reads_answered_.contains(ctx)) continue;
+      const SimNode* node = nullptr;
+      for (const SimNode& n : nodes_) {
+        if (n.id == owner.first) node = &n;
+      }
+      if (node && node->raft && node->restarts == owner.second) {
+        return fail("ReadIndex " + std::to_string(ctx) + " on node " +
+                    std::to_string(owner.first.value()) + " was never answered nor failed");
+      }
+    }
+  }
+
   bool converged() {
     SimNode* leader = some_leader();
     if (!leader) return false;
@@ -670,6 +797,8 @@ class Simulation {
   std::uint64_t crash_per_mille_ = 0, partition_per_mille_ = 0, leader_crash_per_mille_ = 0;
   std::uint64_t sync_crash_per_mille_ = 0, new_leader_crash_per_mille_ = 0;
   std::uint64_t commit_crash_per_mille_ = 0;
+  std::uint64_t forward_per_mille_ = 0;
+  std::size_t snapshot_pad_ = 0;
   int max_delay_ = 1;
   bool faults_ = true;
   bool membership_changes_ = false;
@@ -686,6 +815,10 @@ class Simulation {
   std::map<std::string, bool> proposals_;
   std::uint64_t next_proposal_ = 1;
   std::map<std::uint64_t, LogIndex> reads_;
+  std::map<std::uint64_t, std::pair<NodeId, int>> read_owner_;  // node, its restart count
+  std::set<std::uint64_t> reads_answered_;
+  std::map<std::string, LogIndex> applied_at_;
+  std::set<std::string> retried_;
   std::uint64_t read_seq_ = 0;
   SimResult result_;
 };

@@ -45,6 +45,11 @@ struct SimResult {
   std::uint64_t elections = 0;
   std::uint64_t crashes = 0;
   std::uint64_t messages = 0;
+  std::uint64_t forwarded = 0;          // proposal batches a follower forwarded
+  std::uint64_t failed_reads = 0;       // reads answered with a failure
+  std::uint64_t chunks = 0;             // snapshot chunks written
+  std::uint64_t chunked_snapshots = 0;  // snapshots installed from chunks
+  std::uint64_t joint_changes = 0;      // joint membership changes proposed
 };
 
 SimResult run_simulation(const SimOptions& options);

@@ -53,7 +53,7 @@ TEST(RaftSimulation, ASeedReplaysExactly) {
 // (entries of earlier terms committed by counting replicas) the simulator
 // finds a safety violation within a few hundred seeds. The histories of
 // Figure 8 need several leaders to fail at the right moments, so these runs
-// have a longer fault phase (about 2 seeds in 100 catch it).
+// have a longer fault phase (about 1 seed in 100 catches it).
 TEST(RaftSimulation, CatchesACoreThatCommitsEarlierTermEntriesByCounting) {
   const std::uint64_t budget = 300;
   for (std::uint64_t s = 1; s <= budget; ++s) {

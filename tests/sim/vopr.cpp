@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
     }
   }
   std::uint64_t failed = 0, committed = 0, elections = 0, crashes = 0, messages = 0;
+  std::uint64_t forwarded = 0, failed_reads = 0, chunks = 0, chunked = 0, joint = 0;
   for (std::uint64_t s = first; s < first + seeds; ++s) {
     SimOptions o = base;
     o.seed = s;
@@ -65,6 +66,11 @@ int main(int argc, char** argv) {
     elections += r.elections;
     crashes += r.crashes;
     messages += r.messages;
+    forwarded += r.forwarded;
+    failed_reads += r.failed_reads;
+    chunks += r.chunks;
+    chunked += r.chunked_snapshots;
+    joint += r.joint_changes;
     if (!r.ok) {
       ++failed;
       std::printf("seed %llu FAILED: %s\n  replay: %s\n", static_cast<unsigned long long>(s),
@@ -82,5 +88,11 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failed),
       static_cast<unsigned long long>(committed), static_cast<unsigned long long>(elections),
       static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(messages));
+  std::printf(
+      "  %llu forwarded proposal batches, %llu failed reads, %llu snapshot chunks, "
+      "%llu snapshots installed from chunks, %llu joint changes\n",
+      static_cast<unsigned long long>(forwarded), static_cast<unsigned long long>(failed_reads),
+      static_cast<unsigned long long>(chunks), static_cast<unsigned long long>(chunked),
+      static_cast<unsigned long long>(joint));
   return failed == 0 ? 0 : 1;
 }

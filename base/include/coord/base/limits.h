@@ -195,6 +195,12 @@ inline constexpr std::size_t ready_committed_entries_max = 65'536;
 inline constexpr std::size_t ready_committed_bytes_max = 64 * 1024 * 1024;
 // Bytes of one snapshot carried by an InstallSnapshot message (sent whole).
 inline constexpr std::size_t snapshot_bytes_max = peer_message_bytes_max - 1024 * 1024;
+// Bytes of snapshot data in one SnapshotChunk message: what a leader reads
+// and a follower holds per chunk of a streamed snapshot, whatever its size.
+inline constexpr std::size_t snapshot_chunk_bytes = 1024 * 1024;
+// ReadIndex requests a follower has forwarded and not yet heard back about;
+// past it the oldest is failed.
+inline constexpr std::size_t forwarded_reads_max = 65'536;
 
 // ---------------------------------------------------------------------------
 // Storage and snapshots (coordd/io)

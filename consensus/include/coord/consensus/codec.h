@@ -12,10 +12,21 @@
 //
 //   body: from u64, to u64, term u64, log_term u64, index u64, commit u64,
 //         reject_hint u64, context u64, flags u8 (1 reject, 2 transfer,
-//         4 snapshot follows), entry count u32, entries, [snapshot]
+//         4 snapshot follows, 8 chunk offset follows, 16 last chunk,
+//         32 joint configuration), entry count u32, entries, [snapshot],
+//         [chunk offset u64]
 //   entry: term u64, index u64, type u8, data length u32, data
 //   snapshot: index u64, term u64, voter count u32, voters u64...,
-//             learner count u32, learners u64..., data length u64, data
+//             learner count u32, learners u64...,
+//             [outgoing voter count u32, outgoing voters u64... (flag 32)],
+//             data length u64, data
+//
+// Version 1 grew without a version change: message types 12-14
+// (SnapshotChunk, SnapshotChunkResponse, Propose) and flags 8, 16 and 32
+// were added; every frame an earlier encoder wrote decodes exactly as
+// before, and a peer built before them refuses the new frames as unknown
+// types or flags (a MarshallingError), never misreads them. Flag 8 is set
+// exactly on the two chunk types; flag 32 only with a snapshot.
 //
 // Every length and count is checked against limits.h and against the bytes
 // that remain before anything is allocated, so a hostile or corrupt frame

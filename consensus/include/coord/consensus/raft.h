@@ -2,9 +2,10 @@
 // etcd's raft. It implements the Raft thesis (Ongaro, 2014): leader election
 // with randomized timeouts, pre-vote and check-quorum (§9.6, §6.2), log
 // replication with batching, pipelining and per-follower flow control (§10.2),
-// the commit rule of §3.6.2 (Figure 8), snapshots and InstallSnapshot (§5),
-// ReadIndex (§6.4), leadership transfer (§3.10) and single-server membership
-// changes with non-voting learners (§4).
+// the commit rule of §3.6.2 (Figure 8), snapshots streamed in chunks (§5),
+// ReadIndex (§6.4), leadership transfer (§3.10), proposal forwarding from
+// followers, and membership changes one server at a time (§4.1) or several
+// at once through joint consensus (§4.3), with non-voting learners.
 //
 // It does no I/O, reads no clock, starts no thread and draws randomness only
 // from the coord::Random it is given. Time is `tick()`; the network is
@@ -15,12 +16,14 @@
 //     raft.propose(...) / read_index(...) / transfer_leadership(...);
 //     if (raft.has_ready()) {
 //       Ready rd = raft.ready();
+//       0. write rd.snapshot_chunks at their offsets (see SnapshotChunk);
 //       1. persist, in one atomic, synced write: rd.snapshot (if any),
 //          then rd.entries (replacing any stored suffix from their first
 //          index on), then rd.hard_state (if any);
 //       2. only then send rd.messages (in any order; they may be lost);
 //       3. apply rd.snapshot to the state machine, then rd.committed_entries
 //          in order; serve rd.read_states once applied reaches their index;
+//          fail rd.failed_reads; settle proposals (see "Proposals" below);
 //       4. raft.advance();
 //     }
 //
@@ -30,6 +33,34 @@
 // forgets it breaks election safety or commits an entry that is not on a
 // majority (§3.8). Everything else may be lost: the core recovers from lost,
 // duplicated, reordered and delayed messages.
+//
+// Proposals, and what the caller learns of them. propose() on the leader
+// appends at once; on a follower or learner that knows a leader it forwards
+// the data to that leader in a Propose message tagged with the current
+// term T; with no leader known it fails with ConnectionLoss and nothing was
+// sent (retry once Ready::leader_changed shows a leader, or fail the
+// client's request). Nobody acknowledges a proposal: the core never resends
+// one, and the leader appends a forwarded one at most once, only while it
+// still leads term T and is not transferring leadership; otherwise it drops
+// it, as the network may. So the caller must recognise its own commands in
+// committed_entries (they carry their origin server and a request id) and
+// answer its client when one applies locally. A proposal made in term T
+// that has not applied is:
+//   - certainly lost once an entry of a term > T has applied locally (every
+//     term-T entry that will ever commit precedes the first committed entry
+//     of a later term); the caller may then retry it safely;
+//   - of unknown outcome when Ready::leader_changed is set, when a snapshot
+//     is installed, or after a timeout of the caller's choosing: it may
+//     still apply. The caller fails it with ConnectionLoss (ZooKeeper's
+//     "outcome unknown") and must not propose it again, unless its state
+//     machine drops a command whose (origin, request id) already applied.
+// Propose messages still queued for an old leader when the leader changes
+// are dropped before they leave.
+//
+// Reads. read_index(ctx) that returns OK gets exactly one answer, in a
+// later Ready: ctx in read_states (serve the read once applied reaches its
+// index), or ctx in failed_reads (the leader stepped down or changed before
+// confirming it, or the request or its answer was lost: retry or fail).
 //
 // Thread safety: none. One owner calls every method from one thread.
 #pragma once
@@ -67,6 +98,8 @@ struct RaftConfig {
   // Ticks a follower may stay in snapshot state without answering before the
   // leader probes it again (the snapshot was lost or failed to install).
   int snapshot_retry_ticks = 20;
+  // Bytes of snapshot data per SnapshotChunk (at most snapshot_chunk_bytes).
+  std::size_t snapshot_chunk_bytes = limits::snapshot_chunk_bytes;
   // Index the application has already applied (a restart from a snapshot
   // applies nothing below it). 0 = the storage's snapshot index.
   LogIndex applied;
@@ -113,6 +146,21 @@ struct RaftStatus {
   std::vector<ProgressInfo> progress;  // leader only, sorted by id
 };
 
+// A piece of a snapshot streamed from the leader. The application writes
+// `data` at `offset` of the snapshot identified by meta (index, term); a
+// chunk at offset 0 starts that snapshot over (discard any partial one).
+// Chunks of one snapshot arrive in order and contiguous. When the last one
+// has arrived the same Ready carries Ready::snapshot (with empty data and
+// snapshot_in_chunks set): the snapshot to install is the bytes written.
+// A partial snapshot may be thrown away at any time (a restart does): the
+// leader starts the transfer over.
+struct SnapshotChunk {
+  SnapshotMeta meta;
+  std::uint64_t offset = 0;
+  std::string data;
+  bool last = false;
+};
+
 // What the application must do next; see the file comment for the order.
 struct Ready {
   // Present when term, vote or commit changed.
@@ -125,14 +173,27 @@ struct Ready {
   std::vector<Entry> committed_entries;
   // To send after entries, hard state and snapshot are durable.
   std::vector<Message> messages;
+  // True when `snapshot` came in chunks: its data is empty, and the bytes
+  // to install are those of snapshot_chunks written for it.
+  bool snapshot_in_chunks = false;
+  // Chunks of a streamed snapshot to write, in order (see SnapshotChunk).
+  std::vector<SnapshotChunk> snapshot_chunks;
   // Answered ReadIndex requests, in request order.
   std::vector<ReadState> read_states;
+  // ReadIndex requests of this node (their contexts) that will never be
+  // answered: retry them or fail them.
+  std::vector<std::uint64_t> failed_reads;
   // True when role or leader changed (not persisted; for the application).
   bool soft_state_changed = false;
+  // True when the leader this node knew (itself included) changed or was
+  // lost since the last Ready: proposals it made or forwarded earlier may
+  // have been dropped (see "Proposals" in the file comment).
+  bool leader_changed = false;
 
   bool empty() const {
     return !hard_state && entries.empty() && !snapshot && committed_entries.empty() &&
-           messages.empty() && read_states.empty() && !soft_state_changed;
+           messages.empty() && read_states.empty() && failed_reads.empty() &&
+           snapshot_chunks.empty() && !soft_state_changed;
   }
 };
 
@@ -158,23 +219,30 @@ class Raft {
   // recipient...).
   Status step(Message m);
 
-  // Leader only. InvalidState when not leader; Throttled during a
-  // leadership transfer. Appended at the end of the leader's log; whether it
-  // commits shows in committed_entries.
+  // On the leader: appended at the end of its log (Throttled during a
+  // leadership transfer). On a follower or learner that knows a leader:
+  // forwarded to it. ConnectionLoss when no leader is known. Whether it
+  // commits shows only in committed_entries: see "Proposals" above.
   Status propose(std::string data);
   Status propose_batch(std::vector<std::string> data);
-  // One server at a time (§4.1): refused with ReconfigInProgress while an
-  // earlier change is uncommitted, or before the leader committed an entry
+  // Leader only (InvalidState elsewhere). One server at a time (§4.1):
+  // refused with ReconfigInProgress while an earlier change (or a joint
+  // configuration) is uncommitted, or before the leader committed an entry
   // of its term (§4.1, the fix for single-server changes).
   Status propose_conf_change(const ConfChange& cc);
+  // Leader only. Several changes at once through the joint configuration
+  // C_old,new (§4.3); once it commits the leader appends C_new itself. Same
+  // refusals as propose_conf_change; BadArguments when the changes do not
+  // apply (see JointConfChange).
+  Status propose_conf_changes(std::vector<ConfChange> changes);
 
   // Start an election now (pre-vote first when enabled). Ignored by a
   // leader and by a node that is not a voter.
   void campaign();
   // Linearizable read (§6.4): answered through Ready::read_states with the
-  // leader's commit index once a quorum confirmed its leadership. On a
-  // follower the request is forwarded to the leader. InvalidState when no
-  // leader is known.
+  // leader's commit index once a quorum confirmed its leadership, or failed
+  // through Ready::failed_reads. On a follower the request is forwarded to
+  // the leader. ConnectionLoss when no leader is known.
   Status read_index(std::uint64_t context);
   // Leader only (§3.10): bring `target` up to date, then have it start an
   // election. Proposals are refused until it succeeds or an election timeout

@@ -25,8 +25,10 @@
 
 #include <cstddef>
 #include <deque>
+#include <string>
 #include <vector>
 
+#include "coord/base/assert.h"
 #include "coord/base/ids.h"
 #include "coord/base/status.h"
 #include "coord/consensus/types.h"
@@ -50,8 +52,23 @@ class LogStorage {
   // first_index() <= lo < hi <= last_index() + 1.
   virtual void entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
                        std::vector<Entry>& out) const = 0;
-  // The latest snapshot, to send to a follower that is too far behind (§7).
+  // The latest snapshot, whole (a legacy InstallSnapshot; the core itself
+  // streams snapshots through the two methods below).
   virtual Snapshot snapshot() const = 0;
+
+  // Streaming the latest snapshot (the one snapshot_meta() describes) to a
+  // follower, one chunk at a time, so that neither side holds it whole: the
+  // size of its data, and up to max_bytes of it from `offset` (< size)
+  // appended to `out`. The defaults go through snapshot(), which reads it
+  // whole; a storage with large snapshots overrides both to read from its
+  // file at the offset.
+  virtual std::uint64_t snapshot_bytes() const { return snapshot().data.size(); }
+  virtual void read_snapshot(std::uint64_t offset, std::size_t max_bytes, std::string& out) const {
+    const Snapshot s = snapshot();
+    COORD_ASSERT(offset < s.data.size() || (offset == 0 && s.data.empty()),
+                 "read_snapshot past the end");
+    out.append(s.data, static_cast<std::size_t>(offset), max_bytes);
+  }
 };
 
 class MemoryStorage final : public LogStorage {
@@ -71,6 +88,8 @@ class MemoryStorage final : public LogStorage {
   void entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
                std::vector<Entry>& out) const override;
   Snapshot snapshot() const override { return snapshot_; }
+  std::uint64_t snapshot_bytes() const override { return snapshot_.data.size(); }
+  void read_snapshot(std::uint64_t offset, std::size_t max_bytes, std::string& out) const override;
 
   void set_hard_state(const HardState& hs) { hard_state_ = hs; }
   // Appends Ready::entries: an entry at an index already stored replaces it

@@ -47,22 +47,33 @@ struct HardState {
   friend bool operator==(const HardState&, const HardState&) = default;
 };
 
-// A configuration: who votes and who only receives the log. Both lists are
-// sorted and disjoint.
+// A configuration: who votes and who only receives the log. All lists are
+// sorted; learners are disjoint from both voter lists.
+//
+// During a joint change (thesis §4.3) the configuration is C_old,new:
+// `voters` is C_new's voters and `voters_outgoing` C_old's, and an election
+// or a commit needs a majority of each. Outside a joint change
+// voters_outgoing is empty.
 struct ConfState {
   std::vector<NodeId> voters;
   std::vector<NodeId> learners;
+  std::vector<NodeId> voters_outgoing{};  // defaulted: ConfState{voters, learners} still works
 
+  bool joint() const { return !voters_outgoing.empty(); }
+  // A voter of either half of a joint configuration.
   bool is_voter(NodeId id) const;
   bool is_learner(NodeId id) const;
   bool is_member(NodeId id) const { return is_voter(id) || is_learner(id); }
-  std::size_t size() const { return voters.size() + learners.size(); }
+  // Every member once: voters of both halves, then learners, sorted.
+  std::vector<NodeId> members() const;
+  std::size_t size() const { return members().size(); }
 
   friend bool operator==(const ConfState&, const ConfState&) = default;
 };
 std::ostream& operator<<(std::ostream& os, const ConfState& c);
 
-// One server at a time (thesis §4.1, §4.2.1 for learners).
+// One server at a time (thesis §4.1, §4.2.1 for learners), or one step of
+// a JointConfChange.
 enum class ConfChangeType : std::uint8_t {
   AddVoter = 0,
   RemoveVoter = 1,
@@ -83,6 +94,32 @@ struct ConfChange {
 
   friend bool operator==(const ConfChange&, const ConfChange&) = default;
 };
+
+// Several servers at once through joint consensus (thesis §4.3). A
+// ConfChange entry holds either encoding (its first byte is the version: 1
+// for ConfChange, 2 for JointConfChange).
+//
+// With changes: enter C_old,new, where C_new is C_old with every change
+// applied in order. When the changes leave the voters as they are (learners
+// added or removed only) there is nothing to be joint about and the entry
+// moves straight to C_new. Without changes: leave C_old,new for C_new; the
+// leader appends that entry itself once C_old,new is committed. Turning a
+// voter into a learner takes two changes (remove, then add as learner), so
+// that no server is a voter of C_old and a learner of C_new at once.
+struct JointConfChange {
+  std::vector<ConfChange> changes;
+
+  bool leave() const { return changes.empty(); }
+  std::string encode() const;
+  static Result<JointConfChange> decode(std::string_view bytes);
+  Result<ConfState> apply_to(const ConfState& before) const;
+
+  friend bool operator==(const JointConfChange&, const JointConfChange&) = default;
+};
+
+// The configuration after a ConfChange entry whose data is `data` (either
+// encoding), or an error when it does not decode or does not apply.
+Result<ConfState> apply_conf_entry(std::string_view data, const ConfState& before);
 
 // How a new cluster starts (§4.1: the configuration lives in the log): every
 // founding member's log begins with one conf change entry per member, term 1,
@@ -132,10 +169,26 @@ enum class MessageType : std::uint8_t {
   TimeoutNow = 9,
   // A follower asks the leader for a read index; context is its request id.
   ReadIndex = 10,
-  // The leader's answer: index = read index; reject = no leader could serve.
+  // The leader's answer: index = read index; reject = the read failed (the
+  // receiver was not the leader, or stepped down before confirming it).
   ReadIndexResponse = 11,
+  // One piece of a streamed snapshot (the thesis' InstallSnapshot with its
+  // offset and done fields, §5.2): snapshot = the snapshot's meta with data
+  // = the bytes at chunk_offset; chunk_last = the last piece.
+  SnapshotChunk = 12,
+  // A follower's answer to a chunk that was not the last: index = the
+  // snapshot's index; chunk_offset = the bytes it holds of that snapshot,
+  // where the next chunk must start; reject = it does not hold what the
+  // leader assumed (restart from chunk_offset). The last chunk is answered
+  // by an AppendResponse once the snapshot is installed.
+  SnapshotChunkResponse = 13,
+  // Proposal forwarding: a follower or learner hands client data to the
+  // leader it knows. entries = the proposals (data only); context = the
+  // forwarder's incarnation (high 32 bits) and sequence number (low 32), so
+  // that the leader appends a duplicated message once.
+  Propose = 14,
 };
-inline constexpr int message_type_count = 12;
+inline constexpr int message_type_count = 15;
 std::string_view to_string(MessageType t);
 
 struct Message {
@@ -151,6 +204,9 @@ struct Message {
   LogIndex reject_hint;
   bool transfer = false;
   std::uint64_t context = 0;
+  // SnapshotChunk / SnapshotChunkResponse only.
+  std::uint64_t chunk_offset = 0;
+  bool chunk_last = false;
   // Shared so that duplicating a message (a simulated network, several
   // followers) does not copy the application state.
   std::shared_ptr<const Snapshot> snapshot;
