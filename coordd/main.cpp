@@ -46,9 +46,11 @@ int main(int argc, char** argv) {
   app.add_option("--max-connections-per-address", o.connections_per_address_max,
                  "Connections accepted from one client address")
       ->capture_default_str();
-  app.add_option("--4lw-whitelist", o.replica.four_letter_whitelist,
-                 "Four-letter words answered, comma-separated, or * for all (ZooKeeper's "
-                 "4lw.commands.whitelist); others get ZooKeeper's \"not in the whitelist\" line")
+  app.add_option(
+         "--4lw-whitelist", o.replica.four_letter_whitelist,
+         "Four-letter words answered, comma-separated, or * for all (ZooKeeper's "
+         "4lw.commands.whitelist; srvr always); others get ZooKeeper's \"not in the whitelist\" "
+         "line")
       ->capture_default_str();
   app.add_option("--log-map-bytes", o.log_map_bytes, "Largest size of the LMDB log file")
       ->capture_default_str();

@@ -236,8 +236,10 @@ struct Replica::Impl {
     return Status();
   }
 
+  // srvr is always allowed, as in ZooKeeper 3.8 (its own scripts and
+  // status checks rely on it).
   bool four_letter_word_allowed(std::string_view word) const {
-    return four_letter_allowed.all || four_letter_allowed.words.contains(word);
+    return word == "srvr" || four_letter_allowed.all || four_letter_allowed.words.contains(word);
   }
 
   static consensus::RaftConfig raft_config(const ReplicaConfig& c, const ReplicaStorage& s) {

@@ -80,7 +80,8 @@ struct ReplicaConfig {
   // answered BadArguments.
   std::size_t watches_per_connection_max = limits::watches_per_connection_max;
   // Four-letter words answered, comma-separated, as ZooKeeper's
-  // 4lw.commands.whitelist; "*" answers every word. Any other word gets
+  // 4lw.commands.whitelist; "*" answers every word; srvr is always
+  // answered, as by ZooKeeper. Any other word gets
   // ZooKeeper's "<word> is not executed because it is not in the whitelist."
   std::string four_letter_whitelist = std::string(four_letter_whitelist_default);
   // Bytes of one four-letter word's answer (wchc, wchp, cons, stat, dump
