@@ -67,6 +67,12 @@ int main(int argc, char** argv) {
                  "cut off")
       ->check(CLI::Range(coord::limits::connections_outbound_bytes_total_min, std::size_t{1} << 40))
       ->capture_default_str();
+  app.add_option(
+         "--4lw-whitelist", o.replica.four_letter_whitelist,
+         "Four-letter words answered, comma-separated, or * for all (ZooKeeper's "
+         "4lw.commands.whitelist; srvr always); others get ZooKeeper's \"not in the whitelist\" "
+         "line")
+      ->capture_default_str();
   app.add_option("--log-map-bytes", o.log_map_bytes, "Largest size of the LMDB log file")
       ->capture_default_str();
   app.add_flag("--enforce-quota", o.replica.tree.enforce_quota,

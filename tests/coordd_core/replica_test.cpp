@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -88,6 +89,8 @@ class Client {
     return r.empty() ? Received{} : r.back();
   }
 
+  // For frames sent by hand (Server::deliver): how to decode xid's reply.
+  void expect(std::int32_t xid, OpCode op) { ops_[xid] = op; }
   void on_bytes(const pr::Bytes& b) { inbox_.insert(inbox_.end(), b.begin(), b.end()); }
   void on_close() { closed_ = true; }
 
@@ -105,11 +108,15 @@ class Server {
  public:
   explicit Server(std::string super_digest = "", znode::TreeConfig tree = {},
                   std::size_t sessions_max = 0)
+      : Server([&](ReplicaConfig& c) {
+          c.super_digest = std::move(super_digest);
+          c.tree = tree;
+          if (sessions_max != 0) c.sessions_max = sessions_max;
+        }) {}
+  explicit Server(const std::function<void(ReplicaConfig&)>& configure)
       : storage_(std::make_unique<FailingStorage>(consensus::ConfState{{NodeId(1)}, {}})) {
-    config_.super_digest = std::move(super_digest);
-    config_.tree = tree;
-    if (sessions_max != 0) config_.sessions_max = sessions_max;
     config_.reap_interval_ms = 100;
+    configure(config_);
     start();
   }
 
@@ -456,18 +463,77 @@ TEST(Replica, OversizedFrameClosesOnlyThatConnection) {
   EXPECT_EQ(good.call_one(OpCode::Exists, pr::ExistsRequest{"/", false}).header.err, ErrorCode::Ok);
 }
 
-TEST(Replica, UnknownOpcodeIsUnimplementedAndTheConnectionStays) {
+// As ZooKeeper 3.8: Unimplemented with zxid -1, then the connection
+// closes. Requests before it are answered first; none after it is run.
+TEST(Replica, UnknownOpcodeIsUnimplementedAndClosesTheConnection) {
+  Server server;
+  Client& c = server.open();
+  Client& other = server.open();
+  ASSERT_TRUE(c.connect());
+  ASSERT_TRUE(other.connect());
+  pr::Bytes frames;
+  pr::append_request_frame(frames, pr::RequestHeader{1, OpCode::Exists},
+                           pr::ExistsRequest{"/", false});
+  const pr::Bytes unknown = {0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0, 99};
+  frames.insert(frames.end(), unknown.begin(), unknown.end());
+  pr::append_request_frame(frames, pr::RequestHeader{3, OpCode::Create}, create_req("/after"));
+  c.expect(1, OpCode::Exists);
+  c.expect(3, OpCode::Create);
+  server.deliver(c.id(), frames);
+  auto r = c.take();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].header.xid, 1);
+  EXPECT_EQ(r[0].header.err, ErrorCode::Ok);
+  EXPECT_EQ(r[1].header.xid, 2);
+  EXPECT_EQ(r[1].header.zxid, Zxid(-1));
+  EXPECT_EQ(r[1].header.err, ErrorCode::Unimplemented);
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(other.call_one(OpCode::Exists, pr::ExistsRequest{"/after", false}).header.err,
+            ErrorCode::NoNode);
+}
+
+// A ConnectRequest on an open connection reads as a request of opcode 0
+// (its protocol version is the xid): ZooKeeper answers -6 and closes.
+TEST(Replica, SecondHandshakeIsUnimplementedAndClosesTheConnection) {
   Server server;
   Client& c = server.open();
   ASSERT_TRUE(c.connect());
-  pr::Bytes frame = {0, 0, 0, 8, 0, 0, 0, 5, 0, 0, 0, 99};
+  pr::Bytes frame;
+  pr::append_connect_request_frame(frame, pr::ConnectRequest{});
   server.deliver(c.id(), frame);
   auto r = c.take();
   ASSERT_EQ(r.size(), 1u);
-  EXPECT_EQ(r[0].header.xid, 5);
+  EXPECT_EQ(r[0].header.xid, 0);
   EXPECT_EQ(r[0].header.zxid, Zxid(-1));
   EXPECT_EQ(r[0].header.err, ErrorCode::Unimplemented);
+  EXPECT_TRUE(c.closed());
+}
+
+// deleteContainer and createSession are ops ZooKeeper knows: answered, the
+// connection stays.
+TEST(Replica, InternalOpcodesKeepTheConnection) {
+  Server server;
+  Client& c = server.open();
+  ASSERT_TRUE(c.connect());
+  const pr::Bytes frame = {0, 0, 0, 8, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xf6};  // createSession
+  server.deliver(c.id(), frame);
+  auto r = c.take();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].header.err, ErrorCode::Unimplemented);
   EXPECT_FALSE(c.closed());
+  EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/", false}).header.err, ErrorCode::Ok);
+}
+
+TEST(Replica, ExistsOfAPathWithNulIsBadArgumentsOtherReadsNoNode) {
+  Server server;
+  Client& c = server.open();
+  ASSERT_TRUE(c.connect());
+  const std::string nul("/zookeeper\0x", 12);
+  EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{nul, true}).header.err,
+            ErrorCode::BadArguments);
+  EXPECT_EQ(c.call_one(OpCode::GetData, pr::GetDataRequest{nul, false}).header.err,
+            ErrorCode::NoNode);
+  EXPECT_EQ(server.replica().tree().watch_count(), 0u);
 }
 
 TEST(Replica, MultiFailureHasZooKeepersResultShape) {
@@ -807,7 +873,7 @@ TEST(Replica, FourLetterWordsAnswer) {
 // cons shows ZooKeeper's per-connection fields; srst and crst reset what
 // the words report, while the Prometheus counters keep counting.
 TEST(Replica, FourLetterWordStatisticsAndTheirReset) {
-  Server server;
+  Server server([](ReplicaConfig& c) { c.four_letter_whitelist = "*"; });
   Client& c = server.open("127.0.0.1", 40123);
   ASSERT_TRUE(c.connect().has_value());
   ASSERT_EQ(c.call_one(OpCode::Create, create_req("/s")).header.err, ErrorCode::Ok);
@@ -824,6 +890,207 @@ TEST(Replica, FourLetterWordStatisticsAndTheirReset) {
   EXPECT_EQ(server.replica().four_letter_word("crst"), "Connection stats reset.\n");
   EXPECT_NE(server.replica().four_letter_word("cons").find("(queued=0,recved=0,sent=0,"),
             std::string::npos);
+}
+
+// ---- bounded replies ---------------------------------------------------------
+
+// A multiRead naming one large node many times is refused while it is
+// built (every op's result MarshallingError, header Ok, as any failed
+// multi), not assembled in full; the node stays readable alone.
+TEST(Replica, MultiReadPastTheReplyLimitIsRefusedOpByOp) {
+  Server server;
+  Client& c = server.open();
+  Client& other = server.open();
+  ASSERT_TRUE(c.connect());
+  ASSERT_TRUE(other.connect());
+  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/big", std::string(600'000, 'b'))).header.err,
+            ErrorCode::Ok);
+  pr::MultiRequest one;
+  one.ops.push_back(pr::MultiOp{OpCode::GetData, pr::GetDataRequest{"/big", false}});
+  auto ok = c.call_one(OpCode::MultiRead, one);
+  ASSERT_EQ(ok.header.err, ErrorCode::Ok);
+  ASSERT_EQ(std::get<pr::MultiResponse>(*ok.body).results.size(), 1u);
+  EXPECT_EQ(std::get<pr::MultiResponse>(*ok.body).results[0].data->size(), 600'000u);
+
+  pr::MultiRequest many;
+  for (int i = 0; i < 300; ++i)
+    many.ops.push_back(pr::MultiOp{OpCode::GetData, pr::GetDataRequest{"/big", false}});
+  auto refused = c.call_one(OpCode::MultiRead, many);
+  ASSERT_EQ(refused.header.err, ErrorCode::Ok);
+  const auto& results = std::get<pr::MultiResponse>(*refused.body).results;
+  ASSERT_EQ(results.size(), 300u);
+  for (const auto& r : results) {
+    EXPECT_EQ(r.type, OpCode::Error);
+    EXPECT_EQ(r.err, ErrorCode::MarshallingError);
+  }
+  EXPECT_FALSE(c.closed());
+  EXPECT_EQ(c.call_one(OpCode::GetData, pr::GetDataRequest{"/big", false}).header.err,
+            ErrorCode::Ok);
+  EXPECT_EQ(other.call_one(OpCode::Exists, pr::ExistsRequest{"/big", false}).header.err,
+            ErrorCode::Ok);
+}
+
+// Children lists, getEphemerals and a multi's results are measured too
+// (a small limit stands in for a node with 200,000 children).
+TEST(Replica, EveryGrowingReplyIsBoundedByTheLimit) {
+  Server server([](ReplicaConfig& c) { c.reply_bytes_max = 2'000; });
+  Client& c = server.open();
+  Client& writer = server.open();
+  ASSERT_TRUE(c.connect());
+  ASSERT_TRUE(writer.connect());
+  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/kids")).header.err, ErrorCode::Ok);
+  auto create_kids = [&](const std::string& prefix, int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_EQ(c.call_one(OpCode::Create, create_req("/kids/" + prefix + std::to_string(1000 + i),
+                                                      "", CreateMode::Ephemeral))
+                    .header.err,
+                ErrorCode::Ok);
+    }
+  };
+  create_kids("child-", 100);
+  // 100 names of 10 bytes: 1,420 bytes, within the limit.
+  auto listed = c.call_one(OpCode::GetChildren, pr::GetChildrenRequest{"/kids", false});
+  ASSERT_EQ(listed.header.err, ErrorCode::Ok);
+  EXPECT_EQ(std::get<pr::GetChildrenResponse>(*listed.body).children.size(), 100u);
+  create_kids("more-", 50);
+  // 150 children: past the limit, with or without a watch; no watch is left.
+  EXPECT_EQ(c.call_one(OpCode::GetChildren, pr::GetChildrenRequest{"/kids", true}).header.err,
+            ErrorCode::MarshallingError);
+  EXPECT_EQ(c.call_one(OpCode::GetChildren2, pr::GetChildren2Request{"/kids", false}).header.err,
+            ErrorCode::MarshallingError);
+  EXPECT_EQ(server.replica().tree().watch_count(), 0u);
+  EXPECT_EQ(c.call_one(OpCode::GetEphemerals, pr::GetEphemeralsRequest{"/"}).header.err,
+            ErrorCode::MarshallingError);
+  auto few = c.call_one(OpCode::GetEphemerals, pr::GetEphemeralsRequest{"/kids/child-100"});
+  ASSERT_EQ(few.header.err, ErrorCode::Ok);
+  EXPECT_EQ(std::get<pr::GetEphemeralsResponse>(*few.body).ephemerals.size(), 10u);
+  pr::MultiRequest lists;
+  lists.ops.push_back(pr::MultiOp{OpCode::GetChildren, pr::GetChildrenRequest{"/kids", false}});
+  auto mr = c.call_one(OpCode::MultiRead, lists);
+  ASSERT_EQ(mr.header.err, ErrorCode::Ok);
+  EXPECT_EQ(std::get<pr::MultiResponse>(*mr.body).results.at(0).err, ErrorCode::MarshallingError);
+
+  // A multi whose results could pass the limit is refused before it is
+  // proposed: nothing of it applies.
+  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/v")).header.err, ErrorCode::Ok);
+  pr::MultiRequest sets;
+  for (int i = 0; i < 40; ++i)
+    sets.ops.push_back(
+        pr::MultiOp{OpCode::SetData, pr::SetDataRequest{"/v", std::string("x"), -1}});
+  auto refused = c.call_one(OpCode::Multi, sets);
+  ASSERT_EQ(refused.header.err, ErrorCode::Ok);
+  const auto& results = std::get<pr::MultiResponse>(*refused.body).results;
+  ASSERT_EQ(results.size(), 40u);
+  EXPECT_EQ(results[0].err, ErrorCode::MarshallingError);
+  auto v = writer.call_one(OpCode::Exists, pr::ExistsRequest{"/v", false});
+  EXPECT_EQ(std::get<pr::ExistsResponse>(*v.body).stat.version, 0);
+  sets.ops.resize(10);
+  EXPECT_EQ(c.call_one(OpCode::Multi, sets).header.err, ErrorCode::Ok);
+  v = writer.call_one(OpCode::Exists, pr::ExistsRequest{"/v", false});
+  EXPECT_EQ(std::get<pr::ExistsResponse>(*v.body).stat.version, 10);
+  EXPECT_FALSE(c.closed());
+}
+
+// ---- the per-connection watch limit ----------------------------------------------
+
+// A watch the limit refuses is an error, never an Ok with the watch
+// silently dropped; other connections are not affected.
+TEST(Replica, WatchPastTheConnectionLimitIsAnError) {
+  Server server([](ReplicaConfig& c) { c.watches_per_connection_max = 3; });
+  Client& c = server.open();
+  Client& other = server.open();
+  ASSERT_TRUE(c.connect());
+  ASSERT_TRUE(other.connect());
+  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/a")).header.err, ErrorCode::Ok);
+  ASSERT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/a", true}).header.err, ErrorCode::Ok);
+  ASSERT_EQ(c.call_one(OpCode::GetData, pr::GetDataRequest{"/", true}).header.err, ErrorCode::Ok);
+  ASSERT_EQ(c.call_one(OpCode::GetChildren, pr::GetChildrenRequest{"/", true}).header.err,
+            ErrorCode::Ok);
+  EXPECT_EQ(server.replica().tree().watch_count(), 3u);
+  // The fourth, by every way of asking.
+  EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/missing", true}).header.err,
+            ErrorCode::BadArguments);
+  EXPECT_EQ(c.call_one(OpCode::GetData, pr::GetDataRequest{"/a", false}).header.err, ErrorCode::Ok);
+  EXPECT_EQ(c.call_one(OpCode::GetChildren2, pr::GetChildren2Request{"/a", true}).header.err,
+            ErrorCode::BadArguments);
+  EXPECT_EQ(
+      c.call_one(OpCode::AddWatch, pr::AddWatchRequest{"/b", AddWatchMode::Persistent}).header.err,
+      ErrorCode::BadArguments);
+  pr::SetWatches sw;
+  sw.relative_zxid = server.replica().applied_zxid();
+  sw.exist_watches = {"/x", "/y"};
+  c.send(OpCode::SetWatches, sw, pr::xid_set_watches);
+  auto r = c.take();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].header.err, ErrorCode::BadArguments);
+  EXPECT_EQ(server.replica().tree().watch_count(), 3u);
+  // A watch already held is not a new one.
+  EXPECT_EQ(c.call_one(OpCode::GetData, pr::GetDataRequest{"/a", true}).header.err, ErrorCode::Ok);
+  EXPECT_EQ(other.call_one(OpCode::Exists, pr::ExistsRequest{"/missing", true}).header.err,
+            ErrorCode::NoNode);
+  EXPECT_FALSE(c.closed());
+}
+
+// ---- four-letter words ------------------------------------------------------------
+
+TEST(Replica, FourLetterWhitelistRefusesAsZooKeeperDoes) {
+  Server server;
+  EXPECT_EQ(server.replica().four_letter_word("ruok"), "imok");
+  for (const char* word : {"srvr", "stat", "mntr", "conf", "envi", "cons", "isro", "wchs", "dirs"})
+    EXPECT_TRUE(server.replica().four_letter_word_allowed(word)) << word;
+  for (const char* word : {"wchc", "wchp", "dump", "srst", "crst", "gtmk", "stmk"}) {
+    EXPECT_FALSE(server.replica().four_letter_word_allowed(word)) << word;
+    EXPECT_EQ(server.replica().four_letter_word(word),
+              std::string(word) + " is not executed because it is not in the whitelist.\n");
+  }
+  EXPECT_EQ(server.replica().four_letter_word("xyzw"), "");
+
+  Server all([](ReplicaConfig& c) { c.four_letter_whitelist = "*"; });
+  EXPECT_TRUE(all.replica().four_letter_word_allowed("dump"));
+  Server some([](ReplicaConfig& c) { c.four_letter_whitelist = " ruok , wchc,"; });
+  EXPECT_TRUE(some.replica().four_letter_word_allowed("wchc"));
+  EXPECT_FALSE(some.replica().four_letter_word_allowed("mntr"));
+  EXPECT_TRUE(some.replica().four_letter_word_allowed("srvr"));  // always, as ZooKeeper's
+
+  ReplicaConfig bad;
+  bad.four_letter_whitelist = "ruok,nope";
+  MemoryReplicaStorage storage(consensus::ConfState{{NodeId(1)}, {}});
+  auto r =
+      Replica::create(bad, storage, std::nullopt, Random(1), [] { return std::string(16, 'p'); });
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("nope"), std::string::npos) << r.status();
+}
+
+// wchs counts without listing; wchc and wchp stop at the byte limit with
+// a line that says so.
+TEST(Replica, WatchWordsAreBounded) {
+  Server server([](ReplicaConfig& c) {
+    c.four_letter_whitelist = "*";
+    c.four_letter_word_bytes_max = 300;
+  });
+  Client& c = server.open();
+  ASSERT_TRUE(c.connect());
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_EQ(
+        c.call_one(OpCode::Exists, pr::ExistsRequest{"/w" + std::to_string(i), true}).header.err,
+        ErrorCode::NoNode);
+  }
+  EXPECT_EQ(server.replica().four_letter_word("wchs"),
+            "1 connections watching 60 paths\nTotal watches:60\n");
+  for (const char* word : {"wchc", "wchp"}) {
+    const std::string out = server.replica().four_letter_word(word);
+    EXPECT_LT(out.size(), 400u) << word;
+    EXPECT_NE(out.find("... truncated: this answer is limited to 300 bytes\n"), std::string::npos)
+        << word << ":\n"
+        << out;
+  }
+  Server roomy([](ReplicaConfig& cfg) { cfg.four_letter_whitelist = "*"; });
+  Client& d = roomy.open();
+  ASSERT_TRUE(d.connect());
+  ASSERT_EQ(d.call_one(OpCode::Exists, pr::ExistsRequest{"/w", true}).header.err,
+            ErrorCode::NoNode);
+  EXPECT_NE(roomy.replica().four_letter_word("wchp").find("/w\n\t0x"), std::string::npos);
+  EXPECT_EQ(roomy.replica().four_letter_word("wchc").find("truncated"), std::string::npos);
 }
 
 }  // namespace

@@ -267,14 +267,26 @@ class BadInput(unittest.TestCase):
             self.assertEqual(f.xid, n)
 
     # -- opcodes and records ----------------------------------------------
-    def test_unknown_opcodes_keep_the_connection(self):
+    def test_unknown_opcodes_close_the_connection(self):
+        """As ZooKeeper 3.8: Unimplemented with zxid -1, then the close; a
+        request sent behind it is not run."""
+        for op in (99, 10, 0, -1, 23, 99999, -100, -12, (1 << 31) - 1):
+            c = self.session()
+            c.send_request(op, b"\x00" * 8, xid=5)
+            c.send_request(zw.CREATE, zw.create_body("/after-unknown"), xid=6)
+            f = c.read_frame(CLOSE_WAIT_S)
+            self.assertEqual((f.xid, f.zxid, f.err, f.body), (5, -1, zw.UNIMPLEMENTED, b""),
+                             "opcode %d" % op)
+            self.assert_closed(c, "unknown opcode %d" % op)
+        _, f = self.bystander.call(zw.EXISTS, zw.path_watch_body("/after-unknown"))
+        self.assertEqual(f.err, zw.NO_NODE)
+
+    def test_second_handshake_closes_the_connection(self):
         c = self.session()
-        for op in (99, 10, 0, 23, 99999, -100, -12, (1 << 31) - 1):
-            _, f = c.call(op, b"\x00" * 8)
-            self.assertEqual(f.err, zw.UNIMPLEMENTED, "opcode %d" % op)
-            self.assertEqual(f.body, b"")
-        _, f = c.call(zw.EXISTS, zw.path_watch_body("/bystander"))
-        self.assertEqual(f.err, 0)
+        c.send_frame(zw.connect_body())
+        f = c.read_frame(CLOSE_WAIT_S)
+        self.assertEqual((f.xid, f.zxid, f.err), (0, -1, zw.UNIMPLEMENTED))
+        self.assert_closed(c, "a second ConnectRequest")
 
     def check_undecodable(self, opcode, body, why, must_not_exist=None):
         c = self.session()
@@ -412,6 +424,92 @@ class BadInput(unittest.TestCase):
         finally:
             for c in conns:
                 c.close()
+
+
+def rss_kb(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError("no %s for pid %d" % (field, pid))
+
+
+class BigReplies(unittest.TestCase):
+    """Requests whose replies would be larger than a client may read, on a
+    server of its own: each is refused while its reply is built (header or
+    every multi result MarshallingError), with memory flat and nobody else
+    stalled."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Coordd()
+        try:
+            cls.server.start()
+        except Exception:
+            cls.server.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def session(self):
+        c = zw.Conn(self.server.port, timeout_s=60.0)
+        self.addCleanup(c.close)
+        self.assertNotEqual(c.handshake(timeout_ms=40000)["sessionId"], 0)
+        return c
+
+    def assert_alive_and_serving(self, c):
+        self.assertIsNone(self.server.proc.poll(), "coordd died:\n" + self.server.log()[-3000:])
+        _, f = c.call(zw.EXISTS, zw.path_watch_body("/"))
+        self.assertEqual(f.err, 0)
+
+    def test_multiread_of_one_mib_node_two_thousand_times(self):
+        c = self.session()
+        _, f = c.call(zw.CREATE, zw.create_body("/mib", b"m" * 1_000_000))
+        self.assertEqual(f.err, 0)
+        bystander = self.session()
+        pid = self.server.proc.pid
+        peak_before = rss_kb(pid, "VmHWM")
+        ops = [(zw.GET_DATA, zw.path_watch_body("/mib"))] * 2100
+        request = zw.multi_body(ops)
+        self.assertLess(len(request), 48 * 1024)
+        xid = c.send_request(zw.MULTI_READ, request)
+        # Another client is served meanwhile, promptly.
+        started = time.monotonic()
+        _, f = bystander.call(zw.GET_DATA, zw.path_watch_body("/mib"), timeout_s=10.0)
+        self.assertEqual(f.err, 0)
+        self.assertLess(time.monotonic() - started, 5.0)
+        f = c.read_frame(60.0)
+        self.assertEqual((f.xid, f.err), (xid, 0))
+        results = zw.decode_multi(zw.Reader(f.body))
+        self.assertEqual(results, [("error", zw.MARSHALLING_ERROR)] * 2100)
+        grown_mb = (rss_kb(pid, "VmHWM") - peak_before) / 1024.0
+        self.assertLess(grown_mb, 64.0, "peak RSS grew by %.0f MB" % grown_mb)
+        self.assert_alive_and_serving(c)
+        # One read of the node still works, on the same connection.
+        _, f = c.call(zw.MULTI_READ, zw.multi_body([(zw.GET_DATA, zw.path_watch_body("/mib"))]))
+        self.assertEqual(f.err, 0)
+        self.assertEqual(len(zw.decode_multi(zw.Reader(f.body))[0][1]), 1_000_000)
+
+    def test_children_list_larger_than_a_frame(self):
+        c = self.session()
+        _, f = c.call(zw.CREATE, zw.create_body("/wide"))
+        self.assertEqual(f.err, 0)
+        n, batch = 48_000, 1000  # names of 24 bytes: about 1.3 MB of reply
+        for start in range(0, n, batch):
+            _, f = c.call(zw.MULTI, zw.multi_body(
+                [(zw.CREATE, zw.create_body("/wide/child-%018d" % i))
+                 for i in range(start, start + batch)]))
+            self.assertEqual(f.err, 0)
+        for op in (zw.GET_CHILDREN, zw.GET_CHILDREN2):
+            _, f = c.call(op, zw.path_watch_body("/wide", True))
+            self.assertEqual((f.err, f.body), (zw.MARSHALLING_ERROR, b""))
+        _, f = c.call(zw.GET_ALL_CHILDREN_NUMBER, zw.path_body("/wide"))
+        self.assertEqual((f.err, zw.Reader(f.body).int()), (0, n))
+        # The refused getChildren left no watch behind.
+        self.assertIn("Total watches:0", four_letter(self.server.port, "wchs"))
+        self.assert_alive_and_serving(c)
 
 
 class SlowReader(unittest.TestCase):

@@ -46,9 +46,9 @@ DELIBERATE_DIFFERENCES = [
     "(server-side NullPointerException); coordd answers it like a one-op check.",
     "watch events carry the zxid of the change that fired them; ZooKeeper 3.8 sends -1 "
     "(dropped by the normalization).",
-    "an unknown opcode is answered ZUNIMPLEMENTED on both, but ZooKeeper 3.8 answers it "
-    "at once, ahead of replies still pending on the connection, then closes the "
-    "connection; coordd answers it in order and keeps the connection.",
+    "an unknown opcode is answered ZUNIMPLEMENTED (zxid -1) and the connection closed on "
+    "both, but ZooKeeper 3.8 answers it at once and drops the replies still pending "
+    "ahead of it; coordd answers those first (the corpus sends it alone).",
     "a resume with a wrong password gets the same invalid-session reply on both, but "
     "ZooKeeper 3.8 also closes the connection the session is on; coordd leaves the owner "
     "connected (a client without the password cannot disconnect others).",
@@ -68,6 +68,9 @@ DELIBERATE_DIFFERENCES = [
     "echoes the xid (every client sends -2).",
     "the sasl reply (SASL not configured) carries zxid 0 on ZooKeeper 3.8 and the last "
     "zxid on coordd; clients ignore it (masked in the corpus).",
+    "the default four-letter-word whitelist: ZooKeeper 3.8 answers srvr only, coordd "
+    "ruok, isro, srvr, stat, cons, envi, conf, mntr, wchs and dirs (both servers run "
+    "with '*' here; FourLetterWhitelist compares the same explicit list on both).",
 ]
 
 
@@ -191,6 +194,22 @@ class Run:
         self.last_reply_zxid[c] = max(zxid, self.last_reply_zxid.get(c, 0))
         if write:
             self.max_write_zxid = max(self.max_write_zxid, zxid)
+
+    def raw_frame(self, c, payload, label):
+        """Sends one frame of any bytes and records the next frame's header
+        (a second ConnectRequest reads as a request: its protocol version is
+        the xid, the top of lastZxidSeen the opcode)."""
+        conn = self.conns[c]
+        try:
+            conn.send_frame(payload)
+            f = conn.read_frame()
+        except TimeoutError:
+            self.rec("raw", c, label, "no-reply")
+            return
+        except (zw.Closed, OSError):
+            self.rec("raw", c, label, "connection-closed")
+            return
+        self.rec("raw", c, label, f.xid, Z(f.zxid, False), f.err, len(f.body))
 
     def pipeline(self, c, requests):
         """Sends every (opcode, body) at once, then records every frame until
@@ -1151,6 +1170,54 @@ def sc_watch_type_out_of_range(t):
     t.close_session(a)
 
 
+def sc_unknown_opcode_closes(t):
+    a = t.connect()
+    t.exists(a, "/zookeeper")
+    t.call(a, 99, b"\x00" * 8)
+    t.closed(a)
+    b = t.connect()
+    t.call(b, 0)
+    t.closed(b)
+    c = t.connect()
+    t.call(c, -1)
+    t.closed(c)
+
+
+def sc_second_handshake_closes(t):
+    a = t.connect()
+    t.exists(a, "/zookeeper")
+    t.raw_frame(a, zw.connect_body(), "second ConnectRequest")
+    t.closed(a)
+    b = t.connect()
+    t.raw_frame(b, zw.connect_body(session_id=t.conns[b].session_id,
+                                   passwd=t.conns[b].passwd), "ConnectRequest resuming itself")
+    t.closed(b)
+
+
+def sc_nul_in_read_paths(t):
+    a = t.connect()
+    t.create(a, t.p())
+    t.create(a, t.p("/x"), b"x")
+    for path in (t.p("/x\x00"), t.p("\x00/x"), "/\x00", t.p("/missing\x00y")):
+        t.exists(a, path)
+        t.exists(a, path, watch=True)
+        t.get(a, path)
+        t.get(a, path, watch=True)
+        t.children(a, path)
+        t.children(a, path, op=zw.GET_CHILDREN2)
+        t.get_acl(a, path)
+        t.call(a, zw.GET_ALL_CHILDREN_NUMBER, zw.path_body(path))
+        t.call(a, zw.CHECK_WATCHES, zw.path_int_body(path, 3))
+        t.call(a, zw.REMOVE_WATCHES, zw.path_int_body(path, 3))
+        t.multi(a, [(zw.GET_DATA, zw.path_watch_body(path)),
+                    (zw.GET_CHILDREN, zw.path_watch_body(path))], op=zw.MULTI_READ)
+        t.set(a, path, b"y")
+        t.delete(a, path)
+    t.exists(a, t.p("/x"), watch=True)
+    t.set(a, t.p("/x"), b"z")
+    t.close_session(a)
+
+
 SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_child_versions,
              sc_many_children, sc_bad_paths, sc_acl_auth,
              sc_acl_every_read, sc_multi,
@@ -1161,7 +1228,8 @@ SCENARIOS = [sc_handshake, sc_wrong_password, sc_crud, sc_create_modes, sc_child
              sc_persistent_watch_is_a_data_and_child_watch, sc_watch_type_out_of_range,
              sc_super_identity_in_who_am_i, sc_events_need_read_permission,
              sc_resume_renegotiates_timeout, sc_events_and_replies_in_zxid_order,
-             sc_auth_ip_scheme]
+             sc_auth_ip_scheme, sc_unknown_opcode_closes, sc_second_handshake_closes,
+             sc_nul_in_read_paths]
 
 # Scenarios where coordd differs from ZooKeeper 3.8 because of a coordd bug
 # not fixed yet: name -> the bug. They run as expected failures.
@@ -1480,7 +1548,7 @@ class DifferentialTest(FourLetterWords, BadRecords, unittest.TestCase):
         super_digest = zw.digest_id("super", SUPER_PASSWORD)
         cls.zookeeper = ZooKeeper(jvm_args=[
             "-Dzookeeper.DigestAuthenticationProvider.superDigest=" + super_digest])
-        cls.coordd = Coordd(extra_args=["--super-digest", super_digest])
+        cls.coordd = Coordd(extra_args=["--super-digest", super_digest, "--4lw-whitelist", "*"])
         try:
             cls.zookeeper.launch()
             cls.coordd.start()
@@ -1534,6 +1602,46 @@ for _fn in SCENARIOS:
     setattr(DifferentialTest, "test_" + _fn.__name__[3:], _make(_fn))
 
 
+# srvr is left out: ZooKeeper answers it whatever the list says. conf stays
+# in: the harness asks ZooKeeper for it to know the server is its own.
+WHITELIST = " ruok,conf,mntr"
+
+
+@unittest.skipUnless(available(), "Java or the ZooKeeper 3.8 jars are missing")
+class FourLetterWhitelist(unittest.TestCase):
+    """The same explicit whitelist on both servers: every word outside it
+    gets ZooKeeper's refusal line, word for word."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.zookeeper = ZooKeeper(jvm_args=["-Dzookeeper.4lw.commands.whitelist=" + WHITELIST])
+        cls.coordd = Coordd(extra_args=["--4lw-whitelist", WHITELIST])
+        try:
+            cls.zookeeper.launch()
+            cls.coordd.start()
+            cls.zookeeper.wait_ready()
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.zookeeper.cleanup()
+        cls.coordd.cleanup()
+
+    def test_words_outside_the_whitelist(self):
+        allowed = {w.strip() for w in WHITELIST.split(",")} | {"srvr"}
+        for word in ("conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "hash", "isro",
+                     "mntr", "ruok", "srst", "srvr", "stat", "stmk", "wchc", "wchp", "wchs"):
+            zk = four_letter(self.zookeeper.port, word)
+            co = four_letter(self.coordd.port, word)
+            if word in allowed:
+                self.assertNotIn("not in the whitelist", co, word)
+            else:
+                self.assertEqual(co, zk, word)
+                self.assertEqual(co, word + " is not executed because it is not in the whitelist.\n")
+
+
 class CoorddOnly(unittest.TestCase):
     """Where coordd answers what ZooKeeper 3.8 leaves unanswered."""
 
@@ -1569,12 +1677,18 @@ class CoorddOnly(unittest.TestCase):
         self.assertNotEqual(c.handshake()["sessionId"], 0)
         return c
 
-    def test_unknown_opcode_keeps_the_connection(self):
+    def test_unknown_opcode_answers_pending_requests_first(self):
         c = self.session()
-        _, f = c.call(99)
-        self.assertEqual((f.zxid, f.err), (-1, zw.UNIMPLEMENTED))
-        _, f = c.call(zw.PING, xid=-2)
-        self.assertEqual(f.err, 0)
+        first = c.send_request(zw.EXISTS, zw.path_watch_body("/zookeeper"))
+        unknown = c.send_request(99)
+        c.send_request(zw.CREATE, zw.create_body("/co-after-unknown"))
+        f1, f2 = c.read_frame(), c.read_frame()
+        self.assertEqual((f1.xid, f1.err), (first, 0))
+        self.assertEqual((f2.xid, f2.zxid, f2.err), (unknown, -1, zw.UNIMPLEMENTED))
+        self.assertTrue(c.is_closed(5.0))
+        other = self.session()
+        _, f = other.call(zw.EXISTS, zw.path_watch_body("/co-after-unknown"))
+        self.assertEqual(f.err, zw.NO_NODE)
 
     def test_wrong_password_does_not_evict_the_owner(self):
         owner = self.session()

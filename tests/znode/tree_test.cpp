@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "coord/base/assert.h"
@@ -506,6 +507,53 @@ TEST_F(TreeTest, EventsCarryTheAclOfTheNodeTheyTellAbout) {
   ASSERT_EQ(caught.size(), 2u);
   EXPECT_FALSE(caught[0].acl.has_value());
   EXPECT_EQ(*caught[1].acl, reader);
+}
+
+// The per-connection limit refuses one watch more (setWatches skips it,
+// reports it and goes on with catch-up events); the four-letter-word
+// visitors see each (path, connection) once and stop when told.
+TEST_F(TreeTest, WatchLimitAndVisitors) {
+  tree.set_watches_per_connection_max(2);
+  ASSERT_EQ(create("/a"), ErrorCode::Ok);
+  ASSERT_TRUE(tree.add_watch(5, "/a", WatchKind::Data).ok());
+  ASSERT_TRUE(tree.add_watch(5, "/a", WatchKind::Child).ok());
+  EXPECT_TRUE(tree.add_watch(5, "/a", WatchKind::Data).ok());  // held already
+  EXPECT_EQ(tree.add_watch(5, "/b", WatchKind::Exist).code(), ErrorCode::Throttled);
+  EXPECT_TRUE(tree.add_watch(6, "/b", WatchKind::Exist).ok());
+  SetWatchesRequest req;
+  req.relative_zxid = Zxid(0);
+  req.data = {"/gone"};
+  req.exist = {"/c"};
+  Status refused;
+  auto events = tree.set_watches(5, req, &refused);
+  EXPECT_EQ(refused.code(), ErrorCode::Throttled);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, EventType::NodeDeleted);
+  EXPECT_EQ(tree.watch_count(), 3u);
+  EXPECT_EQ(tree.watched_path_count(), 2u);
+  EXPECT_EQ(tree.watching_connection_count(), 2u);
+  std::vector<std::pair<std::string, WatcherId>> by_path;
+  tree.visit_watches_by_path([&](std::string_view p, WatcherId w) {
+    by_path.emplace_back(p, w);
+    return true;
+  });
+  std::sort(by_path.begin(), by_path.end());
+  EXPECT_EQ(by_path, (std::vector<std::pair<std::string, WatcherId>>{{"/a", 5}, {"/b", 6}}));
+  int visited = 0;
+  tree.visit_watches_by_watcher([&](WatcherId, std::string_view) { return ++visited < 1; });
+  EXPECT_EQ(visited, 1);
+}
+
+TEST_F(TreeTest, VisitEphemeralsStopsWhenTold) {
+  for (const char* p : {"/e1", "/e2", "/e3", "/f1"})
+    ASSERT_EQ(create(p, std::string(), CreateMode::Ephemeral), ErrorCode::Ok);
+  std::vector<std::string> seen;
+  tree.visit_ephemerals(SessionId(1), "/e", [&](std::string_view p) {
+    seen.emplace_back(p);
+    return seen.size() < 2;
+  });
+  EXPECT_EQ(seen, (std::vector<std::string>{"/e1", "/e2"}));
+  EXPECT_EQ(tree.get_ephemerals(SessionId(1), "/e").size(), 3u);
 }
 
 TEST_F(TreeTest, MovedTreeKeepsWorking) {

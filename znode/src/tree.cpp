@@ -897,6 +897,15 @@ std::vector<std::string> DataTree::get_ephemerals(SessionId session,
   return out;
 }
 
+void DataTree::visit_ephemerals(SessionId session, std::string_view prefix,
+                                const std::function<bool(std::string_view)>& fn) const {
+  auto it = impl_->ephemerals.find(session.value());
+  if (it == impl_->ephemerals.end()) return;
+  for (std::string_view p : it->second) {
+    if (p.starts_with(prefix) && !fn(p)) return;
+  }
+}
+
 std::vector<ReadOpResult> DataTree::multi_read(const std::vector<ReadOp>& ops,
                                                const Caller& caller) const {
   std::vector<ReadOpResult> out;
@@ -953,6 +962,10 @@ Status DataTree::add_watch(WatcherId watcher, std::string_view path, WatchKind k
   return impl_->watches.add(watcher, path, kind);
 }
 
+void DataTree::set_watches_per_connection_max(std::size_t n) {
+  impl_->watches.set_per_watcher_max(n);
+}
+
 Status DataTree::check_watches(WatcherId watcher, std::string_view path, WatcherType type) const {
   const std::uint8_t bits = detail::WatchIndex::bits_of(type);
   if (bits == 0 || !impl_->watches.has(watcher, path, bits)) return ErrorCode::NoWatcher;
@@ -965,7 +978,8 @@ Status DataTree::remove_watches(WatcherId watcher, std::string_view path, Watche
   return Status();
 }
 
-std::vector<WatchEvent> DataTree::set_watches(WatcherId watcher, const SetWatchesRequest& req) {
+std::vector<WatchEvent> DataTree::set_watches(WatcherId watcher, const SetWatchesRequest& req,
+                                              Status* refused) {
   Impl& t = *impl_;
   std::vector<WatchEvent> out;
   const std::int64_t rel = req.relative_zxid.value();
@@ -975,8 +989,12 @@ std::vector<WatchEvent> DataTree::set_watches(WatcherId watcher, const SetWatche
     out.push_back(WatchEvent{watcher, type, path, t.last_zxid, std::nullopt});
     if (about != nullptr) out.back().acl = t.acls.get(about->acl).acl;
   };
-  // A registration refused by the per-connection limit is dropped: the
-  // client learns nothing of that path, as with any watch it could not set.
+  // A registration refused by the per-connection limit is skipped and
+  // reported; catch-up events take no registration and still go out.
+  auto add = [&](const std::string& p, WatchKind kind) {
+    Status st = t.watches.add(watcher, p, kind);
+    if (!st.ok() && refused != nullptr) *refused = st;
+  };
   for (const auto& p : req.data) {
     const Node* n = t.lookup(p);
     if (n == nullptr) {
@@ -984,14 +1002,14 @@ std::vector<WatchEvent> DataTree::set_watches(WatcherId watcher, const SetWatche
     } else if (n->mzxid > rel) {
       event(EventType::NodeDataChanged, p, n);
     } else {
-      (void)t.watches.add(watcher, p, WatchKind::Data);
+      add(p, WatchKind::Data);
     }
   }
   for (const auto& p : req.exist) {
     if (const Node* n = t.lookup(p); n != nullptr) {
       event(EventType::NodeCreated, p, n);
     } else {
-      (void)t.watches.add(watcher, p, WatchKind::Exist);
+      add(p, WatchKind::Exist);
     }
   }
   for (const auto& p : req.child) {
@@ -1001,13 +1019,13 @@ std::vector<WatchEvent> DataTree::set_watches(WatcherId watcher, const SetWatche
     } else if (n->pzxid > rel) {
       event(EventType::NodeChildrenChanged, p, n);
     } else {
-      (void)t.watches.add(watcher, p, WatchKind::Child);
+      add(p, WatchKind::Child);
     }
   }
   for (const auto& p : req.persistent)
-    (void)t.watches.add(watcher, p, WatchKind::Persistent);
+    add(p, WatchKind::Persistent);
   for (const auto& p : req.persistent_recursive)
-    (void)t.watches.add(watcher, p, WatchKind::PersistentRecursive);
+    add(p, WatchKind::PersistentRecursive);
   return out;
 }
 
@@ -1017,6 +1035,24 @@ void DataTree::remove_watcher(WatcherId watcher) {
 
 std::size_t DataTree::watch_count() const {
   return impl_->watches.count();
+}
+
+std::size_t DataTree::watched_path_count() const {
+  return impl_->watches.paths();
+}
+
+std::size_t DataTree::watching_connection_count() const {
+  return impl_->watches.watchers();
+}
+
+void DataTree::visit_watches_by_path(
+    const std::function<bool(std::string_view, WatcherId)>& fn) const {
+  impl_->watches.visit_by_path(fn);
+}
+
+void DataTree::visit_watches_by_watcher(
+    const std::function<bool(WatcherId, std::string_view)>& fn) const {
+  impl_->watches.visit_by_watcher(fn);
 }
 
 void DataTree::for_each_watch(

@@ -84,7 +84,7 @@ Status WatchIndex::add(WatcherId w, std::string_view path, WatchKind kind) {
   }
   if ((old | bits) == old) return Status();
   PerWatcher& pw = by_watcher_[w];
-  if (kinds(old | bits) > kinds(old) && pw.count >= limits::watches_per_connection_max) {
+  if (kinds(old | bits) > kinds(old) && pw.count >= per_watcher_max_) {
     if (pw.paths.empty()) by_watcher_.erase(w);
     return Status(ErrorCode::Throttled, "too many watches on this connection");
   }
@@ -144,6 +144,23 @@ void WatchIndex::for_each(
   std::sort(all.begin(), all.end());
   for (const auto& [w, p, k] : all)
     fn(w, p, k);
+}
+
+void WatchIndex::visit_by_path(const std::function<bool(std::string_view, WatcherId)>& fn) const {
+  for (const auto& [path, regs] : by_path_) {
+    for (const auto& r : regs) {
+      if (!fn(path, r.watcher)) return;
+    }
+  }
+}
+
+void WatchIndex::visit_by_watcher(
+    const std::function<bool(WatcherId, std::string_view)>& fn) const {
+  for (const auto& [w, pw] : by_watcher_) {
+    for (const auto& p : pw.paths) {
+      if (!fn(w, p)) return;
+    }
+  }
 }
 
 void WatchIndex::emit(EventType type, std::string_view path, Zxid zxid,

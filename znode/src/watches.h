@@ -20,6 +20,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "coord/base/limits.h"
 #include "coord/base/status.h"
 #include "coord/znode/ops.h"
 #include "hash.h"
@@ -51,7 +52,17 @@ class WatchIndex {
   void remove_watcher(WatcherId w);
   std::size_t count() const { return total_; }
   bool empty() const { return by_path_.empty(); }
+  std::size_t paths() const { return by_path_.size(); }
+  std::size_t watchers() const { return by_watcher_.size(); }
+  // Registrations (counted as count() counts them) one watcher may hold;
+  // add() refuses one more with Throttled.
+  void set_per_watcher_max(std::size_t n) { per_watcher_max_ = n; }
   void for_each(const std::function<void(WatcherId, std::string_view, WatchKind)>& fn) const;
+  // Each (path, watcher) pair once, grouped by path / by watcher, in no
+  // particular order, until fn returns false: the cost is what was
+  // visited, with nothing collected or sorted first.
+  void visit_by_path(const std::function<bool(std::string_view, WatcherId)>& fn) const;
+  void visit_by_watcher(const std::function<bool(WatcherId, std::string_view)>& fn) const;
 
   // Data side: data, exist and persistent watchers of `path`, and
   // persistent-recursive watchers of `path` or an ancestor. One-shot
@@ -94,6 +105,7 @@ class WatchIndex {
   std::unordered_map<WatcherId, PerWatcher> by_watcher_;
   std::size_t total_ = 0;
   std::size_t recursive_ = 0;
+  std::size_t per_watcher_max_ = limits::watches_per_connection_max;
   std::vector<WatcherId> scratch_;
 };
 

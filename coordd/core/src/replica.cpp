@@ -76,6 +76,9 @@ struct Conn {
   std::vector<Id> identities;
   std::deque<Item> queue;
   std::uint64_t next_seq = 1;
+  // No more frames are read: a request ZooKeeper answers by closing the
+  // connection (an unknown opcode) was the last one taken.
+  bool input_done = false;
   std::uint16_t port = 0;
   std::uint64_t received = 0;
   std::uint64_t sent = 0;
@@ -132,6 +135,28 @@ pr::Bytes reply_frame(std::int32_t xid, Zxid zxid, ErrorCode err,
   pr::append_reply_frame(out, pr::ReplyHeader{xid, zxid, err}, body);
   return out;
 }
+
+// Wire sizes, in bytes, of the parts replies are made of: the reply header
+// (xid, zxid, err), a Stat, a multi result's header (type, done, err), and
+// the length or count in front of a string, buffer or vector.
+constexpr std::size_t kReplyHeaderBytes = 16;
+constexpr std::size_t kStatBytes = 68;
+constexpr std::size_t kMultiHeaderBytes = 9;
+constexpr std::size_t kLengthBytes = 4;
+// Digits of the largest sequential suffix (a 64-bit counter).
+constexpr std::size_t kSequenceDigitsMax = std::numeric_limits<std::int64_t>::digits10 + 1;
+
+// A reply that would pass reply_bytes_max. ZooKeeper has no code for it (its
+// server sends the frame; a Java client, which refuses frames past
+// jute.maxbuffer, loses the connection and retries for ever);
+// MarshallingError names the failure, is known to every client, kazoo
+// included, and none retries it.
+constexpr ErrorCode kReplyTooLarge = ErrorCode::MarshallingError;
+// A read, setWatches or addWatch whose watch the per-connection limit
+// refuses. ZooKeeper's Throttled (-127) is unknown to kazoo, which fails on
+// it in its reader thread; BadArguments is known everywhere, is not retried,
+// and says the request asked for more than the connection may hold.
+constexpr ErrorCode kWatchRefused = ErrorCode::BadArguments;
 
 std::string hex(std::int64_t v) {
   char buf[24];
@@ -193,6 +218,11 @@ struct Replica::Impl {
     std::uint64_t held_back = 0;
   };
   std::map<std::string, QuotaLog, std::less<>> quota_logged;  // by quota root
+  // config.four_letter_whitelist, parsed; `all` for "*".
+  struct {
+    bool all = false;
+    std::set<std::string, std::less<>> words;
+  } four_letter_allowed;
 
   Impl(const ReplicaConfig& c, ReplicaStorage& s, Random random, PasswordSource p)
       : config(c),
@@ -200,7 +230,41 @@ struct Replica::Impl {
         passwords(std::move(p)),
         spare_random(random),
         raft(raft_config(c, s), s, std::move(random)),
-        tree(c.tree) {}
+        tree(c.tree) {
+    tree.set_watches_per_connection_max(config.watches_per_connection_max);
+  }
+
+  // ZooKeeper's parsing: comma-separated, blanks around a word ignored.
+  Status parse_four_letter_whitelist() {
+    std::string_view list = config.four_letter_whitelist;
+    while (!list.empty()) {
+      const std::size_t comma = list.find(',');
+      std::string_view word = list.substr(0, comma);
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      while (!word.empty() && (word.front() == ' ' || word.front() == '\t'))
+        word.remove_prefix(1);
+      while (!word.empty() && (word.back() == ' ' || word.back() == '\t'))
+        word.remove_suffix(1);
+      if (word.empty()) continue;
+      if (word == "*") {
+        four_letter_allowed.all = true;
+        continue;
+      }
+      const auto known = pr::four_letter_words();
+      if (std::find(known.begin(), known.end(), word) == known.end()) {
+        return Status(ErrorCode::BadArguments,
+                      "unknown four-letter word '" + std::string(word) + "' in the whitelist");
+      }
+      four_letter_allowed.words.emplace(word);
+    }
+    return Status();
+  }
+
+  // srvr is always allowed, as in ZooKeeper 3.8 (its own scripts and
+  // status checks rely on it).
+  bool four_letter_word_allowed(std::string_view word) const {
+    return word == "srvr" || four_letter_allowed.all || four_letter_allowed.words.contains(word);
+  }
 
   static consensus::RaftConfig raft_config(const ReplicaConfig& c, const ReplicaStorage& s) {
     consensus::RaftConfig rc;
@@ -777,7 +841,67 @@ struct Replica::Impl {
 
   void finish(Item& item, ErrorCode err, const pr::ResponseBody& body = pr::Empty{}) {
     item.reply = reply_frame(item.xid, applied_zxid(), err, body);
+    // Replies that can grow past the limit are measured before they are
+    // built; this catches any other (whoAmI of a connection with very many
+    // identities, ...), so that no reply over the limit ever leaves.
+    if (item.reply.size() - pr::frame_length_prefix_bytes > config.reply_bytes_max) {
+      return finish_too_large(item);
+    }
     item.state = ItemState::Done;
+  }
+
+  bool reply_fits(std::size_t payload_bytes) const {
+    return payload_bytes <= config.reply_bytes_max;
+  }
+
+  // Answers a request whose reply would pass reply_bytes_max. multi and
+  // multiRead get the shape of any failed multi: header Ok and every op's
+  // result the error. Clients read those results, not the header (the C
+  // client decodes a multi reply's body even under an error header and
+  // cannot take an empty one), and the error results are no larger than
+  // the request's ops.
+  void finish_too_large(Item& item) {
+    item.reply.clear();
+    const Zxid zxid = applied_zxid();
+    if (item.op == OpCode::Multi || item.op == OpCode::MultiRead) {
+      const auto& req = std::get<pr::MultiRequest>(item.body);
+      pr::JuteWriter w(item.reply);
+      const std::size_t at = w.begin_frame();
+      pr::jute::put(w, pr::ReplyHeader{item.xid, zxid, ErrorCode::Ok});
+      for (std::size_t i = 0; i < req.ops.size(); ++i) {
+        pr::jute::put(w, pr::MultiHeader{OpCode::Error, false, kReplyTooLarge});
+        pr::jute::put(w, kReplyTooLarge);
+      }
+      pr::jute::put(w, pr::MultiHeader{});
+      w.end_frame(at);
+    } else {
+      item.reply = reply_frame(item.xid, zxid, kReplyTooLarge);
+    }
+    item.state = ItemState::Done;
+  }
+
+  // The largest reply a multi can get, from its request alone: a write's
+  // reply cannot be refused after the write applied, so a multi whose
+  // reply might not fit is refused before it is proposed.
+  static std::size_t multi_reply_bytes_bound(const pr::MultiRequest& req) {
+    std::size_t bytes = kReplyHeaderBytes + kMultiHeaderBytes;
+    for (const auto& op : req.ops) {
+      std::size_t result = kLengthBytes;  // an error result
+      auto created = [&](const std::string& path, CreateMode mode, bool with_stat) {
+        std::size_t n = kLengthBytes + path.size() + (with_stat ? kStatBytes : 0);
+        if (is_sequential(mode)) n += kSequenceDigitsMax;
+        return n;
+      };
+      if (const auto* c = std::get_if<pr::CreateRequest>(&op.op)) {
+        result = created(c->path, c->mode, op.type == OpCode::CreateContainer);
+      } else if (const auto* t = std::get_if<pr::CreateTtlRequest>(&op.op)) {
+        result = created(t->path, t->mode, true);
+      } else if (op.type == OpCode::SetData) {
+        result = kStatBytes;
+      }
+      bytes += kMultiHeaderBytes + std::max(result, kLengthBytes);
+    }
+    return bytes;
   }
 
   static znode::CreateOp create_op(const pr::CreateRequest& r) {
@@ -867,6 +991,10 @@ struct Replica::Impl {
     Command cmd;
     cmd.origin = Origin{config.id, c.id, item.seq};
     cmd.time = now_wall;
+    if (item.op == OpCode::Multi &&
+        !reply_fits(multi_reply_bytes_bound(std::get<pr::MultiRequest>(item.body)))) {
+      return finish_too_large(item);
+    }
     if (item.op == OpCode::CloseSession) {
       cmd.body = CloseSessionCmd{c.session, false};
     } else {
@@ -891,10 +1019,14 @@ struct Replica::Impl {
         return finish(item, ErrorCode::Ok);
       case OpCode::Exists: {
         const auto& r = std::get<pr::ExistsRequest>(item.body);
+        // ZooKeeper 3.8 checks exists alone for a NUL in the path, before
+        // looking (BadArguments); every other read of it is just NoNode.
+        if (r.path.find('\0') != std::string::npos) return finish(item, ErrorCode::BadArguments);
         auto st = tree.exists(r.path);
-        if (r.watch) {
-          (void)tree.add_watch(c.id, r.path,
-                               st.ok() ? znode::WatchKind::Data : znode::WatchKind::Exist);
+        if (r.watch && !tree.add_watch(c.id, r.path,
+                                       st.ok() ? znode::WatchKind::Data : znode::WatchKind::Exist)
+                            .ok()) {
+          return finish(item, kWatchRefused);
         }
         if (!st.ok()) return finish(item, st.code());
         return finish(item, ErrorCode::Ok, pr::ExistsResponse{*st});
@@ -903,7 +1035,13 @@ struct Replica::Impl {
         const auto& r = std::get<pr::GetDataRequest>(item.body);
         auto v = tree.get_data(r.path, caller);
         if (!v.ok()) return finish(item, v.code());
-        if (r.watch) (void)tree.add_watch(c.id, r.path, znode::WatchKind::Data);
+        const std::size_t data_bytes = v->data ? v->data->size() : 0;
+        if (!reply_fits(kReplyHeaderBytes + kLengthBytes + data_bytes + kStatBytes)) {
+          return finish_too_large(item);
+        }
+        if (r.watch && !tree.add_watch(c.id, r.path, znode::WatchKind::Data).ok()) {
+          return finish(item, kWatchRefused);
+        }
         Data data;
         if (v->data) data = std::string(*v->data);
         return finish(item, ErrorCode::Ok, pr::GetDataResponse{std::move(data), v->stat});
@@ -923,7 +1061,17 @@ struct Replica::Impl {
         }
         auto v = tree.get_children(path, caller);
         if (!v.ok()) return finish(item, v.code());
-        if (watch) (void)tree.add_watch(c.id, path, znode::WatchKind::Child);
+        // Measured before anything is copied: a node may have more
+        // children than one reply can carry. The watch goes only with a
+        // reply the client gets (a client registers it only on success).
+        std::size_t bytes =
+            kReplyHeaderBytes + kLengthBytes + (item.op == OpCode::GetChildren2 ? kStatBytes : 0);
+        for (std::string_view name : v->children)
+          bytes += kLengthBytes + name.size();
+        if (!reply_fits(bytes)) return finish_too_large(item);
+        if (watch && !tree.add_watch(c.id, path, znode::WatchKind::Child).ok()) {
+          return finish(item, kWatchRefused);
+        }
         std::vector<std::string> names(v->children.begin(), v->children.end());
         if (item.op == OpCode::GetChildren) {
           return finish(item, ErrorCode::Ok, pr::GetChildrenResponse{std::move(names)});
@@ -946,8 +1094,19 @@ struct Replica::Impl {
       }
       case OpCode::GetEphemerals: {
         const auto& r = std::get<pr::GetEphemeralsRequest>(item.body);
-        return finish(item, ErrorCode::Ok,
-                      pr::GetEphemeralsResponse{tree.get_ephemerals(c.session, r.prefix_path)});
+        // Copied only while the reply still fits: a session may own more
+        // ephemerals than one reply can carry.
+        std::vector<std::string> paths;
+        std::size_t bytes = kReplyHeaderBytes + kLengthBytes;
+        bool fits = true;
+        tree.visit_ephemerals(c.session, r.prefix_path, [&](std::string_view p) {
+          bytes += kLengthBytes + p.size();
+          fits = reply_fits(bytes);
+          if (fits) paths.emplace_back(p);
+          return fits;
+        });
+        if (!fits) return finish_too_large(item);
+        return finish(item, ErrorCode::Ok, pr::GetEphemeralsResponse{std::move(paths)});
       }
       case OpCode::Check: {
         // As ZooKeeper checks it: path, existence, READ, then version.
@@ -996,8 +1155,12 @@ struct Replica::Impl {
           req = {r.relative_zxid, r.data_watches,       r.exist_watches,
                  r.child_watches, r.persistent_watches, r.persistent_recursive_watches};
         }
-        route_events(tree.set_watches(c.id, req));
-        return finish(item, ErrorCode::Ok);
+        // The watches that fit are set and the catch-up events go out; the
+        // reply says that not all of them could be.
+        Status refused;
+        route_events(tree.set_watches(c.id, req, &refused));
+        if (c.phase != Phase::Open) return;
+        return finish(item, refused.ok() ? ErrorCode::Ok : kWatchRefused);
       }
       case OpCode::CheckWatches: {
         const auto& r = std::get<pr::CheckWatchesRequest>(item.body);
@@ -1018,8 +1181,7 @@ struct Replica::Impl {
           // ZooKeeper fails to decode an unknown mode.
           return finish(item, ErrorCode::MarshallingError);
         }
-        Status st = tree.add_watch(c.id, r.path, kind);
-        if (!st.ok()) return finish(item, st.code());
+        if (!tree.add_watch(c.id, r.path, kind).ok()) return finish(item, kWatchRefused);
         return finish(item, ErrorCode::Ok, pr::ErrorResponse{ErrorCode::Ok});
       }
       case OpCode::Sasl:
@@ -1030,34 +1192,49 @@ struct Replica::Impl {
     }
   }
 
+  // Built op by op and measured as it grows: a request of a few KB can
+  // name the same MiB node thousands of times, so nothing past the limit
+  // is ever looked up, copied or encoded.
   void multi_read(Item& item, const znode::Caller& caller) {
     const auto& req = std::get<pr::MultiRequest>(item.body);
-    std::vector<znode::ReadOp> ops;
     for (const auto& op : req.ops) {
-      if (const auto* g = std::get_if<pr::GetDataRequest>(&op.op)) {
-        ops.push_back(znode::ReadOp{znode::ReadOp::Kind::GetData, g->path});
-      } else if (const auto* ch = std::get_if<pr::GetChildrenRequest>(&op.op)) {
-        ops.push_back(znode::ReadOp{znode::ReadOp::Kind::GetChildren, ch->path});
-      } else {
+      if (!std::holds_alternative<pr::GetDataRequest>(op.op) &&
+          !std::holds_alternative<pr::GetChildrenRequest>(op.op)) {
         return finish(item, ErrorCode::BadArguments);
       }
     }
-    auto results = tree.multi_read(ops, caller);
+    std::size_t bytes = kReplyHeaderBytes + kMultiHeaderBytes;  // the end marker
     pr::MultiResponse resp;
-    for (std::size_t i = 0; i < results.size(); ++i) {
+    resp.results.reserve(req.ops.size());
+    for (const auto& op : req.ops) {
       pr::MultiResult m;
-      const auto& r = results[i];
-      if (r.err != ErrorCode::Ok) {
-        m.type = OpCode::Error;
-        m.err = r.err;
-      } else if (ops[i].kind == znode::ReadOp::Kind::GetData) {
-        m.type = OpCode::GetData;
-        if (r.data->data) m.data = std::string(*r.data->data);
-        m.stat = r.data->stat;
+      bytes += kMultiHeaderBytes;
+      if (const auto* g = std::get_if<pr::GetDataRequest>(&op.op)) {
+        auto v = tree.get_data(g->path, caller);
+        if (v.ok()) {
+          bytes += kLengthBytes + (v->data ? v->data->size() : 0) + kStatBytes;
+          if (!reply_fits(bytes)) return finish_too_large(item);
+          m.type = OpCode::GetData;
+          if (v->data) m.data = std::string(*v->data);
+          m.stat = v->stat;
+        } else {
+          m.err = v.code();
+        }
       } else {
-        m.type = OpCode::GetChildren;
-        m.children.assign(r.children.begin(), r.children.end());
+        auto v = tree.get_children(std::get<pr::GetChildrenRequest>(op.op).path, caller);
+        if (v.ok()) {
+          bytes += kLengthBytes;
+          for (std::string_view name : v->children)
+            bytes += kLengthBytes + name.size();
+          if (!reply_fits(bytes)) return finish_too_large(item);
+          m.type = OpCode::GetChildren;
+          m.children.assign(v->children.begin(), v->children.end());
+        } else {
+          m.err = v.code();
+        }
       }
+      if (m.type == OpCode::Error) bytes += kLengthBytes;
+      if (!reply_fits(bytes)) return finish_too_large(item);
       resp.results.push_back(std::move(m));
     }
     finish(item, ErrorCode::Ok, resp);
@@ -1201,9 +1378,18 @@ struct Replica::Impl {
     item.received_us = config.metrics_clock_us();
     const pr::OpInfo* info = pr::find_op(header->type);
     if (info == nullptr || info->kind == OpKind::Internal) {
-      // Unknown opcode: ZooKeeper answers Unimplemented with zxid -1 (docs/PROTOCOL.md §6.1).
+      // Unknown opcode: ZooKeeper 3.8 answers Unimplemented with zxid -1
+      // and closes the connection; so does coordd, once the requests
+      // before it are answered, reading nothing after it. A second
+      // ConnectRequest reads as opcode 0 and ends the same way. The
+      // internal ops 3.8 runs through its pipeline (deleteContainer,
+      // createSession) get Unimplemented and keep the connection.
       item.reply = reply_frame(item.xid, Zxid(-1), ErrorCode::Unimplemented);
       item.state = ItemState::Done;
+      if (header->type != OpCode::DeleteContainer && header->type != OpCode::CreateSession) {
+        item.close_after = true;
+        c.input_done = true;
+      }
     } else {
       auto body = pr::decode_request_body(header->type, r.rest());
       if (!body.ok()) {
@@ -1302,6 +1488,7 @@ struct Replica::Impl {
     auto t = znode::DataTree::read_snapshot(bytes, config.tree);
     if (!t.ok()) return t.status();
     tree = std::move(t).value();
+    tree.set_watches_per_connection_max(config.watches_per_connection_max);
     sessions = std::move(restored);
     applied = LogIndex(index);
     return Status();
@@ -1328,6 +1515,7 @@ Result<std::unique_ptr<Replica>> Replica::create(const ReplicaConfig& config,
                                                  std::optional<std::string> snapshot, Random random,
                                                  PasswordSource passwords) {
   auto impl = std::make_unique<Impl>(config, storage, std::move(random), std::move(passwords));
+  COORD_RETURN_IF_ERROR(impl->parse_four_letter_whitelist());
   if (snapshot) {
     COORD_RETURN_IF_ERROR(impl->load_snapshot(*snapshot));
     if (impl->applied != storage.snapshot_meta().index) {
@@ -1380,7 +1568,7 @@ void Replica::bytes_received(ConnId conn, protocol::ByteSpan bytes, TimeMs stead
   Impl& m = *impl_;
   m.set_time(steady, wall);
   auto it = m.conns.find(conn);
-  if (it == m.conns.end() || it->second.phase == Phase::Closing) return;
+  if (it == m.conns.end() || it->second.phase == Phase::Closing || it->second.input_done) return;
   Conn& c = it->second;
   c.frames.append(bytes);
   for (;;) {
@@ -1392,7 +1580,7 @@ void Replica::bytes_received(ConnId conn, protocol::ByteSpan bytes, TimeMs stead
       break;
     }
     m.frame(c, cut.payload);
-    if (c.phase == Phase::Closing) break;
+    if (c.phase == Phase::Closing || c.input_done) break;
   }
   // Reads at the front are answered and writes proposed now; persisting
   // waits for take_output(), so the writes of many inputs share one fsync.
@@ -1490,8 +1678,18 @@ const ReplicaStats& Replica::stats() const {
   return impl_->stats;
 }
 
+bool Replica::four_letter_word_allowed(std::string_view word) const {
+  return impl_->four_letter_word_allowed(word);
+}
+
 std::string Replica::four_letter_word(std::string_view word) {
   Impl& m = *impl_;
+  const auto known = pr::four_letter_words();
+  if (std::find(known.begin(), known.end(), word) == known.end()) return "";
+  if (!m.four_letter_word_allowed(word)) {
+    // ZooKeeper 3.8's answer, word for word.
+    return std::string(word) + " is not executed because it is not in the whitelist.\n";
+  }
   if (word == "srst") {
     m.fourlw.received_base = m.stats.packets_received;
     m.fourlw.sent_base = m.stats.packets_sent;
@@ -1518,6 +1716,18 @@ std::string Replica::four_letter_word(std::string_view word) {
   const std::uint64_t min_ms = latency_us.min() / 1000;
   const std::uint64_t max_ms = latency_us.max() / 1000;
   std::ostringstream os;
+  // Lists stop at four_letter_word_bytes_max with one line that says so:
+  // an answer never costs the core thread or memory in proportion to the
+  // number of connections, watches or sessions.
+  const std::size_t cap = m.config.four_letter_word_bytes_max;
+  bool truncated = false;
+  auto room = [&] {
+    if (truncated) return false;
+    if (static_cast<std::size_t>(os.tellp()) < cap) return true;
+    truncated = true;
+    os << "... truncated: this answer is limited to " << cap << " bytes\n";
+    return false;
+  };
   auto counters = [&] {
     char lat[96];
     std::snprintf(lat, sizeof lat, "Latency min/avg/max: %" PRIu64 "/%.4f/%" PRIu64 "\n", min_ms,
@@ -1536,6 +1746,7 @@ std::string Replica::four_letter_word(std::string_view word) {
   } else if (word == "stat") {
     os << "Zookeeper version: " << m.config.version << ", built on coord\nClients:\n";
     for (const auto& [id, c] : m.conns) {
+      if (!room()) break;
       os << " /" << c.address() << "[1](queued=" << c.queue.size() << ",recved=" << c.received
          << ",sent=" << c.sent << ")\n";
     }
@@ -1543,6 +1754,7 @@ std::string Replica::four_letter_word(std::string_view word) {
     counters();
   } else if (word == "cons") {
     for (const auto& [id, c] : m.conns) {
+      if (!room()) break;
       os << " /" << c.address() << "[1](queued=" << c.queue.size() << ",recved=" << c.received
          << ",sent=" << c.sent;
       // As ZooKeeper: the session fields once there is a session.
@@ -1578,48 +1790,53 @@ std::string Replica::four_letter_word(std::string_view word) {
        << "\nzk_approximate_data_size\t" << m.tree.approximate_data_bytes() << "\nzk_uptime\t"
        << (m.now_steady - m.started) << "\nzk_global_sessions\t" << m.sessions.size() << "\n";
   } else if (word == "wchs" || word == "wchc" || word == "wchp") {
-    std::map<std::string, std::set<ConnId>> by_path;
-    std::map<ConnId, std::set<std::string>> by_conn;
-    m.tree.for_each_watch([&](znode::WatcherId w, std::string_view path, znode::WatchKind) {
-      by_path[std::string(path)].insert(w);
-      by_conn[w].insert(std::string(path));
-    });
+    // Read straight from the watch index, grouped as it is kept, in no
+    // particular order (as ZooKeeper's): nothing is collected or sorted.
     auto session_of = [&](ConnId id) {
       auto it = m.conns.find(id);
       return it == m.conns.end() ? std::int64_t{0} : it->second.session.value();
     };
     if (word == "wchs") {
-      std::size_t total = 0;
-      for (const auto& [p, ws] : by_path)
-        total += ws.size();
-      os << by_conn.size() << " connections watching " << by_path.size()
-         << " paths\nTotal watches:" << total << "\n";
+      os << m.tree.watching_connection_count() << " connections watching "
+         << m.tree.watched_path_count() << " paths\nTotal watches:" << m.tree.watch_count() << "\n";
     } else if (word == "wchc") {
-      for (const auto& [w, paths] : by_conn) {
-        os << hex(session_of(w)) << "\n";
-        for (const auto& p : paths)
-          os << "\t" << p << "\n";
-      }
+      std::optional<znode::WatcherId> last;
+      m.tree.visit_watches_by_watcher([&](znode::WatcherId w, std::string_view path) {
+        if (!room()) return false;
+        if (last != w) os << hex(session_of(w)) << "\n";
+        last = w;
+        os << "\t" << path << "\n";
+        return true;
+      });
       os << "\n";
     } else {
-      for (const auto& [p, ws] : by_path) {
-        os << p << "\n";
-        for (ConnId w : ws)
-          os << "\t" << hex(session_of(w)) << "\n";
-      }
+      std::optional<std::string_view> last;
+      m.tree.visit_watches_by_path([&](std::string_view path, znode::WatcherId w) {
+        if (!room()) return false;
+        if (last != path) os << path << "\n";
+        last = path;
+        os << "\t" << hex(session_of(w)) << "\n";
+        return true;
+      });
       os << "\n";
     }
   } else if (word == "dump") {
     os << "SessionTracker dump:\nGlobal Sessions(" << m.sessions.size() << "):\n";
     for (const auto& [id, sess] : m.sessions) {
+      if (!room()) break;
       os << hex(id.value()) << "\t" << sess.timeout_ms << "ms\n";
     }
-    os << "ephemeral nodes dump:\nSessions with Ephemerals ("
-       << m.tree.sessions_with_ephemerals().size() << "):\n";
-    for (SessionId id : m.tree.sessions_with_ephemerals()) {
+    const std::vector<SessionId> owners = m.tree.sessions_with_ephemerals();
+    if (room())
+      os << "ephemeral nodes dump:\nSessions with Ephemerals (" << owners.size() << "):\n";
+    for (SessionId id : owners) {
+      if (!room()) break;
       os << hex(id.value()) << ":\n";
-      for (const auto& p : m.tree.get_ephemerals(id, ""))
+      m.tree.visit_ephemerals(id, "", [&](std::string_view p) {
+        if (!room()) return false;
         os << "\t" << p << "\n";
+        return true;
+      });
     }
   } else {
     return "";

@@ -54,6 +54,11 @@ void CoreHost::closed(core::ConnId id) {
 }
 
 void CoreHost::four_letter(std::shared_ptr<ClientConn> conn, std::string word) {
+  if (!replica->four_letter_word_allowed(word)) {
+    // The replica words the refusal as ZooKeeper does.
+    conn->write_text_and_close(replica->four_letter_word(word));
+    return;
+  }
   std::string text;
   if (word == "dirs") {
     // What the host knows: the sizes of the snapshot files and the log.

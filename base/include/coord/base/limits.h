@@ -26,6 +26,12 @@ inline constexpr std::size_t jute_vector_elements_max = 1'000'000;
 inline constexpr std::size_t multi_ops_max = 100'000;
 // Longest string or buffer one Jute decoder accepts.
 inline constexpr std::size_t jute_string_bytes_max = frame_bytes_max + jute_extra_bytes;
+// Payload bytes of one reply frame. Replies that grow with the tree or with
+// the request (children lists, multiRead, multi, getEphemerals, ...) are
+// measured while they are built and answered MarshallingError past this;
+// the slack over frame_bytes_max lets a getData of the largest node a
+// request can create (its data plus a Stat) still fit.
+inline constexpr std::size_t reply_bytes_max = frame_bytes_max + jute_extra_bytes;
 // libcoord: requests one client may have outstanding (queued or sent).
 inline constexpr std::size_t client_pending_requests_max = 100'000;
 // libcoord: callbacks and events waiting for the event thread before the
@@ -112,6 +118,10 @@ inline constexpr std::size_t connections_per_server_max = 60'000;
 inline constexpr std::size_t sessions_per_server_max = 100'000;
 // Watches registered by one connection.
 inline constexpr std::size_t watches_per_connection_max = 1'000'000;
+// Bytes of one four-letter word's answer: longer lists (wchc, wchp, cons,
+// stat, dump) stop there with a truncation line, so that no word holds the
+// core thread or memory in proportion to the number of watches or sessions.
+inline constexpr std::size_t four_letter_word_bytes_max = 1024 * 1024;
 // Bytes queued for a connection that does not read before it is cut off.
 inline constexpr std::size_t connection_outbound_bytes_max = 64 * 1024 * 1024;
 // Unread output of all client connections together, the default of

@@ -92,6 +92,10 @@ class DataTree {
   // Paths of `session`'s ephemerals starting with `prefix` (plain string
   // prefix; "" or "/" = all), sorted.
   std::vector<std::string> get_ephemerals(SessionId session, std::string_view prefix) const;
+  // The same paths, in the same order, handed to fn one at a time until it
+  // returns false (a caller that bounds its reply stops early).
+  void visit_ephemerals(SessionId session, std::string_view prefix,
+                        const std::function<bool(std::string_view)>& fn) const;
   std::vector<ReadOpResult> multi_read(const std::vector<ReadOp>& ops, const Caller& caller) const;
 
   // Sessions that own at least one ephemeral.
@@ -111,18 +115,31 @@ class DataTree {
 
   // ---- watches (per connection, local to this server) ------------------
 
-  // Registers a watch. Errors: Throttled past watches_per_connection_max.
+  // Registers a watch. Errors: Throttled past the per-connection limit.
   Status add_watch(WatcherId watcher, std::string_view path, WatchKind kind);
+  // The per-connection limit (default watches_per_connection_max); a tree
+  // read from a snapshot starts with the default again.
+  void set_watches_per_connection_max(std::size_t n);
   // Ok if `watcher` has a watch of `type` on `path`, else NoWatcher.
   Status check_watches(WatcherId watcher, std::string_view path, WatcherType type) const;
   // Removes them; NoWatcher if there was none to remove.
   Status remove_watches(WatcherId watcher, std::string_view path, WatcherType type);
   // Re-arms watches after a reconnect (docs/PROTOCOL.md §8.5) and returns the events that
-  // fire at once, in the order of the lists.
-  std::vector<WatchEvent> set_watches(WatcherId watcher, const SetWatchesRequest& request);
+  // fire at once, in the order of the lists. A registration refused by the
+  // per-connection limit is skipped and `refused`, when given, is set to
+  // Throttled; the rest of the lists is still handled.
+  std::vector<WatchEvent> set_watches(WatcherId watcher, const SetWatchesRequest& request,
+                                      Status* refused = nullptr);
   // Drops every watch of a closed connection.
   void remove_watcher(WatcherId watcher);
   std::size_t watch_count() const;
+  // Paths watched, and connections holding at least one watch (wchs).
+  std::size_t watched_path_count() const;
+  std::size_t watching_connection_count() const;
+  // Each (path, connection) pair once, grouped by path (wchp) or by
+  // connection (wchc), in no particular order, until fn returns false.
+  void visit_watches_by_path(const std::function<bool(std::string_view, WatcherId)>& fn) const;
+  void visit_watches_by_watcher(const std::function<bool(WatcherId, std::string_view)>& fn) const;
   // Every registration, for the wchc / wchp / wchs four-letter words.
   void for_each_watch(
       const std::function<void(WatcherId, std::string_view path, WatchKind)>& fn) const;

@@ -45,6 +45,12 @@ namespace coord::core {
 
 using ConnId = std::uint64_t;
 
+// What a monitoring tool, kazoo (envi for server_version) and an operator
+// need, and nothing that grows with the number of watches or sessions
+// (wchc, wchp, dump) or resets counters (srst, crst).
+inline constexpr std::string_view four_letter_whitelist_default =
+    "ruok,isro,srvr,stat,cons,envi,conf,mntr,wchs,dirs";
+
 struct ReplicaConfig {
   NodeId id{1};
   // Founding voters; a single-node server lists only itself.
@@ -73,6 +79,21 @@ struct ReplicaConfig {
   // How the tree applies txns (quota enforcement); the same on every
   // server of a cluster, or replicas diverge.
   znode::TreeConfig tree;
+  // Payload bytes of one reply: a reply that would be larger is answered
+  // MarshallingError instead (multi and multiRead: every op's result is
+  // that error), measured while it is built.
+  std::size_t reply_bytes_max = limits::reply_bytes_max;
+  // Watches one connection may hold; a request whose watch is refused is
+  // answered BadArguments.
+  std::size_t watches_per_connection_max = limits::watches_per_connection_max;
+  // Four-letter words answered, comma-separated, as ZooKeeper's
+  // 4lw.commands.whitelist; "*" answers every word; srvr is always
+  // answered, as by ZooKeeper. Any other word gets
+  // ZooKeeper's "<word> is not executed because it is not in the whitelist."
+  std::string four_letter_whitelist = std::string(four_letter_whitelist_default);
+  // Bytes of one four-letter word's answer (wchc, wchp, cons, stat, dump
+  // stop there with a truncation line).
+  std::size_t four_letter_word_bytes_max = limits::four_letter_word_bytes_max;
   // The version reported by four-letter words (kazoo parses it from envi).
   std::string version = "3.8.0-coord";
   // A monotonic clock in microseconds, read only to measure request
@@ -138,7 +159,8 @@ struct ReplicaStats {
 class Replica {
  public:
   // Restores from `storage` and, when present, the snapshot payload written
-  // by snapshot_payload() at storage.snapshot_meta().index.
+  // by snapshot_payload() at storage.snapshot_meta().index. BadArguments for a whitelist naming a
+  // word ZooKeeper does not know.
   static Result<std::unique_ptr<Replica>> create(const ReplicaConfig& config,
                                                  ReplicaStorage& storage,
                                                  std::optional<std::string> snapshot, Random random,
@@ -188,9 +210,14 @@ class Replica {
   // ---- introspection (four-letter words, HTTP, metrics) ------------------
 
   // The reply to a four-letter word ("ruok", "srvr", "mntr", ...); empty
-  // for a word this server does not answer. `srst` and `crst` reset what
-  // the words report (never the Prometheus counters).
+  // for a word this server does not answer; ZooKeeper's refusal line for a
+  // word not in config().four_letter_whitelist. `srst` and `crst` reset
+  // what the words report (never the Prometheus counters). No answer is
+  // longer than four_letter_word_bytes_max (plus its truncation line).
   std::string four_letter_word(std::string_view word);
+  // Whether `word` is in config().four_letter_whitelist; a host that adds
+  // lines of its own to a word asks first.
+  bool four_letter_word_allowed(std::string_view word) const;
   // Ready to serve: a leader is known and everything committed is applied,
   // and the replica is not read-only.
   bool ready() const;
