@@ -167,10 +167,7 @@ class Backend {
   void kill_all() {
     if (zk_) zk_->kill();
     if (coordd_) coordd_->kill();
-    if (ensemble_) {
-      for (int i = 0; i < ZkEnsemble::kMembers; ++i)
-        ensemble_->kill(i);
-    }
+    if (ensemble_) ensemble_->kill_all();
   }
 
  private:

@@ -1,5 +1,7 @@
 #include "coord/testing/zk_ensemble.h"
 
+#include <signal.h>
+
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -156,6 +158,13 @@ int ZkEnsemble::leader() const {
 void ZkEnsemble::kill(int member) {
   launch::kill_and_wait(members_[member].pid);
   members_[member].pid = -1;
+}
+
+void ZkEnsemble::kill_all() {
+  for (const auto& m : members_)
+    if (m.pid > 0) ::kill(m.pid, SIGKILL);
+  for (int i = 0; i < kMembers; ++i)
+    kill(i);
 }
 
 bool ZkEnsemble::restart(int member, std::string* error) {

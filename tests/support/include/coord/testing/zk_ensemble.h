@@ -45,6 +45,9 @@ class ZkEnsemble {
 
   // SIGKILL and wait; its data directory stays.
   void kill(int member);
+  // Every member at once: all are signalled before any is waited for, so a
+  // client cannot reconnect to one not yet killed.
+  void kill_all();
   // Starts the member again and waits until it serves (leader or follower).
   bool restart(int member, std::string* error);
   bool running(int member) const { return members_[member].pid > 0; }
