@@ -21,6 +21,7 @@
 #include "coord/protocol/codec.h"
 #include "coord/protocol/frame.h"
 #include "coord/protocol/op_table.h"
+#include "wire.h"
 
 namespace coord::core {
 
@@ -116,47 +117,6 @@ struct Session {
   ConnId conn = 0;
   bool closing = false;
 };
-
-// 1..3 in ZooKeeper 3.8, 4 and 5 (persistent kinds) since 3.9.
-bool valid_watcher_type(WatcherType t) {
-  const auto v = static_cast<std::int32_t>(t);
-  return v >= static_cast<std::int32_t>(WatcherType::Children) &&
-         v <= static_cast<std::int32_t>(WatcherType::PersistentRecursive);
-}
-
-bool is_write(OpCode op) {
-  const pr::OpInfo* info = pr::find_op(op);
-  return info != nullptr && info->kind == OpKind::Write;
-}
-
-pr::Bytes reply_frame(std::int32_t xid, Zxid zxid, ErrorCode err,
-                      const pr::ResponseBody& body = pr::Empty{}) {
-  pr::Bytes out;
-  pr::append_reply_frame(out, pr::ReplyHeader{xid, zxid, err}, body);
-  return out;
-}
-
-// Wire sizes, in bytes, of the parts replies are made of: the reply header
-// (xid, zxid, err), a Stat, a multi result's header (type, done, err), and
-// the length or count in front of a string, buffer or vector.
-constexpr std::size_t kReplyHeaderBytes = 16;
-constexpr std::size_t kStatBytes = 68;
-constexpr std::size_t kMultiHeaderBytes = 9;
-constexpr std::size_t kLengthBytes = 4;
-// Digits of the largest sequential suffix (a 64-bit counter).
-constexpr std::size_t kSequenceDigitsMax = std::numeric_limits<std::int64_t>::digits10 + 1;
-
-// A reply that would pass reply_bytes_max. ZooKeeper has no code for it (its
-// server sends the frame; a Java client, which refuses frames past
-// jute.maxbuffer, loses the connection and retries for ever);
-// MarshallingError names the failure, is known to every client, kazoo
-// included, and none retries it.
-constexpr ErrorCode kReplyTooLarge = ErrorCode::MarshallingError;
-// A read, setWatches or addWatch whose watch the per-connection limit
-// refuses. ZooKeeper's Throttled (-127) is unknown to kazoo, which fails on
-// it in its reader thread; BadArguments is known everywhere, is not retried,
-// and says the request asked for more than the connection may hold.
-constexpr ErrorCode kWatchRefused = ErrorCode::BadArguments;
 
 std::string hex(std::int64_t v) {
   char buf[24];
@@ -579,7 +539,7 @@ struct Replica::Impl {
     }
     auto [c, item] = origin_item(cmd);
     if (item == nullptr) return;
-    item->reply = write_reply(*item, zxid, res);
+    item->reply = write_reply(item->op, item->body, item->xid, zxid, res);
     item->state = ItemState::Done;
     dirty.insert(c->id);
   }
@@ -642,69 +602,6 @@ struct Replica::Impl {
       record_reply(c, item);
       send(c, item.reply);
       if (item.close_after) close(c);
-    }
-  }
-
-  static pr::MultiResult multi_result(OpCode op, const znode::MultiOpResult& r, bool applied_all) {
-    pr::MultiResult m;
-    if (!applied_all) {
-      m.type = OpCode::Error;
-      m.err = r.err;
-      return m;
-    }
-    switch (op) {
-      case OpCode::Create:
-      case OpCode::Create2:
-        // ZooKeeper 3.8 answers every plain create inside multi with the
-        // path-only result (docs/PROTOCOL.md §7).
-        m.type = OpCode::Create;
-        if (r.create) m.path = r.create->path;
-        break;
-      case OpCode::CreateContainer:
-      case OpCode::CreateTtl:
-        m.type = OpCode::Create2;
-        if (r.create) {
-          m.path = r.create->path;
-          m.stat = r.create->stat;
-        }
-        break;
-      case OpCode::SetData:
-        m.type = OpCode::SetData;
-        if (r.stat) m.stat = *r.stat;
-        break;
-      default:
-        m.type = op;
-        break;
-    }
-    return m;
-  }
-
-  pr::Bytes write_reply(const Item& item, Zxid zxid, const znode::ApplyResult& res) {
-    if (res.err != ErrorCode::Ok) return reply_frame(item.xid, zxid, res.err);
-    switch (item.op) {
-      case OpCode::Create:
-        return reply_frame(item.xid, zxid, res.err, pr::CreateResponse{res.create->path});
-      case OpCode::Create2:
-      case OpCode::CreateContainer:
-      case OpCode::CreateTtl:
-        return reply_frame(item.xid, zxid, res.err,
-                           pr::Create2Response{res.create->path, res.create->stat});
-      case OpCode::SetData:
-        return reply_frame(item.xid, zxid, res.err, pr::SetDataResponse{*res.stat});
-      case OpCode::SetAcl:
-        return reply_frame(item.xid, zxid, res.err, pr::SetAclResponse{*res.stat});
-      case OpCode::Multi: {
-        const auto& req = std::get<pr::MultiRequest>(item.body);
-        pr::MultiResponse resp;
-        const bool all = res.multi->ok();
-        for (std::size_t i = 0; i < req.ops.size(); ++i) {
-          resp.results.push_back(multi_result(req.ops[i].type, res.multi->results[i], all));
-        }
-        // The header says Ok even when an op failed (docs/PROTOCOL.md §7, observed on 3.8).
-        return reply_frame(item.xid, zxid, ErrorCode::Ok, resp);
-      }
-      default:
-        return reply_frame(item.xid, zxid, res.err);
     }
   }
 
@@ -854,125 +751,9 @@ struct Replica::Impl {
     return payload_bytes <= config.reply_bytes_max;
   }
 
-  // Answers a request whose reply would pass reply_bytes_max. multi and
-  // multiRead get the shape of any failed multi: header Ok and every op's
-  // result the error. Clients read those results, not the header (the C
-  // client decodes a multi reply's body even under an error header and
-  // cannot take an empty one), and the error results are no larger than
-  // the request's ops.
   void finish_too_large(Item& item) {
-    item.reply.clear();
-    const Zxid zxid = applied_zxid();
-    if (item.op == OpCode::Multi || item.op == OpCode::MultiRead) {
-      const auto& req = std::get<pr::MultiRequest>(item.body);
-      pr::JuteWriter w(item.reply);
-      const std::size_t at = w.begin_frame();
-      pr::jute::put(w, pr::ReplyHeader{item.xid, zxid, ErrorCode::Ok});
-      for (std::size_t i = 0; i < req.ops.size(); ++i) {
-        pr::jute::put(w, pr::MultiHeader{OpCode::Error, false, kReplyTooLarge});
-        pr::jute::put(w, kReplyTooLarge);
-      }
-      pr::jute::put(w, pr::MultiHeader{});
-      w.end_frame(at);
-    } else {
-      item.reply = reply_frame(item.xid, zxid, kReplyTooLarge);
-    }
+    item.reply = too_large_reply(item.op, item.body, item.xid, applied_zxid());
     item.state = ItemState::Done;
-  }
-
-  // The largest reply a multi can get, from its request alone: a write's
-  // reply cannot be refused after the write applied, so a multi whose
-  // reply might not fit is refused before it is proposed.
-  static std::size_t multi_reply_bytes_bound(const pr::MultiRequest& req) {
-    std::size_t bytes = kReplyHeaderBytes + kMultiHeaderBytes;
-    for (const auto& op : req.ops) {
-      std::size_t result = kLengthBytes;  // an error result
-      auto created = [&](const std::string& path, CreateMode mode, bool with_stat) {
-        std::size_t n = kLengthBytes + path.size() + (with_stat ? kStatBytes : 0);
-        if (is_sequential(mode)) n += kSequenceDigitsMax;
-        return n;
-      };
-      if (const auto* c = std::get_if<pr::CreateRequest>(&op.op)) {
-        result = created(c->path, c->mode, op.type == OpCode::CreateContainer);
-      } else if (const auto* t = std::get_if<pr::CreateTtlRequest>(&op.op)) {
-        result = created(t->path, t->mode, true);
-      } else if (op.type == OpCode::SetData) {
-        result = kStatBytes;
-      }
-      bytes += kMultiHeaderBytes + std::max(result, kLengthBytes);
-    }
-    return bytes;
-  }
-
-  static znode::CreateOp create_op(const pr::CreateRequest& r) {
-    return znode::CreateOp{r.path, r.data, r.acl, r.mode, 0};
-  }
-
-  // Builds the tree transaction of a write; BadArguments for flags that do
-  // not go with the opcode (docs/PROTOCOL.md §3.3, §6.3).
-  static Result<znode::Txn> txn_of(OpCode op, const pr::RequestBody& body) {
-    auto mode_ok = [](OpCode code, CreateMode m) {
-      if (!create_mode_from_int(static_cast<std::int32_t>(m))) return false;
-      switch (code) {
-        case OpCode::CreateContainer:
-          return m == CreateMode::Container;
-        case OpCode::CreateTtl:
-          return is_ttl(m);
-        default:
-          return !is_ttl(m);
-      }
-    };
-    switch (op) {
-      case OpCode::Create:
-      case OpCode::Create2:
-      case OpCode::CreateContainer: {
-        const auto& r = std::get<pr::CreateRequest>(body);
-        if (!mode_ok(op, r.mode)) return ErrorCode::BadArguments;
-        return znode::Txn(create_op(r));
-      }
-      case OpCode::CreateTtl: {
-        const auto& r = std::get<pr::CreateTtlRequest>(body);
-        if (!mode_ok(op, r.mode)) return ErrorCode::BadArguments;
-        return znode::Txn(znode::CreateOp{r.path, r.data, r.acl, r.mode, r.ttl_ms});
-      }
-      case OpCode::Delete: {
-        const auto& r = std::get<pr::DeleteRequest>(body);
-        return znode::Txn(znode::DeleteOp{r.path, r.version});
-      }
-      case OpCode::SetData: {
-        const auto& r = std::get<pr::SetDataRequest>(body);
-        return znode::Txn(znode::SetDataOp{r.path, r.data, r.version});
-      }
-      case OpCode::SetAcl: {
-        const auto& r = std::get<pr::SetAclRequest>(body);
-        return znode::Txn(znode::SetAclOp{r.path, r.acl, r.version});
-      }
-      case OpCode::Multi: {
-        const auto& r = std::get<pr::MultiRequest>(body);
-        znode::MultiOp m;
-        m.ops.reserve(r.ops.size());
-        for (const auto& sub : r.ops) {
-          if (const auto* c = std::get_if<pr::CreateRequest>(&sub.op)) {
-            if (!mode_ok(sub.type, c->mode)) return ErrorCode::BadArguments;
-            m.ops.emplace_back(create_op(*c));
-          } else if (const auto* t = std::get_if<pr::CreateTtlRequest>(&sub.op)) {
-            if (!mode_ok(sub.type, t->mode)) return ErrorCode::BadArguments;
-            m.ops.emplace_back(znode::CreateOp{t->path, t->data, t->acl, t->mode, t->ttl_ms});
-          } else if (const auto* d = std::get_if<pr::DeleteRequest>(&sub.op)) {
-            m.ops.emplace_back(znode::DeleteOp{d->path, d->version});
-          } else if (const auto* s = std::get_if<pr::SetDataRequest>(&sub.op)) {
-            m.ops.emplace_back(znode::SetDataOp{s->path, s->data, s->version});
-          } else if (const auto* k = std::get_if<pr::CheckVersionRequest>(&sub.op)) {
-            m.ops.emplace_back(znode::CheckOp{k->path, k->version});
-          } else {
-            return ErrorCode::BadArguments;
-          }
-        }
-        return znode::Txn(std::move(m));
-      }
-      default:
-        return ErrorCode::Unimplemented;
-    }
   }
 
   void propose_write(Conn& c, Item& item) {
