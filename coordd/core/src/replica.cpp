@@ -14,6 +14,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "connection.h"
 #include "coord/base/assert.h"
 #include "coord/base/bytes.h"
 #include "coord/base/checksum.h"
@@ -43,68 +44,6 @@ std::string digest_of(std::string_view user_colon_password) {
 namespace {
 
 constexpr std::string_view kSnapshotMagic = "COORDRS1";
-
-enum class ItemState : std::uint8_t { Queued, Proposed, WaitingRead, Done };
-
-// One request of a connection, from arrival to its reply.
-struct Item {
-  std::uint64_t seq = 0;
-  std::int32_t xid = 0;
-  OpCode op = OpCode::Ping;
-  pr::RequestBody body;
-  ItemState state = ItemState::Queued;
-  std::int64_t received_us = 0;
-  pr::Bytes reply;  // the whole frame, once Done
-  bool close_after = false;
-  std::uint64_t read_context = 0;
-  LogIndex read_index{0};
-  LogIndex log_index{0};  // of the proposed entry
-};
-
-enum class Phase : std::uint8_t { AwaitConnect, Connecting, Open, Closing };
-
-struct Conn {
-  ConnId id = 0;
-  std::string ip;
-  pr::FrameBuffer frames;
-  Phase phase = Phase::AwaitConnect;
-  bool has_read_only = true;
-  bool can_be_read_only = false;  // the handshake's readOnly byte
-  SessionId session{0};
-  std::int32_t timeout_ms = 0;
-  std::uint64_t handshake_seq = 0;
-  LogIndex handshake_index{0};  // of the proposed CreateSession entry
-  std::vector<Id> identities;
-  std::deque<Item> queue;
-  std::uint64_t next_seq = 1;
-  // No more frames are read: a request ZooKeeper answers by closing the
-  // connection (an unknown opcode) was the last one taken.
-  bool input_done = false;
-  std::uint16_t port = 0;
-  std::uint64_t received = 0;
-  std::uint64_t sent = 0;
-  TimeMs established{0};  // wall clock, as `cons` shows it
-  std::string last_op = "NA";
-  // For `cons`: the last reply's xid and zxid, when it was sent (wall ms)
-  // and the latencies of this connection's replies, in ms.
-  std::int64_t last_cxid = -1;
-  std::int64_t last_zxid = -1;
-  TimeMs last_response{0};
-  std::uint64_t last_latency_ms = 0;
-  std::uint64_t latency_ms_min = 0;
-  std::uint64_t latency_ms_max = 0;
-  std::uint64_t latency_ms_sum = 0;
-  std::uint64_t replies = 0;
-
-  // ZooKeeper's client address form: ip:port.
-  std::string address() const { return ip + ":" + std::to_string(port); }
-  void reset_counters() {
-    received = sent = 0;
-    last_cxid = last_zxid = -1;
-    last_response = TimeMs(0);
-    last_latency_ms = latency_ms_min = latency_ms_max = latency_ms_sum = replies = 0;
-  }
-};
 
 struct Session {
   SessionId id{0};
@@ -464,13 +403,8 @@ struct Replica::Impl {
     if (cmd.origin.node != config.id || cmd.origin.connection == 0) return {nullptr, nullptr};
     auto it = conns.find(cmd.origin.connection);
     if (it == conns.end() || it->second.phase == Phase::Closing) return {nullptr, nullptr};
-    for (Item& item : it->second.queue) {
-      if (item.seq == cmd.origin.request) {
-        return {&it->second, item.state == ItemState::Proposed ? &item : nullptr};
-      }
-      if (item.seq > cmd.origin.request) break;
-    }
-    return {&it->second, nullptr};
+    Item* item = it->second.find(cmd.origin.request);
+    return {&it->second, item != nullptr && item->state == ItemState::Proposed ? item : nullptr};
   }
 
   void apply_body(const Command& cmd, const CreateSessionCmd& b, Zxid zxid) {
@@ -588,21 +522,17 @@ struct Replica::Impl {
   // the deleted node's last ACL, for a deletion), as ZooKeeper 3.8 does
   // since CVE-2024-23944.
   bool may_read(const Conn& c, const znode::WatchEvent& ev) const {
-    return !ev.acl || znode::acl_allows(*ev.acl, caller_of(c), perm::read);
+    return !ev.acl || znode::acl_allows(*ev.acl, c.caller(), perm::read);
   }
 
   // Sends the replies already decided at the front of the queue, without
   // executing anything.
   void emit_done(Conn& c) {
-    // Each item leaves the queue before it is sent: a send past the
-    // outbound limit closes the connection and empties the queue.
-    while (!c.queue.empty() && c.phase == Phase::Open && c.queue.front().state == ItemState::Done) {
-      Item item = std::move(c.queue.front());
-      c.queue.pop_front();
+    c.emit_done([&](const Item& item) {
       record_reply(c, item);
       send(c, item.reply);
       if (item.close_after) close(c);
-    }
+    });
   }
 
   // ---- reads and the per-connection queue --------------------------------------
@@ -614,11 +544,10 @@ struct Replica::Impl {
     read_waiters.erase(w);
     auto c = conns.find(conn);
     if (c == conns.end()) return;
-    for (Item& item : c->second.queue) {
-      if (item.seq == seq && item.state == ItemState::WaitingRead) {
-        item.read_index = rs.index;
-        dirty.insert(conn);
-      }
+    if (Item* item = c->second.find(seq);
+        item != nullptr && item->state == ItemState::WaitingRead) {
+      item->read_index = rs.index;
+      dirty.insert(conn);
     }
   }
 
@@ -639,8 +568,6 @@ struct Replica::Impl {
   }
 
   Zxid applied_zxid() const { return Zxid(static_cast<std::int64_t>(applied.value())); }
-
-  znode::Caller caller_of(const Conn& c) const { return znode::Caller{c.session, c.identities}; }
 
   void pump_dirty() {
     for (int rounds = 0; rounds < 8 && !dirty.empty(); ++rounds) {
@@ -663,77 +590,30 @@ struct Replica::Impl {
     for (ConnId id : ids) {
       auto it = conns.find(id);
       if (it == conns.end()) continue;
-      for (const Item& item : it->second.queue) {
-        if (item.state != ItemState::Queued) continue;
-        if (is_write(item.op)) break;
+      it->second.visit_next_reads([&](const Item& item) {
         std::visit(
             [&](const auto& r) {
               if constexpr (requires { std::string_view(r.path); }) paths.push_back(r.path);
             },
             item.body);
-      }
+      });
     }
     tree.prefetch(paths);
   }
 
   void pump(Conn& c) {
-    // Each round answers from the front, then proposes the writes behind
-    // it; a write refused at once becomes answerable, hence the rounds.
-    while (c.phase == Phase::Open && !c.queue.empty()) {
-      answer_front(c);
-      if (c.phase != Phase::Open || !propose_writes(c)) return;
-    }
-  }
-
-  // Sends the replies at the front of the queue, in order, executing reads
-  // when they reach the front.
-  void answer_front(Conn& c) {
-    while (!c.queue.empty() && c.phase == Phase::Open) {
-      Item& front = c.queue.front();
-      if (front.state == ItemState::Queued && !is_write(front.op)) {
-        execute(c, front);
-        // Executing may close the connection, which empties its queue.
-        if (c.phase != Phase::Open) return;
-      }
-      if (front.state != ItemState::Done) return;
-      emit_done(c);
-    }
-  }
-
-  // Proposes the writes that follow the front, up to the first unanswered
-  // read: a read must not see a write sent after it. True when the front
-  // became answerable meanwhile.
-  bool propose_writes(Conn& c) {
-    for (Item& item : c.queue) {
-      if (item.state == ItemState::Done) continue;
-      if (!is_write(item.op)) break;
-      if (item.state == ItemState::Queued) propose_write(c, item);
-      if (c.phase != Phase::Open) return false;
-    }
-    return !c.queue.empty() && c.queue.front().state == ItemState::Done;
+    c.pump([&](Item& item) { execute(c, item); }, [&] { emit_done(c); },
+           [&](Item& item) { propose_write(c, item); });
   }
 
   void record_reply(Conn& c, const Item& item) {
-    // The reply frame is length(4) xid(4) zxid(8) err(4) ...
-    std::int32_t err = 0;
-    if (item.reply.size() >= 20) {
-      err = static_cast<std::int32_t>(get_be32(item.reply.data() + 16));
-      c.last_cxid = static_cast<std::int32_t>(get_be32(item.reply.data() + 4));
-      c.last_zxid = static_cast<std::int64_t>(get_be64(item.reply.data() + 8));
-    }
-    ++stats.replies[{pr::to_int(item.op), err}];
     const auto us = static_cast<std::uint64_t>(
         std::max<std::int64_t>(0, config.metrics_clock_us() - item.received_us));
+    const std::int32_t err = c.note_reply(item, now_wall, us / 1000);
+    ++stats.replies[{pr::to_int(item.op), err}];
     stats.latency_us.record(us);
     stats.latency_us_by_op[pr::to_int(item.op)].record(us);
     fourlw.latency_us.record(us);
-    const std::uint64_t ms = us / 1000;
-    c.last_response = now_wall;
-    c.last_latency_ms = ms;
-    c.latency_ms_min = c.replies == 0 ? ms : std::min(c.latency_ms_min, ms);
-    c.latency_ms_max = std::max(c.latency_ms_max, ms);
-    c.latency_ms_sum += ms;
-    ++c.replies;
   }
 
   void finish(Item& item, ErrorCode err, const pr::ResponseBody& body = pr::Empty{}) {
@@ -794,7 +674,7 @@ struct Replica::Impl {
 
   void execute(Conn& c, Item& item) {
     c.last_op = std::string(pr::op_name(item.op));
-    const znode::Caller caller = caller_of(c);
+    const znode::Caller caller = c.caller();
     switch (item.op) {
       case OpCode::Ping:
         return finish(item, ErrorCode::Ok);
