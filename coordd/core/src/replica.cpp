@@ -22,6 +22,8 @@
 #include "coord/protocol/codec.h"
 #include "coord/protocol/frame.h"
 #include "coord/protocol/op_table.h"
+#include "replica_snapshot.h"
+#include "session_table.h"
 #include "wire.h"
 
 namespace coord::core {
@@ -42,20 +44,6 @@ std::string digest_of(std::string_view user_colon_password) {
 }
 
 namespace {
-
-constexpr std::string_view kSnapshotMagic = "COORDRS1";
-
-struct Session {
-  SessionId id{0};
-  std::int32_t timeout_ms = 0;  // as created: replicated, in snapshots
-  // As last negotiated by a resume on this server (ZooKeeper negotiates
-  // again on every connect); decides expiry here. Local state.
-  std::int32_t effective_timeout_ms = 0;
-  std::string password;
-  TimeMs last_heard{0};
-  ConnId conn = 0;
-  bool closing = false;
-};
 
 std::string hex(std::int64_t v) {
   char buf[24];
@@ -81,15 +69,12 @@ struct Replica::Impl {
   Random spare_random;
   consensus::Raft raft;
   znode::DataTree tree;
-  std::map<SessionId, Session> sessions;  // ordered: deterministic iteration
+  SessionTable sessions;
   std::unordered_map<ConnId, Conn> conns;
   std::set<ConnId> dirty;  // connections whose queue may make progress
   std::optional<ReadOnlyState> read_only;
   // Set by a tick while storage refuses writes: the next Ready may try.
   bool storage_retry_due = false;
-  // Sessions of read-only clients: never in the log, gone with the mode.
-  std::map<SessionId, Session> local_sessions;
-  std::uint64_t local_sessions_created = 0;
   LogIndex applied{0};
   std::uint64_t applied_since_snapshot = 0;
   std::uint64_t applied_bytes_since_snapshot = 0;
@@ -129,7 +114,8 @@ struct Replica::Impl {
         passwords(std::move(p)),
         spare_random(random),
         raft(raft_config(c, s), s, std::move(random)),
-        tree(c.tree) {
+        tree(c.tree),
+        sessions(c.id) {
     tree.set_watches_per_connection_max(config.watches_per_connection_max);
   }
 
@@ -199,7 +185,7 @@ struct Replica::Impl {
 
   // The connection no longer holds its session or its watches.
   void detach(Conn& c) {
-    if (Session* s = find_session(c.session); s != nullptr && s->conn == c.id) s->conn = 0;
+    sessions.detach(c.session, c.id);
     tree.remove_watcher(c.id);
     c.queue.clear();
   }
@@ -213,8 +199,7 @@ struct Replica::Impl {
       // timeout from now instead of expiring them all at the first tick.
       clock_started = true;
       started = steady;
-      for (auto& [id, s] : sessions)
-        s.last_heard = steady;
+      sessions.touch_all(steady);
     }
     now_steady = std::max(now_steady, steady);
     now_wall = std::max(now_wall, wall);
@@ -302,46 +287,22 @@ struct Replica::Impl {
     // Proposals of the leader's own (expiries, reaping) are made again
     // once it can write; applying one twice is harmless.
     reaping.clear();
-    for (auto& [id, s] : sessions)
-      s.closing = false;
+    sessions.clear_closing();
   }
 
   void leave_read_only() {
     read_only.reset();
     // As when ZooKeeper's read-only server gives way to a full one: the
     // local sessions end, and their clients reconnect for a real session.
-    for (auto& [id, s] : local_sessions) {
-      auto c = conns.find(s.conn);
+    for (ConnId id : sessions.clear_local()) {
+      auto c = conns.find(id);
       if (c != conns.end()) close(c->second);
     }
-    local_sessions.clear();
-  }
-
-  Session* find_session(SessionId id) {
-    if (id.value() == 0) return nullptr;
-    if (auto s = sessions.find(id); s != sessions.end()) return &s->second;
-    if (auto s = local_sessions.find(id); s != local_sessions.end()) return &s->second;
-    return nullptr;
-  }
-
-  // Local session ids have bit 62 set and the server id in bits 48..55:
-  // above any log index a global session id is taken from, and apart from
-  // the local ids of other servers.
-  SessionId next_local_session_id() {
-    const std::uint64_t v = (std::uint64_t{1} << 62) | ((config.id.value() & 0xff) << 48) |
-                            (++local_sessions_created & ((std::uint64_t{1} << 48) - 1));
-    return SessionId(static_cast<std::int64_t>(v));
   }
 
   void expire_local_sessions() {
-    for (auto it = local_sessions.begin(); it != local_sessions.end();) {
-      Session& s = it->second;
-      if (now_steady - s.last_heard <= s.effective_timeout_ms) {
-        ++it;
-        continue;
-      }
-      if (auto c = conns.find(s.conn); c != conns.end()) close(c->second);
-      it = local_sessions.erase(it);
+    for (ConnId id : sessions.expire_local(now_steady)) {
+      if (auto c = conns.find(id); c != conns.end()) close(c->second);
     }
   }
 
@@ -350,8 +311,7 @@ struct Replica::Impl {
     if (role == consensus::Role::Leader && last_role != consensus::Role::Leader) {
       // A new leader gives every session a fresh timeout (docs/ARCHITECTURE.md,
       // "Guarantees": sessions and ephemerals).
-      for (auto& [id, s] : sessions)
-        s.last_heard = now_steady;
+      sessions.touch_all(now_steady);
     }
     last_role = role;
   }
@@ -409,13 +369,7 @@ struct Replica::Impl {
 
   void apply_body(const Command& cmd, const CreateSessionCmd& b, Zxid zxid) {
     const SessionId sid(zxid.value());
-    Session s;
-    s.id = sid;
-    s.timeout_ms = b.timeout_ms;
-    s.effective_timeout_ms = b.timeout_ms;
-    s.password = b.password;
-    s.last_heard = now_steady;
-    sessions[sid] = s;
+    Session& session = sessions.create(sid, b.timeout_ms, b.password, now_steady);
     if (cmd.origin.node != config.id) return;
     auto it = conns.find(cmd.origin.connection);
     if (it == conns.end()) return;
@@ -424,7 +378,7 @@ struct Replica::Impl {
     c.session = sid;
     c.phase = Phase::Open;
     c.established = now_wall;
-    sessions[sid].conn = c.id;
+    session.conn = c.id;
     pr::ConnectResponse resp;
     resp.timeout_ms = b.timeout_ms;
     resp.session_id = sid;
@@ -438,13 +392,12 @@ struct Replica::Impl {
 
   void apply_body(const Command& cmd, const CloseSessionCmd& b, Zxid zxid) {
     auto [c, item] = origin_item(cmd);
-    auto s = sessions.find(b.session);
-    if (s != sessions.end()) {
+    if (auto s = sessions.global().find(b.session); s != sessions.global().end()) {
       const ConnId holder = s->second.conn;
       znode::ApplyResult res =
           tree.apply(znode::CloseSessionOp{b.session}, znode::Caller{}, zxid, cmd.time);
       route_events(res.events);
-      sessions.erase(s);
+      sessions.erase(b.session);
       if (holder != 0 && (c == nullptr || c->id != holder)) {
         // Expired (or closed from elsewhere) while connected here.
         auto h = conns.find(holder);
@@ -462,7 +415,7 @@ struct Replica::Impl {
   void apply_body(const Command& cmd, const TxnCmd& b, Zxid zxid) {
     if (const auto* reap = std::get_if<znode::ReapOp>(&b.txn)) reaping.erase(reap->path);
     znode::ApplyResult res;
-    if (b.session.value() != 0 && !sessions.contains(b.session)) {
+    if (b.session.value() != 0 && !sessions.has_global(b.session)) {
       // The session ended between proposal and apply: nothing may be done
       // on its behalf, above all no ephemeral created for it.
       res.err = ErrorCode::SessionExpired;
@@ -640,7 +593,7 @@ struct Replica::Impl {
     c.last_op = std::string(pr::op_name(item.op));
     if (item.op == OpCode::Reconfig) return finish(item, ErrorCode::ReconfigDisabled);
     if (read_only) {
-      if (item.op == OpCode::CloseSession && local_sessions.erase(c.session) != 0) {
+      if (item.op == OpCode::CloseSession && sessions.close_local(c.session)) {
         // A local session ends here, without the log (ZooKeeper's
         // read-only server lets exactly these through).
         item.close_after = true;
@@ -950,7 +903,7 @@ struct Replica::Impl {
       // reply, as ZooKeeper.
       return close(c);
     }
-    if (req->session_id.value() == 0 && sessions.size() >= config.sessions_max) {
+    if (req->session_id.value() == 0 && sessions.global_count() >= config.sessions_max) {
       return close(c);  // full: the client tries again or elsewhere
     }
     if (read_only) {
@@ -974,7 +927,7 @@ struct Replica::Impl {
       c.timeout_ms = timeout;
       return;
     }
-    Session* s = find_session(req->session_id);
+    Session* s = sessions.find(req->session_id);
     if (s == nullptr || s->closing || s->password != req->password) {
       pr::Bytes frame;
       pr::append_connect_response_frame(frame, pr::invalid_session_response(c.has_read_only));
@@ -994,13 +947,10 @@ struct Replica::Impl {
   // A session only this server knows, for a read-only client: no log
   // entry, so it exists while the server is read-only and no longer.
   void open_local_session(Conn& c, std::int32_t requested_timeout_ms) {
-    Session s;
-    s.id = next_local_session_id();
-    s.timeout_ms = s.effective_timeout_ms = negotiate(requested_timeout_ms);
-    s.password = passwords();
-    COORD_ASSERT(s.password.size() == limits::session_password_bytes, "bad password size");
-    const SessionId id = s.id;
-    attach(c, local_sessions.emplace(id, std::move(s)).first->second);
+    std::string password = passwords();
+    COORD_ASSERT(password.size() == limits::session_password_bytes, "bad password size");
+    attach(c,
+           sessions.open_local(negotiate(requested_timeout_ms), std::move(password), now_steady));
   }
 
   // Opens `c` on `session` and sends the handshake reply; its readOnly
@@ -1028,7 +978,7 @@ struct Replica::Impl {
     ++c.received;
     ++stats.packets_received;
     if (c.phase == Phase::AwaitConnect) return handshake(c, payload);
-    if (Session* s = find_session(c.session)) s->last_heard = now_steady;
+    sessions.touch(c.session, now_steady);
     pr::JuteReader r(payload);
     auto header = pr::decode_request_header(r);
     if (!header.ok()) return close(c);
@@ -1070,13 +1020,12 @@ struct Replica::Impl {
 
   void expire_sessions() {
     if (raft.role() != consensus::Role::Leader || read_only) return;
-    for (auto& [id, s] : sessions) {
-      if (s.closing || now_steady - s.last_heard <= s.effective_timeout_ms) continue;
+    for (SessionId id : sessions.expired(now_steady)) {
       Command cmd;
       cmd.origin = Origin{config.id, 0, 0};
       cmd.time = now_wall;
       cmd.body = CloseSessionCmd{id, true};
-      if (propose(cmd)) s.closing = true;
+      if (propose(cmd)) sessions.mark_closing(id);
     }
   }
 
@@ -1096,62 +1045,15 @@ struct Replica::Impl {
 
   // ---- snapshots ----------------------------------------------------------------
 
-  std::string snapshot_payload() const {
-    std::string body;
-    put_be64(body, applied.value());
-    put_be64(body, sessions.size());
-    for (const auto& [id, s] : sessions) {
-      put_be64(body, static_cast<std::uint64_t>(id.value()));
-      put_be32(body, static_cast<std::uint32_t>(s.timeout_ms));
-      put_be32(body, static_cast<std::uint32_t>(s.password.size()));
-      body += s.password;
-    }
-    const std::string tree_bytes = tree.write_snapshot();
-    put_be64(body, tree_bytes.size());
-    body += tree_bytes;
-    std::string out(kSnapshotMagic);
-    put_be32(out, crc32c(body));
-    out += body;
-    return out;
-  }
+  std::string snapshot_payload() const { return write_replica_snapshot(applied, sessions, tree); }
 
   Status load_snapshot(std::string_view bytes) {
-    auto bad = [](const std::string& why) {
-      return Status(ErrorCode::DataInconsistency, "replica snapshot: " + why);
-    };
-    if (!bytes.starts_with(kSnapshotMagic)) return bad("bad magic");
-    bytes.remove_prefix(kSnapshotMagic.size());
-    std::uint32_t crc = 0;
-    if (!take_be32(bytes, crc) || crc != crc32c(bytes)) return bad("checksum mismatch");
-    std::uint64_t index = 0;
-    std::uint64_t count = 0;
-    if (!take_be64(bytes, index) || !take_be64(bytes, count)) return bad("truncated header");
-    std::map<SessionId, Session> restored;
-    for (std::uint64_t i = 0; i < count; ++i) {
-      std::uint64_t id = 0;
-      std::uint32_t timeout = 0;
-      std::uint32_t len = 0;
-      if (!take_be64(bytes, id) || !take_be32(bytes, timeout) || !take_be32(bytes, len) ||
-          bytes.size() < len) {
-        return bad("truncated session table");
-      }
-      Session s;
-      s.id = SessionId(static_cast<std::int64_t>(id));
-      s.timeout_ms = static_cast<std::int32_t>(timeout);
-      s.effective_timeout_ms = s.timeout_ms;
-      s.password = std::string(bytes.substr(0, len));
-      s.last_heard = now_steady;
-      bytes.remove_prefix(len);
-      restored[s.id] = std::move(s);
-    }
-    std::uint64_t tree_len = 0;
-    if (!take_be64(bytes, tree_len) || bytes.size() != tree_len) return bad("bad tree length");
-    auto t = znode::DataTree::read_snapshot(bytes, config.tree);
-    if (!t.ok()) return t.status();
-    tree = std::move(t).value();
+    auto snap = read_replica_snapshot(bytes, config.tree, now_steady);
+    if (!snap.ok()) return snap.status();
+    tree = std::move(snap->tree);
     tree.set_watches_per_connection_max(config.watches_per_connection_max);
-    sessions = std::move(restored);
-    applied = LogIndex(index);
+    sessions.replace_global(std::move(snap->sessions));
+    applied = snap->applied;
     return Status();
   }
 
@@ -1311,7 +1213,7 @@ bool Replica::storage_failed() const {
   return impl_->storage_failed();
 }
 std::size_t Replica::local_session_count() const {
-  return impl_->local_sessions.size();
+  return impl_->sessions.local_count();
 }
 Zxid Replica::applied_zxid() const {
   return impl_->applied_zxid();
@@ -1320,10 +1222,10 @@ const znode::DataTree& Replica::tree() const {
   return impl_->tree;
 }
 std::size_t Replica::session_count() const {
-  return impl_->sessions.size();
+  return impl_->sessions.global_count();
 }
 bool Replica::has_session(SessionId id) const {
-  return impl_->sessions.contains(id);
+  return impl_->sessions.has_global(id);
 }
 std::size_t Replica::connection_count() const {
   return impl_->conns.size();
@@ -1449,7 +1351,8 @@ std::string Replica::four_letter_word(std::string_view word) {
        << outstanding << "\nzk_znode_count\t" << m.tree.node_count() << "\nzk_watch_count\t"
        << m.tree.watch_count() << "\nzk_ephemerals_count\t" << m.tree.ephemeral_count()
        << "\nzk_approximate_data_size\t" << m.tree.approximate_data_bytes() << "\nzk_uptime\t"
-       << (m.now_steady - m.started) << "\nzk_global_sessions\t" << m.sessions.size() << "\n";
+       << (m.now_steady - m.started) << "\nzk_global_sessions\t" << m.sessions.global_count()
+       << "\n";
   } else if (word == "wchs" || word == "wchc" || word == "wchp") {
     // Read straight from the watch index, grouped as it is kept, in no
     // particular order (as ZooKeeper's): nothing is collected or sorted.
@@ -1482,8 +1385,8 @@ std::string Replica::four_letter_word(std::string_view word) {
       os << "\n";
     }
   } else if (word == "dump") {
-    os << "SessionTracker dump:\nGlobal Sessions(" << m.sessions.size() << "):\n";
-    for (const auto& [id, sess] : m.sessions) {
+    os << "SessionTracker dump:\nGlobal Sessions(" << m.sessions.global_count() << "):\n";
+    for (const auto& [id, sess] : m.sessions.global()) {
       if (!room()) break;
       os << hex(id.value()) << "\t" << sess.timeout_ms << "ms\n";
     }
