@@ -22,6 +22,7 @@
 #include "coord/protocol/codec.h"
 #include "coord/protocol/frame.h"
 #include "coord/protocol/op_table.h"
+#include "four_letter.h"
 #include "replica_snapshot.h"
 #include "session_table.h"
 #include "wire.h"
@@ -43,15 +44,7 @@ std::string digest_of(std::string_view user_colon_password) {
   return user + ":" + std::string(reinterpret_cast<const char*>(b64), static_cast<std::size_t>(n));
 }
 
-namespace {
-
-std::string hex(std::int64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, static_cast<std::uint64_t>(v));
-  return buf;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string_view to_string(ReadOnlyReason r) {
   switch (r) {
@@ -88,13 +81,7 @@ struct Replica::Impl {
   std::map<std::uint64_t, std::pair<ConnId, std::uint64_t>> read_waiters;
   consensus::Role last_role = consensus::Role::Follower;
   ReplicaStats stats;
-  // What four-letter words report, reset by `srst` (the Prometheus
-  // counters in `stats` never go back).
-  struct {
-    std::uint64_t received_base = 0;
-    std::uint64_t sent_base = 0;
-    Histogram latency_us;
-  } fourlw;
+  FourLetterWords fourlw;
   ReplicaOutput out;
   std::unordered_map<ConnId, std::size_t> out_slot;
   struct QuotaLog {
@@ -102,11 +89,6 @@ struct Replica::Impl {
     std::uint64_t held_back = 0;
   };
   std::map<std::string, QuotaLog, std::less<>> quota_logged;  // by quota root
-  // config.four_letter_whitelist, parsed; `all` for "*".
-  struct {
-    bool all = false;
-    std::set<std::string, std::less<>> words;
-  } four_letter_allowed;
 
   Impl(const ReplicaConfig& c, ReplicaStorage& s, Random random, PasswordSource p)
       : config(c),
@@ -117,38 +99,6 @@ struct Replica::Impl {
         tree(c.tree),
         sessions(c.id) {
     tree.set_watches_per_connection_max(config.watches_per_connection_max);
-  }
-
-  // ZooKeeper's parsing: comma-separated, blanks around a word ignored.
-  Status parse_four_letter_whitelist() {
-    std::string_view list = config.four_letter_whitelist;
-    while (!list.empty()) {
-      const std::size_t comma = list.find(',');
-      std::string_view word = list.substr(0, comma);
-      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-      while (!word.empty() && (word.front() == ' ' || word.front() == '\t'))
-        word.remove_prefix(1);
-      while (!word.empty() && (word.back() == ' ' || word.back() == '\t'))
-        word.remove_suffix(1);
-      if (word.empty()) continue;
-      if (word == "*") {
-        four_letter_allowed.all = true;
-        continue;
-      }
-      const auto known = pr::four_letter_words();
-      if (std::find(known.begin(), known.end(), word) == known.end()) {
-        return Status(ErrorCode::BadArguments,
-                      "unknown four-letter word '" + std::string(word) + "' in the whitelist");
-      }
-      four_letter_allowed.words.emplace(word);
-    }
-    return Status();
-  }
-
-  // srvr is always allowed, as in ZooKeeper 3.8 (its own scripts and
-  // status checks rely on it).
-  bool four_letter_word_allowed(std::string_view word) const {
-    return word == "srvr" || four_letter_allowed.all || four_letter_allowed.words.contains(word);
   }
 
   static consensus::RaftConfig raft_config(const ReplicaConfig& c, const ReplicaStorage& s) {
@@ -566,7 +516,7 @@ struct Replica::Impl {
     ++stats.replies[{pr::to_int(item.op), err}];
     stats.latency_us.record(us);
     stats.latency_us_by_op[pr::to_int(item.op)].record(us);
-    fourlw.latency_us.record(us);
+    fourlw.record_latency_us(us);
   }
 
   void finish(Item& item, ErrorCode err, const pr::ResponseBody& body = pr::Empty{}) {
@@ -1078,7 +1028,7 @@ Result<std::unique_ptr<Replica>> Replica::create(const ReplicaConfig& config,
                                                  std::optional<std::string> snapshot, Random random,
                                                  PasswordSource passwords) {
   auto impl = std::make_unique<Impl>(config, storage, std::move(random), std::move(passwords));
-  COORD_RETURN_IF_ERROR(impl->parse_four_letter_whitelist());
+  COORD_RETURN_IF_ERROR(impl->fourlw.parse_whitelist(config.four_letter_whitelist));
   if (snapshot) {
     COORD_RETURN_IF_ERROR(impl->load_snapshot(*snapshot));
     if (impl->applied != storage.snapshot_meta().index) {
@@ -1242,170 +1192,26 @@ const ReplicaStats& Replica::stats() const {
 }
 
 bool Replica::four_letter_word_allowed(std::string_view word) const {
-  return impl_->four_letter_word_allowed(word);
+  return impl_->fourlw.allowed(word);
 }
 
 std::string Replica::four_letter_word(std::string_view word) {
   Impl& m = *impl_;
-  const auto known = pr::four_letter_words();
-  if (std::find(known.begin(), known.end(), word) == known.end()) return "";
-  if (!m.four_letter_word_allowed(word)) {
-    // ZooKeeper 3.8's answer, word for word.
-    return std::string(word) + " is not executed because it is not in the whitelist.\n";
-  }
-  if (word == "srst") {
-    m.fourlw.received_base = m.stats.packets_received;
-    m.fourlw.sent_base = m.stats.packets_sent;
-    m.fourlw.latency_us.reset();
-    return "Server stats reset.\n";
-  }
-  if (word == "crst") {
-    for (auto& [id, c] : m.conns)
-      c.reset_counters();
-    return "Connection stats reset.\n";
-  }
-  const std::uint64_t received = m.stats.packets_received - m.fourlw.received_base;
-  const std::uint64_t sent = m.stats.packets_sent - m.fourlw.sent_base;
-  const Histogram& latency_us = m.fourlw.latency_us;
   const bool single = m.config.voters.size() == 1;
-  const std::string mode = m.read_only                                ? "read-only"
-                           : single                                   ? "standalone"
-                           : m.raft.role() == consensus::Role::Leader ? "leader"
-                                                                      : "follower";
-  std::size_t outstanding = 0;
-  for (const auto& [id, c] : m.conns)
-    outstanding += c.queue.size();
-  const double avg = latency_us.mean() / 1000.0;
-  const std::uint64_t min_ms = latency_us.min() / 1000;
-  const std::uint64_t max_ms = latency_us.max() / 1000;
-  std::ostringstream os;
-  // Lists stop at four_letter_word_bytes_max with one line that says so:
-  // an answer never costs the core thread or memory in proportion to the
-  // number of connections, watches or sessions.
-  const std::size_t cap = m.config.four_letter_word_bytes_max;
-  bool truncated = false;
-  auto room = [&] {
-    if (truncated) return false;
-    if (static_cast<std::size_t>(os.tellp()) < cap) return true;
-    truncated = true;
-    os << "... truncated: this answer is limited to " << cap << " bytes\n";
-    return false;
-  };
-  auto counters = [&] {
-    char lat[96];
-    std::snprintf(lat, sizeof lat, "Latency min/avg/max: %" PRIu64 "/%.4f/%" PRIu64 "\n", min_ms,
-                  avg, max_ms);
-    os << lat << "Received: " << received << "\nSent: " << sent
-       << "\nConnections: " << m.conns.size() << "\nOutstanding: " << outstanding
-       << "\nZxid: " << hex(m.applied_zxid().value()) << "\nMode: " << mode
-       << "\nNode count: " << m.tree.node_count() << "\n";
-  };
-  if (word == "ruok") return "imok";
-  if (word == "gtmk") return "0";  // coord has no trace mask
-  if (word == "isro") return m.read_only ? "ro" : "rw";
-  if (word == "srvr") {
-    os << "Zookeeper version: " << m.config.version << ", built on coord\n";
-    counters();
-  } else if (word == "stat") {
-    os << "Zookeeper version: " << m.config.version << ", built on coord\nClients:\n";
-    for (const auto& [id, c] : m.conns) {
-      if (!room()) break;
-      os << " /" << c.address() << "[1](queued=" << c.queue.size() << ",recved=" << c.received
-         << ",sent=" << c.sent << ")\n";
-    }
-    os << "\n";
-    counters();
-  } else if (word == "cons") {
-    for (const auto& [id, c] : m.conns) {
-      if (!room()) break;
-      os << " /" << c.address() << "[1](queued=" << c.queue.size() << ",recved=" << c.received
-         << ",sent=" << c.sent;
-      // As ZooKeeper: the session fields once there is a session.
-      if (c.session.value() != 0) {
-        const double avg =
-            c.replies == 0 ? 0.0
-                           : static_cast<double>(c.latency_ms_sum) / static_cast<double>(c.replies);
-        os << ",sid=" << hex(c.session.value()) << ",lop=" << c.last_op
-           << ",est=" << c.established.value() << ",to=" << c.timeout_ms
-           << ",lcxid=" << hex(c.last_cxid) << ",lzxid=" << hex(c.last_zxid)
-           << ",lresp=" << c.last_response.value() << ",llat=" << c.last_latency_ms
-           << ",minlat=" << c.latency_ms_min << ",avglat=" << avg << ",maxlat=" << c.latency_ms_max;
-      }
-      os << ")\n";
-    }
-    os << "\n";
-  } else if (word == "envi") {
-    // The host's lines (names, OS, user, memory) are the server's to add.
-    os << "Environment:\nzookeeper.version=" << m.config.version << ", built on coord\n"
-       << "java.version=none (coord is C++)\n";
-  } else if (word == "conf") {
-    os << "tickTime=" << m.config.tick_ms
-       << "\nminSessionTimeout=" << m.config.session_timeout_ms_min
-       << "\nmaxSessionTimeout=" << m.config.session_timeout_ms_max
-       << "\nserverId=" << m.config.id.value() << "\n";
-  } else if (word == "mntr") {
-    os << "zk_version\t" << m.config.version << "\nzk_server_state\t" << mode
-       << "\nzk_avg_latency\t" << avg << "\nzk_max_latency\t" << max_ms << "\nzk_min_latency\t"
-       << min_ms << "\nzk_packets_received\t" << received << "\nzk_packets_sent\t" << sent
-       << "\nzk_num_alive_connections\t" << m.conns.size() << "\nzk_outstanding_requests\t"
-       << outstanding << "\nzk_znode_count\t" << m.tree.node_count() << "\nzk_watch_count\t"
-       << m.tree.watch_count() << "\nzk_ephemerals_count\t" << m.tree.ephemeral_count()
-       << "\nzk_approximate_data_size\t" << m.tree.approximate_data_bytes() << "\nzk_uptime\t"
-       << (m.now_steady - m.started) << "\nzk_global_sessions\t" << m.sessions.global_count()
-       << "\n";
-  } else if (word == "wchs" || word == "wchc" || word == "wchp") {
-    // Read straight from the watch index, grouped as it is kept, in no
-    // particular order (as ZooKeeper's): nothing is collected or sorted.
-    auto session_of = [&](ConnId id) {
-      auto it = m.conns.find(id);
-      return it == m.conns.end() ? std::int64_t{0} : it->second.session.value();
-    };
-    if (word == "wchs") {
-      os << m.tree.watching_connection_count() << " connections watching "
-         << m.tree.watched_path_count() << " paths\nTotal watches:" << m.tree.watch_count() << "\n";
-    } else if (word == "wchc") {
-      std::optional<znode::WatcherId> last;
-      m.tree.visit_watches_by_watcher([&](znode::WatcherId w, std::string_view path) {
-        if (!room()) return false;
-        if (last != w) os << hex(session_of(w)) << "\n";
-        last = w;
-        os << "\t" << path << "\n";
-        return true;
-      });
-      os << "\n";
-    } else {
-      std::optional<std::string_view> last;
-      m.tree.visit_watches_by_path([&](std::string_view path, znode::WatcherId w) {
-        if (!room()) return false;
-        if (last != path) os << path << "\n";
-        last = path;
-        os << "\t" << hex(session_of(w)) << "\n";
-        return true;
-      });
-      os << "\n";
-    }
-  } else if (word == "dump") {
-    os << "SessionTracker dump:\nGlobal Sessions(" << m.sessions.global_count() << "):\n";
-    for (const auto& [id, sess] : m.sessions.global()) {
-      if (!room()) break;
-      os << hex(id.value()) << "\t" << sess.timeout_ms << "ms\n";
-    }
-    const std::vector<SessionId> owners = m.tree.sessions_with_ephemerals();
-    if (room())
-      os << "ephemeral nodes dump:\nSessions with Ephemerals (" << owners.size() << "):\n";
-    for (SessionId id : owners) {
-      if (!room()) break;
-      os << hex(id.value()) << ":\n";
-      m.tree.visit_ephemerals(id, "", [&](std::string_view p) {
-        if (!room()) return false;
-        os << "\t" << p << "\n";
-        return true;
-      });
-    }
-  } else {
-    return "";
-  }
-  return os.str();
+  const std::string_view mode = m.read_only                                ? "read-only"
+                                : single                                   ? "standalone"
+                                : m.raft.role() == consensus::Role::Leader ? "leader"
+                                                                           : "follower";
+  const FourLetterInputs inputs{m.config,
+                                m.stats,
+                                m.conns,
+                                m.tree,
+                                m.sessions,
+                                mode,
+                                m.applied_zxid(),
+                                m.now_steady - m.started,
+                                m.read_only.has_value()};
+  return m.fourlw.answer(word, inputs);
 }
 
 }  // namespace coord::core
