@@ -4,20 +4,14 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
-#include <deque>
 #include <limits>
 #include <map>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <unordered_map>
 
 #include "connection.h"
 #include "coord/base/assert.h"
-#include "coord/base/bytes.h"
-#include "coord/base/checksum.h"
 #include "coord/core/command.h"
 #include "coord/protocol/codec.h"
 #include "coord/protocol/frame.h"
@@ -43,8 +37,6 @@ std::string digest_of(std::string_view user_colon_password) {
   std::string user(user_colon_password.substr(0, colon));
   return user + ":" + std::string(reinterpret_cast<const char*>(b64), static_cast<std::size_t>(n));
 }
-
-namespace {}  // namespace
 
 std::string_view to_string(ReadOnlyReason r) {
   switch (r) {
