@@ -4,23 +4,22 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
-#include <deque>
 #include <limits>
 #include <map>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <unordered_map>
 
+#include "connection.h"
 #include "coord/base/assert.h"
-#include "coord/base/bytes.h"
-#include "coord/base/checksum.h"
 #include "coord/core/command.h"
 #include "coord/protocol/codec.h"
 #include "coord/protocol/frame.h"
 #include "coord/protocol/op_table.h"
+#include "four_letter.h"
+#include "replica_snapshot.h"
+#include "session_table.h"
+#include "wire.h"
 
 namespace coord::core {
 
@@ -39,133 +38,6 @@ std::string digest_of(std::string_view user_colon_password) {
   return user + ":" + std::string(reinterpret_cast<const char*>(b64), static_cast<std::size_t>(n));
 }
 
-namespace {
-
-constexpr std::string_view kSnapshotMagic = "COORDRS1";
-
-enum class ItemState : std::uint8_t { Queued, Proposed, WaitingRead, Done };
-
-// One request of a connection, from arrival to its reply.
-struct Item {
-  std::uint64_t seq = 0;
-  std::int32_t xid = 0;
-  OpCode op = OpCode::Ping;
-  pr::RequestBody body;
-  ItemState state = ItemState::Queued;
-  std::int64_t received_us = 0;
-  pr::Bytes reply;  // the whole frame, once Done
-  bool close_after = false;
-  std::uint64_t read_context = 0;
-  LogIndex read_index{0};
-  LogIndex log_index{0};  // of the proposed entry
-};
-
-enum class Phase : std::uint8_t { AwaitConnect, Connecting, Open, Closing };
-
-struct Conn {
-  ConnId id = 0;
-  std::string ip;
-  pr::FrameBuffer frames;
-  Phase phase = Phase::AwaitConnect;
-  bool has_read_only = true;
-  bool can_be_read_only = false;  // the handshake's readOnly byte
-  SessionId session{0};
-  std::int32_t timeout_ms = 0;
-  std::uint64_t handshake_seq = 0;
-  LogIndex handshake_index{0};  // of the proposed CreateSession entry
-  std::vector<Id> identities;
-  std::deque<Item> queue;
-  std::uint64_t next_seq = 1;
-  // No more frames are read: a request ZooKeeper answers by closing the
-  // connection (an unknown opcode) was the last one taken.
-  bool input_done = false;
-  std::uint16_t port = 0;
-  std::uint64_t received = 0;
-  std::uint64_t sent = 0;
-  TimeMs established{0};  // wall clock, as `cons` shows it
-  std::string last_op = "NA";
-  // For `cons`: the last reply's xid and zxid, when it was sent (wall ms)
-  // and the latencies of this connection's replies, in ms.
-  std::int64_t last_cxid = -1;
-  std::int64_t last_zxid = -1;
-  TimeMs last_response{0};
-  std::uint64_t last_latency_ms = 0;
-  std::uint64_t latency_ms_min = 0;
-  std::uint64_t latency_ms_max = 0;
-  std::uint64_t latency_ms_sum = 0;
-  std::uint64_t replies = 0;
-
-  // ZooKeeper's client address form: ip:port.
-  std::string address() const { return ip + ":" + std::to_string(port); }
-  void reset_counters() {
-    received = sent = 0;
-    last_cxid = last_zxid = -1;
-    last_response = TimeMs(0);
-    last_latency_ms = latency_ms_min = latency_ms_max = latency_ms_sum = replies = 0;
-  }
-};
-
-struct Session {
-  SessionId id{0};
-  std::int32_t timeout_ms = 0;  // as created: replicated, in snapshots
-  // As last negotiated by a resume on this server (ZooKeeper negotiates
-  // again on every connect); decides expiry here. Local state.
-  std::int32_t effective_timeout_ms = 0;
-  std::string password;
-  TimeMs last_heard{0};
-  ConnId conn = 0;
-  bool closing = false;
-};
-
-// 1..3 in ZooKeeper 3.8, 4 and 5 (persistent kinds) since 3.9.
-bool valid_watcher_type(WatcherType t) {
-  const auto v = static_cast<std::int32_t>(t);
-  return v >= static_cast<std::int32_t>(WatcherType::Children) &&
-         v <= static_cast<std::int32_t>(WatcherType::PersistentRecursive);
-}
-
-bool is_write(OpCode op) {
-  const pr::OpInfo* info = pr::find_op(op);
-  return info != nullptr && info->kind == OpKind::Write;
-}
-
-pr::Bytes reply_frame(std::int32_t xid, Zxid zxid, ErrorCode err,
-                      const pr::ResponseBody& body = pr::Empty{}) {
-  pr::Bytes out;
-  pr::append_reply_frame(out, pr::ReplyHeader{xid, zxid, err}, body);
-  return out;
-}
-
-// Wire sizes, in bytes, of the parts replies are made of: the reply header
-// (xid, zxid, err), a Stat, a multi result's header (type, done, err), and
-// the length or count in front of a string, buffer or vector.
-constexpr std::size_t kReplyHeaderBytes = 16;
-constexpr std::size_t kStatBytes = 68;
-constexpr std::size_t kMultiHeaderBytes = 9;
-constexpr std::size_t kLengthBytes = 4;
-// Digits of the largest sequential suffix (a 64-bit counter).
-constexpr std::size_t kSequenceDigitsMax = std::numeric_limits<std::int64_t>::digits10 + 1;
-
-// A reply that would pass reply_bytes_max. ZooKeeper has no code for it (its
-// server sends the frame; a Java client, which refuses frames past
-// jute.maxbuffer, loses the connection and retries for ever);
-// MarshallingError names the failure, is known to every client, kazoo
-// included, and none retries it.
-constexpr ErrorCode kReplyTooLarge = ErrorCode::MarshallingError;
-// A read, setWatches or addWatch whose watch the per-connection limit
-// refuses. ZooKeeper's Throttled (-127) is unknown to kazoo, which fails on
-// it in its reader thread; BadArguments is known everywhere, is not retried,
-// and says the request asked for more than the connection may hold.
-constexpr ErrorCode kWatchRefused = ErrorCode::BadArguments;
-
-std::string hex(std::int64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, static_cast<std::uint64_t>(v));
-  return buf;
-}
-
-}  // namespace
-
 std::string_view to_string(ReadOnlyReason r) {
   switch (r) {
     case ReadOnlyReason::StorageRefusesWrites:
@@ -182,15 +54,12 @@ struct Replica::Impl {
   Random spare_random;
   consensus::Raft raft;
   znode::DataTree tree;
-  std::map<SessionId, Session> sessions;  // ordered: deterministic iteration
+  SessionTable sessions;
   std::unordered_map<ConnId, Conn> conns;
   std::set<ConnId> dirty;  // connections whose queue may make progress
   std::optional<ReadOnlyState> read_only;
   // Set by a tick while storage refuses writes: the next Ready may try.
   bool storage_retry_due = false;
-  // Sessions of read-only clients: never in the log, gone with the mode.
-  std::map<SessionId, Session> local_sessions;
-  std::uint64_t local_sessions_created = 0;
   LogIndex applied{0};
   std::uint64_t applied_since_snapshot = 0;
   std::uint64_t applied_bytes_since_snapshot = 0;
@@ -204,13 +73,7 @@ struct Replica::Impl {
   std::map<std::uint64_t, std::pair<ConnId, std::uint64_t>> read_waiters;
   consensus::Role last_role = consensus::Role::Follower;
   ReplicaStats stats;
-  // What four-letter words report, reset by `srst` (the Prometheus
-  // counters in `stats` never go back).
-  struct {
-    std::uint64_t received_base = 0;
-    std::uint64_t sent_base = 0;
-    Histogram latency_us;
-  } fourlw;
+  FourLetterWords fourlw;
   ReplicaOutput out;
   std::unordered_map<ConnId, std::size_t> out_slot;
   struct QuotaLog {
@@ -218,11 +81,6 @@ struct Replica::Impl {
     std::uint64_t held_back = 0;
   };
   std::map<std::string, QuotaLog, std::less<>> quota_logged;  // by quota root
-  // config.four_letter_whitelist, parsed; `all` for "*".
-  struct {
-    bool all = false;
-    std::set<std::string, std::less<>> words;
-  } four_letter_allowed;
 
   Impl(const ReplicaConfig& c, ReplicaStorage& s, Random random, PasswordSource p)
       : config(c),
@@ -230,40 +88,9 @@ struct Replica::Impl {
         passwords(std::move(p)),
         spare_random(random),
         raft(raft_config(c, s), s, std::move(random)),
-        tree(c.tree) {
+        tree(c.tree),
+        sessions(c.id) {
     tree.set_watches_per_connection_max(config.watches_per_connection_max);
-  }
-
-  // ZooKeeper's parsing: comma-separated, blanks around a word ignored.
-  Status parse_four_letter_whitelist() {
-    std::string_view list = config.four_letter_whitelist;
-    while (!list.empty()) {
-      const std::size_t comma = list.find(',');
-      std::string_view word = list.substr(0, comma);
-      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-      while (!word.empty() && (word.front() == ' ' || word.front() == '\t'))
-        word.remove_prefix(1);
-      while (!word.empty() && (word.back() == ' ' || word.back() == '\t'))
-        word.remove_suffix(1);
-      if (word.empty()) continue;
-      if (word == "*") {
-        four_letter_allowed.all = true;
-        continue;
-      }
-      const auto known = pr::four_letter_words();
-      if (std::find(known.begin(), known.end(), word) == known.end()) {
-        return Status(ErrorCode::BadArguments,
-                      "unknown four-letter word '" + std::string(word) + "' in the whitelist");
-      }
-      four_letter_allowed.words.emplace(word);
-    }
-    return Status();
-  }
-
-  // srvr is always allowed, as in ZooKeeper 3.8 (its own scripts and
-  // status checks rely on it).
-  bool four_letter_word_allowed(std::string_view word) const {
-    return word == "srvr" || four_letter_allowed.all || four_letter_allowed.words.contains(word);
   }
 
   static consensus::RaftConfig raft_config(const ReplicaConfig& c, const ReplicaStorage& s) {
@@ -300,7 +127,7 @@ struct Replica::Impl {
 
   // The connection no longer holds its session or its watches.
   void detach(Conn& c) {
-    if (Session* s = find_session(c.session); s != nullptr && s->conn == c.id) s->conn = 0;
+    sessions.detach(c.session, c.id);
     tree.remove_watcher(c.id);
     c.queue.clear();
   }
@@ -314,8 +141,7 @@ struct Replica::Impl {
       // timeout from now instead of expiring them all at the first tick.
       clock_started = true;
       started = steady;
-      for (auto& [id, s] : sessions)
-        s.last_heard = steady;
+      sessions.touch_all(steady);
     }
     now_steady = std::max(now_steady, steady);
     now_wall = std::max(now_wall, wall);
@@ -403,46 +229,22 @@ struct Replica::Impl {
     // Proposals of the leader's own (expiries, reaping) are made again
     // once it can write; applying one twice is harmless.
     reaping.clear();
-    for (auto& [id, s] : sessions)
-      s.closing = false;
+    sessions.clear_closing();
   }
 
   void leave_read_only() {
     read_only.reset();
     // As when ZooKeeper's read-only server gives way to a full one: the
     // local sessions end, and their clients reconnect for a real session.
-    for (auto& [id, s] : local_sessions) {
-      auto c = conns.find(s.conn);
+    for (ConnId id : sessions.clear_local()) {
+      auto c = conns.find(id);
       if (c != conns.end()) close(c->second);
     }
-    local_sessions.clear();
-  }
-
-  Session* find_session(SessionId id) {
-    if (id.value() == 0) return nullptr;
-    if (auto s = sessions.find(id); s != sessions.end()) return &s->second;
-    if (auto s = local_sessions.find(id); s != local_sessions.end()) return &s->second;
-    return nullptr;
-  }
-
-  // Local session ids have bit 62 set and the server id in bits 48..55:
-  // above any log index a global session id is taken from, and apart from
-  // the local ids of other servers.
-  SessionId next_local_session_id() {
-    const std::uint64_t v = (std::uint64_t{1} << 62) | ((config.id.value() & 0xff) << 48) |
-                            (++local_sessions_created & ((std::uint64_t{1} << 48) - 1));
-    return SessionId(static_cast<std::int64_t>(v));
   }
 
   void expire_local_sessions() {
-    for (auto it = local_sessions.begin(); it != local_sessions.end();) {
-      Session& s = it->second;
-      if (now_steady - s.last_heard <= s.effective_timeout_ms) {
-        ++it;
-        continue;
-      }
-      if (auto c = conns.find(s.conn); c != conns.end()) close(c->second);
-      it = local_sessions.erase(it);
+    for (ConnId id : sessions.expire_local(now_steady)) {
+      if (auto c = conns.find(id); c != conns.end()) close(c->second);
     }
   }
 
@@ -451,8 +253,7 @@ struct Replica::Impl {
     if (role == consensus::Role::Leader && last_role != consensus::Role::Leader) {
       // A new leader gives every session a fresh timeout (docs/ARCHITECTURE.md,
       // "Guarantees": sessions and ephemerals).
-      for (auto& [id, s] : sessions)
-        s.last_heard = now_steady;
+      sessions.touch_all(now_steady);
     }
     last_role = role;
   }
@@ -504,24 +305,13 @@ struct Replica::Impl {
     if (cmd.origin.node != config.id || cmd.origin.connection == 0) return {nullptr, nullptr};
     auto it = conns.find(cmd.origin.connection);
     if (it == conns.end() || it->second.phase == Phase::Closing) return {nullptr, nullptr};
-    for (Item& item : it->second.queue) {
-      if (item.seq == cmd.origin.request) {
-        return {&it->second, item.state == ItemState::Proposed ? &item : nullptr};
-      }
-      if (item.seq > cmd.origin.request) break;
-    }
-    return {&it->second, nullptr};
+    Item* item = it->second.find(cmd.origin.request);
+    return {&it->second, item != nullptr && item->state == ItemState::Proposed ? item : nullptr};
   }
 
   void apply_body(const Command& cmd, const CreateSessionCmd& b, Zxid zxid) {
     const SessionId sid(zxid.value());
-    Session s;
-    s.id = sid;
-    s.timeout_ms = b.timeout_ms;
-    s.effective_timeout_ms = b.timeout_ms;
-    s.password = b.password;
-    s.last_heard = now_steady;
-    sessions[sid] = s;
+    Session& session = sessions.create(sid, b.timeout_ms, b.password, now_steady);
     if (cmd.origin.node != config.id) return;
     auto it = conns.find(cmd.origin.connection);
     if (it == conns.end()) return;
@@ -530,7 +320,7 @@ struct Replica::Impl {
     c.session = sid;
     c.phase = Phase::Open;
     c.established = now_wall;
-    sessions[sid].conn = c.id;
+    session.conn = c.id;
     pr::ConnectResponse resp;
     resp.timeout_ms = b.timeout_ms;
     resp.session_id = sid;
@@ -544,13 +334,12 @@ struct Replica::Impl {
 
   void apply_body(const Command& cmd, const CloseSessionCmd& b, Zxid zxid) {
     auto [c, item] = origin_item(cmd);
-    auto s = sessions.find(b.session);
-    if (s != sessions.end()) {
+    if (auto s = sessions.global().find(b.session); s != sessions.global().end()) {
       const ConnId holder = s->second.conn;
       znode::ApplyResult res =
           tree.apply(znode::CloseSessionOp{b.session}, znode::Caller{}, zxid, cmd.time);
       route_events(res.events);
-      sessions.erase(s);
+      sessions.erase(b.session);
       if (holder != 0 && (c == nullptr || c->id != holder)) {
         // Expired (or closed from elsewhere) while connected here.
         auto h = conns.find(holder);
@@ -568,7 +357,7 @@ struct Replica::Impl {
   void apply_body(const Command& cmd, const TxnCmd& b, Zxid zxid) {
     if (const auto* reap = std::get_if<znode::ReapOp>(&b.txn)) reaping.erase(reap->path);
     znode::ApplyResult res;
-    if (b.session.value() != 0 && !sessions.contains(b.session)) {
+    if (b.session.value() != 0 && !sessions.has_global(b.session)) {
       // The session ended between proposal and apply: nothing may be done
       // on its behalf, above all no ephemeral created for it.
       res.err = ErrorCode::SessionExpired;
@@ -579,7 +368,7 @@ struct Replica::Impl {
     }
     auto [c, item] = origin_item(cmd);
     if (item == nullptr) return;
-    item->reply = write_reply(*item, zxid, res);
+    item->reply = write_reply(item->op, item->body, item->xid, zxid, res);
     item->state = ItemState::Done;
     dirty.insert(c->id);
   }
@@ -628,84 +417,17 @@ struct Replica::Impl {
   // the deleted node's last ACL, for a deletion), as ZooKeeper 3.8 does
   // since CVE-2024-23944.
   bool may_read(const Conn& c, const znode::WatchEvent& ev) const {
-    return !ev.acl || znode::acl_allows(*ev.acl, caller_of(c), perm::read);
+    return !ev.acl || znode::acl_allows(*ev.acl, c.caller(), perm::read);
   }
 
   // Sends the replies already decided at the front of the queue, without
   // executing anything.
   void emit_done(Conn& c) {
-    // Each item leaves the queue before it is sent: a send past the
-    // outbound limit closes the connection and empties the queue.
-    while (!c.queue.empty() && c.phase == Phase::Open && c.queue.front().state == ItemState::Done) {
-      Item item = std::move(c.queue.front());
-      c.queue.pop_front();
+    c.emit_done([&](const Item& item) {
       record_reply(c, item);
       send(c, item.reply);
       if (item.close_after) close(c);
-    }
-  }
-
-  static pr::MultiResult multi_result(OpCode op, const znode::MultiOpResult& r, bool applied_all) {
-    pr::MultiResult m;
-    if (!applied_all) {
-      m.type = OpCode::Error;
-      m.err = r.err;
-      return m;
-    }
-    switch (op) {
-      case OpCode::Create:
-      case OpCode::Create2:
-        // ZooKeeper 3.8 answers every plain create inside multi with the
-        // path-only result (docs/PROTOCOL.md §7).
-        m.type = OpCode::Create;
-        if (r.create) m.path = r.create->path;
-        break;
-      case OpCode::CreateContainer:
-      case OpCode::CreateTtl:
-        m.type = OpCode::Create2;
-        if (r.create) {
-          m.path = r.create->path;
-          m.stat = r.create->stat;
-        }
-        break;
-      case OpCode::SetData:
-        m.type = OpCode::SetData;
-        if (r.stat) m.stat = *r.stat;
-        break;
-      default:
-        m.type = op;
-        break;
-    }
-    return m;
-  }
-
-  pr::Bytes write_reply(const Item& item, Zxid zxid, const znode::ApplyResult& res) {
-    if (res.err != ErrorCode::Ok) return reply_frame(item.xid, zxid, res.err);
-    switch (item.op) {
-      case OpCode::Create:
-        return reply_frame(item.xid, zxid, res.err, pr::CreateResponse{res.create->path});
-      case OpCode::Create2:
-      case OpCode::CreateContainer:
-      case OpCode::CreateTtl:
-        return reply_frame(item.xid, zxid, res.err,
-                           pr::Create2Response{res.create->path, res.create->stat});
-      case OpCode::SetData:
-        return reply_frame(item.xid, zxid, res.err, pr::SetDataResponse{*res.stat});
-      case OpCode::SetAcl:
-        return reply_frame(item.xid, zxid, res.err, pr::SetAclResponse{*res.stat});
-      case OpCode::Multi: {
-        const auto& req = std::get<pr::MultiRequest>(item.body);
-        pr::MultiResponse resp;
-        const bool all = res.multi->ok();
-        for (std::size_t i = 0; i < req.ops.size(); ++i) {
-          resp.results.push_back(multi_result(req.ops[i].type, res.multi->results[i], all));
-        }
-        // The header says Ok even when an op failed (docs/PROTOCOL.md §7, observed on 3.8).
-        return reply_frame(item.xid, zxid, ErrorCode::Ok, resp);
-      }
-      default:
-        return reply_frame(item.xid, zxid, res.err);
-    }
+    });
   }
 
   // ---- reads and the per-connection queue --------------------------------------
@@ -717,11 +439,10 @@ struct Replica::Impl {
     read_waiters.erase(w);
     auto c = conns.find(conn);
     if (c == conns.end()) return;
-    for (Item& item : c->second.queue) {
-      if (item.seq == seq && item.state == ItemState::WaitingRead) {
-        item.read_index = rs.index;
-        dirty.insert(conn);
-      }
+    if (Item* item = c->second.find(seq);
+        item != nullptr && item->state == ItemState::WaitingRead) {
+      item->read_index = rs.index;
+      dirty.insert(conn);
     }
   }
 
@@ -742,8 +463,6 @@ struct Replica::Impl {
   }
 
   Zxid applied_zxid() const { return Zxid(static_cast<std::int64_t>(applied.value())); }
-
-  znode::Caller caller_of(const Conn& c) const { return znode::Caller{c.session, c.identities}; }
 
   void pump_dirty() {
     for (int rounds = 0; rounds < 8 && !dirty.empty(); ++rounds) {
@@ -766,77 +485,30 @@ struct Replica::Impl {
     for (ConnId id : ids) {
       auto it = conns.find(id);
       if (it == conns.end()) continue;
-      for (const Item& item : it->second.queue) {
-        if (item.state != ItemState::Queued) continue;
-        if (is_write(item.op)) break;
+      it->second.visit_next_reads([&](const Item& item) {
         std::visit(
             [&](const auto& r) {
               if constexpr (requires { std::string_view(r.path); }) paths.push_back(r.path);
             },
             item.body);
-      }
+      });
     }
     tree.prefetch(paths);
   }
 
   void pump(Conn& c) {
-    // Each round answers from the front, then proposes the writes behind
-    // it; a write refused at once becomes answerable, hence the rounds.
-    while (c.phase == Phase::Open && !c.queue.empty()) {
-      answer_front(c);
-      if (c.phase != Phase::Open || !propose_writes(c)) return;
-    }
-  }
-
-  // Sends the replies at the front of the queue, in order, executing reads
-  // when they reach the front.
-  void answer_front(Conn& c) {
-    while (!c.queue.empty() && c.phase == Phase::Open) {
-      Item& front = c.queue.front();
-      if (front.state == ItemState::Queued && !is_write(front.op)) {
-        execute(c, front);
-        // Executing may close the connection, which empties its queue.
-        if (c.phase != Phase::Open) return;
-      }
-      if (front.state != ItemState::Done) return;
-      emit_done(c);
-    }
-  }
-
-  // Proposes the writes that follow the front, up to the first unanswered
-  // read: a read must not see a write sent after it. True when the front
-  // became answerable meanwhile.
-  bool propose_writes(Conn& c) {
-    for (Item& item : c.queue) {
-      if (item.state == ItemState::Done) continue;
-      if (!is_write(item.op)) break;
-      if (item.state == ItemState::Queued) propose_write(c, item);
-      if (c.phase != Phase::Open) return false;
-    }
-    return !c.queue.empty() && c.queue.front().state == ItemState::Done;
+    c.pump([&](Item& item) { execute(c, item); }, [&] { emit_done(c); },
+           [&](Item& item) { propose_write(c, item); });
   }
 
   void record_reply(Conn& c, const Item& item) {
-    // The reply frame is length(4) xid(4) zxid(8) err(4) ...
-    std::int32_t err = 0;
-    if (item.reply.size() >= 20) {
-      err = static_cast<std::int32_t>(get_be32(item.reply.data() + 16));
-      c.last_cxid = static_cast<std::int32_t>(get_be32(item.reply.data() + 4));
-      c.last_zxid = static_cast<std::int64_t>(get_be64(item.reply.data() + 8));
-    }
-    ++stats.replies[{pr::to_int(item.op), err}];
     const auto us = static_cast<std::uint64_t>(
         std::max<std::int64_t>(0, config.metrics_clock_us() - item.received_us));
+    const std::int32_t err = c.note_reply(item, now_wall, us / 1000);
+    ++stats.replies[{pr::to_int(item.op), err}];
     stats.latency_us.record(us);
     stats.latency_us_by_op[pr::to_int(item.op)].record(us);
-    fourlw.latency_us.record(us);
-    const std::uint64_t ms = us / 1000;
-    c.last_response = now_wall;
-    c.last_latency_ms = ms;
-    c.latency_ms_min = c.replies == 0 ? ms : std::min(c.latency_ms_min, ms);
-    c.latency_ms_max = std::max(c.latency_ms_max, ms);
-    c.latency_ms_sum += ms;
-    ++c.replies;
+    fourlw.record_latency_us(us);
   }
 
   void finish(Item& item, ErrorCode err, const pr::ResponseBody& body = pr::Empty{}) {
@@ -854,132 +526,16 @@ struct Replica::Impl {
     return payload_bytes <= config.reply_bytes_max;
   }
 
-  // Answers a request whose reply would pass reply_bytes_max. multi and
-  // multiRead get the shape of any failed multi: header Ok and every op's
-  // result the error. Clients read those results, not the header (the C
-  // client decodes a multi reply's body even under an error header and
-  // cannot take an empty one), and the error results are no larger than
-  // the request's ops.
   void finish_too_large(Item& item) {
-    item.reply.clear();
-    const Zxid zxid = applied_zxid();
-    if (item.op == OpCode::Multi || item.op == OpCode::MultiRead) {
-      const auto& req = std::get<pr::MultiRequest>(item.body);
-      pr::JuteWriter w(item.reply);
-      const std::size_t at = w.begin_frame();
-      pr::jute::put(w, pr::ReplyHeader{item.xid, zxid, ErrorCode::Ok});
-      for (std::size_t i = 0; i < req.ops.size(); ++i) {
-        pr::jute::put(w, pr::MultiHeader{OpCode::Error, false, kReplyTooLarge});
-        pr::jute::put(w, kReplyTooLarge);
-      }
-      pr::jute::put(w, pr::MultiHeader{});
-      w.end_frame(at);
-    } else {
-      item.reply = reply_frame(item.xid, zxid, kReplyTooLarge);
-    }
+    item.reply = too_large_reply(item.op, item.body, item.xid, applied_zxid());
     item.state = ItemState::Done;
-  }
-
-  // The largest reply a multi can get, from its request alone: a write's
-  // reply cannot be refused after the write applied, so a multi whose
-  // reply might not fit is refused before it is proposed.
-  static std::size_t multi_reply_bytes_bound(const pr::MultiRequest& req) {
-    std::size_t bytes = kReplyHeaderBytes + kMultiHeaderBytes;
-    for (const auto& op : req.ops) {
-      std::size_t result = kLengthBytes;  // an error result
-      auto created = [&](const std::string& path, CreateMode mode, bool with_stat) {
-        std::size_t n = kLengthBytes + path.size() + (with_stat ? kStatBytes : 0);
-        if (is_sequential(mode)) n += kSequenceDigitsMax;
-        return n;
-      };
-      if (const auto* c = std::get_if<pr::CreateRequest>(&op.op)) {
-        result = created(c->path, c->mode, op.type == OpCode::CreateContainer);
-      } else if (const auto* t = std::get_if<pr::CreateTtlRequest>(&op.op)) {
-        result = created(t->path, t->mode, true);
-      } else if (op.type == OpCode::SetData) {
-        result = kStatBytes;
-      }
-      bytes += kMultiHeaderBytes + std::max(result, kLengthBytes);
-    }
-    return bytes;
-  }
-
-  static znode::CreateOp create_op(const pr::CreateRequest& r) {
-    return znode::CreateOp{r.path, r.data, r.acl, r.mode, 0};
-  }
-
-  // Builds the tree transaction of a write; BadArguments for flags that do
-  // not go with the opcode (docs/PROTOCOL.md §3.3, §6.3).
-  static Result<znode::Txn> txn_of(OpCode op, const pr::RequestBody& body) {
-    auto mode_ok = [](OpCode code, CreateMode m) {
-      if (!create_mode_from_int(static_cast<std::int32_t>(m))) return false;
-      switch (code) {
-        case OpCode::CreateContainer:
-          return m == CreateMode::Container;
-        case OpCode::CreateTtl:
-          return is_ttl(m);
-        default:
-          return !is_ttl(m);
-      }
-    };
-    switch (op) {
-      case OpCode::Create:
-      case OpCode::Create2:
-      case OpCode::CreateContainer: {
-        const auto& r = std::get<pr::CreateRequest>(body);
-        if (!mode_ok(op, r.mode)) return ErrorCode::BadArguments;
-        return znode::Txn(create_op(r));
-      }
-      case OpCode::CreateTtl: {
-        const auto& r = std::get<pr::CreateTtlRequest>(body);
-        if (!mode_ok(op, r.mode)) return ErrorCode::BadArguments;
-        return znode::Txn(znode::CreateOp{r.path, r.data, r.acl, r.mode, r.ttl_ms});
-      }
-      case OpCode::Delete: {
-        const auto& r = std::get<pr::DeleteRequest>(body);
-        return znode::Txn(znode::DeleteOp{r.path, r.version});
-      }
-      case OpCode::SetData: {
-        const auto& r = std::get<pr::SetDataRequest>(body);
-        return znode::Txn(znode::SetDataOp{r.path, r.data, r.version});
-      }
-      case OpCode::SetAcl: {
-        const auto& r = std::get<pr::SetAclRequest>(body);
-        return znode::Txn(znode::SetAclOp{r.path, r.acl, r.version});
-      }
-      case OpCode::Multi: {
-        const auto& r = std::get<pr::MultiRequest>(body);
-        znode::MultiOp m;
-        m.ops.reserve(r.ops.size());
-        for (const auto& sub : r.ops) {
-          if (const auto* c = std::get_if<pr::CreateRequest>(&sub.op)) {
-            if (!mode_ok(sub.type, c->mode)) return ErrorCode::BadArguments;
-            m.ops.emplace_back(create_op(*c));
-          } else if (const auto* t = std::get_if<pr::CreateTtlRequest>(&sub.op)) {
-            if (!mode_ok(sub.type, t->mode)) return ErrorCode::BadArguments;
-            m.ops.emplace_back(znode::CreateOp{t->path, t->data, t->acl, t->mode, t->ttl_ms});
-          } else if (const auto* d = std::get_if<pr::DeleteRequest>(&sub.op)) {
-            m.ops.emplace_back(znode::DeleteOp{d->path, d->version});
-          } else if (const auto* s = std::get_if<pr::SetDataRequest>(&sub.op)) {
-            m.ops.emplace_back(znode::SetDataOp{s->path, s->data, s->version});
-          } else if (const auto* k = std::get_if<pr::CheckVersionRequest>(&sub.op)) {
-            m.ops.emplace_back(znode::CheckOp{k->path, k->version});
-          } else {
-            return ErrorCode::BadArguments;
-          }
-        }
-        return znode::Txn(std::move(m));
-      }
-      default:
-        return ErrorCode::Unimplemented;
-    }
   }
 
   void propose_write(Conn& c, Item& item) {
     c.last_op = std::string(pr::op_name(item.op));
     if (item.op == OpCode::Reconfig) return finish(item, ErrorCode::ReconfigDisabled);
     if (read_only) {
-      if (item.op == OpCode::CloseSession && local_sessions.erase(c.session) != 0) {
+      if (item.op == OpCode::CloseSession && sessions.close_local(c.session)) {
         // A local session ends here, without the log (ZooKeeper's
         // read-only server lets exactly these through).
         item.close_after = true;
@@ -1013,7 +569,7 @@ struct Replica::Impl {
 
   void execute(Conn& c, Item& item) {
     c.last_op = std::string(pr::op_name(item.op));
-    const znode::Caller caller = caller_of(c);
+    const znode::Caller caller = c.caller();
     switch (item.op) {
       case OpCode::Ping:
         return finish(item, ErrorCode::Ok);
@@ -1289,7 +845,7 @@ struct Replica::Impl {
       // reply, as ZooKeeper.
       return close(c);
     }
-    if (req->session_id.value() == 0 && sessions.size() >= config.sessions_max) {
+    if (req->session_id.value() == 0 && sessions.global_count() >= config.sessions_max) {
       return close(c);  // full: the client tries again or elsewhere
     }
     if (read_only) {
@@ -1313,7 +869,7 @@ struct Replica::Impl {
       c.timeout_ms = timeout;
       return;
     }
-    Session* s = find_session(req->session_id);
+    Session* s = sessions.find(req->session_id);
     if (s == nullptr || s->closing || s->password != req->password) {
       pr::Bytes frame;
       pr::append_connect_response_frame(frame, pr::invalid_session_response(c.has_read_only));
@@ -1333,13 +889,10 @@ struct Replica::Impl {
   // A session only this server knows, for a read-only client: no log
   // entry, so it exists while the server is read-only and no longer.
   void open_local_session(Conn& c, std::int32_t requested_timeout_ms) {
-    Session s;
-    s.id = next_local_session_id();
-    s.timeout_ms = s.effective_timeout_ms = negotiate(requested_timeout_ms);
-    s.password = passwords();
-    COORD_ASSERT(s.password.size() == limits::session_password_bytes, "bad password size");
-    const SessionId id = s.id;
-    attach(c, local_sessions.emplace(id, std::move(s)).first->second);
+    std::string password = passwords();
+    COORD_ASSERT(password.size() == limits::session_password_bytes, "bad password size");
+    attach(c,
+           sessions.open_local(negotiate(requested_timeout_ms), std::move(password), now_steady));
   }
 
   // Opens `c` on `session` and sends the handshake reply; its readOnly
@@ -1367,7 +920,7 @@ struct Replica::Impl {
     ++c.received;
     ++stats.packets_received;
     if (c.phase == Phase::AwaitConnect) return handshake(c, payload);
-    if (Session* s = find_session(c.session)) s->last_heard = now_steady;
+    sessions.touch(c.session, now_steady);
     pr::JuteReader r(payload);
     auto header = pr::decode_request_header(r);
     if (!header.ok()) return close(c);
@@ -1409,13 +962,12 @@ struct Replica::Impl {
 
   void expire_sessions() {
     if (raft.role() != consensus::Role::Leader || read_only) return;
-    for (auto& [id, s] : sessions) {
-      if (s.closing || now_steady - s.last_heard <= s.effective_timeout_ms) continue;
+    for (SessionId id : sessions.expired(now_steady)) {
       Command cmd;
       cmd.origin = Origin{config.id, 0, 0};
       cmd.time = now_wall;
       cmd.body = CloseSessionCmd{id, true};
-      if (propose(cmd)) s.closing = true;
+      if (propose(cmd)) sessions.mark_closing(id);
     }
   }
 
@@ -1435,62 +987,15 @@ struct Replica::Impl {
 
   // ---- snapshots ----------------------------------------------------------------
 
-  std::string snapshot_payload() const {
-    std::string body;
-    put_be64(body, applied.value());
-    put_be64(body, sessions.size());
-    for (const auto& [id, s] : sessions) {
-      put_be64(body, static_cast<std::uint64_t>(id.value()));
-      put_be32(body, static_cast<std::uint32_t>(s.timeout_ms));
-      put_be32(body, static_cast<std::uint32_t>(s.password.size()));
-      body += s.password;
-    }
-    const std::string tree_bytes = tree.write_snapshot();
-    put_be64(body, tree_bytes.size());
-    body += tree_bytes;
-    std::string out(kSnapshotMagic);
-    put_be32(out, crc32c(body));
-    out += body;
-    return out;
-  }
+  std::string snapshot_payload() const { return write_replica_snapshot(applied, sessions, tree); }
 
   Status load_snapshot(std::string_view bytes) {
-    auto bad = [](const std::string& why) {
-      return Status(ErrorCode::DataInconsistency, "replica snapshot: " + why);
-    };
-    if (!bytes.starts_with(kSnapshotMagic)) return bad("bad magic");
-    bytes.remove_prefix(kSnapshotMagic.size());
-    std::uint32_t crc = 0;
-    if (!take_be32(bytes, crc) || crc != crc32c(bytes)) return bad("checksum mismatch");
-    std::uint64_t index = 0;
-    std::uint64_t count = 0;
-    if (!take_be64(bytes, index) || !take_be64(bytes, count)) return bad("truncated header");
-    std::map<SessionId, Session> restored;
-    for (std::uint64_t i = 0; i < count; ++i) {
-      std::uint64_t id = 0;
-      std::uint32_t timeout = 0;
-      std::uint32_t len = 0;
-      if (!take_be64(bytes, id) || !take_be32(bytes, timeout) || !take_be32(bytes, len) ||
-          bytes.size() < len) {
-        return bad("truncated session table");
-      }
-      Session s;
-      s.id = SessionId(static_cast<std::int64_t>(id));
-      s.timeout_ms = static_cast<std::int32_t>(timeout);
-      s.effective_timeout_ms = s.timeout_ms;
-      s.password = std::string(bytes.substr(0, len));
-      s.last_heard = now_steady;
-      bytes.remove_prefix(len);
-      restored[s.id] = std::move(s);
-    }
-    std::uint64_t tree_len = 0;
-    if (!take_be64(bytes, tree_len) || bytes.size() != tree_len) return bad("bad tree length");
-    auto t = znode::DataTree::read_snapshot(bytes, config.tree);
-    if (!t.ok()) return t.status();
-    tree = std::move(t).value();
+    auto snap = read_replica_snapshot(bytes, config.tree, now_steady);
+    if (!snap.ok()) return snap.status();
+    tree = std::move(snap->tree);
     tree.set_watches_per_connection_max(config.watches_per_connection_max);
-    sessions = std::move(restored);
-    applied = LogIndex(index);
+    sessions.replace_global(std::move(snap->sessions));
+    applied = snap->applied;
     return Status();
   }
 
@@ -1515,7 +1020,7 @@ Result<std::unique_ptr<Replica>> Replica::create(const ReplicaConfig& config,
                                                  std::optional<std::string> snapshot, Random random,
                                                  PasswordSource passwords) {
   auto impl = std::make_unique<Impl>(config, storage, std::move(random), std::move(passwords));
-  COORD_RETURN_IF_ERROR(impl->parse_four_letter_whitelist());
+  COORD_RETURN_IF_ERROR(impl->fourlw.parse_whitelist(config.four_letter_whitelist));
   if (snapshot) {
     COORD_RETURN_IF_ERROR(impl->load_snapshot(*snapshot));
     if (impl->applied != storage.snapshot_meta().index) {
@@ -1650,7 +1155,7 @@ bool Replica::storage_failed() const {
   return impl_->storage_failed();
 }
 std::size_t Replica::local_session_count() const {
-  return impl_->local_sessions.size();
+  return impl_->sessions.local_count();
 }
 Zxid Replica::applied_zxid() const {
   return impl_->applied_zxid();
@@ -1659,10 +1164,10 @@ const znode::DataTree& Replica::tree() const {
   return impl_->tree;
 }
 std::size_t Replica::session_count() const {
-  return impl_->sessions.size();
+  return impl_->sessions.global_count();
 }
 bool Replica::has_session(SessionId id) const {
-  return impl_->sessions.contains(id);
+  return impl_->sessions.has_global(id);
 }
 std::size_t Replica::connection_count() const {
   return impl_->conns.size();
@@ -1679,169 +1184,26 @@ const ReplicaStats& Replica::stats() const {
 }
 
 bool Replica::four_letter_word_allowed(std::string_view word) const {
-  return impl_->four_letter_word_allowed(word);
+  return impl_->fourlw.allowed(word);
 }
 
 std::string Replica::four_letter_word(std::string_view word) {
   Impl& m = *impl_;
-  const auto known = pr::four_letter_words();
-  if (std::find(known.begin(), known.end(), word) == known.end()) return "";
-  if (!m.four_letter_word_allowed(word)) {
-    // ZooKeeper 3.8's answer, word for word.
-    return std::string(word) + " is not executed because it is not in the whitelist.\n";
-  }
-  if (word == "srst") {
-    m.fourlw.received_base = m.stats.packets_received;
-    m.fourlw.sent_base = m.stats.packets_sent;
-    m.fourlw.latency_us.reset();
-    return "Server stats reset.\n";
-  }
-  if (word == "crst") {
-    for (auto& [id, c] : m.conns)
-      c.reset_counters();
-    return "Connection stats reset.\n";
-  }
-  const std::uint64_t received = m.stats.packets_received - m.fourlw.received_base;
-  const std::uint64_t sent = m.stats.packets_sent - m.fourlw.sent_base;
-  const Histogram& latency_us = m.fourlw.latency_us;
   const bool single = m.config.voters.size() == 1;
-  const std::string mode = m.read_only                                ? "read-only"
-                           : single                                   ? "standalone"
-                           : m.raft.role() == consensus::Role::Leader ? "leader"
-                                                                      : "follower";
-  std::size_t outstanding = 0;
-  for (const auto& [id, c] : m.conns)
-    outstanding += c.queue.size();
-  const double avg = latency_us.mean() / 1000.0;
-  const std::uint64_t min_ms = latency_us.min() / 1000;
-  const std::uint64_t max_ms = latency_us.max() / 1000;
-  std::ostringstream os;
-  // Lists stop at four_letter_word_bytes_max with one line that says so:
-  // an answer never costs the core thread or memory in proportion to the
-  // number of connections, watches or sessions.
-  const std::size_t cap = m.config.four_letter_word_bytes_max;
-  bool truncated = false;
-  auto room = [&] {
-    if (truncated) return false;
-    if (static_cast<std::size_t>(os.tellp()) < cap) return true;
-    truncated = true;
-    os << "... truncated: this answer is limited to " << cap << " bytes\n";
-    return false;
-  };
-  auto counters = [&] {
-    char lat[96];
-    std::snprintf(lat, sizeof lat, "Latency min/avg/max: %" PRIu64 "/%.4f/%" PRIu64 "\n", min_ms,
-                  avg, max_ms);
-    os << lat << "Received: " << received << "\nSent: " << sent
-       << "\nConnections: " << m.conns.size() << "\nOutstanding: " << outstanding
-       << "\nZxid: " << hex(m.applied_zxid().value()) << "\nMode: " << mode
-       << "\nNode count: " << m.tree.node_count() << "\n";
-  };
-  if (word == "ruok") return "imok";
-  if (word == "gtmk") return "0";  // coord has no trace mask
-  if (word == "isro") return m.read_only ? "ro" : "rw";
-  if (word == "srvr") {
-    os << "Zookeeper version: " << m.config.version << ", built on coord\n";
-    counters();
-  } else if (word == "stat") {
-    os << "Zookeeper version: " << m.config.version << ", built on coord\nClients:\n";
-    for (const auto& [id, c] : m.conns) {
-      if (!room()) break;
-      os << " /" << c.address() << "[1](queued=" << c.queue.size() << ",recved=" << c.received
-         << ",sent=" << c.sent << ")\n";
-    }
-    os << "\n";
-    counters();
-  } else if (word == "cons") {
-    for (const auto& [id, c] : m.conns) {
-      if (!room()) break;
-      os << " /" << c.address() << "[1](queued=" << c.queue.size() << ",recved=" << c.received
-         << ",sent=" << c.sent;
-      // As ZooKeeper: the session fields once there is a session.
-      if (c.session.value() != 0) {
-        const double avg =
-            c.replies == 0 ? 0.0
-                           : static_cast<double>(c.latency_ms_sum) / static_cast<double>(c.replies);
-        os << ",sid=" << hex(c.session.value()) << ",lop=" << c.last_op
-           << ",est=" << c.established.value() << ",to=" << c.timeout_ms
-           << ",lcxid=" << hex(c.last_cxid) << ",lzxid=" << hex(c.last_zxid)
-           << ",lresp=" << c.last_response.value() << ",llat=" << c.last_latency_ms
-           << ",minlat=" << c.latency_ms_min << ",avglat=" << avg << ",maxlat=" << c.latency_ms_max;
-      }
-      os << ")\n";
-    }
-    os << "\n";
-  } else if (word == "envi") {
-    // The host's lines (names, OS, user, memory) are the server's to add.
-    os << "Environment:\nzookeeper.version=" << m.config.version << ", built on coord\n"
-       << "java.version=none (coord is C++)\n";
-  } else if (word == "conf") {
-    os << "tickTime=" << m.config.tick_ms
-       << "\nminSessionTimeout=" << m.config.session_timeout_ms_min
-       << "\nmaxSessionTimeout=" << m.config.session_timeout_ms_max
-       << "\nserverId=" << m.config.id.value() << "\n";
-  } else if (word == "mntr") {
-    os << "zk_version\t" << m.config.version << "\nzk_server_state\t" << mode
-       << "\nzk_avg_latency\t" << avg << "\nzk_max_latency\t" << max_ms << "\nzk_min_latency\t"
-       << min_ms << "\nzk_packets_received\t" << received << "\nzk_packets_sent\t" << sent
-       << "\nzk_num_alive_connections\t" << m.conns.size() << "\nzk_outstanding_requests\t"
-       << outstanding << "\nzk_znode_count\t" << m.tree.node_count() << "\nzk_watch_count\t"
-       << m.tree.watch_count() << "\nzk_ephemerals_count\t" << m.tree.ephemeral_count()
-       << "\nzk_approximate_data_size\t" << m.tree.approximate_data_bytes() << "\nzk_uptime\t"
-       << (m.now_steady - m.started) << "\nzk_global_sessions\t" << m.sessions.size() << "\n";
-  } else if (word == "wchs" || word == "wchc" || word == "wchp") {
-    // Read straight from the watch index, grouped as it is kept, in no
-    // particular order (as ZooKeeper's): nothing is collected or sorted.
-    auto session_of = [&](ConnId id) {
-      auto it = m.conns.find(id);
-      return it == m.conns.end() ? std::int64_t{0} : it->second.session.value();
-    };
-    if (word == "wchs") {
-      os << m.tree.watching_connection_count() << " connections watching "
-         << m.tree.watched_path_count() << " paths\nTotal watches:" << m.tree.watch_count() << "\n";
-    } else if (word == "wchc") {
-      std::optional<znode::WatcherId> last;
-      m.tree.visit_watches_by_watcher([&](znode::WatcherId w, std::string_view path) {
-        if (!room()) return false;
-        if (last != w) os << hex(session_of(w)) << "\n";
-        last = w;
-        os << "\t" << path << "\n";
-        return true;
-      });
-      os << "\n";
-    } else {
-      std::optional<std::string_view> last;
-      m.tree.visit_watches_by_path([&](std::string_view path, znode::WatcherId w) {
-        if (!room()) return false;
-        if (last != path) os << path << "\n";
-        last = path;
-        os << "\t" << hex(session_of(w)) << "\n";
-        return true;
-      });
-      os << "\n";
-    }
-  } else if (word == "dump") {
-    os << "SessionTracker dump:\nGlobal Sessions(" << m.sessions.size() << "):\n";
-    for (const auto& [id, sess] : m.sessions) {
-      if (!room()) break;
-      os << hex(id.value()) << "\t" << sess.timeout_ms << "ms\n";
-    }
-    const std::vector<SessionId> owners = m.tree.sessions_with_ephemerals();
-    if (room())
-      os << "ephemeral nodes dump:\nSessions with Ephemerals (" << owners.size() << "):\n";
-    for (SessionId id : owners) {
-      if (!room()) break;
-      os << hex(id.value()) << ":\n";
-      m.tree.visit_ephemerals(id, "", [&](std::string_view p) {
-        if (!room()) return false;
-        os << "\t" << p << "\n";
-        return true;
-      });
-    }
-  } else {
-    return "";
-  }
-  return os.str();
+  const std::string_view mode = m.read_only                                ? "read-only"
+                                : single                                   ? "standalone"
+                                : m.raft.role() == consensus::Role::Leader ? "leader"
+                                                                           : "follower";
+  const FourLetterInputs inputs{m.config,
+                                m.stats,
+                                m.conns,
+                                m.tree,
+                                m.sessions,
+                                mode,
+                                m.applied_zxid(),
+                                m.now_steady - m.started,
+                                m.read_only.has_value()};
+  return m.fourlw.answer(word, inputs);
 }
 
 }  // namespace coord::core
