@@ -59,7 +59,7 @@ function(coord_test name)
 endfunction()
 
 function(coord_fuzz name)
-  cmake_parse_arguments(ARG "" "RUNS" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "RUNS;CORPUS;CORPUS_RUNS;MAX_LEN" "SOURCES;DEPS" ${ARGN})
   if(NOT ARG_RUNS)
     set(ARG_RUNS 20000)
   endif()
@@ -74,6 +74,33 @@ function(coord_fuzz name)
     add_test(NAME ${name} COMMAND ${name} --runs=${ARG_RUNS} --seed=1)
   endif()
   set_tests_properties(${name} PROPERTIES LABELS fuzz TIMEOUT 300)
+  if(NOT ARG_CORPUS)
+    return()
+  endif()
+  # ${name}_corpus: the same target started from its seed corpus.
+  if(NOT ARG_CORPUS_RUNS)
+    set(ARG_CORPUS_RUNS 3000)
+  endif()
+  if(COORD_FUZZ)
+    set(len_flag)
+    if(ARG_MAX_LEN)
+      set(len_flag -max_len=${ARG_MAX_LEN})
+    endif()
+    # libFuzzer adds what it finds to its first corpus directory: keep that
+    # one in the build tree, never in the sources.
+    file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/${name}_found)
+    add_test(NAME ${name}_corpus
+             COMMAND ${name} -runs=${ARG_CORPUS_RUNS} -seed=2 ${len_flag}
+                     ${CMAKE_CURRENT_BINARY_DIR}/${name}_found ${ARG_CORPUS})
+  else()
+    set(len_flag)
+    if(ARG_MAX_LEN)
+      set(len_flag --max-len=${ARG_MAX_LEN})
+    endif()
+    add_test(NAME ${name}_corpus
+             COMMAND ${name} --runs=${ARG_CORPUS_RUNS} --seed=2 ${len_flag} ${ARG_CORPUS})
+  endif()
+  set_tests_properties(${name}_corpus PROPERTIES LABELS fuzz TIMEOUT 300)
 endfunction()
 
 function(coord_program name)

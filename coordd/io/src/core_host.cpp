@@ -130,9 +130,8 @@ void CoreHost::report_read_only() {
   const std::uint64_t failures = replica->stats().writes_failed_storage;
   const auto now = std::chrono::steady_clock::now();
   if (ro && failures != storage_failures_logged &&
-      (!read_only_logged ||
-       now - storage_failure_logged_at >=
-           std::chrono::milliseconds(limits::storage_error_log_interval_ms))) {
+      (!read_only_logged || now - storage_failure_logged_at >=
+                                std::chrono::milliseconds(limits::storage_error_log_interval_ms))) {
     COORD_LOG_ERROR("coordd", "read-only: ", core::to_string(ro->reason), ": ", ro->detail, " (",
                     failures - storage_failures_logged,
                     " failed writes since the last report); reads go on, writes are refused "
