@@ -305,7 +305,11 @@ Result<IncomingSnapshot> SnapshotStore::start_incoming(LogIndex index, Term term
   const std::string path = incoming_path();
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return errno_status("open", path);
-  return IncomingSnapshot(fd, path, path_of(index), dir_, index, term);
+  IncomingSnapshot in(fd, path, path_of(index), dir_, index, term);
+  // The header's place, blank until install() knows the length and the
+  // checksum.
+  COORD_RETURN_IF_ERROR(pwrite_all(fd, std::string(kHeaderBytes, '\0'), 0, path));
+  return in;
 }
 
 Status SnapshotStore::remove_incoming() {
@@ -399,8 +403,6 @@ void IncomingSnapshot::close() {
 
 Status IncomingSnapshot::append(std::string_view bytes) {
   if (fd_ < 0) return Status(ErrorCode::SystemError, path_ + ": partial snapshot is closed");
-  // The header's place stays blank until install(): the payload's length
-  // and the checksum over header and payload are known only then.
   COORD_RETURN_IF_ERROR(pwrite_all(fd_, bytes, kHeaderBytes + size_, path_));
   size_ += bytes.size();
   payload_crc_ = crc32c_extend(payload_crc_, bytes.data(), bytes.size());
