@@ -6,9 +6,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "coord/base/bytes.h"
 #include "coord/base/limits.h"
+#include "coord/base/random.h"
+#include "coord/consensus/raft.h"
 #include "coord/io/raft_storage.h"
 
 namespace coord::io {
@@ -494,6 +497,139 @@ TEST_F(DiskStorageTest, AJointConfigurationSurvivesReopen) {
   auto s = open();
   EXPECT_EQ(s->snapshot_meta().conf, joint_conf());
   EXPECT_TRUE(s->snapshot_meta().conf.joint());
+}
+
+// Two real Raft cores, the whole chunk path: a leader that compacted its
+// log behind a snapshot, and a new learner with an empty storage. The
+// leader's core reads the snapshot through read_snapshot() a chunk at a
+// time; the follower's core hands the chunks to persist() and then
+// installs them; the follower ends with the leader's snapshot and log.
+class TwoCores {
+ public:
+  TwoCores(core::ReplicaStorage& leader, core::ReplicaStorage& follower)
+      : storage_{&leader, &follower} {}
+
+  consensus::Raft& raft(int i) { return *raft_[i]; }
+
+  void start(int i, std::size_t chunk_bytes) {
+    consensus::RaftConfig c;
+    c.id = NodeId(static_cast<std::uint64_t>(i + 1));
+    c.snapshot_chunk_bytes = chunk_bytes;
+    raft_[i] = std::make_unique<consensus::Raft>(c, *storage_[i], Random(7 + i));
+  }
+
+  // Every Ready of both cores handled as the replica does (persist, send,
+  // advance) and every message delivered, a tick each round, until `done`
+  // or `rounds_max` rounds.
+  bool run_until(const std::function<bool()>& done, int rounds_max) {
+    for (int round = 0; round < rounds_max; ++round) {
+      if (done()) return true;
+      for (int i = 0; i < 2; ++i) {
+        if (raft_[i]) raft_[i]->tick();
+      }
+      for (int pass = 0; pass == 0 || (pass < 100 && !network_.empty()); ++pass) {
+        for (int i = 0; i < 2; ++i)
+          drain(i);
+        std::vector<consensus::Message> in;
+        in.swap(network_);
+        for (auto& m : in) {
+          const int to = static_cast<int>(m.to.value()) - 1;
+          if (raft_[to]) {
+            EXPECT_TRUE(raft_[to]->step(std::move(m)).ok());
+          }
+        }
+      }
+    }
+    return done();
+  }
+
+  std::size_t chunks_written = 0;
+  std::size_t installed_from_chunks = 0;
+
+ private:
+  void drain(int i) {
+    for (int n = 0; raft_[i] && raft_[i]->has_ready() && n < 100; ++n) {
+      consensus::Ready rd = raft_[i]->ready();
+      chunks_written += rd.snapshot_chunks.size();
+      Status s = storage_[i]->persist(rd);
+      EXPECT_TRUE(s.ok()) << s;
+      if (rd.snapshot && rd.snapshot_in_chunks) ++installed_from_chunks;
+      for (auto& m : rd.messages)
+        network_.push_back(std::move(m));
+      raft_[i]->advance();
+    }
+  }
+
+  core::ReplicaStorage* storage_[2];
+  std::unique_ptr<consensus::Raft> raft_[2];
+  std::vector<consensus::Message> network_;
+};
+
+// Drives a leader on `leader` to a compacted log with a learner, node 2,
+// then brings node 2 up on `follower` and lets the snapshot stream.
+void stream_between_two_cores(core::ReplicaStorage& leader, core::ReplicaStorage& follower,
+                              const std::string& payload) {
+  TwoCores net(leader, follower);
+  net.start(0, 4096);
+  net.raft(0).campaign();
+  ASSERT_TRUE(net.run_until([&] { return net.raft(0).role() == consensus::Role::Leader; }, 50));
+  auto committed = [&] {
+    const auto st = net.raft(0).status();
+    return st.commit == st.last_index && st.applied == st.commit;
+  };
+  ASSERT_TRUE(net.run_until(committed, 50));
+  ASSERT_TRUE(
+      net.raft(0).propose_conf_change({consensus::ConfChangeType::AddLearner, NodeId(2)}).ok());
+  for (int i = 0; i < 30; ++i)
+    ASSERT_TRUE(net.raft(0).propose("command " + std::to_string(i)).ok());
+  ASSERT_TRUE(net.run_until(committed, 50));
+  const LogIndex at = net.raft(0).status().applied;
+  const consensus::SnapshotMeta meta{at, leader.term(at),
+                                     consensus::ConfState{{NodeId(1)}, {NodeId(2)}}};
+  ASSERT_TRUE(leader.snapshot_saved(meta, payload).ok());
+  ASSERT_EQ(leader.first_index(), at.next());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(net.raft(0).propose("after " + std::to_string(i)).ok());
+  ASSERT_TRUE(net.run_until(committed, 50));
+
+  net.start(1, 4096);
+  const LogIndex last = leader.last_index();
+  ASSERT_TRUE(net.run_until(
+      [&] { return follower.snapshot_meta().index == at && follower.last_index() == last; }, 2000))
+      << "follower at snapshot " << follower.snapshot_meta().index << ", last "
+      << follower.last_index() << "; leader's last " << last;
+  EXPECT_EQ(net.installed_from_chunks, 1u);
+  EXPECT_GE(net.chunks_written, (payload.size() + 4095) / 4096);
+  EXPECT_EQ(follower.snapshot_meta(), meta);
+  const consensus::Snapshot got = follower.snapshot();
+  EXPECT_EQ(got.meta, meta);
+  EXPECT_TRUE(got.data == payload)
+      << got.data.size() << " bytes, " << payload.size() << " expected";
+  std::vector<consensus::Entry> tail;
+  follower.entries(at.next(), last.next(), std::size_t{1} << 20, tail);
+  ASSERT_EQ(tail.size(), 3u);
+  EXPECT_EQ(tail.back().data, "after 2");
+}
+
+TEST_F(DiskStorageTest, TwoRaftCoresStreamASnapshotBetweenDiskStorages) {
+  const std::string payload = pseudo_random_bytes(100'000, 21);
+  const std::string leader_dir = (fs::path(dir_) / "leader").string();
+  const std::string follower_dir = (fs::path(dir_) / "follower").string();
+  {
+    auto leader = open_at(leader_dir);
+    auto follower = open_at(follower_dir, consensus::ConfState{});
+    stream_between_two_cores(*leader, *follower, payload);
+  }
+  auto follower = open_at(follower_dir, consensus::ConfState{});
+  EXPECT_FALSE(fs::exists(partial_file(follower_dir)));
+  EXPECT_TRUE(**follower->load_snapshot_payload() == payload);
+  EXPECT_EQ(follower->snapshot_meta().conf, (consensus::ConfState{{NodeId(1)}, {NodeId(2)}}));
+}
+
+TEST(MemoryStorage, TwoRaftCoresStreamASnapshotBetweenMemoryStorages) {
+  core::MemoryReplicaStorage leader(consensus::ConfState{{NodeId(1)}, {}});
+  core::MemoryReplicaStorage follower(consensus::ConfState{});
+  stream_between_two_cores(leader, follower, pseudo_random_bytes(50'000, 4));
 }
 
 TEST(ConfStateCodec, RoundTripsAndRejectsDamage) {
