@@ -140,7 +140,8 @@ class SnapshotStore {
   std::size_t total_bytes() const;
 
   // Starts receiving the snapshot at (index, term) in pieces: creates the
-  // partial file, replacing any earlier one.
+  // partial file, replacing any earlier one. One at a time: an earlier
+  // IncomingSnapshot must be dropped first (its file is the one truncated).
   Result<IncomingSnapshot> start_incoming(LogIndex index, Term term);
   // Removes the partial file, if there is one.
   Status remove_incoming();
