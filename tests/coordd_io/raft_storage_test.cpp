@@ -470,6 +470,32 @@ TEST_F(DiskStorageTest, ADamagedAssembledSnapshotIsNotInstalled) {
   EXPECT_EQ(s->last_index(), LogIndex(1));
 }
 
+// A snapshot of its own, written by the child process while a newer one
+// arrived from the leader, must not take the log back to before it.
+TEST_F(DiskStorageTest, AnOwnSnapshotOlderThanAReceivedOneIsNotRecorded) {
+  const std::string leader_dir = (fs::path(dir_) / "leader").string();
+  const consensus::SnapshotMeta received{LogIndex(40), Term(3), joint_conf()};
+  auto leader = open_at(leader_dir);
+  ASSERT_TRUE(leader->persist(entries(2, 40, 3)).ok());
+  ASSERT_TRUE(leader->snapshot_saved(received, "the leader's tree at 40").ok());
+
+  auto s = open();
+  ASSERT_TRUE(s->persist(entries(2, 20, 3)).ok());
+  const consensus::SnapshotMeta own{LogIndex(15), Term(3), consensus::ConfState{{NodeId(1)}, {}}};
+  ASSERT_TRUE(s->write_snapshot_file(own, "own tree at 15").ok());
+  ASSERT_TRUE(s->persist(chunk_ready(read_chunks(*leader, 5))).ok());
+  ASSERT_TRUE(s->persist(install_ready(received)).ok());
+  Status st = s->record_snapshot(own);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("not newer"), std::string::npos) << st;
+  EXPECT_EQ(s->snapshot_meta(), received);
+  EXPECT_EQ(s->first_index(), LogIndex(41));
+  s.reset();
+  s = open();
+  EXPECT_EQ(s->snapshot_meta(), received);
+  EXPECT_EQ(**s->load_snapshot_payload(), "the leader's tree at 40");
+}
+
 // The leader's streamed bytes follow its latest snapshot: a newer one
 // replaces what read_snapshot returns.
 TEST_F(DiskStorageTest, ReadSnapshotFollowsTheLatestSnapshot) {

@@ -340,7 +340,9 @@ Status DiskReplicaStorage::persist(const consensus::Ready& rd) {
   if (rd.hard_state) hard_state_ = *rd.hard_state;
   if (rd.snapshot) {
     // As after a snapshot of its own; what is written stays written if
-    // this fails, and the next snapshot prunes again.
+    // this fails, and the next snapshot prunes again. A snapshot of its own
+    // being written meanwhile may lose its temporary file here: it is older
+    // than this one, and record_snapshot would refuse it anyway.
     Status pruned = snapshots_.prune(limits::snapshot_files_kept, snapshot_meta_.index);
     if (!pruned.ok()) COORD_LOG_WARN("coordd", "cannot prune snapshot files: ", pruned);
   }
@@ -361,6 +363,14 @@ Status DiskReplicaStorage::write_snapshot_file(const consensus::SnapshotMeta& me
 }
 
 Status DiskReplicaStorage::record_snapshot(const consensus::SnapshotMeta& meta) {
+  // A snapshot from the leader may have been installed while this one was
+  // being written: the log already starts after it, and cannot go back.
+  if (meta.index <= snapshot_meta_.index) {
+    return Status(ErrorCode::BadArguments,
+                  "snapshot at " + std::to_string(meta.index.value()) +
+                      " is not newer than the one the log starts from, at " +
+                      std::to_string(snapshot_meta_.index.value()));
+  }
   const LogIndex old_first = log_->first_index();
   LogWrite w;
   w.snapshot = SnapshotMeta{meta.index, meta.term, encode_conf_state(meta.conf)};

@@ -69,7 +69,9 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   // snapshot_saved() in two steps, so that the file can be written by a
   // child process while the replica goes on: first the file (safe to call
   // in a forked child: it touches only the file system), then, back in the
-  // owner, the record that makes it the log's starting point.
+  // owner, the record that makes it the log's starting point. A snapshot
+  // not newer than the one the log starts from (one from the leader was
+  // installed while the file was written) is refused.
   Status write_snapshot_file(const consensus::SnapshotMeta& meta, std::string_view payload);
   Status record_snapshot(const consensus::SnapshotMeta& meta);
 
