@@ -52,6 +52,7 @@ CLI_MT_MISSING = ("" if os.access(CLI_MT, os.X_OK) else
 ELECTION_TIMEOUT_MS = 150
 OP_TIMEOUT_S = 5.0  # one client call
 WAIT_S = 20.0  # one condition awaited (a leader, a catch-up, writes back)
+REJOIN_S = 10.0  # a follower back from a restart reaches the others (about 1 s here)
 # Bugs these tests found, by name: the tests that show them run as expected
 # failures, so that the suite stays green until they are fixed (and an
 # "unexpected success" then says the mark can go).
@@ -59,10 +60,11 @@ WAIT_S = 20.0  # one condition awaited (a leader, a catch-up, writes back)
 KNOWN_BUGS = {
     "WIPED_FOLLOWER_NEVER_CATCHES_UP":
         "a follower restarted with an empty data directory stays at the founding "
-        "configuration's zxid: the leader still holds the follower's old match index, so it "
-        "sends Appends that follow that index, and the follower's rejections (hint: its "
-        "empty log) are dropped as stale (Progress::maybe_decrease_to ignores a rejection "
-        "at or below match, and never moves next below match + 1)",
+        "configuration's zxid until some election resets the leader's view of it: the leader "
+        "still holds the follower's old match index, so it sends Appends that follow that "
+        "index, and the follower's rejections (hint: its empty log) are dropped as stale "
+        "(Progress::maybe_decrease_to ignores a rejection at or below match, and never moves "
+        "next below match + 1)",
     "SNAPSHOT_STREAM_PAST_THE_END":
         "a leader streaming its snapshot to a follower aborts with 'read_snapshot past the "
         "end': DiskReplicaStorage::snapshot_bytes() (the size of every snapshot file on disk, "
@@ -461,10 +463,14 @@ class Rejoin(ClusterTest):
         for w in writers:
             w.finish()
         restarted_at = time.monotonic()
+        term = c.term()
         c.restart(away)
         c.wait("server %d has the others' zxid" % away,
-               lambda: len({c.zxid(sid) for sid in c.ids}) == 1, WAIT_S)
-        print("server %d caught up in %.3f s" % (away, time.monotonic() - restarted_at))
+               lambda: len({c.zxid(sid) for sid in c.ids}) == 1, REJOIN_S)
+        print("server %d caught up in %.3f s (%d elections)" % (
+            away, time.monotonic() - restarted_at, c.term() - term))
+        # A server coming back must not unseat the leader to be served.
+        self.assertEqual(c.term(), term, "elections while server %d rejoined" % away)
         self.assert_nothing_lost(writers)
         return away
 
@@ -507,21 +513,27 @@ class Secret(unittest.TestCase):
         c.start()
         leader = c.wait_leader(WAIT_S)
         self.assertIn(leader, (1, 2))
+        # Each names server 3 by its address.
+        refused = (r"refusing peer connection to 127\.0\.0\.1:%d \(node 3\): wrong cluster "
+                   r"secret" % c.peer_ports[3])
         c.wait("servers 1 and 2 refuse server 3",
-               lambda: all(re.search(r"refusing peer connection .*127\.0\.0\.1.*: bad proof|"
-                                     r"refus.*127\.0\.0\.1", c.log(sid)) for sid in (1, 2)),
-               WAIT_S)
-        time.sleep(1.0)
-        self.assertNotEqual(c.mode(3), "follower")
-        print("server 1 says:", [l for l in c.log(1).splitlines() if "refus" in l][:2])
-        print("server 3 says:", [l for l in c.log(3).splitlines() if "refus" in l][:2])
+               lambda: all(re.search(refused, c.log(sid)) for sid in (1, 2)), WAIT_S)
+        c.wait("server 3 is refused",
+               lambda: re.search(r"peer from 127\.0\.0\.1:\d+ \(node [12]\) refused the "
+                                 r"handshake: wrong cluster secret", c.log(3)), WAIT_S)
+        # Without a leader it turns read-only, and never follows.
+        c.wait("server 3 is read-only", lambda: c.mode(3) == "read-only", WAIT_S)
+        self.assertEqual(c.status(3)["leader_id"], 0)
         self.assertNotRegex(c.log(3), r"link to node \d at .* up")
         # The right secret: it joins.
         c.kill(3)
         del c.secret_file_of[3]
         c.servers[3] = c._make(3)
         c.restart(3)
-        c.wait("server 3 follows", lambda: c.mode(3) == "follower", WAIT_S)
+        c.wait("server 3 follows the leader",
+               lambda: c.status(3)["leader_id"] == c.leader() and c.mode(3) == "follower",
+               WAIT_S)
+        c.wait("server 3 caught up", lambda: len({c.zxid(sid) for sid in c.ids}) == 1, WAIT_S)
         self.assertRegex(c.log(3), r"link to node \d at .* up \(authenticated\)")
 
 
@@ -533,9 +545,9 @@ def connected_server(cluster):
     return None
 
 
-class ZooKeeperClients(ClusterTest):
-    """ZooKeeper's own clients, given the three servers, keep working when
-    the leader is killed and when their own server is."""
+class ClientFailover(ClusterTest):
+    """ZooKeeper's clients, given the three servers, keep working when the
+    leader is killed and when their own server is."""
 
     def kill_and_check(self, command_works, what):
         """Kills the leader, checks the client; restarts it; then kills the
@@ -554,8 +566,10 @@ class ZooKeeperClients(ClusterTest):
         c.kill(own)
         c.wait_leader(WAIT_S)
         command_works("/%s-2" % what)
-        self.assertNotEqual(connected_server(c), own)
+        self.assertIsNotNone(connected_server(c), "the client is on no live server")
 
+
+class KazooFailover(ClientFailover):
     def test_kazoo(self):
         k = self.client()
         states = []
@@ -575,10 +589,19 @@ class ZooKeeperClients(ClusterTest):
         self.kill_and_check(works, "kazoo")
         self.assertNotIn(KazooState.LOST, states)
 
+
+class InteractiveClient(ClientFailover):
+    """A client's shell driven through its standard input."""
+
     def interactive(self, argv, env=None):
         p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, env=env)
-        self.addCleanup(lambda: (p.kill(), p.wait(10)))
+        def stop():
+            p.kill()
+            p.wait(10)
+            p.stdin.close()
+            p.stdout.close()
+        self.addCleanup(stop)
         lines = []
         threading.Thread(target=lambda: [lines.append(l) for l in p.stdout], daemon=True).start()
         return p, lines
@@ -592,7 +615,9 @@ class ZooKeeperClients(ClusterTest):
             time.sleep(0.05)
         return False
 
-    @unittest.skipIf(ZKCLI_MISSING, ZKCLI_MISSING)
+
+@unittest.skipIf(ZKCLI_MISSING, ZKCLI_MISSING)
+class ZkCliFailover(InteractiveClient):
     def test_zkcli(self):
         env = dict(os.environ, CLIENT_JVMFLAGS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
         p, lines = self.interactive([ZKCLI, "-server", self.cluster.hosts()], env)
@@ -610,7 +635,9 @@ class ZooKeeperClients(ClusterTest):
 
         self.kill_and_check(works, "zkcli")
 
-    @unittest.skipIf(CLI_MT_MISSING, CLI_MT_MISSING)
+
+@unittest.skipIf(CLI_MT_MISSING, CLI_MT_MISSING)
+class CClientFailover(InteractiveClient):
     def test_c_client(self):
         p, lines = self.interactive([CLI_MT, self.cluster.hosts()])
         self.assertTrue(self.until(lines, r"CONNECTED_STATE", 0, 30), "".join(lines))
@@ -655,7 +682,10 @@ class LeaderStop(ClusterTest):
         print("leader %d handed over to %d; longest wait for a write: %.3f s (election "
               "timeout %.1f s)" % (old, new, gap, self.ELECTION_S))
         self.assertEqual(code, 0)
-        self.assertRegex(c.log(old), r"leadership handed over to server %d" % new)
+        # The stopping leader logs the handover (the server it names may
+        # be 0: it had stepped down before it learnt its successor).
+        self.assertRegex(c.log(old), r"leadership handed over to server \d+")
+        self.assertNotRegex(c.log(old), r"leadership was not taken over in time")
         self.assertLess(gap, self.ELECTION_S / 2)
         self.assert_nothing_lost(writers, ids=followers)
 
