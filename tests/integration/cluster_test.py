@@ -17,7 +17,6 @@ parallel (tests/integration/CMakeLists.txt).
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -32,8 +31,7 @@ from coordd_harness import CoorddCluster, four_letter  # noqa: E402
 
 try:
     from kazoo.client import KazooClient, KazooState
-    from kazoo.exceptions import (ConnectionLoss, NodeExistsError, NotReadOnlyCallError,
-                                  SessionExpiredError)
+    from kazoo.exceptions import ConnectionLoss, NodeExistsError, NotReadOnlyCallError
     from kazoo.handlers.threading import KazooTimeoutError
     from kazoo.protocol.states import KeeperState
     KAZOO_MISSING = ""
@@ -77,6 +75,7 @@ def known_bug(name):
     reason = KNOWN_BUGS[name]
     if os.environ.get("COORD_SHOW_KNOWN_BUGS"):
         return lambda f: f
+
     def mark(f):
         f.__doc__ = "known bug: " + reason
         return unittest.expectedFailure(f)
@@ -131,11 +130,10 @@ class Writer(threading.Thread):
         self.stop = threading.Event()
         self.ephemeral = "/eph/%s" % name
         self.counter = "%s-counter/%s" % (root, name)
-        self.k.ensure_path(root)
-        self.k.ensure_path(root + "-counter")
-        self.k.ensure_path("/eph")
-        self.k.create(self.ephemeral, b"", ephemeral=True)
-        self.k.create(self.counter, b"0")
+        for path in (root, root + "-counter", "/eph"):
+            bounded(self.k.ensure_path_async(path))
+        bounded(self.k.create_async(self.ephemeral, b"", ephemeral=True))
+        bounded(self.k.create_async(self.counter, b"0"))
 
     def run(self):
         n = 0
@@ -191,8 +189,7 @@ class ClusterTest(unittest.TestCase):
             self.skipTest(KAZOO_MISSING)
         self.cluster = self.make_cluster()
         self.cluster.start()
-        self.leader = self.cluster.wait_leader(WAIT_S)
-        self.clients = []
+        self.cluster.wait_leader(WAIT_S)
 
     def make_cluster(self, **kw):
         c = CoorddCluster(self.SIZE, extra_args=self.EXTRA_ARGS, **kw)
@@ -309,6 +306,10 @@ class LeaderKill(ClusterTest):
         self.assertLessEqual(elections, ELECTIONS_PER_KILL_MAX)
         self.assert_nothing_lost(writers)
         self.assert_ephemerals_survive(writers)
+        # The new leader counts both followers as synced.
+        c.wait("mntr on the leader shows two synced followers",
+               lambda: re.search(r"^zk_synced_followers\t2$",
+                                 four_letter(c.port(c.leader()), "mntr"), re.M), WAIT_S)
         self.assert_no_election(3.0, "while idle after the kill")
 
 
@@ -380,6 +381,7 @@ class QuorumLoss(ClusterTest):
         c.wait("a write in flight fails with ConnectionLoss",
                lambda: any(t >= lost_at for t, _ in writer.failures), WAIT_S)
         failed_s = min(t for t, _ in writer.failures if t >= lost_at) - lost_at
+        self.assertLess(failed_s, 5.0, "the write in flight hung")
         kinds = {kind for t, kind in writer.failures if t >= lost_at}
         self.assertLessEqual(kinds, {"ConnectionLoss", "NotReadOnlyCallError", "KazooTimeoutError"})
         self.assertIn("ConnectionLoss", kinds)
@@ -511,7 +513,7 @@ class Secret(unittest.TestCase):
         self.addCleanup(c.cleanup)
         c.secret_file_of[3] = c.write_secret("wrong", "not-the-cluster-secret-at-all")
         c.start()
-        leader = c.wait_leader(WAIT_S)
+        leader = c.wait_leader(WAIT_S, among=(1, 2))
         self.assertIn(leader, (1, 2))
         # Each names server 3 by its address.
         refused = (r"refusing peer connection to 127\.0\.0\.1:%d \(node 3\): wrong cluster "
@@ -596,6 +598,7 @@ class InteractiveClient(ClientFailover):
     def interactive(self, argv, env=None):
         p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, env=env)
+
         def stop():
             p.kill()
             p.wait(10)

@@ -322,17 +322,33 @@ class CoorddCluster:
         leaders = [sid for sid in self.live() if self.mode(sid) == "leader"]
         return leaders[0] if len(leaders) == 1 else None
 
-    def wait_leader(self, timeout_s=15.0, other_than=None):
+    def wait_leader(self, timeout_s=15.0, other_than=None, among=None):
+        """The leader's id, once every live server (of `among`, when
+        given) follows it: none is still read-only from before it knew
+        the leader."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.check_alive()
             sid = self.leader()
-            if sid is not None and sid != other_than:
+            if sid is not None and sid != other_than and self._all_follow(sid, among):
                 return sid
             time.sleep(0.05)
         raise AssertionError("no leader%s within %.1f s: modes %s" % (
             "" if other_than is None else " other than %d" % other_than, timeout_s,
             {sid: self.mode(sid) for sid in self.ids}))
+
+    def _all_follow(self, leader, among):
+        for sid in self.live():
+            if among is not None and sid not in among:
+                continue
+            try:
+                if self.status(sid)["leader_id"] != leader:
+                    return False
+            except OSError:
+                return False
+            if sid != leader and self.mode(sid) != "follower":
+                return False
+        return True
 
     def status(self, sid, timeout_s=2.0):
         """/v1/cluster/status of server sid (node_id, leader_id, term, ...)."""
