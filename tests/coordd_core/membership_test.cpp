@@ -192,7 +192,8 @@ TEST(ServerSpec, RefusesWhat38Refuses) {
   EXPECT_EQ(spec_error("127.0.0.1:-5:2;3"), ErrorCode::MarshallingError);
   EXPECT_EQ(spec_error("127.0.0.1:1:70000;3"), ErrorCode::MarshallingError);
   EXPECT_EQ(spec_error("h:1:2;65536"), ErrorCode::MarshallingError);
-  EXPECT_EQ(spec_error(";"), ErrorCode::MarshallingError);  // no server part at all
+  EXPECT_EQ(spec_error(";"), ErrorCode::MarshallingError);        // no server part at all
+  EXPECT_EQ(spec_error("h:1:2;:"), ErrorCode::MarshallingError);  // nor a client part
   // Coord's own refusals: 3.8 keeps these as addresses it cannot resolve
   // (or, for "|", as a member without any address).
   EXPECT_EQ(spec_error("|;3"), ErrorCode::BadArguments);

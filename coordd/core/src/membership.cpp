@@ -367,6 +367,8 @@ Result<Member> parse_server_spec(NodeId id, std::string_view spec) {
     auto parts = host_and_port(server_client[1]);
     if (!parts.ok()) return parts.status();
     if (parts->size() > 2) return bad(wrong_format);
+    // ":" has no pieces at all; 3.8 then indexes its array at -1.
+    if (parts->empty()) return marshalling("empty client address in '" + std::string(spec) + "'");
     auto port = java_port(parts->back());
     if (!port.ok()) return port.status();
     auto host = java_host(parts->size() == 2 ? (*parts)[0] : std::string("0.0.0.0"));
