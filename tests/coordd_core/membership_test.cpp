@@ -20,6 +20,10 @@
 //    client given as a port alone as `0.0.0.0:port`; names as typed;
 //  - lines come in the order of the server's hash map: `server.17` between
 //    `server.1` and `server.2` (coord prints id order);
+//  - a spec with nothing before ';', or nothing after it but ':', is
+//    MarshallingError; a joiner `server.8=|;port` (no address at all)
+//    changes nothing and the client that sent it loses its connection;
+//    a properties key may end at ':' as well as '=';
 //  - a stale curConfigId is BadVersion; a joiner without a client port,
 //    with equal peer and election ports, an unknown role, too few parts,
 //    no '=', a port that is no number, too many ';' or client parts, a '['
@@ -194,8 +198,8 @@ TEST(ServerSpec, RefusesWhat38Refuses) {
   EXPECT_EQ(spec_error("h:1:2;65536"), ErrorCode::MarshallingError);
   EXPECT_EQ(spec_error(";"), ErrorCode::MarshallingError);        // no server part at all
   EXPECT_EQ(spec_error("h:1:2;:"), ErrorCode::MarshallingError);  // nor a client part
-  // Coord's own refusals: 3.8 keeps these as addresses it cannot resolve
-  // (or, for "|", as a member without any address).
+  // Coord's own refusals: for "|" (no address at all) 3.8 drops the asking
+  // client's connection; it keeps the others as names it cannot resolve.
   EXPECT_EQ(spec_error("|;3"), ErrorCode::BadArguments);
   EXPECT_EQ(spec_error("a b:1:2;3"), ErrorCode::BadArguments);
   EXPECT_EQ(spec_error("[[x]:1:2;3"), ErrorCode::BadArguments);
