@@ -274,7 +274,8 @@ TEST(DynamicConfig, RefusesWhatItCannotHaveWritten) {
   for (std::string_view bad :
        {"", "server.1=h:1:2", "version=1\nversion=2", "version=xyz",
         "version=", "server.1=h:1:2\nserver.1=h:3:4\nversion=1", "group.1=1:2\nversion=1",
-        "server.1=h:1\nversion=1", "server.x=h:1:2\nversion=1", " server.1=h:1:2\nversion=1"}) {
+        "server.1=h:1\nversion=1", "server.x=h:1:2\nversion=1", " server.1=h:1:2\nversion=1",
+        "version=-1", "version=ffffffffffffffff"}) {
     auto m = Membership::parse_config(bad);
     EXPECT_FALSE(m.ok()) << bad;
     EXPECT_EQ(m.status().code(), ErrorCode::BadArguments) << bad;
@@ -389,6 +390,7 @@ TEST(Reconfig, LoopbackAddressesMayRepeatOthersMayNot) {
   // 3.8 let a joiner reuse 127.0.0.1:44861 of server 1.
   EXPECT_TRUE(try_join("server.8=127.0.0.1:2888:3888:observer;2181").ok());
   EXPECT_TRUE(try_join("server.8=localhost:2888:3888:observer;0.0.0.0:2181").ok());
+  EXPECT_TRUE(try_join("server.8=127.1.2.3:2888:3888:observer;[::]:2181").ok());
   // Peer, client and election addresses are all compared, each with each.
   EXPECT_EQ(try_join("server.8=10.0.0.1:2888:3999:observer;2181").status().code(),
             ErrorCode::BadArguments);
@@ -410,6 +412,14 @@ TEST(Reconfig, LoopbackAddressesMayRepeatOthersMayNot) {
   EXPECT_TRUE(
       plan_reconfig(m, incremental("server.8=10.0.0.1:2888:3888:observer;2181", "1"), all_synced(m))
           .ok());
+  // A name that merely starts like a loopback address is no loopback.
+  m = config(
+      "server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n"
+      "server.2=127.example:2888:3888:participant;0.0.0.0:2181\n"
+      "version=5");
+  EXPECT_EQ(try_join("server.8=127.example:2888:3999:observer;2182").status().code(),
+            ErrorCode::BadArguments);
+  EXPECT_TRUE(try_join("server.8=127.0.0.1:2888:3888:observer;2181").ok());
 }
 
 TEST(Reconfig, NoQuorumOfSyncedParticipants) {
@@ -512,6 +522,16 @@ TEST(Reconfig, WhatRaftCannotDoIsBadArguments) {
   EXPECT_TRUE(
       plan_reconfig(full, incremental("server.100=h100:1:2:observer;3", "64"), all_synced(full))
           .ok());
+  // A request naming a great many members is refused without reading them
+  // all (each joiner is compared with every member).
+  std::string many, props;
+  for (int i = 1; i <= 20'000; ++i) {
+    const std::string line = "server." + std::to_string(i) + "=h" + std::to_string(i) + ":1:2;3";
+    many += line + ",";
+    props += line + "\n";
+  }
+  EXPECT_EQ(plan_error(one, incremental(many, "")), ErrorCode::BadArguments);
+  EXPECT_EQ(plan_error(one, replace_all(props)), ErrorCode::BadArguments);
 }
 
 TEST(Reconfig, NonIncrementalReplacesEveryone) {

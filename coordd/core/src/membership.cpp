@@ -183,8 +183,12 @@ bool special_host(std::string_view host) {
   std::string lower(host);
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return lower == "localhost" || lower.starts_with("127.") || lower == "0.0.0.0" ||
-         lower == "0:0:0:0:0:0:0:1" || lower == "0:0:0:0:0:0:0:0";
+  unsigned char v4[4];
+  if (inet_pton(AF_INET, lower.c_str(), v4) == 1) {
+    return v4[0] == 127 || (v4[0] == 0 && v4[1] == 0 && v4[2] == 0 && v4[3] == 0);
+  }
+  // IPv6 hosts are already in Java's long form (java_host).
+  return lower == "localhost" || lower == "0:0:0:0:0:0:0:1" || lower == "0:0:0:0:0:0:0:0";
 }
 
 std::vector<HostPort> checked_addresses(const Member& m) {
@@ -213,6 +217,12 @@ Status check_duplicate(const Member& joiner, const Member& other) {
     }
   }
   return Status();
+}
+
+// A membership no Raft group could hold, refused before the request is
+// read any further (the checks that follow grow with the members twice).
+Status too_many_members() {
+  return bad("more than " + std::to_string(limits::cluster_members_max) + " members");
 }
 
 Result<NodeId> positive_id(std::int64_t id) {
@@ -289,6 +299,7 @@ Result<std::map<NodeId, Member>> parse_new_members(std::string_view text) {
     auto m = parse_server_spec(*id, value);
     if (!m.ok()) return m.status();
     out[*id] = std::move(m).value();
+    if (out.size() > limits::cluster_members_max) return too_many_members();
   }
   if (std::none_of(out.begin(), out.end(),
                    [](const auto& e) { return e.second.role == MemberRole::Participant; })) {
@@ -456,7 +467,9 @@ Result<Membership> Membership::parse_config(std::string_view text) {
     if (line.empty()) continue;
     if (line.starts_with("version=")) {
       const auto v = java_parse(line.substr(8), 16, INT64_MIN, INT64_MAX);
-      if (!v || have_version) return bad("bad or repeated version line: " + std::string(line));
+      if (!v || *v < 0 || have_version) {
+        return bad("bad or repeated version line: " + std::string(line));
+      }
       out.version = *v;
       have_version = true;
       continue;
@@ -505,6 +518,7 @@ Result<ReconfigPlan> plan_reconfig(const Membership& current,
         if (id != m->id) COORD_RETURN_IF_ERROR(check_duplicate(*m, other));
       }
       next[m->id] = std::move(m).value();
+      if (next.size() > limits::cluster_members_max) return too_many_members();
     }
   }
   std::size_t participants = 0, synced_participants = 0;

@@ -103,8 +103,9 @@ struct Membership {
   // order of its hash map (id order while the ids are small, "server.17"
   // between 1 and 2 past that); coord prints them in id order.
   std::string config_text() const;
-  // The inverse of config_text (any line order; each id once; `version=`
-  // once, last or not). BadArguments for anything else.
+  // The inverse of config_text (any line order; each id once, at most
+  // limits::cluster_members_max; `version=` once, not negative, last or
+  // not). BadArguments for anything else.
   static Result<Membership> parse_config(std::string_view text);
 
   friend bool operator==(const Membership&, const Membership&) = default;
@@ -141,7 +142,9 @@ struct ReconfigPlan {
 //    member's address (loopback and wildcard addresses excepted, as in
 //    3.8; coord compares host strings where 3.8 compares resolved
 //    addresses); a joiner whose id is a member replaces it;
-//  - BadArguments when no participant would be left;
+//  - BadArguments when no participant would be left, or as soon as more
+//    than limits::cluster_members_max members are named (3.8 has no
+//    bound; no Raft group of coord could hold them);
 //  - NewConfigNoQuorum when the participants of the new membership that
 //    are in `synced` are no majority of them.
 // Within a step: observers that leave (RemoveVoter) first, then members
