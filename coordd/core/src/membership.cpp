@@ -124,9 +124,9 @@ Result<std::vector<std::string>> host_and_port(std::string_view s) {
   }
   const std::size_t i = s.find(']');
   if (i == std::string_view::npos) {
-    return bad(std::string(s) + " starts with '[' but has no matching ']:'");
+    return bad("'[' without ']' in '" + std::string(s) + "'");
   }
-  if (i + 2 == s.size()) return bad(std::string(s) + " doesn't have a port after colon");
+  if (i + 2 == s.size()) return bad("no port after ']:' in '" + std::string(s) + "'");
   if (i + 2 < s.size()) {
     out.emplace_back(s.substr(1, i - 1));
     for (auto piece : java_split(s.substr(i + 2), ':'))
@@ -210,9 +210,8 @@ Status check_duplicate(const Member& joiner, const Member& other) {
       if (mine.port == theirs.port && mine.host.size() == theirs.host.size() &&
           std::equal(mine.host.begin(), mine.host.end(), theirs.host.begin(),
                      [](char x, char y) { return std::tolower(x) == std::tolower(y); })) {
-        return bad(to_string(mine) + " of server." + std::to_string(joiner.id.value()) +
-                   " conflicts " + to_string(theirs) + " of server." +
-                   std::to_string(other.id.value()));
+        return bad("server." + std::to_string(joiner.id.value()) + " would reuse address " +
+                   to_string(theirs) + " of server." + std::to_string(other.id.value()));
       }
     }
   }
@@ -280,7 +279,7 @@ Result<std::map<NodeId, Member>> parse_new_members(std::string_view text) {
     if (key.starts_with("group") || key.starts_with("weight")) {
       hierarchical = true;
     } else if (!key.starts_with("server.") && key != "version") {
-      return bad("Unrecognised parameter: " + key);
+      return bad("unknown key '" + key + "' in newMembers");
     }
   }
   if (hierarchical) return bad("hierarchical quorums (group, weight) are not supported");
@@ -371,7 +370,7 @@ Result<Member> parse_server_spec(NodeId id, std::string_view spec) {
   const auto server_client = java_split(spec, ';');
   if (server_client.empty()) return marshalling("empty server spec '" + std::string(spec) + "'");
   const std::string wrong_format =
-      std::string(spec) + " does not have the form host:port:port[:type][;[host:]port]";
+      "'" + std::string(spec) + "' is not host:peerport:electionport[:role][;[host:]port]";
   Member m;
   m.id = id;
   if (server_client.size() == 2) {
@@ -410,7 +409,7 @@ Result<Member> parse_server_spec(NodeId id, std::string_view spec) {
     if (type == "observer") {
       m.role = MemberRole::Observer;
     } else if (type != "participant") {
-      return bad("Unrecognised peertype: " + (*parts)[3]);
+      return bad("unknown role '" + (*parts)[3] + "'");
     }
   }
   auto host = java_host((*parts)[0]);
@@ -422,7 +421,7 @@ Result<Member> parse_server_spec(NodeId id, std::string_view spec) {
 
 Result<Member> parse_server_line(std::string_view line) {
   const auto parts = zk_split(line, '=');
-  if (parts.size() != 2) return bad("Wrong format of server string: " + std::string(line));
+  if (parts.size() != 2) return bad("'" + std::string(line) + "' is not server.N=spec");
   const std::size_t dot = parts[0].rfind('.');
   const auto sid = java_long(dot == std::string_view::npos ? parts[0] : parts[0].substr(dot + 1));
   if (!sid) return marshalling("'" + std::string(parts[0]) + "' names no server id");
@@ -512,7 +511,7 @@ Result<ReconfigPlan> plan_reconfig(const Membership& current,
       auto m = parse_server_line(joiner);
       if (!m.ok()) return m.status();
       if (!m->client) {
-        return bad("Wrong format of server string - each server should have 3 ports specified");
+        return bad("server." + std::to_string(m->id.value()) + " names no client port");
       }
       for (const auto& [id, other] : next) {
         if (id != m->id) COORD_RETURN_IF_ERROR(check_duplicate(*m, other));
@@ -528,12 +527,12 @@ Result<ReconfigPlan> plan_reconfig(const Membership& current,
     if (std::find(synced.begin(), synced.end(), id) != synced.end()) ++synced_participants;
   }
   if (participants == 0) {
-    return bad("Reconfig failed - new configuration must include at least 1 follower");
+    return bad("the new configuration has no participant");
   }
   if (2 * synced_participants <= participants) {
     return Status(ErrorCode::NewConfigNoQuorum,
-                  "Reconfig failed - there must be a connected and synced quorum in new "
-                  "configuration");
+                  "the participants in contact with the leader and caught up are no majority of "
+                  "the new configuration");
   }
 
   ReconfigPlan plan;
