@@ -522,6 +522,10 @@ TEST(Reconfig, WhatRaftCannotDoIsBadArguments) {
   EXPECT_TRUE(
       plan_reconfig(full, incremental("server.100=h100:1:2:observer;3", "64"), all_synced(full))
           .ok());
+  // A line longer than a conf change's context may be.
+  const std::string long_name(limits::conf_change_context_bytes_max, 'a');
+  EXPECT_EQ(plan_error(one, incremental("server.2=" + long_name + ":1:2:observer;3", "")),
+            ErrorCode::BadArguments);
   // A request naming a great many members is refused without reading them
   // all (each joiner is compared with every member).
   std::string many, props;

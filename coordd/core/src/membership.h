@@ -150,10 +150,10 @@ struct ReconfigPlan {
 // Within a step: observers that leave (RemoveVoter) first, then members
 // added (AddVoter for a participant, AddLearner for an observer) and
 // observers promoted (PromoteLearner), then members whose address changes
-// (RemoveVoter, then the add again), then participants that leave. Every change but a removal
-// carries the member's line() as its context. A plan the Raft rules refuse (more than
-// limits::cluster_members_max members, moving the only voter) is
-// BadArguments.
+// (RemoveVoter, then the add again), then participants that leave. Every
+// change but a removal carries the member's line() as its context. A plan
+// the Raft rules refuse (moving the only voter, a line longer than
+// limits::conf_change_context_bytes_max) is BadArguments.
 Result<ReconfigPlan> plan_reconfig(const Membership& current,
                                    const protocol::ReconfigRequest& request,
                                    const std::vector<NodeId>& synced);
@@ -169,7 +169,9 @@ std::vector<consensus::ConfChange> founding_changes(const Membership& founding);
 // role follows the change (AddVoter: participant, AddLearner: observer). A
 // promotion turns an observer into a participant, with the line it
 // carries, if any. An add without a context (founding entries written
-// without them) records the member with an empty peer address.
+// without them) records the member with an empty peer address, which
+// config_text cannot show as a valid spec: founding entries should carry
+// founding_changes' contexts.
 // DataInconsistency when a change does not fit `before` or its context is
 // no server line for its node. A leave entry (no changes) keeps the
 // members and the version.
@@ -183,8 +185,9 @@ Result<Membership> membership_after(const Membership& before,
 std::string member_json(const Member& member);
 // The same object read back, for an admin request that adds a member:
 // "id" (positive) and "peer_address" required, "client_address" ("" or
-// absent: none) and "role" (default "participant") optional; the election
-// port is 0. BadArguments, with the reason, for anything else.
+// absent: none) and "role" (default "participant") optional, "voter"
+// (true or false, the request's earlier form) taken for the role; the
+// election port is 0. BadArguments, with the reason, for anything else.
 Result<Member> member_from_json(std::string_view text);
 
 }  // namespace coord::core
