@@ -1,9 +1,9 @@
 #include "coord/consensus/types.h"
 
-#include "coord/base/assert.h"
-
 #include <algorithm>
 #include <iterator>
+
+#include "coord/base/assert.h"
 
 namespace coord::consensus {
 
