@@ -158,9 +158,12 @@ struct Raft::Impl {
     const HardState hs = storage.hard_state();
     term = hs.term;
     vote = hs.vote;
-    log.commit_to(std::min(hs.commit, log.last_index()));
     const LogIndex applied =
         config.applied > LogIndex(0) ? config.applied : storage.snapshot_meta().index;
+    // What the application applied was committed, whatever the stored
+    // commit index says (an application may leave a commit-only hard state
+    // unwritten): never hand it an applied entry again, nor stall below it.
+    log.commit_to(std::min(std::max(hs.commit, applied), log.last_index()));
     // An application state older than the log can no longer be brought up
     // to date by replaying entries.
     COORD_ASSERT(applied >= log.first_index().prev(), "applied index ", applied,

@@ -268,13 +268,22 @@ TEST(ReplicaCluster, ALeaderLostWithAWriteInFlightClosesTheConnection) {
 TEST(ReplicaCluster, AWriteSentDuringAnElectionWaitsForItsWinner) {
   Cluster c;
   const NodeId old = c.elect();
-  const std::uint64_t f = a_follower(c);
-  const ConnId conn = c.open(f);
-  c.connect(conn);
+  std::map<std::uint64_t, ConnId> conns;
+  for (std::uint64_t n = 1; n <= 3; ++n) {
+    if (NodeId(n) == old) continue;
+    conns[n] = c.open(n);
+    c.connect(conns[n]);
+  }
   c.isolate(old.value());
-  // Until the follower notices, its writes go to the old leader and fail;
-  // once it knows no leader, a write waits.
-  ASSERT_TRUE(c.run_until([&] { return c.node(f).raft_status().leader == NodeId(0); }));
+  // The first follower to time out knows no leader while it asks for
+  // votes; a write sent to it then waits for the election's winner.
+  std::uint64_t f = 0;
+  ASSERT_TRUE(c.run_until([&] {
+    for (const auto& [n, conn] : conns)
+      if (c.node(n).raft_status().leader == NodeId(0)) f = n;
+    return f != 0;
+  }));
+  const ConnId conn = conns[f];
   const std::int32_t xid = c.send(conn, OpCode::Create, create_req("/during"));
   std::optional<Reply> got;
   ASSERT_TRUE(c.run_until([&] {

@@ -84,6 +84,11 @@ struct Replica::Impl {
   std::set<SessionId> heard;
   // Connections with a write held back until a leader is known.
   std::set<ConnId> held;
+  // Commands this follower forwarded and has not seen apply, by origin
+  // (connection, request), with when each left. Kept apart from the
+  // connections, which a client may close while its request waits.
+  std::map<std::pair<ConnId, std::uint64_t>, TimeMs> forwarded;
+  std::uint64_t next_move_request = 1;
   // Sessions resumed here whose MoveSession entry has not applied yet: a
   // move to another server proposed before it must not close the
   // connection that resumed here after it.
@@ -308,6 +313,7 @@ struct Replica::Impl {
   void leader_changed() {
     ++stats.leader_changes;
     fail_in_flight();
+    forwarded.clear();    // the new stream starts empty
     moving_here.clear();  // their outcome is unknown now
     release_held();
   }
@@ -330,7 +336,13 @@ struct Replica::Impl {
   // a leader that cannot commit keeps its own waiting: past
   // proposal_wait_ms_max they are given up, and forwarding starts afresh.
   void give_up_stalled() {
+    // A forward that has not applied in time was most likely lost, and the
+    // leader takes nothing this follower forwards after it: start a new
+    // stream, and fail what the old one carried.
     bool stalled = false;
+    for (const auto& [key, at] : forwarded) {
+      if (now_steady - at > config.forward_wait_ms_max) stalled = true;
+    }
     for (auto& [id, c] : conns) {
       const Item* oldest = c.phase == Phase::Open ? c.oldest_in_flight() : nullptr;
       if (c.phase == Phase::Connecting) {
@@ -342,7 +354,10 @@ struct Replica::Impl {
       }
     }
     if (!stalled) return;
-    if (!leading()) raft.restart_forwarding();
+    if (!leading()) {
+      raft.restart_forwarding();
+      forwarded.clear();
+    }
     fail_in_flight();
   }
 
@@ -458,7 +473,10 @@ struct Replica::Impl {
 
   bool propose(const Command& cmd) {
     if (!raft.propose(encode_command(cmd)).ok()) return false;
-    if (!leading()) ++stats.requests_forwarded;
+    if (!leading()) {
+      ++stats.requests_forwarded;
+      forwarded.emplace(std::pair(cmd.origin.connection, cmd.origin.request), now_steady);
+    }
     return true;
   }
   // The index of the entry propose() just appended; 0 when it was
@@ -502,6 +520,9 @@ struct Replica::Impl {
     applied_bytes_since_snapshot += e.data.size();
     if (cmd_or_null == nullptr) return;
     const Command& cmd = *cmd_or_null;
+    if (cmd.origin.node == config.id) {
+      forwarded.erase(std::pair(cmd.origin.connection, cmd.origin.request));
+    }
     const Zxid zxid(static_cast<std::int64_t>(e.index.value()));
     ++stats.requests_applied;
     std::visit([&](const auto& body) { apply_body(cmd, body, zxid); }, cmd.body);
@@ -575,12 +596,13 @@ struct Replica::Impl {
     if (it == conns.end() || it->second.phase != Phase::Open) return;
     Conn& c = it->second;
     ++stats.sessions_moved_away;
-    bool waiting = false;
+    // A request already proposed may still apply: its outcome is unknown,
+    // which only a lost connection tells. Otherwise the waiting requests
+    // never ran and are answered SessionMoved.
+    if (c.has_proposed() || c.queue.empty()) return close(c);
     for (Item& item : c.queue) {
       if (item.state != ItemState::Done) finish(item, ErrorCode::SessionMoved);
-      waiting = true;
     }
-    if (!waiting) return close(c);
     c.queue.back().close_after = true;
     dirty.insert(c.id);
   }
@@ -1131,7 +1153,7 @@ struct Replica::Impl {
       // Another server may hold the session's old connection: tell every
       // server through the log. No answer waits on it.
       Command move;
-      move.origin = Origin{config.id, 0, 0};
+      move.origin = Origin{config.id, 0, next_move_request++};
       move.time = now_wall;
       move.body = MoveSessionCmd{session.id};
       if (propose(move)) ++moving_here[session.id];
@@ -1397,6 +1419,7 @@ void Replica::peer_link_changed(NodeId peer, bool up, TimeMs steady, TimeMs wall
   m.set_time(steady, wall);
   if (up || peer != m.raft.leader() || m.leading()) return;
   m.raft.restart_forwarding();
+  m.forwarded.clear();
   m.fail_in_flight();
 }
 

@@ -141,6 +141,10 @@ inline constexpr std::int64_t connection_silence_grace_ms = 2'000;
 // has not applied after this long is given up: its connection closes, and
 // the client learns the outcome is unknown (ConnectionLoss).
 inline constexpr std::int64_t proposal_wait_ms_max_default = 10'000;
+// A command a follower forwarded that has not applied after this long is
+// taken as lost on the way to the leader (which then takes nothing more of
+// that forwarding stream): the follower starts a new stream.
+inline constexpr std::int64_t forward_wait_ms_max_default = 2'000;
 // Session ids one liveness relay to the leader carries per entry.
 inline constexpr std::size_t session_relay_ids_per_entry_max = 8'192;
 // Bytes read from a client socket at a time.

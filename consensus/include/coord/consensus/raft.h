@@ -104,7 +104,9 @@ struct RaftConfig {
   // Bytes of snapshot data per SnapshotChunk (at most snapshot_chunk_bytes).
   std::size_t snapshot_chunk_bytes = limits::snapshot_chunk_bytes;
   // Index the application has already applied (a restart from a snapshot
-  // applies nothing below it). 0 = the storage's snapshot index.
+  // applies nothing below it). 0 = the storage's snapshot index. Applied
+  // entries were committed: the commit index starts at least there (as far
+  // as the stored log reaches).
   LogIndex applied;
 
   // Test-only: breaks the commit rule of §3.6.2 by counting replicas of

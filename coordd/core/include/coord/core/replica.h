@@ -108,6 +108,10 @@ struct ReplicaConfig {
   // A write or session creation not applied after this long is given up:
   // its connection closes (ConnectionLoss: the outcome is unknown).
   std::int64_t proposal_wait_ms_max = limits::proposal_wait_ms_max_default;
+  // A command this follower forwarded that has not applied after this
+  // long is taken as lost: forwarding starts a new stream and the
+  // requests still in flight fail with ConnectionLoss.
+  std::int64_t forward_wait_ms_max = limits::forward_wait_ms_max_default;
 };
 
 // Fresh, unpredictable session passwords (session_password_bytes each).
