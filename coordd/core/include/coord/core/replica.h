@@ -100,6 +100,11 @@ struct ReplicaConfig {
   // latency for metrics: nothing the replica decides depends on it. The
   // default reads nothing (latency 0), as the simulator wants.
   std::function<std::int64_t()> metrics_clock_us = [] { return std::int64_t{0}; };
+  // Test-only: answers sync at once from the local state, without a read
+  // index, so that a read after it may miss committed writes. Exists so
+  // the cluster simulator can prove its linearizability checker catches a
+  // stale sync. Never set outside tests.
+  bool sync_without_read_index_for_testing = false;
 };
 
 // Fresh, unpredictable session passwords (session_password_bytes each).
