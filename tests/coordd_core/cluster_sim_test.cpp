@@ -37,7 +37,7 @@
 //   COORD_SIM_FIRST_SEED=s the first seed (default 1)
 //   COORD_SIM_SEED=s       one seed only
 //   COORD_SIM_NODES=3|5    one cluster size only
-//   COORD_SIM_STEPS=n      steps of the fault phase (default 1500)
+//   COORD_SIM_STEPS=n      steps of the fault phase (default 1200, about 5 s)
 //   COORD_SIM_TRACE=1      print the last events before a failure
 //   COORD_SIM_STALE_SYNC=1 the planted bug (ReplicaConfig::
 //                          sync_without_read_index_for_testing) on every node
@@ -82,7 +82,7 @@ std::uint64_t env_or(const char* name, std::uint64_t fallback) {
 struct SimOptions {
   std::uint64_t seed = 1;
   int nodes = 3;
-  std::uint64_t steps = 1500;
+  std::uint64_t steps = 1200;
   bool stale_sync_bug = false;      // ReplicaConfig::sync_without_read_index_for_testing
   bool follower_snapshots = false;  // see COORD_SIM_FOLLOWER_SNAPSHOTS
   bool trace = false;
@@ -133,7 +133,8 @@ struct SimResult {
   std::uint64_t expired_sessions = 0;
   std::size_t unknown_keys = 0;               // linearizability searches that gave up
   std::uint64_t unknown_never_committed = 0;  // unknown writes the log shows never happened
-  std::uint64_t request_timeouts = 0;         // connections a client gave up on for a silent server
+  std::uint64_t watch_events = 0;
+  std::uint64_t request_timeouts = 0;  // connections a client gave up on for a silent server
 };
 
 constexpr std::int64_t kTickMs = 50;
@@ -172,6 +173,7 @@ struct Client {
   std::int64_t last_sent_ms = 0;
   std::int64_t connect_started_ms = 0;
   std::uint64_t writes = 0;
+  // A write or a sync answered (not refused) since the network healed.
   bool answered_since_heal = false;
 };
 
@@ -920,6 +922,7 @@ class ClusterSim {
                   std::to_string(h.zxid.value()) + " after a reply at zxid " +
                   std::to_string(c.conn_max_zxid) + " on the same connection");
     }
+    ++res_.watch_events;
     if (!c.watched.contains(ev->path)) {
       return fail("client " + std::to_string(c.id) + ": watch event for " + ev->path +
                   ", which it never watched on this connection");
@@ -936,7 +939,6 @@ class ClusterSim {
     const Pending p = c.pending.front();
     c.pending.pop_front();
     const std::uint64_t t = ++clock_;
-    c.answered_since_heal = true;
     const std::int64_t z = h.zxid.value();
     if (z > 0) {
       // (f) replies' zxids never go back, on a session across servers.
@@ -965,6 +967,7 @@ class ClusterSim {
         }
         op.ret = t;
         op.label = label(c, h);
+        c.answered_since_heal = true;
         if (h.err == ErrorCode::Ok) {
           ++res_.acked_writes;
           acked_.push_back({p.lin, z});
@@ -979,6 +982,7 @@ class ClusterSim {
       }
       case Pending::Role::SyncBeforeRead:
         meta_[p.lin].sync_ok = h.err == ErrorCode::Ok;
+        if (h.err == ErrorCode::Ok) c.answered_since_heal = true;
         break;
       case Pending::Role::LinRead:
       case Pending::Role::PlainRead: {
@@ -1102,7 +1106,8 @@ class ClusterSim {
     for (const Client& c : clients_) {
       if (!c.answered_since_heal) {
         return fail("client " + std::to_string(c.id) + " got no reply in " +
-                    std::to_string(settle_ms_max) + " ms after healing (liveness)");
+                    std::to_string(settle_ms_max) +
+                    " ms after healing: no write or sync of it was answered (liveness)");
       }
     }
   }
@@ -1285,7 +1290,7 @@ class ClusterSim {
 
 SimOptions options_from_env() {
   SimOptions o;
-  o.steps = env_or("COORD_SIM_STEPS", 1500);
+  o.steps = env_or("COORD_SIM_STEPS", 1200);
   o.follower_snapshots = env_or("COORD_SIM_FOLLOWER_SNAPSHOTS", 0) != 0;
   o.trace = env_or("COORD_SIM_TRACE", 0) != 0;
   o.stale_sync_bug = env_or("COORD_SIM_STALE_SYNC", 0) != 0;
@@ -1331,6 +1336,7 @@ void run_seeds(int nodes, std::uint64_t default_seeds) {
     total.unknown_keys += r.unknown_keys;
     total.unknown_never_committed += r.unknown_never_committed;
     total.request_timeouts += r.request_timeouts;
+    total.watch_events += r.watch_events;
     ASSERT_TRUE(r.failure.empty())
         << "seed " << seed << " (" << nodes << " nodes): " << r.failure << "\n"
         << r.trace << "replay: " << replay_command(o);
@@ -1341,8 +1347,9 @@ void run_seeds(int nodes, std::uint64_t default_seeds) {
             << total.linearizable_reads << " linearizable reads, " << total.request_timeouts
             << " requests timed out, " << total.elections << " leaders, " << total.crashes
             << " crashes, " << total.partitions << " partitions, " << total.snapshots
-            << " snapshots, " << total.expired_sessions
-            << " sessions expired; linearizability searches that gave up: " << total.unknown_keys
+            << " snapshots, " << total.expired_sessions << " sessions expired, "
+            << total.watch_events
+            << " watch events; linearizability searches that gave up: " << total.unknown_keys
             << "\n";
   // A search that gives up is not a pass; a few are tolerated, many mean
   // the histories outgrew the checker.
@@ -1350,7 +1357,7 @@ void run_seeds(int nodes, std::uint64_t default_seeds) {
 }
 
 TEST(ClusterSim, ThreeNodes) {
-  run_seeds(3, 140);
+  run_seeds(3, 130);
 }
 
 TEST(ClusterSim, FiveNodes) {
