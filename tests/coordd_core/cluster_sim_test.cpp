@@ -38,7 +38,8 @@
 //   COORD_SIM_SEED=s       one seed only
 //   COORD_SIM_NODES=3|5    one cluster size only
 //   COORD_SIM_STEPS=n      steps of the fault phase (default 1200, about 5 s)
-//   COORD_SIM_TRACE=1      print the last events before a failure
+//   COORD_SIM_TRACE=1      print the last events before a failure (2: after
+//                          every run)
 //   COORD_SIM_STALE_SYNC=1 the planted bug (ReplicaConfig::
 //                          sync_without_read_index_for_testing) on every node
 //   COORD_SIM_FOLLOWER_SNAPSHOTS=1  take snapshots that lagging followers
@@ -630,7 +631,15 @@ class ClusterSim {
     // two thirds of the session timeout.
     if (!c.pending.empty() && now_ - c.pending.front().sent_ms > c.timeout_ms * 2 / 3) {
       ++res_.request_timeouts;
-      return drop(c, "request timed out");
+      const Node& n = nodes_[static_cast<std::size_t>(c.node)];
+      return drop(
+          c, std::string("request timed out: ") + std::string(pr::op_name(c.pending.front().op)) +
+                 " xid " + std::to_string(c.pending.front().xid) + " at node " +
+                 std::to_string(n.id.value()) +
+                 (n.replica
+                      ? std::string(" (") +
+                            std::string(consensus::to_string(n.replica->raft_status().role)) + ")"
+                      : std::string()));
     }
     if (c.silent) return;
     if (now_ - c.last_sent_ms > c.timeout_ms / 3) {
@@ -1325,6 +1334,7 @@ void run_seeds(int nodes, std::uint64_t default_seeds) {
     ClusterSim sim(o);
     const SimResult r = sim.run();
     ++runs;
+    if (env_or("COORD_SIM_TRACE", 0) >= 2) std::cout << r.trace;
     total.acked_writes += r.acked_writes;
     total.unknown_writes += r.unknown_writes;
     total.linearizable_reads += r.linearizable_reads;
