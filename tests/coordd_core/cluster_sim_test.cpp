@@ -42,6 +42,7 @@
 //                          every run)
 //   COORD_SIM_STALE_SYNC=1 the planted bug (ReplicaConfig::
 //                          sync_without_read_index_for_testing) on every node
+//   COORD_SIM_DISK_FAULTS=0 no storage that refuses writes
 //   COORD_SIM_FOLLOWER_SNAPSHOTS=1  take snapshots that lagging followers
 //                          must receive from the leader (by default a
 //                          snapshot covers only what every replica has)
@@ -87,6 +88,7 @@ struct SimOptions {
   bool stale_sync_bug = false;      // ReplicaConfig::sync_without_read_index_for_testing
   bool follower_snapshots = false;  // see COORD_SIM_FOLLOWER_SNAPSHOTS
   bool trace = false;
+  bool disk_faults = true;  // storage that refuses writes for a while
 };
 
 std::string replay_command(const SimOptions& o) {
@@ -94,6 +96,7 @@ std::string replay_command(const SimOptions& o) {
   os << "COORD_SIM_SEED=" << o.seed << " COORD_SIM_NODES=" << o.nodes
      << " COORD_SIM_STEPS=" << o.steps;
   if (o.follower_snapshots) os << " COORD_SIM_FOLLOWER_SNAPSHOTS=1";
+  if (!o.disk_faults) os << " COORD_SIM_DISK_FAULTS=0";
   os << " COORD_SIM_TRACE=1";
   if (o.stale_sync_bug) os << " COORD_SIM_STALE_SYNC=1";
   os << " build/ci/tests/coordd_core/coordd_cluster_sim_test --gtest_filter='*Nodes*'";
@@ -135,6 +138,7 @@ struct SimResult {
   std::size_t unknown_keys = 0;               // linearizability searches that gave up
   std::uint64_t unknown_never_committed = 0;  // unknown writes the log shows never happened
   std::uint64_t watch_events = 0;
+  std::uint64_t disk_full = 0;
   std::uint64_t request_timeouts = 0;  // connections a client gave up on for a silent server
 };
 
@@ -187,6 +191,7 @@ struct Node {
   std::int64_t wall_offset = 0;
   std::int64_t next_tick = 0;  // on this node's steady clock
   std::int64_t restart_at = -1;
+  std::int64_t disk_full_until = -1;  // storage refuses writes until then
   std::set<ConnId> conns;
 };
 
@@ -297,6 +302,11 @@ class ClusterSim {
         if (!n.replica) {
           if (n.restart_at >= 0 && now_ >= n.restart_at) boot(k);
           continue;
+        }
+        if (n.disk_full_until >= 0 && now_ >= n.disk_full_until) {
+          n.disk_full_until = -1;
+          n.storage->fail_writes_for_testing(false);
+          trace("disk of node " + std::to_string(n.id.value()) + " takes writes again");
         }
         if (steady(n) >= n.next_tick) {
           n.next_tick = steady(n) + kTickMs;
@@ -557,6 +567,14 @@ class ClusterSim {
     } else if (dice < 135) {
       Client& c = clients_[rng_.below(clients_.size())];
       c.silent = !c.silent;
+    } else if (dice < 140 && o_.disk_faults) {
+      // The disk fills up for a while: the replica turns read-only and
+      // retries every tick.
+      Node& n = nodes_[rng_.below(static_cast<std::uint64_t>(o_.nodes))];
+      n.storage->fail_writes_for_testing(true);
+      n.disk_full_until = now_ + 50 + static_cast<std::int64_t>(rng_.below(2'000));
+      ++res_.disk_full;
+      trace("disk of node " + std::to_string(n.id.value()) + " is full");
     }
   }
 
@@ -1064,7 +1082,10 @@ class ClusterSim {
     loss_permille_ = 0;
     dup_permille_ = 0;
     for (int k = 0; k < o_.nodes; ++k) {
-      if (!nodes_[static_cast<std::size_t>(k)].replica) boot(k);
+      Node& n = nodes_[static_cast<std::size_t>(k)];
+      n.storage->fail_writes_for_testing(false);
+      n.disk_full_until = -1;
+      if (!n.replica) boot(k);
     }
     for (Client& c : clients_) {
       c.silent = false;
@@ -1303,6 +1324,7 @@ SimOptions options_from_env() {
   o.follower_snapshots = env_or("COORD_SIM_FOLLOWER_SNAPSHOTS", 0) != 0;
   o.trace = env_or("COORD_SIM_TRACE", 0) != 0;
   o.stale_sync_bug = env_or("COORD_SIM_STALE_SYNC", 0) != 0;
+  o.disk_faults = env_or("COORD_SIM_DISK_FAULTS", 1) != 0;
   return o;
 }
 
@@ -1347,6 +1369,7 @@ void run_seeds(int nodes, std::uint64_t default_seeds) {
     total.unknown_never_committed += r.unknown_never_committed;
     total.request_timeouts += r.request_timeouts;
     total.watch_events += r.watch_events;
+    total.disk_full += r.disk_full;
     ASSERT_TRUE(r.failure.empty())
         << "seed " << seed << " (" << nodes << " nodes): " << r.failure << "\n"
         << r.trace << "replay: " << replay_command(o);
@@ -1356,9 +1379,9 @@ void run_seeds(int nodes, std::uint64_t default_seeds) {
             << total.unknown_never_committed << " of them never committed, "
             << total.linearizable_reads << " linearizable reads, " << total.request_timeouts
             << " requests timed out, " << total.elections << " leaders, " << total.crashes
-            << " crashes, " << total.partitions << " partitions, " << total.snapshots
-            << " snapshots, " << total.expired_sessions << " sessions expired, "
-            << total.watch_events
+            << " crashes, " << total.partitions << " partitions, " << total.disk_full
+            << " full disks, " << total.snapshots << " snapshots, " << total.expired_sessions
+            << " sessions expired, " << total.watch_events
             << " watch events; linearizability searches that gave up: " << total.unknown_keys
             << "\n";
   // A search that gives up is not a pass; a few are tolerated, many mean
