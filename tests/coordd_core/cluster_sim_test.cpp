@@ -660,7 +660,7 @@ class ClusterSim {
                       : std::string()));
     }
     if (c.silent) return;
-    if (c.pending.empty() && rng_.chance(1, 150)) {
+    if (c.pending.empty() && !quiet_ && rng_.chance(1, 150)) {
       // Moves to another server with nothing in flight, as a client
       // rebalancing does: sessions made on one server get used on others.
       drop(c, "client moves");
@@ -670,7 +670,7 @@ class ClusterSim {
       send(c, OpCode::Ping, pr::Empty{}, Pending::Role::Other, pr::xid_ping);
       if (c.conn == 0) return;
     }
-    if (c.pending.size() >= 4 || !rng_.chance(1, settling ? 20 : 6)) return;
+    if (quiet_ || c.pending.size() >= 4 || !rng_.chance(1, settling ? 20 : 6)) return;
     request(c, settling);
   }
 
@@ -1120,9 +1120,9 @@ class ClusterSim {
       if (converged && served) break;
     }
     if (!failure_.empty()) return;
-    // Quiet: the clients' last requests drain.
-    for (Client& c : clients_)
-      c.silent = true;
+    // Quiet: the clients' last requests drain; they only ping, so that
+    // their sessions do not expire and every replica can catch up.
+    quiet_ = true;
     for (int i = 0; i < 400 && failure_.empty(); ++i) {
       advance(5);
       bool drained = true;
@@ -1312,6 +1312,7 @@ class ClusterSim {
   std::int64_t delay_max_ms_ = 10;
   std::uint64_t next_order_ = 0;
   std::int64_t now_ = 0;  // simulated ms since the start
+  bool quiet_ = false;    // clients only ping
   ConnId next_conn_ = 1;
   std::uint64_t clock_ = 0;  // orders every call and reply, for the history
   std::vector<lin::Op> history_;
