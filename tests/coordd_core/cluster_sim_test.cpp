@@ -1122,7 +1122,7 @@ class ClusterSim {
     // Quiet: the clients' last requests drain; they only ping, so that
     // their sessions do not expire and every replica can catch up.
     quiet_ = true;
-    for (int i = 0; i < 400 && failure_.empty(); ++i) {
+    for (int i = 0; i < 2000 && failure_.empty(); ++i) {  // 10 s
       advance(5);
       bool drained = true;
       for (Client& c : clients_) {
