@@ -1,9 +1,14 @@
 // coordd: a coord server. With no flags it serves a single node on
 // 127.0.0.1: ZooKeeper clients on port 2181, HTTP on 8080, data in
-// ./coord-data. Every flag can also come from a config file (--config).
+// ./coord-data. With --id and --peers it is one server of a cluster.
+// Every flag can also come from a config file (--config).
+
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "coord/base/log.h"
 #include "coord/io/server.h"
@@ -11,7 +16,13 @@
 int main(int argc, char** argv) {
   coord::io::ServerOptions o;
   std::string log_level = "info";
-  std::int64_t tick_ms = o.replica.tick_ms;
+  // Short ticks and election timeouts: a cluster notices a dead leader
+  // and elects another within a few hundred milliseconds.
+  std::int64_t tick_ms = 25;
+  std::int64_t election_timeout_ms = 150;
+  std::uint64_t id = 1;
+  std::string peers;
+  std::string secret_file;
 
   CLI::App app{"coordd: a ZooKeeper-compatible coordination server"};
   app.set_config("--config", "", "Read flags from this file (TOML or INI: key = value)");
@@ -22,8 +33,32 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--data-dir", o.data_dir, "Directory for the log and snapshots")
       ->capture_default_str();
-  app.add_option("--tick-ms", tick_ms, "Length of one Raft tick, in ms")
+  app.add_option("--tick-ms", tick_ms, "Length of one Raft tick (heartbeats, timers), in ms")
       ->check(CLI::Range(1, 10'000))
+      ->capture_default_str();
+  app.add_option("--election-timeout-ms", election_timeout_ms,
+                 "A follower that hears no leader for this long (up to twice, at random) starts "
+                 "an election; a server without a leader for this long turns read-only")
+      ->check(CLI::Range(std::int64_t{10}, std::int64_t{60'000}))
+      ->capture_default_str();
+  app.add_option("--id", id, "This server's id in the cluster (1-255)")
+      ->check(CLI::Range(std::uint64_t{1}, coord::limits::node_id_max))
+      ->capture_default_str();
+  app.add_option("--peers", peers,
+                 "Every founding server of the cluster, this one included: "
+                 "1=host:peerport,2=host:peerport,3=host:peerport (none: a single node)");
+  app.add_option("--peer-port", o.peer_port,
+                 "Port for the other servers (default: the one --peers gives this server)");
+  app.add_option("--peer-bind", o.peer_bind, "Address for the other servers (default: --bind)");
+  app.add_option("--cluster-id", o.cluster_id,
+                 "Name of the cluster; servers of another cluster are refused")
+      ->capture_default_str();
+  app.add_option("--cluster-secret-file", secret_file,
+                 "File holding the secret the servers prove to each other (at least 16 bytes; "
+                 "without it peers are not authenticated)");
+  app.add_flag("--read-only-mode,!--no-read-only-mode", o.replica.read_only_on_quorum_loss,
+               "Serve reads to read-only clients while the quorum is lost (ZooKeeper's "
+               "readonlymode.enabled)")
       ->capture_default_str();
   app.add_option("--min-session-timeout-ms", o.replica.session_timeout_ms_min,
                  "Smallest session timeout granted")
@@ -100,6 +135,38 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.replica.tick_ms = tick_ms;
+  o.replica.election_ticks =
+      static_cast<int>(std::max<std::int64_t>(2, election_timeout_ms / tick_ms));
+  o.replica.heartbeat_ticks = std::max(1, o.replica.election_ticks / 6);
+  o.replica.id = coord::NodeId(id);
+  o.replica.voters = {coord::NodeId(id)};
+  if (!peers.empty()) {
+    auto parsed = coord::io::parse_peers(peers);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "coordd: --peers: %s\n", parsed.status().message().c_str());
+      return 2;
+    }
+    o.peers = std::move(parsed).value();
+  }
+  if (!secret_file.empty()) {
+    struct stat st {};
+    std::ifstream in(secret_file, std::ios::binary);
+    if (!in || ::stat(secret_file.c_str(), &st) != 0) {
+      std::fprintf(stderr, "coordd: cannot read --cluster-secret-file %s\n", secret_file.c_str());
+      return 2;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    o.cluster_secret = text.str();
+    while (!o.cluster_secret.empty() &&
+           (o.cluster_secret.back() == '\n' || o.cluster_secret.back() == '\r')) {
+      o.cluster_secret.pop_back();
+    }
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+      COORD_LOG_WARN("coordd", "the cluster secret file ", secret_file,
+                     " can be read by other users: chmod 600 it");
+    }
+  }
   if (!o.replica.super_digest.empty() && o.replica.super_digest.rfind("super:", 0) != 0) {
     o.replica.super_digest = "super:" + o.replica.super_digest;
   }

@@ -63,19 +63,24 @@ struct Progress {
   std::uint64_t read_ack = 0;  // highest ReadIndex round it confirmed (§6.4)
 
   // Proposals it forwarded (Propose.context: incarnation << 32 | sequence):
-  // the highest sequence seen per recent incarnation, so that a duplicated
-  // or late copy of a Propose is appended once. A restart of the forwarder
-  // draws a new incarnation; the oldest is forgotten past a few restarts
+  // the last sequence number appended per recent stream (incarnation). A
+  // stream is taken only gap-free from 1: a duplicate or late copy is
+  // dropped, and so is everything after a lost Propose, so that nothing a
+  // follower forwarded applies before something it forwarded earlier
+  // (its clients' FIFO order). The forwarder starts a new stream for a new
+  // leader, after a restart and when told its link broke
+  // (Raft::restart_forwarding). The oldest stream is forgotten past a few
   // within one term (only a duplicate delayed across them could slip by).
   bool accept_forward(std::uint64_t context) {
     const auto inc = static_cast<std::uint32_t>(context >> 32);
     const auto seq = static_cast<std::uint32_t>(context & 0xffffffffU);
     for (auto& [i, s] : forwards_seen) {
       if (i != inc) continue;
-      if (seq <= s) return false;
+      if (seq != s + 1) return false;
       s = seq;
       return true;
     }
+    if (seq != 1) return false;
     if (forwards_seen.size() >= forward_incarnations_kept) forwards_seen.pop_front();
     forwards_seen.emplace_back(inc, seq);
     return true;

@@ -109,6 +109,11 @@ struct Raft::Impl {
   // Proposal forwarding: Propose.context = incarnation << 32 | sequence.
   std::uint32_t forward_incarnation = 0;
   std::uint32_t forward_seq = 0;
+  // The leader and term the current forwarding stream goes to; a
+  // proposal for another (or after the stream was broken) starts a new
+  // stream: the next incarnation, from sequence number 1.
+  NodeId forward_leader;
+  Term forward_term;
   // ReadIndex requests forwarded to a leader, by context: when (in ticks)
   // and to whom. Each gets exactly one answer: a read state or a failure.
   struct ForwardedRead {
@@ -333,6 +338,7 @@ struct Raft::Impl {
     // Proposals not yet sent to the old leader never leave (§ "Proposals"
     // in raft.h); its leader of a later term would drop them anyway.
     std::erase_if(msgs, [](const Message& m) { return m.type == MessageType::Propose; });
+    forward_leader = none;
     for (const auto& [ctx, r] : forwarded_reads)
       failed_reads.push_back(ctx);
     forwarded_reads.clear();
@@ -521,6 +527,9 @@ struct Raft::Impl {
 
   Status step(Message& m) {
     if (m.to != config.id) return Status(ErrorCode::BadArguments, "message for another node");
+    if (m.type == MessageType::App) {
+      return Status(ErrorCode::BadArguments, "an application message: not for the consensus core");
+    }
     if (m.from == none || m.from == config.id) {
       return Status(ErrorCode::BadArguments, "message from an invalid sender");
     }
@@ -1231,10 +1240,21 @@ struct Raft::Impl {
     return Status();
   }
 
+  void restart_forwarding() {
+    std::erase_if(msgs, [](const Message& m) { return m.type == MessageType::Propose; });
+    forward_leader = none;
+  }
+
   // Hands proposals to the leader this node knows, in as many Propose
   // messages as the append limits need.
   Status forward(std::vector<std::string> data) {
     if (leader == none) return Status(ErrorCode::ConnectionLoss, "no leader known");
+    if (forward_leader != leader || forward_term != term) {
+      ++forward_incarnation;
+      forward_seq = 0;
+      forward_leader = leader;
+      forward_term = term;
+    }
     std::size_t k = 0;
     while (k < data.size()) {
       Message m;
@@ -1248,7 +1268,7 @@ struct Raft::Impl {
         ++k;
       }
       if (++forward_seq == 0) {
-        // 2^32 forwards in one incarnation: move to another.
+        // 2^32 forwards in one stream: start another.
         ++forward_incarnation;
         forward_seq = 1;
       }
@@ -1450,6 +1470,9 @@ Status Raft::propose_conf_changes(std::vector<ConfChange> changes) {
 }
 void Raft::campaign() {
   impl_->hup(false);
+}
+void Raft::restart_forwarding() {
+  impl_->restart_forwarding();
 }
 Status Raft::read_index(std::uint64_t context) {
   return impl_->read_index(context);

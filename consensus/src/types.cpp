@@ -285,6 +285,8 @@ std::string_view to_string(MessageType t) {
       return "SnapshotChunkResponse";
     case MessageType::Propose:
       return "Propose";
+    case MessageType::App:
+      return "App";
   }
   return "Unknown";
 }

@@ -103,6 +103,9 @@ std::string describe(const Message& m) {
     case MessageType::Propose:
       os << " entries=" << describe_entries(m.entries) << " seq=" << (m.context & 0xffffffffU);
       break;
+    case MessageType::App:
+      os << " kind=" << m.context << " entries=" << describe_entries(m.entries);
+      break;
   }
   return os.str();
 }

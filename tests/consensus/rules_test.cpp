@@ -548,6 +548,45 @@ TEST(ProposalForwarding, ALeaderChangeIsSignalledInReadyAndQueuedProposalsNeverL
   EXPECT_EQ(c.node(n(2)).leader_changes, before);
 }
 
+TEST(ProposalForwarding, ALostProposeStopsTheStreamUntilItRestarts) {
+  Cluster c = three();
+  elect(c, n(1));
+  auto applied_data = [&](NodeId id) {
+    std::vector<std::string> out;
+    for (const Entry& e : c.node(id).applied)
+      if (!e.data.empty()) out.push_back(e.data);
+    return out;
+  };
+  ASSERT_TRUE(c.raft(n(2)).propose("lost").ok());
+  c.process_ready(n(2));
+  c.drop_outbox(NodeId(0));
+  // Sent after a Propose that never arrived: it must not overtake it.
+  ASSERT_TRUE(c.raft(n(2)).propose("after-the-gap").ok());
+  c.stabilize();
+  EXPECT_TRUE(applied_data(n(1)).empty());
+  c.raft(n(2)).restart_forwarding();
+  ASSERT_TRUE(c.raft(n(2)).propose("new-stream").ok());
+  c.stabilize();
+  EXPECT_EQ(applied_data(n(1)), std::vector<std::string>{"new-stream"});
+  EXPECT_EQ(applied_data(n(3)), std::vector<std::string>{"new-stream"});
+}
+
+TEST(ProposalForwarding, ADuplicatedProposeIsAppendedOnce) {
+  Cluster c = three();
+  elect(c, n(1));
+  ASSERT_TRUE(c.raft(n(3)).propose("once").ok());
+  c.process_ready(n(3));
+  auto& out = c.outbox();
+  const std::size_t k = out.size();
+  for (std::size_t i = 0; i < k; ++i)
+    out.push_back(out[i]);
+  c.stabilize();
+  std::size_t copies = 0;
+  for (const Entry& e : c.node(n(1)).applied)
+    copies += e.data == "once" ? 1 : 0;
+  EXPECT_EQ(copies, 1u);
+}
+
 // ---- ReadIndex outcomes ----------------------------------------------------
 
 TEST(ReadIndexOutcome, ALeaderStepDownByCheckQuorumFailsItsPendingReads) {

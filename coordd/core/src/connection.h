@@ -39,7 +39,9 @@ struct Item {
   bool close_after = false;
   std::uint64_t read_context = 0;
   LogIndex read_index{0};
-  LogIndex log_index{0};  // of the proposed entry
+  // Of the proposed entry; 0 when unknown (forwarded to the leader).
+  LogIndex log_index{0};
+  TimeMs proposed_at{0};  // steady clock
 };
 
 enum class Phase : std::uint8_t { AwaitConnect, Connecting, Open, Closing };
@@ -54,7 +56,11 @@ struct Conn {
   SessionId session{0};
   std::int32_t timeout_ms = 0;
   std::uint64_t handshake_seq = 0;
-  LogIndex handshake_index{0};  // of the proposed CreateSession entry
+  // Of the proposed CreateSession entry; 0 when unknown (forwarded).
+  LogIndex handshake_index{0};
+  TimeMs handshake_at{0};  // steady clock, when it was proposed
+  // Opened while this server was read-only: the client believes so.
+  bool opened_read_only = false;
   std::vector<Id> identities;
   std::deque<Item> queue;
   std::uint64_t next_seq = 1;
@@ -85,6 +91,23 @@ struct Conn {
 
   // The queued request with sequence number `seq`, if still queued.
   Item* find(std::uint64_t seq);
+
+  // Whether a write was proposed and has not applied yet.
+  bool has_proposed() const {
+    for (const Item& item : queue)
+      if (item.state == ItemState::Proposed) return true;
+    return false;
+  }
+
+  // The oldest write proposed, or held back for want of a leader, and not
+  // yet applied, if any.
+  const Item* oldest_in_flight() const {
+    for (const Item& item : queue) {
+      if (item.state == ItemState::Proposed) return &item;
+      if (item.state == ItemState::Queued && item.proposed_at.value() != 0) return &item;
+    }
+    return nullptr;
+  }
 
   // Counts a reply that leaves, at wall time `now` after `latency_ms`;
   // returns the reply's error code.
@@ -141,6 +164,8 @@ struct Conn {
       if (!is_write(item.op)) break;
       if (item.state == ItemState::Queued) propose(item);
       if (phase != Phase::Open) return false;
+      // Held back (no leader to take it yet): nothing after it may go first.
+      if (item.state == ItemState::Queued) break;
     }
     return !queue.empty() && queue.front().state == ItemState::Done;
   }

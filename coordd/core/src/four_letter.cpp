@@ -146,6 +146,14 @@ std::string FourLetterWords::answer(std::string_view word, const FourLetterInput
        << r.tree.watch_count() << "\nzk_ephemerals_count\t" << r.tree.ephemeral_count()
        << "\nzk_approximate_data_size\t" << r.tree.approximate_data_bytes() << "\nzk_uptime\t"
        << r.uptime_ms << "\nzk_global_sessions\t" << r.sessions.global_count() << "\n";
+    if (r.leader) {
+      // ZooKeeper's leader-only keys; zk_followers is the name its older
+      // monitoring scripts read, zk_learners the one 3.8 writes.
+      os << "zk_followers\t" << r.learners << "\nzk_learners\t" << r.learners
+         << "\nzk_synced_followers\t" << r.synced_followers
+         << "\nzk_synced_non_voting_followers\t0\nzk_synced_observers\t" << r.synced_observers
+         << "\nzk_pending_syncs\t" << r.pending_syncs << "\n";
+    }
   } else if (word == "wchs" || word == "wchc" || word == "wchp") {
     // Read straight from the watch index, grouped as it is kept, in no
     // particular order (as ZooKeeper's): nothing is collected or sorted.

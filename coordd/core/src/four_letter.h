@@ -33,6 +33,13 @@ struct FourLetterInputs {
   Zxid zxid;              // the last applied
   std::int64_t uptime_ms = 0;
   bool read_only = false;
+  // On a leader: the members that follow it (voters and learners), those
+  // of them replicating now, and how many syncs wait for a quorum.
+  bool leader = false;
+  std::size_t learners = 0;
+  std::size_t synced_followers = 0;
+  std::size_t synced_observers = 0;
+  std::size_t pending_syncs = 0;
 };
 
 class FourLetterWords {

@@ -27,6 +27,10 @@ namespace pr = coord::protocol;
 using pr::OpCode;
 using pr::OpKind;
 
+// Kinds of the replica's own peer messages (consensus::MessageType::App,
+// in Message::context).
+constexpr std::uint64_t app_sessions_heard = 1;  // entries: session ids, u64 LE each
+
 std::string digest_of(std::string_view user_colon_password) {
   unsigned char sha[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(user_colon_password.data()),
@@ -42,6 +46,8 @@ std::string_view to_string(ReadOnlyReason r) {
   switch (r) {
     case ReadOnlyReason::StorageRefusesWrites:
       return "storage refuses writes";
+    case ReadOnlyReason::NoQuorum:
+      return "no quorum";
   }
   return "unknown";
 }
@@ -72,6 +78,12 @@ struct Replica::Impl {
   std::uint64_t next_read_context = 1;
   std::map<std::uint64_t, std::pair<ConnId, std::uint64_t>> read_waiters;
   consensus::Role last_role = consensus::Role::Follower;
+  // A server of a cluster: since when it has known no leader.
+  std::optional<TimeMs> leaderless_since;
+  // Global sessions heard from here since the last relay to the leader.
+  std::set<SessionId> heard;
+  // Connections with a write held back until a leader is known.
+  std::set<ConnId> held;
   ReplicaStats stats;
   FourLetterWords fourlw;
   ReplicaOutput out;
@@ -154,7 +166,7 @@ struct Replica::Impl {
       // write costs a system call or more, and inputs keep coming.
       if (storage_failed() && !storage_retry_due) break;
       consensus::Ready rd = raft.ready();
-      if (rd.hard_state || !rd.entries.empty() || rd.snapshot) {
+      if (must_persist(rd)) {
         Status st = storage.persist(rd);
         if (!st.ok()) {
           storage_write_failed(st);
@@ -164,14 +176,32 @@ struct Replica::Impl {
       }
       for (auto& m : rd.messages)
         out.peer_messages.push_back(std::move(m));
-      if (rd.snapshot) install_snapshot(*rd.snapshot);
+      // A snapshot that came in chunks is the bytes storage assembled.
+      if (rd.snapshot) install_snapshot(rd.snapshot_in_chunks ? storage.snapshot() : *rd.snapshot);
       apply_committed(rd.committed_entries);
       for (const auto& rs : rd.read_states)
         read_state(rs);
+      for (std::uint64_t ctx : rd.failed_reads)
+        read_failed(ctx);
+      // After the apply: what committed was answered, what is still
+      // proposed now has an unknown outcome.
+      if (rd.leader_changed) leader_changed();
       if (rd.soft_state_changed) role_changed();
       raft.advance();
     }
     release_reads();
+  }
+
+  // A Ready whose only news is a higher commit index is not written: Raft
+  // needs only term, vote and entries to survive a crash (a restarted
+  // server learns the commit index again from the log's leader), and a
+  // synced write for it would double the fsyncs of every write in a
+  // cluster, where the commit reaches each server in a Ready of its own.
+  bool must_persist(const consensus::Ready& rd) const {
+    if (!rd.entries.empty() || rd.snapshot || !rd.snapshot_chunks.empty()) return true;
+    if (!rd.hard_state) return false;
+    const consensus::HardState stored = storage.hard_state();
+    return rd.hard_state->term != stored.term || rd.hard_state->vote != stored.vote;
   }
 
   bool storage_failed() const {
@@ -201,8 +231,11 @@ struct Replica::Impl {
   void release_forgotten() {
     const LogIndex durable = storage.last_index();
     for (auto& [id, c] : conns) {
-      if (c.phase == Phase::Connecting && c.handshake_index > durable) {
-        close(c);  // the session was never created: the client tries again
+      if (c.phase == Phase::Connecting &&
+          (c.handshake_index.value() == 0 || c.handshake_index > durable)) {
+        // Never stored here (or forwarded, outcome unknown): the client
+        // tries again.
+        close(c);
         continue;
       }
       bool lost = false;
@@ -211,7 +244,7 @@ struct Replica::Impl {
           finish(item, ErrorCode::NotReadOnly);
           dirty.insert(id);
         } else if (item.state == ItemState::Proposed) {
-          if (item.log_index > durable) {
+          if (item.log_index.value() != 0 && item.log_index > durable) {
             // Never stored, so never applied: refused as any write now is.
             finish(item, ErrorCode::NotReadOnly);
             dirty.insert(id);
@@ -235,10 +268,160 @@ struct Replica::Impl {
   void leave_read_only() {
     read_only.reset();
     // As when ZooKeeper's read-only server gives way to a full one: the
-    // local sessions end, and their clients reconnect for a real session.
+    // local sessions end, and their clients reconnect for a real session;
+    // so do clients told at their handshake that this server was
+    // read-only, which would otherwise go on looking for a writable one.
     for (ConnId id : sessions.clear_local()) {
       auto c = conns.find(id);
       if (c != conns.end()) close(c->second);
+    }
+    for (auto& [id, c] : conns) {
+      if (c.opened_read_only) close(c);
+    }
+  }
+
+  // ---- the cluster --------------------------------------------------------------
+
+  bool clustered() const { return raft.conf_state().size() > 1; }
+  std::int64_t election_timeout_ms() const { return config.tick_ms * config.election_ticks; }
+  bool leading() const { return raft.role() == consensus::Role::Leader; }
+
+  // Requests whose outcome became unknown (the leader changed, the link to
+  // it broke, or they waited too long): their connections close, which a
+  // client reads as ConnectionLoss, and it retries here or elsewhere. A
+  // request that applies later is not answered twice: its connection is
+  // gone.
+  void fail_in_flight() {
+    for (auto& [id, c] : conns) {
+      if (c.phase == Phase::Closing) continue;
+      if (c.phase == Phase::Connecting || c.has_proposed()) {
+        ++stats.requests_outcome_unknown;
+        close(c);
+      }
+    }
+  }
+
+  void leader_changed() {
+    ++stats.leader_changes;
+    fail_in_flight();
+    if (raft.leader() != NodeId(0)) {
+      // Writes held back during the election go to the new leader now.
+      dirty.insert(held.begin(), held.end());
+      held.clear();
+    }
+  }
+
+  // Forwarded requests lost on the way leave the ones after them waiting
+  // forever (the leader takes a forwarding stream only without gaps), and
+  // a leader that cannot commit keeps its own waiting: past
+  // proposal_wait_ms_max they are given up, and forwarding starts afresh.
+  void give_up_stalled() {
+    bool stalled = false;
+    for (auto& [id, c] : conns) {
+      const Item* oldest = c.phase == Phase::Open ? c.oldest_in_flight() : nullptr;
+      if (c.phase == Phase::Connecting) {
+        stalled = stalled || now_steady - c.handshake_at > config.proposal_wait_ms_max;
+      } else if (oldest != nullptr &&
+                 now_steady - oldest->proposed_at > config.proposal_wait_ms_max) {
+        stalled = true;
+        if (oldest->state == ItemState::Queued) close(c);  // held back, never sent
+      }
+    }
+    if (!stalled) return;
+    if (!leading()) raft.restart_forwarding();
+    fail_in_flight();
+  }
+
+  // A server of a cluster that has known no leader for an election timeout
+  // is on the losing side of a partition or has lost its majority: it
+  // turns its clients away so that they find the majority, and serves
+  // those that accept a read-only server.
+  void watch_quorum() {
+    if (!clustered()) return;
+    if (raft.leader() != NodeId(0)) {
+      leaderless_since.reset();
+      if (read_only && read_only->reason == ReadOnlyReason::NoQuorum) leave_read_only();
+      return;
+    }
+    if (!leaderless_since) leaderless_since = now_steady;
+    const std::int64_t leaderless_ms = now_steady - *leaderless_since;
+    if (read_only || leaderless_ms <= 2 * election_timeout_ms()) return;
+    ++stats.read_only_entered;
+    read_only = ReadOnlyState{ReadOnlyReason::NoQuorum,
+                              "no leader heard from for " + std::to_string(leaderless_ms) + " ms",
+                              now_steady};
+    for (auto& [id, c] : conns) {
+      if (c.phase != Phase::Closing) close(c);
+    }
+  }
+
+  // The leader alone expires sessions, so it must hear of every session
+  // that is alive on another server: each tick a follower sends it the
+  // sessions heard from here since the last relay.
+  void relay_sessions() {
+    const NodeId leader = raft.leader();
+    if (leader == config.id) heard.clear();
+    if (leader == NodeId(0) || leader == config.id || heard.empty()) return;
+    std::string ids;
+    auto flush = [&] {
+      consensus::Message m;
+      m.type = consensus::MessageType::App;
+      m.from = config.id;
+      m.to = leader;
+      m.term = raft.term();
+      m.context = app_sessions_heard;
+      m.entries.push_back(
+          consensus::Entry{Term(0), LogIndex(0), consensus::EntryType::Normal, std::move(ids)});
+      out.peer_messages.push_back(std::move(m));
+      ++stats.session_relays_sent;
+      ids.clear();
+    };
+    for (SessionId id : heard) {
+      put_u64(ids, static_cast<std::uint64_t>(id.value()));
+      if (ids.size() == limits::session_relay_ids_per_entry_max * 8) flush();
+    }
+    if (!ids.empty()) flush();
+    heard.clear();
+  }
+
+  static void put_u64(std::string& out, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i)
+      out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+
+  // A follower's relay of its live sessions: heard from now. Ignored by a
+  // server that no longer leads that term, and when malformed.
+  void sessions_heard(const consensus::Message& m) {
+    if (!leading() || m.term != raft.term()) return;
+    for (const consensus::Entry& e : m.entries) {
+      if (e.data.size() % 8 != 0) return;
+      for (std::size_t at = 0; at < e.data.size(); at += 8) {
+        std::uint64_t v = 0;
+        for (int i = 0; i < 8; ++i)
+          v |= std::uint64_t{static_cast<unsigned char>(e.data[at + i])} << (8 * i);
+        sessions.touch(SessionId(static_cast<std::int64_t>(v)), now_steady);
+      }
+    }
+  }
+
+  void heard_from(SessionId id) {
+    sessions.touch(id, now_steady);
+    if (clustered() && sessions.has_global(id)) heard.insert(id);
+  }
+
+  void read_failed(std::uint64_t ctx) {
+    auto w = read_waiters.find(ctx);
+    if (w == read_waiters.end()) return;
+    auto [conn, seq] = w->second;
+    read_waiters.erase(w);
+    auto c = conns.find(conn);
+    if (c == conns.end()) return;
+    if (Item* item = c->second.find(seq);
+        item != nullptr && item->state == ItemState::WaitingRead) {
+      // The leader could not confirm the read (it stepped down, or the
+      // request was lost): the sync's outcome is ConnectionLoss.
+      ++stats.requests_outcome_unknown;
+      close(c->second);
     }
   }
 
@@ -251,6 +434,7 @@ struct Replica::Impl {
   void role_changed() {
     const consensus::Role role = raft.role();
     if (role == consensus::Role::Leader && last_role != consensus::Role::Leader) {
+      ++stats.elections_won;
       // A new leader gives every session a fresh timeout (docs/ARCHITECTURE.md,
       // "Guarantees": sessions and ephemerals).
       sessions.touch_all(now_steady);
@@ -258,9 +442,14 @@ struct Replica::Impl {
     last_role = role;
   }
 
-  bool propose(const Command& cmd) { return raft.propose(encode_command(cmd)).ok(); }
-  // The index of the entry propose() just appended.
-  LogIndex proposed_index() const { return raft.last_index(); }
+  bool propose(const Command& cmd) {
+    if (!raft.propose(encode_command(cmd)).ok()) return false;
+    if (!leading()) ++stats.requests_forwarded;
+    return true;
+  }
+  // The index of the entry propose() just appended; 0 when it was
+  // forwarded to the leader, which decides.
+  LogIndex proposed_index() const { return leading() ? raft.last_index() : LogIndex(0); }
 
   // ---- applying entries ---------------------------------------------------------
 
@@ -289,7 +478,11 @@ struct Replica::Impl {
 
   // `cmd` is the entry's decoded command, null for an entry without one.
   void apply_entry(const consensus::Entry& e, const Command* cmd_or_null) {
-    COORD_ASSERT(e.index > applied, "entry ", e.index, " applied twice (applied ", applied, ")");
+    // A Raft restored from storage after a failed write starts from the
+    // stored commit index, which may lag what was applied (see
+    // must_persist()): it hands those entries back, and they are applied.
+    if (e.index <= applied) return;
+    COORD_ASSERT(e.index == applied.next(), "entry ", e.index, " applied after ", applied);
     applied = e.index;
     ++applied_since_snapshot;
     applied_bytes_since_snapshot += e.data.size();
@@ -558,7 +751,16 @@ struct Replica::Impl {
       if (!txn.ok()) return finish(item, txn.code());
       cmd.body = TxnCmd{c.session, c.identities, std::move(txn).value()};
     }
+    if (item.proposed_at.value() == 0) item.proposed_at = now_steady;
     if (!propose(cmd)) {
+      if (clustered() && raft.leader() == NodeId(0)) {
+        // An election is on: the write waits for its winner (it stays
+        // queued, and so does everything behind it), within
+        // proposal_wait_ms_max, or until this server gives up on the
+        // quorum and turns its clients away.
+        held.insert(c.id);
+        return;
+      }
       // No leader to take it: the client retries on another connection.
       close(c);
       return;
@@ -856,9 +1058,13 @@ struct Replica::Impl {
       // ZooKeeper's read-only server closes, without a reply, the
       // connection of a client that did not say it can live with one.
       if (!c.can_be_read_only) return close(c);
+      if (read_only->reason == ReadOnlyReason::NoQuorum && !config.read_only_on_quorum_loss) {
+        return close(c);
+      }
       if (req->session_id.value() == 0) return open_local_session(c, req->timeout_ms);
     } else if (req->session_id.value() == 0) {
-      if (raft.role() != consensus::Role::Leader) return close(c);
+      // On a follower the CreateSession entry is forwarded to the leader;
+      // the reply goes out when it applies here.
       const std::int32_t timeout = negotiate(req->timeout_ms);
       std::string password = passwords();
       COORD_ASSERT(password.size() == limits::session_password_bytes, "bad password size");
@@ -869,6 +1075,7 @@ struct Replica::Impl {
       cmd.body = CreateSessionCmd{timeout, std::move(password)};
       if (!propose(cmd)) return close(c);
       c.handshake_index = proposed_index();
+      c.handshake_at = now_steady;
       c.phase = Phase::Connecting;
       c.timeout_ms = timeout;
       return;
@@ -903,7 +1110,8 @@ struct Replica::Impl {
   // byte tells the client whether this server takes writes.
   void attach(Conn& c, Session& session) {
     session.conn = c.id;
-    session.last_heard = now_steady;
+    heard_from(session.id);
+    c.opened_read_only = read_only.has_value();
     c.session = session.id;
     c.timeout_ms = session.effective_timeout_ms;
     c.phase = Phase::Open;
@@ -924,7 +1132,7 @@ struct Replica::Impl {
     ++c.received;
     ++stats.packets_received;
     if (c.phase == Phase::AwaitConnect) return handshake(c, payload);
-    sessions.touch(c.session, now_steady);
+    heard_from(c.session);
     pr::JuteReader r(payload);
     auto header = pr::decode_request_header(r);
     if (!header.ok()) return close(c);
@@ -1052,6 +1260,9 @@ void Replica::tick(TimeMs steady, TimeMs wall) {
   }
   m.raft.tick();
   m.drive();
+  m.watch_quorum();
+  m.give_up_stalled();
+  m.relay_sessions();
   m.expire_sessions();
   m.expire_local_sessions();
   m.reap();
@@ -1108,7 +1319,41 @@ void Replica::connection_closed(ConnId conn) {
 void Replica::peer_message(const consensus::Message& msg, TimeMs steady, TimeMs wall) {
   Impl& m = *impl_;
   m.set_time(steady, wall);
+  if (msg.type == consensus::MessageType::App) {
+    if (msg.context == app_sessions_heard) m.sessions_heard(msg);
+    return;
+  }
   (void)m.raft.step(msg);
+}
+
+Status Replica::transfer_leadership(NodeId target, TimeMs steady, TimeMs wall) {
+  Impl& m = *impl_;
+  m.set_time(steady, wall);
+  if (!m.leading() || !m.clustered()) {
+    return Status(ErrorCode::InvalidState, "only the leader of a cluster hands leadership over");
+  }
+  if (target == NodeId(0)) {
+    LogIndex best{0};
+    for (const consensus::ProgressInfo& p : m.raft.status().progress) {
+      if (p.id == m.config.id || p.learner || !m.raft.conf_state().is_voter(p.id)) continue;
+      if (target == NodeId(0) || p.match > best) {
+        target = p.id;
+        best = p.match;
+      }
+    }
+    if (target == NodeId(0)) return Status(ErrorCode::InvalidState, "no other voter");
+  }
+  Status st = m.raft.transfer_leadership(target);
+  m.drive();
+  return st;
+}
+
+void Replica::peer_link_changed(NodeId peer, bool up, TimeMs steady, TimeMs wall) {
+  Impl& m = *impl_;
+  m.set_time(steady, wall);
+  if (up || peer != m.raft.leader() || m.leading()) return;
+  m.raft.restart_forwarding();
+  m.fail_in_flight();
 }
 
 ReplicaOutput Replica::take_output() {
@@ -1193,20 +1438,30 @@ bool Replica::four_letter_word_allowed(std::string_view word) const {
 
 std::string Replica::four_letter_word(std::string_view word) {
   Impl& m = *impl_;
-  const bool single = m.config.voters.size() == 1;
-  const std::string_view mode = m.read_only                                ? "read-only"
-                                : single                                   ? "standalone"
-                                : m.raft.role() == consensus::Role::Leader ? "leader"
-                                                                           : "follower";
-  const FourLetterInputs inputs{m.config,
-                                m.stats,
-                                m.conns,
-                                m.tree,
-                                m.sessions,
-                                mode,
-                                m.applied_zxid(),
-                                m.now_steady - m.started,
-                                m.read_only.has_value()};
+  const std::string_view mode = m.read_only                                   ? "read-only"
+                                : !m.clustered()                              ? "standalone"
+                                : m.leading()                                 ? "leader"
+                                : m.raft.conf_state().is_learner(m.config.id) ? "observer"
+                                                                              : "follower";
+  FourLetterInputs inputs{m.config,
+                          m.stats,
+                          m.conns,
+                          m.tree,
+                          m.sessions,
+                          mode,
+                          m.applied_zxid(),
+                          m.now_steady - m.started,
+                          m.read_only.has_value()};
+  if (m.leading() && m.clustered()) {
+    inputs.leader = true;
+    for (const consensus::ProgressInfo& p : m.raft.status().progress) {
+      if (p.id == m.config.id) continue;
+      ++inputs.learners;
+      const bool synced = p.recent_active && p.state == consensus::ProgressState::Replicate;
+      if (synced) ++(p.learner ? inputs.synced_observers : inputs.synced_followers);
+    }
+    inputs.pending_syncs = m.read_waiters.size();
+  }
   return m.fourlw.answer(word, inputs);
 }
 

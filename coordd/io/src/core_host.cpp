@@ -9,7 +9,9 @@
 
 #include "client_conn.h"
 #include "coord/base/log.h"
+#include "coord/consensus/codec.h"
 #include "coord/io/host_facts.h"
+#include "coord/io/peer_transport.h"
 
 namespace coord::io {
 
@@ -51,6 +53,65 @@ void CoreHost::closed(core::ConnId id) {
   conns.erase(id);
   paused.erase(id);
   schedule_flush();
+}
+
+void CoreHost::peer_input() {
+  if (stopping || peers == nullptr) return;
+  std::vector<IncomingFrame> frames;
+  const std::size_t n = peers->receive(frames, limits::peer_frames_per_turn_max);
+  for (const IncomingFrame& f : frames) {
+    auto m = consensus::codec::decode(f.frame);
+    // The transport checked the checksum and the ids, so a frame that
+    // does not decode comes from a server of another version.
+    if (!m.ok() || m->from != f.from) {
+      if (peer_frames_undecodable++ % 1000 == 0) {
+        COORD_LOG_WARN("coordd", "a frame from server ", f.from, " does not decode: ",
+                       m.ok() ? Status(ErrorCode::BadArguments, "wrong sender") : m.status(), " (",
+                       peer_frames_undecodable, " so far)");
+      }
+      continue;
+    }
+    replica->peer_message(*m, clock.steady_ms(), clock.wall_ms());
+  }
+  // The transport calls back only once its inbox was left empty.
+  if (n == limits::peer_frames_per_turn_max) asio::post(core, [this] { peer_input(); });
+  schedule_flush();
+}
+
+void CoreHost::peer_link(NodeId peer, bool up) {
+  if (stopping) return;
+  replica->peer_link_changed(peer, up, clock.steady_ms(), clock.wall_ms());
+  schedule_flush();
+}
+
+void CoreHost::hand_over_leadership(std::function<void()> done) {
+  const auto st = replica->transfer_leadership(NodeId(0), clock.steady_ms(), clock.wall_ms());
+  if (!st.ok()) return done();
+  flush();
+  COORD_LOG_INFO("coordd", "stopping: handing leadership over first");
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(2 * config.tick_ms * config.election_ticks);
+  auto timer = std::make_shared<asio::steady_timer>(core);
+  auto poll = std::make_shared<std::function<void()>>();
+  *poll = [this, timer, poll, deadline, done = std::move(done)] {
+    const auto status = replica->raft_status();
+    const bool gone = status.leader != status.id;
+    if (gone || std::chrono::steady_clock::now() >= deadline) {
+      if (gone) {
+        COORD_LOG_INFO("coordd", "leadership handed over to server ", status.leader);
+      } else {
+        COORD_LOG_WARN("coordd", "leadership was not taken over in time; stopping anyway");
+      }
+      auto finish = done;
+      *poll = nullptr;  // breaks the cycle through the captured pointer
+      return finish();
+    }
+    timer->expires_after(std::chrono::milliseconds(config.tick_ms));
+    timer->async_wait([poll](boost::system::error_code) {
+      if (*poll) (*poll)();
+    });
+  };
+  (*poll)();
 }
 
 void CoreHost::four_letter(std::shared_ptr<ClientConn> conn, std::string word) {
@@ -99,6 +160,7 @@ void CoreHost::flush() {
     core::ReplicaOutput out = replica->take_output();
     for (const auto& line : out.warnings)
       COORD_LOG_WARN("coordd", line);
+    send_to_peers(out.peer_messages);
     if (out.connections.empty()) break;
     for (auto& o : out.connections) {
       if (rest && rest->owns(o.conn)) {
@@ -125,10 +187,36 @@ void CoreHost::flush() {
   report_read_only();
 }
 
+void CoreHost::send_to_peers(std::vector<consensus::Message>& messages) {
+  // A single node has nobody to tell; Raft copes with any message lost.
+  if (peers == nullptr) return;
+  for (const consensus::Message& m : messages) {
+    auto frame = consensus::codec::encode(m);
+    if (!frame.ok()) {
+      if (peer_frames_unsent++ % 1000 == 0) {
+        COORD_LOG_ERROR("coordd", "a message for server ", m.to,
+                        " cannot be encoded: ", frame.status(), " (", peer_frames_unsent,
+                        " so far)");
+      }
+      continue;
+    }
+    peers->send(m.to, std::move(frame).value());
+  }
+}
+
 void CoreHost::report_read_only() {
   const auto& ro = replica->read_only();
   const std::uint64_t failures = replica->stats().writes_failed_storage;
   const auto now = std::chrono::steady_clock::now();
+  if (ro && ro->reason == core::ReadOnlyReason::NoQuorum) {
+    if (!read_only_logged) {
+      COORD_LOG_WARN("coordd", "read-only: ", ro->detail,
+                     "; clients that accept a read-only server are served reads, the others "
+                     "are turned away until a leader is back");
+      read_only_logged = true;
+    }
+    return;
+  }
   if (ro && failures != storage_failures_logged &&
       (!read_only_logged || now - storage_failure_logged_at >=
                                 std::chrono::milliseconds(limits::storage_error_log_interval_ms))) {
@@ -140,8 +228,12 @@ void CoreHost::report_read_only() {
     storage_failure_logged_at = now;
     read_only_logged = true;
   } else if (!ro && read_only_logged) {
-    COORD_LOG_INFO("coordd", "writable again: the log accepts writes (",
-                   failures - storage_failures_logged, " more failed writes before it did)");
+    if (failures == storage_failures_logged) {
+      COORD_LOG_INFO("coordd", "writable again: a leader is back");
+    } else {
+      COORD_LOG_INFO("coordd", "writable again: the log accepts writes (",
+                     failures - storage_failures_logged, " more failed writes before it did)");
+    }
     storage_failures_logged = failures;
     read_only_logged = false;
   }

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -26,6 +27,7 @@
 namespace coord::io {
 
 class ClientConn;
+class PeerTransport;
 
 struct CoreHost {
   boost::asio::io_context& core;
@@ -57,6 +59,10 @@ struct CoreHost {
   std::int64_t fork_pause_ms = 0;
   // Set by drain(): the replica takes no more input and writes nothing.
   bool stopping = false;
+  // The links to the other servers of the cluster; null for a single node.
+  PeerTransport* peers = nullptr;
+  std::uint64_t peer_frames_undecodable = 0;
+  std::uint64_t peer_frames_unsent = 0;
 
   CoreHost(boost::asio::io_context& c, core::ReplicaConfig cfg)
       : core(c), config(std::move(cfg)), ticker(c) {}
@@ -67,8 +73,18 @@ struct CoreHost {
   // while the previous fsync ran goes into the next one.
   void schedule_flush();
   void closed(core::ConnId id);
+  // Frames from peers wait in the transport's inbox: step them into the
+  // replica, a bounded number per turn.
+  void peer_input();
+  void peer_link(NodeId peer, bool up);
+  // A leader of a cluster that is told to stop hands leadership to the
+  // most up-to-date voter first and waits (at most two election timeouts)
+  // until it has gone, so that clients see no election timeout; then
+  // `done` runs. Anything else runs `done` at once.
+  void hand_over_leadership(std::function<void()> done);
   void four_letter(std::shared_ptr<ClientConn> conn, std::string word);
   void flush();
+  void send_to_peers(std::vector<consensus::Message>& messages);
   // Logs entering and leaving read-only mode, rate-limited.
   void report_read_only();
   void tick();

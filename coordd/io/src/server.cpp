@@ -11,6 +11,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <thread>
@@ -68,6 +69,64 @@ std::size_t descriptor_limit() {
 
 }  // namespace
 
+Result<PeerSet> parse_peers(std::string_view list) {
+  PeerSet peers;
+  auto bad = [](std::string_view entry, std::string_view why) {
+    return Status(ErrorCode::BadArguments,
+                  "peer '" + std::string(entry) + "': " + std::string(why) +
+                      " (expected id=host:port, for example 1=10.0.0.1:2888)");
+  };
+  std::size_t at = 0;
+  while (at <= list.size()) {
+    std::size_t end = list.find(',', at);
+    if (end == std::string_view::npos) end = list.size();
+    std::string_view entry = list.substr(at, end - at);
+    at = end + 1;
+    while (!entry.empty() && entry.front() == ' ')
+      entry.remove_prefix(1);
+    while (!entry.empty() && entry.back() == ' ')
+      entry.remove_suffix(1);
+    if (entry.empty()) {
+      if (end == list.size()) break;
+      return bad(entry, "empty entry");
+    }
+    const std::size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) return bad(entry, "no '='");
+    std::uint64_t id = 0;
+    const std::string_view id_text = entry.substr(0, eq);
+    const auto [id_end, id_ec] =
+        std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+    if (id_ec != std::errc() || id_end != id_text.data() + id_text.size() || id == 0 ||
+        id > limits::node_id_max) {
+      return bad(entry, "the id must be a number from 1 to " + std::to_string(limits::node_id_max));
+    }
+    std::string_view address = entry.substr(eq + 1);
+    const std::size_t colon = address.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return bad(entry, "no host:port");
+    std::string_view host = address.substr(0, colon);
+    if (host.front() == '[') {
+      if (host.back() != ']' || host.size() < 3) return bad(entry, "unbalanced brackets");
+      host = host.substr(1, host.size() - 2);
+    } else if (host.find(':') != std::string_view::npos) {
+      return bad(entry, "an IPv6 address goes in brackets");
+    }
+    const std::string_view port_text = address.substr(colon + 1);
+    unsigned port = 0;
+    const auto [port_end, port_ec] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (port_ec != std::errc() || port_end != port_text.data() + port_text.size() || port == 0 ||
+        port > 65535) {
+      return bad(entry, "the port must be a number from 1 to 65535");
+    }
+    if (!peers.emplace(NodeId(id), PeerAddress{std::string(host), static_cast<std::uint16_t>(port)})
+             .second) {
+      return bad(entry, "id " + std::to_string(id) + " is listed twice");
+    }
+  }
+  if (peers.empty()) return Status(ErrorCode::BadArguments, "the peer list is empty");
+  return peers;
+}
+
 // ---- Server -----------------------------------------------------------------------
 
 struct Server::Impl {
@@ -81,6 +140,7 @@ struct Server::Impl {
   tcp::acceptor client_acceptor{net};
   tcp::acceptor http_acceptor{net};
   asio::signal_set signals{net, SIGINT, SIGTERM};
+  std::unique_ptr<PeerTransport> transport;
   core::ConnId next_conn = 1;
   std::unordered_map<std::string, std::size_t> per_address;
   // Every open client connection, to stop their reading at shutdown; and
@@ -276,7 +336,15 @@ struct Server::Impl {
   // write in flight thus either got its reply or was never applied.
   void begin_stop() {
     if (stopping.exchange(true)) return;
-    asio::post(net, [this] {
+    // A leader hands over before it stops answering, so that the cluster
+    // does not wait out an election timeout.
+    asio::post(core, [this] {
+      host.hand_over_leadership([this] { asio::post(net, [this] { stop_serving(); }); });
+    });
+  }
+
+  void stop_serving() {
+    {
       COORD_LOG_INFO("coordd", "stopping: no new connections, answering ", open.size(),
                      " connections what they sent");
       beast::error_code ec;
@@ -309,7 +377,33 @@ struct Server::Impl {
         }
         finish_stop();
       });
-    });
+    }
+  }
+
+  Status start_peers() {
+    const auto self = options.peers.find(options.replica.id);
+    PeerTransportOptions po;
+    po.self = options.replica.id;
+    po.cluster_id = options.cluster_id;
+    po.secret = options.cluster_secret;
+    po.bind = options.peer_bind.empty() ? options.bind : options.peer_bind;
+    po.port = options.peer_port != 0 ? options.peer_port : self->second.port;
+    po.peers = options.peers;
+    po.peers.erase(options.replica.id);
+    po.on_incoming = [this] { asio::post(core, [this] { host.peer_input(); }); };
+    po.on_link = [this](NodeId peer, bool up) {
+      if (up) {
+        COORD_LOG_INFO("coordd", "link to server ", peer, " is up");
+      } else {
+        COORD_LOG_WARN("coordd", "link to server ", peer, " is down");
+      }
+      asio::post(core, [this, peer, up] { host.peer_link(peer, up); });
+    };
+    auto t = PeerTransport::create(net, std::move(po));
+    if (!t.ok()) return t.status();
+    transport = std::move(t).value();
+    host.peers = transport.get();
+    return Status();
   }
 
   void maybe_finish_stop() {
@@ -317,6 +411,7 @@ struct Server::Impl {
   }
 
   void finish_stop() {
+    if (transport) transport->stop();
     core.stop();
     net.stop();
   }
@@ -340,6 +435,15 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
       options.replica.session_timeout_ms_max + limits::connection_silence_grace_ms;
   net_limits.unread_bytes_max = options.unread_output_bytes_max;
   net_limits.http_idle_ms_max = options.http_idle_ms_max;
+  if (!options.peers.empty()) {
+    if (!options.peers.contains(options.replica.id)) {
+      return Status(ErrorCode::BadArguments, "--peers must list this server too (--id " +
+                                                 std::to_string(options.replica.id.value()) + ")");
+    }
+    options.replica.voters.clear();
+    for (const auto& [id, address] : options.peers)
+      options.replica.voters.push_back(id);
+  }
   auto impl = std::make_unique<Impl>(options, net_limits);
   COORD_RETURN_IF_ERROR(impl->plan_descriptors());
   consensus::ConfState initial;
@@ -370,6 +474,7 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
   impl->host.client_address = options.bind + ":" + std::to_string(impl->client_port);
   impl->host.connections_per_address_max = options.connections_per_address_max;
   impl->host.data_dir = options.data_dir;
+  if (!options.peers.empty()) COORD_RETURN_IF_ERROR(impl->start_peers());
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -403,6 +508,9 @@ std::uint16_t Server::client_port() const {
 }
 std::uint16_t Server::http_port() const {
   return impl_->http_port;
+}
+std::uint16_t Server::peer_port() const {
+  return impl_->transport ? impl_->transport->port() : 0;
 }
 
 }  // namespace coord::io

@@ -137,6 +137,12 @@ inline constexpr std::int64_t connection_handshake_ms_max_default = 10'000;
 // granted plus this margin is closed: its session is expired, or would be on
 // a leader, so nothing it could say would be answered with its session.
 inline constexpr std::int64_t connection_silence_grace_ms = 2'000;
+// A write or session creation proposed (or forwarded to the leader) that
+// has not applied after this long is given up: its connection closes, and
+// the client learns the outcome is unknown (ConnectionLoss).
+inline constexpr std::int64_t proposal_wait_ms_max_default = 10'000;
+// Session ids one liveness relay to the leader carries per entry.
+inline constexpr std::size_t session_relay_ids_per_entry_max = 8'192;
 // Bytes read from a client socket at a time.
 inline constexpr std::size_t connection_read_chunk_bytes = 64 * 1024;
 // Connections accepted beyond the connection cap only to answer a
@@ -269,7 +275,13 @@ inline constexpr std::int64_t peer_idle_timeout_ms = 2'000;
 // the first to answer a ping: an answer means a duplicate id (refused),
 // silence means the first was dead (replaced).
 inline constexpr std::int64_t peer_duplicate_probe_ms = 500;
+// Peer frames the core decodes and steps per turn before it lets client
+// input in again.
+inline constexpr std::size_t peer_frames_per_turn_max = 256;
 // The cluster id, in bytes (sent in the clear in the handshake).
+// Server ids of a cluster: 1 to this (local session ids carry the id in
+// eight bits, as ZooKeeper's session ids do).
+inline constexpr std::uint64_t node_id_max = 255;
 inline constexpr std::size_t peer_cluster_id_bytes_max = 128;
 // The shared cluster secret, in bytes: short secrets are guessable offline
 // from one recorded handshake.

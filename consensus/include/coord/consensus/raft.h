@@ -55,7 +55,10 @@
 //     "outcome unknown") and must not propose it again, unless its state
 //     machine drops a command whose (origin, request id) already applied.
 // Propose messages still queued for an old leader when the leader changes
-// are dropped before they leave.
+// are dropped before they leave. Forwards travel in streams (per leader
+// and term, and restarted on request): the leader appends a stream's
+// proposals only in order and without gaps, so a lost Propose stops the
+// stream instead of letting later proposals overtake it.
 //
 // Reads. read_index(ctx) that returns OK gets exactly one answer, in a
 // later Ready: ctx in read_states (serve the read once applied reaches its
@@ -225,6 +228,13 @@ class Raft {
   // commits shows only in committed_entries: see "Proposals" above.
   Status propose(std::string data);
   Status propose_batch(std::vector<std::string> data);
+  // Proposals forwarded so far may have been lost on the way (the caller
+  // saw its link to the leader break): later ones go in a new stream. The
+  // leader takes each follower's stream gap-free, so nothing forwarded
+  // after a lost Propose is appended until the stream restarts; those
+  // already forwarded are of unknown outcome, as after leader_changed.
+  // Propose messages not yet taken by ready() are dropped.
+  void restart_forwarding();
   // Leader only (InvalidState elsewhere). One server at a time (§4.1):
   // refused with ReconfigInProgress while an earlier change (or a joint
   // configuration) is uncommitted, or before the leader committed an entry

@@ -187,8 +187,13 @@ enum class MessageType : std::uint8_t {
   // forwarder's incarnation (high 32 bits) and sequence number (low 32), so
   // that the leader appends a duplicated message once.
   Propose = 14,
+  // Not Raft's: the application's own traffic between servers, carried on
+  // the same links and in the same frames (coordd relays session liveness
+  // to the leader with it). context = the application's kind of message,
+  // entries = its payload. Raft::step refuses it; the caller handles it.
+  App = 15,
 };
-inline constexpr int message_type_count = 15;
+inline constexpr int message_type_count = 16;
 std::string_view to_string(MessageType t);
 
 struct Message {

@@ -100,6 +100,14 @@ struct ReplicaConfig {
   // latency for metrics: nothing the replica decides depends on it. The
   // default reads nothing (latency 0), as the simulator wants.
   std::function<std::int64_t()> metrics_clock_us = [] { return std::int64_t{0}; };
+  // A server of a cluster that has heard from no leader backed by a quorum
+  // for an election timeout serves read-only clients (ZooKeeper's
+  // readonlymode.enabled, on by default here); off, it turns every client
+  // away until a leader is back.
+  bool read_only_on_quorum_loss = true;
+  // A write or session creation not applied after this long is given up:
+  // its connection closes (ConnectionLoss: the outcome is unknown).
+  std::int64_t proposal_wait_ms_max = limits::proposal_wait_ms_max_default;
   // Test-only: answers sync at once from the local state, without a read
   // index, so that a read after it may miss committed writes. Exists so
   // the cluster simulator can prove its linearizability checker catches a
@@ -133,6 +141,12 @@ enum class ReadOnlyReason : std::uint8_t {
   // A durable write failed (disk or map full, I/O error). Every tick tries
   // again; the first write that succeeds ends the mode.
   StorageRefusesWrites,
+  // A server of a cluster has heard from no leader backed by a quorum for
+  // longer than an election timeout (it is on the minority side of a
+  // partition, or most servers are down). Clients that cannot live with a
+  // read-only server are turned away, so that they move to the majority;
+  // the mode ends as soon as a leader is heard from.
+  NoQuorum,
 };
 std::string_view to_string(ReadOnlyReason r);
 
@@ -153,6 +167,17 @@ struct ReplicaStats {
   std::uint64_t writes_failed_storage = 0;
   // Times the replica entered read-only mode.
   std::uint64_t read_only_entered = 0;
+  // Times the leader this server knew changed or was lost.
+  std::uint64_t leader_changes = 0;
+  // Times this server became the leader.
+  std::uint64_t elections_won = 0;
+  // Writes and session creations handed to the leader by this follower.
+  std::uint64_t requests_forwarded = 0;
+  // Connections closed because a request's outcome became unknown: the
+  // leader changed, the link to it broke, or proposal_wait_ms_max passed.
+  std::uint64_t requests_outcome_unknown = 0;
+  // Session liveness relays sent to the leader.
+  std::uint64_t session_relays_sent = 0;
   // Replies by (opcode, error code).
   std::map<std::pair<std::int32_t, std::int32_t>, std::uint64_t> replies;
   // From the arrival of a request to its reply, in microseconds of the
@@ -186,6 +211,15 @@ class Replica {
   // The socket is gone; the session lives on until it expires.
   void connection_closed(ConnId conn);
   void peer_message(const consensus::Message& m, TimeMs steady, TimeMs wall);
+  // The host's link to a peer came up or went down. When the link to the
+  // leader breaks, forwarded requests may have been lost on it: their
+  // connections close (outcome unknown) and later ones start afresh.
+  void peer_link_changed(NodeId peer, bool up, TimeMs steady, TimeMs wall);
+  // Leader of a cluster only: hands leadership to `target` (Raft §3.10),
+  // or with 0 to the voter whose log is the most up to date, as a leader
+  // that is told to stop does first. InvalidState on a server that does
+  // not lead or has no other voter.
+  Status transfer_leadership(NodeId target, TimeMs steady, TimeMs wall);
 
   // ---- outputs -----------------------------------------------------------
 

@@ -28,6 +28,7 @@
 
 #include "coord/base/status.h"
 #include "coord/core/replica.h"
+#include "coord/io/peer_transport.h"
 
 namespace coord::io {
 
@@ -52,7 +53,24 @@ struct ServerOptions {
   // Unread output of all client connections together.
   std::size_t unread_output_bytes_max = limits::connections_outbound_bytes_total_max_default;
   core::ReplicaConfig replica;
+
+  // The cluster. Empty: a single node. Otherwise every founding voter with
+  // its peer address, this server (replica.id) included; replica.voters is
+  // taken from it.
+  PeerSet peers;
+  // Where this server listens for its peers; 0 = the port its own entry
+  // in `peers` names. Bound on `peer_bind` (default: `bind`).
+  std::uint16_t peer_port = 0;
+  std::string peer_bind;
+  // Peers must agree on both; see peer_transport.h. An empty secret
+  // leaves the peers unauthenticated (a warning says so at start).
+  std::string cluster_id = "coord";
+  std::string cluster_secret;
 };
+
+// "1=host:port,2=host:port,..." (IPv6 hosts in brackets) as a PeerSet;
+// BadArguments naming the entry at fault.
+Result<PeerSet> parse_peers(std::string_view list);
 
 class Server {
  public:
@@ -70,6 +88,8 @@ class Server {
 
   std::uint16_t client_port() const;
   std::uint16_t http_port() const;
+  // 0 for a single node.
+  std::uint16_t peer_port() const;
 
  private:
   struct Impl;
