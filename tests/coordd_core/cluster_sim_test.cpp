@@ -1133,23 +1133,32 @@ class ClusterSim {
     }
     if (!failure_.empty()) return;
     if (!all_agree()) {
-      std::ostringstream os;
-      os << "no convergence " << (now_ - start) << " ms after healing:";
-      for (const Node& n : nodes_) {
-        const auto s = n.replica->raft_status();
-        os << " node " << n.id.value() << " " << consensus::to_string(s.role) << " term "
-           << s.term.value() << " commit " << s.commit.value() << " applied "
-           << n.replica->applied_zxid().value() << ";";
-      }
-      return fail(os.str());
+      return fail("no convergence " + std::to_string(now_ - start) +
+                  " ms after healing:" + cluster_state());
     }
     for (const Client& c : clients_) {
       if (!c.answered_since_heal) {
-        return fail("client " + std::to_string(c.id) + " got no reply in " +
-                    std::to_string(settle_ms_max) +
-                    " ms after healing: no write or sync of it was answered (liveness)");
+        return fail(
+            "client " + std::to_string(c.id) + " got no reply in " + std::to_string(settle_ms_max) +
+            " ms after healing: no write or sync of it was answered (liveness);" + cluster_state());
       }
     }
+  }
+
+  std::string cluster_state() const {
+    std::ostringstream os;
+    for (const Node& n : nodes_) {
+      os << " node " << n.id.value();
+      if (!n.replica) {
+        os << " down;";
+        continue;
+      }
+      const auto s = n.replica->raft_status();
+      os << " " << consensus::to_string(s.role) << " term " << s.term.value() << " commit "
+         << s.commit.value() << " applied " << n.replica->applied_zxid().value()
+         << (n.replica->read_only() ? " read-only" : "") << ";";
+    }
+    return os.str();
   }
 
   bool all_agree() const {
@@ -1291,7 +1300,7 @@ class ClusterSim {
   void trace(const std::string& line) {
     if (!o_.trace) return;
     trace_.push_back("t=" + std::to_string(now_) + " " + line);
-    if (trace_.size() > 300) trace_.pop_front();
+    if (trace_.size() > 3000) trace_.pop_front();
   }
 
   void fail(const std::string& what) {
