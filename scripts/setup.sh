@@ -13,6 +13,8 @@ packages=(
   # zookeeper depends on default-jre, so Java comes with it and the tests
   # that need Java run (they report "Skipped", never "Passed", without it)
   zookeeper python3-kazoo libzookeeper-mt-dev
+  # cli_mt, the C client's shell, for the cluster tests' client failover
+  zookeeper-bin
   # Apache Curator 5.4 and a JDK, for the recipes' interoperability tests
   default-jdk-headless libcurator-recipes-java libcurator-discovery-java
   # nc, for the README's four-letter-word example (printf srvr | nc ...)

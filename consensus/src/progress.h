@@ -125,6 +125,19 @@ struct Progress {
     pending_snapshot = snapshot_index;
   }
 
+  // A rejection at or below what the follower acknowledged is an answer to
+  // an older append, unless its log now ends below that: then it lost
+  // entries it had stored (its data was wiped and it came back with the
+  // same id). Its match falls back to nothing known, which only delays
+  // commits, and probing starts where its log ends. False when stale.
+  bool lost_entries(LogIndex hint) {
+    if (hint >= match) return false;
+    match = LogIndex(0);
+    reset_state(ProgressState::Probe);
+    next = hint.next();
+    return true;
+  }
+
   // An acknowledgement up to n. False when it tells nothing new.
   bool maybe_update(LogIndex n) {
     bool updated = false;
@@ -141,11 +154,12 @@ struct Progress {
   // agree. False when the rejection is stale (an answer to an older append).
   bool maybe_decrease_to(LogIndex rejected, LogIndex hint) {
     if (state == ProgressState::Replicate) {
-      if (rejected <= match) return false;
+      if (rejected <= match) return lost_entries(hint);
       next = match.next();
       return true;
     }
     if (next.prev() != rejected) return false;
+    if (rejected <= match) return lost_entries(hint);
     next = std::max(std::min(rejected, hint.next()), match.next());
     probe_sent = false;
     return true;

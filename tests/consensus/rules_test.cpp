@@ -587,6 +587,32 @@ TEST(ProposalForwarding, ADuplicatedProposeIsAppendedOnce) {
   EXPECT_EQ(copies, 1u);
 }
 
+TEST(LostEntries, AFollowerWipedAndRestartedWithItsIdCatchesUp) {
+  Cluster c = three();
+  elect(c, n(1));
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(c.raft(n(1)).propose("before-" + std::to_string(i)).ok());
+  c.stabilize();
+  ASSERT_EQ(c.node(n(3)).applied.size(), 5u);
+  c.crash(n(3));
+  auto& wiped = c.node(n(3));
+  wiped.storage = std::make_unique<MemoryStorage>(c.raft(n(1)).conf_state());
+  wiped.applied.clear();
+  wiped.applied_index = LogIndex(0);
+  wiped.snapshot_data.clear();
+  c.restart(n(3));
+  ASSERT_TRUE(c.raft(n(1)).propose("after").ok());
+  c.stabilize();
+  for (int round = 0; round < 5; ++round) {
+    for (NodeId id : c.ids())
+      c.raft(id).tick();
+    c.stabilize();
+  }
+  EXPECT_EQ(c.raft(n(1)).role(), Role::Leader);
+  EXPECT_EQ(c.node(n(3)).applied.size(), 6u);
+  EXPECT_EQ(c.raft(n(3)).last_index(), c.raft(n(1)).last_index());
+}
+
 // ---- ReadIndex outcomes ----------------------------------------------------
 
 TEST(ReadIndexOutcome, ALeaderStepDownByCheckQuorumFailsItsPendingReads) {

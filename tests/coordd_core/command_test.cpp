@@ -5,7 +5,7 @@
 namespace coord::core {
 namespace {
 
-Command with(std::variant<CreateSessionCmd, CloseSessionCmd, TxnCmd> body) {
+Command with(std::variant<CreateSessionCmd, CloseSessionCmd, TxnCmd, MoveSessionCmd> body) {
   Command c;
   c.origin = Origin{NodeId(3), 77, 12345};
   c.time = TimeMs(1'700'000'000'123);
@@ -17,6 +17,7 @@ TEST(Command, EveryKindRoundTrips) {
   std::vector<Command> cmds;
   cmds.push_back(with(CreateSessionCmd{30'000, std::string(16, '\x5a')}));
   cmds.push_back(with(CloseSessionCmd{SessionId(42), true}));
+  cmds.push_back(with(MoveSessionCmd{SessionId(43)}));
   const std::vector<Id> ids{{"ip", "127.0.0.1"}, {"digest", "bob:abc="}};
   const AclList acl{{perm::all, {"world", "anyone"}}, {perm::read, {"ip", "10.0.0.0/8"}}};
   cmds.push_back(with(TxnCmd{SessionId(9), ids,

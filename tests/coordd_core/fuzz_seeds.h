@@ -22,6 +22,7 @@ inline std::vector<std::pair<std::string, std::string>> command_seeds() {
   add("create-session",
       Command{origin, TimeMs(1'700'000'000'000), CreateSessionCmd{30'000, std::string(16, 'p')}});
   add("close-session", Command{origin, TimeMs(5), CloseSessionCmd{SessionId(42), true}});
+  add("move-session", Command{origin, TimeMs(6), MoveSessionCmd{SessionId(42)}});
   const std::vector<Id> ids{{"ip", "127.0.0.1"}, {"digest", "u:h"}};
   add("create", Command{origin, TimeMs(9),
                         TxnCmd{SessionId(42), ids,

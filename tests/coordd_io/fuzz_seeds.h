@@ -57,6 +57,17 @@ inline std::vector<std::pair<std::string, std::string>> log_record_seeds() {
           records::seal("snapshot", records::snapshot_body(SnapshotMeta{
                                         LogIndex(100), Term(4), encode_conf_state(conf)}))));
   out.emplace_back("conf-state", record_input(RecordKind::ConfState, encode_conf_state(conf)));
+  // A joint configuration (C_old,new): its outgoing voters follow the learners.
+  const consensus::ConfState joint{
+      {NodeId(1), NodeId(2), NodeId(5)}, {NodeId(4)}, {NodeId(1), NodeId(2), NodeId(3)}};
+  out.emplace_back("conf-state-joint",
+                   record_input(RecordKind::ConfState, encode_conf_state(joint)));
+  out.emplace_back(
+      "snapshot-joint",
+      record_input(
+          RecordKind::Snapshot,
+          records::seal("snapshot", records::snapshot_body(SnapshotMeta{
+                                        LogIndex(200), Term(5), encode_conf_state(joint)}))));
   return out;
 }
 

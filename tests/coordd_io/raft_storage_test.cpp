@@ -6,7 +6,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
+#include "coord/base/bytes.h"
+#include "coord/base/limits.h"
+#include "coord/base/random.h"
+#include "coord/consensus/raft.h"
 #include "coord/io/raft_storage.h"
 
 namespace coord::io {
@@ -24,9 +29,12 @@ class DiskStorageTest : public ::testing::Test {
   }
   ~DiskStorageTest() override { fs::remove_all(dir_); }
 
-  std::unique_ptr<DiskReplicaStorage> open() {
-    auto s = DiskReplicaStorage::open(dir_, consensus::ConfState{{NodeId(1)}, {}},
-                                      LmdbLogStore::Options{});
+  std::unique_ptr<DiskReplicaStorage> open() { return open_at(dir_); }
+
+  static std::unique_ptr<DiskReplicaStorage> open_at(
+      const std::string& dir,
+      consensus::ConfState initial = consensus::ConfState{{NodeId(1)}, {}}) {
+    auto s = DiskReplicaStorage::open(dir, std::move(initial), LmdbLogStore::Options{});
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? std::move(s).value() : nullptr;
   }
@@ -48,6 +56,60 @@ class DiskStorageTest : public ::testing::Test {
 
   std::string dir_;
 };
+
+consensus::ConfState joint_conf() {
+  return consensus::ConfState{
+      {NodeId(1), NodeId(2), NodeId(4)}, {NodeId(5)}, {NodeId(1), NodeId(2), NodeId(3)}};
+}
+
+std::string pseudo_random_bytes(std::size_t n, std::uint64_t seed) {
+  std::string out(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) {
+    seed = seed * 6364136223846793005u + 1442695040888963407u;
+    out[i] = static_cast<char>(seed >> 56);
+  }
+  return out;
+}
+
+// The snapshot as the leader's core streams it: read_snapshot at each
+// offset, `chunk_bytes` at a time, the last chunk flagged (an empty
+// snapshot is one empty last chunk).
+std::vector<consensus::SnapshotChunk> read_chunks(const consensus::LogStorage& s,
+                                                  std::size_t chunk_bytes) {
+  std::vector<consensus::SnapshotChunk> out;
+  const std::uint64_t size = s.snapshot_bytes();
+  std::uint64_t offset = 0;
+  do {
+    consensus::SnapshotChunk c;
+    c.meta = s.snapshot_meta();
+    c.offset = offset;
+    if (offset < size) s.read_snapshot(offset, chunk_bytes, c.data);
+    EXPECT_LE(c.data.size(), chunk_bytes);
+    offset += c.data.size();
+    c.last = offset >= size;
+    out.push_back(std::move(c));
+  } while (offset < size);
+  return out;
+}
+
+consensus::Ready chunk_ready(std::vector<consensus::SnapshotChunk> chunks) {
+  consensus::Ready rd;
+  rd.snapshot_chunks = std::move(chunks);
+  return rd;
+}
+
+// The Ready that ends a streamed transfer: the snapshot to install from
+// the chunks written, and what follows it.
+consensus::Ready install_ready(const consensus::SnapshotMeta& meta) {
+  consensus::Ready rd;
+  rd.snapshot = std::make_shared<consensus::Snapshot>(consensus::Snapshot{meta, {}});
+  rd.snapshot_in_chunks = true;
+  return rd;
+}
+
+std::string partial_file(const std::string& data_dir) {
+  return (fs::path(data_dir) / "snapshots" / "incoming.snap.part").string();
+}
 
 TEST_F(DiskStorageTest, FreshStorageHoldsTheBootstrapEntries) {
   const consensus::ConfState founding{{NodeId(1)}, {}};
@@ -215,6 +277,387 @@ TEST_F(DiskStorageTest, RecoveryWithoutAValidSnapshotFails) {
       << r.status();
 }
 
+// A leader's snapshot streamed, a few KB per chunk, into a follower's
+// storage through persist(), installed from the chunks written, and both
+// reopened: the same payload and meta (a joint configuration included),
+// and the follower's log starts after it.
+TEST_F(DiskStorageTest, ASnapshotStreamedInChunksIsInstalledWhole) {
+  for (const std::size_t size : {std::size_t{300'017}, std::size_t{0}}) {
+    SCOPED_TRACE(size);
+    const std::string leader_dir = (fs::path(dir_) / ("leader" + std::to_string(size))).string();
+    const std::string follower_dir =
+        (fs::path(dir_) / ("follower" + std::to_string(size))).string();
+    const std::string payload = pseudo_random_bytes(size, 11);
+    const consensus::SnapshotMeta meta{LogIndex(40), Term(2), joint_conf()};
+    auto leader = open_at(leader_dir);
+    ASSERT_TRUE(leader->persist(entries(2, 50, 2)).ok());
+    ASSERT_TRUE(leader->snapshot_saved(meta, payload).ok());
+    ASSERT_EQ(leader->snapshot_bytes(), size);
+
+    auto follower = open_at(follower_dir, consensus::ConfState{});
+    const LogIndex first = follower->first_index();
+    const LogIndex last = follower->last_index();
+    std::vector<consensus::SnapshotChunk> chunks = read_chunks(*leader, 4096 + 7);
+    ASSERT_EQ(chunks.size(), size == 0 ? 1u : (size + 4102) / 4103);
+    // Two chunks to a Ready, as several messages may be stepped before one.
+    for (std::size_t i = 0; i < chunks.size(); i += 2) {
+      std::vector<consensus::SnapshotChunk> two(
+          chunks.begin() + static_cast<std::ptrdiff_t>(i),
+          chunks.begin() + static_cast<std::ptrdiff_t>(std::min(i + 2, chunks.size())));
+      ASSERT_TRUE(follower->persist(chunk_ready(std::move(two))).ok());
+      // Written, not installed.
+      EXPECT_EQ(follower->snapshot_meta().index, LogIndex(0));
+      EXPECT_EQ(follower->first_index(), first);
+      EXPECT_EQ(follower->last_index(), last);
+      EXPECT_TRUE(fs::exists(partial_file(follower_dir)));
+    }
+    consensus::Ready rd = install_ready(meta);
+    rd.entries = entries(41, 42, 2).entries;
+    rd.hard_state = consensus::HardState{Term(2), NodeId(0), LogIndex(42)};
+    ASSERT_TRUE(follower->persist(rd).ok());
+    EXPECT_FALSE(fs::exists(partial_file(follower_dir)));
+
+    auto check = [&](const DiskReplicaStorage& s) {
+      EXPECT_EQ(s.snapshot_meta(), meta);
+      EXPECT_EQ(s.first_index(), LogIndex(41));
+      EXPECT_EQ(s.term(LogIndex(40)), Term(2));
+      auto loaded = s.load_snapshot_payload();
+      ASSERT_TRUE(loaded.ok()) << loaded.status();
+      EXPECT_TRUE(**loaded == payload);
+      const consensus::Snapshot snap = s.snapshot();
+      EXPECT_EQ(snap.meta, meta);
+      EXPECT_TRUE(snap.data == payload);
+      EXPECT_EQ(s.snapshot_bytes(), size);
+    };
+    check(*follower);
+    EXPECT_EQ(follower->last_index(), LogIndex(42));
+    // The follower can now stream it on: the same bytes.
+    std::string relayed;
+    for (const auto& c : read_chunks(*follower, 65536))
+      relayed += c.data;
+    EXPECT_TRUE(relayed == payload);
+
+    leader.reset();
+    follower.reset();
+    leader = open_at(leader_dir);
+    follower = open_at(follower_dir, consensus::ConfState{});
+    check(*leader);
+    check(*follower);
+    EXPECT_EQ(leader->last_index(), LogIndex(50));
+    EXPECT_EQ(follower->last_index(), LogIndex(42));
+    EXPECT_EQ(follower->hard_state().commit, LogIndex(42));
+  }
+}
+
+// A restart in the middle of a transfer: the partial file is gone, the
+// log is as it was, and the transfer must start over from offset 0.
+TEST_F(DiskStorageTest, ARestartMidTransferLeavesNoPartialFileAndTheLogUnchanged) {
+  const std::string leader_dir = (fs::path(dir_) / "leader").string();
+  const std::string follower_dir = (fs::path(dir_) / "follower").string();
+  const consensus::SnapshotMeta meta{LogIndex(30), Term(3), joint_conf()};
+  const std::string payload = pseudo_random_bytes(50'000, 5);
+  auto leader = open_at(leader_dir);
+  ASSERT_TRUE(leader->persist(entries(2, 30, 3)).ok());
+  ASSERT_TRUE(leader->snapshot_saved(meta, payload).ok());
+  const auto chunks = read_chunks(*leader, 8192);
+  ASSERT_GT(chunks.size(), 3u);
+
+  {
+    auto follower = open_at(follower_dir);
+    ASSERT_TRUE(follower->persist(entries(2, 5, 1)).ok());
+    ASSERT_TRUE(follower->persist(chunk_ready({chunks[0], chunks[1], chunks[2]})).ok());
+    EXPECT_TRUE(fs::exists(partial_file(follower_dir)));
+  }
+  auto follower = open_at(follower_dir);
+  EXPECT_FALSE(fs::exists(partial_file(follower_dir)));
+  EXPECT_EQ(follower->snapshot_meta().index, LogIndex(0));
+  EXPECT_EQ(follower->first_index(), LogIndex(1));
+  EXPECT_EQ(follower->last_index(), LogIndex(5));
+  EXPECT_EQ(read(*follower, 5, 6).front().data, "e5t1");
+  EXPECT_EQ(follower->snapshot_files_bytes(), 0u);
+  // What it held before the restart is not there to continue.
+  EXPECT_FALSE(follower->persist(chunk_ready({chunks[3]})).ok());
+  EXPECT_FALSE(follower->persist(install_ready(meta)).ok());
+  EXPECT_EQ(follower->last_index(), LogIndex(5));
+  // Started over, it arrives.
+  ASSERT_TRUE(follower->persist(chunk_ready(chunks)).ok());
+  ASSERT_TRUE(follower->persist(install_ready(meta)).ok());
+  EXPECT_TRUE(**follower->load_snapshot_payload() == payload);
+  EXPECT_EQ(follower->first_index(), LogIndex(31));
+}
+
+// Chunks out of order are refused, and what was held is dropped: nothing
+// is installed, and the entries of the refused Ready are not written.
+TEST_F(DiskStorageTest, AChunkThatDoesNotFollowIsRefusedAndNothingInstalled) {
+  const std::string leader_dir = (fs::path(dir_) / "leader").string();
+  const consensus::SnapshotMeta meta{LogIndex(30), Term(3), joint_conf()};
+  auto leader = open_at(leader_dir);
+  ASSERT_TRUE(leader->persist(entries(2, 30, 3)).ok());
+  ASSERT_TRUE(leader->snapshot_saved(meta, pseudo_random_bytes(40'000, 9)).ok());
+  const auto chunks = read_chunks(*leader, 8192);
+  ASSERT_EQ(chunks.size(), 5u);
+
+  auto s = open();
+  ASSERT_TRUE(s->persist(entries(2, 5, 1)).ok());
+  auto refused = [&](std::vector<consensus::SnapshotChunk> cs, const char* why) {
+    SCOPED_TRACE(why);
+    ASSERT_TRUE(s->persist(chunk_ready({chunks[0], chunks[1]})).ok());
+    consensus::Ready rd = chunk_ready(std::move(cs));
+    rd.entries = entries(6, 7, 1).entries;
+    Status st = s->persist(rd);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("does not follow what is held"), std::string::npos) << st;
+    EXPECT_EQ(s->last_index(), LogIndex(5));
+    // Dropped: the next chunk in order is refused as well, and so is the
+    // install.
+    EXPECT_FALSE(s->persist(chunk_ready({chunks[2], chunks[3], chunks[4]})).ok());
+    EXPECT_FALSE(s->persist(install_ready(meta)).ok());
+    EXPECT_EQ(s->snapshot_meta().index, LogIndex(0));
+    EXPECT_EQ(s->first_index(), LogIndex(1));
+    EXPECT_EQ(s->last_index(), LogIndex(5));
+    EXPECT_TRUE(s->snapshot_files_bytes() == 0);
+  };
+  refused({chunks[3]}, "a gap");
+  refused({chunks[1]}, "a repeat");
+  consensus::SnapshotChunk other = chunks[2];
+  other.meta.index = LogIndex(31);
+  refused({other}, "another snapshot");
+  consensus::SnapshotChunk after_last = chunks[4];
+  after_last.offset = 40'000;
+  refused({chunks[2], chunks[3], chunks[4], after_last}, "after the last chunk");
+
+  // Installing before the last chunk arrived, or a snapshot other than the
+  // one received, installs nothing either.
+  ASSERT_TRUE(s->persist(chunk_ready({chunks[0], chunks[1]})).ok());
+  EXPECT_FALSE(s->persist(install_ready(meta)).ok());
+  ASSERT_TRUE(s->persist(chunk_ready(chunks)).ok());
+  consensus::SnapshotMeta wrong = meta;
+  wrong.term = Term(4);
+  EXPECT_FALSE(s->persist(install_ready(wrong)).ok());
+  EXPECT_EQ(s->snapshot_meta().index, LogIndex(0));
+  EXPECT_EQ(s->last_index(), LogIndex(5));
+  EXPECT_FALSE(fs::exists(partial_file(dir_)));
+}
+
+// The partial file damaged before the install (a lost or corrupted write):
+// refused, nothing installed.
+TEST_F(DiskStorageTest, ADamagedAssembledSnapshotIsNotInstalled) {
+  const std::string leader_dir = (fs::path(dir_) / "leader").string();
+  const consensus::SnapshotMeta meta{LogIndex(30), Term(3), joint_conf()};
+  auto leader = open_at(leader_dir);
+  ASSERT_TRUE(leader->persist(entries(2, 30, 3)).ok());
+  ASSERT_TRUE(leader->snapshot_saved(meta, pseudo_random_bytes(20'000, 2)).ok());
+  auto s = open();
+  ASSERT_TRUE(s->persist(chunk_ready(read_chunks(*leader, 4096))).ok());
+  {
+    std::fstream f(partial_file(dir_), std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(40 + 9000);
+    f.put('!');
+  }
+  consensus::Ready rd = install_ready(meta);
+  rd.entries = entries(31, 31, 3).entries;
+  Status st = s->persist(rd);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), ErrorCode::DataInconsistency);
+  EXPECT_NE(st.message().find("is damaged"), std::string::npos) << st;
+  EXPECT_EQ(s->snapshot_meta().index, LogIndex(0));
+  EXPECT_EQ(s->last_index(), LogIndex(1));
+  EXPECT_TRUE(s->snapshot_files_bytes() == 0);
+  EXPECT_FALSE(fs::exists(partial_file(dir_)));
+  s.reset();
+  s = open();
+  EXPECT_EQ(s->snapshot_meta().index, LogIndex(0));
+  EXPECT_EQ(s->last_index(), LogIndex(1));
+}
+
+// A snapshot of its own, written by the child process while a newer one
+// arrived from the leader, must not take the log back to before it.
+TEST_F(DiskStorageTest, AnOwnSnapshotOlderThanAReceivedOneIsNotRecorded) {
+  const std::string leader_dir = (fs::path(dir_) / "leader").string();
+  const consensus::SnapshotMeta received{LogIndex(40), Term(3), joint_conf()};
+  auto leader = open_at(leader_dir);
+  ASSERT_TRUE(leader->persist(entries(2, 40, 3)).ok());
+  ASSERT_TRUE(leader->snapshot_saved(received, "the leader's tree at 40").ok());
+
+  auto s = open();
+  ASSERT_TRUE(s->persist(entries(2, 20, 3)).ok());
+  const consensus::SnapshotMeta own{LogIndex(15), Term(3), consensus::ConfState{{NodeId(1)}, {}}};
+  ASSERT_TRUE(s->write_snapshot_file(own, "own tree at 15").ok());
+  ASSERT_TRUE(s->persist(chunk_ready(read_chunks(*leader, 5))).ok());
+  ASSERT_TRUE(s->persist(install_ready(received)).ok());
+  Status st = s->record_snapshot(own);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("not newer"), std::string::npos) << st;
+  EXPECT_EQ(s->snapshot_meta(), received);
+  EXPECT_EQ(s->first_index(), LogIndex(41));
+  s.reset();
+  s = open();
+  EXPECT_EQ(s->snapshot_meta(), received);
+  EXPECT_EQ(**s->load_snapshot_payload(), "the leader's tree at 40");
+}
+
+// The leader's streamed bytes follow its latest snapshot: a newer one
+// replaces what read_snapshot returns.
+TEST_F(DiskStorageTest, ReadSnapshotFollowsTheLatestSnapshot) {
+  auto s = open();
+  EXPECT_EQ(s->snapshot_bytes(), 0u);
+  ASSERT_TRUE(s->persist(entries(2, 30, 3)).ok());
+  const consensus::ConfState conf{{NodeId(1)}, {}};
+  ASSERT_TRUE(s->snapshot_saved({LogIndex(10), Term(3), conf}, "tree at 10").ok());
+  std::string out;
+  s->read_snapshot(5, 3, out);
+  EXPECT_EQ(out, "at ");
+  ASSERT_TRUE(s->snapshot_saved({LogIndex(20), Term(3), conf}, "the tree at 20").ok());
+  EXPECT_EQ(s->snapshot_bytes(), 14u);
+  out.clear();
+  s->read_snapshot(4, 100, out);
+  EXPECT_EQ(out, "tree at 20");
+}
+
+TEST_F(DiskStorageTest, AJointConfigurationSurvivesReopen) {
+  {
+    auto s = open();
+    ASSERT_TRUE(s->persist(entries(2, 10, 3)).ok());
+    ASSERT_TRUE(s->snapshot_saved({LogIndex(8), Term(3), joint_conf()}, "tree").ok());
+  }
+  auto s = open();
+  EXPECT_EQ(s->snapshot_meta().conf, joint_conf());
+  EXPECT_TRUE(s->snapshot_meta().conf.joint());
+}
+
+// Two real Raft cores, the whole chunk path: a leader that compacted its
+// log behind a snapshot, and a new learner with an empty storage. The
+// leader's core reads the snapshot through read_snapshot() a chunk at a
+// time; the follower's core hands the chunks to persist() and then
+// installs them; the follower ends with the leader's snapshot and log.
+class TwoCores {
+ public:
+  TwoCores(core::ReplicaStorage& leader, core::ReplicaStorage& follower)
+      : storage_{&leader, &follower} {}
+
+  consensus::Raft& raft(int i) { return *raft_[i]; }
+
+  void start(int i, std::size_t chunk_bytes) {
+    consensus::RaftConfig c;
+    c.id = NodeId(static_cast<std::uint64_t>(i + 1));
+    c.snapshot_chunk_bytes = chunk_bytes;
+    raft_[i] = std::make_unique<consensus::Raft>(c, *storage_[i], Random(7 + i));
+  }
+
+  // Every Ready of both cores handled as the replica does (persist, send,
+  // advance) and every message delivered, a tick each round, until `done`
+  // or `rounds_max` rounds.
+  bool run_until(const std::function<bool()>& done, int rounds_max) {
+    for (int round = 0; round < rounds_max; ++round) {
+      if (done()) return true;
+      for (int i = 0; i < 2; ++i) {
+        if (raft_[i]) raft_[i]->tick();
+      }
+      for (int pass = 0; pass == 0 || (pass < 100 && !network_.empty()); ++pass) {
+        for (int i = 0; i < 2; ++i)
+          drain(i);
+        std::vector<consensus::Message> in;
+        in.swap(network_);
+        for (auto& m : in) {
+          const int to = static_cast<int>(m.to.value()) - 1;
+          if (raft_[to]) {
+            EXPECT_TRUE(raft_[to]->step(std::move(m)).ok());
+          }
+        }
+      }
+    }
+    return done();
+  }
+
+  std::size_t chunks_written = 0;
+  std::size_t installed_from_chunks = 0;
+
+ private:
+  void drain(int i) {
+    for (int n = 0; raft_[i] && raft_[i]->has_ready() && n < 100; ++n) {
+      consensus::Ready rd = raft_[i]->ready();
+      chunks_written += rd.snapshot_chunks.size();
+      Status s = storage_[i]->persist(rd);
+      EXPECT_TRUE(s.ok()) << s;
+      if (rd.snapshot && rd.snapshot_in_chunks) ++installed_from_chunks;
+      for (auto& m : rd.messages)
+        network_.push_back(std::move(m));
+      raft_[i]->advance();
+    }
+  }
+
+  core::ReplicaStorage* storage_[2];
+  std::unique_ptr<consensus::Raft> raft_[2];
+  std::vector<consensus::Message> network_;
+};
+
+// Drives a leader on `leader` to a compacted log with a learner, node 2,
+// then brings node 2 up on `follower` and lets the snapshot stream.
+void stream_between_two_cores(core::ReplicaStorage& leader, core::ReplicaStorage& follower,
+                              const std::string& payload) {
+  TwoCores net(leader, follower);
+  net.start(0, 4096);
+  net.raft(0).campaign();
+  ASSERT_TRUE(net.run_until([&] { return net.raft(0).role() == consensus::Role::Leader; }, 50));
+  auto committed = [&] {
+    const auto st = net.raft(0).status();
+    return st.commit == st.last_index && st.applied == st.commit;
+  };
+  ASSERT_TRUE(net.run_until(committed, 50));
+  ASSERT_TRUE(
+      net.raft(0).propose_conf_change({consensus::ConfChangeType::AddLearner, NodeId(2)}).ok());
+  for (int i = 0; i < 30; ++i)
+    ASSERT_TRUE(net.raft(0).propose("command " + std::to_string(i)).ok());
+  ASSERT_TRUE(net.run_until(committed, 50));
+  const LogIndex at = net.raft(0).status().applied;
+  const consensus::SnapshotMeta meta{at, leader.term(at),
+                                     consensus::ConfState{{NodeId(1)}, {NodeId(2)}}};
+  ASSERT_TRUE(leader.snapshot_saved(meta, payload).ok());
+  ASSERT_EQ(leader.first_index(), at.next());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(net.raft(0).propose("after " + std::to_string(i)).ok());
+  ASSERT_TRUE(net.run_until(committed, 50));
+
+  net.start(1, 4096);
+  const LogIndex last = leader.last_index();
+  ASSERT_TRUE(net.run_until(
+      [&] { return follower.snapshot_meta().index == at && follower.last_index() == last; }, 2000))
+      << "follower at snapshot " << follower.snapshot_meta().index << ", last "
+      << follower.last_index() << "; leader's last " << last;
+  EXPECT_EQ(net.installed_from_chunks, 1u);
+  EXPECT_GE(net.chunks_written, (payload.size() + 4095) / 4096);
+  EXPECT_EQ(follower.snapshot_meta(), meta);
+  const consensus::Snapshot got = follower.snapshot();
+  EXPECT_EQ(got.meta, meta);
+  EXPECT_TRUE(got.data == payload)
+      << got.data.size() << " bytes, " << payload.size() << " expected";
+  std::vector<consensus::Entry> tail;
+  follower.entries(at.next(), last.next(), std::size_t{1} << 20, tail);
+  ASSERT_EQ(tail.size(), 3u);
+  EXPECT_EQ(tail.back().data, "after 2");
+}
+
+TEST_F(DiskStorageTest, TwoRaftCoresStreamASnapshotBetweenDiskStorages) {
+  const std::string payload = pseudo_random_bytes(100'000, 21);
+  const std::string leader_dir = (fs::path(dir_) / "leader").string();
+  const std::string follower_dir = (fs::path(dir_) / "follower").string();
+  {
+    auto leader = open_at(leader_dir);
+    auto follower = open_at(follower_dir, consensus::ConfState{});
+    stream_between_two_cores(*leader, *follower, payload);
+  }
+  auto follower = open_at(follower_dir, consensus::ConfState{});
+  EXPECT_FALSE(fs::exists(partial_file(follower_dir)));
+  EXPECT_TRUE(**follower->load_snapshot_payload() == payload);
+  EXPECT_EQ(follower->snapshot_meta().conf, (consensus::ConfState{{NodeId(1)}, {NodeId(2)}}));
+}
+
+TEST(MemoryStorage, TwoRaftCoresStreamASnapshotBetweenMemoryStorages) {
+  core::MemoryReplicaStorage leader(consensus::ConfState{{NodeId(1)}, {}});
+  core::MemoryReplicaStorage follower(consensus::ConfState{});
+  stream_between_two_cores(leader, follower, pseudo_random_bytes(50'000, 4));
+}
+
 TEST(ConfStateCodec, RoundTripsAndRejectsDamage) {
   consensus::ConfState c{{NodeId(1), NodeId(2), NodeId(3)}, {NodeId(9)}};
   const std::string bytes = encode_conf_state(c);
@@ -225,6 +668,49 @@ TEST(ConfStateCodec, RoundTripsAndRejectsDamage) {
     EXPECT_FALSE(decode_conf_state(bytes.substr(0, len)).ok());
   }
   EXPECT_FALSE(decode_conf_state(bytes + "x").ok());
+}
+
+// The outgoing voters of a joint configuration are stored after the
+// learners; a record without them (all records written before they were)
+// still decodes, as a configuration that is not joint.
+TEST(ConfStateCodec, JointConfigurationsRoundTripAndOldRecordsStillDecode) {
+  const consensus::ConfState joint = joint_conf();
+  const std::string bytes = encode_conf_state(joint);
+  auto back = decode_conf_state(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, joint);
+  for (std::size_t len = 0; len < bytes.size(); ++len) {
+    auto cut = decode_conf_state(bytes.substr(0, len));
+    // Cut right after the learners it is an old, non-joint record.
+    if (len == 8 + 3 * 8 + 8 + 8) {
+      ASSERT_TRUE(cut.ok());
+      EXPECT_FALSE(cut->joint());
+      continue;
+    }
+    EXPECT_FALSE(cut.ok()) << len;
+  }
+  EXPECT_FALSE(decode_conf_state(bytes + "x").ok());
+
+  // The layout written before joint configurations were stored.
+  std::string old;
+  put_be64(old, 2);
+  put_be64(old, 1);
+  put_be64(old, 2);
+  put_be64(old, 1);
+  put_be64(old, 7);
+  auto decoded = decode_conf_state(old);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(*decoded, (consensus::ConfState{{NodeId(1), NodeId(2)}, {NodeId(7)}}));
+  // A configuration that is not joint is still written that way.
+  EXPECT_EQ(encode_conf_state(*decoded), old);
+  // An empty outgoing list is never written: refused, so that every
+  // configuration has one encoding.
+  std::string empty_outgoing = old;
+  put_be64(empty_outgoing, 0);
+  EXPECT_FALSE(decode_conf_state(empty_outgoing).ok());
+  std::string too_many = old;
+  put_be64(too_many, limits::cluster_members_max + 1);
+  EXPECT_FALSE(decode_conf_state(too_many).ok());
 }
 
 }  // namespace

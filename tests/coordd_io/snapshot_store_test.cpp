@@ -129,6 +129,138 @@ TEST_F(SnapshotStoreTest, AFileRenamedToAnotherIndexIsRejected) {
   EXPECT_NE(latest.status().message().find("index"), std::string::npos);
 }
 
+std::string pseudo_random_bytes(std::size_t n, std::uint64_t seed) {
+  std::string out(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) {
+    seed = seed * 6364136223846793005u + 1442695040888963407u;
+    out[i] = static_cast<char>(seed >> 56);
+  }
+  return out;
+}
+
+// A snapshot received in pieces becomes, byte for byte, the file save()
+// writes: listed, loaded and pruned like one.
+TEST_F(SnapshotStoreTest, AnIncomingSnapshotBecomesAnOrdinaryFile) {
+  SnapshotStore store(dir_);
+  for (const std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{200'003}}) {
+    SCOPED_TRACE(size);
+    const std::string payload = pseudo_random_bytes(size, size);
+    auto in = store.start_incoming(LogIndex(1000 + size), Term(4));
+    ASSERT_TRUE(in.ok()) << in.status();
+    for (std::size_t at = 0; at < payload.size(); at += 4099)
+      ASSERT_TRUE(in->append(std::string_view(payload).substr(at, 4099)).ok());
+    EXPECT_EQ(in->payload_bytes(), size);
+    EXPECT_TRUE(fs::exists(store.incoming_path()));
+    // Not a snapshot before it is installed.
+    EXPECT_EQ(store.load(LogIndex(1000 + size)).code(), ErrorCode::NoNode);
+    ASSERT_TRUE(in->install().ok());
+    EXPECT_FALSE(fs::exists(store.incoming_path()));
+    EXPECT_EQ(read_file(store.path_of(LogIndex(1000 + size))),
+              SnapshotStore::encode(LogIndex(1000 + size), Term(4), payload));
+    auto f = store.load(LogIndex(1000 + size));
+    ASSERT_TRUE(f.ok()) << f.status();
+    EXPECT_EQ(f->term, Term(4));
+    EXPECT_EQ(f->payload, payload);
+  }
+  EXPECT_EQ(store.list()->size(), 3u);
+  ASSERT_TRUE(store.prune(1, LogIndex(1000 + 200'003)).ok());
+  EXPECT_EQ(*store.list(), std::vector<LogIndex>{LogIndex(1000 + 200'003)});
+}
+
+// The partial file is neither a snapshot nor a temporary that prune()
+// removes: the server takes snapshots of its own while it receives one.
+TEST_F(SnapshotStoreTest, APartialSnapshotIsNotListedAndSurvivesPrune) {
+  SnapshotStore store(dir_);
+  ASSERT_TRUE(store.save(LogIndex(5), Term(1), "own").ok());
+  auto in = store.start_incoming(LogIndex(50), Term(2));
+  ASSERT_TRUE(in.ok());
+  ASSERT_TRUE(in->append("first half, ").ok());
+  ASSERT_TRUE(store.save(LogIndex(9), Term(1), "own, later").ok());
+  ASSERT_TRUE(store.prune(1, LogIndex(9)).ok());
+  EXPECT_EQ(*store.list(), std::vector<LogIndex>{LogIndex(9)});
+  ASSERT_TRUE(in->append("second half").ok());
+  ASSERT_TRUE(in->install().ok());
+  EXPECT_EQ(store.load(LogIndex(50))->payload, "first half, second half");
+  // Gone once installed; remove_incoming() of nothing is fine.
+  EXPECT_TRUE(store.remove_incoming().ok());
+  auto other = store.start_incoming(LogIndex(60), Term(2));
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(other->append("abandoned").ok());
+  EXPECT_TRUE(store.remove_incoming().ok());
+  EXPECT_FALSE(fs::exists(store.incoming_path()));
+}
+
+// The file changed under the writer (a disk that lost or damaged a write):
+// install() refuses it and nothing takes the snapshot's name.
+TEST_F(SnapshotStoreTest, ADamagedIncomingSnapshotIsNotInstalled) {
+  SnapshotStore store(dir_);
+  const std::string payload = pseudo_random_bytes(10'000, 7);
+  for (const bool truncate : {false, true}) {
+    SCOPED_TRACE(truncate ? "truncated" : "a flipped byte");
+    auto in = store.start_incoming(LogIndex(70), Term(3));
+    ASSERT_TRUE(in.ok());
+    ASSERT_TRUE(in->append(payload).ok());
+    if (truncate) {
+      fs::resize_file(store.incoming_path(), fs::file_size(store.incoming_path()) - 1);
+    } else {
+      std::fstream f(store.incoming_path(), std::ios::binary | std::ios::in | std::ios::out);
+      f.seekp(40 + 5000);
+      f.put(static_cast<char>(payload[5000] ^ 1));
+    }
+    Status s = in->install();
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.code(), ErrorCode::DataInconsistency);
+    EXPECT_NE(s.message().find("received snapshot at index 70 is damaged"), std::string::npos) << s;
+    EXPECT_TRUE(store.list()->empty());
+    EXPECT_FALSE(fs::exists(store.path_of(LogIndex(70))));
+    // Spent: nothing more is written through it.
+    EXPECT_FALSE(in->append("x").ok());
+  }
+}
+
+// Reading a payload in pieces gives exactly the payload load() returns;
+// a damaged file is refused before any piece is read.
+TEST_F(SnapshotStoreTest, PayloadReaderReadsThePayloadAtAnyOffset) {
+  SnapshotStore store(dir_);
+  const std::string payload = pseudo_random_bytes(100'000, 3);
+  ASSERT_TRUE(store.save(LogIndex(12), Term(2), payload).ok());
+  auto r = store.open_payload(LogIndex(12));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->term(), Term(2));
+  ASSERT_EQ(r->payload_bytes(), payload.size());
+  std::string whole;
+  for (std::uint64_t at = 0; at < payload.size(); at = whole.size())
+    ASSERT_TRUE(r->read(at, 3000, whole).ok());
+  EXPECT_EQ(whole, payload);
+  std::string piece = "kept:";
+  ASSERT_TRUE(r->read(99'990, 1000, piece).ok());
+  EXPECT_EQ(piece, "kept:" + payload.substr(99'990));
+  EXPECT_FALSE(r->read(payload.size() + 1, 10, piece).ok());
+  // Readable through the open file even once pruned away.
+  ASSERT_TRUE(store.save(LogIndex(13), Term(2), "newer").ok());
+  ASSERT_TRUE(store.prune(1, LogIndex(13)).ok());
+  std::string again;
+  ASSERT_TRUE(r->read(0, 10, again).ok());
+  EXPECT_EQ(again, payload.substr(0, 10));
+
+  EXPECT_EQ(store.open_payload(LogIndex(99)).code(), ErrorCode::NoNode);
+  const std::string path = store.path_of(LogIndex(13));
+  const std::string good = read_file(path);
+  for (std::size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] = static_cast<char>(bad[i] ^ 0x20);
+    write_file(path, bad);
+    auto opened = store.open_payload(LogIndex(13));
+    ASSERT_FALSE(opened.ok()) << "flip at byte " << i << " went unnoticed";
+    EXPECT_EQ(opened.code(), ErrorCode::DataInconsistency);
+    EXPECT_NE(opened.status().message().find(path), std::string::npos);
+  }
+  for (std::size_t len = 0; len < good.size(); ++len) {
+    write_file(path, good.substr(0, len));
+    EXPECT_EQ(store.open_payload(LogIndex(13)).code(), ErrorCode::DataInconsistency) << len;
+  }
+}
+
 }  // namespace
 }  // namespace coord::io
 

@@ -15,7 +15,7 @@ using protocol::JuteWriter;
 constexpr std::uint8_t kVersion = 1;
 
 // Wire tags; never reorder, only append.
-enum class BodyTag : std::uint8_t { CreateSession = 1, CloseSession = 2, Txn = 3 };
+enum class BodyTag : std::uint8_t { CreateSession = 1, CloseSession = 2, Txn = 3, MoveSession = 4 };
 enum class TxnTag : std::uint8_t {
   Create = 1,
   Delete = 2,
@@ -214,6 +214,9 @@ std::string encode_command(const Command& c) {
           w.write_byte(static_cast<std::uint8_t>(BodyTag::CloseSession));
           w.write_long(body.session.value());
           w.write_bool(body.expired);
+        } else if constexpr (std::is_same_v<T, MoveSessionCmd>) {
+          w.write_byte(static_cast<std::uint8_t>(BodyTag::MoveSession));
+          w.write_long(body.session.value());
         } else {
           w.write_byte(static_cast<std::uint8_t>(BodyTag::Txn));
           w.write_long(body.session.value());
@@ -261,6 +264,12 @@ Result<Command> decode_command(std::string_view bytes) {
       COORD_RETURN_IF_ERROR(r.read_bool(b.expired));
       b.session = SessionId(s);
       c.body = b;
+      break;
+    }
+    case BodyTag::MoveSession: {
+      std::int64_t s = 0;
+      COORD_RETURN_IF_ERROR(r.read_long(s));
+      c.body = MoveSessionCmd{SessionId(s)};
       break;
     }
     case BodyTag::Txn: {

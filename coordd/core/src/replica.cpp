@@ -84,6 +84,10 @@ struct Replica::Impl {
   std::set<SessionId> heard;
   // Connections with a write held back until a leader is known.
   std::set<ConnId> held;
+  // Sessions resumed here whose MoveSession entry has not applied yet: a
+  // move to another server proposed before it must not close the
+  // connection that resumed here after it.
+  std::map<SessionId, int> moving_here;
   ReplicaStats stats;
   FourLetterWords fourlw;
   ReplicaOutput out;
@@ -304,11 +308,21 @@ struct Replica::Impl {
   void leader_changed() {
     ++stats.leader_changes;
     fail_in_flight();
-    if (raft.leader() != NodeId(0)) {
-      // Writes held back during the election go to the new leader now.
-      dirty.insert(held.begin(), held.end());
-      held.clear();
-    }
+    moving_here.clear();  // their outcome is unknown now
+    release_held();
+  }
+
+  // A leader is known and is not handing leadership over.
+  bool leader_settled() const {
+    if (raft.leader() == NodeId(0)) return false;
+    return !leading() || raft.status().transfer_target == NodeId(0);
+  }
+
+  // Writes held back during an election or a transfer go to the leader.
+  void release_held() {
+    if (held.empty() || !leader_settled()) return;
+    dirty.insert(held.begin(), held.end());
+    held.clear();
   }
 
   // Forwarded requests lost on the way leave the ones after them waiting
@@ -547,6 +561,30 @@ struct Replica::Impl {
     }
   }
 
+  void apply_body(const Command& cmd, const MoveSessionCmd& b, Zxid) {
+    if (cmd.origin.node == config.id) {
+      if (auto it = moving_here.find(b.session); it != moving_here.end() && --it->second <= 0) {
+        moving_here.erase(it);
+      }
+      return;
+    }
+    if (moving_here.contains(b.session)) return;  // it came back here since
+    auto s = sessions.global().find(b.session);
+    if (s == sessions.global().end() || s->second.conn == 0) return;
+    auto it = conns.find(s->second.conn);
+    if (it == conns.end() || it->second.phase != Phase::Open) return;
+    Conn& c = it->second;
+    ++stats.sessions_moved_away;
+    bool waiting = false;
+    for (Item& item : c.queue) {
+      if (item.state != ItemState::Done) finish(item, ErrorCode::SessionMoved);
+      waiting = true;
+    }
+    if (!waiting) return close(c);
+    c.queue.back().close_after = true;
+    dirty.insert(c.id);
+  }
+
   void apply_body(const Command& cmd, const TxnCmd& b, Zxid zxid) {
     if (const auto* reap = std::get_if<znode::ReapOp>(&b.txn)) reaping.erase(reap->path);
     znode::ApplyResult res;
@@ -753,11 +791,11 @@ struct Replica::Impl {
     }
     if (item.proposed_at.value() == 0) item.proposed_at = now_steady;
     if (!propose(cmd)) {
-      if (clustered() && raft.leader() == NodeId(0)) {
-        // An election is on: the write waits for its winner (it stays
-        // queued, and so does everything behind it), within
-        // proposal_wait_ms_max, or until this server gives up on the
-        // quorum and turns its clients away.
+      if (clustered() && !leader_settled()) {
+        // An election or a leadership transfer is on: the write waits for
+        // its outcome (it stays queued, and so does everything behind it),
+        // within proposal_wait_ms_max, or until this server gives up on
+        // the quorum and turns its clients away.
         held.insert(c.id);
         return;
       }
@@ -1093,6 +1131,15 @@ struct Replica::Impl {
       auto old = conns.find(session.conn);
       if (old != conns.end()) close(old->second);
     }
+    if (clustered() && !read_only && sessions.has_global(session.id)) {
+      // Another server may hold the session's old connection: tell every
+      // server through the log. No answer waits on it.
+      Command move;
+      move.origin = Origin{config.id, 0, 0};
+      move.time = now_wall;
+      move.body = MoveSessionCmd{session.id};
+      if (propose(move)) ++moving_here[session.id];
+    }
     session.effective_timeout_ms = negotiate(req->timeout_ms);
     attach(c, session);
   }
@@ -1261,6 +1308,7 @@ void Replica::tick(TimeMs steady, TimeMs wall) {
   m.raft.tick();
   m.drive();
   m.watch_quorum();
+  m.release_held();
   m.give_up_stalled();
   m.relay_sessions();
   m.expire_sessions();
@@ -1423,6 +1471,10 @@ std::size_t Replica::connection_count() const {
 }
 const ReplicaConfig& Replica::config() const {
   return impl_->config;
+}
+
+const consensus::ConfState& Replica::conf_state() const {
+  return impl_->raft.conf_state();
 }
 
 consensus::RaftStatus Replica::raft_status() const {

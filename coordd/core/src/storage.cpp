@@ -2,9 +2,52 @@
 
 namespace coord::core {
 
+Status MemoryReplicaStorage::write_chunks(const std::vector<consensus::SnapshotChunk>& chunks) {
+  for (const consensus::SnapshotChunk& c : chunks) {
+    if (c.offset == 0) {
+      incoming_meta_ = c.meta;
+      incoming_.clear();
+    } else if (!incoming_meta_ || incoming_last_ || incoming_meta_->index != c.meta.index ||
+               incoming_meta_->term != c.meta.term || incoming_.size() != c.offset) {
+      const std::string held = incoming_meta_ ? std::to_string(incoming_.size()) +
+                                                    " bytes of the snapshot at " +
+                                                    std::to_string(incoming_meta_->index.value()) +
+                                                    (incoming_last_ ? ", complete" : "")
+                                              : "nothing";
+      incoming_meta_.reset();
+      incoming_.clear();
+      incoming_last_ = false;
+      return Status(ErrorCode::BadArguments, "snapshot chunk at offset " +
+                                                 std::to_string(c.offset) + " of the snapshot at " +
+                                                 std::to_string(c.meta.index.value()) +
+                                                 " does not follow what is held (" + held + ")");
+    }
+    incoming_ += c.data;
+    incoming_last_ = c.last;
+  }
+  return Status();
+}
+
 Status MemoryReplicaStorage::persist(const consensus::Ready& rd) {
   if (fail_writes_) return Status(ErrorCode::SystemError, "memory storage: writes fail (test)");
-  if (rd.snapshot) COORD_RETURN_IF_ERROR(mem_.apply_snapshot(*rd.snapshot));
+  COORD_RETURN_IF_ERROR(write_chunks(rd.snapshot_chunks));
+  if (rd.snapshot && rd.snapshot_in_chunks) {
+    const consensus::SnapshotMeta& meta = rd.snapshot->meta;
+    const bool complete = incoming_meta_ && incoming_last_ && incoming_meta_->index == meta.index &&
+                          incoming_meta_->term == meta.term;
+    consensus::Snapshot assembled{meta, std::move(incoming_)};
+    incoming_meta_.reset();
+    incoming_.clear();
+    incoming_last_ = false;
+    if (!complete) {
+      return Status(ErrorCode::BadArguments, "no complete snapshot received for index " +
+                                                 std::to_string(meta.index.value()) + " term " +
+                                                 std::to_string(meta.term.value()));
+    }
+    COORD_RETURN_IF_ERROR(mem_.apply_snapshot(assembled));
+  } else if (rd.snapshot) {
+    COORD_RETURN_IF_ERROR(mem_.apply_snapshot(*rd.snapshot));
+  }
   if (!rd.entries.empty()) mem_.append(rd.entries);
   if (rd.hard_state) mem_.set_hard_state(*rd.hard_state);
   return Status();

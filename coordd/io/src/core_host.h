@@ -61,6 +61,7 @@ struct CoreHost {
   bool stopping = false;
   // The links to the other servers of the cluster; null for a single node.
   PeerTransport* peers = nullptr;
+  HttpCluster cluster;
   std::uint64_t peer_frames_undecodable = 0;
   std::uint64_t peer_frames_unsent = 0;
 

@@ -121,7 +121,7 @@ bool url_decode(std::string_view in, std::string& out) {
 }
 
 HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& storage,
-                       const HttpMetrics& metrics) {
+                       const HttpMetrics& metrics, const HttpCluster& cluster) {
   const core::ReplicaStats& s = replica.stats();
   const auto raft = replica.raft_status();
   std::ostringstream os;
@@ -142,7 +142,7 @@ HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& s
   gauge("coord_raft_term", "Current Raft term.", raft.term.value());
   gauge("coord_raft_commit_index", "Raft commit index.", raft.commit.value());
   gauge("coord_log_bytes", "Bytes used by the LMDB log.", storage.log_bytes());
-  gauge("coord_snapshot_bytes", "Bytes of snapshot files.", storage.snapshot_bytes());
+  gauge("coord_snapshot_bytes", "Bytes of snapshot files.", storage.snapshot_files_bytes());
   gauge("coord_storage_failed", "1 while storage refuses writes.",
         replica.storage_failed() ? 1 : 0);
   gauge("coord_read_only", "1 while the server serves reads only (ZooKeeper's read-only mode).",
@@ -159,6 +159,52 @@ HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& s
   counter("coord_packets_sent_total", "Client frames sent.", s.packets_sent);
   counter("coord_entries_applied_total", "Log entries applied.", s.requests_applied);
   counter("coord_http_requests_total", "HTTP requests served.", metrics.requests);
+  gauge("coord_is_leader", "1 while this server leads the cluster.",
+        raft.role == consensus::Role::Leader ? 1 : 0);
+  gauge("coord_leader_id", "The leader this server knows (0: none).", raft.leader.value());
+  counter("coord_leader_changes_total", "Times the leader this server knew changed or was lost.",
+          s.leader_changes);
+  counter("coord_elections_won_total", "Times this server became the leader.", s.elections_won);
+  counter("coord_requests_forwarded_total",
+          "Writes and session creations this server handed to the leader.", s.requests_forwarded);
+  counter("coord_requests_outcome_unknown_total",
+          "Connections closed because a request's outcome became unknown (leader change, "
+          "broken link, stall).",
+          s.requests_outcome_unknown);
+  counter("coord_session_relays_total", "Session liveness relays sent to the leader.",
+          s.session_relays_sent);
+  if (raft.role == consensus::Role::Leader && !raft.progress.empty()) {
+    os << "# HELP coord_follower_lag_entries Committed entries a member has not stored yet.\n"
+          "# TYPE coord_follower_lag_entries gauge\n";
+    for (const auto& p : raft.progress) {
+      if (p.id == raft.id) continue;
+      const std::uint64_t lag =
+          raft.commit.value() > p.match.value() ? raft.commit.value() - p.match.value() : 0;
+      os << "coord_follower_lag_entries{peer=\"" << p.id.value() << "\"} " << lag << '\n';
+    }
+  }
+  if (cluster.transport != nullptr) {
+    const PeerTransportStats links = cluster.transport->stats();
+    os << "# HELP coord_peer_connected 1 while the link to a peer is up.\n"
+          "# TYPE coord_peer_connected gauge\n";
+    for (const PeerStats& l : links.peers)
+      os << "coord_peer_connected{peer=\"" << l.id.value() << "\"} " << (l.connected ? 1 : 0)
+         << '\n';
+    os << "# HELP coord_peer_rtt_seconds Last ping round trip to a peer.\n"
+          "# TYPE coord_peer_rtt_seconds gauge\n";
+    for (const PeerStats& l : links.peers) {
+      if (l.rtt_us >= 0)
+        os << "coord_peer_rtt_seconds{peer=\"" << l.id.value() << "\"} " << l.rtt_us / 1e6 << '\n';
+    }
+    os << "# HELP coord_peer_messages_dropped_total Messages for a peer dropped (no link, queue "
+          "full).\n# TYPE coord_peer_messages_dropped_total counter\n";
+    for (const PeerStats& l : links.peers)
+      os << "coord_peer_messages_dropped_total{peer=\"" << l.id.value() << "\"} "
+         << l.messages_dropped << '\n';
+    counter("coord_peer_handshakes_refused_total",
+            "Peer connections refused at the handshake (stranger, wrong cluster or secret).",
+            links.handshakes_refused);
+  }
   if (const NetCounters* n = metrics.net) {
     gauge("coord_client_connections", "Client connections open on the network thread.",
           n->client_connections.load());
@@ -285,37 +331,54 @@ void put_znode(RestClients& rest, std::string ip, std::string path, std::string 
   if (!st.ok()) done(refused_reply(st));
 }
 
-// One member of the Raft group as the admin API shows it. Only this
-// server's client address is known here; peers' addresses come with the
-// cluster transport.
-json member_json(const consensus::RaftStatus& st, NodeId id, bool voter, LogIndex match,
-                 const std::string& self_client_address) {
+// One member of the Raft group as the admin API shows it: its role from
+// this server's view, its progress as the leader knows it (null elsewhere),
+// and the link from this server to it.
+json member_json(const consensus::RaftStatus& st, const consensus::ConfState& conf, NodeId id,
+                 const consensus::ProgressInfo* progress, const HttpCluster& cluster,
+                 const PeerTransportStats& links, const std::string& self_client_address) {
   const bool self = id == st.id;
-  std::string role = voter ? "follower" : "learner";
-  if (self) role = std::string(consensus::to_string(st.role));
+  const bool voter = conf.is_voter(id);
+  std::string role = voter ? "follower" : "observer";
+  if (self && st.role != consensus::Role::Leader && st.role != consensus::Role::Follower) {
+    role = std::string(consensus::to_string(st.role));
+  }
   if (id == st.leader) role = "leader";
-  const std::int64_t lag =
-      st.commit.value() > match.value() ? st.commit.value() - match.value() : 0;
-  return json{{"id", id.value()},   {"client_address", self ? self_client_address : std::string()},
-              {"peer_address", ""}, {"voter", voter},
-              {"role", role},       {"match_index", match.value()},
-              {"lag", lag}};
+  json m{{"id", id.value()}, {"voter", voter}, {"role", role}, {"self", self}};
+  m["client_address"] = self ? self_client_address : std::string();
+  if (auto p = cluster.peers.find(id); p != cluster.peers.end()) {
+    m["peer_address"] = p->second.host + ":" + std::to_string(p->second.port);
+  } else {
+    m["peer_address"] = "";
+  }
+  if (progress != nullptr) {
+    const LogIndex match = self ? st.last_index : progress->match;
+    m["match_index"] = match.value();
+    m["lag"] = st.commit.value() > match.value() ? st.commit.value() - match.value() : 0;
+    m["replication"] = std::string(consensus::to_string(progress->state));
+  } else {
+    m["match_index"] = nullptr;
+    m["lag"] = nullptr;
+  }
+  for (const PeerStats& l : links.peers) {
+    if (l.id != id) continue;
+    m["connected"] = l.connected;
+    m["rtt_us"] = l.rtt_us;
+  }
+  return m;
 }
 
 json members_json(const core::Replica& replica, const consensus::RaftStatus& st,
-                  const std::string& self_client_address) {
+                  const HttpCluster& cluster, const std::string& self_client_address) {
+  const consensus::ConfState& conf = replica.conf_state();
+  const PeerTransportStats links =
+      cluster.transport ? cluster.transport->stats() : PeerTransportStats{};
   json members = json::array();
-  if (!st.progress.empty()) {
-    // The leader knows every member's progress.
-    for (const auto& p : st.progress) {
-      const LogIndex match = p.id == st.id ? st.last_index : p.match;
-      members.push_back(member_json(st, p.id, !p.learner, match, self_client_address));
-    }
-    return members;
-  }
-  for (NodeId id : replica.config().voters) {
-    const LogIndex match = id == st.id ? st.last_index : LogIndex(0);
-    members.push_back(member_json(st, id, true, match, self_client_address));
+  for (NodeId id : conf.members()) {
+    const consensus::ProgressInfo* progress = nullptr;
+    for (const auto& p : st.progress)
+      if (p.id == id) progress = &p;
+    members.push_back(member_json(st, conf, id, progress, cluster, links, self_client_address));
   }
   return members;
 }
@@ -336,27 +399,29 @@ std::optional<json> admin_body(const std::string& body, std::string& why) {
 }
 
 void handle_cluster(const HttpRequest& req, std::string_view path, const core::Replica& replica,
-                    const std::string& self_client_address, const HttpDone& done) {
+                    const std::string& self_client_address, const HttpCluster& cluster,
+                    const HttpDone& done) {
   const consensus::RaftStatus st = replica.raft_status();
-  if (path == "/v1/cluster/status") {
+  if (path == "/v1/cluster" || path == "/v1/cluster/status") {
     if (req.method != "GET") return done(error_reply(405, ErrorCode::BadArguments, "use GET"));
+    const auto& ro = replica.read_only();
     json out{{"node_id", st.id.value()},
              {"leader_id", st.leader.value()},
+             {"role", std::string(consensus::to_string(st.role))},
              {"term", st.term.value()},
              {"commit_index", st.commit.value()},
              {"applied_index", st.applied.value()},
-             {"members", members_json(replica, st, self_client_address)}};
+             {"read_only", ro ? json(std::string(core::to_string(ro->reason))) : json(nullptr)},
+             {"members", members_json(replica, st, cluster, self_client_address)}};
     return done(HttpReply{200, "application/json", out.dump() + "\n"});
   }
   const bool members_path = path == "/v1/cluster/members";
   if (members_path && req.method == "GET") {
-    json out{{"members", members_json(replica, st, self_client_address)}};
+    json out{{"members", members_json(replica, st, cluster, self_client_address)}};
     return done(HttpReply{200, "application/json", out.dump() + "\n"});
   }
-  // Membership changes and leadership transfer need peers to talk to.
-  const std::string no_peers =
-      "this coordd runs as a single node without a peer transport, so its membership "
-      "cannot change";
+  const std::string not_yet =
+      "membership does not change at run time yet: start every server with the same --peers";
   std::string why;
   if (members_path) {
     if (req.method != "POST")
@@ -367,7 +432,7 @@ void handle_cluster(const HttpRequest& req, std::string_view path, const core::R
         (*body)["peer_address"].get<std::string>().find(':') == std::string::npos) {
       return done(error_reply(400, ErrorCode::BadArguments, "\"peer_address\" must be host:port"));
     }
-    return done(error_reply(501, ErrorCode::ReconfigDisabled, no_peers));
+    return done(error_reply(501, ErrorCode::ReconfigDisabled, not_yet));
   }
   constexpr std::string_view member_prefix = "/v1/cluster/members/";
   if (path.starts_with(member_prefix)) {
@@ -380,25 +445,38 @@ void handle_cluster(const HttpRequest& req, std::string_view path, const core::R
       return done(
           error_reply(400, ErrorCode::BadArguments, "member id must be a positive integer"));
     }
-    if (NodeId(id) == st.id) {
+    if (!replica.conf_state().is_member(NodeId(id))) {
+      return done(error_reply(404, ErrorCode::BadArguments, "no member " + std::to_string(id)));
+    }
+    if (replica.conf_state().size() == 1) {
       return done(error_reply(409, ErrorCode::BadArguments, "cannot remove the only member"));
     }
-    return done(error_reply(404, ErrorCode::BadArguments, "no member " + std::to_string(id)));
+    return done(error_reply(501, ErrorCode::ReconfigDisabled, not_yet));
   }
   if (path == "/v1/cluster/transfer-leader") {
     if (req.method != "POST") return done(error_reply(405, ErrorCode::BadArguments, "use POST"));
     auto body = admin_body(req.body, why);
     if (!body) return done(error_reply(400, ErrorCode::BadArguments, why));
     const NodeId target((*body)["id"].get<std::int64_t>());
-    if (target != st.id) {
+    if (!replica.conf_state().is_voter(target)) {
       return done(
-          error_reply(404, ErrorCode::BadArguments, "no member " + std::to_string(target.value())));
+          error_reply(404, ErrorCode::BadArguments, "no voter " + std::to_string(target.value())));
     }
-    if (st.leader == st.id) {
-      json out{{"leader_id", st.id.value()}, {"message", "already the leader"}};
+    if (st.leader == target) {
+      json out{{"leader_id", target.value()}, {"message", "already the leader"}};
       return done(HttpReply{200, "application/json", out.dump() + "\n"});
     }
-    return done(error_reply(501, ErrorCode::ReconfigDisabled, no_peers));
+    if (st.leader != st.id || !cluster.transfer_leadership) {
+      return done(error_reply(409, ErrorCode::InvalidState,
+                              "this server does not lead; the leader is " +
+                                  std::to_string(st.leader.value()) + " (0: none known)"));
+    }
+    const Status ts = cluster.transfer_leadership(target);
+    if (!ts.ok()) return done(error_reply(409, ts.code(), ts.message()));
+    json out{{"leader_id", st.id.value()},
+             {"target_id", target.value()},
+             {"message", "handing leadership over; GET /v1/cluster shows the outcome"}};
+    return done(HttpReply{202, "application/json", out.dump() + "\n"});
   }
   done(error_reply(404, ErrorCode::BadArguments, "no such admin endpoint"));
 }
@@ -407,7 +485,8 @@ void handle_cluster(const HttpRequest& req, std::string_view path, const core::R
 
 void handle_http(const HttpRequest& req, const core::Replica& replica,
                  const DiskReplicaStorage& storage, HttpMetrics& metrics, RestClients& rest,
-                 const std::string& self_client_address, HttpDone done) {
+                 const std::string& self_client_address, const HttpCluster& cluster,
+                 HttpDone done) {
   namespace pr = coord::protocol;
   ++metrics.requests;
   const auto q = req.target.find('?');
@@ -428,11 +507,11 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
     return done(HttpReply{200, "text/plain", "ready\n"});
   }
   if (path.starts_with("/v1/cluster/") || path == "/v1/cluster") {
-    return handle_cluster(req, path, replica, self_client_address, done);
+    return handle_cluster(req, path, replica, self_client_address, cluster, done);
   }
   if (path == "/metrics") {
     if (req.method != "GET") return done(error_reply(405, ErrorCode::BadArguments, "use GET"));
-    return done(metrics_text(replica, storage, metrics));
+    return done(metrics_text(replica, storage, metrics, cluster));
   }
   constexpr std::string_view prefix = "/v1/znodes";
   if (!path.starts_with(prefix) || (path.size() > prefix.size() && path[prefix.size()] != '/')) {

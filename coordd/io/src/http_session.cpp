@@ -60,7 +60,8 @@ void HttpSession::dispatch() {
     if (h.stopping) {
       return reply_to(HttpReply{503, "text/plain", "stopping\n"});
     }
-    handle_http(r, *h.replica, *h.storage, h.http_metrics, *h.rest, h.client_address, reply_to);
+    handle_http(r, *h.replica, *h.storage, h.http_metrics, *h.rest, h.client_address, h.cluster,
+                reply_to);
     h.flush();
   });
 }

@@ -18,20 +18,27 @@ consensus::Entry to_entry(LogRecord r) {
 
 }  // namespace
 
+// Voters, learners, then the outgoing voters of a joint configuration
+// (C_old of C_old,new, §4.3). The outgoing list is written only when there
+// is one: records written before it existed, and every non-joint record
+// since, end after the learners, so old records still decode and each
+// configuration has exactly one encoding.
 std::string encode_conf_state(const consensus::ConfState& c) {
   std::string out;
-  put_be64(out, c.voters.size());
-  for (NodeId id : c.voters)
-    put_be64(out, id.value());
-  put_be64(out, c.learners.size());
-  for (NodeId id : c.learners)
-    put_be64(out, id.value());
+  auto put_list = [&](const std::vector<NodeId>& ids) {
+    put_be64(out, ids.size());
+    for (NodeId id : ids)
+      put_be64(out, id.value());
+  };
+  put_list(c.voters);
+  put_list(c.learners);
+  if (c.joint()) put_list(c.voters_outgoing);
   return out;
 }
 
 Result<consensus::ConfState> decode_conf_state(std::string_view bytes) {
   consensus::ConfState c;
-  for (auto* list : {&c.voters, &c.learners}) {
+  auto take_list = [&](std::vector<NodeId>& list) -> Status {
     std::uint64_t n = 0;
     if (!take_be64(bytes, n) || n > limits::cluster_members_max) {
       return Status(ErrorCode::DataInconsistency, "configuration record is damaged");
@@ -41,7 +48,17 @@ Result<consensus::ConfState> decode_conf_state(std::string_view bytes) {
       if (!take_be64(bytes, id)) {
         return Status(ErrorCode::DataInconsistency, "configuration record is truncated");
       }
-      list->push_back(NodeId(id));
+      list.push_back(NodeId(id));
+    }
+    return Status();
+  };
+  COORD_RETURN_IF_ERROR(take_list(c.voters));
+  COORD_RETURN_IF_ERROR(take_list(c.learners));
+  if (!bytes.empty()) {
+    COORD_RETURN_IF_ERROR(take_list(c.voters_outgoing));
+    // An empty outgoing list is never written (see encode_conf_state).
+    if (c.voters_outgoing.empty()) {
+      return Status(ErrorCode::DataInconsistency, "configuration record too long");
     }
   }
   if (!bytes.empty()) return Status(ErrorCode::DataInconsistency, "configuration record too long");
@@ -60,6 +77,9 @@ Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(const std::
   if (!log.ok()) return log.status();
   std::unique_ptr<DiskReplicaStorage> s(
       new DiskReplicaStorage(std::move(log).value(), (fs::path(data_dir) / "snapshots").string()));
+  // A snapshot transfer a crash interrupted is not resumed: the leader
+  // starts it over.
+  COORD_RETURN_IF_ERROR(s->snapshots_.remove_incoming());
   if (auto hs = s->log_->hard_state()) {
     s->hard_state_ = consensus::HardState{hs->term, hs->vote, hs->commit};
   }
@@ -184,15 +204,108 @@ consensus::Snapshot DiskReplicaStorage::snapshot() const {
   return snap;
 }
 
+std::uint64_t DiskReplicaStorage::snapshot_bytes() const {
+  if (snapshot_meta_.index.value() == 0) return 0;
+  return payload_reader().payload_bytes();
+}
+
+void DiskReplicaStorage::read_snapshot(std::uint64_t offset, std::size_t max_bytes,
+                                       std::string& out) const {
+  Status s = payload_reader().read(offset, max_bytes, out);
+  COORD_ASSERT(s.ok(), "cannot read the snapshot: ", s);
+}
+
+const SnapshotPayloadReader& DiskReplicaStorage::payload_reader() const {
+  COORD_ASSERT(snapshot_meta_.index.value() != 0, "no snapshot to read");
+  if (!reader_ || reader_->index() != snapshot_meta_.index) {
+    reader_.reset();
+    auto r = snapshots_.open_payload(snapshot_meta_.index);
+    COORD_ASSERT(r.ok(), "cannot read the snapshot: ", r.status());
+    reader_.emplace(std::move(r).value());
+  }
+  return *reader_;
+}
+
+void DiskReplicaStorage::discard_incoming() {
+  incoming_.reset();
+  incoming_last_ = false;
+  Status s = snapshots_.remove_incoming();
+  if (!s.ok()) COORD_LOG_WARN("coordd", "cannot remove a partial snapshot: ", s);
+}
+
+// Chunks go to the partial file at their offsets (raft.h, SnapshotChunk).
+// Anything out of order is a broken promise of the core's, refused rather
+// than written where it does not belong; the partial snapshot is dropped,
+// which the leader answers by starting over.
+Status DiskReplicaStorage::write_chunks(const std::vector<consensus::SnapshotChunk>& chunks) {
+  for (const consensus::SnapshotChunk& c : chunks) {
+    if (c.offset == 0) {
+      incoming_.reset();
+      incoming_last_ = false;
+      auto started = snapshots_.start_incoming(c.meta.index, c.meta.term);
+      if (!started.ok()) {
+        discard_incoming();
+        return started.status();
+      }
+      incoming_.emplace(std::move(started).value());
+    } else if (!incoming_ || incoming_last_ || incoming_->index() != c.meta.index ||
+               incoming_->term() != c.meta.term || incoming_->payload_bytes() != c.offset) {
+      const std::string held = incoming_ ? std::to_string(incoming_->payload_bytes()) +
+                                               " bytes of the snapshot at " +
+                                               std::to_string(incoming_->index().value()) +
+                                               (incoming_last_ ? ", complete" : "")
+                                         : "nothing";
+      discard_incoming();
+      return Status(ErrorCode::BadArguments, "snapshot chunk at offset " +
+                                                 std::to_string(c.offset) + " of the snapshot at " +
+                                                 std::to_string(c.meta.index.value()) +
+                                                 " does not follow what is held (" + held + ")");
+    }
+    Status s = incoming_->append(c.data);
+    if (!s.ok()) {
+      discard_incoming();
+      return s;
+    }
+    incoming_last_ = c.last;
+  }
+  return Status();
+}
+
+Status DiskReplicaStorage::install_incoming(const consensus::SnapshotMeta& meta) {
+  if (!incoming_ || !incoming_last_ || incoming_->index() != meta.index ||
+      incoming_->term() != meta.term) {
+    discard_incoming();
+    return Status(ErrorCode::BadArguments, "no complete snapshot received for index " +
+                                               std::to_string(meta.index.value()) + " term " +
+                                               std::to_string(meta.term.value()));
+  }
+  Status s = incoming_->install();
+  incoming_.reset();
+  incoming_last_ = false;
+  if (!s.ok()) discard_incoming();
+  return s;
+}
+
 Status DiskReplicaStorage::persist(const consensus::Ready& rd) {
+  COORD_RETURN_IF_ERROR(write_chunks(rd.snapshot_chunks));
   LogWrite w;
   if (rd.snapshot) {
-    // A snapshot from the leader: its file first, then the record that
-    // points at it, in the same write as the entries that follow it.
-    COORD_RETURN_IF_ERROR(
-        snapshots_.save(rd.snapshot->meta.index, rd.snapshot->meta.term, rd.snapshot->data));
-    w.snapshot = SnapshotMeta{rd.snapshot->meta.index, rd.snapshot->meta.term,
-                              encode_conf_state(rd.snapshot->meta.conf)};
+    const consensus::SnapshotMeta& meta = rd.snapshot->meta;
+    if (meta.index < snapshot_meta_.index) {
+      if (rd.snapshot_in_chunks) discard_incoming();
+      return Status(ErrorCode::BadArguments, "snapshot at " + std::to_string(meta.index.value()) +
+                                                 " is older than the one held, at " +
+                                                 std::to_string(snapshot_meta_.index.value()));
+    }
+    // A snapshot from the leader: its file first (assembled from the
+    // chunks, or written whole), then the record that points at it, in the
+    // same write as the entries that follow it.
+    if (rd.snapshot_in_chunks) {
+      COORD_RETURN_IF_ERROR(install_incoming(meta));
+    } else {
+      COORD_RETURN_IF_ERROR(snapshots_.save(meta.index, meta.term, rd.snapshot->data));
+    }
+    w.snapshot = SnapshotMeta{meta.index, meta.term, encode_conf_state(meta.conf)};
     w.discard_log = true;
   }
   w.entries.reserve(rd.entries.size());
@@ -225,6 +338,14 @@ Status DiskReplicaStorage::persist(const consensus::Ready& rd) {
       terms_.push_back(e.term);
   }
   if (rd.hard_state) hard_state_ = *rd.hard_state;
+  if (rd.snapshot) {
+    // As after a snapshot of its own; what is written stays written if
+    // this fails, and the next snapshot prunes again. A snapshot of its own
+    // being written meanwhile may lose its temporary file here: it is older
+    // than this one, and record_snapshot would refuse it anyway.
+    Status pruned = snapshots_.prune(limits::snapshot_files_kept, snapshot_meta_.index);
+    if (!pruned.ok()) COORD_LOG_WARN("coordd", "cannot prune snapshot files: ", pruned);
+  }
   COORD_ASSERT(terms_.size() == log_->last_index().value() + 1 - log_->first_index().value(),
                "term cache out of step with the log");
   return Status();
@@ -242,6 +363,14 @@ Status DiskReplicaStorage::write_snapshot_file(const consensus::SnapshotMeta& me
 }
 
 Status DiskReplicaStorage::record_snapshot(const consensus::SnapshotMeta& meta) {
+  // A snapshot from the leader may have been installed while this one was
+  // being written: the log already starts after it, and cannot go back.
+  if (meta.index <= snapshot_meta_.index) {
+    return Status(ErrorCode::BadArguments,
+                  "snapshot at " + std::to_string(meta.index.value()) +
+                      " is not newer than the one the log starts from, at " +
+                      std::to_string(snapshot_meta_.index.value()));
+  }
   const LogIndex old_first = log_->first_index();
   LogWrite w;
   w.snapshot = SnapshotMeta{meta.index, meta.term, encode_conf_state(meta.conf)};

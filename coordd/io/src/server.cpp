@@ -403,6 +403,12 @@ struct Server::Impl {
     if (!t.ok()) return t.status();
     transport = std::move(t).value();
     host.peers = transport.get();
+    host.cluster.peers = options.peers;
+    host.cluster.transport = transport.get();
+    host.cluster.transfer_leadership = [this](NodeId target) {
+      return host.replica->transfer_leadership(target, host.clock.steady_ms(),
+                                               host.clock.wall_ms());
+    };
     return Status();
   }
 

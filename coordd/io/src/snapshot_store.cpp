@@ -1,6 +1,7 @@
 #include "coord/io/snapshot_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "coord/base/bytes.h"
 #include "coord/base/checksum.h"
@@ -25,6 +27,11 @@ constexpr std::size_t kHeaderBytes = 8 + 4 + 8 + 8 + 8 + 4;
 constexpr std::string_view kPrefix = "snapshot-";
 constexpr std::string_view kSuffix = ".snap";
 constexpr std::string_view kTmpSuffix = ".tmp";
+// Not ".tmp": prune() removes those, and a partial file is written for a
+// while, across snapshots this server takes of its own.
+constexpr std::string_view kIncomingName = "incoming.snap.part";
+// Buffer of the passes that read a whole file in bounded memory.
+constexpr std::size_t kReadBufferBytes = std::size_t{1} << 16;
 
 Status errno_status(const std::string& what, const std::string& path) {
   return Status(ErrorCode::SystemError, path + ": " + what + ": " + std::strerror(errno));
@@ -83,17 +90,77 @@ std::optional<LogIndex> index_of(const std::string& name) {
   return LogIndex(v);
 }
 
-std::string header_of(LogIndex index, Term term, std::string_view payload) {
+// The header without its checksum (the first kHeaderBytes - 4 bytes).
+std::string header_fields(LogIndex index, Term term, std::uint64_t length) {
   std::string header;
   header.reserve(kHeaderBytes);
   header.append(kMagic);
   put_be(header, kVersion, 4);
   put_be(header, index.value(), 8);
   put_be(header, term.value(), 8);
-  put_be(header, payload.size(), 8);
+  put_be(header, length, 8);
+  return header;
+}
+
+std::string header_of(LogIndex index, Term term, std::string_view payload) {
+  std::string header = header_fields(index, term, payload.size());
   const std::uint32_t crc = crc32c_extend(crc32c(header), payload.data(), payload.size());
   put_be(header, crc, 4);
   return header;
+}
+
+Status pwrite_all(int fd, std::string_view bytes, std::uint64_t offset, const std::string& path) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_status("write", path);
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return Status();
+}
+
+// Reads up to `size` bytes at `offset` into buf; fewer only at the end of
+// the file.
+Result<std::size_t> pread_some(int fd, char* buf, std::size_t size, std::uint64_t offset,
+                               const std::string& path) {
+  std::size_t got = 0;
+  while (got < size) {
+    const ssize_t n = ::pread(fd, buf + got, size - got, static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_status("read", path);
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  return got;
+}
+
+Result<std::uint64_t> file_size(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno_status("stat", path);
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+// CRC-32C of `length` bytes at `offset`, extending `crc`, read in pieces.
+Result<std::uint32_t> crc_of_range(int fd, std::uint64_t offset, std::uint64_t length,
+                                   std::uint32_t crc, const std::string& path) {
+  std::string buf(kReadBufferBytes, '\0');
+  while (length > 0) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(length, buf.size()));
+    auto n = pread_some(fd, buf.data(), want, offset, path);
+    if (!n.ok()) return n.status();
+    if (*n != want) {
+      return Status(ErrorCode::DataInconsistency, path + ": corrupt snapshot: truncated");
+    }
+    crc = crc32c_extend(crc, buf.data(), want);
+    offset += want;
+    length -= want;
+  }
+  return crc;
 }
 
 }  // namespace
@@ -225,6 +292,209 @@ std::size_t SnapshotStore::total_bytes() const {
     if (index_of(e.path().filename().string())) total += e.file_size(ec);
   }
   return total;
+}
+
+std::string SnapshotStore::incoming_path() const {
+  return (fs::path(dir_) / kIncomingName).string();
+}
+
+Result<IncomingSnapshot> SnapshotStore::start_incoming(LogIndex index, Term term) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) return Status(ErrorCode::SystemError, dir_ + ": cannot create: " + ec.message());
+  const std::string path = incoming_path();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_status("open", path);
+  IncomingSnapshot in(fd, path, path_of(index), dir_, index, term);
+  // The header's place, blank until install() knows the length and the
+  // checksum.
+  COORD_RETURN_IF_ERROR(pwrite_all(fd, std::string(kHeaderBytes, '\0'), 0, path));
+  return in;
+}
+
+Status SnapshotStore::remove_incoming() {
+  const std::string path = incoming_path();
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_status("remove", path);
+  return Status();
+}
+
+Result<SnapshotPayloadReader> SnapshotStore::open_payload(LogIndex index) const {
+  const std::string path = path_of(index);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status(ErrorCode::NoNode, path + ": no such snapshot");
+    return errno_status("open", path);
+  }
+  // Owned from here: a failed check closes it.
+  SnapshotPayloadReader reader(fd, path, index, Term(0), 0);
+  auto corrupt = [&](const std::string& why) {
+    return Status(ErrorCode::DataInconsistency, path + ": corrupt snapshot: " + why);
+  };
+  char header[kHeaderBytes];
+  auto got = pread_some(fd, header, kHeaderBytes, 0, path);
+  if (!got.ok()) return got.status();
+  if (*got < kHeaderBytes) return corrupt("shorter than its header");
+  if (std::string_view(header, 8) != kMagic) return corrupt("bad magic");
+  const auto version = static_cast<std::uint32_t>(get_be(header + 8, 4));
+  if (version != kVersion) return corrupt("unknown version " + std::to_string(version));
+  const LogIndex file_index(get_be(header + 12, 8));
+  const Term term(get_be(header + 20, 8));
+  const std::uint64_t length = get_be(header + 28, 8);
+  const auto crc = static_cast<std::uint32_t>(get_be(header + 36, 4));
+  auto size = file_size(fd, path);
+  if (!size.ok()) return size.status();
+  if (length != *size - kHeaderBytes) {
+    return corrupt("length " + std::to_string(length) + " but " +
+                   std::to_string(*size - kHeaderBytes) + " bytes follow the header");
+  }
+  if (file_index != index) return corrupt("index does not match the file name");
+  auto actual = crc_of_range(fd, kHeaderBytes, length, crc32c(header, kHeaderBytes - 4), path);
+  if (!actual.ok()) return actual.status();
+  if (*actual != crc) return corrupt("checksum mismatch");
+  reader.term_ = term;
+  reader.size_ = length;
+  return reader;
+}
+
+// ---- IncomingSnapshot ----------------------------------------------------------
+
+IncomingSnapshot::IncomingSnapshot(int fd, std::string path, std::string final_path,
+                                   std::string dir, LogIndex index, Term term)
+    : fd_(fd),
+      path_(std::move(path)),
+      final_path_(std::move(final_path)),
+      dir_(std::move(dir)),
+      index_(index),
+      term_(term) {}
+
+IncomingSnapshot::IncomingSnapshot(IncomingSnapshot&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      path_(std::move(other.path_)),
+      final_path_(std::move(other.final_path_)),
+      dir_(std::move(other.dir_)),
+      index_(other.index_),
+      term_(other.term_),
+      size_(other.size_),
+      payload_crc_(other.payload_crc_) {}
+
+IncomingSnapshot& IncomingSnapshot::operator=(IncomingSnapshot&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = std::exchange(other.fd_, -1);
+    path_ = std::move(other.path_);
+    final_path_ = std::move(other.final_path_);
+    dir_ = std::move(other.dir_);
+    index_ = other.index_;
+    term_ = other.term_;
+    size_ = other.size_;
+    payload_crc_ = other.payload_crc_;
+  }
+  return *this;
+}
+
+IncomingSnapshot::~IncomingSnapshot() {
+  close();
+}
+
+void IncomingSnapshot::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+Status IncomingSnapshot::append(std::string_view bytes) {
+  if (fd_ < 0) return Status(ErrorCode::SystemError, path_ + ": partial snapshot is closed");
+  COORD_RETURN_IF_ERROR(pwrite_all(fd_, bytes, kHeaderBytes + size_, path_));
+  size_ += bytes.size();
+  payload_crc_ = crc32c_extend(payload_crc_, bytes.data(), bytes.size());
+  return Status();
+}
+
+Status IncomingSnapshot::install() {
+  if (fd_ < 0) return Status(ErrorCode::SystemError, path_ + ": partial snapshot is closed");
+  struct Closer {
+    IncomingSnapshot& s;
+    ~Closer() { s.close(); }
+  } closer{*this};
+  auto damaged = [&](const std::string& why) {
+    return Status(ErrorCode::DataInconsistency, path_ + ": received snapshot at index " +
+                                                    std::to_string(index_.value()) +
+                                                    " is damaged: " + why);
+  };
+  auto size = file_size(fd_, path_);
+  if (!size.ok()) return size.status();
+  if (*size != kHeaderBytes + size_) {
+    return damaged(std::to_string(*size) + " bytes in the file, " +
+                   std::to_string(kHeaderBytes + size_) + " expected");
+  }
+  // One pass over what the file holds gives both checksums: the payload's
+  // alone, to compare with what was appended, and the file's, for its
+  // header.
+  std::string header = header_fields(index_, term_, size_);
+  std::uint32_t payload_crc = 0;
+  std::uint32_t file_crc = crc32c(header);
+  std::string buf(kReadBufferBytes, '\0');
+  for (std::uint64_t at = 0; at < size_;) {
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(size_ - at, buf.size()));
+    auto n = pread_some(fd_, buf.data(), want, kHeaderBytes + at, path_);
+    if (!n.ok()) return n.status();
+    if (*n != want) return damaged("truncated");
+    payload_crc = crc32c_extend(payload_crc, buf.data(), want);
+    file_crc = crc32c_extend(file_crc, buf.data(), want);
+    at += want;
+  }
+  if (payload_crc != payload_crc_) return damaged("its bytes differ from those received");
+  put_be(header, file_crc, 4);
+  COORD_RETURN_IF_ERROR(pwrite_all(fd_, header, 0, path_));
+  if (::fsync(fd_) != 0) return errno_status("fsync", path_);
+  if (::close(std::exchange(fd_, -1)) != 0) return errno_status("close", path_);
+  if (::rename(path_.c_str(), final_path_.c_str()) != 0) return errno_status("rename", path_);
+  return sync_dir(dir_);
+}
+
+// ---- SnapshotPayloadReader -----------------------------------------------------
+
+SnapshotPayloadReader::SnapshotPayloadReader(SnapshotPayloadReader&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      path_(std::move(other.path_)),
+      index_(other.index_),
+      term_(other.term_),
+      size_(other.size_) {}
+
+SnapshotPayloadReader& SnapshotPayloadReader::operator=(SnapshotPayloadReader&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    path_ = std::move(other.path_);
+    index_ = other.index_;
+    term_ = other.term_;
+    size_ = other.size_;
+  }
+  return *this;
+}
+
+SnapshotPayloadReader::~SnapshotPayloadReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status SnapshotPayloadReader::read(std::uint64_t offset, std::size_t max_bytes,
+                                   std::string& out) const {
+  if (offset > size_) {
+    return Status(ErrorCode::BadArguments, path_ + ": read at " + std::to_string(offset) +
+                                               " past the payload's " + std::to_string(size_) +
+                                               " bytes");
+  }
+  const std::size_t want =
+      static_cast<std::size_t>(std::min<std::uint64_t>(size_ - offset, max_bytes));
+  const std::size_t old = out.size();
+  out.resize(old + want);
+  auto n = pread_some(fd_, out.data() + old, want, kHeaderBytes + offset, path_);
+  if (!n.ok() || *n != want) {
+    out.resize(old);
+    if (!n.ok()) return n.status();
+    return Status(ErrorCode::DataInconsistency, path_ + ": corrupt snapshot: truncated");
+  }
+  return Status();
 }
 
 }  // namespace coord::io

@@ -47,6 +47,16 @@ struct CloseSessionCmd {
   friend bool operator==(const CloseSessionCmd&, const CloseSessionCmd&) = default;
 };
 
+// A session resumed on the server named by the command's origin. It
+// changes nothing replicated: the server that held the session's old
+// connection answers what that connection still waits for with
+// SessionMoved and closes it, as ZooKeeper tells a session's old
+// connection once the session has moved.
+struct MoveSessionCmd {
+  SessionId session{0};
+  friend bool operator==(const MoveSessionCmd&, const MoveSessionCmd&) = default;
+};
+
 // A change of the tree on behalf of a session.
 struct TxnCmd {
   SessionId session{0};
@@ -58,7 +68,7 @@ struct TxnCmd {
 struct Command {
   Origin origin;
   TimeMs time{0};  // the proposer's wall clock: ctime/mtime and TTL "now"
-  std::variant<CreateSessionCmd, CloseSessionCmd, TxnCmd> body;
+  std::variant<CreateSessionCmd, CloseSessionCmd, TxnCmd, MoveSessionCmd> body;
   friend bool operator==(const Command&, const Command&) = default;
 };
 

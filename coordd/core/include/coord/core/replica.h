@@ -178,6 +178,9 @@ struct ReplicaStats {
   std::uint64_t requests_outcome_unknown = 0;
   // Session liveness relays sent to the leader.
   std::uint64_t session_relays_sent = 0;
+  // Connections closed here because their session resumed on another
+  // server (their waiting requests answered SessionMoved).
+  std::uint64_t sessions_moved_away = 0;
   // Replies by (opcode, error code).
   std::map<std::pair<std::int32_t, std::int32_t>, std::uint64_t> replies;
   // From the arrival of a request to its reply, in microseconds of the
@@ -272,6 +275,8 @@ class Replica {
   bool has_session(SessionId id) const;
   std::size_t connection_count() const;
   consensus::RaftStatus raft_status() const;
+  // The cluster's configuration in force (the latest in the log).
+  const consensus::ConfState& conf_state() const;
   const ReplicaStats& stats() const;
   const ReplicaConfig& config() const;
 

@@ -1,12 +1,40 @@
 // What the replica needs from durable storage: the Raft log as the
 // consensus core reads it, plus a synced write of each Ready.
 //
-// The real implementation keeps the log in LMDB (coordd/io); the simulator
-// and the tests use MemoryReplicaStorage, which loses nothing.
+// persist(rd) takes a whole Ready, in this order:
+//   1. rd.snapshot_chunks, each written at its offset of the snapshot its
+//      meta names (raft.h, SnapshotChunk). A chunk at offset 0 starts that
+//      snapshot over, discarding any partial one; any other chunk must
+//      continue exactly where the partial snapshot held ends (same index
+//      and term, offset = bytes held, and not after the last chunk), else
+//      persist() fails and the partial snapshot is dropped. Chunks need not
+//      be durable on their own: a partial snapshot may be lost at any time
+//      (a restart loses it), and the leader then starts over.
+//   2. rd.snapshot, installed: the log is reset to start after it. When
+//      rd.snapshot_in_chunks is set its data is empty and the snapshot
+//      installed is the bytes the chunks wrote, made durable first; without
+//      a complete partial snapshot for the same index and term, persist()
+//      fails and installs nothing. A snapshot older than the one held is
+//      refused.
+//   3. rd.entries (replacing any stored suffix from their first index on),
+//      then rd.hard_state.
+// Steps 2 and 3 are one synced write. On error nothing of them may be
+// visible afterwards through the LogStorage view (the replica restores its
+// Raft core from this view, which makes the leader resend what is lost).
+// After a snapshot was installed, snapshot() returns it with its data, and
+// snapshot_bytes() / read_snapshot() stream exactly that data.
+//
+// The real implementation keeps the log in LMDB and snapshots in files
+// (coordd/io); the simulator and the tests use MemoryReplicaStorage, which
+// loses nothing.
 // Thread safety: the replica's thread only.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "coord/base/status.h"
 #include "coord/consensus/raft.h"
@@ -16,9 +44,10 @@ namespace coord::core {
 
 class ReplicaStorage : public consensus::LogStorage {
  public:
-  // Makes rd.snapshot, rd.entries and rd.hard_state durable, in that order,
-  // in one synced write. On error nothing of it may be visible afterwards
-  // through the LogStorage view, and the replica tries again later.
+  // Writes rd.snapshot_chunks, then makes rd.snapshot, rd.entries and
+  // rd.hard_state durable, in that order, in one synced write (see the file
+  // comment). On error nothing of it may be visible afterwards through the
+  // LogStorage view, and the replica tries again later.
   virtual Status persist(const consensus::Ready& rd) = 0;
   // The application state at meta.index was saved (its bytes are
   // `payload`); the log up to meta.index may now be compacted.
@@ -40,6 +69,10 @@ class MemoryReplicaStorage final : public ReplicaStorage {
     mem_.entries(lo, hi, max_bytes, out);
   }
   consensus::Snapshot snapshot() const override { return mem_.snapshot(); }
+  std::uint64_t snapshot_bytes() const override { return mem_.snapshot_bytes(); }
+  void read_snapshot(std::uint64_t offset, std::size_t max_bytes, std::string& out) const override {
+    mem_.read_snapshot(offset, max_bytes, out);
+  }
 
   Status persist(const consensus::Ready& rd) override;
   Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) override;
@@ -48,8 +81,15 @@ class MemoryReplicaStorage final : public ReplicaStorage {
   void fail_writes_for_testing(bool fail) { fail_writes_ = fail; }
 
  private:
+  Status write_chunks(const std::vector<consensus::SnapshotChunk>& chunks);
+
   consensus::MemoryStorage mem_;
   bool fail_writes_ = false;
+  // The snapshot being received in chunks: its meta, the bytes so far and
+  // whether the last chunk arrived.
+  std::optional<consensus::SnapshotMeta> incoming_meta_;
+  std::string incoming_;
+  bool incoming_last_ = false;
 };
 
 }  // namespace coord::core

@@ -12,16 +12,24 @@
 //                                or create (persistent, open ACL) when it is
 //                                missing; `?version=N` sets only version N
 //   DELETE /v1/znodes/<path>     delete; `?version=N` as above
-//   GET /v1/cluster/status       this server's id, the leader, term, commit
-//                                and applied index, and the members
+//   GET /v1/cluster              this server's id, the leader, term, commit
+//                                and applied index, whether it is
+//   GET /v1/cluster/status       read-only, and the members: id, role,
+//                                peer address, voter, match index and lag
+//                                (as the leader knows them), link and
+//                                round trip (from this server)
 //   GET /v1/cluster/members      {"members": [{id, client_address,
 //                                peer_address, voter, role, match_index,
 //                                lag}]}
 //   POST /v1/cluster/members     {"id", "peer_address", "voter"}: add-server
 //   DELETE /v1/cluster/members/N remove-server
-//   POST /v1/cluster/transfer-leader  {"id"}
-//                                A single node answers the changes it cannot
-//                                make with ReconfigDisabled (501).
+//                                Membership does not change at run time
+//                                yet: both are answered ReconfigDisabled
+//                                (501) after their arguments are checked.
+//   POST /v1/cluster/transfer-leader  {"id"}: on the leader, hands
+//                                leadership to that voter (202; watch
+//                                /v1/cluster for the outcome); elsewhere
+//                                409 naming the leader
 //
 // Writes go through the replica's own client pipeline (RestClients), so
 // they are log entries like any other; every request, read or write, acts
@@ -39,6 +47,7 @@
 #include <string>
 
 #include "coord/core/replica.h"
+#include "coord/io/peer_transport.h"
 #include "coord/io/raft_storage.h"
 #include "coord/io/rest_client.h"
 
@@ -77,10 +86,19 @@ struct HttpMetrics {
 
 using HttpDone = std::function<void(HttpReply)>;
 
+// What the HTTP API knows of the cluster beyond the replica: where the
+// other members are, the links to them, and the one change it can ask for.
+// Empty for a single node.
+struct HttpCluster {
+  PeerSet peers;  // every member but this server
+  const PeerTransport* transport = nullptr;
+  std::function<Status(NodeId)> transfer_leadership;
+};
+
 // Answers `req`; `done` runs once, possibly later (after a write applied).
 // `self_client_address` is where this server takes ZooKeeper clients.
 void handle_http(const HttpRequest& req, const core::Replica& replica,
                  const DiskReplicaStorage& storage, HttpMetrics& metrics, RestClients& rest,
-                 const std::string& self_client_address, HttpDone done);
+                 const std::string& self_client_address, const HttpCluster& cluster, HttpDone done);
 
 }  // namespace coord::io

@@ -5,6 +5,13 @@
 // Terms of the stored entries are cached in memory (8 bytes an entry, the
 // log is compacted after each snapshot) because the core asks for them on
 // every append; entries themselves are read from LMDB when needed.
+//
+// Snapshots stream through files in both directions, so that neither side
+// holds one whole for the transfer: a leader reads the chunks it sends
+// from its snapshot file at their offsets (snapshot_bytes, read_snapshot),
+// and a follower appends the chunks it receives to a partial file that
+// installing turns into an ordinary snapshot file (SnapshotStore's
+// IncomingSnapshot). Opening removes a partial file a crash left.
 // Thread safety: the replica's thread only.
 #pragma once
 
@@ -12,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "coord/base/histogram.h"
 #include "coord/core/storage.h"
@@ -47,27 +55,41 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   void entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
                std::vector<consensus::Entry>& out) const override;
   consensus::Snapshot snapshot() const override;
+  // The payload of the snapshot file snapshot_meta() names, read at an
+  // offset; the file is checked whole (checksum) once, when first read.
+  // A file that cannot be read stops the process (LogStorage's contract).
+  std::uint64_t snapshot_bytes() const override;
+  void read_snapshot(std::uint64_t offset, std::size_t max_bytes, std::string& out) const override;
 
+  // ReplicaStorage's contract; chunks go to the partial file (unsynced:
+  // a partial snapshot may be lost), which is synced when installed.
   Status persist(const consensus::Ready& rd) override;
   Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) override;
 
   // snapshot_saved() in two steps, so that the file can be written by a
   // child process while the replica goes on: first the file (safe to call
   // in a forked child: it touches only the file system), then, back in the
-  // owner, the record that makes it the log's starting point.
+  // owner, the record that makes it the log's starting point. A snapshot
+  // not newer than the one the log starts from (one from the leader was
+  // installed while the file was written) is refused.
   Status write_snapshot_file(const consensus::SnapshotMeta& meta, std::string_view payload);
   Status record_snapshot(const consensus::SnapshotMeta& meta);
 
   std::size_t log_bytes() const { return log_->used_bytes(); }
   // Duration of each synced log write, in microseconds.
   const Histogram& fsync_latency_us() const { return fsync_us_; }
-  std::size_t snapshot_bytes() const { return snapshots_.total_bytes(); }
+  // Bytes of all snapshot files, for metrics.
+  std::size_t snapshot_files_bytes() const { return snapshots_.total_bytes(); }
   const std::string& log_file() const { return log_->file_path(); }
 
  private:
   DiskReplicaStorage(std::unique_ptr<LmdbLogStore> log, std::string snapshot_dir);
   Status load_terms();
   Status recover_from_snapshot(const consensus::ConfState& conf);
+  Status write_chunks(const std::vector<consensus::SnapshotChunk>& chunks);
+  Status install_incoming(const consensus::SnapshotMeta& meta);
+  void discard_incoming();
+  const SnapshotPayloadReader& payload_reader() const;
 
   std::unique_ptr<LmdbLogStore> log_;
   SnapshotStore snapshots_;
@@ -76,6 +98,13 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   // terms_[k] is the term of entry first_index() + k.
   std::deque<Term> terms_;
   Histogram fsync_us_;
+  // The snapshot being received in chunks, and whether its last chunk
+  // arrived.
+  std::optional<IncomingSnapshot> incoming_;
+  bool incoming_last_ = false;
+  // The snapshot file being streamed to followers (reopened when
+  // snapshot_meta() moves on).
+  mutable std::optional<SnapshotPayloadReader> reader_;
 };
 
 std::string encode_conf_state(const consensus::ConfState& c);
