@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <iterator>
 
+#include "coord/base/assert.h"
+
 namespace coord::consensus {
 
 namespace {
@@ -20,13 +22,60 @@ void erase_sorted(std::vector<NodeId>& v, NodeId id) {
   if (it != v.end() && *it == id) v.erase(it);
 }
 
-// ConfChange bytes: version, type, node id (8 bytes little endian).
+// Versions of the conf change encodings (types.h): without and with
+// contexts, one server and joint.
 constexpr std::uint8_t conf_change_version = 1;
-constexpr std::size_t conf_change_bytes = 10;
-// JointConfChange bytes: version 2, change count, then per change its type
-// and node id (8 bytes little endian).
 constexpr std::uint8_t joint_conf_change_version = 2;
+constexpr std::uint8_t conf_change_context_version = 3;
+constexpr std::uint8_t joint_conf_change_context_version = 4;
+// One change without its context: type and node id.
+constexpr std::size_t change_head_bytes = 9;
+constexpr std::size_t context_length_bytes = 4;
 constexpr std::size_t joint_changes_max = 2 * limits::cluster_members_max;
+
+void put_change(std::string& out, const ConfChange& cc, bool with_context) {
+  out.push_back(static_cast<char>(cc.type));
+  const std::uint64_t v = cc.node.value();
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  if (!with_context) return;
+  COORD_ASSERT(cc.context.size() <= limits::conf_change_context_bytes_max);
+  const auto n = static_cast<std::uint32_t>(cc.context.size());
+  for (int i = 0; i < 4; ++i)
+    out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  out += cc.context;
+}
+
+// Reads one change at `in` (advanced past it); the error names `what`.
+Result<ConfChange> take_change(std::string_view& in, bool with_context, const char* what) {
+  if (in.size() < change_head_bytes) {
+    return Status(ErrorCode::MarshallingError, std::string(what) + ": wrong size");
+  }
+  const auto t = static_cast<std::uint8_t>(in[0]);
+  if (t > static_cast<std::uint8_t>(ConfChangeType::PromoteLearner)) {
+    return Status(ErrorCode::MarshallingError, std::string(what) + ": unknown type");
+  }
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v |= std::uint64_t{static_cast<std::uint8_t>(in[1 + i])} << (8 * i);
+  in.remove_prefix(change_head_bytes);
+  ConfChange cc{static_cast<ConfChangeType>(t), NodeId(v)};
+  if (!with_context) return cc;
+  if (in.size() < context_length_bytes) {
+    return Status(ErrorCode::MarshallingError, std::string(what) + ": wrong size");
+  }
+  std::uint32_t n = 0;
+  for (int i = 0; i < 4; ++i)
+    n |= std::uint32_t{static_cast<std::uint8_t>(in[i])} << (8 * i);
+  in.remove_prefix(context_length_bytes);
+  if (n > limits::conf_change_context_bytes_max) {
+    return Status(ErrorCode::MarshallingError, std::string(what) + ": context too long");
+  }
+  if (in.size() < n) return Status(ErrorCode::MarshallingError, std::string(what) + ": wrong size");
+  cc.context.assign(in.substr(0, n));
+  in.remove_prefix(n);
+  return cc;
+}
 
 }  // namespace
 
@@ -83,34 +132,33 @@ std::string_view to_string(ConfChangeType t) {
 }
 
 std::string ConfChange::encode() const {
-  std::string out(conf_change_bytes, '\0');
-  out[0] = static_cast<char>(conf_change_version);
-  out[1] = static_cast<char>(type);
-  const std::uint64_t v = node.value();
-  for (int i = 0; i < 8; ++i)
-    out[2 + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  const bool with_context = !context.empty();
+  std::string out;
+  out.reserve(1 + change_head_bytes + (with_context ? context_length_bytes + context.size() : 0));
+  out.push_back(
+      static_cast<char>(with_context ? conf_change_context_version : conf_change_version));
+  put_change(out, *this, with_context);
   return out;
 }
 
 Result<ConfChange> ConfChange::decode(std::string_view bytes) {
-  if (bytes.size() != conf_change_bytes) {
-    return Status(ErrorCode::MarshallingError, "conf change: wrong size");
-  }
-  if (static_cast<std::uint8_t>(bytes[0]) != conf_change_version) {
+  if (bytes.empty()) return Status(ErrorCode::MarshallingError, "conf change: wrong size");
+  const auto version = static_cast<std::uint8_t>(bytes[0]);
+  if (version != conf_change_version && version != conf_change_context_version) {
     return Status(ErrorCode::MarshallingError, "conf change: unknown version");
   }
-  const auto t = static_cast<std::uint8_t>(bytes[1]);
-  if (t > static_cast<std::uint8_t>(ConfChangeType::PromoteLearner)) {
-    return Status(ErrorCode::MarshallingError, "conf change: unknown type");
-  }
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i)
-    v |= std::uint64_t{static_cast<std::uint8_t>(bytes[2 + i])} << (8 * i);
-  return ConfChange{static_cast<ConfChangeType>(t), NodeId(v)};
+  bytes.remove_prefix(1);
+  auto cc = take_change(bytes, version == conf_change_context_version, "conf change");
+  if (!cc.ok()) return cc;
+  if (!bytes.empty()) return Status(ErrorCode::MarshallingError, "conf change: wrong size");
+  return cc;
 }
 
 Result<ConfState> ConfChange::apply_to(const ConfState& before) const {
   if (node == NodeId(0)) return Status(ErrorCode::BadArguments, "conf change: node 0");
+  if (context.size() > limits::conf_change_context_bytes_max) {
+    return Status(ErrorCode::BadArguments, "conf change: context too long");
+  }
   if (before.joint()) {
     return Status(ErrorCode::ReconfigInProgress, "a joint configuration is in force");
   }
@@ -152,41 +200,46 @@ Result<ConfState> ConfChange::apply_to(const ConfState& before) const {
 }
 
 std::string JointConfChange::encode() const {
-  std::string out;
-  out.reserve(2 + changes.size() * 9);
-  out.push_back(static_cast<char>(joint_conf_change_version));
-  out.push_back(static_cast<char>(changes.size()));
+  COORD_ASSERT(changes.size() <= 0xff);
+  bool with_context = false;
+  std::size_t bytes = 2;
   for (const ConfChange& cc : changes) {
-    out.push_back(static_cast<char>(cc.type));
-    const std::uint64_t v = cc.node.value();
-    for (int i = 0; i < 8; ++i)
-      out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    with_context = with_context || !cc.context.empty();
+    bytes += change_head_bytes + context_length_bytes + cc.context.size();
   }
+  std::string out;
+  out.reserve(bytes);
+  out.push_back(static_cast<char>(with_context ? joint_conf_change_context_version
+                                               : joint_conf_change_version));
+  out.push_back(static_cast<char>(changes.size()));
+  for (const ConfChange& cc : changes)
+    put_change(out, cc, with_context);
   return out;
 }
 
 Result<JointConfChange> JointConfChange::decode(std::string_view bytes) {
   if (bytes.size() < 2) return Status(ErrorCode::MarshallingError, "joint conf change: short");
-  if (static_cast<std::uint8_t>(bytes[0]) != joint_conf_change_version) {
+  const auto version = static_cast<std::uint8_t>(bytes[0]);
+  if (version != joint_conf_change_version && version != joint_conf_change_context_version) {
     return Status(ErrorCode::MarshallingError, "joint conf change: unknown version");
   }
+  const bool with_context = version == joint_conf_change_context_version;
   const std::size_t n = static_cast<std::uint8_t>(bytes[1]);
-  if (n > joint_changes_max || bytes.size() != 2 + n * 9) {
+  // Each change takes at least its head (and length): a count the bytes
+  // cannot hold is refused before anything is allocated.
+  const std::size_t least = change_head_bytes + (with_context ? context_length_bytes : 0);
+  if (n > joint_changes_max || bytes.size() - 2 < n * least) {
     return Status(ErrorCode::MarshallingError, "joint conf change: wrong size");
   }
+  bytes.remove_prefix(2);
   JointConfChange out;
   out.changes.reserve(n);
   for (std::size_t k = 0; k < n; ++k) {
-    const char* p = bytes.data() + 2 + k * 9;
-    const auto t = static_cast<std::uint8_t>(p[0]);
-    if (t > static_cast<std::uint8_t>(ConfChangeType::PromoteLearner)) {
-      return Status(ErrorCode::MarshallingError, "joint conf change: unknown type");
-    }
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i)
-      v |= std::uint64_t{static_cast<std::uint8_t>(p[1 + i])} << (8 * i);
-    out.changes.push_back(ConfChange{static_cast<ConfChangeType>(t), NodeId(v)});
+    auto cc = take_change(bytes, with_context, "joint conf change");
+    if (!cc.ok()) return cc.status();
+    out.changes.push_back(std::move(cc).value());
   }
+  if (!bytes.empty()) return Status(ErrorCode::MarshallingError, "joint conf change: wrong size");
   return out;
 }
 
@@ -225,8 +278,18 @@ Result<ConfState> JointConfChange::apply_to(const ConfState& before) const {
   return next;
 }
 
+namespace {
+
+bool is_joint_encoding(std::string_view data) {
+  if (data.empty()) return false;
+  const auto version = static_cast<std::uint8_t>(data[0]);
+  return version == joint_conf_change_version || version == joint_conf_change_context_version;
+}
+
+}  // namespace
+
 Result<ConfState> apply_conf_entry(std::string_view data, const ConfState& before) {
-  if (!data.empty() && static_cast<std::uint8_t>(data[0]) == joint_conf_change_version) {
+  if (is_joint_encoding(data)) {
     auto j = JointConfChange::decode(data);
     if (!j.ok()) return j.status();
     return j->apply_to(before);
@@ -234,6 +297,17 @@ Result<ConfState> apply_conf_entry(std::string_view data, const ConfState& befor
   auto cc = ConfChange::decode(data);
   if (!cc.ok()) return cc.status();
   return cc->apply_to(before);
+}
+
+Result<std::vector<ConfChange>> conf_entry_changes(std::string_view data) {
+  if (is_joint_encoding(data)) {
+    auto j = JointConfChange::decode(data);
+    if (!j.ok()) return j.status();
+    return std::move(j->changes);
+  }
+  auto cc = ConfChange::decode(data);
+  if (!cc.ok()) return cc.status();
+  return std::vector<ConfChange>{std::move(cc).value()};
 }
 
 std::vector<Entry> bootstrap_entries(const ConfState& founding) {

@@ -12,14 +12,20 @@ std::string describe(const Entry& e) {
   if (e.type == EntryType::ConfChange) {
     auto cc = ConfChange::decode(e.data);
     auto jc = JointConfChange::decode(e.data);
+    // A context, when there is one, follows its change in braces.
+    auto context = [&](const ConfChange& c) {
+      if (!c.context.empty()) os << "{" << c.context << "}";
+    };
     if (cc.ok()) {
       os << " " << to_string(cc->type) << "=" << cc->node;
+      context(*cc);
     } else if (jc.ok() && jc->leave()) {
       os << " leave-joint";
     } else if (jc.ok()) {
       os << " joint[";
       for (std::size_t i = 0; i < jc->changes.size(); ++i) {
         os << (i ? " " : "") << to_string(jc->changes[i].type) << "=" << jc->changes[i].node;
+        context(jc->changes[i]);
       }
       os << "]";
     } else {

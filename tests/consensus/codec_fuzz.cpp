@@ -3,7 +3,8 @@
 // tried as it is and with its checksum recomputed, so that mutations reach
 // the body parser instead of stopping at the CRC. The configuration changes
 // carried in entries (one-server and joint encodings) must decode or fail
-// cleanly too, and a joint change that decodes encodes back to its bytes.
+// cleanly too, and a change that decodes (with or without contexts) encodes
+// back to its bytes.
 
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +31,10 @@ void check(std::string_view in) {
     (void)apply_conf_entry(e.data, base);
     auto j = JointConfChange::decode(e.data);
     if (j.ok() && j->encode() != e.data) std::abort();
+    auto c = ConfChange::decode(e.data);
+    if (c.ok() && c->encode() != e.data) std::abort();
+    auto changes = conf_entry_changes(e.data);
+    if (changes.ok() != (j.ok() || c.ok())) std::abort();
   }
 }
 

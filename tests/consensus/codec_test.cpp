@@ -132,6 +132,125 @@ TEST(PeerCodec, ChunkOffsetOnlyOnChunkMessagesAndJointOnlyWithASnapshot) {
   EXPECT_EQ(decode(k).status().message(), "peer frame: short chunk offset");
 }
 
+// Conf change entries: the encodings without a context (versions 1 and 2)
+// are those every earlier build wrote and read; contexts come with
+// versions 3 and 4.
+std::string bytes(std::initializer_list<int> v) {
+  std::string out;
+  for (int b : v)
+    out.push_back(static_cast<char>(b));
+  return out;
+}
+
+TEST(ConfChangeEncoding, EntriesWithoutContextKeepTheirOldBytes) {
+  const std::string v1 = bytes({1, 2, 9, 0, 0, 0, 0, 0, 0, 0});
+  EXPECT_EQ((ConfChange{ConfChangeType::AddLearner, NodeId(9)}.encode()), v1);
+  auto one = ConfChange::decode(v1);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(*one, (ConfChange{ConfChangeType::AddLearner, NodeId(9)}));
+  EXPECT_TRUE(one->context.empty());
+
+  const std::string v2 = bytes({2, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0});
+  const JointConfChange j{
+      {{ConfChangeType::AddVoter, NodeId(4)}, {ConfChangeType::RemoveVoter, NodeId(1)}}};
+  EXPECT_EQ(j.encode(), v2);
+  auto joint = JointConfChange::decode(v2);
+  ASSERT_TRUE(joint.ok()) << joint.status();
+  EXPECT_EQ(*joint, j);
+  EXPECT_EQ(JointConfChange{}.encode(), bytes({2, 0}));
+
+  // Each decoder takes only its own forms.
+  EXPECT_FALSE(ConfChange::decode(v2).ok());
+  EXPECT_FALSE(JointConfChange::decode(v1).ok());
+}
+
+TEST(ConfChangeEncoding, ContextsRoundTripInVersionsThreeAndFour) {
+  const ConfChange add{ConfChangeType::AddVoter, NodeId(0x0102), "ab"};
+  const std::string v3 = bytes({3, 0, 2, 1, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 'a', 'b'});
+  EXPECT_EQ(add.encode(), v3);
+  EXPECT_EQ(ConfChange::decode(v3).value(), add);
+
+  // One context is enough for the joint change to carry a length for each.
+  const JointConfChange j{
+      {{ConfChangeType::RemoveVoter, NodeId(3)}, {ConfChangeType::AddLearner, NodeId(3), "x"}}};
+  const std::string v4 = bytes(
+      {4, 2, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 'x'});
+  EXPECT_EQ(j.encode(), v4);
+  EXPECT_EQ(JointConfChange::decode(v4).value(), j);
+
+  // The longest context there may be, with every byte value.
+  std::string ctx(limits::conf_change_context_bytes_max, '\0');
+  for (std::size_t i = 0; i < ctx.size(); ++i)
+    ctx[i] = static_cast<char>(i & 0xff);
+  const ConfChange big{ConfChangeType::PromoteLearner, NodeId(7), ctx};
+  EXPECT_EQ(ConfChange::decode(big.encode()).value(), big);
+  const JointConfChange many{std::vector<ConfChange>(2 * limits::cluster_members_max, big)};
+  EXPECT_EQ(JointConfChange::decode(many.encode()).value(), many);
+}
+
+TEST(ConfChangeEncoding, EntriesOfEitherFormApplyAndGiveTheirChanges) {
+  const ConfState three{{NodeId(1), NodeId(2), NodeId(3)}, {}};
+  const ConfChange add{ConfChangeType::AddLearner, NodeId(4), "server.4=h:1:2:observer;3"};
+  EXPECT_EQ(apply_conf_entry(add.encode(), three).value().learners, std::vector{NodeId(4)});
+  EXPECT_EQ(conf_entry_changes(add.encode()).value(), std::vector{add});
+
+  const JointConfChange j{
+      {{ConfChangeType::AddVoter, NodeId(4), "four"}, {ConfChangeType::RemoveVoter, NodeId(1)}}};
+  const ConfState joint = apply_conf_entry(j.encode(), three).value();
+  EXPECT_EQ(joint.voters, (std::vector{NodeId(2), NodeId(3), NodeId(4)}));
+  EXPECT_EQ(joint.voters_outgoing, three.voters);
+  EXPECT_EQ(conf_entry_changes(j.encode()).value(), j.changes);
+  EXPECT_TRUE(conf_entry_changes(JointConfChange{}.encode()).value().empty());
+  EXPECT_EQ(conf_entry_changes(bytes({1, 0, 5, 0, 0, 0, 0, 0, 0, 0})).value(),
+            std::vector{(ConfChange{ConfChangeType::AddVoter, NodeId(5)})});
+  EXPECT_EQ(conf_entry_changes("").status().code(), ErrorCode::MarshallingError);
+  EXPECT_EQ(conf_entry_changes(bytes({5, 0})).status().code(), ErrorCode::MarshallingError);
+}
+
+TEST(ConfChangeEncoding, MalformedContextsAreRefused) {
+  const std::string v3 = ConfChange{ConfChangeType::AddVoter, NodeId(2), "abc"}.encode();
+  const std::string v4 = JointConfChange{
+      {{ConfChangeType::AddVoter, NodeId(2), "abc"},
+       {ConfChangeType::AddVoter, NodeId(5),
+        "de"}}}.encode();
+  // Every truncation, and a byte too many.
+  for (std::size_t n = 0; n < v3.size(); ++n)
+    EXPECT_EQ(ConfChange::decode(v3.substr(0, n)).status().code(), ErrorCode::MarshallingError)
+        << n;
+  for (std::size_t n = 0; n < v4.size(); ++n) {
+    EXPECT_EQ(JointConfChange::decode(v4.substr(0, n)).status().code(), ErrorCode::MarshallingError)
+        << n;
+  }
+  EXPECT_FALSE(ConfChange::decode(v3 + "z").ok());
+  EXPECT_FALSE(JointConfChange::decode(v4 + "z").ok());
+
+  // A context length over the limit, whatever follows.
+  std::string over = bytes({3, 0, 2, 0, 0, 0, 0, 0, 0, 0});
+  const std::uint32_t n = limits::conf_change_context_bytes_max + 1;
+  for (int i = 0; i < 4; ++i)
+    over.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  over += std::string(n, 'a');
+  EXPECT_EQ(ConfChange::decode(over).status().message(), "conf change: context too long");
+  // A length that claims more than the bytes hold.
+  std::string claims = v3;
+  claims[10] = 4;
+  EXPECT_EQ(ConfChange::decode(claims).status().message(), "conf change: wrong size");
+  // A joint count the bytes cannot hold, and an unknown type inside.
+  std::string count = v4;
+  count[1] = static_cast<char>(200);
+  EXPECT_EQ(JointConfChange::decode(count).status().message(), "joint conf change: wrong size");
+  std::string type = v4;
+  type[2] = 9;
+  EXPECT_EQ(JointConfChange::decode(type).status().message(), "joint conf change: unknown type");
+
+  // A change whose context is too long never reaches the log.
+  const ConfChange long_ctx{ConfChangeType::AddVoter, NodeId(9),
+                            std::string(limits::conf_change_context_bytes_max + 1, 'x')};
+  const ConfState one{{NodeId(1)}, {}};
+  EXPECT_EQ(long_ctx.apply_to(one).status().code(), ErrorCode::BadArguments);
+  EXPECT_EQ(JointConfChange{{long_ctx}}.apply_to(one).status().code(), ErrorCode::BadArguments);
+}
+
 TEST(PeerCodec, EmptyMessageRoundTrips) {
   Message m;
   auto back = decode(encode(m).value());
@@ -253,6 +372,29 @@ TEST(PeerCodec, WritesTheFuzzCorpusWhenAsked) {
     std::fwrite(f.data(), 1, f.size(), out);
     std::fclose(out);
   }
+  // Conf change entries that carry contexts (versions 3 and 4).
+  const std::string path = std::string(dir) + "/ConfChangeContexts.bin";
+  if (std::FILE* old = std::fopen(path.c_str(), "rb")) {
+    std::fclose(old);
+    return;
+  }
+  Message m = sample(MessageType::Append);
+  m.entries.clear();
+  m.entries.push_back(Entry{Term(3), LogIndex(9), EntryType::ConfChange,
+                            ConfChange{ConfChangeType::AddLearner, NodeId(4),
+                                       "server.4=127.0.0.1:2888:3888:observer;127.0.0.1:2181"}
+                                .encode()});
+  m.entries.push_back(
+      Entry{Term(3), LogIndex(10), EntryType::ConfChange,
+            JointConfChange{{{ConfChangeType::RemoveVoter, NodeId(2)},
+                             {ConfChangeType::AddVoter, NodeId(5),
+                              "server.5=[0:0:0:0:0:0:0:1]:2889:3889:participant;0.0.0.0:2182"}}}
+                .encode()});
+  const std::string f = encode(m).value();
+  std::FILE* out = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(out, nullptr);
+  std::fwrite(f.data(), 1, f.size(), out);
+  std::fclose(out);
 }
 
 }  // namespace

@@ -10,7 +10,9 @@
 //   process-ready [id...]      deliver-msgs [id...]  drop-msgs [from=id]  dup-msgs
 //   drop-type <MessageType|none>   stabilize   propose <id> <data...>
 //   propose-conf-change <id> <add-voter|remove-voter|add-learner|promote-learner>=<node>
-//   propose-conf-changes <id> <type>:<node>...   (several at once: joint consensus)
+//                       [context=<bytes>]
+//   propose-conf-changes <id> <type>:<node>[/<context>]...   (several at once: joint
+//                       consensus; a context here has no '=')
 //   read-index <id> <ctx>      transfer-leadership <from> <to>
 //   partition <ids on one side...>   isolate <id>   heal
 //   crash <id>   restart <id>   snapshot <id>
@@ -136,6 +138,7 @@ class Handler {
         }
       }
       COORD_ASSERT(found, c.file, ":", c.line, ": no change given");
+      if (auto v = c.get("context")) cc.context = *v;
       return status_line(cluster_.raft(arg_id(c, 0)).propose_conf_change(cc));
     }
     if (cmd == "propose-conf-changes") {
@@ -145,7 +148,11 @@ class Handler {
         const auto colon = pos[k].find(':');
         COORD_ASSERT(colon != std::string::npos, c.file, ":", c.line, ": want type:node");
         const std::string name = pos[k].substr(0, colon);
-        ConfChange cc{ConfChangeType::AddVoter, NodeId(std::stoull(pos[k].substr(colon + 1)))};
+        // type:node, or type:node/context.
+        const auto slash = pos[k].find('/', colon);
+        ConfChange cc{ConfChangeType::AddVoter,
+                      NodeId(std::stoull(pos[k].substr(colon + 1, slash - colon - 1)))};
+        if (slash != std::string::npos) cc.context = pos[k].substr(slash + 1);
         bool found = false;
         for (auto [n, type] : {std::pair{"add-voter", ConfChangeType::AddVoter},
                                {"remove-voter", ConfChangeType::RemoveVoter},

@@ -870,5 +870,32 @@ TEST(Section4_3JointConsensus, AVoterCannotBecomeALearnerInOneChange) {
             (std::vector<NodeId>{n(2), n(3), n(7)}));
 }
 
+// The context of a change is the application's: it rides in the entry to
+// every member, a new one included, and comes back as it was proposed.
+TEST(Section4_3JointConsensus, ContextsReachEveryMemberUnchanged) {
+  Cluster c;
+  for (std::uint64_t i = 1; i <= 3; ++i)
+    c.add_node(n(i), voters({1, 2, 3}), {});
+  c.add_node(n(4), {}, {});
+  elect(c, n(1));
+  const std::string spec4 = "server.4=127.0.0.1:2891:3891:participant;127.0.0.1:2184";
+  ASSERT_TRUE(c.raft(n(1))
+                  .propose_conf_changes({{ConfChangeType::AddVoter, n(4), spec4},
+                                         {ConfChangeType::RemoveVoter, n(3)}})
+                  .ok());
+  const LogIndex joint = c.raft(n(1)).last_index();
+  c.stabilize();
+  EXPECT_EQ(c.raft(n(4)).conf_state().voters, (std::vector<NodeId>{n(1), n(2), n(4)}));
+  for (std::uint64_t i : {1, 2, 4}) {
+    std::vector<Entry> es;
+    c.node(n(i)).storage->entries(joint, joint.next(), ~std::size_t{0}, es);
+    ASSERT_EQ(es.size(), 1u) << i;
+    ASSERT_EQ(es[0].type, EntryType::ConfChange);
+    const std::vector<ConfChange> want{{ConfChangeType::AddVoter, n(4), spec4},
+                                       {ConfChangeType::RemoveVoter, n(3)}};
+    EXPECT_EQ(conf_entry_changes(es[0].data).value(), want) << i;
+  }
+}
+
 }  // namespace
 }  // namespace coord::consensus

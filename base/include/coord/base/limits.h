@@ -205,6 +205,10 @@ inline constexpr std::size_t append_entry_bytes_per_message_max = 4 * 1024 * 102
 inline constexpr std::size_t append_inflight_messages_max = 256;
 // Members of one cluster, voters and learners together.
 inline constexpr std::size_t cluster_members_max = 64;
+// Bytes of the opaque context one configuration change carries (coordd
+// puts the member's server spec there: a host name of up to 253 bytes
+// twice, ports and a role fit with room to spare).
+inline constexpr std::size_t conf_change_context_bytes_max = 1024;
 // Committed entries handed to the application in one Ready, in count and in
 // bytes; the rest follow in the next Ready.
 inline constexpr std::size_t ready_committed_entries_max = 65'536;

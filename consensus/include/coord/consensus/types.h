@@ -82,9 +82,20 @@ enum class ConfChangeType : std::uint8_t {
 };
 std::string_view to_string(ConfChangeType t);
 
+// `context` is opaque to the core: it travels in the entry and comes back
+// to the application when the entry is applied (coordd keeps the member's
+// address there), at most limits::conf_change_context_bytes_max bytes.
+//
+// Encoding, little-endian, first byte the version:
+//   1: type u8, node u64                                 (no context)
+//   3: type u8, node u64, context length u32, context
+// encode() writes version 1 when the context is empty, so such entries stay
+// byte-identical to those of builds that knew no context; version 3
+// otherwise. decode() takes either.
 struct ConfChange {
   ConfChangeType type = ConfChangeType::AddVoter;
   NodeId node;
+  std::string context{};  // defaulted: ConfChange{type, node} still works
 
   std::string encode() const;
   static Result<ConfChange> decode(std::string_view bytes);
@@ -97,7 +108,12 @@ struct ConfChange {
 
 // Several servers at once through joint consensus (thesis §4.3). A
 // ConfChange entry holds either encoding (its first byte is the version: 1
-// for ConfChange, 2 for JointConfChange).
+// or 3 for ConfChange, 2 or 4 for JointConfChange).
+//
+// Encoding, little-endian: version u8, change count u8, then per change
+//   2: type u8, node u64                                 (no contexts)
+//   4: type u8, node u64, context length u32, context
+// encode() writes version 2 when every context is empty, 4 otherwise.
 //
 // With changes: enter C_old,new, where C_new is C_old with every change
 // applied in order. When the changes leave the voters as they are (learners
@@ -120,6 +136,11 @@ struct JointConfChange {
 // The configuration after a ConfChange entry whose data is `data` (either
 // encoding), or an error when it does not decode or does not apply.
 Result<ConfState> apply_conf_entry(std::string_view data, const ConfState& before);
+
+// The changes a ConfChange entry carries, contexts included: one for a
+// one-server change, those of a joint change, none for a leave entry.
+// MarshallingError when `data` is no conf change encoding.
+Result<std::vector<ConfChange>> conf_entry_changes(std::string_view data);
 
 // How a new cluster starts (§4.1: the configuration lives in the log): every
 // founding member's log begins with one conf change entry per member, term 1,
