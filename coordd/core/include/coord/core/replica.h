@@ -112,6 +112,11 @@ struct ReplicaConfig {
   // long is taken as lost: forwarding starts a new stream and the
   // requests still in flight fail with ConnectionLoss.
   std::int64_t forward_wait_ms_max = limits::forward_wait_ms_max_default;
+  // Test-only: answers sync at once from the local state, without a read
+  // index, so that a read after it may miss committed writes. Exists so
+  // the cluster simulator can prove its linearizability checker catches a
+  // stale sync. Never set outside tests.
+  bool sync_without_read_index_for_testing = false;
 };
 
 // Fresh, unpredictable session passwords (session_password_bytes each).
