@@ -43,12 +43,10 @@
 //                          every run)
 //   COORD_SIM_STALE_SYNC=1 the planted bug (ReplicaConfig::
 //                          sync_without_read_index_for_testing) on every node
-//   COORD_SHOW_KNOWN_BUGS=1 known bugs shown, not worked around (or a list:
-//                          forward_stall, session_moved)
 //   COORD_SIM_DISK_FAULTS=0 no storage that refuses writes
-//   COORD_SIM_FOLLOWER_SNAPSHOTS=1  take snapshots that lagging followers
-//                          must receive from the leader (by default a
-//                          snapshot covers only what every replica has)
+//   COORD_SIM_FOLLOWER_SNAPSHOTS=0  snapshots cover only what every
+//                          replica has (by default lagging followers must
+//                          receive them from the leader)
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -88,29 +86,18 @@ struct SimOptions {
   std::uint64_t seed = 1;
   int nodes = 3;
   std::uint64_t steps = 1200;
-  bool stale_sync_bug = false;      // ReplicaConfig::sync_without_read_index_for_testing
-  bool follower_snapshots = false;  // see COORD_SIM_FOLLOWER_SNAPSHOTS
+  bool stale_sync_bug = false;     // ReplicaConfig::sync_without_read_index_for_testing
+  bool follower_snapshots = true;  // see COORD_SIM_FOLLOWER_SNAPSHOTS
   bool trace = false;
   bool disk_faults = true;  // storage that refuses writes for a while
-  // Known bugs of the replica shown rather than worked around (see
-  // config_for and reply): COORD_SHOW_KNOWN_BUGS=1 for all, or a list of
-  // forward_stall, session_moved.
-  bool show_forward_stall = false;
-  bool show_session_moved = false;
 };
 
 std::string replay_command(const SimOptions& o) {
   std::ostringstream os;
   os << "COORD_SIM_SEED=" << o.seed << " COORD_SIM_NODES=" << o.nodes
      << " COORD_SIM_STEPS=" << o.steps;
-  if (o.follower_snapshots) os << " COORD_SIM_FOLLOWER_SNAPSHOTS=1";
+  if (!o.follower_snapshots) os << " COORD_SIM_FOLLOWER_SNAPSHOTS=0";
   if (!o.disk_faults) os << " COORD_SIM_DISK_FAULTS=0";
-  if (o.show_forward_stall || o.show_session_moved) {
-    os << " COORD_SHOW_KNOWN_BUGS="
-       << (o.show_forward_stall && o.show_session_moved ? "1"
-           : o.show_forward_stall                       ? "forward_stall"
-                                                        : "session_moved");
-  }
   os << " COORD_SIM_TRACE=1";
   if (o.stale_sync_bug) os << " COORD_SIM_STALE_SYNC=1";
   os << " build/ci/tests/coordd_core/coordd_cluster_sim_test --gtest_filter='*Nodes*'";
@@ -398,16 +385,6 @@ class ClusterSim {
     c.reap_interval_ms = 200;
     c.snapshot_entries = 1'000'000;  // snapshots are the simulator's to take
     c.sync_without_read_index_for_testing = o_.stale_sync_bug;
-    // Known bug: a Propose message lost on the way leaves every later
-    // forwarded request of that follower waiting (the leader takes a
-    // stream only without gaps) until one of them has waited
-    // proposal_wait_ms_max. With the default (10 s) a client's read
-    // timeout (2/3 of its session timeout, 1.3 to 2.7 s here) closes the
-    // connection first, which forgets the waiting request, so the stall is
-    // never noticed and the follower forwards nothing for the rest of the
-    // term. Below the clients' read timeout the stall is noticed;
-    // COORD_SHOW_KNOWN_BUGS=1 keeps the default to show the bug.
-    if (!o_.show_forward_stall) c.proposal_wait_ms_max = 1'000;
     return c;
   }
 
@@ -1033,14 +1010,6 @@ class ClusterSim {
                 std::string(pr::op_name(p.op)) + " " + p.path + " -> " +
                 std::string(error_name(h.err)) + " zxid " + std::to_string(z));
         }
-        if (h.err == ErrorCode::SessionMoved && !o_.show_session_moved) {
-          // Known bug: a write a follower answers SessionMoved may still
-          // have been forwarded, and then it applies. Until that is fixed
-          // its outcome counts as unknown; COORD_SHOW_KNOWN_BUGS=1 takes
-          // SessionMoved at its word (nothing done), as ZooKeeper means it.
-          ++res_.unknown_writes;
-          break;
-        }
         if (op.outcome == lin::Outcome::Unknown) {
           meta_[p.lin].excluded = true;  // refused: did nothing
           break;
@@ -1392,15 +1361,10 @@ class ClusterSim {
 SimOptions options_from_env() {
   SimOptions o;
   o.steps = env_or("COORD_SIM_STEPS", 1200);
-  o.follower_snapshots = env_or("COORD_SIM_FOLLOWER_SNAPSHOTS", 0) != 0;
+  o.follower_snapshots = env_or("COORD_SIM_FOLLOWER_SNAPSHOTS", 1) != 0;
   o.trace = env_or("COORD_SIM_TRACE", 0) != 0;
   o.stale_sync_bug = env_or("COORD_SIM_STALE_SYNC", 0) != 0;
   o.disk_faults = env_or("COORD_SIM_DISK_FAULTS", 1) != 0;
-  if (const char* bugs = std::getenv("COORD_SHOW_KNOWN_BUGS")) {
-    const std::string b = bugs;
-    o.show_forward_stall = b == "1" || b.find("forward_stall") != std::string::npos;
-    o.show_session_moved = b == "1" || b.find("session_moved") != std::string::npos;
-  }
   return o;
 }
 

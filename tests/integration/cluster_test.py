@@ -51,37 +51,6 @@ ELECTION_TIMEOUT_MS = 150
 OP_TIMEOUT_S = 5.0  # one client call
 WAIT_S = 20.0  # one condition awaited (a leader, a catch-up, writes back)
 REJOIN_S = 10.0  # a follower back from a restart reaches the others (about 1 s here)
-# Bugs these tests found, by name: the tests that show them run as expected
-# failures, so that the suite stays green until they are fixed (and an
-# "unexpected success" then says the mark can go).
-# COORD_SHOW_KNOWN_BUGS=1 runs them as plain tests.
-KNOWN_BUGS = {
-    "WIPED_FOLLOWER_NEVER_CATCHES_UP":
-        "a follower restarted with an empty data directory stays at the founding "
-        "configuration's zxid until some election resets the leader's view of it: the leader "
-        "still holds the follower's old match index, so it sends Appends that follow that "
-        "index, and the follower's rejections (hint: its empty log) are dropped as stale "
-        "(Progress::maybe_decrease_to ignores a rejection at or below match, and never moves "
-        "next below match + 1)",
-    "SNAPSHOT_STREAM_PAST_THE_END":
-        "a leader streaming its snapshot to a follower aborts with 'read_snapshot past the "
-        "end': DiskReplicaStorage::snapshot_bytes() (the size of every snapshot file on disk, "
-        "for dataDirSize) overrides LogStorage::snapshot_bytes() (the size of the latest "
-        "snapshot's data), so the leader keeps sending chunks past the data's end",
-}
-
-
-def known_bug(name):
-    reason = KNOWN_BUGS[name]
-    if os.environ.get("COORD_SHOW_KNOWN_BUGS"):
-        return lambda f: f
-
-    def mark(f):
-        f.__doc__ = "known bug: " + reason
-        return unittest.expectedFailure(f)
-    return mark
-
-
 # Elections one leader kill may cost: one, or a few after split votes.
 ELECTIONS_PER_KILL_MAX = 3
 
@@ -481,7 +450,6 @@ class RejoinFromLog(Rejoin):
     def test_restarted_follower_replays_the_log(self):
         self.rejoin(50, 50, wipe=False)
 
-    @known_bug("WIPED_FOLLOWER_NEVER_CATCHES_UP")
     def test_wiped_follower_replays_the_log(self):
         self.rejoin(100, 0, wipe=True)
 
@@ -495,11 +463,9 @@ class RejoinFromSnapshot(Rejoin):
             if sid != away:
                 self.assertRegex(c.log(sid), r"snapshot at zxid \d+ written")
 
-    @known_bug("SNAPSHOT_STREAM_PAST_THE_END")
     def test_lagging_follower_gets_a_snapshot(self):
         self.check_snapshot_sent(self.rejoin(20, 150, wipe=False))
 
-    @known_bug("WIPED_FOLLOWER_NEVER_CATCHES_UP")
     def test_wiped_follower_gets_a_snapshot(self):
         self.check_snapshot_sent(self.rejoin(150, 0, wipe=True))
 
