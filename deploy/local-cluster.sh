@@ -9,8 +9,9 @@
 #                                      applied index, or "down"
 #   deploy/local-cluster.sh hosts      the connection string (host:port,...)
 #   deploy/local-cluster.sh kill ID    SIGKILL one server
-#   deploy/local-cluster.sh restart ID start one server again, on its data,
-#                                      with the same flags
+#   deploy/local-cluster.sh restart ID [-- coordd flags...]
+#                                      start one server again, on its data,
+#                                      with the same flags (and these, once)
 #   deploy/local-cluster.sh stop       SIGTERM every server, SIGKILL what is
 #                                      still running after a bounded wait
 #   deploy/local-cluster.sh add        not supported yet (membership changes)
@@ -153,6 +154,7 @@ json_number() {
 # this script and a ctrl-c in the terminal that ran it.
 launch() {
   local id="$1" coordd extra=()
+  shift
   coordd="${COORDD:-$(cluster_value coordd)}"
   [[ -x "$coordd" ]] || die "coordd $coordd is gone (set COORDD)"
   if [[ -s "$state/extra-flags" ]]; then
@@ -163,7 +165,7 @@ launch() {
   fi
   # A background child of a script does not lead a process group, so
   # setsid calls setsid() in place, without forking: $! is coordd's pid.
-  setsid "$coordd" --config "$(config_of "$id")" "${extra[@]}" \
+  setsid "$coordd" --config "$(config_of "$id")" "${extra[@]}" "$@" \
     </dev/null >>"$(log_of "$id")" 2>&1 &
   echo "$!" >"$(pid_file_of "$id")"
 }
@@ -445,7 +447,12 @@ cmd_restart() {
   require_state
   local id="${1:-}"
   [[ -n "$id" && -d "$(server_dir "$id")" ]] || die "restart: no server '${id}' (ids: $(server_ids))"
-  launch "$id"
+  shift
+  if [[ $# -gt 0 ]]; then
+    [[ "$1" == "--" ]] || die "restart: unexpected '$1' (usage: restart ID [-- coordd flags...])"
+    shift
+  fi
+  launch "$id" "$@"
   wait_serving "$id" || exit 1
   echo "$prog: server $id is up (pid $(running_pid "$id")), client $host:$(port_of "$id" client)"
 }
