@@ -441,11 +441,11 @@ def table(c, z, args, build_dir):
     def rate(v):
         return "{:,.0f} ops/s".format(v)
 
-    def ratio(a, b, lower_is_better):
+    def ratio(a, b, lower_is_better, words=("faster", "slower")):
         if not a or not b:
             return "-"
-        return "%.2f× %s" % (b / a if lower_is_better else a / b,
-                             "faster" if (a < b) == lower_is_better else "slower")
+        better = a < b if lower_is_better else a > b
+        return "%.2f× %s" % (max(a, b) / min(a, b), words[0] if better else words[1])
 
     rows = []
     cf = [r["seconds"] for r in c["failover"]]
@@ -458,8 +458,9 @@ def table(c, z, args, build_dir):
         rows.append(("%s, %d sessions × %d outstanding" % (name, args.sessions, args.outstanding),
                      rate(c[op]["ops_per_s"]), rate(z[op]["ops_per_s"]),
                      ratio(c[op]["ops_per_s"], z[op]["ops_per_s"], False)))
-        rows.append(("%s p99 (worst server)" % name, "%d µs" % c[op]["p99_us"],
-                     "%d µs" % z[op]["p99_us"], ratio(c[op]["p99_us"], z[op]["p99_us"], True)))
+        rows.append(("%s p99 (worst server)" % name, "{:,} µs".format(c[op]["p99_us"]),
+                     "{:,} µs".format(z[op]["p99_us"]),
+                     ratio(c[op]["p99_us"], z[op]["p99_us"], True, ("lower", "higher"))))
     if c["catchup"] and z["catchup"]:
         rows.append(("catch-up of a wiped follower, %s znodes" %
                      "{:,}".format(args.catchup_znodes),
@@ -543,8 +544,9 @@ def main():
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     if "coordd" in results and "zookeeper" in results:
+        shown = os.path.relpath(build_dir, REPO)
         print(table(results["coordd"], results["zookeeper"], args,
-                    os.path.relpath(build_dir, REPO)))
+                    build_dir if shown.startswith("..") else shown))
     else:
         print(json.dumps(results, indent=1))
 
