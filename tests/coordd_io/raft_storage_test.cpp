@@ -119,6 +119,64 @@ TEST_F(DiskStorageTest, SavedSnapshotCompactsTheLogAndComesBack) {
   EXPECT_EQ(s->snapshot().data, "tree at 6");
 }
 
+// The core streams the latest snapshot to a lagging follower through
+// snapshot_bytes() and read_snapshot(): the size is that snapshot's data,
+// not the bytes of every snapshot file kept (which once sent the leader
+// reading past the end of the snapshot, and abort).
+TEST_F(DiskStorageTest, TheLatestSnapshotIsStreamedInChunks) {
+  auto s = open();
+  consensus::LogStorage& core_view = *s;
+  EXPECT_EQ(core_view.snapshot_bytes(), 0u);
+  ASSERT_TRUE(s->persist(entries(1, 30, 2)).ok());
+  const consensus::ConfState conf{{NodeId(1)}, {}};
+  ASSERT_TRUE(s->snapshot_saved({LogIndex(10), Term(2), conf}, "the tree at 10").ok());
+  const std::string latest = "the tree at index 20, a little longer";
+  ASSERT_TRUE(s->snapshot_saved({LogIndex(20), Term(2), conf}, latest).ok());
+  ASSERT_EQ(core_view.snapshot_bytes(), latest.size());
+  std::string streamed;
+  for (std::uint64_t offset = 0; offset < core_view.snapshot_bytes(); offset = streamed.size()) {
+    const std::size_t before = streamed.size();
+    core_view.read_snapshot(offset, 8, streamed);
+    ASSERT_GT(streamed.size(), before);
+    ASSERT_LE(streamed.size() - before, 8u);
+  }
+  EXPECT_EQ(streamed, latest);
+  EXPECT_EQ(core_view.snapshot().data, latest);
+  // The metrics still count every file kept.
+  EXPECT_GT(s->snapshot_files_bytes(), latest.size() + std::string("the tree at 10").size());
+}
+
+// A follower receives a snapshot in chunks (SnapshotChunk), then a Ready
+// whose snapshot has empty data and snapshot_in_chunks set: what it stores
+// and installs is the chunks' bytes (it once stored the empty data, and the
+// replica then failed to load it and aborted).
+TEST_F(DiskStorageTest, ASnapshotStreamedInChunksIsStoredWhole) {
+  auto s = open();
+  ASSERT_TRUE(s->persist(entries(1, 3, 1)).ok());
+  const consensus::SnapshotMeta meta{LogIndex(40), Term(3), consensus::ConfState{{NodeId(1)}, {}}};
+  const std::string whole = "a snapshot sent in three chunks";
+  // A transfer that starts over at offset 0 discards what came before.
+  consensus::Ready stale;
+  stale.snapshot_chunks.push_back({meta, 0, "stale bytes", false});
+  ASSERT_TRUE(s->persist(stale).ok());
+  consensus::Ready first;
+  first.snapshot_chunks.push_back({meta, 0, whole.substr(0, 10), false});
+  first.snapshot_chunks.push_back({meta, 10, whole.substr(10, 10), false});
+  ASSERT_TRUE(s->persist(first).ok());
+  consensus::Ready last;
+  last.snapshot_chunks.push_back({meta, 20, whole.substr(20), true});
+  auto snap = std::make_shared<consensus::Snapshot>();
+  snap->meta = meta;
+  last.snapshot = snap;
+  last.snapshot_in_chunks = true;
+  ASSERT_TRUE(s->persist(last).ok());
+  EXPECT_EQ(s->snapshot_meta().index, LogIndex(40));
+  EXPECT_EQ(s->snapshot().data, whole);
+  s.reset();
+  s = open();
+  EXPECT_EQ(s->snapshot().data, whole);
+}
+
 TEST_F(DiskStorageTest, SnapshotFromTheLeaderReplacesTheWholeLog) {
   auto s = open();
   ASSERT_TRUE(s->persist(entries(1, 10, 1)).ok());

@@ -24,7 +24,7 @@ import unittest
 import urllib.request
 
 import ctest_main
-from coordd_harness import COORDD, free_port
+from coordd_harness import COORDD, four_letter, free_port
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(REPO, "deploy", "local-cluster.sh")
@@ -162,6 +162,103 @@ class LocalCluster(unittest.TestCase):
         for i in (1, 2, 3):
             self.assertFalse(os.path.exists(os.path.join(self.state, "server-%d" % i,
                                                          "coordd.pid")))
+
+    def znode_count(self, client_port):
+        m = re.search(r"^zk_znode_count\t(\d+)$", four_letter(client_port, "mntr"), re.M)
+        return int(m.group(1)) if m else None
+
+    def start_small_snapshots(self):
+        """Three servers that snapshot every 50 entries, so that a server
+        behind gets the snapshot; their ports by id."""
+        self.run_script("start", "3", "--", "--snapshot-entries", "50",
+                        timeout_s=START_TIMEOUT_S * 2)
+        ports = {}
+        for i in (1, 2, 3):
+            with open(os.path.join(self.state, "server-%d" % i, "ports")) as f:
+                kv = dict(line.split("=", 1) for line in f.read().split())
+            ports[i] = (int(kv["client"]), int(kv["http"]))
+        return ports
+
+    def write_znodes(self, prefix, count):
+        from kazoo.client import KazooClient
+        z = KazooClient(hosts=self.run_script("hosts").stdout.strip(), timeout=10.0)
+        z.start(timeout=STEP_TIMEOUT_S)
+        try:
+            for i in range(count):
+                z.create("/%s-%d" % (prefix, i), b"x")
+        finally:
+            z.stop()
+            z.close()
+
+    def test_a_wiped_server_with_the_same_id_catches_up(self):
+        """docs/OPERATIONS.md, "Replacing a dead server"."""
+        ports = self.start_small_snapshots()
+        self.write_znodes("before", 200)
+        roles = self.wait_status(lambda r: len(self.leaders(r)) == 1, "a leader")
+        leader = self.leaders(roles)[0]
+        wiped = next(i for i in (1, 2, 3) if i != leader)
+        self.run_script("kill", str(wiped))
+        data = os.path.join(self.state, "server-%d" % wiped, "data")
+        shutil.rmtree(data)
+        os.makedirs(data)
+        self.run_script("restart", str(wiped), timeout_s=START_TIMEOUT_S * 2)
+        # The leader finds the empty log when it next replicates a write,
+        # then sends its snapshot (in chunks) and the log after it.
+        self.write_znodes("after", 5)
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        want = self.znode_count(ports[leader][0])
+        while time.monotonic() < deadline and self.znode_count(ports[wiped][0]) != want:
+            time.sleep(0.1)
+        self.assertEqual(self.znode_count(ports[wiped][0]), want)
+        self.assertGreater(want, 205)
+        self.assertTrue(os.listdir(os.path.join(data, "snapshots")))
+        self.wait_status(lambda r: sorted(r.values()) == ["follower", "follower", "leader"],
+                         "all three up")
+        self.write_znodes("later", 5)
+
+    def test_restore_from_a_snapshot_backup(self):
+        """docs/OPERATIONS.md, "Restoring a cluster from a backup"."""
+        self.start_small_snapshots()
+        self.write_znodes("kept", 120)
+        snapshots = os.path.join(self.state, "server-1", "data", "snapshots")
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        names = []
+        while time.monotonic() < deadline and not names:
+            names = sorted(n for n in os.listdir(snapshots) if n.endswith(".snap"))
+            time.sleep(0.1)
+        self.assertTrue(names)
+        backup = os.path.join(self.state, names[-1])
+        shutil.copy(os.path.join(snapshots, names[-1]), backup)
+        index = int(names[-1][len("snapshot-"):-len(".snap")], 16)
+        self.write_znodes("lost", 5)
+        self.run_script("stop")
+        for i in (1, 2, 3):
+            data = os.path.join(self.state, "server-%d" % i, "data")
+            shutil.rmtree(data)
+            os.makedirs(os.path.join(data, "snapshots"))
+            shutil.copy(backup, os.path.join(data, "snapshots", names[-1]))
+        for i in (1, 2, 3):
+            self.run_script("restart", str(i), "--", "--recover-from-snapshot",
+                            timeout_s=START_TIMEOUT_S * 2)
+        self.wait_status(lambda r: sorted(r.values()) == ["follower", "follower", "leader"],
+                         "the restored cluster")
+        from kazoo.client import KazooClient
+        z = KazooClient(hosts=self.run_script("hosts").stdout.strip(), timeout=10.0)
+        z.start(timeout=STEP_TIMEOUT_S)
+        try:
+            children = z.get_children("/")
+            kept = [c for c in children if c.startswith("kept-")]
+            # Everything up to the snapshot's index, nothing after the backup.
+            self.assertGreater(len(kept), 0)
+            self.assertLessEqual(len(kept), index)
+            self.assertEqual([c for c in children if c.startswith("lost-")], [])
+            z.create("/after-restore", b"y")
+        finally:
+            z.stop()
+            z.close()
+        for i in (1, 2, 3):
+            self.assertIn("recovered: the log now starts from",
+                          read(os.path.join(self.state, "server-%d" % i, "coordd.log")))
 
     def test_bad_arguments_start_nothing(self):
         for args in (["start", "4"], ["start", "x"], ["kill", "1"], ["status"], ["frobnicate"]):

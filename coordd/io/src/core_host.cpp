@@ -123,13 +123,13 @@ void CoreHost::four_letter(std::shared_ptr<ClientConn> conn, std::string word) {
   std::string text;
   if (word == "dirs") {
     // What the host knows: the sizes of the snapshot files and the log.
-    text = "datadir_size: " + std::to_string(storage->snapshot_bytes()) +
+    text = "datadir_size: " + std::to_string(storage->snapshot_files_bytes()) +
            "\nlogdir_size: " + std::to_string(storage->log_bytes()) + "\n";
   } else if (word == "conf") {
     // ZooKeeper's keys; coord keeps snapshots and log in one directory.
     text = "clientPort=" + std::to_string(client_port) +
            "\nsecureClientPort=-1\ndataDir=" + data_dir +
-           "\ndataDirSize=" + std::to_string(storage->snapshot_bytes()) +
+           "\ndataDirSize=" + std::to_string(storage->snapshot_files_bytes()) +
            "\ndataLogDir=" + data_dir + "\ndataLogSize=" + std::to_string(storage->log_bytes()) +
            "\n" + replica->four_letter_word(word) +
            "maxClientCnxns=" + std::to_string(connections_per_address_max) +

@@ -142,7 +142,7 @@ HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& s
   gauge("coord_raft_term", "Current Raft term.", raft.term.value());
   gauge("coord_raft_commit_index", "Raft commit index.", raft.commit.value());
   gauge("coord_log_bytes", "Bytes used by the LMDB log.", storage.log_bytes());
-  gauge("coord_snapshot_bytes", "Bytes of snapshot files.", storage.snapshot_bytes());
+  gauge("coord_snapshot_bytes", "Bytes of snapshot files.", storage.snapshot_files_bytes());
   gauge("coord_storage_failed", "1 while storage refuses writes.",
         replica.storage_failed() ? 1 : 0);
   gauge("coord_read_only", "1 while the server serves reads only (ZooKeeper's read-only mode).",

@@ -184,13 +184,49 @@ consensus::Snapshot DiskReplicaStorage::snapshot() const {
   return snap;
 }
 
+std::uint64_t DiskReplicaStorage::snapshot_bytes() const {
+  if (snapshot_meta_.index.value() == 0) return 0;
+  auto n = snapshots_.payload_bytes(snapshot_meta_.index);
+  COORD_ASSERT(n.ok(), "cannot read the snapshot: ", n.status());
+  return *n;
+}
+
+void DiskReplicaStorage::read_snapshot(std::uint64_t offset, std::size_t max_bytes,
+                                       std::string& out) const {
+  COORD_ASSERT(snapshot_meta_.index.value() != 0, "read_snapshot without a snapshot");
+  const Status s = snapshots_.read_payload(snapshot_meta_.index, offset, max_bytes, out);
+  COORD_ASSERT(s.ok(), "cannot read the snapshot: ", s);
+}
+
 Status DiskReplicaStorage::persist(const consensus::Ready& rd) {
   LogWrite w;
+  // A snapshot streamed by the leader: its chunks come in order and
+  // contiguous; one at offset 0 starts it over. They are gathered here
+  // until the last one, whose Ready carries the snapshot to install.
+  for (const consensus::SnapshotChunk& c : rd.snapshot_chunks) {
+    if (c.offset == 0 || c.meta.index != incoming_meta_.index ||
+        c.meta.term != incoming_meta_.term) {
+      incoming_.clear();
+      incoming_meta_ = c.meta;
+    }
+    COORD_ASSERT(c.offset == incoming_.size(), "snapshot chunk at ", c.offset, " after ",
+                 incoming_.size(), " bytes");
+    incoming_.append(c.data);
+  }
   if (rd.snapshot) {
     // A snapshot from the leader: its file first, then the record that
     // points at it, in the same write as the entries that follow it.
-    COORD_RETURN_IF_ERROR(
-        snapshots_.save(rd.snapshot->meta.index, rd.snapshot->meta.term, rd.snapshot->data));
+    const bool chunked = rd.snapshot_in_chunks;
+    COORD_ASSERT(!chunked || (incoming_meta_.index == rd.snapshot->meta.index &&
+                              incoming_meta_.term == rd.snapshot->meta.term),
+                 "a streamed snapshot without its chunks");
+    COORD_RETURN_IF_ERROR(snapshots_.save(rd.snapshot->meta.index, rd.snapshot->meta.term,
+                                          chunked ? incoming_ : rd.snapshot->data));
+    if (chunked) {
+      incoming_.clear();
+      incoming_.shrink_to_fit();
+      incoming_meta_ = consensus::SnapshotMeta{};
+    }
     w.snapshot = SnapshotMeta{rd.snapshot->meta.index, rd.snapshot->meta.term,
                               encode_conf_state(rd.snapshot->meta.conf)};
     w.discard_log = true;

@@ -168,6 +168,61 @@ Result<SnapshotFile> SnapshotStore::load(LogIndex index) const {
   return decode(bytes, index, path);
 }
 
+namespace {
+
+// Reads exactly `n` bytes at `offset` of an open file; false at its end.
+bool pread_all(int fd, std::uint64_t offset, std::size_t n, char* out) {
+  while (n > 0) {
+    const ssize_t got = ::pread(fd, out, n, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    out += got;
+    offset += static_cast<std::uint64_t>(got);
+    n -= static_cast<std::size_t>(got);
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::uint64_t> SnapshotStore::payload_bytes(LogIndex index) const {
+  const std::string path = path_of(index);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_status("open", path);
+  char header[kHeaderBytes];
+  const bool read = pread_all(fd, 0, kHeaderBytes, header);
+  ::close(fd);
+  if (!read || std::string_view(header, 8) != kMagic) {
+    return Status(ErrorCode::DataInconsistency, path + ": corrupt snapshot: bad header");
+  }
+  return get_be(header + 28, 8);
+}
+
+Status SnapshotStore::read_payload(LogIndex index, std::uint64_t offset, std::size_t max_bytes,
+                                   std::string& out) const {
+  auto size = payload_bytes(index);
+  if (!size.ok()) return size.status();
+  const std::string path = path_of(index);
+  if (offset >= *size) {
+    return Status(ErrorCode::BadArguments, path + ": read at " + std::to_string(offset) +
+                                               " past the payload's " + std::to_string(*size) +
+                                               " bytes");
+  }
+  const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(max_bytes, *size - offset));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_status("open", path);
+  const std::size_t at = out.size();
+  out.resize(at + n);
+  const bool read = pread_all(fd, kHeaderBytes + offset, n, out.data() + at);
+  ::close(fd);
+  if (!read) {
+    out.resize(at);
+    return Status(ErrorCode::DataInconsistency,
+                  path + ": corrupt snapshot: shorter than its header says");
+  }
+  return Status();
+}
+
 std::string SnapshotStore::encode(LogIndex index, Term term, std::string_view payload) {
   std::string out = header_of(index, term, payload);
   out.append(payload);

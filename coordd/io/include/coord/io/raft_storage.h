@@ -47,6 +47,9 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   void entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
                std::vector<consensus::Entry>& out) const override;
   consensus::Snapshot snapshot() const override;
+  // The latest snapshot streamed from its file, a chunk at a time.
+  std::uint64_t snapshot_bytes() const override;
+  void read_snapshot(std::uint64_t offset, std::size_t max_bytes, std::string& out) const override;
 
   Status persist(const consensus::Ready& rd) override;
   Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) override;
@@ -61,7 +64,9 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   std::size_t log_bytes() const { return log_->used_bytes(); }
   // Duration of each synced log write, in microseconds.
   const Histogram& fsync_latency_us() const { return fsync_us_; }
-  std::size_t snapshot_bytes() const { return snapshots_.total_bytes(); }
+  // Bytes of every snapshot file kept, for metrics (not snapshot_bytes(),
+  // the size of the latest snapshot's data, which the core streams).
+  std::size_t snapshot_files_bytes() const { return snapshots_.total_bytes(); }
   const std::string& log_file() const { return log_->file_path(); }
 
  private:
@@ -73,6 +78,10 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   SnapshotStore snapshots_;
   consensus::HardState hard_state_;
   consensus::SnapshotMeta snapshot_meta_;
+  // The chunks of a snapshot being streamed from the leader, so far.
+  // Held in memory until the last one: one snapshot's data at most.
+  consensus::SnapshotMeta incoming_meta_;
+  std::string incoming_;
   // terms_[k] is the term of entry first_index() + k.
   std::deque<Term> terms_;
   Histogram fsync_us_;

@@ -53,6 +53,14 @@ class SnapshotStore {
   Status prune(std::size_t keep, LogIndex named);
   // Bytes of all snapshot files, for metrics.
   std::size_t total_bytes() const;
+  // The payload size of the snapshot at `index`, from its header; and up
+  // to `max_bytes` of that payload from `offset` appended to `out`. For
+  // streaming a snapshot to a follower without reading it whole: the
+  // checksum is not checked here (load() checks it; the receiver checks
+  // what it decodes).
+  Result<std::uint64_t> payload_bytes(LogIndex index) const;
+  Status read_payload(LogIndex index, std::uint64_t offset, std::size_t max_bytes,
+                      std::string& out) const;
 
   // The snapshot in a file's bytes, checked (header, length, checksum, and
   // that it holds the snapshot at `index`, which its name says); errors
