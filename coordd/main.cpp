@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
 
   CLI::App app{"coordd: a ZooKeeper-compatible coordination server"};
   app.set_config("--config", "", "Read flags from this file (TOML or INI: key = value)");
+  // A misspelt key in a config file must stop the server, not be ignored:
+  // the setting it meant would silently keep its default.
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("--bind", o.bind, "Address to listen on")->capture_default_str();
   app.add_option("--client-port", o.client_port, "ZooKeeper client port (0: any free port)")
       ->capture_default_str();

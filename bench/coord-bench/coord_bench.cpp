@@ -122,25 +122,32 @@ bool prepare(coord::Client& c, const Flags& f, const std::string& payload) {
   }
   Latch latch;
   std::atomic<int> errors{0};
+  // Written by the callbacks (one at a time, on the client's event thread)
+  // and read after the latch, which orders it.
+  std::string first_error;
+  auto failed = [&](coord::ErrorCode code, int i) {
+    if (errors++ == 0) first_error = key_path(f, i) + ": " + std::string(coord::error_name(code));
+  };
   for (int i = 0; i < f.keys; ++i) {
     c.submit(coord::ops::Create{key_path(f, i), payload},
              [&, i](coord::Result<coord::CreateResult> r) {
                if (r.code() == coord::ErrorCode::NodeExists) {
                  // Left by an earlier run: give it this run's payload.
                  c.submit(coord::ops::SetData{key_path(f, i), payload},
-                          [&](coord::Result<coord::Stat> s) {
-                            if (!s.ok()) ++errors;
+                          [&, i](coord::Result<coord::Stat> s) {
+                            if (!s.ok()) failed(s.code(), i);
                             latch.add();
                           });
                  return;
                }
-               if (!r.ok()) ++errors;
+               if (!r.ok()) failed(r.code(), i);
                latch.add();
              });
   }
   latch.wait_for_count(f.keys);
   if (errors > 0) {
-    std::fprintf(stderr, "coord-bench: %d keys could not be prepared\n", errors.load());
+    std::fprintf(stderr, "coord-bench: %d keys could not be prepared (the first: %s)\n",
+                 errors.load(), first_error.c_str());
     return false;
   }
   return true;
