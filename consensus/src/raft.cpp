@@ -737,6 +737,21 @@ struct Raft::Impl {
     r.to = m.from;
     r.context = m.context;
     send(std::move(r));
+    if (m.commit > log.last_index()) {
+      // The leader believes we hold entries we do not: we lost them (our
+      // data was wiped and we came back with the same id). Say where our
+      // log ends, as a rejection the leader takes for that (see
+      // Progress::lost_entries), so it does not wait for a write to find
+      // out.
+      Message lost;
+      lost.type = MessageType::AppendResponse;
+      lost.to = m.from;
+      lost.reject = true;
+      lost.index = m.commit;
+      lost.reject_hint = log.last_index();
+      lost.log_term = log.term(lost.reject_hint).value_or(Term(0));
+      send(std::move(lost));
+    }
   }
 
   void handle_snapshot(const Message& m) {

@@ -89,6 +89,8 @@ struct Replica::Impl {
   // connections, which a client may close while its request waits.
   std::map<std::pair<ConnId, std::uint64_t>, TimeMs> forwarded;
   std::uint64_t next_move_request = 1;
+  // Peers the host's links to are down now.
+  std::set<NodeId> links_down;
   // Sessions resumed here whose MoveSession entry has not applied yet: a
   // move to another server proposed before it must not close the
   // connection that resumed here after it.
@@ -318,10 +320,11 @@ struct Replica::Impl {
     release_held();
   }
 
-  // A leader is known and is not handing leadership over.
+  // A leader is known, reachable, and not handing leadership over.
   bool leader_settled() const {
     if (raft.leader() == NodeId(0)) return false;
-    return !leading() || raft.status().transfer_target == NodeId(0);
+    if (!leading()) return !links_down.contains(raft.leader());
+    return raft.status().transfer_target == NodeId(0);
   }
 
   // Writes held back during an election or a transfer go to the leader.
@@ -812,15 +815,16 @@ struct Replica::Impl {
       cmd.body = TxnCmd{c.session, c.identities, std::move(txn).value()};
     }
     if (item.proposed_at.value() == 0) item.proposed_at = now_steady;
+    if (clustered() && !leader_settled()) {
+      // An election or a leadership transfer is on, or the link to the
+      // leader is down: the write waits for the outcome (it stays queued,
+      // and so does everything behind it), within proposal_wait_ms_max, or
+      // until this server gives up on the quorum and turns its clients
+      // away.
+      held.insert(c.id);
+      return;
+    }
     if (!propose(cmd)) {
-      if (clustered() && !leader_settled()) {
-        // An election or a leadership transfer is on: the write waits for
-        // its outcome (it stays queued, and so does everything behind it),
-        // within proposal_wait_ms_max, or until this server gives up on
-        // the quorum and turns its clients away.
-        held.insert(c.id);
-        return;
-      }
       // No leader to take it: the client retries on another connection.
       close(c);
       return;
@@ -1421,7 +1425,13 @@ Status Replica::transfer_leadership(NodeId target, TimeMs steady, TimeMs wall) {
 void Replica::peer_link_changed(NodeId peer, bool up, TimeMs steady, TimeMs wall) {
   Impl& m = *impl_;
   m.set_time(steady, wall);
-  if (up || peer != m.raft.leader() || m.leading()) return;
+  if (up) {
+    m.links_down.erase(peer);
+    m.release_held();
+    return;
+  }
+  m.links_down.insert(peer);
+  if (peer != m.raft.leader() || m.leading()) return;
   m.raft.restart_forwarding();
   m.forwarded.clear();
   m.fail_in_flight();
