@@ -180,14 +180,14 @@ class RealCoorddTest(unittest.TestCase):
     def test_membership_changes_are_refused_with_the_servers_reason(self):
         rc, out, err = self.run_cmd("add-server", "2", "127.0.0.1:2888")
         self.assertEqual((rc, out), (8, ""))
-        self.assertRegex(err, r"^ReconfigDisabled: .*single node")
+        self.assertRegex(err, r"^ReconfigDisabled: membership does not change at run time")
         rc, _, err = self.run_cmd("remove-server", "7")
         self.assertEqual(rc, 8)
         self.assertIn("no member 7", err)
         self.assertEqual(self.run_cmd("transfer-leader", "1")[0], 0)
         rc, _, err = self.run_cmd("transfer-leader", "2")
         self.assertEqual(rc, 8)
-        self.assertIn("no member 2", err)
+        self.assertIn("no voter 2", err)
 
 
 if __name__ == "__main__":
