@@ -357,11 +357,15 @@ struct Replica::Impl {
       }
     }
     if (!stalled) return;
-    if (!leading()) {
-      raft.restart_forwarding();
-      forwarded.clear();
-    }
+    if (!leading()) restart_forwarding();
     fail_in_flight();
+  }
+
+  // What the old stream carried may be lost: nothing of it is awaited.
+  void restart_forwarding() {
+    raft.restart_forwarding();
+    forwarded.clear();
+    moving_here.clear();
   }
 
   // A server of a cluster that has known no leader for an election timeout
@@ -442,19 +446,26 @@ struct Replica::Impl {
   }
 
   void read_failed(std::uint64_t ctx) {
-    auto w = read_waiters.find(ctx);
-    if (w == read_waiters.end()) return;
-    auto [conn, seq] = w->second;
-    read_waiters.erase(w);
-    auto c = conns.find(conn);
-    if (c == conns.end()) return;
-    if (Item* item = c->second.find(seq);
-        item != nullptr && item->state == ItemState::WaitingRead) {
+    if (auto [c, item] = take_read_waiter(ctx); item != nullptr) {
       // The leader could not confirm the read (it stepped down, or the
       // request was lost): the sync's outcome is ConnectionLoss.
       ++stats.requests_outcome_unknown;
-      close(c->second);
+      close(*c);
     }
+  }
+
+  // The sync still waiting for the ReadIndex request `ctx`, which is
+  // answered now; nulls when it is gone.
+  std::pair<Conn*, Item*> take_read_waiter(std::uint64_t ctx) {
+    auto w = read_waiters.find(ctx);
+    if (w == read_waiters.end()) return {nullptr, nullptr};
+    auto [conn, seq] = w->second;
+    read_waiters.erase(w);
+    auto c = conns.find(conn);
+    if (c == conns.end()) return {nullptr, nullptr};
+    Item* item = c->second.find(seq);
+    if (item == nullptr || item->state != ItemState::WaitingRead) return {nullptr, nullptr};
+    return {&c->second, item};
   }
 
   void expire_local_sessions() {
@@ -689,16 +700,9 @@ struct Replica::Impl {
   // ---- reads and the per-connection queue --------------------------------------
 
   void read_state(const consensus::ReadState& rs) {
-    auto w = read_waiters.find(rs.context);
-    if (w == read_waiters.end()) return;
-    auto [conn, seq] = w->second;
-    read_waiters.erase(w);
-    auto c = conns.find(conn);
-    if (c == conns.end()) return;
-    if (Item* item = c->second.find(seq);
-        item != nullptr && item->state == ItemState::WaitingRead) {
+    if (auto [c, item] = take_read_waiter(rs.context); item != nullptr) {
       item->read_index = rs.index;
-      dirty.insert(conn);
+      dirty.insert(c->id);
     }
   }
 
@@ -1432,8 +1436,7 @@ void Replica::peer_link_changed(NodeId peer, bool up, TimeMs steady, TimeMs wall
   }
   m.links_down.insert(peer);
   if (peer != m.raft.leader() || m.leading()) return;
-  m.raft.restart_forwarding();
-  m.forwarded.clear();
+  m.restart_forwarding();
   m.fail_in_flight();
 }
 
