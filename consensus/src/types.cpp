@@ -311,15 +311,21 @@ Result<std::vector<ConfChange>> conf_entry_changes(std::string_view data) {
 }
 
 std::vector<Entry> bootstrap_entries(const ConfState& founding) {
-  std::vector<Entry> out;
-  auto add = [&](ConfChangeType type, NodeId id) {
-    const LogIndex index(out.size() + 1);
-    out.push_back(Entry{Term(1), index, EntryType::ConfChange, ConfChange{type, id}.encode()});
-  };
+  std::vector<ConfChange> changes;
   for (NodeId id : founding.voters)
-    add(ConfChangeType::AddVoter, id);
+    changes.push_back(ConfChange{ConfChangeType::AddVoter, id});
   for (NodeId id : founding.learners)
-    add(ConfChangeType::AddLearner, id);
+    changes.push_back(ConfChange{ConfChangeType::AddLearner, id});
+  return bootstrap_entries(changes);
+}
+
+std::vector<Entry> bootstrap_entries(const std::vector<ConfChange>& founding) {
+  std::vector<Entry> out;
+  for (const ConfChange& cc : founding) {
+    COORD_ASSERT(cc.type == ConfChangeType::AddVoter || cc.type == ConfChangeType::AddLearner,
+                 "a founding entry adds a member");
+    out.push_back(Entry{Term(1), LogIndex(out.size() + 1), EntryType::ConfChange, cc.encode()});
+  }
   return out;
 }
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "membership.h"
+#include "coord/core/membership.h"
 
 namespace {
 

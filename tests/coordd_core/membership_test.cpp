@@ -41,7 +41,7 @@
 //    an unknown key or a bad spec is BadArguments, a bad version, a key
 //    `server.1.2` or observers without a participant MarshallingError.
 
-#include "membership.h"
+#include "coord/core/membership.h"
 
 #include <gtest/gtest.h>
 

@@ -809,6 +809,26 @@ ApplyResult DataTree::apply(const Txn& txn, const Caller& caller, Zxid zxid, Tim
   return res;
 }
 
+ApplyResult DataTree::set_config(std::string_view data, Zxid zxid) {
+  Impl& t = *impl_;
+  COORD_ASSERT(zxid > t.last_zxid, "zxid ", zxid, " not after ", t.last_zxid);
+  t.last_zxid = zxid;
+  static constexpr std::string_view path = "/zookeeper/config";
+  const Node* n = t.lookup(path);
+  COORD_ASSERT(n != nullptr, "the tree has no ", path);
+  const TimeMs mtime(n->mtime);
+  ApplyResult res;
+  Stat st;
+  res.err = t.set(SetDataOp{std::string(path), std::string(data), -1}, Caller{}, true, zxid, mtime,
+                  nullptr, &st);
+  COORD_ASSERT(res.err == ErrorCode::Ok, "setting ", path, ": ", res.err);
+  res.stat = st;
+  t.fire(zxid, res.events);
+  res.quota = std::move(t.notices);
+  t.notices.clear();
+  return res;
+}
+
 std::string_view txn_first_path(const Txn& txn) {
   auto of_sub = [](const auto& op) -> std::string_view {
     using T = std::decay_t<decltype(op)>;

@@ -1,4 +1,4 @@
-#include "membership.h"
+#include "coord/core/membership.h"
 
 #include <arpa/inet.h>
 

@@ -60,6 +60,8 @@ struct Replica::Impl {
   Random spare_random;
   consensus::Raft raft;
   znode::DataTree tree;
+  // As of the last configuration entry applied (see ReplicaConfig).
+  Membership membership;
   SessionTable sessions;
   std::unordered_map<ConnId, Conn> conns;
   std::set<ConnId> dirty;  // connections whose queue may make progress
@@ -1511,6 +1513,17 @@ const ReplicaConfig& Replica::config() const {
 
 const consensus::ConfState& Replica::conf_state() const {
   return impl_->raft.conf_state();
+}
+const Membership& Replica::membership() const {
+  return impl_->membership;
+}
+
+void Replica::grant_super(ConnId conn) {
+  auto it = impl_->conns.find(conn);
+  if (it == impl_->conns.end()) return;
+  const Id super{"super", ""};
+  auto& ids = it->second.identities;
+  if (std::find(ids.begin(), ids.end(), super) == ids.end()) ids.push_back(super);
 }
 
 consensus::RaftStatus Replica::raft_status() const {

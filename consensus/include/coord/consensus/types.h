@@ -149,6 +149,9 @@ Result<std::vector<ConfChange>> conf_entry_changes(std::string_view data);
 // like any other entry. A storage for a founding member holds these entries
 // and this hard state before the core first starts on it.
 std::vector<Entry> bootstrap_entries(const ConfState& founding);
+// The same from the changes themselves (AddVoter or AddLearner, one per
+// member, voters first), for an application that puts a context in each.
+std::vector<Entry> bootstrap_entries(const std::vector<ConfChange>& founding);
 HardState bootstrap_hard_state(const ConfState& founding);
 
 struct SnapshotMeta {

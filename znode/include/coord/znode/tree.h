@@ -72,6 +72,13 @@ class DataTree {
   // state; a failed txn changes nothing but last_zxid().
   ApplyResult apply(const Txn& txn, const Caller& caller, Zxid zxid, TimeMs time);
 
+  // Sets the data of /zookeeper/config: the membership of a cluster, written
+  // by the replica when a configuration change applies (no client may write
+  // that node). Its version and mzxid move as for a setData and its data
+  // watches fire; its mtime stays as it is, since configuration entries
+  // carry no time. `zxid` must be greater than last_zxid().
+  ApplyResult set_config(std::string_view data, Zxid zxid);
+
   // A hint that the nodes at `paths` are about to be read or written, e.g.
   // the txns of a batch of committed entries: their index slots, nodes and
   // data are brought toward the cache together, so that the lookups which

@@ -37,6 +37,7 @@
 #include "coord/base/random.h"
 #include "coord/base/status.h"
 #include "coord/consensus/raft.h"
+#include "coord/core/membership.h"
 #include "coord/core/storage.h"
 #include "coord/protocol/jute.h"
 #include "coord/znode/tree.h"
@@ -55,6 +56,17 @@ struct ReplicaConfig {
   NodeId id{1};
   // Founding voters; a single-node server lists only itself.
   std::vector<NodeId> voters{NodeId(1)};
+  // A server of a cluster, founding or joining: the membership lives in
+  // /zookeeper/config (ZooKeeper 3.8's text, kept from the configuration
+  // changes as they apply) and changes through reconfig (opcode 16) and
+  // the admin API. Off, reconfig is answered ReconfigDisabled and
+  // /zookeeper/config stays empty, as on a standalone ZooKeeper.
+  bool reconfig_enabled = false;
+  // The founding members with their addresses, when this server founds a
+  // cluster: its log starts with founding_changes(founding) (so `voters`
+  // must be its participants), and a founding entry written without a
+  // member's spec (by an earlier coordd) is read with the spec given here.
+  Membership founding;
   // Length of one Raft tick; election and heartbeat timeouts count ticks.
   std::int64_t tick_ms = 50;
   int election_ticks = 10;
@@ -227,6 +239,10 @@ class Replica {
   // that is told to stop does first. InvalidState on a server that does
   // not lead or has no other voter.
   Status transfer_leadership(NodeId target, TimeMs steady, TimeMs wall);
+  // The connection (opened by the host for its admin API) acts as the
+  // super user from now on: its reconfig passes the ACL of
+  // /zookeeper/config.
+  void grant_super(ConnId conn);
 
   // ---- outputs -----------------------------------------------------------
 
@@ -281,6 +297,9 @@ class Replica {
   consensus::RaftStatus raft_status() const;
   // The cluster's configuration in force (the latest in the log).
   const consensus::ConfState& conf_state() const;
+  // The members as of the last configuration change applied here (its log
+  // index is the version); empty members unless reconfig_enabled.
+  const Membership& membership() const;
   const ReplicaStats& stats() const;
   const ReplicaConfig& config() const;
 
