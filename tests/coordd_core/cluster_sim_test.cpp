@@ -535,7 +535,10 @@ class ClusterSim {
         if (other.storage->hard_state().commit < meta.index) return;
       }
     }
-    check_committed_entries(n);  // before compaction hides them
+    // Before compaction hides them; the snapshot's index is applied, so
+    // committed, even when the stored commit index lags it (a Ready that
+    // only raises it is not written).
+    check_committed_entries(n, meta.index);
     std::string payload = n.replica->snapshot_payload();
     Status s = n.storage->snapshot_saved(meta, payload);
     if (!s.ok()) return fail("snapshot_saved: " + s.to_string());
@@ -607,9 +610,10 @@ class ClusterSim {
   // (c) and (d) on the committed entries a storage holds: the same entry at
   // the same index everywhere, and expiry proposed only by the leader of
   // the entry's term.
-  void check_committed_entries(const Node& n) {
+  void check_committed_entries(const Node& n, LogIndex committed = LogIndex(0)) {
     const LogIndex first = n.storage->first_index();
-    const LogIndex commit = std::min(n.storage->hard_state().commit, n.storage->last_index());
+    const LogIndex commit =
+        std::min(std::max(n.storage->hard_state().commit, committed), n.storage->last_index());
     if (commit < first) return;
     std::vector<consensus::Entry> entries;
     n.storage->entries(first, commit.next(), std::numeric_limits<std::size_t>::max(), entries);
