@@ -476,14 +476,27 @@ class ClusterSim {
     return true;
   }
 
+  // As an operator would: servers that are no members come back as
+  // observers first (a participant must be in sync to be added, and a
+  // server that is no member receives nothing), then every member becomes
+  // a participant again.
   void restore_membership() {
     Client* c = admin_client();
     if (c == nullptr) return;
+    const Membership& view = nodes_[static_cast<std::size_t>(c->node)].replica->membership();
     pr::ReconfigRequest req;
-    for (const Member& m : founding_.members)
-      req.new_members += (req.new_members.empty() ? "" : ",") + m.line();
+    for (const Member& m : founding_.members) {
+      if (view.find(m.id) != nullptr) continue;
+      req.joining_servers +=
+          (req.joining_servers.empty() ? "" : ",") + sim_member(m.id, MemberRole::Observer).line();
+    }
+    if (req.joining_servers.empty()) {
+      for (const Member& m : founding_.members)
+        req.new_members += (req.new_members.empty() ? "" : ",") + m.line();
+    }
     ++res_.reconfigs;
-    trace("client " + std::to_string(c->id) + " restores the founding membership");
+    trace("client " + std::to_string(c->id) + " restores the founding membership: joining '" +
+          req.joining_servers + "' new members '" + req.new_members + "'");
     send(*c, OpCode::Reconfig, req, Pending::Role::Other);
   }
 

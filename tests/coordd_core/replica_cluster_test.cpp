@@ -539,6 +539,35 @@ TEST(ReplicaMembership, AParticipantTurnsObserverInTwoSteps) {
   EXPECT_NE(c.node(f).four_letter_word("srvr").find("Mode: observer"), std::string::npos);
 }
 
+TEST(ReplicaMembership, WritesSentAfterAReconfigApplyAfterIt) {
+  Cluster c(founded_with_members);
+  c.elect();
+  c.start_joiner(4, nullptr);
+  c.start_joiner(5, nullptr);
+  const std::uint64_t f = a_follower(c);
+  const ConnId conn = c.open(f);
+  c.connect(conn);
+  c.node(f).grant_super(conn);
+  // Two participants at once: a joint entry, then the leader's own entry
+  // that leaves it; a write proposed between them would apply first.
+  const std::int32_t reconfig =
+      c.send(conn, OpCode::Reconfig,
+             pr::ReconfigRequest{member(4).line() + "," + member(5).line(), "", "", -1});
+  const std::int32_t create = c.send(conn, OpCode::Create, create_req("/next"));
+  std::map<std::int32_t, Reply> got;
+  ASSERT_TRUE(c.run_until([&] {
+    for (const Reply& r : c.replies(conn))
+      got[r.xid] = r;
+    return got.size() == 2;
+  }));
+  EXPECT_EQ(got[reconfig].err, ErrorCode::Ok);
+  EXPECT_EQ(got[create].err, ErrorCode::Ok);
+  EXPECT_LT(got[reconfig].zxid, got[create].zxid);
+  const auto st = c.node(f).tree().exists("/next");
+  ASSERT_TRUE(st.ok());
+  EXPECT_GT(st->czxid, c.node(f).membership().version);
+}
+
 TEST(ReplicaMembership, RefusalsComeInZooKeepersOrder) {
   Cluster c(founded_with_members);
   c.elect();

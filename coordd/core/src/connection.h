@@ -168,6 +168,10 @@ struct Conn {
       if (phase != Phase::Open) return false;
       // Held back (no leader to take it yet): nothing after it may go first.
       if (item.state == ItemState::Queued) break;
+      // A reconfig completes at the index where its last step applied,
+      // later than writes proposed meanwhile would: those wait for it, so
+      // that the session's writes take effect, and are answered, in order.
+      if (item.op == OpCode::Reconfig && item.state != ItemState::Done) break;
     }
     return !queue.empty() && queue.front().state == ItemState::Done;
   }

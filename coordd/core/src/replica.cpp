@@ -1399,10 +1399,12 @@ struct Replica::Impl {
   }
 
   // The voters the leader knows to be connected and following its log.
+  // Not Raft's recent_active, which every election timeout clears until
+  // the next replies: a reconfig right after would find no quorum in sync.
   std::vector<NodeId> synced_voters() const {
     std::vector<NodeId> out{config.id};
     for (const consensus::ProgressInfo& p : raft.status().progress) {
-      if (p.id != config.id && !p.learner && p.recent_active &&
+      if (p.id != config.id && !p.learner && !links_down.contains(p.id) &&
           p.state == consensus::ProgressState::Replicate) {
         out.push_back(p.id);
       }
