@@ -9,6 +9,11 @@ MemoryStorage::MemoryStorage(ConfState initial) {
   hard_state_ = bootstrap_hard_state(initial);
 }
 
+MemoryStorage::MemoryStorage(const std::vector<ConfChange>& founding) {
+  append(bootstrap_entries(founding));
+  hard_state_ = HardState{Term(1), NodeId(0), LogIndex(founding.size())};
+}
+
 LogIndex MemoryStorage::last_index() const {
   return entries_.front().index + (entries_.size() - 1);
 }

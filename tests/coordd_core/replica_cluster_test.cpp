@@ -40,17 +40,36 @@ class Cluster {
       c.tick_ms = kTickMs;
       c.reap_interval_ms = 100;
       if (configure) configure(c);
-      auto& n = nodes_[NodeId(id)];
-      n.storage = std::make_unique<MemoryReplicaStorage>(consensus::ConfState{c.voters, {}});
-      auto r = Replica::create(c, *n.storage, std::nullopt, Random(id * 7919), [this] {
-        std::string p(16, '\0');
-        for (char& ch : p)
-          ch = static_cast<char>(rng_.below(256));
-        return p;
-      });
-      EXPECT_TRUE(r.ok()) << r.status();
-      n.replica = std::move(r).value();
+      start(c, c.founding.members.empty()
+                   ? std::make_unique<MemoryReplicaStorage>(consensus::ConfState{c.voters, {}})
+                   : std::make_unique<MemoryReplicaStorage>(founding_changes(c.founding)));
     }
+  }
+
+  // Stops a server after it saved a snapshot of its state, and starts it
+  // again from that snapshot (and its log after it).
+  void restart_from_snapshot(std::uint64_t id) {
+    Node& n = nodes_.at(NodeId(id));
+    const consensus::SnapshotMeta meta = n.replica->snapshot_meta();
+    std::string payload = n.replica->snapshot_payload();
+    ASSERT_TRUE(n.storage->snapshot_saved(meta, payload).ok());
+    const ReplicaConfig config = n.replica->config();
+    n.replica.reset();
+    auto r = Replica::create(config, *n.storage, payload, Random(id * 31),
+                             [] { return std::string(16, 'p'); });
+    ASSERT_TRUE(r.ok()) << r.status();
+    n.replica = std::move(r).value();
+  }
+
+  // A server that starts empty and waits to be added.
+  void start_joiner(std::uint64_t id, const std::function<void(ReplicaConfig&)>& configure) {
+    ReplicaConfig c;
+    c.id = NodeId(id);
+    c.voters = {};
+    c.tick_ms = kTickMs;
+    c.reconfig_enabled = true;
+    if (configure) configure(c);
+    start(c, std::make_unique<MemoryReplicaStorage>(consensus::ConfState{}));
   }
 
   Replica& node(std::uint64_t id) { return *nodes_.at(NodeId(id)).replica; }
@@ -213,6 +232,7 @@ class Cluster {
       bool moved = false;
       for (auto& [id, n] : nodes_) {
         ReplicaOutput out = n.replica->take_output();
+        warnings_.insert(warnings_.end(), out.warnings.begin(), out.warnings.end());
         for (auto& o : out.connections) {
           moved = true;
           auto& in = inbox_[o.conn];
@@ -220,13 +240,26 @@ class Cluster {
           if (o.close && closed_.insert(o.conn).second) n.replica->connection_closed(o.conn);
         }
         for (auto& m : out.peer_messages) {
-          if (cut_.contains(m.from) || cut_.contains(m.to)) continue;
+          if (cut_.contains(m.from) || cut_.contains(m.to) || !nodes_.contains(m.to)) continue;
           moved = true;
           nodes_.at(m.to).replica->peer_message(m, steady_, wall_);
         }
       }
       if (!moved) return;
     }
+  }
+
+  void start(const ReplicaConfig& c, std::unique_ptr<MemoryReplicaStorage> storage) {
+    auto& n = nodes_[c.id];
+    n.storage = std::move(storage);
+    auto r = Replica::create(c, *n.storage, std::nullopt, Random(c.id.value() * 7919), [this] {
+      std::string p(16, '\0');
+      for (char& ch : p)
+        ch = static_cast<char>(rng_.below(256));
+      return p;
+    });
+    EXPECT_TRUE(r.ok()) << r.status();
+    n.replica = std::move(r).value();
   }
 
   std::map<NodeId, Node> nodes_;
@@ -240,6 +273,9 @@ class Cluster {
   TimeMs steady_{1'000};
   TimeMs wall_{1'700'000'000'000};
   Random rng_{5};
+
+ public:
+  std::vector<std::string> warnings_;
 };
 
 pr::CreateRequest create_req(std::string path, CreateMode mode = CreateMode::Persistent) {
@@ -385,6 +421,162 @@ TEST(ReplicaCluster, TheLeaderReportsItsFollowersInMntr) {
   const std::string fm = c.node(a_follower(c)).four_letter_word("mntr");
   EXPECT_NE(fm.find("zk_server_state\tfollower"), std::string::npos) << fm;
   EXPECT_EQ(fm.find("zk_followers"), std::string::npos) << fm;
+}
+
+// ---- membership ------------------------------------------------------------
+
+Member member(std::uint64_t id, MemberRole role = MemberRole::Participant) {
+  const auto port = static_cast<std::uint16_t>(id);
+  return Member{NodeId(id), HostPort{"127.0.0.1", static_cast<std::uint16_t>(7000 + port)},
+                static_cast<std::uint16_t>(7100 + port), role,
+                HostPort{"127.0.0.1", static_cast<std::uint16_t>(2180 + port)}};
+}
+
+void founded_with_members(ReplicaConfig& c) {
+  c.reconfig_enabled = true;
+  c.founding = Membership{{member(1), member(2), member(3)}, 0};
+}
+
+pr::ReconfigRequest joining(const Member& m) {
+  return pr::ReconfigRequest{m.line(), "", "", -1};
+}
+
+// Every server of `ids` shows `want` (members and version) in its
+// membership and in /zookeeper/config.
+void expect_membership_everywhere(Cluster& c, const std::vector<std::uint64_t>& ids,
+                                  const std::vector<Member>& want) {
+  const std::int64_t version = c.node(ids.front()).membership().version;
+  for (std::uint64_t id : ids) {
+    const Membership& m = c.node(id).membership();
+    EXPECT_EQ(m.members, want) << "server " << id;
+    EXPECT_EQ(m.version, version) << "server " << id;
+    auto data = c.node(id).tree().get_data("/zookeeper/config", znode::Caller{});
+    ASSERT_TRUE(data.ok());
+    ASSERT_TRUE(data->data.has_value());
+    EXPECT_EQ(std::string(*data->data), m.config_text()) << "server " << id;
+  }
+}
+
+TEST(ReplicaMembership, FoundingMembersAreShownInZookeeperConfig) {
+  Cluster c(founded_with_members);
+  c.elect();
+  expect_membership_everywhere(c, {1, 2, 3}, {member(1), member(2), member(3)});
+  EXPECT_EQ(c.node(1).membership().version, 3);  // the last founding entry
+  auto data = c.node(2).tree().get_data("/zookeeper/config", znode::Caller{});
+  ASSERT_TRUE(data.ok());
+  EXPECT_EQ(std::string(*data->data),
+            "server.1=127.0.0.1:7001:7101:participant;127.0.0.1:2181\n"
+            "server.2=127.0.0.1:7002:7102:participant;127.0.0.1:2182\n"
+            "server.3=127.0.0.1:7003:7103:participant;127.0.0.1:2183\n"
+            "version=3");
+}
+
+TEST(ReplicaMembership, AServerAddedFromAFollowerCatchesUpAndVotes) {
+  Cluster c(founded_with_members);
+  c.elect();
+  c.start_joiner(4, nullptr);
+  const ConnId conn = c.open(a_follower(c));
+  c.connect(conn);
+  c.node(a_follower(c)).grant_super(conn);
+  auto r = c.call(conn, OpCode::Reconfig, joining(member(4)));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->err, ErrorCode::Ok);
+  ASSERT_TRUE(c.run_until([&] { return c.node(4).membership().members.size() == 4; }));
+  expect_membership_everywhere(c, {1, 2, 3, 4}, {member(1), member(2), member(3), member(4)});
+  EXPECT_EQ(c.node(4).conf_state().voters.size(), 4u);
+  // The new server votes: with a founder cut off, the other three (of
+  // four) commit only with it.
+  std::uint64_t cut = 1;
+  while (NodeId(cut) == c.leader() || cut == a_follower(c))
+    ++cut;
+  c.isolate(cut);
+  auto w = c.call(conn, OpCode::Create, create_req("/after"));
+  ASSERT_TRUE(w.has_value());
+  EXPECT_EQ(w->err, ErrorCode::Ok);
+  EXPECT_TRUE(c.exists_on(4, "/after"));
+  // Its membership survives a restart from a snapshot.
+  const Membership before = c.node(4).membership();
+  c.restart_from_snapshot(4);
+  EXPECT_EQ(c.node(4).membership(), before);
+  EXPECT_TRUE(c.warnings_.empty()) << c.warnings_.front();
+}
+
+TEST(ReplicaMembership, ARemovedServerLeavesEveryConfiguration) {
+  Cluster c(founded_with_members);
+  const NodeId l = c.elect();
+  const std::uint64_t gone = l == NodeId(3) ? 2 : 3;
+  const ConnId conn = c.open(l.value());
+  c.connect(conn);
+  c.node(l.value()).grant_super(conn);
+  auto r = c.call(conn, OpCode::Reconfig, pr::ReconfigRequest{"", std::to_string(gone), "", -1});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->err, ErrorCode::Ok);
+  std::vector<std::uint64_t> left;
+  std::vector<Member> want;
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    if (id == gone) continue;
+    left.push_back(id);
+    want.push_back(member(id));
+  }
+  c.run_for(5 * kTickMs);
+  expect_membership_everywhere(c, left, want);
+  EXPECT_FALSE(c.node(left.front()).conf_state().is_member(NodeId(gone)));
+}
+
+TEST(ReplicaMembership, AParticipantTurnsObserverInTwoSteps) {
+  Cluster c(founded_with_members);
+  const NodeId l = c.elect();
+  const std::uint64_t f = a_follower(c);
+  const ConnId conn = c.open(l.value());
+  c.connect(conn);
+  c.node(l.value()).grant_super(conn);
+  auto r = c.call(conn, OpCode::Reconfig, joining(member(f, MemberRole::Observer)));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->err, ErrorCode::Ok);
+  c.run_for(5 * kTickMs);
+  EXPECT_TRUE(c.node(l.value()).conf_state().is_learner(NodeId(f)));
+  EXPECT_EQ(c.node(f).membership().find(NodeId(f))->role, MemberRole::Observer);
+  EXPECT_NE(c.node(f).four_letter_word("srvr").find("Mode: observer"), std::string::npos);
+}
+
+TEST(ReplicaMembership, RefusalsComeInZooKeepersOrder) {
+  Cluster c(founded_with_members);
+  c.elect();
+  const ConnId conn = c.open(a_follower(c));
+  c.connect(conn);
+  // Not the super user: world may only read /zookeeper/config.
+  auto r = c.call(conn, OpCode::Reconfig, joining(member(4)));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->err, ErrorCode::NoAuth);
+  // A stale version is refused before the permission is looked at.
+  r = c.call(conn, OpCode::Reconfig, pr::ReconfigRequest{member(4).line(), "", "", 1});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->err, ErrorCode::BadVersion);
+  // No participant left.
+  c.node(a_follower(c)).grant_super(conn);
+  r = c.call(conn, OpCode::Reconfig, pr::ReconfigRequest{"", "1,2,3", "", -1});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->err, ErrorCode::BadArguments);
+  // Three new participants of six with only the three founders in sync:
+  // no majority of the new membership is.
+  r = c.call(conn, OpCode::Reconfig,
+             pr::ReconfigRequest{member(4).line() + "," + member(5).line() + "," + member(6).line(),
+                                 "", "", -1});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->err, ErrorCode::NewConfigNoQuorum);
+  EXPECT_EQ(c.node(1).membership().members.size(), 3u);
+}
+
+TEST(ReplicaMembership, WithoutReconfigTheServerAnswersReconfigDisabled) {
+  Cluster c;
+  c.elect();
+  const ConnId conn = c.open(1);
+  c.connect(conn);
+  c.node(1).grant_super(conn);
+  auto r = c.call(conn, OpCode::Reconfig, joining(member(4)));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->err, ErrorCode::ReconfigDisabled);
+  EXPECT_TRUE(c.node(1).membership().members.empty());
 }
 
 }  // namespace

@@ -875,6 +875,11 @@ Result<ChildrenView> DataTree::get_children(std::string_view path, const Caller&
   return v;
 }
 
+bool DataTree::allows(std::string_view path, const Caller& caller, std::int32_t perms) const {
+  const Node* n = impl_->lookup(path);
+  return n != nullptr && impl_->allowed(*n, caller, caller.is_super(), perms);
+}
+
 Result<AclView> DataTree::get_acl(std::string_view path, const Caller& caller) const {
   const Node* n = impl_->lookup(path);
   if (n == nullptr) return ErrorCode::NoNode;

@@ -17,6 +17,7 @@
 #include "coord/protocol/frame.h"
 #include "coord/protocol/op_table.h"
 #include "four_letter.h"
+#include "reconfig.h"
 #include "replica_snapshot.h"
 #include "session_table.h"
 #include "wire.h"
@@ -97,6 +98,15 @@ struct Replica::Impl {
   // move to another server proposed before it must not close the
   // connection that resumed here after it.
   std::map<SessionId, int> moving_here;
+  // Reconfig requests of this server's clients sent to the leader and not
+  // answered yet, by id: (connection, request).
+  std::map<std::uint64_t, std::pair<ConnId, std::uint64_t>> reconfig_asks;
+  std::uint64_t next_reconfig_id = 1;
+  // Answered Ok: (index at which the new membership is in force,
+  // connection, request); answered once that index applies here.
+  std::vector<std::tuple<LogIndex, ConnId, std::uint64_t>> reconfig_due;
+  // The leader's plan in progress (one at a time).
+  std::optional<ReconfigRun> reconfig_run;
   ReplicaStats stats;
   FourLetterWords fourlw;
   ReplicaOutput out;
@@ -192,6 +202,7 @@ struct Replica::Impl {
       // A snapshot that came in chunks is the bytes storage assembled.
       if (rd.snapshot) install_snapshot(rd.snapshot_in_chunks ? storage.snapshot() : *rd.snapshot);
       apply_committed(rd.committed_entries);
+      advance_reconfig();
       for (const auto& rs : rd.read_states)
         read_state(rs);
       for (std::uint64_t ctx : rd.failed_reads)
@@ -203,6 +214,7 @@ struct Replica::Impl {
       raft.advance();
     }
     release_reads();
+    answer_due_reconfigs();
   }
 
   // A Ready whose only news is a higher commit index is not written: Raft
@@ -317,6 +329,10 @@ struct Replica::Impl {
   void leader_changed() {
     ++stats.leader_changes;
     fail_in_flight();
+    // Asks still unanswered were closed with their connections; a plan
+    // this server no longer leads is left to the client to retry.
+    reconfig_asks.clear();
+    if (!leading()) reconfig_run.reset();
     forwarded.clear();    // the new stream starts empty
     moving_here.clear();  // their outcome is unknown now
     release_held();
@@ -534,6 +550,7 @@ struct Replica::Impl {
     applied = e.index;
     ++applied_since_snapshot;
     applied_bytes_since_snapshot += e.data.size();
+    if (e.type == consensus::EntryType::ConfChange) apply_membership(e);
     if (cmd_or_null == nullptr) return;
     const Command& cmd = *cmd_or_null;
     if (cmd.origin.node == config.id) {
@@ -795,7 +812,7 @@ struct Replica::Impl {
 
   void propose_write(Conn& c, Item& item) {
     c.last_op = std::string(pr::op_name(item.op));
-    if (item.op == OpCode::Reconfig) return finish(item, ErrorCode::ReconfigDisabled);
+    if (item.op == OpCode::Reconfig) return propose_reconfig(c, item);
     if (read_only) {
       if (item.op == OpCode::CloseSession && sessions.close_local(c.session)) {
         // A local session ends here, without the log (ZooKeeper's
@@ -1276,6 +1293,212 @@ struct Replica::Impl {
     }
   }
 
+  // ---- membership and reconfig ---------------------------------------------------
+
+  static constexpr std::string_view config_path = "/zookeeper/config";
+
+  // The membership a tree holds in /zookeeper/config (a snapshot's).
+  Status restore_membership() {
+    membership = Membership{};
+    if (!config.reconfig_enabled) return Status();
+    auto v = tree.get_data(config_path, znode::Caller{{}, {Id{"super", ""}}});
+    if (!v.ok() || !v->data || v->data->empty()) return Status();
+    auto parsed = Membership::parse_config(*v->data);
+    if (!parsed.ok()) {
+      return Status(
+          ErrorCode::DataInconsistency,
+          "the snapshot's /zookeeper/config is no membership: " + parsed.status().message());
+    }
+    membership = std::move(parsed).value();
+    return Status();
+  }
+
+  // A configuration entry applies: the membership follows it, on every
+  // server alike, and /zookeeper/config shows it.
+  void apply_membership(const consensus::Entry& e) {
+    if (!config.reconfig_enabled) return;
+    auto changes = consensus::conf_entry_changes(e.data);
+    COORD_ASSERT(changes.ok(), "undecodable configuration entry ", e.index, ": ", changes.status());
+    // Leaving a joint configuration: its C_new is shown already.
+    if (changes->empty()) return;
+    for (consensus::ConfChange& cc : *changes) {
+      // Written by a coordd that kept no specs in its founding entries.
+      if (!cc.context.empty() || cc.type == consensus::ConfChangeType::RemoveVoter) continue;
+      if (const Member* m = config.founding.find(cc.node)) cc.context = m->line();
+    }
+    auto next = membership_after(membership, *changes, static_cast<std::int64_t>(e.index.value()));
+    if (!next.ok()) {
+      out.warnings.push_back("configuration entry " + std::to_string(e.index.value()) +
+                             " leaves /zookeeper/config as it was: " + next.status().message());
+      return;
+    }
+    membership = std::move(next).value();
+    const znode::ApplyResult res =
+        tree.set_config(membership.config_text(), Zxid(static_cast<std::int64_t>(e.index.value())));
+    route_events(res.events);
+  }
+
+  // A client's reconfig: checked here as far as this server can (3.8 checks
+  // the request before the caller's right to make it), then planned and
+  // carried out by the leader.
+  void propose_reconfig(Conn& c, Item& item) {
+    if (!config.reconfig_enabled) return finish(item, ErrorCode::ReconfigDisabled);
+    if (read_only) return finish(item, ErrorCode::NotReadOnly);
+    const auto& req = std::get<pr::ReconfigRequest>(item.body);
+    std::vector<NodeId> everyone;
+    for (const Member& m : membership.members)
+      everyone.push_back(m.id);
+    if (auto plan = plan_reconfig(membership, req, everyone); !plan.ok()) {
+      return finish(item, plan.code());
+    }
+    if (!tree.allows(config_path, c.caller(), perm::write)) return finish(item, ErrorCode::NoAuth);
+    if (item.proposed_at.value() == 0) item.proposed_at = now_steady;
+    if (!leader_settled()) {
+      held.insert(c.id);
+      return;
+    }
+    const std::uint64_t id = next_reconfig_id++;
+    reconfig_asks.emplace(id, std::pair(c.id, item.seq));
+    item.state = ItemState::Proposed;
+    if (leading()) return start_reconfig(config.id, id, req);
+    send_app(raft.leader(), app_reconfig_ask, ReconfigAsk{id, req}.encode());
+  }
+
+  void send_app(NodeId to, std::uint64_t kind, std::string body) {
+    consensus::Message m;
+    m.type = consensus::MessageType::App;
+    m.from = config.id;
+    m.to = to;
+    m.term = raft.term();
+    m.context = kind;
+    m.entries.push_back(
+        consensus::Entry{Term(0), LogIndex(0), consensus::EntryType::Normal, std::move(body)});
+    out.peer_messages.push_back(std::move(m));
+  }
+
+  // The voters the leader knows to be connected and following its log.
+  std::vector<NodeId> synced_voters() const {
+    std::vector<NodeId> out{config.id};
+    for (const consensus::ProgressInfo& p : raft.status().progress) {
+      if (p.id != config.id && !p.learner && p.recent_active &&
+          p.state == consensus::ProgressState::Replicate) {
+        out.push_back(p.id);
+      }
+    }
+    return out;
+  }
+
+  // Leader: plans the request of `origin`'s client `id` and proposes its
+  // first step, or answers at once.
+  void start_reconfig(NodeId origin, std::uint64_t id, const pr::ReconfigRequest& req) {
+    auto answer = [&](ErrorCode err, LogIndex index) {
+      reconfig_answer(origin, ReconfigAnswer{id, err, index});
+    };
+    if (!leading()) return answer(ErrorCode::ConnectionLoss, LogIndex(0));
+    // Another plan runs, or a change (the leader's own leave entry
+    // included) has not applied yet: the membership below is not the one
+    // the log is heading for.
+    if (reconfig_run || raft.conf_state() != membership.conf_state()) {
+      return answer(ErrorCode::ReconfigInProgress, LogIndex(0));
+    }
+    auto plan = plan_reconfig(membership, req, synced_voters());
+    if (!plan.ok()) return answer(plan.code(), LogIndex(0));
+    if (plan->steps.empty()) return answer(ErrorCode::Ok, applied);
+    reconfig_run = ReconfigRun{origin, id, std::move(plan->steps)};
+    propose_reconfig_step();
+  }
+
+  void propose_reconfig_step() {
+    ReconfigRun& run = *reconfig_run;
+    const std::vector<consensus::ConfChange>& step = run.steps[run.next];
+    const Status st =
+        step.size() == 1 ? raft.propose_conf_change(step.front()) : raft.propose_conf_changes(step);
+    if (!st.ok()) return finish_reconfig(st.code());
+    run.step_index = raft.last_index();
+    ++run.next;
+  }
+
+  void finish_reconfig(ErrorCode err) {
+    const ReconfigRun run = std::move(*reconfig_run);
+    reconfig_run.reset();
+    reconfig_answer(run.origin, ReconfigAnswer{run.id, err, applied});
+  }
+
+  // After entries applied: the step in flight is done once its entry has
+  // applied and its joint configuration has been left.
+  void advance_reconfig() {
+    if (!reconfig_run || applied < reconfig_run->step_index) return;
+    if (raft.conf_state_at(applied).joint()) return;
+    if (reconfig_run->next == reconfig_run->steps.size()) return finish_reconfig(ErrorCode::Ok);
+    if (!leading()) {
+      reconfig_run.reset();
+      return;
+    }
+    propose_reconfig_step();
+  }
+
+  void reconfig_answer(NodeId origin, const ReconfigAnswer& a) {
+    if (origin == config.id) return reconfig_answered(a);
+    send_app(origin, app_reconfig_answer, a.encode());
+  }
+
+  void reconfig_asked(const consensus::Message& m) {
+    if (m.entries.size() != 1) return;
+    auto ask = ReconfigAsk::decode(m.entries.front().data);
+    if (!ask.ok()) return;
+    start_reconfig(m.from, ask->id, ask->request);
+  }
+
+  void reconfig_answered(const consensus::Message& m) {
+    if (m.entries.size() != 1 || m.from != raft.leader()) return;
+    auto a = ReconfigAnswer::decode(m.entries.front().data);
+    if (a.ok()) reconfig_answered(*a);
+  }
+
+  void reconfig_answered(const ReconfigAnswer& a) {
+    auto w = reconfig_asks.find(a.id);
+    if (w == reconfig_asks.end()) return;
+    const auto [conn, seq] = w->second;
+    reconfig_asks.erase(w);
+    auto c = conns.find(conn);
+    if (c == conns.end()) return;
+    Item* item = c->second.find(seq);
+    if (item == nullptr || item->state != ItemState::Proposed) return;
+    if (a.err != ErrorCode::Ok) {
+      finish(*item, a.err);
+      dirty.insert(conn);
+      return;
+    }
+    // The outcome is known: no longer in flight (a leader change now
+    // must not fail it), only waiting for the index to apply here.
+    item->state = ItemState::WaitingRead;
+    reconfig_due.emplace_back(a.index, conn, seq);
+    answer_due_reconfigs();
+  }
+
+  // The reconfigs whose membership has applied here: answered, as 3.8
+  // answers, with /zookeeper/config's data and Stat.
+  void answer_due_reconfigs() {
+    std::erase_if(reconfig_due, [&](const auto& due) {
+      const auto& [index, conn, seq] = due;
+      if (index > applied) return false;
+      auto c = conns.find(conn);
+      if (c == conns.end()) return true;
+      Item* item = c->second.find(seq);
+      if (item == nullptr || item->state != ItemState::WaitingRead) return true;
+      auto v = tree.get_data(config_path, c->second.caller());
+      if (!v.ok()) {
+        finish(*item, v.code());
+      } else {
+        Data data;
+        if (v->data) data = std::string(*v->data);
+        finish(*item, ErrorCode::Ok, pr::GetDataResponse{std::move(data), v->stat});
+      }
+      dirty.insert(conn);
+      return true;
+    });
+  }
+
   // ---- snapshots ----------------------------------------------------------------
 
   std::string snapshot_payload() const { return write_replica_snapshot(applied, sessions, tree); }
@@ -1287,7 +1510,7 @@ struct Replica::Impl {
     tree.set_watches_per_connection_max(config.watches_per_connection_max);
     sessions.replace_global(std::move(snap->sessions));
     applied = snap->applied;
-    return Status();
+    return restore_membership();
   }
 
   void install_snapshot(const consensus::Snapshot& snap) {
@@ -1401,6 +1624,8 @@ void Replica::peer_message(const consensus::Message& msg, TimeMs steady, TimeMs 
   m.set_time(steady, wall);
   if (msg.type == consensus::MessageType::App) {
     if (msg.context == app_sessions_heard) m.sessions_heard(msg);
+    if (msg.context == app_reconfig_ask) m.reconfig_asked(msg);
+    if (msg.context == app_reconfig_answer) m.reconfig_answered(msg);
     return;
   }
   (void)m.raft.step(msg);

@@ -79,6 +79,8 @@ class MemoryStorage final : public LogStorage {
   // A storage for a founding member of a cluster with this configuration:
   // holds bootstrap_entries(initial) and bootstrap_hard_state(initial).
   explicit MemoryStorage(ConfState initial);
+  // The same with the founding entries' own changes (contexts included).
+  explicit MemoryStorage(const std::vector<ConfChange>& founding);
 
   HardState hard_state() const override { return hard_state_; }
   const SnapshotMeta& snapshot_meta() const override { return snapshot_.meta; }

@@ -94,6 +94,9 @@ class DataTree {
   Result<DataView> get_data(std::string_view path, const Caller& caller) const;
   Result<ChildrenView> get_children(std::string_view path, const Caller& caller) const;
   Result<AclView> get_acl(std::string_view path, const Caller& caller) const;
+  // Whether `caller` holds every permission of `perms` (perm::write...) on
+  // the node at `path`; false when there is no such node.
+  bool allows(std::string_view path, const Caller& caller, std::int32_t perms) const;
   // Number of descendants, the node itself excluded.
   Result<std::int64_t> get_all_children_number(std::string_view path, const Caller& caller) const;
   // Paths of `session`'s ephemerals starting with `prefix` (plain string

@@ -58,6 +58,8 @@ class ReplicaStorage : public consensus::LogStorage {
 class MemoryReplicaStorage final : public ReplicaStorage {
  public:
   explicit MemoryReplicaStorage(consensus::ConfState initial) : mem_(std::move(initial)) {}
+  explicit MemoryReplicaStorage(const std::vector<consensus::ConfChange>& founding)
+      : mem_(founding) {}
 
   consensus::HardState hard_state() const override { return mem_.hard_state(); }
   const consensus::SnapshotMeta& snapshot_meta() const override { return mem_.snapshot_meta(); }
