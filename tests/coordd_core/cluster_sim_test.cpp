@@ -44,6 +44,9 @@
 //   COORD_SIM_STALE_SYNC=1 the planted bug (ReplicaConfig::
 //                          sync_without_read_index_for_testing) on every node
 //   COORD_SIM_DISK_FAULTS=0 no storage that refuses writes
+//   COORD_SIM_MEMBERSHIP=0 no reconfig: by default a super client removes
+//                          servers, turns them into observers and back, and
+//                          the membership is restored before settling
 //   COORD_SIM_FOLLOWER_SNAPSHOTS=0  snapshots cover only what every
 //                          replica has (by default lagging followers must
 //                          receive them from the leader)
@@ -90,6 +93,7 @@ struct SimOptions {
   bool follower_snapshots = true;  // see COORD_SIM_FOLLOWER_SNAPSHOTS
   bool trace = false;
   bool disk_faults = true;  // storage that refuses writes for a while
+  bool membership = true;   // reconfig during the faults
 };
 
 std::string replay_command(const SimOptions& o) {
@@ -98,6 +102,7 @@ std::string replay_command(const SimOptions& o) {
      << " COORD_SIM_STEPS=" << o.steps;
   if (!o.follower_snapshots) os << " COORD_SIM_FOLLOWER_SNAPSHOTS=0";
   if (!o.disk_faults) os << " COORD_SIM_DISK_FAULTS=0";
+  if (!o.membership) os << " COORD_SIM_MEMBERSHIP=0";
   os << " COORD_SIM_TRACE=1";
   if (o.stale_sync_bug) os << " COORD_SIM_STALE_SYNC=1";
   os << " build/ci/tests/coordd_core/coordd_cluster_sim_test --gtest_filter='*Nodes*'";
@@ -140,6 +145,8 @@ struct SimResult {
   std::uint64_t unknown_never_committed = 0;  // unknown writes the log shows never happened
   std::uint64_t watch_events = 0;
   std::uint64_t disk_full = 0;
+  std::uint64_t reconfigs = 0;         // reconfig requests sent
+  std::uint64_t reconfigs_ok = 0;      // ... answered Ok
   std::uint64_t request_timeouts = 0;  // connections a client gave up on for a silent server
 };
 
@@ -246,10 +253,14 @@ class ClusterSim {
     std::vector<NodeId> voters;
     for (int i = 0; i < o_.nodes; ++i)
       voters.push_back(NodeId(static_cast<std::uint64_t>(i + 1)));
+    for (NodeId id : voters)
+      founding_.members.push_back(sim_member(id, MemberRole::Participant));
     for (int i = 0; i < o_.nodes; ++i) {
       Node n;
       n.id = voters[static_cast<std::size_t>(i)];
-      n.storage = std::make_unique<MemoryReplicaStorage>(consensus::ConfState{voters, {}});
+      n.storage = o_.membership
+                      ? std::make_unique<MemoryReplicaStorage>(founding_changes(founding_))
+                      : std::make_unique<MemoryReplicaStorage>(consensus::ConfState{voters, {}});
       n.steady_base = 1'000 + static_cast<std::int64_t>(rng_.below(100'000));
       n.skew_permille = static_cast<std::int64_t>(rng_.below(61)) - 30;
       n.wall_offset = 1'700'000'000'000 + static_cast<std::int64_t>(rng_.below(2'000)) - 1'000;
@@ -385,7 +396,95 @@ class ClusterSim {
     c.reap_interval_ms = 200;
     c.snapshot_entries = 1'000'000;  // snapshots are the simulator's to take
     c.sync_without_read_index_for_testing = o_.stale_sync_bug;
+    if (o_.membership) {
+      c.reconfig_enabled = true;
+      c.founding = founding_;
+    }
     return c;
+  }
+
+  static Member sim_member(NodeId id, MemberRole role) {
+    const std::string host = "10.0.0." + std::to_string(id.value());
+    return Member{id, HostPort{host, 2888}, 3888, role, HostPort{host, 2181}};
+  }
+
+  // ---- membership ------------------------------------------------------------------
+
+  // A client with a session, nothing much in flight, on a running server,
+  // acting as the super user from now on; null when there is none.
+  Client* admin_client() {
+    std::vector<Client*> ready;
+    for (Client& c : clients_) {
+      if (c.conn != 0 && !c.handshaking && c.session.value() != 0 && !c.read_only_session &&
+          !c.silent && c.pending.size() < 3) {
+        ready.push_back(&c);
+      }
+    }
+    if (ready.empty()) return nullptr;
+    Client* c = ready[rng_.below(ready.size())];
+    nodes_[static_cast<std::size_t>(c->node)].replica->grant_super(c->conn);
+    return c;
+  }
+
+  // One change of one server, as an operator would ask for it: remove a
+  // participant or make it an observer (while enough participants stay),
+  // promote or remove an observer, bring back a removed server.
+  void reconfigure() {
+    Client* c = admin_client();
+    if (c == nullptr) return;
+    const Membership& view = nodes_[static_cast<std::size_t>(c->node)].replica->membership();
+    std::size_t participants = 0;
+    for (const Member& m : view.members)
+      participants += m.role == MemberRole::Participant ? 1 : 0;
+    const NodeId x = nodes_[rng_.below(nodes_.size())].id;
+    const Member* m = view.find(x);
+    const std::size_t participants_min = o_.nodes == 3 ? 2 : 3;
+    pr::ReconfigRequest req;
+    if (m == nullptr) {
+      req.joining_servers =
+          sim_member(x, rng_.chance(1, 3) ? MemberRole::Observer : MemberRole::Participant).line();
+    } else if (m->role == MemberRole::Observer) {
+      if (rng_.chance(1, 3)) {
+        req.leaving_servers = std::to_string(x.value());
+      } else {
+        req.joining_servers = sim_member(x, MemberRole::Participant).line();
+      }
+    } else if (participants > participants_min) {
+      if (rng_.chance(1, 2)) {
+        req.leaving_servers = std::to_string(x.value());
+      } else {
+        req.joining_servers = sim_member(x, MemberRole::Observer).line();
+      }
+    } else {
+      return;
+    }
+    ++res_.reconfigs;
+    trace("client " + std::to_string(c->id) + " reconfig joining '" + req.joining_servers +
+          "' leaving '" + req.leaving_servers + "' at node " +
+          std::to_string(nodes_[static_cast<std::size_t>(c->node)].id.value()));
+    send(*c, OpCode::Reconfig, req, Pending::Role::Other);
+  }
+
+  // Before the final checks every server is a participant again, so that
+  // each must catch up with the rest.
+  bool membership_restored() const {
+    for (const Node& n : nodes_) {
+      if (!n.replica) return false;
+      const Membership& m = n.replica->membership();
+      if (m.members != founding_.members) return false;
+    }
+    return true;
+  }
+
+  void restore_membership() {
+    Client* c = admin_client();
+    if (c == nullptr) return;
+    pr::ReconfigRequest req;
+    for (const Member& m : founding_.members)
+      req.new_members += (req.new_members.empty() ? "" : ",") + m.line();
+    ++res_.reconfigs;
+    trace("client " + std::to_string(c->id) + " restores the founding membership");
+    send(*c, OpCode::Reconfig, req, Pending::Role::Other);
   }
 
   void boot(int k) {
@@ -436,7 +535,10 @@ class ClusterSim {
         if (other.storage->hard_state().commit < meta.index) return;
       }
     }
-    check_committed_entries(n);  // before compaction hides them
+    // Before compaction hides them; the snapshot's index is applied, so
+    // committed, even when the stored commit index lags it (a Ready that
+    // only raises it is not written).
+    check_committed_entries(n, meta.index);
     std::string payload = n.replica->snapshot_payload();
     Status s = n.storage->snapshot_saved(meta, payload);
     if (!s.ok()) return fail("snapshot_saved: " + s.to_string());
@@ -508,9 +610,10 @@ class ClusterSim {
   // (c) and (d) on the committed entries a storage holds: the same entry at
   // the same index everywhere, and expiry proposed only by the leader of
   // the entry's term.
-  void check_committed_entries(const Node& n) {
+  void check_committed_entries(const Node& n, LogIndex committed = LogIndex(0)) {
     const LogIndex first = n.storage->first_index();
-    const LogIndex commit = std::min(n.storage->hard_state().commit, n.storage->last_index());
+    const LogIndex commit =
+        std::min(std::max(n.storage->hard_state().commit, committed), n.storage->last_index());
     if (commit < first) return;
     std::vector<consensus::Entry> entries;
     n.storage->entries(first, commit.next(), std::numeric_limits<std::size_t>::max(), entries);
@@ -582,6 +685,8 @@ class ClusterSim {
       n.disk_full_until = now_ + 50 + static_cast<std::int64_t>(rng_.below(2'000));
       ++res_.disk_full;
       trace("disk of node " + std::to_string(n.id.value()) + " is full");
+    } else if (dice < 160 && o_.membership) {
+      reconfigure();
     }
   }
 
@@ -1065,6 +1170,21 @@ class ClusterSim {
         }
         break;
       case Pending::Role::Other:
+        if (p.op == OpCode::Reconfig) {
+          trace("client " + std::to_string(c.id) + " reconfig answered " +
+                std::string(error_name(h.err)) + " at zxid " + std::to_string(z));
+          if (h.err == ErrorCode::Ok) {
+            ++res_.reconfigs_ok;
+            // Answered once the new membership applied on this server.
+            const auto& config = std::get<pr::GetDataResponse>(*body);
+            const Node& n = nodes_[static_cast<std::size_t>(c.node)];
+            if (n.replica && config.data != n.replica->membership().config_text() &&
+                n.replica->membership().version <= z) {
+              return fail("reconfig answered with a config that node " +
+                          std::to_string(n.id.value()) + " does not show");
+            }
+          }
+        }
         if (p.op == OpCode::CloseSession && h.err == ErrorCode::Ok) {
           trace("client " + std::to_string(c.id) + " closed session 0x" + hex(c.session.value()));
           new_session(c);
@@ -1123,8 +1243,11 @@ class ClusterSim {
       for (Client& c : clients_) {
         if (failure_.empty()) client_step(c, /*settling=*/true);
       }
+      if (o_.membership && (now_ - start) % 500 == 0 && !membership_restored()) {
+        restore_membership();
+      }
       if (now_ - start < 2'000) continue;
-      converged = all_agree();
+      converged = all_agree() && (!o_.membership || membership_restored());
       bool served = true;
       for (const Client& c : clients_)
         served = served && c.answered_since_heal;
@@ -1330,6 +1453,7 @@ class ClusterSim {
   Random rng_;
   std::vector<Node> nodes_;
   std::vector<Client> clients_;
+  Membership founding_;  // every node a participant
   std::vector<Flight> net_;
   std::set<std::pair<std::uint64_t, std::uint64_t>> blocked_;  // (from, to) node ids
   std::set<std::string> committed_writes_;              // write_signature of every committed txn
@@ -1365,6 +1489,7 @@ SimOptions options_from_env() {
   o.trace = env_or("COORD_SIM_TRACE", 0) != 0;
   o.stale_sync_bug = env_or("COORD_SIM_STALE_SYNC", 0) != 0;
   o.disk_faults = env_or("COORD_SIM_DISK_FAULTS", 1) != 0;
+  o.membership = env_or("COORD_SIM_MEMBERSHIP", 1) != 0;
   return o;
 }
 
@@ -1412,6 +1537,8 @@ void run_seeds(int nodes, std::uint64_t default_seeds) {
     total.request_timeouts += r.request_timeouts;
     total.watch_events += r.watch_events;
     total.disk_full += r.disk_full;
+    total.reconfigs += r.reconfigs;
+    total.reconfigs_ok += r.reconfigs_ok;
     if (!r.failure.empty()) {
       ++failed;
       ADD_FAILURE() << "seed " << seed << " (" << nodes << " nodes): " << r.failure << "\n"
@@ -1425,7 +1552,8 @@ void run_seeds(int nodes, std::uint64_t default_seeds) {
             << " of them never committed, " << total.linearizable_reads << " linearizable reads, "
             << total.request_timeouts << " requests timed out, " << total.elections << " leaders, "
             << total.crashes << " crashes, " << total.partitions << " partitions, "
-            << total.disk_full << " full disks, " << total.snapshots << " snapshots, "
+            << total.disk_full << " full disks, " << total.reconfigs << " reconfigs ("
+            << total.reconfigs_ok << " done), " << total.snapshots << " snapshots, "
             << total.expired_sessions << " sessions expired, " << total.watch_events
             << " watch events; linearizability searches that gave up: " << total.unknown_keys
             << "\n";

@@ -70,6 +70,8 @@ struct Conn {
   std::uint16_t port = 0;
   std::uint64_t received = 0;
   std::uint64_t sent = 0;
+  // The highest zxid in a reply header sent so far (see keep_zxid_order).
+  std::int64_t reply_zxid_max = 0;
   TimeMs established{0};  // wall clock, as `cons` shows it
   std::string last_op = "NA";
   // For `cons`: the last reply's xid and zxid, when it was sent (wall ms)

@@ -706,10 +706,32 @@ struct Replica::Impl {
     return !ev.acl || znode::acl_allows(*ev.acl, c.caller(), perm::read);
   }
 
+  // A reply decided early (a request refused before the writes queued
+  // ahead of it applied) leaves after theirs: it then carries their zxid,
+  // so that the zxids a client sees never go back. Header zxids of 0 (auth)
+  // stay as they are.
+  static void keep_zxid_order(Conn& c, pr::Bytes& frame) {
+    constexpr std::size_t at = pr::frame_length_prefix_bytes + 4;  // after the xid
+    if (frame.size() < at + 8) return;
+    std::uint64_t z = 0;
+    for (std::size_t i = 0; i < 8; ++i)
+      z = (z << 8) | frame[at + i];
+    const auto zxid = static_cast<std::int64_t>(z);
+    if (zxid <= 0) return;
+    if (zxid >= c.reply_zxid_max) {
+      c.reply_zxid_max = zxid;
+      return;
+    }
+    const auto max = static_cast<std::uint64_t>(c.reply_zxid_max);
+    for (std::size_t i = 0; i < 8; ++i)
+      frame[at + i] = static_cast<std::uint8_t>(max >> (8 * (7 - i)));
+  }
+
   // Sends the replies already decided at the front of the queue, without
   // executing anything.
   void emit_done(Conn& c) {
-    c.emit_done([&](const Item& item) {
+    c.emit_done([&](Item& item) {
+      keep_zxid_order(c, item.reply);
       record_reply(c, item);
       send(c, item.reply);
       if (item.close_after) close(c);
