@@ -434,6 +434,30 @@ int reconfig_status_of(ErrorCode code) {
   }
 }
 
+std::string reconfig_error_message(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::ReconfigDisabled:
+      return "membership does not change at run time on a single server: a cluster is started "
+             "with --peers";
+    case ErrorCode::BadArguments:
+      return "the new membership is refused (a joiner without a client address or using another "
+             "member's address, no participant left, or too many members)";
+    case ErrorCode::NoAuth:
+      return "the admin session may not change /zookeeper/config";
+    case ErrorCode::BadVersion:
+      return "the membership changed meanwhile";
+    case ErrorCode::ReconfigInProgress:
+      return "another membership change is under way; ask again once it is done";
+    case ErrorCode::NewConfigNoQuorum:
+      return "too few servers of the new membership are connected and caught up";
+    case ErrorCode::ConnectionLoss:
+      return "the outcome is unknown (the leader changed or the change took too long): read "
+             "/zookeeper/config";
+    default:
+      return "reconfig failed";
+  }
+}
+
 // Runs `request` as the super user on an admin session and answers with
 // the membership it led to, read from the reply's /zookeeper/config data.
 void reconfig(const HttpCluster& cluster, const std::string& ip, protocol::ReconfigRequest request,
@@ -444,8 +468,7 @@ void reconfig(const HttpCluster& cluster, const std::string& ip, protocol::Recon
   }
   auto on_reply = [done](ErrorCode err, const pr::ResponseBody& body) {
     if (err != ErrorCode::Ok) {
-      return done(
-          error_reply(reconfig_status_of(err), err, "reconfig: " + std::string(error_name(err))));
+      return done(error_reply(reconfig_status_of(err), err, reconfig_error_message(err)));
     }
     const auto* data = std::get_if<pr::GetDataResponse>(&body);
     auto membership = data != nullptr && data->data
