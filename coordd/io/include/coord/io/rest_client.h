@@ -14,6 +14,11 @@
 // refused while all are busy. The REST API takes no credentials: nodes whose
 // ACLs name digest users are written through a ZooKeeper client.
 //
+// The admin API keeps a RestClients of its own whose connections the
+// replica treats as the super user (Replica::grant_super), for the
+// reconfigs behind POST and DELETE /v1/cluster/members; those sessions
+// never serve the REST API's znode requests.
+//
 // Thread safety: the core thread only, like the replica it drives.
 #pragma once
 
