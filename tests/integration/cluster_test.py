@@ -842,6 +842,30 @@ class Membership(MembershipTest):
             for gone in doomed:
                 self.assertNotIn('coord_peer_connected{peer="%d"}' % gone, metrics)
 
+    def test_an_observer_joins_and_is_promoted(self):
+        c = self.cluster
+        four = c.spawn_joiner()
+        status, reply = self.admin(1, "POST", "/v1/cluster/members",
+                                   c.member_body(four, role="observer"))
+        self.assertEqual(status, 200, reply)
+        self.assertEqual(reply["members"][-1]["role"], "observer")
+        c.wait("server %d observes" % four, lambda: c.mode(four) == "observer", WAIT_S)
+        for sid in c.live():
+            (m,) = [m for m in http_json(c.http_ports[sid], "/v1/cluster")["members"]
+                    if m["id"] == four]
+            self.assertEqual((m["member_role"], m["voter"]), ("observer", False), sid)
+        # It serves clients; the quorum is still two of the three.
+        k = self.client(c.hosts([four]))
+        bounded(k.create_async("/through-the-observer", b""))
+        members, _ = config_of(k)
+        self.assertTrue(members[four].endswith(":0:observer;127.0.0.1:%d" % c.client_ports[four]))
+        # The same member as a participant: promoted.
+        status, reply = self.admin(2, "POST", "/v1/cluster/members", c.member_body(four))
+        self.assertEqual(status, 200, reply)
+        c.wait("server %d follows" % four, lambda: c.mode(four) == "follower", WAIT_S)
+        self.assert_config_everywhere(c.ids)
+        self.assert_cluster_view(c.ids)
+
     def test_refusals(self):
         c = self.cluster
         four = c.spawn_joiner()
