@@ -277,22 +277,33 @@ class CoorddCluster:
         """Starts one more server with --join and the next free id (its
         --peers: the servers of the cluster and itself); returns its id.
         It serves nothing until a member adds it."""
-        sid = max(self.ids) + 1
-        socks = []
-        try:
-            for _ in range(3):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.bind(("127.0.0.1", 0))
-                socks.append(s)
-            ports = [s.getsockname()[1] for s in socks]
-        finally:
-            for s in socks:
-                s.close()
-        self.peer_ports[sid], self.client_ports[sid], self.http_ports[sid] = ports
-        self.ids.append(sid)
+        sid = max(self.ids + list(self.servers)) + 1
         self.joined.add(sid)
-        self.servers[sid] = self._make(sid)
-        self.servers[sid].start()
+        for attempt in range(2):
+            socks = []
+            try:
+                for _ in range(3):
+                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    s.bind(("127.0.0.1", 0))
+                    socks.append(s)
+                ports = [s.getsockname()[1] for s in socks]
+            finally:
+                for s in socks:
+                    s.close()
+            self.peer_ports[sid], self.client_ports[sid], self.http_ports[sid] = ports
+            if sid not in self.ids:
+                self.ids.append(sid)
+            self.servers[sid] = self._make(sid)
+            try:
+                self.servers[sid].start()
+                return sid
+            except RuntimeError as e:
+                # A port taken between its choice and the bind: once more
+                # with new ports.
+                self.servers[sid].kill9()
+                shutil.rmtree(self.servers[sid].data_dir, ignore_errors=True)
+                if attempt == 1 or "Address already in use" not in str(e):
+                    raise
         return sid
 
     def member_line(self, sid, role="participant"):
