@@ -48,8 +48,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::uint64_t{1}, coord::limits::node_id_max))
       ->capture_default_str();
   app.add_option("--peers", peers,
-                 "Every founding server of the cluster, this one included: "
-                 "1=host:peerport,2=host:peerport,3=host:peerport (none: a single node)");
+                 "The servers of the cluster, this one included: "
+                 "1=host:peerport,2=host:peerport,3=host:peerport, each optionally with its "
+                 "client address as 1=host:peerport;clientport or "
+                 "1=host:peerport;clienthost:clientport (none: a single node). Founding servers "
+                 "must all be given the same list: it is the cluster's first membership");
+  app.add_flag("--join", o.join,
+               "Join a running cluster instead of founding one: start with an empty log and wait "
+               "until a member adds this server (reconfig or POST /v1/cluster/members); --peers "
+               "then lists the current members and this server. Ignored when the data directory "
+               "holds a log already");
   app.add_option("--peer-port", o.peer_port,
                  "Port for the other servers (default: the one --peers gives this server)");
   app.add_option("--peer-bind", o.peer_bind, "Address for the other servers (default: --bind)");
@@ -149,7 +157,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "coordd: --peers: %s\n", parsed.status().message().c_str());
       return 2;
     }
-    o.peers = std::move(parsed).value();
+    o.peers = std::move(parsed->peers);
+    o.client_addresses = std::move(parsed->clients);
   }
   if (!secret_file.empty()) {
     struct stat st {};

@@ -4,7 +4,8 @@
 #
 #   deploy/local-cluster.sh start [N] [-- coordd flags...]
 #                                      start N servers (odd, default 3); again
-#                                      after stop: the same servers on their data
+#                                      after stop (without N): the same servers
+#                                      on their data
 #   deploy/local-cluster.sh status     each server's role, term, commit and
 #                                      applied index, or "down"
 #   deploy/local-cluster.sh hosts      the connection string (host:port,...)
@@ -14,7 +15,12 @@
 #                                      with the same flags (and these, once)
 #   deploy/local-cluster.sh stop       SIGTERM every server, SIGKILL what is
 #                                      still running after a bounded wait
-#   deploy/local-cluster.sh add        not supported yet (membership changes)
+#   deploy/local-cluster.sh add        start one more server (the next free id)
+#                                      with --join and add it to the cluster
+#                                      through a running server's admin API
+#   deploy/local-cluster.sh remove ID  remove a server from the cluster (admin
+#                                      API of another running server), then
+#                                      stop it; its directory stays
 #
 # State lives in $COORD_CLUSTER_DIR (default ./coord-cluster): the cluster
 # secret, and per server a config file, its data directory, its log and its
@@ -145,6 +151,35 @@ http_get() {
   )
 }
 
+# An HTTP request with a JSON body (empty: none): the reply's body, then its
+# status code on a line of its own (000 when nothing answers).
+http_send() {
+  local method="$1" port="$2" path="$3" body="${4:-}"
+  if command -v curl >/dev/null 2>&1; then
+    curl -s --max-time 30 -X "$method" -H 'Content-Type: application/json' \
+      ${body:+--data "$body"} -w '\n%{http_code}\n' "http://$host:$port$path" 2>/dev/null ||
+      printf '\n000\n'
+    return
+  fi
+  local reply
+  reply="$(
+    exec 2>/dev/null
+    exec 3<>"/dev/tcp/$host/$port" || exit 0
+    printf '%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
+      "$method" "$path" "$host" "${#body}" "$body" >&3
+    timeout 30 cat <&3 || true
+  )"
+  # The body follows the blank line after the headers; the code is the
+  # second word of the status line.
+  sed '1,/^\r\{0,1\}$/d' <<<"$reply"
+  printf '%s\n' "$(head -n 1 <<<"$reply" | awk '{print $2}' | grep -E '^[0-9]{3}$' || echo 000)"
+}
+
+# A string field of a flat JSON object.
+json_string() {
+  sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" <<<"$2" | head -n 1
+}
+
 # A number field of a flat JSON object (the status carries no nested key of
 # the same name before these).
 json_number() {
@@ -270,11 +305,44 @@ pick_port() {
   die "no free port found"
 }
 
+# The config file of server $1: --peers $2 (the founding servers, or the
+# members and this server for one that joins), cluster id $3, and with $4
+# the line that makes it join.
+write_config() {
+  local i="$1" peers="$2" cluster_id="$3" join="${4:-}"
+  cat >"$(config_of "$i")" <<EOF
+# coordd server $i of a local cluster, written by $prog.
+# Every key is a coordd flag without its dashes (coordd --help).
+id = $i
+peers = "$peers"
+cluster-id = "$cluster_id"
+cluster-secret-file = "$state/secret"
+bind = "$host"
+client-port = $(port_of "$i" client)
+http-port = $(port_of "$i" http)
+peer-port = $(port_of "$i" peer)
+data-dir = "$(server_dir "$i")/data"
+log-level = "info"
+EOF
+  if [[ -n "$join" ]]; then
+    printf '# Joined a running cluster: started with an empty log, added by reconfig.\njoin = true\n' \
+      >>"$(config_of "$i")"
+  fi
+}
+
+set_server_ids() {
+  local ids="$1" coordd
+  coordd="$(cluster_value coordd)"
+  printf 'servers=%s\ncoordd=%s\n' "$ids" "$coordd" >"$state/cluster.new"
+  mv "$state/cluster.new" "$state/cluster"
+}
+
 # ---- commands ----
 cmd_start() {
-  local n=3 extra=()
+  local n=3 n_given=0 extra=()
   if [[ $# -gt 0 && "$1" != "--" ]]; then
     n="$1"
+    n_given=1
     shift
   fi
   if [[ $# -gt 0 ]]; then
@@ -286,12 +354,13 @@ cmd_start() {
     die "start: N must be a number from 1 to 255"
   fi
   n=$((10#$n))
-  ((n % 2 == 1)) || die "start: N must be odd (a cluster of $n servers survives no more failures than one of $((n - 1)))"
 
   if [[ -f "$state/cluster" ]]; then
     require_state
     local id running="" existing
     existing="$(server_ids | wc -w)"
+    # Servers added or removed since the first start count as they are now.
+    ((n_given)) || n="$existing"
     ((existing == n)) || die "$state holds a cluster of $existing servers; stop it and remove $state for another size"
     for id in $(server_ids); do
       if running_pid "$id" >/dev/null; then running+=" $id"; fi
@@ -300,6 +369,7 @@ cmd_start() {
     ((${#extra[@]} == 0)) || die "start: flags after -- are for a new cluster; $state keeps those it was started with"
     echo "$prog: starting the $n servers in $state again, on their data"
   else
+    ((n % 2 == 1)) || die "start: N must be odd (a cluster of $n servers survives no more failures than one of $((n - 1)))"
     local coordd
     coordd="$(find_coordd)"
     mkdir -p "$state"
@@ -323,23 +393,10 @@ cmd_start() {
       http="$(pick_port)"
       peer="$(pick_port)"
       printf 'client=%s\nhttp=%s\npeer=%s\n' "$client" "$http" "$peer" >"$(server_dir "$i")/ports"
-      peers+="${peers:+,}$i=$host:$peer"
+      peers+="${peers:+,}$i=$host:$peer;$host:$client"
     done
     for i in "${ids[@]}"; do
-      cat >"$(config_of "$i")" <<EOF
-# coordd server $i of a local cluster, written by $prog.
-# Every key is a coordd flag without its dashes (coordd --help).
-id = $i
-peers = "$peers"
-cluster-id = "$cluster_id"
-cluster-secret-file = "$state/secret"
-bind = "$host"
-client-port = $(port_of "$i" client)
-http-port = $(port_of "$i" http)
-peer-port = $(port_of "$i" peer)
-data-dir = "$(server_dir "$i")/data"
-log-level = "info"
-EOF
+      write_config "$i" "$peers" "$cluster_id"
     done
     {
       echo "servers=$(
@@ -458,9 +515,94 @@ cmd_restart() {
   echo "$prog: server $id is up (pid $(running_pid "$id")), client $host:$(port_of "$id" client)"
 }
 
+# A running server other than $1 to send admin requests to; empty if none.
+admin_server() {
+  local id
+  for id in $(server_ids); do
+    [[ "$id" != "${1:-}" ]] || continue
+    if running_pid "$id" >/dev/null; then
+      echo "$id"
+      return
+    fi
+  done
+}
+
 cmd_add() {
-  echo "$prog: add: not supported yet: membership changes at run time (adding or removing a server) are coming; a cluster runs with the servers it was started with" >&2
-  exit 2
+  require_state
+  local via id=0 d n peers="" i cluster_id
+  via="$(admin_server)"
+  [[ -n "$via" ]] || die "add: no server is running ($prog start)"
+  # The next id never used here: a removed server's directory stays.
+  for d in "$state"/server-*; do
+    n="${d##*/server-}"
+    if [[ "$n" =~ ^[0-9]+$ ]] && ((10#$n > id)); then id=$((10#$n)); fi
+  done
+  id=$((id + 1))
+  ((id <= 255)) || die "add: no server id left (ids go up to 255)"
+  cluster_id="$(sed -n 's/^cluster-id = "\(.*\)"$/\1/p' "$(config_of "$via")")"
+  mkdir -p "$(server_dir "$id")/data"
+  printf 'client=%s\nhttp=%s\npeer=%s\n' "$(pick_port)" "$(pick_port)" "$(pick_port)" \
+    >"$(server_dir "$id")/ports"
+  for i in $(server_ids) "$id"; do
+    peers+="${peers:+,}$i=$host:$(port_of "$i" peer);$host:$(port_of "$i" client)"
+  done
+  write_config "$id" "$peers" "$cluster_id" join
+  launch "$id"
+  if ! wait_serving "$id"; then
+    rm -rf "$(server_dir "$id")"
+    exit 1
+  fi
+  local body reply code
+  body="{\"id\":$id,\"peer_address\":\"$host:$(port_of "$id" peer)\",\"client_address\":\"$host:$(port_of "$id" client)\",\"role\":\"participant\"}"
+  reply="$(http_send POST "$(port_of "$via" http)" /v1/cluster/members "$body")"
+  code="$(tail -n 1 <<<"$reply")"
+  if [[ "$code" != 200 ]]; then
+    echo "$prog: add: server $via refused to add server $id (HTTP $code): $(sed '$d' <<<"$reply")" >&2
+    echo "$prog: add: stopping server $id and removing $(server_dir "$id")" >&2
+    kill -KILL "$(running_pid "$id")" 2>/dev/null || true
+    rm -rf "$(server_dir "$id")"
+    exit 1
+  fi
+  set_server_ids "$(cluster_value servers),$id"
+  # Added: it follows once the leader has sent it the log.
+  local deadline=$((SECONDS + start_timeout_s)) leader=""
+  while ((SECONDS < deadline)); do
+    leader="$(json_number leader_id "$(http_get "$(port_of "$id" http)" /v1/cluster/status)")"
+    [[ -n "$leader" && "$leader" != 0 ]] && break
+    sleep 0.1
+  done
+  if [[ -z "$leader" || "$leader" == 0 ]]; then
+    echo "$prog: add: server $id was added but follows no leader yet (see $(log_of "$id"))" >&2
+  fi
+  echo "$prog: added server $id (membership version $(json_string version "$(sed '$d' <<<"$reply")"))"
+  print_servers | grep -E "^server $id |^connection string"
+}
+
+cmd_remove() {
+  require_state
+  local id="${1:-}" via remaining="" i
+  [[ -n "$id" && " $(server_ids) " == *" $id "* ]] || die "remove: no server '${id}' (ids: $(server_ids))"
+  via="$(admin_server "$id")"
+  [[ -n "$via" ]] || die "remove: no other server is running to ask"
+  local reply code
+  reply="$(http_send DELETE "$(port_of "$via" http)" "/v1/cluster/members/$id")"
+  code="$(tail -n 1 <<<"$reply")"
+  [[ "$code" == 200 ]] ||
+    die "remove: server $via refused to remove server $id (HTTP $code): $(sed '$d' <<<"$reply")"
+  for i in $(server_ids); do
+    [[ "$i" == "$id" ]] || remaining+="${remaining:+,}$i"
+  done
+  set_server_ids "$remaining"
+  local pid
+  if pid="$(running_pid "$id")"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + stop_timeout_s))
+    while running_pid "$id" >/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    if running_pid "$id" >/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  fi
+  rm -f "$(pid_file_of "$id")"
+  echo "$prog: removed server $id (membership version $(json_string version "$(sed '$d' <<<"$reply")")) and stopped it; $(server_dir "$id") stays"
+  echo "connection string: $(hosts)"
 }
 
 main() {
@@ -476,7 +618,8 @@ main() {
       ;;
     kill) cmd_kill "$@" ;;
     restart) cmd_restart "$@" ;;
-    add | remove) cmd_add ;;
+    add) cmd_add ;;
+    remove) cmd_remove "$@" ;;
     -h | --help | help) usage ;;
     "")
       usage >&2

@@ -130,6 +130,52 @@ TEST_F(DiskStorageTest, FreshStorageHoldsTheBootstrapEntries) {
   EXPECT_EQ(s->hard_state(), consensus::bootstrap_hard_state(founding));
 }
 
+TEST_F(DiskStorageTest, FoundingChangesKeepTheirContexts) {
+  // The founding entries of a cluster carry each member's server line, so
+  // that a server added later learns the addresses from the log.
+  const std::vector<consensus::ConfChange> founding{
+      {consensus::ConfChangeType::AddVoter, NodeId(1), "server.1=127.0.0.1:7001:0:participant"},
+      {consensus::ConfChangeType::AddVoter, NodeId(2), "server.2=127.0.0.1:7002:0:participant"},
+      {consensus::ConfChangeType::AddLearner, NodeId(3), "server.3=127.0.0.1:7003:0:observer"}};
+  const consensus::ConfState conf{{NodeId(1), NodeId(2)}, {NodeId(3)}};
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    auto s = DiskReplicaStorage::open(dir_, founding, LmdbLogStore::Options{});
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ((*s)->last_index(), LogIndex(3));
+    EXPECT_EQ((*s)->hard_state(), consensus::bootstrap_hard_state(conf));
+    const auto got = read(**s, 1, 4);
+    EXPECT_EQ(got, consensus::bootstrap_entries(founding));
+    ASSERT_EQ(got.size(), 3u);
+    auto changes = consensus::conf_entry_changes(got[2].data);
+    ASSERT_TRUE(changes.ok());
+    EXPECT_EQ(*changes, std::vector<consensus::ConfChange>{founding[2]});
+  }
+}
+
+TEST_F(DiskStorageTest, AJoiningServerStartsWithAnEmptyLog) {
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    auto s = DiskReplicaStorage::open(dir_, std::vector<consensus::ConfChange>{},
+                                      LmdbLogStore::Options{});
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ((*s)->last_index(), LogIndex(0));
+    EXPECT_EQ((*s)->hard_state(), consensus::HardState{});
+    EXPECT_EQ((*s)->snapshot_meta().index, LogIndex(0));
+  }
+  // Once the leader's entries are stored, the directory is no longer new:
+  // opening it as a founding member adds nothing of its own.
+  {
+    auto s = DiskReplicaStorage::open(dir_, std::vector<consensus::ConfChange>{},
+                                      LmdbLogStore::Options{});
+    ASSERT_TRUE(s.ok());
+    consensus::Ready rd = entries(1, 4, 2);
+    rd.hard_state = consensus::HardState{Term(2), NodeId(0), LogIndex(4)};
+    ASSERT_TRUE((*s)->persist(rd).ok());
+  }
+  auto s = open();
+  EXPECT_EQ(s->last_index(), LogIndex(4));
+  EXPECT_EQ(read(*s, 1, 2).front().data, "e1t2");
+}
+
 TEST_F(DiskStorageTest, PersistedEntriesAndHardStateSurviveReopen) {
   {
     auto s = open();

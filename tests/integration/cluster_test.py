@@ -10,10 +10,17 @@ every server, after a sync through that server. Writes that failed (a
 connection lost with the write in flight) may or may not have applied and
 are not counted either way.
 
+Membership changes at run time: servers added with --join through the
+admin API and through ZooKeeper's reconfig, servers removed the same two
+ways, with the refusals reconfig answers.
+
 Each test class is a ctest entry of its own, so the scenarios run in
 parallel (tests/integration/CMakeLists.txt).
 """
 
+import base64
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -22,16 +29,18 @@ import sys
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import ctest_main  # noqa: E402
 import zkwire as zw  # noqa: E402
-from coordd_harness import CoorddCluster, four_letter  # noqa: E402
+from coordd_harness import CoorddCluster, four_letter, http_call, http_json  # noqa: E402
 
 try:
     from kazoo.client import KazooClient, KazooState
-    from kazoo.exceptions import ConnectionLoss, NodeExistsError, NotReadOnlyCallError
+    from kazoo.exceptions import (BadVersionError, ConnectionLoss, NewConfigNoQuorumError,
+                                  NoAuthError, NodeExistsError, NotReadOnlyCallError)
     from kazoo.handlers.threading import KazooTimeoutError
     from kazoo.protocol.states import KeeperState
     KAZOO_MISSING = ""
@@ -55,13 +64,13 @@ REJOIN_S = 10.0  # a follower back from a restart reaches the others (about 1 s 
 ELECTIONS_PER_KILL_MAX = 3
 
 
-def kazoo(hosts, read_only=False, session_timeout_s=10.0):
+def kazoo(hosts, read_only=False, session_timeout_s=10.0, **kw):
     """A started kazoo client. Reconnection is retried quickly and without
     end (the test bounds every wait itself); a call is never retried for
     us, so a failure is seen as it happened."""
     k = KazooClient(hosts=hosts, timeout=session_timeout_s, read_only=read_only,
                     connection_retry=dict(max_tries=-1, delay=0.05, backoff=1.5, max_delay=0.5),
-                    command_retry=dict(max_tries=0))
+                    command_retry=dict(max_tries=0), **kw)
     k.start(timeout=WAIT_S)
     return k
 
@@ -657,6 +666,249 @@ class LeaderStop(ClusterTest):
         self.assertNotRegex(c.log(old), r"leadership was not taken over in time")
         self.assertLess(gap, self.ELECTION_S / 2)
         self.assert_nothing_lost(writers, ids=followers)
+
+
+SUPER_PASSWORD = "coord-admin"
+SUPER_DIGEST = "super:" + base64.b64encode(
+    hashlib.sha1(("super:" + SUPER_PASSWORD).encode()).digest()).decode()
+# How often a reconfig answered NewConfigNoQuorum is tried again: the leader
+# counts a follower as synced only once it answered within the current
+# election timeout, so a request that arrives just as that window starts
+# over may find too few.
+NO_QUORUM_TRIES = 5
+
+
+def config_of(k):
+    """(members {id: spec}, version) of /zookeeper/config as `k` reads it
+    after a sync."""
+    bounded(k.sync_async("/zookeeper/config"))
+    data, _ = bounded(k.get_async("/zookeeper/config"))
+    members, version = {}, None
+    for line in data.decode().splitlines():
+        key, _, value = line.partition("=")
+        if key.startswith("server."):
+            members[int(key[len("server."):])] = value
+        elif key == "version":
+            version = value
+    return members, version
+
+
+class MembershipTest(ClusterTest):
+    """Three servers whose --peers name their client addresses, with a
+    super user."""
+
+    EXTRA_ARGS = ("--super-digest", SUPER_DIGEST)
+
+    def make_cluster(self, **kw):
+        return super().make_cluster(client_addresses=True, **kw)
+
+    def super_client(self, hosts=None):
+        return self.client(hosts, auth_data=[("digest", "super:" + SUPER_PASSWORD)])
+
+    no_quorum_retries = 0
+
+    def admin(self, sid, method, path, body=None):
+        """The admin API of server sid, tried again on NewConfigNoQuorum."""
+        for _ in range(NO_QUORUM_TRIES):
+            status, reply = http_call(self.cluster.http_ports[sid], method, path, body)
+            if reply.get("error") != "NewConfigNoQuorum":
+                return status, reply
+            self.no_quorum_retries += 1
+            time.sleep(0.2)
+        return status, reply
+
+    def kazoo_reconfig(self, k, **kw):
+        for attempt in range(NO_QUORUM_TRIES):
+            try:
+                return bounded(k.reconfig_async(new_members=None, from_config=-1, **kw), WAIT_S)
+            except NewConfigNoQuorumError:
+                if attempt == NO_QUORUM_TRIES - 1:
+                    raise
+                self.no_quorum_retries += 1
+                time.sleep(0.2)
+
+    def assert_config_everywhere(self, ids):
+        """Every live server's /zookeeper/config names exactly `ids`, with
+        the same version; returns it."""
+        c = self.cluster
+        seen = {}
+        for sid in c.live():
+            k = self.client(c.hosts([sid]))
+            seen[sid] = config_of(k)
+            close(k)
+        versions = {v for _, v in seen.values()}
+        self.assertEqual(len(versions), 1, "servers disagree on the version: %s" % seen)
+        for sid, (members, _) in seen.items():
+            self.assertEqual(sorted(members), sorted(ids), "server %d: %s" % (sid, members))
+            for mid, spec in members.items():
+                self.assertEqual(spec, "127.0.0.1:%d:0:participant;127.0.0.1:%d" % (
+                    c.peer_ports[mid], c.client_ports[mid]))
+        return versions.pop()
+
+    def assert_cluster_view(self, ids):
+        """GET /v1/cluster of every live server lists `ids` as
+        participants with their addresses."""
+        c = self.cluster
+        for sid in c.live():
+            st = http_json(c.http_ports[sid], "/v1/cluster")
+            got = {m["id"]: m for m in st["members"]}
+            self.assertEqual(sorted(got), sorted(ids), "server %d: %s" % (sid, st))
+            for mid, m in got.items():
+                self.assertEqual(m["member_role"], "participant")
+                self.assertEqual(m["client_address"], "127.0.0.1:%d" % c.client_ports[mid])
+                self.assertEqual(m["peer_address"], "127.0.0.1:%d" % c.peer_ports[mid])
+
+
+class Membership(MembershipTest):
+    """Three servers grow to five (one added through the admin API, one
+    through kazoo's reconfig as the super user), lose two of the original
+    three, and shrink back to three (one removed each way), writing all
+    along; and the refusals."""
+
+    def test_grow_to_five_and_shrink_to_three(self):
+        c = self.cluster
+        original = list(c.ids)
+        members, version = config_of(self.client())
+        self.assertEqual(sorted(members), original)
+        self.assertEqual(members[1], "127.0.0.1:%d:0:participant;127.0.0.1:%d" % (
+            c.peer_ports[1], c.client_ports[1]))
+        writers = self.writers(2, hosts=c.hosts(original))
+        self.wait_acks(writers, 10)
+
+        # A fourth server, through the admin API of a follower.
+        four = c.spawn_joiner()
+        follower = next(sid for sid in original if sid != c.leader())
+        status, reply = self.admin(follower, "POST", "/v1/cluster/members", c.member_body(four))
+        self.assertEqual(status, 200, reply)
+        self.assertEqual([m["id"] for m in reply["members"]], original + [four])
+        self.assertEqual(reply["members"][-1], json.loads(c.member_body(four)))
+        added_at = c.zxid(c.leader())
+        c.wait("server %d caught up" % four, lambda: c.zxid(four) >= added_at, WAIT_S)
+        self.assertEqual(c.mode(four), "follower")
+
+        # A fifth, through kazoo's reconfig as the super user, on server 4.
+        five = c.spawn_joiner()
+        admin = self.super_client(c.hosts([four]))
+        data, stat = self.kazoo_reconfig(admin, joining=c.member_line(five), leaving=None)
+        lines = data.decode().splitlines()
+        self.assertIn(c.member_line(five), lines)
+        self.assertEqual(lines[-1], "version=%x" % stat.mzxid)
+        c.wait("server %d follows" % five, lambda: c.mode(five) == "follower", WAIT_S)
+        new_version = self.assert_config_everywhere(original + [four, five])
+        self.assertGreater(int(new_version, 16), int(version, 16))
+        self.assert_cluster_view(original + [four, five])
+
+        # Writes go on, from clients of all five; then two of the original
+        # three die, the leader among them when it is one of them.
+        writers += self.writers(2, hosts=c.hosts(), prefix="v")
+        self.wait_acks(writers, 10, after=time.monotonic())
+        leader = c.leader()
+        doomed = ([leader] if leader in original else []) + [
+            sid for sid in original if sid != leader]
+        doomed = doomed[:2]
+        killed_at = time.monotonic()
+        for sid in doomed:
+            c.kill(sid)
+        c.wait_leader(WAIT_S)
+        self.wait_acks(writers, 10, after=killed_at)
+
+        # The dead are removed: one through the admin API, one through
+        # kazoo's reconfig.
+        alive = [sid for sid in c.ids if sid not in doomed]
+        status, reply = self.admin(alive[0], "DELETE", "/v1/cluster/members/%d" % doomed[0])
+        self.assertEqual(status, 200, reply)
+        self.assertNotIn(doomed[0], [m["id"] for m in reply["members"]])
+        c.retire(doomed[0])
+        admin2 = self.super_client(c.hosts(alive))
+        data, _ = self.kazoo_reconfig(admin2, joining=None, leaving=str(doomed[1]))
+        self.assertNotIn("server.%d=" % doomed[1], data.decode())
+        c.retire(doomed[1])
+        self.assertEqual(sorted(c.ids), sorted(alive))
+        self.assert_config_everywhere(alive)
+        self.assert_cluster_view(alive)
+        self.wait_acks(writers, 10, after=time.monotonic())
+        for w in writers:
+            w.finish()
+        c.wait("every server has the same zxid",
+               lambda: len({c.zxid(sid) for sid in c.ids}) == 1, WAIT_S)
+        self.assert_nothing_lost(writers)
+        print("4 reconfigs; %d more tries after NewConfigNoQuorum; %d writes acknowledged, %d "
+              "failed" % (self.no_quorum_retries, sum(len(w.ack_times) for w in writers),
+                          sum(len(w.failures) for w in writers)))
+        # The survivors dropped their links to the removed servers.
+        for sid in alive:
+            metrics = urllib.request.urlopen(
+                "http://127.0.0.1:%d/metrics" % c.http_ports[sid], timeout=5).read().decode()
+            for gone in doomed:
+                self.assertNotIn('coord_peer_connected{peer="%d"}' % gone, metrics)
+
+    def test_an_observer_joins_and_is_promoted(self):
+        c = self.cluster
+        four = c.spawn_joiner()
+        status, reply = self.admin(1, "POST", "/v1/cluster/members",
+                                   c.member_body(four, role="observer"))
+        self.assertEqual(status, 200, reply)
+        self.assertEqual(reply["members"][-1]["role"], "observer")
+        c.wait("server %d observes" % four, lambda: c.mode(four) == "observer", WAIT_S)
+        for sid in c.live():
+            (m,) = [m for m in http_json(c.http_ports[sid], "/v1/cluster")["members"]
+                    if m["id"] == four]
+            self.assertEqual((m["member_role"], m["voter"]), ("observer", False), sid)
+        # It serves clients; the quorum is still two of the three.
+        k = self.client(c.hosts([four]))
+        bounded(k.create_async("/through-the-observer", b""))
+        members, _ = config_of(k)
+        self.assertTrue(members[four].endswith(":0:observer;127.0.0.1:%d" % c.client_ports[four]))
+        # The same member as a participant: promoted.
+        status, reply = self.admin(2, "POST", "/v1/cluster/members", c.member_body(four))
+        self.assertEqual(status, 200, reply)
+        c.wait("server %d follows" % four, lambda: c.mode(four) == "follower", WAIT_S)
+        self.assert_config_everywhere(c.ids)
+        self.assert_cluster_view(c.ids)
+
+    def test_refusals(self):
+        c = self.cluster
+        four = c.spawn_joiner()
+        # Without the super user: NoAuth (world may only read
+        # /zookeeper/config), and nothing changes.
+        plain = self.client()
+        with self.assertRaises(NoAuthError):
+            bounded(plain.reconfig_async(joining=c.member_line(four), leaving=None,
+                                         new_members=None, from_config=-1))
+        _, version = config_of(plain)
+        # A stale from_config: BadVersion.
+        admin = self.super_client()
+        with self.assertRaises(BadVersionError):
+            bounded(admin.reconfig_async(joining=c.member_line(four), leaving=None,
+                                         new_members=None, from_config=int(version, 16) - 1))
+        members, version_after = config_of(plain)
+        self.assertEqual((sorted(members), version_after), (c.ids[:3], version))
+        # The admin API checks what it is given; the last body passes those
+        # checks and is refused by the reconfig itself (a joiner must name
+        # its client address).
+        for body, why in (('{"id": 4}', "no peer address"), ("[1]", "no object"),
+                          ('{"id": 0, "peer_address": "127.0.0.1:1"}', "id 0"),
+                          (json.dumps({"id": four, "peer_address": "127.0.0.1:%d" %
+                                       c.peer_ports[four]}), "no client address")):
+            status, reply = http_call(c.http_ports[1], "POST", "/v1/cluster/members", body)
+            self.assertEqual((status, reply["error"]), (400, "BadArguments"), why)
+        status, reply = http_call(c.http_ports[1], "DELETE", "/v1/cluster/members/9")
+        self.assertEqual(status, 404, reply)
+        self.assertEqual(config_of(plain), (members, version))
+
+
+@unittest.skipIf(ZKCLI_MISSING, ZKCLI_MISSING)
+class ZkCliConfig(MembershipTest):
+    def test_zkcli_config(self):
+        c = self.cluster
+        env = dict(os.environ, CLIENT_JVMFLAGS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+        p = subprocess.run([ZKCLI, "-server", c.hosts(), "config"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=120, env=env)
+        lines = [l for l in p.stdout.splitlines() if not l.startswith("SLF4J")]
+        members, version = config_of(self.client())
+        for sid in c.ids:
+            self.assertIn("server.%d=%s" % (sid, members[sid]), lines, "\n".join(lines))
+        self.assertIn("version=%s" % version, lines)
 
 
 if __name__ == "__main__":

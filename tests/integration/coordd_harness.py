@@ -132,6 +132,26 @@ def http_json(port, path, timeout_s=2.0):
         return json.loads(r.read().decode())
 
 
+def http_call(port, method, path, body=None, timeout_s=20.0):
+    """(status, JSON reply) of one HTTP request; an error status is
+    returned, not raised."""
+    import json
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
+                                 data=None if body is None else body.encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        text = e.read().decode()
+        try:
+            return e.code, json.loads(text)
+        except ValueError:
+            return e.code, {"error": text}
+
+
 def mode_of(port, timeout_s=1.0):
     """The Mode line of srvr (leader, follower, read-only, ...), or None
     when the server does not answer in time."""
@@ -155,8 +175,12 @@ class CoorddCluster:
     """
 
     def __init__(self, size=3, secret="coord-integration-test-secret", extra_args=(),
-                 election_timeout_ms=150, tick_ms=25):
+                 election_timeout_ms=150, tick_ms=25, client_addresses=False):
         self.size = size
+        # --peers entries name each server's client address too
+        # (N=host:peerport;host:clientport), so /zookeeper/config shows it.
+        self.client_addresses = client_addresses
+        self.joined = set()  # ids started with --join
         self.root = tempfile.mkdtemp(prefix="coordd-cluster-")
         self.ids = list(range(1, size + 1))
         self.extra_args = list(extra_args)
@@ -199,8 +223,14 @@ class CoorddCluster:
             self.client_ports[sid] = ports[3 * i + 1]
             self.http_ports[sid] = ports[3 * i + 2]
 
+    def peer_entry(self, sid):
+        entry = "%d=127.0.0.1:%d" % (sid, self.peer_ports[sid])
+        if self.client_addresses:
+            entry += ";127.0.0.1:%d" % self.client_ports[sid]
+        return entry
+
     def peers_arg(self):
-        return ",".join("%d=127.0.0.1:%d" % (sid, self.peer_ports[sid]) for sid in self.ids)
+        return ",".join(self.peer_entry(sid) for sid in self.ids)
 
     def _make(self, sid):
         args = ["--id", str(sid), "--peers", self.peers_arg(),
@@ -209,6 +239,8 @@ class CoorddCluster:
         secret = self.secret_file_of.get(sid, self.secret_file)
         if secret:
             args += ["--cluster-secret-file", secret]
+        if sid in self.joined:
+            args.append("--join")
         args += self.extra_args + list(self.args_of.get(sid, ()))
         return Coordd(data_dir=os.path.join(self.root, "server-%d" % sid), extra_args=args,
                       client_port=self.client_ports[sid], http_port=self.http_ports[sid])
@@ -240,6 +272,56 @@ class CoorddCluster:
             self.servers[sid].spawn()
         for sid in todo:
             self.servers[sid].wait_ready()
+
+    def spawn_joiner(self):
+        """Starts one more server with --join and the next free id (its
+        --peers: the servers of the cluster and itself); returns its id.
+        It serves nothing until a member adds it."""
+        sid = max(self.ids + list(self.servers)) + 1
+        self.joined.add(sid)
+        for attempt in range(2):
+            socks = []
+            try:
+                for _ in range(3):
+                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    s.bind(("127.0.0.1", 0))
+                    socks.append(s)
+                ports = [s.getsockname()[1] for s in socks]
+            finally:
+                for s in socks:
+                    s.close()
+            self.peer_ports[sid], self.client_ports[sid], self.http_ports[sid] = ports
+            if sid not in self.ids:
+                self.ids.append(sid)
+            self.servers[sid] = self._make(sid)
+            try:
+                self.servers[sid].start()
+                return sid
+            except RuntimeError as e:
+                # A port taken between its choice and the bind: once more
+                # with new ports.
+                self.servers[sid].kill9()
+                shutil.rmtree(self.servers[sid].data_dir, ignore_errors=True)
+                if attempt == 1 or "Address already in use" not in str(e):
+                    raise
+        return sid
+
+    def member_line(self, sid, role="participant"):
+        """server.N=... for a reconfig joining server sid."""
+        return "server.%d=127.0.0.1:%d:0:%s;127.0.0.1:%d" % (
+            sid, self.peer_ports[sid], role, self.client_ports[sid])
+
+    def member_body(self, sid, role="participant"):
+        """The admin API's JSON for adding server sid."""
+        import json
+        return json.dumps({"id": sid, "peer_address": "127.0.0.1:%d" % self.peer_ports[sid],
+                           "client_address": "127.0.0.1:%d" % self.client_ports[sid],
+                           "role": role})
+
+    def retire(self, sid):
+        """Kills server sid (removed from the cluster) and forgets it."""
+        self.kill(sid)
+        self.ids.remove(sid)
 
     def restart(self, sid):
         """Starts server sid again (after kill or stop) on the same ports

@@ -2,7 +2,8 @@
 
 LocalCluster drives deploy/local-cluster.sh: three servers, a write with
 kazoo through the connection string it prints, the leader killed and a new
-one elected, the old leader restarted on its data, stop. ExampleConfigs
+one elected, the old leader restarted on its data, stop; a fourth server
+added and the leader removed. ExampleConfigs
 starts coordd from every file of deploy/examples/ (addresses moved to
 127.0.0.1) and checks the server took the file's settings. SystemdUnit runs
 `systemd-analyze verify` on deploy/systemd/coordd@.service (skipped when
@@ -153,15 +154,66 @@ class LocalCluster(unittest.TestCase):
             z.stop()
             z.close()
 
-        add = self.run_script("add", check=False)
-        self.assertNotEqual(add.returncode, 0)
-        self.assertIn("not supported yet", add.stderr)
-
         self.run_script("stop")
         self.assertEqual(set(self.status().values()), {"down"})
         for i in (1, 2, 3):
             self.assertFalse(os.path.exists(os.path.join(self.state, "server-%d" % i,
                                                          "coordd.pid")))
+
+    def test_add_and_remove_servers(self):
+        """docs/OPERATIONS.md, "Adding a server" and "Removing a server"."""
+        from kazoo.client import KazooClient
+
+        self.run_script("start", "3", timeout_s=START_TIMEOUT_S * 2)
+        out = self.run_script("add", timeout_s=START_TIMEOUT_S * 2).stdout
+        m = re.search(r"^server 4  client 127\.0\.0\.1:(\d+)  http 127\.0\.0\.1:(\d+)", out, re.M)
+        self.assertIsNotNone(m, out)
+        client4, http4 = int(m.group(1)), int(m.group(2))
+        self.assertRegex(out, r"added server 4 \(membership version [0-9a-f]+\)")
+        roles = self.wait_status(lambda r: len(r) == 4 and len(self.leaders(r)) == 1 and
+                                 r.get(4) == "follower", "four servers, the new one following")
+        st = http_json(http4, "/v1/cluster")
+        self.assertEqual(sorted(m["id"] for m in st["members"]), [1, 2, 3, 4])
+        # Through the new server alone: it serves the tree and takes writes.
+        z = KazooClient(hosts="127.0.0.1:%d" % client4, timeout=10.0)
+        z.start(timeout=STEP_TIMEOUT_S)
+        try:
+            z.create("/added", b"through server 4")
+            config, _ = z.get("/zookeeper/config")
+        finally:
+            z.stop()
+            z.close()
+        self.assertIn("server.4=127.0.0.1:", config.decode())
+        self.assertRegex(config.decode(), r"server\.1=127\.0\.0\.1:\d+:0:participant;"
+                                          r"127\.0\.0\.1:\d+")
+
+        # The leader goes: the cluster keeps the three others.
+        leader = self.leaders(roles)[0]
+        out = self.run_script("remove", str(leader), timeout_s=START_TIMEOUT_S).stdout
+        self.assertIn("removed server %d" % leader, out)
+        roles = self.wait_status(lambda r: len(r) == 3 and len(self.leaders(r)) == 1,
+                                 "three servers and a leader")
+        self.assertNotIn(leader, roles)
+        self.assertFalse(os.path.exists(os.path.join(self.state, "server-%d" % leader,
+                                                     "coordd.pid")))
+        z = KazooClient(hosts=self.run_script("hosts").stdout.strip(), timeout=10.0)
+        z.start(timeout=STEP_TIMEOUT_S)
+        try:
+            z.create("/after-remove", b"")
+            config, _ = z.get("/zookeeper/config")
+        finally:
+            z.stop()
+            z.close()
+        self.assertNotIn("server.%d=" % leader, config.decode())
+        # Stopped and started again, the cluster is the one it became.
+        self.run_script("stop")
+        self.run_script("start", timeout_s=START_TIMEOUT_S * 2)
+        roles = self.wait_status(lambda r: len(r) == 3 and len(self.leaders(r)) == 1,
+                                 "the three back")
+        self.assertEqual(sorted(roles), sorted({1, 2, 3, 4} - {leader}))
+        p = self.run_script("remove", "9", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("no server '9'", p.stderr)
 
     def znode_count(self, client_port):
         m = re.search(r"^zk_znode_count\t(\d+)$", four_letter(client_port, "mntr"), re.M)

@@ -12,6 +12,7 @@
 #include "coord/consensus/codec.h"
 #include "coord/io/host_facts.h"
 #include "coord/io/peer_transport.h"
+#include "coord/io/server.h"
 
 namespace coord::io {
 
@@ -167,6 +168,10 @@ void CoreHost::flush() {
         rest->on_output(o);
         continue;
       }
+      if (admin_rest && admin_rest->owns(o.conn)) {
+        admin_rest->on_output(o);
+        continue;
+      }
       auto it = conns.find(o.conn);
       if (it == conns.end()) continue;
       it->second->deliver(std::move(o.bytes), o.close);
@@ -185,6 +190,24 @@ void CoreHost::flush() {
   }
   ready.store(replica->ready());
   report_read_only();
+  follow_membership();
+}
+
+void CoreHost::follow_membership() {
+  if (peers == nullptr) return;
+  const core::Membership& m = replica->membership();
+  if (membership_seen == m.version) return;
+  membership_seen = m.version;
+  PeerSet next = peers_of(m, configured_peers);
+  if (next == cluster.peers) return;
+  std::string names;
+  for (const auto& [id, address] : next) {
+    names += (names.empty() ? "" : ", ") + std::to_string(id.value()) + "=" + address.host + ":" +
+             std::to_string(address.port);
+  }
+  COORD_LOG_INFO("coordd", "membership version ", m.version, ": peers now ", names);
+  peers->set_peers(next);
+  cluster.peers = std::move(next);
 }
 
 void CoreHost::send_to_peers(std::vector<consensus::Message>& messages) {
@@ -242,6 +265,7 @@ void CoreHost::report_read_only() {
 void CoreHost::tick() {
   replica->tick(clock.steady_ms(), clock.wall_ms());
   rest->tick();
+  if (admin_rest) admin_rest->tick();
   flush();
   maybe_snapshot();
   ticker.expires_after(std::chrono::milliseconds(config.tick_ms));

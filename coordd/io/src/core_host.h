@@ -14,6 +14,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -62,6 +63,14 @@ struct CoreHost {
   // The links to the other servers of the cluster; null for a single node.
   PeerTransport* peers = nullptr;
   HttpCluster cluster;
+  // The --peers list (this server included): the peer set while the
+  // membership is empty, and the address of a member recorded without one.
+  PeerSet configured_peers;
+  // The membership version the peer set was last computed for.
+  std::optional<std::int64_t> membership_seen;
+  // The admin API's super-user connections (reconfig), apart from the
+  // callers' own REST sessions.
+  std::unique_ptr<RestClients> admin_rest;
   std::uint64_t peer_frames_undecodable = 0;
   std::uint64_t peer_frames_unsent = 0;
 
@@ -85,6 +94,10 @@ struct CoreHost {
   void hand_over_leadership(std::function<void()> done);
   void four_letter(std::shared_ptr<ClientConn> conn, std::string word);
   void flush();
+  // The peer set follows the membership the replica has applied: when its
+  // version moved, links to new members open and those to removed ones
+  // close. Cheap when nothing changed; called after every flush.
+  void follow_membership();
   void send_to_peers(std::vector<consensus::Message>& messages);
   // Logs entering and leaving read-only mode, rate-limited.
   void report_read_only();

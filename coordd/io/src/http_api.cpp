@@ -1,11 +1,13 @@
 #include "coord/io/http_api.h"
 
+#include "coord/core/membership.h"
 #include "coord/protocol/op_table.h"
 
 #include <openssl/evp.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -334,9 +336,10 @@ void put_znode(RestClients& rest, std::string ip, std::string path, std::string 
 // One member of the Raft group as the admin API shows it: its role from
 // this server's view, its progress as the leader knows it (null elsewhere),
 // and the link from this server to it.
-json member_json(const consensus::RaftStatus& st, const consensus::ConfState& conf, NodeId id,
-                 const consensus::ProgressInfo* progress, const HttpCluster& cluster,
-                 const PeerTransportStats& links, const std::string& self_client_address) {
+json member_status_json(const consensus::RaftStatus& st, const consensus::ConfState& conf,
+                        const core::Membership& membership, NodeId id,
+                        const consensus::ProgressInfo* progress, const HttpCluster& cluster,
+                        const PeerTransportStats& links, const std::string& self_client_address) {
   const bool self = id == st.id;
   const bool voter = conf.is_voter(id);
   std::string role = voter ? "follower" : "observer";
@@ -345,8 +348,20 @@ json member_json(const consensus::RaftStatus& st, const consensus::ConfState& co
   }
   if (id == st.leader) role = "leader";
   json m{{"id", id.value()}, {"voter", voter}, {"role", role}, {"self", self}};
-  m["client_address"] = self ? self_client_address : std::string();
-  if (auto p = cluster.peers.find(id); p != cluster.peers.end()) {
+  // What the membership records (the addresses given when the server was
+  // founded or added), else what this server knows.
+  const core::Member* member = membership.find(id);
+  m["member_role"] = member != nullptr ? std::string(core::to_string(member->role))
+                     : voter           ? std::string("participant")
+                                       : std::string("observer");
+  if (member != nullptr && member->client) {
+    m["client_address"] = core::to_string(*member->client);
+  } else {
+    m["client_address"] = self ? self_client_address : std::string();
+  }
+  if (member != nullptr && !member->peer.host.empty()) {
+    m["peer_address"] = core::to_string(member->peer);
+  } else if (auto p = cluster.peers.find(id); p != cluster.peers.end()) {
     m["peer_address"] = p->second.host + ":" + std::to_string(p->second.port);
   } else {
     m["peer_address"] = "";
@@ -378,7 +393,8 @@ json members_json(const core::Replica& replica, const consensus::RaftStatus& st,
     const consensus::ProgressInfo* progress = nullptr;
     for (const auto& p : st.progress)
       if (p.id == id) progress = &p;
-    members.push_back(member_json(st, conf, id, progress, cluster, links, self_client_address));
+    members.push_back(member_status_json(st, conf, replica.membership(), id, progress, cluster,
+                                         links, self_client_address));
   }
   return members;
 }
@@ -396,6 +412,85 @@ std::optional<json> admin_body(const std::string& body, std::string& why) {
     return std::nullopt;
   }
   return j;
+}
+
+int reconfig_status_of(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::ReconfigDisabled:
+      return 501;
+    case ErrorCode::BadArguments:
+      return 400;
+    case ErrorCode::NoAuth:
+      return 403;
+    case ErrorCode::BadVersion:
+    case ErrorCode::ReconfigInProgress:
+    case ErrorCode::NewConfigNoQuorum:
+      return 409;
+    case ErrorCode::ConnectionLoss:
+    case ErrorCode::NotReadOnly:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+std::string reconfig_error_message(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::ReconfigDisabled:
+      return "membership does not change at run time on a single server: a cluster is started "
+             "with --peers";
+    case ErrorCode::BadArguments:
+      return "the new membership is refused (a joiner without a client address or using another "
+             "member's address, no participant left, or too many members)";
+    case ErrorCode::NoAuth:
+      return "the admin session may not change /zookeeper/config";
+    case ErrorCode::BadVersion:
+      return "the membership changed meanwhile";
+    case ErrorCode::ReconfigInProgress:
+      return "another membership change is under way; ask again once it is done";
+    case ErrorCode::NewConfigNoQuorum:
+      return "too few servers of the new membership are connected and caught up";
+    case ErrorCode::ConnectionLoss:
+      return "the outcome is unknown (the leader changed or the change took too long): read "
+             "/zookeeper/config";
+    default:
+      return "reconfig failed";
+  }
+}
+
+// Runs `request` as the super user on an admin session and answers with
+// the membership it led to, read from the reply's /zookeeper/config data.
+void reconfig(const HttpCluster& cluster, const std::string& ip, protocol::ReconfigRequest request,
+              const HttpDone& done) {
+  namespace pr = coord::protocol;
+  if (cluster.admin == nullptr) {
+    return done(error_reply(503, ErrorCode::ConnectionLoss, "no admin session available"));
+  }
+  auto on_reply = [done](ErrorCode err, const pr::ResponseBody& body) {
+    if (err != ErrorCode::Ok) {
+      return done(error_reply(reconfig_status_of(err), err, reconfig_error_message(err)));
+    }
+    const auto* data = std::get_if<pr::GetDataResponse>(&body);
+    auto membership = data != nullptr && data->data
+                          ? core::Membership::parse_config(*data->data)
+                          : Result<core::Membership>(Status(ErrorCode::MarshallingError,
+                                                            "the reply carries no configuration"));
+    if (!membership.ok()) {
+      return done(error_reply(500, membership.code(),
+                              "reconfig applied, but its reply does not read: " +
+                                  std::string(membership.status().message())));
+    }
+    json members = json::array();
+    for (const core::Member& m : membership->members)
+      members.push_back(json::parse(core::member_json(m)));
+    char version[32];
+    std::snprintf(version, sizeof version, "%llx",
+                  static_cast<unsigned long long>(membership->version));
+    json out{{"version", std::string(version)}, {"members", std::move(members)}};
+    done(HttpReply{200, "application/json", out.dump() + "\n"});
+  };
+  Status st = cluster.admin->call(ip, pr::OpCode::Reconfig, request, on_reply);
+  if (!st.ok()) done(refused_reply(st));
 }
 
 void handle_cluster(const HttpRequest& req, std::string_view path, const core::Replica& replica,
@@ -420,19 +515,18 @@ void handle_cluster(const HttpRequest& req, std::string_view path, const core::R
     json out{{"members", members_json(replica, st, cluster, self_client_address)}};
     return done(HttpReply{200, "application/json", out.dump() + "\n"});
   }
-  const std::string not_yet =
-      "membership does not change at run time yet: start every server with the same --peers";
   std::string why;
   if (members_path) {
     if (req.method != "POST")
       return done(error_reply(405, ErrorCode::BadArguments, "use GET or POST"));
-    auto body = admin_body(req.body, why);
-    if (!body) return done(error_reply(400, ErrorCode::BadArguments, why));
-    if (!(*body).contains("peer_address") || !(*body)["peer_address"].is_string() ||
-        (*body)["peer_address"].get<std::string>().find(':') == std::string::npos) {
-      return done(error_reply(400, ErrorCode::BadArguments, "\"peer_address\" must be host:port"));
+    auto member = core::member_from_json(req.body);
+    if (!member.ok()) {
+      return done(
+          error_reply(400, ErrorCode::BadArguments, std::string(member.status().message())));
     }
-    return done(error_reply(501, ErrorCode::ReconfigDisabled, not_yet));
+    protocol::ReconfigRequest r;
+    r.joining_servers = member->line();
+    return reconfig(cluster, req.peer_ip, std::move(r), done);
   }
   constexpr std::string_view member_prefix = "/v1/cluster/members/";
   if (path.starts_with(member_prefix)) {
@@ -451,7 +545,9 @@ void handle_cluster(const HttpRequest& req, std::string_view path, const core::R
     if (replica.conf_state().size() == 1) {
       return done(error_reply(409, ErrorCode::BadArguments, "cannot remove the only member"));
     }
-    return done(error_reply(501, ErrorCode::ReconfigDisabled, not_yet));
+    protocol::ReconfigRequest r;
+    r.leaving_servers = std::to_string(id);
+    return reconfig(cluster, req.peer_ip, std::move(r), done);
   }
   if (path == "/v1/cluster/transfer-leader") {
     if (req.method != "POST") return done(error_reply(405, ErrorCode::BadArguments, "use POST"));

@@ -72,7 +72,26 @@ Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(const std::
                                                                      consensus::ConfState initial,
                                                                      LmdbLogStore::Options options,
                                                                      bool recover_from_snapshot) {
+  std::vector<consensus::ConfChange> founding;
+  for (NodeId id : initial.voters)
+    founding.push_back(consensus::ConfChange{consensus::ConfChangeType::AddVoter, id});
+  for (NodeId id : initial.learners)
+    founding.push_back(consensus::ConfChange{consensus::ConfChangeType::AddLearner, id});
+  return open(data_dir, founding, options, recover_from_snapshot);
+}
+
+Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(
+    const std::string& data_dir, const std::vector<consensus::ConfChange>& founding,
+    LmdbLogStore::Options options, bool recover_from_snapshot) {
   namespace fs = std::filesystem;
+  consensus::ConfState initial;
+  for (const consensus::ConfChange& cc : founding) {
+    COORD_ASSERT(cc.type == consensus::ConfChangeType::AddVoter ||
+                     cc.type == consensus::ConfChangeType::AddLearner,
+                 "a founding change adds a member");
+    (cc.type == consensus::ConfChangeType::AddVoter ? initial.voters : initial.learners)
+        .push_back(cc.node);
+  }
   auto log = LmdbLogStore::open((fs::path(data_dir) / "log").string(), options);
   if (!log.ok()) return log.status();
   std::unique_ptr<DiskReplicaStorage> s(
@@ -110,8 +129,11 @@ Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(const std::
     // A new data directory of a founding member: the configuration goes
     // into the log as committed bootstrap entries, as every member of the
     // cluster writes them (consensus/types.h).
+    // A server that joins a running cluster writes nothing: its log is
+    // the leader's, from the first entry.
+    if (founding.empty()) return s;
     consensus::Ready boot;
-    boot.entries = consensus::bootstrap_entries(initial);
+    boot.entries = consensus::bootstrap_entries(founding);
     boot.hard_state = consensus::bootstrap_hard_state(initial);
     COORD_RETURN_IF_ERROR(s->persist(boot));
   }

@@ -15,6 +15,7 @@ void RestClient::start() {
   opened_ = true;
   opened_ms_ = last_used_ms_ = clock_.steady_ms().value();
   replica_.connection_opened(id_, ip_, clock_.steady_ms(), clock_.wall_ms());
+  if (super_user_) replica_.grant_super(id_);
   pr::ConnectRequest req;
   req.timeout_ms = limits::rest_session_timeout_ms;
   // REST reads go on while the server is read-only (writes are refused).
@@ -188,7 +189,7 @@ Status RestClients::call(const std::string& ip, pr::OpCode op, const pr::Request
       // A closing session still counts until the replica lets it go; the
       // new caller may exceed the cap by the ones closing meanwhile.
     }
-    auto client = std::make_unique<RestClient>(replica_, next_id_--, ip, clock_);
+    auto client = std::make_unique<RestClient>(replica_, next_id_--, ip, clock_, super_user_);
     RestClient* c = client.get();
     by_conn_.emplace(c->id(), std::move(client));
     by_ip_[ip] = c;

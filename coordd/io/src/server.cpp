@@ -14,6 +14,7 @@
 #include <charconv>
 #include <chrono>
 #include <csignal>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -69,12 +70,59 @@ std::size_t descriptor_limit() {
 
 }  // namespace
 
-Result<PeerSet> parse_peers(std::string_view list) {
-  PeerSet peers;
+namespace {
+
+// "host:port", the host of an IPv6 address in brackets; with `port_alone`
+// a bare port is taken too (host `default_host`). nullopt with `why` set
+// when it is neither.
+std::optional<PeerAddress> parse_address(std::string_view address, bool port_alone,
+                                         std::string_view default_host, std::string& why) {
+  const std::size_t colon = address.rfind(':');
+  std::string_view host = default_host;
+  std::string_view port_text = address;
+  if (colon != std::string_view::npos || !port_alone) {
+    if (colon == std::string_view::npos || colon == 0) {
+      why = "no host:port";
+      return std::nullopt;
+    }
+    host = address.substr(0, colon);
+    if (host.front() == '[') {
+      if (host.back() != ']' || host.size() < 3) {
+        why = "unbalanced brackets";
+        return std::nullopt;
+      }
+      host = host.substr(1, host.size() - 2);
+    } else if (host.find(':') != std::string_view::npos) {
+      why = "an IPv6 address goes in brackets";
+      return std::nullopt;
+    }
+    port_text = address.substr(colon + 1);
+  }
+  unsigned port = 0;
+  const auto [port_end, port_ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_ec != std::errc() || port_end != port_text.data() + port_text.size() || port == 0 ||
+      port > 65535) {
+    why = "the port must be a number from 1 to 65535";
+    return std::nullopt;
+  }
+  return PeerAddress{std::string(host), static_cast<std::uint16_t>(port)};
+}
+
+std::string bracketed(const PeerAddress& a) {
+  const bool v6 = a.host.find(':') != std::string::npos;
+  return (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
+}
+
+}  // namespace
+
+Result<PeerList> parse_peers(std::string_view list) {
+  PeerList out;
   auto bad = [](std::string_view entry, std::string_view why) {
     return Status(ErrorCode::BadArguments,
                   "peer '" + std::string(entry) + "': " + std::string(why) +
-                      " (expected id=host:port, for example 1=10.0.0.1:2888)");
+                      " (expected id=host:peerport[;[clienthost:]clientport], for example "
+                      "1=10.0.0.1:2888;10.0.0.1:2181)");
   };
   std::size_t at = 0;
   while (at <= list.size()) {
@@ -101,30 +149,58 @@ Result<PeerSet> parse_peers(std::string_view list) {
       return bad(entry, "the id must be a number from 1 to " + std::to_string(limits::node_id_max));
     }
     std::string_view address = entry.substr(eq + 1);
-    const std::size_t colon = address.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) return bad(entry, "no host:port");
-    std::string_view host = address.substr(0, colon);
-    if (host.front() == '[') {
-      if (host.back() != ']' || host.size() < 3) return bad(entry, "unbalanced brackets");
-      host = host.substr(1, host.size() - 2);
-    } else if (host.find(':') != std::string_view::npos) {
-      return bad(entry, "an IPv6 address goes in brackets");
+    std::optional<std::string_view> client_text;
+    if (const std::size_t semi = address.find(';'); semi != std::string_view::npos) {
+      client_text = address.substr(semi + 1);
+      address = address.substr(0, semi);
     }
-    const std::string_view port_text = address.substr(colon + 1);
-    unsigned port = 0;
-    const auto [port_end, port_ec] =
-        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (port_ec != std::errc() || port_end != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
-      return bad(entry, "the port must be a number from 1 to 65535");
+    std::string why;
+    auto peer = parse_address(address, /*port_alone=*/false, "", why);
+    if (!peer) return bad(entry, why);
+    if (client_text) {
+      // ZooKeeper's spec: a client port alone listens on every address.
+      auto client = parse_address(*client_text, /*port_alone=*/true, "0.0.0.0", why);
+      if (!client) return bad(entry, "client address: " + why);
+      out.clients.emplace(NodeId(id), std::move(*client));
     }
-    if (!peers.emplace(NodeId(id), PeerAddress{std::string(host), static_cast<std::uint16_t>(port)})
-             .second) {
+    if (!out.peers.emplace(NodeId(id), std::move(*peer)).second) {
       return bad(entry, "id " + std::to_string(id) + " is listed twice");
     }
   }
-  if (peers.empty()) return Status(ErrorCode::BadArguments, "the peer list is empty");
-  return peers;
+  if (out.peers.empty()) return Status(ErrorCode::BadArguments, "the peer list is empty");
+  return out;
+}
+
+Result<core::Membership> founding_membership(const PeerSet& peers,
+                                             const std::map<NodeId, PeerAddress>& clients) {
+  core::Membership m;
+  for (const auto& [id, address] : peers) {
+    // Through the spec parser, so that the member reads back from
+    // /zookeeper/config exactly as it is recorded.
+    std::string spec = bracketed(address) + ":0:participant";
+    if (auto c = clients.find(id); c != clients.end()) spec += ";" + bracketed(c->second);
+    auto member = core::parse_server_spec(id, spec);
+    if (!member.ok()) {
+      return Status(ErrorCode::BadArguments, "--peers entry of server " +
+                                                 std::to_string(id.value()) + ": " +
+                                                 std::string(member.status().message()));
+    }
+    m.members.push_back(std::move(member).value());
+  }
+  return m;
+}
+
+PeerSet peers_of(const core::Membership& membership, const PeerSet& configured) {
+  if (membership.members.empty()) return configured;
+  PeerSet out;
+  for (const core::Member& m : membership.members) {
+    if (!m.peer.host.empty()) {
+      out.emplace(m.id, PeerAddress{m.peer.host, m.peer.port});
+    } else if (auto c = configured.find(m.id); c != configured.end()) {
+      out.emplace(m.id, c->second);
+    }
+  }
+  return out;
 }
 
 // ---- Server -----------------------------------------------------------------------
@@ -388,7 +464,12 @@ struct Server::Impl {
     po.secret = options.cluster_secret;
     po.bind = options.peer_bind.empty() ? options.bind : options.peer_bind;
     po.port = options.peer_port != 0 ? options.peer_port : self->second.port;
-    po.peers = options.peers;
+    // The log may name other members than --peers already (servers added
+    // or removed since it was written).
+    po.peers = peers_of(host.replica->membership(), options.peers);
+    host.cluster.peers = po.peers;
+    host.configured_peers = options.peers;
+    host.membership_seen = host.replica->membership().version;
     po.peers.erase(options.replica.id);
     po.on_incoming = [this] { asio::post(core, [this] { host.peer_input(); }); };
     po.on_link = [this](NodeId peer, bool up) {
@@ -403,7 +484,6 @@ struct Server::Impl {
     if (!t.ok()) return t.status();
     transport = std::move(t).value();
     host.peers = transport.get();
-    host.cluster.peers = options.peers;
     host.cluster.transport = transport.get();
     host.cluster.transfer_leadership = [this](NodeId target) {
       return host.replica->transfer_leadership(target, host.clock.steady_ms(),
@@ -441,23 +521,48 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
       options.replica.session_timeout_ms_max + limits::connection_silence_grace_ms;
   net_limits.unread_bytes_max = options.unread_output_bytes_max;
   net_limits.http_idle_ms_max = options.http_idle_ms_max;
+  if (options.join && options.peers.empty()) {
+    return Status(ErrorCode::BadArguments,
+                  "--join needs --peers: the members of the cluster and this server");
+  }
+  // The changes a new data directory's log starts with: none for a server
+  // that joins (the leader sends it the log), the founding members
+  // otherwise.
+  std::vector<consensus::ConfChange> founding_changes;
   if (!options.peers.empty()) {
     if (!options.peers.contains(options.replica.id)) {
       return Status(ErrorCode::BadArguments, "--peers must list this server too (--id " +
                                                  std::to_string(options.replica.id.value()) + ")");
     }
+    for (const auto& [id, address] : options.client_addresses) {
+      if (!options.peers.contains(id)) {
+        return Status(ErrorCode::BadArguments, "a client address for server " +
+                                                   std::to_string(id.value()) +
+                                                   ", which --peers does not list");
+      }
+    }
+    auto founding = founding_membership(options.peers, options.client_addresses);
+    if (!founding.ok()) return founding.status();
+    options.replica.reconfig_enabled = true;
     options.replica.voters.clear();
-    for (const auto& [id, address] : options.peers)
-      options.replica.voters.push_back(id);
+    if (options.join) {
+      options.replica.founding = core::Membership{};
+    } else {
+      options.replica.founding = std::move(founding).value();
+      for (const auto& [id, address] : options.peers)
+        options.replica.voters.push_back(id);
+      founding_changes = core::founding_changes(options.replica.founding);
+    }
+  } else {
+    for (NodeId id : options.replica.voters)
+      founding_changes.push_back(consensus::ConfChange{consensus::ConfChangeType::AddVoter, id});
   }
   auto impl = std::make_unique<Impl>(options, net_limits);
   COORD_RETURN_IF_ERROR(impl->plan_descriptors());
-  consensus::ConfState initial;
-  initial.voters = options.replica.voters;
   LmdbLogStore::Options log_options;
   log_options.map_bytes = options.log_map_bytes;
   log_options.disk_free_bytes_min = options.log_disk_free_bytes_min;
-  auto storage = DiskReplicaStorage::open(options.data_dir, initial, log_options,
+  auto storage = DiskReplicaStorage::open(options.data_dir, founding_changes, log_options,
                                           options.recover_from_snapshot);
   if (!storage.ok()) return storage.status();
   impl->host.storage = std::move(storage).value();
@@ -472,6 +577,12 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
   // down from the top, out of their reach.
   impl->host.rest =
       std::make_unique<RestClients>(*impl->host.replica, impl->host.clock, ~core::ConnId{0});
+  // The admin API's reconfigs act as the super user, on connections of
+  // their own, their ids far below the callers' REST sessions'.
+  impl->host.admin_rest = std::make_unique<RestClients>(*impl->host.replica, impl->host.clock,
+                                                        ~core::ConnId{0} - (core::ConnId{1} << 32),
+                                                        /*super_user=*/true);
+  impl->host.cluster.admin = impl->host.admin_rest.get();
   impl->host.http_metrics.net = &impl->net_state.counters;
   COORD_RETURN_IF_ERROR(
       impl->listen(impl->client_acceptor, options.client_port, &impl->client_port));

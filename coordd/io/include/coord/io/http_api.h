@@ -14,18 +14,26 @@
 //   DELETE /v1/znodes/<path>     delete; `?version=N` as above
 //   GET /v1/cluster              this server's id, the leader, term, commit
 //                                and applied index, whether it is
-//   GET /v1/cluster/status       read-only, and the members: id, role,
-//                                peer address, voter, match index and lag
-//                                (as the leader knows them), link and
+//   GET /v1/cluster/status       read-only, and the members: id, role
+//                                (leader, follower, observer as Raft sees
+//                                it), member_role (participant or
+//                                observer), peer and client address (from
+//                                the membership), voter, match index and
+//                                lag (as the leader knows them), link and
 //                                round trip (from this server)
-//   GET /v1/cluster/members      {"members": [{id, client_address,
-//                                peer_address, voter, role, match_index,
-//                                lag}]}
-//   POST /v1/cluster/members     {"id", "peer_address", "voter"}: add-server
-//   DELETE /v1/cluster/members/N remove-server
-//                                Membership does not change at run time
-//                                yet: both are answered ReconfigDisabled
-//                                (501) after their arguments are checked.
+//   GET /v1/cluster/members      {"members": [...]}, the same members
+//   POST /v1/cluster/members     {"id", "peer_address", "client_address",
+//                                "role"} (core::member_from_json): adds the
+//                                server (reconfig, joining its line)
+//   DELETE /v1/cluster/members/N removes it (reconfig, leaving N)
+//                                Both run as the super user on a session
+//                                of their own and answer 200 with
+//                                {"version": "<hex>", "members": [...]},
+//                                the membership the reconfig led to; its
+//                                errors map to ReconfigDisabled 501,
+//                                BadArguments 400, NoAuth 403, BadVersion,
+//                                ReconfigInProgress and NewConfigNoQuorum
+//                                409, ConnectionLoss 503.
 //   POST /v1/cluster/transfer-leader  {"id"}: on the leader, hands
 //                                leadership to that voter (202; watch
 //                                /v1/cluster for the outcome); elsewhere
@@ -90,9 +98,12 @@ using HttpDone = std::function<void(HttpReply)>;
 // other members are, the links to them, and the one change it can ask for.
 // Empty for a single node.
 struct HttpCluster {
-  PeerSet peers;  // every member but this server
+  PeerSet peers;  // every member's peer address, this server's included
   const PeerTransport* transport = nullptr;
   std::function<Status(NodeId)> transfer_leadership;
+  // Super-user sessions for the reconfigs of the admin API (never the
+  // callers' own REST sessions); null: those requests are answered 503.
+  RestClients* admin = nullptr;
 };
 
 // Answers `req`; `done` runs once, possibly later (after a write applied).

@@ -43,6 +43,14 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
                                                           consensus::ConfState initial,
                                                           LmdbLogStore::Options options,
                                                           bool recover_from_snapshot = false);
+  // The same, the new log starting with consensus::bootstrap_entries of
+  // `founding` (AddVoter and AddLearner changes, which may carry contexts)
+  // and the configuration they make. With no changes at all (a server
+  // that joins a running cluster) a new directory starts with an empty
+  // log and no hard state: the leader sends it everything.
+  static Result<std::unique_ptr<DiskReplicaStorage>> open(
+      const std::string& data_dir, const std::vector<consensus::ConfChange>& founding,
+      LmdbLogStore::Options options, bool recover_from_snapshot = false);
 
   // The payload of the snapshot the log starts from, if any.
   Result<std::optional<std::string>> load_snapshot_payload() const;

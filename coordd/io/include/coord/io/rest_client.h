@@ -14,6 +14,11 @@
 // refused while all are busy. The REST API takes no credentials: nodes whose
 // ACLs name digest users are written through a ZooKeeper client.
 //
+// The admin API keeps a RestClients of its own whose connections the
+// replica treats as the super user (Replica::grant_super), for the
+// reconfigs behind POST and DELETE /v1/cluster/members; those sessions
+// never serve the REST API's znode requests.
+//
 // Thread safety: the core thread only, like the replica it drives.
 #pragma once
 
@@ -37,8 +42,11 @@ class RestClient {
  public:
   using Done = std::function<void(ErrorCode, const protocol::ResponseBody&)>;
 
-  RestClient(core::Replica& replica, core::ConnId id, std::string ip, const Clock& clock)
-      : replica_(replica), id_(id), ip_(std::move(ip)), clock_(clock) {}
+  // A `super_user` client's connection acts as the super user
+  // (Replica::grant_super), for the admin API's reconfigs.
+  RestClient(core::Replica& replica, core::ConnId id, std::string ip, const Clock& clock,
+             bool super_user = false)
+      : replica_(replica), id_(id), ip_(std::move(ip)), clock_(clock), super_user_(super_user) {}
 
   core::ConnId id() const { return id_; }
   const std::string& ip() const { return ip_; }
@@ -83,6 +91,7 @@ class RestClient {
   core::ConnId id_;
   std::string ip_;
   const Clock& clock_;
+  bool super_user_ = false;
   bool opened_ = false;
   bool closed_ = false;
   bool closing_ = false;
@@ -103,8 +112,11 @@ class RestClients {
 
   // Connection ids are drawn downward from `first_id`, out of the reach of
   // real clients' ids, which count up from 1.
-  RestClients(core::Replica& replica, const Clock& clock, core::ConnId first_id)
-      : replica_(replica), clock_(clock), next_id_(first_id) {}
+  // With `super_user`, every connection acts as the super user: only for
+  // the admin API, whose callers the HTTP server trusts.
+  RestClients(core::Replica& replica, const Clock& clock, core::ConnId first_id,
+              bool super_user = false)
+      : replica_(replica), clock_(clock), next_id_(first_id), super_user_(super_user) {}
 
   // Runs one request as the caller at `ip`. When it is refused up front,
   // `done` does not run and the status says why: BadArguments when the
@@ -123,6 +135,7 @@ class RestClients {
   core::Replica& replica_;
   const Clock& clock_;
   core::ConnId next_id_;
+  bool super_user_ = false;
   int depth_ = 0;                             // > 0 while a client's callbacks run
   std::map<std::string, RestClient*> by_ip_;  // the client taking new calls
   std::unordered_map<core::ConnId, std::unique_ptr<RestClient>> by_conn_;  // every client

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -54,10 +55,21 @@ struct ServerOptions {
   std::size_t unread_output_bytes_max = limits::connections_outbound_bytes_total_max_default;
   core::ReplicaConfig replica;
 
-  // The cluster. Empty: a single node. Otherwise every founding voter with
-  // its peer address, this server (replica.id) included; replica.voters is
-  // taken from it.
+  // The cluster. Empty: a single node. Otherwise the servers with their
+  // peer addresses, this server (replica.id) included. A founding server
+  // takes them as the founding membership (every founding server must be
+  // given the same list: its log starts with them); a joining server
+  // takes them as the members to accept links from until the log it
+  // receives names the members (see `join`).
   PeerSet peers;
+  // Where each server of `peers` takes ZooKeeper clients, for those whose
+  // --peers entry names it; shown in /zookeeper/config and the admin API.
+  std::map<NodeId, PeerAddress> client_addresses;
+  // This server joins a running cluster: a new data directory starts with
+  // an empty log and no configuration, and the server waits until a
+  // member adds it (reconfig, or the admin API) and the leader sends it
+  // the log. A data directory that holds a log already is opened as it is.
+  bool join = false;
   // Where this server listens for its peers; 0 = the port its own entry
   // in `peers` names. Bound on `peer_bind` (default: `bind`).
   std::uint16_t peer_port = 0;
@@ -68,9 +80,30 @@ struct ServerOptions {
   std::string cluster_secret;
 };
 
-// "1=host:port,2=host:port,..." (IPv6 hosts in brackets) as a PeerSet;
-// BadArguments naming the entry at fault.
-Result<PeerSet> parse_peers(std::string_view list);
+// The --peers list: peer addresses and the client addresses given.
+struct PeerList {
+  PeerSet peers;
+  std::map<NodeId, PeerAddress> clients;
+};
+
+// "1=host:peerport,2=host:peerport,..." (IPv6 hosts in brackets), each
+// entry optionally followed by its client address as in ZooKeeper's server
+// spec: "1=host:peerport;clientport" (client host 0.0.0.0) or
+// "1=host:peerport;clienthost:clientport". BadArguments naming the entry
+// at fault.
+Result<PeerList> parse_peers(std::string_view list);
+
+// The founding membership a --peers list stands for: every server a
+// participant with its peer address, election port 0 and its client
+// address when given, in ZooKeeper's spelling (IPv6 in its long form).
+// BadArguments for an address /zookeeper/config could not show.
+Result<core::Membership> founding_membership(const PeerSet& peers,
+                                             const std::map<NodeId, PeerAddress>& clients);
+
+// The peers to keep links with once the replica knows `membership`: each
+// member's peer address, or its address in `configured` (--peers) when its
+// entry carries none; `configured` itself while the membership is empty.
+PeerSet peers_of(const core::Membership& membership, const PeerSet& configured);
 
 class Server {
  public:
