@@ -59,6 +59,7 @@ std::optional<LogIndex> RaftLog::find_conflict(const std::vector<Entry>& entries
 
 LogIndex RaftLog::find_conflict_by_term(LogIndex index, Term t) const {
   const LogIndex floor = first_index().prev();
+  if (index <= floor) return index;
   for (LogIndex i = std::min(index, last_index()); i > floor; i = i.prev()) {
     auto x = term(i);
     if (!x || *x <= t) return i;

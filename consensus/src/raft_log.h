@@ -36,6 +36,9 @@ class RaftLog {
   std::optional<LogIndex> find_conflict(const std::vector<Entry>& entries) const;
   // The largest index <= index whose term is <= term (or the first index we
   // can no longer read): where a leader's and a follower's logs may agree.
+  // An index below the compacted part is returned as it is: the logs agree
+  // there at best, and the caller must not take our compaction point for a
+  // place the other log reaches.
   LogIndex find_conflict_by_term(LogIndex index, Term term) const;
 
   // Appends entries[from..] (moving them out), starting at

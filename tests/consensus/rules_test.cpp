@@ -620,6 +620,35 @@ TEST(LostEntries, AFollowerWipedAndRestartedWithItsIdCatchesUp) {
   EXPECT_EQ(c.raft(n(3)).last_index(), c.raft(n(1)).last_index());
 }
 
+// The follower's match is exactly where the leader's log now starts (its
+// snapshot): the leader cannot look up the term the follower's hint names,
+// and must still see that the follower lost what it had.
+TEST(LostEntries, AWipedFollowerWhoseMatchIsTheLeadersSnapshotGetsTheSnapshot) {
+  Cluster c = three();
+  elect(c, n(1));
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(c.raft(n(1)).propose("before-" + std::to_string(i)).ok());
+  c.stabilize();
+  ASSERT_TRUE(c.snapshot(n(1)).ok());
+  c.crash(n(3));
+  auto& wiped = c.node(n(3));
+  wiped.storage = std::make_unique<MemoryStorage>(c.raft(n(1)).conf_state());
+  wiped.applied.clear();
+  wiped.applied_index = LogIndex(0);
+  wiped.snapshot_data.clear();
+  c.restart(n(3));
+  for (int round = 0; round < 5; ++round) {
+    for (NodeId id : c.ids())
+      c.raft(id).tick();
+    c.stabilize();
+  }
+  EXPECT_EQ(c.node(n(3)).applied_index, c.node(n(1)).applied_index);
+  ASSERT_TRUE(c.raft(n(1)).propose("after").ok());
+  c.stabilize();
+  EXPECT_EQ(c.raft(n(3)).last_index(), c.raft(n(1)).last_index());
+  EXPECT_EQ(c.node(n(3)).applied_index, c.node(n(1)).applied_index);
+}
+
 // ---- ReadIndex outcomes ----------------------------------------------------
 
 TEST(ReadIndexOutcome, ALeaderStepDownByCheckQuorumFailsItsPendingReads) {

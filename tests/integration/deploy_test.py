@@ -242,11 +242,6 @@ class LocalCluster(unittest.TestCase):
             z.stop()
             z.close()
 
-    @unittest.skipUnless(os.environ.get("COORD_DEPLOY_WIPE_TEST"),
-                         "fails intermittently (the wiped server stays at the founding zxid "
-                         "for the whole wait; seen once in three runs, cause not found yet); "
-                         "cluster_test's RejoinFromLog and RejoinFromSnapshot cover the wipe; "
-                         "COORD_DEPLOY_WIPE_TEST=1 runs it")
     def test_a_wiped_server_with_the_same_id_catches_up(self):
         """docs/OPERATIONS.md, "Replacing a dead server"."""
         ports = self.start_small_snapshots()
