@@ -539,6 +539,21 @@ TEST(ReplicaMembership, AParticipantTurnsObserverInTwoSteps) {
   EXPECT_NE(c.node(f).four_letter_word("srvr").find("Mode: observer"), std::string::npos);
 }
 
+TEST(ReplicaMembership, AServerWaitingToJoinIsNoStandaloneServer) {
+  Cluster c(founded_with_members);
+  c.elect();
+  c.start_joiner(4, nullptr);
+  c.run_for(30 * kTickMs);
+  // It has heard from no leader: read-only, as a server cut off from its
+  // cluster is, not a standalone server with an empty tree.
+  EXPECT_TRUE(c.node(4).read_only().has_value());
+  EXPECT_NE(c.node(4).four_letter_word("srvr").find("Mode: read-only"), std::string::npos);
+  const ConnId conn = c.open(4);
+  c.handshake(conn);
+  c.run_for(5 * kTickMs);
+  EXPECT_TRUE(c.closed(conn));
+}
+
 TEST(ReplicaMembership, WritesSentAfterAReconfigApplyAfterIt) {
   Cluster c(founded_with_members);
   c.elect();

@@ -307,7 +307,11 @@ struct Replica::Impl {
 
   // ---- the cluster --------------------------------------------------------------
 
-  bool clustered() const { return raft.conf_state().size() > 1; }
+  // A server of a cluster, also while its membership is down to itself or
+  // not known yet (a server waiting to be added): it needs a leader to
+  // write, and without one it turns read-only rather than serve its own
+  // empty tree as if it were the cluster's.
+  bool clustered() const { return config.reconfig_enabled || raft.conf_state().size() > 1; }
   std::int64_t election_timeout_ms() const { return config.tick_ms * config.election_ticks; }
   bool leading() const { return raft.role() == consensus::Role::Leader; }
 
