@@ -171,15 +171,28 @@ int Shell::cmd_add_server(const Parsed& p) {
     return usage_error(*p.info, "id must be a positive number");
   }
   if (!split_host_port(p.args[1])) return usage_error(*p.info, "expected host:peerport");
-  json body{{"id", id}, {"peer_address", p.args[1]}, {"voter", !p.has('l')}};
+  // ZooKeeper's rule for a joiner: it names where its clients connect. A
+  // port alone means every address, as in a server spec.
+  const std::string& client = p.args[2];
+  const bool port_alone = client.find(':') == std::string::npos &&
+                          std::strtoll(client.c_str(), nullptr, 10) > 0 &&
+                          std::to_string(std::strtoll(client.c_str(), nullptr, 10)) == client;
+  if (!port_alone && !split_host_port(client)) {
+    return usage_error(*p.info, "expected [host:]clientport");
+  }
+  const std::string role = p.has('l') ? "observer" : "participant";
+  json body{{"id", id},
+            {"peer_address", p.args[1]},
+            {"client_address", port_alone ? "0.0.0.0:" + client : client},
+            {"role", role}};
   auto r = api_call(http_endpoint(), "POST", "/v1/cluster/members", body, options_.request_timeout,
                     options_.json, console_);
   if (r.exit) return r.exit;
   if (options_.json) {
     print_json(r.body.dump());
   } else {
-    print("Added server " + p.args[0] + " (" + p.args[1] + ") as a " +
-          (p.has('l') ? "learner" : "voter") + "\n");
+    print("Added server " + p.args[0] + " (" + p.args[1] + ") as a" +
+          (p.has('l') ? "n observer" : " participant") + "\n");
   }
   return exit_code::ok;
 }

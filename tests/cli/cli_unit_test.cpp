@@ -223,7 +223,8 @@ TEST(CliBadInput, UsageErrorsExitOneWithAClearMessage) {
       {{"printwatches", "maybe"}, "expected on or off"},
       {{"redo", "5"}, "Command index out of range"},
       {{"remove-server", "x"}, "id must be a positive number"},
-      {{"add-server", "4", "nohostport"}, "expected host:peerport"},
+      {{"add-server", "4", "nohostport", "2181"}, "expected host:peerport"},
+      {{"add-server", "4", "h:2888", "h:x"}, "expected [host:]clientport"},
   };
   for (const auto& bad : cases) {
     CapturingConsole c;

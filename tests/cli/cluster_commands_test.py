@@ -117,21 +117,25 @@ class CannedAdminApiRenderingTest(unittest.TestCase):
 
     def test_mutations_send_the_contracts_requests(self):
         CannedAdminApi.requests.clear()
-        self.assertEqual(self.run_cmd("add-server", "4", "10.0.0.4:2888"),
-                         (0, "Added server 4 (10.0.0.4:2888) as a voter\n", ""))
-        self.assertEqual(self.run_cmd("add-server", "-l", "5", "10.0.0.5:2888")[0], 0)
+        self.assertEqual(self.run_cmd("add-server", "4", "10.0.0.4:2888", "10.0.0.4:2181"),
+                         (0, "Added server 4 (10.0.0.4:2888) as a participant\n", ""))
+        self.assertEqual(self.run_cmd("add-server", "-l", "5", "10.0.0.5:2888", "2181")[0], 0)
         self.assertEqual(self.run_cmd("remove-server", "2"), (0, "Removed server 2\n", ""))
         self.assertEqual(self.run_cmd("transfer-leader", "3"),
                          (0, "Leadership transferred to server 3\n", ""))
         self.assertEqual(CannedAdminApi.requests, [
-            ("POST", "/v1/cluster/members", {"id": 4, "peer_address": "10.0.0.4:2888", "voter": True}),
-            ("POST", "/v1/cluster/members", {"id": 5, "peer_address": "10.0.0.5:2888", "voter": False}),
+            ("POST", "/v1/cluster/members", {"id": 4, "peer_address": "10.0.0.4:2888",
+                                             "client_address": "10.0.0.4:2181",
+                                             "role": "participant"}),
+            ("POST", "/v1/cluster/members", {"id": 5, "peer_address": "10.0.0.5:2888",
+                                             "client_address": "0.0.0.0:2181",
+                                             "role": "observer"}),
             ("DELETE", "/v1/cluster/members/2", None),
             ("POST", "/v1/cluster/transfer-leader", {"id": 3}),
         ])
 
     def test_api_errors_print_the_message_and_exit_non_zero(self):
-        self.assertEqual(self.run_cmd("add-server", "9", "10.0.0.9:2888"),
+        self.assertEqual(self.run_cmd("add-server", "9", "10.0.0.9:2888", "10.0.0.9:2181"),
                          (8, "", "ReconfigDisabled: a single-node coordd has no cluster to "
                           "change\n"))
         self.assertEqual(self.run_cmd("remove-server", "9"),
@@ -178,7 +182,7 @@ class RealCoorddTest(unittest.TestCase):
         self.assertEqual((me["id"], me["role"], me["voter"]), (1, "leader", True))
 
     def test_membership_changes_are_refused_with_the_servers_reason(self):
-        rc, out, err = self.run_cmd("add-server", "2", "127.0.0.1:2888")
+        rc, out, err = self.run_cmd("add-server", "2", "127.0.0.1:2888", "127.0.0.1:2182")
         self.assertEqual((rc, out), (8, ""))
         self.assertRegex(err, r"^ReconfigDisabled: membership does not change at run time")
         rc, _, err = self.run_cmd("remove-server", "7")
