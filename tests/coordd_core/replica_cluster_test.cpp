@@ -548,10 +548,13 @@ TEST(ReplicaMembership, AServerWaitingToJoinIsNoStandaloneServer) {
   // cluster is, not a standalone server with an empty tree.
   EXPECT_TRUE(c.node(4).read_only().has_value());
   EXPECT_NE(c.node(4).four_letter_word("srvr").find("Mode: read-only"), std::string::npos);
-  const ConnId conn = c.open(4);
-  c.handshake(conn);
-  c.run_for(5 * kTickMs);
-  EXPECT_TRUE(c.closed(conn));
+  // Its tree is not the cluster's: even a read-only client is turned away.
+  for (bool can_be_read_only : {false, true}) {
+    const ConnId conn = c.open(4);
+    c.handshake(conn, SessionId(0), {}, can_be_read_only);
+    c.run_for(5 * kTickMs);
+    EXPECT_TRUE(c.closed(conn)) << "canBeReadOnly " << can_be_read_only;
+  }
 }
 
 TEST(ReplicaMembership, WritesSentAfterAReconfigApplyAfterIt) {

@@ -314,6 +314,12 @@ struct Replica::Impl {
   bool clustered() const { return config.reconfig_enabled || raft.conf_state().size() > 1; }
   std::int64_t election_timeout_ms() const { return config.tick_ms * config.election_ticks; }
   bool leading() const { return raft.role() == consensus::Role::Leader; }
+  // A server of a cluster that its configuration does not name (waiting to
+  // be added, or removed): its tree is not the cluster's, so even
+  // read-only clients are turned away.
+  bool outside_membership() const {
+    return config.reconfig_enabled && !raft.conf_state().is_member(config.id);
+  }
 
   // Requests whose outcome became unknown (the leader changed, the link to
   // it broke, or they waited too long): their connections close, which a
@@ -1171,7 +1177,8 @@ struct Replica::Impl {
       // ZooKeeper's read-only server closes, without a reply, the
       // connection of a client that did not say it can live with one.
       if (!c.can_be_read_only) return close(c);
-      if (read_only->reason == ReadOnlyReason::NoQuorum && !config.read_only_on_quorum_loss) {
+      if (read_only->reason == ReadOnlyReason::NoQuorum &&
+          (!config.read_only_on_quorum_loss || outside_membership())) {
         return close(c);
       }
       if (req->session_id.value() == 0) return open_local_session(c, req->timeout_ms);
