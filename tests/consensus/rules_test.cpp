@@ -587,6 +587,18 @@ TEST(ProposalForwarding, ADuplicatedProposeIsAppendedOnce) {
   EXPECT_EQ(copies, 1u);
 }
 
+// The node restarts with its id and its data directory emptied: a founding
+// member's bootstrap log and nothing applied.
+void restart_wiped(Cluster& c, NodeId id, const ConfState& founding) {
+  c.crash(id);
+  auto& wiped = c.node(id);
+  wiped.storage = std::make_unique<MemoryStorage>(founding);
+  wiped.applied.clear();
+  wiped.applied_index = LogIndex(0);
+  wiped.snapshot_data.clear();
+  c.restart(id);
+}
+
 TEST(LostEntries, AFollowerWipedAndRestartedWithItsIdCatchesUp) {
   Cluster c = three();
   elect(c, n(1));
@@ -594,13 +606,7 @@ TEST(LostEntries, AFollowerWipedAndRestartedWithItsIdCatchesUp) {
     ASSERT_TRUE(c.raft(n(1)).propose("before-" + std::to_string(i)).ok());
   c.stabilize();
   ASSERT_EQ(c.node(n(3)).applied.size(), 5u);
-  c.crash(n(3));
-  auto& wiped = c.node(n(3));
-  wiped.storage = std::make_unique<MemoryStorage>(c.raft(n(1)).conf_state());
-  wiped.applied.clear();
-  wiped.applied_index = LogIndex(0);
-  wiped.snapshot_data.clear();
-  c.restart(n(3));
+  restart_wiped(c, n(3), c.raft(n(1)).conf_state());
   // Heartbeats alone bring it back: it says its log ends early.
   for (int round = 0; round < 3; ++round) {
     for (NodeId id : c.ids())
@@ -630,13 +636,7 @@ TEST(LostEntries, AWipedFollowerWhoseMatchIsTheLeadersSnapshotGetsTheSnapshot) {
     ASSERT_TRUE(c.raft(n(1)).propose("before-" + std::to_string(i)).ok());
   c.stabilize();
   ASSERT_TRUE(c.snapshot(n(1)).ok());
-  c.crash(n(3));
-  auto& wiped = c.node(n(3));
-  wiped.storage = std::make_unique<MemoryStorage>(c.raft(n(1)).conf_state());
-  wiped.applied.clear();
-  wiped.applied_index = LogIndex(0);
-  wiped.snapshot_data.clear();
-  c.restart(n(3));
+  restart_wiped(c, n(3), c.raft(n(1)).conf_state());
   for (int round = 0; round < 5; ++round) {
     for (NodeId id : c.ids())
       c.raft(id).tick();

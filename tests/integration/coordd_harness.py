@@ -24,6 +24,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(count):
+    """`count` distinct free ports, held open together while chosen so that
+    no two picks collide."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def four_letter(port, word, timeout_s=5.0):
     with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as s:
         s.sendall(word.encode())
@@ -207,17 +222,7 @@ class CoorddCluster:
         return path
 
     def _choose_ports(self):
-        # Held open together so that no two picks collide.
-        socks = []
-        try:
-            for _ in range(3 * self.size):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.bind(("127.0.0.1", 0))
-                socks.append(s)
-            ports = [s.getsockname()[1] for s in socks]
-        finally:
-            for s in socks:
-                s.close()
+        ports = free_ports(3 * self.size)
         for i, sid in enumerate(self.ids):
             self.peer_ports[sid] = ports[3 * i]
             self.client_ports[sid] = ports[3 * i + 1]
@@ -280,16 +285,7 @@ class CoorddCluster:
         sid = max(self.ids + list(self.servers)) + 1
         self.joined.add(sid)
         for attempt in range(2):
-            socks = []
-            try:
-                for _ in range(3):
-                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                    s.bind(("127.0.0.1", 0))
-                    socks.append(s)
-                ports = [s.getsockname()[1] for s in socks]
-            finally:
-                for s in socks:
-                    s.close()
+            ports = free_ports(3)
             self.peer_ports[sid], self.client_ports[sid], self.http_ports[sid] = ports
             if sid not in self.ids:
                 self.ids.append(sid)

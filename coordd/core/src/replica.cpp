@@ -428,15 +428,7 @@ struct Replica::Impl {
     if (leader == NodeId(0) || leader == config.id || heard.empty()) return;
     std::string ids;
     auto flush = [&] {
-      consensus::Message m;
-      m.type = consensus::MessageType::App;
-      m.from = config.id;
-      m.to = leader;
-      m.term = raft.term();
-      m.context = app_sessions_heard;
-      m.entries.push_back(
-          consensus::Entry{Term(0), LogIndex(0), consensus::EntryType::Normal, std::move(ids)});
-      out.peer_messages.push_back(std::move(m));
+      send_app(leader, app_sessions_heard, std::move(ids));
       ++stats.session_relays_sent;
       ids.clear();
     };
