@@ -394,6 +394,7 @@ struct Replica::Impl {
     raft.restart_forwarding();
     forwarded.clear();
     moving_here.clear();
+    reconfig_asks.clear();  // their connections fail with the rest in flight
   }
 
   // A server of a cluster that has known no leader for an election timeout
