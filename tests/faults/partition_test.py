@@ -1,0 +1,135 @@
+"""Partitions and slow links between real coordd processes, made by the
+proxies of peer_proxy.py: the cluster keeps its guarantees while the
+network between its servers fails.
+
+- IsolateLeader: under write load, the leader is cut off from both
+  followers. The two elect a new leader and go on writing; the old leader
+  turns read-only once it has heard from no quorum, and catches up after
+  the partition heals. Nothing acknowledged is lost, and the servers hold
+  the same tree.
+- MinorityFollower: one follower is cut off; the leader and the other
+  follower go on without an election; the cut follower catches up.
+- SlowLinks: every peer link is delayed by 20 to 40 ms; writes go on and
+  nothing is lost.
+
+Clients talk to the servers directly; only the links between servers go
+through the proxies. Each class is a ctest entry of its own
+(tests/faults/CMakeLists.txt).
+"""
+
+import os
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+
+import ctest_main  # noqa: E402
+from cluster_test import ClusterTest, WAIT_S  # noqa: E402
+from coordd_harness import CoorddCluster, free_ports  # noqa: E402
+from peer_proxy import PeerProxies  # noqa: E402
+
+
+class ProxiedCluster(CoorddCluster):
+    """A CoorddCluster whose membership names a proxy for each server: every
+    server listens for its peers on a port of its own (--peer-port) and
+    reaches the others through their proxies."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.proxies = PeerProxies()
+        self.proxy_ports = {}
+
+    def _choose_ports(self):
+        super()._choose_ports()
+        for sid, port in zip(self.ids, free_ports(len(self.ids))):
+            self.proxy_ports[sid] = port
+            self.proxies.add(port, self.peer_ports[sid])
+
+    def peer_entry(self, sid):
+        return "%d=127.0.0.1:%d" % (sid, self.proxy_ports[sid])
+
+    def _make(self, sid):
+        self.args_of[sid] = ["--peer-port", str(self.peer_ports[sid])]
+        return super()._make(sid)
+
+    def cleanup(self):
+        try:
+            super().cleanup()
+        finally:
+            self.proxies.close()
+
+
+class PartitionTest(ClusterTest):
+    def make_cluster(self, **kw):
+        c = ProxiedCluster(self.SIZE, extra_args=self.EXTRA_ARGS, **kw)
+        self.addCleanup(c.cleanup)
+        self.addCleanup(self.dump_logs_on_failure, c)
+        return c
+
+    def caught_up(self, what):
+        c = self.cluster
+        c.wait(what, lambda: len({c.zxid(sid) for sid in c.ids}) == 1, WAIT_S)
+
+
+class IsolateLeader(PartitionTest):
+    def test_the_majority_goes_on_and_the_old_leader_catches_up(self):
+        c = self.cluster
+        old = c.leader()
+        others = [sid for sid in c.ids if sid != old]
+        writers = self.writers(2, hosts=c.hosts(others))
+        self.wait_acks(writers, 20)
+        c.proxies.isolate(old, c.ids)
+        cut_at = time.monotonic()
+        new = c.wait_leader(WAIT_S, other_than=old, among=others)
+        self.assertIn(new, others)
+        self.wait_acks(writers, 20, after=time.monotonic())
+        print("new leader %d after %.3f s" % (new, time.monotonic() - cut_at))
+        # Cut off from any quorum, the old leader stops taking writes.
+        c.wait("server %d read-only" % old, lambda: c.mode(old) == "read-only", WAIT_S)
+        c.proxies.heal()
+        for w in writers:
+            w.finish()
+        self.caught_up("server %d catches up after the heal" % old)
+        self.assertEqual(c.wait_leader(WAIT_S), new)
+        self.assert_nothing_lost(writers)
+
+
+class MinorityFollower(PartitionTest):
+    def test_a_cut_follower_costs_no_election(self):
+        c = self.cluster
+        leader = c.leader()
+        cut = next(sid for sid in c.ids if sid != leader)
+        writers = self.writers(2, hosts=c.hosts([leader]))
+        self.wait_acks(writers, 20)
+        term = c.term()
+        c.proxies.isolate(cut, c.ids)
+        self.wait_acks(writers, 50, after=time.monotonic())
+        c.wait("server %d read-only" % cut, lambda: c.mode(cut) == "read-only", WAIT_S)
+        c.proxies.heal()
+        for w in writers:
+            w.finish()
+        self.caught_up("server %d catches up after the heal" % cut)
+        # Pre-vote: the server that was cut off does not unseat the leader.
+        self.assertEqual(c.wait_leader(WAIT_S), leader)
+        self.assertEqual(c.term(), term)
+        self.assert_nothing_lost(writers)
+
+
+class SlowLinks(PartitionTest):
+    def test_writes_go_on_over_slow_links(self):
+        c = self.cluster
+        c.proxies.delay(20, 20)
+        writers = self.writers(2)
+        self.wait_acks(writers, 30)
+        c.proxies.delay(0)
+        for w in writers:
+            w.finish()
+        self.caught_up("the servers agree once the links are fast again")
+        self.assert_nothing_lost(writers)
+
+
+if __name__ == "__main__":
+    ctest_main.main()

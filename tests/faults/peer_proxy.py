@@ -1,0 +1,170 @@
+"""A TCP proxy in front of each coordd server's peer port, which the test
+controls: the links between any two servers pass, are cut, or are delayed,
+without privileges and without touching the servers.
+
+Every server of a cluster dials its peers at the addresses its membership
+names, the same for all servers (the founding entries must be identical).
+So the membership names the proxies, each server listens on a port of its
+own (--peer-port), and all connections to server j go through proxy j. A
+proxy tells the pairs apart by the first message of every connection, the
+peer handshake's Hello (docs/formats/peer-handshake.md): it names the
+dialer and the server it expects to reach.
+
+A cut pair's connections are closed at once, and new ones are held open
+without forwarding a byte (a blackhole: the dialer's handshake times out,
+as across a real partition, rather than failing fast). Healing closes the
+held ones, so that the dialers reconnect.
+
+One asyncio loop in a thread of its own runs every proxy; the control
+methods may be called from any thread.
+"""
+
+import asyncio
+import random
+import struct
+import threading
+
+HELLO_HEADER = 8  # magic "CDPR", version, kind, body length (u16 LE)
+HELLO_KIND = 1
+HELLO_IDS = 18  # flags, reserved, dialer id (u64 LE), acceptor id (u64 LE)
+CHUNK_BYTES = 64 * 1024
+
+
+class PeerProxies:
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.servers = []
+        self.cut = set()  # frozenset({a, b}) of ids whose links are cut
+        self.delay_ms = (0, 0)  # (base, jitter) for every forwarded chunk
+        self.links = {}  # frozenset pair -> set of transports (both sides of each link)
+        self.held = {}  # frozenset pair -> set of transports held without forwarding
+        self.counts = {"links": 0, "blackholed": 0, "closed_by_cut": 0, "not_hello": 0}
+
+    def _call(self, fn, *args):
+        return asyncio.run_coroutine_threadsafe(fn(*args), self.loop).result(10)
+
+    # ---- setup --------------------------------------------------------------
+
+    def add(self, listen_port, target_port):
+        """A proxy on 127.0.0.1:listen_port for the server whose peer
+        listener is 127.0.0.1:target_port."""
+        self._call(self._add, listen_port, target_port)
+
+    async def _add(self, listen_port, target_port):
+        server = await asyncio.start_server(
+            lambda r, w: self._serve(r, w, target_port), "127.0.0.1", listen_port)
+        self.servers.append(server)
+
+    def close(self):
+        async def stop():
+            for s in self.servers:
+                s.close()
+            for group in list(self.links.values()) + list(self.held.values()):
+                for t in list(group):
+                    t.abort()
+        try:
+            self._call(stop)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+    # ---- control ------------------------------------------------------------
+
+    def partition(self, *sides):
+        """Cuts every link between servers of different sides (each side a
+        collection of ids); links within a side pass."""
+        pairs = set()
+        for i, a_side in enumerate(sides):
+            for b_side in sides[i + 1:]:
+                pairs |= {frozenset((a, b)) for a in a_side for b in b_side}
+        self._call(self._set_cut, pairs)
+
+    def isolate(self, sid, others):
+        self.partition([sid], [o for o in others if o != sid])
+
+    def heal(self):
+        self._call(self._set_cut, set())
+
+    def delay(self, base_ms, jitter_ms=0):
+        """Every chunk forwarded from now on waits base_ms plus up to
+        jitter_ms; each direction keeps its order."""
+        self.delay_ms = (base_ms, jitter_ms)
+
+    async def _set_cut(self, pairs):
+        newly_cut = pairs - self.cut
+        healed = self.cut - pairs
+        self.cut = set(pairs)
+        for pair in newly_cut:
+            for t in list(self.links.get(pair, ())):
+                self.counts["closed_by_cut"] += 1
+                t.abort()
+        for pair in healed:
+            for t in list(self.held.pop(pair, ())):
+                t.abort()
+
+    # ---- the links ----------------------------------------------------------
+
+    async def _serve(self, reader, writer, target_port):
+        try:
+            header = await reader.readexactly(HELLO_HEADER)
+            body_len = struct.unpack_from("<H", header, 6)[0]
+            if header[:4] != b"CDPR" or header[5] != HELLO_KIND or body_len < HELLO_IDS:
+                self.counts["not_hello"] += 1
+                writer.transport.abort()
+                return
+            body = await reader.readexactly(body_len)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.transport.abort()
+            return
+        dialer, acceptor = struct.unpack_from("<QQ", body, 2)
+        pair = frozenset((dialer, acceptor))
+        if pair in self.cut:
+            await self._blackhole(pair, reader, writer)
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        group = self.links.setdefault(pair, set())
+        group.update((writer.transport, up_writer.transport))
+        self.counts["links"] += 1
+        up_writer.write(header + body)
+        try:
+            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        finally:
+            group.discard(writer.transport)
+            group.discard(up_writer.transport)
+            writer.transport.abort()
+            up_writer.transport.abort()
+
+    async def _blackhole(self, pair, reader, writer):
+        self.counts["blackholed"] += 1
+        group = self.held.setdefault(pair, set())
+        group.add(writer.transport)
+        try:
+            while await reader.read(CHUNK_BYTES):
+                pass
+        except ConnectionError:
+            pass
+        finally:
+            group.discard(writer.transport)
+            writer.transport.abort()
+
+    async def _pump(self, reader, writer):
+        try:
+            while True:
+                data = await reader.read(CHUNK_BYTES)
+                if not data:
+                    break
+                base, jitter = self.delay_ms
+                if base or jitter:
+                    await asyncio.sleep((base + random.uniform(0, jitter)) / 1000.0)
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.transport.abort()
