@@ -203,10 +203,26 @@ class ClusterTest(unittest.TestCase):
     def assert_nothing_lost(self, writers, ids=None):
         """Every create and set the writers had acknowledged is there on
         every server given (all by default), read after a sync through
-        that server; and every server holds the same children."""
-        seen = {}
-        for sid in ids or self.cluster.ids:
-            k = self.client(self.cluster.hosts([sid]))
+        that server; and every server holds the same children. A write a
+        writer gave up on may still be in its client's queue and land
+        between two servers' reads: the servers are read again, a bounded
+        number of times, until they agree."""
+        for attempt in range(20):
+            seen = {}
+            for sid in ids or self.cluster.ids:
+                seen[sid] = self.read_children_checked(sid, writers)
+            first = next(iter(seen.values()))
+            if all(children == first for children in seen.values()):
+                return
+            time.sleep(0.25)
+        for sid, children in seen.items():
+            self.assertEqual(children, first, "servers %d and %d differ" % (sid, next(iter(seen))))
+
+    def read_children_checked(self, sid, writers):
+        """The writers' children on server sid after a sync through it,
+        having checked that every acknowledged write is there."""
+        k = self.client(self.cluster.hosts([sid]))
+        try:
             roots = sorted({w.root for w in writers})
             bounded(k.sync_async("/"))
             children = {}
@@ -220,11 +236,9 @@ class ClusterTest(unittest.TestCase):
                 value, _ = bounded(k.get_async(w.counter))
                 self.assertGreaterEqual(int(value), w.counter_acked,
                                         "server %d lost an acknowledged set of %s" % (sid, w.counter))
-            seen[sid] = children
+            return children
+        finally:
             close(k)
-        first = next(iter(seen.values()))
-        for sid, children in seen.items():
-            self.assertEqual(children, first, "servers %d and %d differ" % (sid, next(iter(seen))))
 
     def assert_ephemerals_survive(self, writers):
         """The writers' sessions reconnected without expiring, and their
