@@ -11,13 +11,17 @@ network between its servers fails.
   follower go on without an election; the cut follower catches up.
 - SlowLinks: every peer link is delayed by 20 to 40 ms; writes go on and
   nothing is lost.
+- ClientsMove: the clients, which reach the servers through client
+  proxies, are cut off from all servers but one follower: their sessions
+  move there, with their ephemerals, and writes go on.
 
-Clients talk to the servers directly; only the links between servers go
-through the proxies. Each class is a ctest entry of its own
+Only ClientsMove sends its clients through proxies; the others' clients
+talk to the servers directly. Each class is a ctest entry of its own
 (tests/faults/CMakeLists.txt).
 """
 
 import os
+import re
 import sys
 import time
 import unittest
@@ -28,8 +32,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
 import ctest_main  # noqa: E402
 from cluster_test import ClusterTest, WAIT_S  # noqa: E402
-from coordd_harness import CoorddCluster, free_ports  # noqa: E402
-from peer_proxy import PeerProxies  # noqa: E402
+from coordd_harness import CoorddCluster, four_letter, free_ports  # noqa: E402
+from peer_proxy import ClientProxies, PeerProxies  # noqa: E402
 
 
 class ProxiedCluster(CoorddCluster):
@@ -40,13 +44,22 @@ class ProxiedCluster(CoorddCluster):
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
         self.proxies = PeerProxies()
+        self.clients = ClientProxies()
         self.proxy_ports = {}
+        self.client_proxy_ports = {}
 
     def _choose_ports(self):
         super()._choose_ports()
-        for sid, port in zip(self.ids, free_ports(len(self.ids))):
-            self.proxy_ports[sid] = port
-            self.proxies.add(port, self.peer_ports[sid])
+        ports = free_ports(2 * len(self.ids))
+        for i, sid in enumerate(self.ids):
+            self.proxy_ports[sid] = ports[2 * i]
+            self.proxies.add(ports[2 * i], self.peer_ports[sid])
+            self.client_proxy_ports[sid] = ports[2 * i + 1]
+            self.clients.add(sid, ports[2 * i + 1], self.client_ports[sid])
+
+    def proxied_hosts(self, ids=None):
+        """A connection string naming the servers' client proxies."""
+        return ",".join("127.0.0.1:%d" % self.client_proxy_ports[sid] for sid in ids or self.ids)
 
     def peer_entry(self, sid):
         return "%d=127.0.0.1:%d" % (sid, self.proxy_ports[sid])
@@ -60,6 +73,7 @@ class ProxiedCluster(CoorddCluster):
             super().cleanup()
         finally:
             self.proxies.close()
+            self.clients.close()
 
 
 class PartitionTest(ClusterTest):
@@ -128,6 +142,34 @@ class SlowLinks(PartitionTest):
         for w in writers:
             w.finish()
         self.caught_up("the servers agree once the links are fast again")
+        self.assert_nothing_lost(writers)
+
+
+def connections(cluster, sid):
+    m = re.search(r"^zk_num_alive_connections\t(\d+)$",
+                  four_letter(cluster.client_ports[sid], "mntr"), re.M)
+    return int(m.group(1)) if m else None
+
+
+class ClientsMove(PartitionTest):
+    def test_sessions_move_to_the_server_their_clients_still_reach(self):
+        c = self.cluster
+        writers = self.writers(3, hosts=c.proxied_hosts())
+        self.wait_acks(writers, 10)
+        # Every client is cut off from every server but one follower: the
+        # sessions move there, with their ephemerals, and writes go on.
+        keep = next(sid for sid in c.ids if sid != c.leader())
+        c.clients.set_cut([sid for sid in c.ids if sid != keep])
+        self.wait_acks(writers, 20, after=time.monotonic())
+        for sid in c.ids:
+            # mntr counts the connection that asks it.
+            want = (len(writers) if sid == keep else 0) + 1
+            c.wait("server %d holds %d client connections" % (sid, want - 1),
+                   lambda: connections(c, sid) == want, WAIT_S)
+        c.clients.set_cut([])
+        for w in writers:
+            w.finish()
+        self.assert_ephemerals_survive(writers)
         self.assert_nothing_lost(writers)
 
 

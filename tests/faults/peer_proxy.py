@@ -168,3 +168,84 @@ class PeerProxies:
             pass
         finally:
             writer.transport.abort()
+
+
+class ClientProxies:
+    """A plain TCP proxy in front of each server's client port: a client
+    given the proxies' addresses reaches the servers through them, and a
+    server can be cut off from its clients while its peers still reach it.
+    A cut server's client connections are closed and new ones refused at
+    once (as by a firewall that rejects), so that a client moves on to the
+    next server of its list without waiting out a connect timeout."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.servers = []
+        self.cut = set()  # ids of servers cut off from their clients
+        self.links = {}  # id -> transports of its live client links
+
+    def _call(self, fn, *args):
+        return asyncio.run_coroutine_threadsafe(fn(*args), self.loop).result(10)
+
+    def add(self, sid, listen_port, target_port):
+        async def add():
+            self.servers.append(await asyncio.start_server(
+                lambda r, w: self._serve(sid, r, w, target_port), "127.0.0.1", listen_port))
+        self._call(add)
+
+    def set_cut(self, ids):
+        """Cuts the servers `ids` off from their clients; the others pass."""
+        async def apply():
+            self.cut = set(ids)
+            for sid in self.cut:
+                for t in list(self.links.get(sid, ())):
+                    t.abort()
+        self._call(apply)
+
+    def close(self):
+        async def stop():
+            for s in self.servers:
+                s.close()
+            for group in self.links.values():
+                for t in list(group):
+                    t.abort()
+        try:
+            self._call(stop)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+    async def _serve(self, sid, reader, writer, target_port):
+        if sid in self.cut:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        group = self.links.setdefault(sid, set())
+        group.update((writer.transport, up_writer.transport))
+        try:
+            await asyncio.gather(_copy(reader, up_writer), _copy(up_reader, writer))
+        finally:
+            group.discard(writer.transport)
+            group.discard(up_writer.transport)
+            writer.transport.abort()
+            up_writer.transport.abort()
+
+
+async def _copy(reader, writer):
+    try:
+        while True:
+            data = await reader.read(CHUNK_BYTES)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.transport.abort()
