@@ -1,22 +1,22 @@
-"""A TCP proxy in front of each coordd server's peer port, which the test
-controls: the links between any two servers pass, are cut, or are delayed,
-without privileges and without touching the servers.
+"""TCP proxies in front of coordd's ports, which the test controls: the
+links between any two servers, and between clients and a server, pass, are
+cut, or are delayed, without privileges and without touching the servers.
 
 Every server of a cluster dials its peers at the addresses its membership
 names, the same for all servers (the founding entries must be identical).
-So the membership names the proxies, each server listens on a port of its
-own (--peer-port), and all connections to server j go through proxy j. A
-proxy tells the pairs apart by the first message of every connection, the
-peer handshake's Hello (docs/formats/peer-handshake.md): it names the
-dialer and the server it expects to reach.
+So the membership names the peer proxies, each server listens on a port of
+its own (--peer-port), and all connections to server j go through peer
+proxy j. A peer proxy tells the pairs apart by the first message of every
+connection, the peer handshake's Hello (docs/formats/peer-handshake.md): it
+names the dialer and the server it expects to reach.
 
-A cut pair's connections are closed at once, and new ones are held open
-without forwarding a byte (a blackhole: the dialer's handshake times out,
-as across a real partition, rather than failing fast). Healing closes the
-held ones, so that the dialers reconnect.
+A cut pair's peer connections are closed at once, and new ones are held
+open without forwarding a byte (a blackhole: the dialer's handshake times
+out, as across a real partition, rather than failing fast). Healing closes
+the held ones, so that the dialers reconnect.
 
-One asyncio loop in a thread of its own runs every proxy; the control
-methods may be called from any thread.
+Each set of proxies runs on one asyncio loop in a thread of its own; the
+control methods may be called from any thread.
 """
 
 import asyncio
@@ -30,32 +30,25 @@ HELLO_IDS = 18  # flags, reserved, dialer id (u64 LE), acceptor id (u64 LE)
 CHUNK_BYTES = 64 * 1024
 
 
-class PeerProxies:
+class _Proxies:
+    """The loop, the listening sockets and the live links of a set of
+    proxies; subclasses decide what each accepted connection becomes."""
+
     def __init__(self):
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.servers = []
-        self.cut = set()  # frozenset({a, b}) of ids whose links are cut
-        self.delay_ms = (0, 0)  # (base, jitter) for every forwarded chunk
-        self.links = {}  # frozenset pair -> set of transports (both sides of each link)
-        self.held = {}  # frozenset pair -> set of transports held without forwarding
-        self.counts = {"links": 0, "blackholed": 0, "closed_by_cut": 0, "not_hello": 0}
+        self.links = {}  # key -> transports of its live links (both sides of each)
+        self.held = {}  # key -> transports held open without forwarding
 
     def _call(self, fn, *args):
         return asyncio.run_coroutine_threadsafe(fn(*args), self.loop).result(10)
 
-    # ---- setup --------------------------------------------------------------
-
-    def add(self, listen_port, target_port):
-        """A proxy on 127.0.0.1:listen_port for the server whose peer
-        listener is 127.0.0.1:target_port."""
-        self._call(self._add, listen_port, target_port)
-
-    async def _add(self, listen_port, target_port):
-        server = await asyncio.start_server(
-            lambda r, w: self._serve(r, w, target_port), "127.0.0.1", listen_port)
-        self.servers.append(server)
+    def _listen(self, listen_port, serve):
+        async def listen():
+            self.servers.append(await asyncio.start_server(serve, "127.0.0.1", listen_port))
+        self._call(listen)
 
     def close(self):
         async def stop():
@@ -69,6 +62,76 @@ class PeerProxies:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
+
+    def _abort(self, table, key):
+        for t in list(table.get(key, ())):
+            t.abort()
+
+    async def _forward(self, key, reader, writer, target_port, first=b"", delay=None):
+        """Connects to the target and copies both ways until either side
+        closes; `first` goes to the target before anything else."""
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        except OSError:
+            writer.transport.abort()
+            return False
+        group = self.links.setdefault(key, set())
+        group.update((writer.transport, up_writer.transport))
+        up_writer.write(first)
+        try:
+            await asyncio.gather(_copy(reader, up_writer, delay), _copy(up_reader, writer, delay))
+        finally:
+            group.discard(writer.transport)
+            group.discard(up_writer.transport)
+            writer.transport.abort()
+            up_writer.transport.abort()
+        return True
+
+    async def _hold(self, key, reader, writer):
+        """Reads and drops everything until the other side closes or the
+        key is healed."""
+        group = self.held.setdefault(key, set())
+        group.add(writer.transport)
+        try:
+            while await reader.read(CHUNK_BYTES):
+                pass
+        except ConnectionError:
+            pass
+        finally:
+            group.discard(writer.transport)
+            writer.transport.abort()
+
+
+async def _copy(reader, writer, delay=None):
+    """Copies until EOF; with `delay`, each chunk first waits delay()
+    seconds (the direction keeps its order)."""
+    try:
+        while True:
+            data = await reader.read(CHUNK_BYTES)
+            if not data:
+                break
+            wait_s = delay() if delay else 0
+            if wait_s:
+                await asyncio.sleep(wait_s)
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.transport.abort()
+
+
+class PeerProxies(_Proxies):
+    def __init__(self):
+        super().__init__()
+        self.cut = set()  # frozenset({a, b}) of ids whose links are cut
+        self.delay_ms = (0, 0)  # (base, jitter) for every forwarded chunk
+        self.counts = {"links": 0, "blackholed": 0, "closed_by_cut": 0, "not_hello": 0}
+
+    def add(self, listen_port, target_port):
+        """A proxy on 127.0.0.1:listen_port for the server whose peer
+        listener is 127.0.0.1:target_port."""
+        self._listen(listen_port, lambda r, w: self._serve(r, w, target_port))
 
     # ---- control ------------------------------------------------------------
 
@@ -92,17 +155,19 @@ class PeerProxies:
         jitter_ms; each direction keeps its order."""
         self.delay_ms = (base_ms, jitter_ms)
 
+    def _delay_s(self):
+        base, jitter = self.delay_ms
+        return (base + random.uniform(0, jitter)) / 1000.0
+
     async def _set_cut(self, pairs):
         newly_cut = pairs - self.cut
         healed = self.cut - pairs
         self.cut = set(pairs)
         for pair in newly_cut:
-            for t in list(self.links.get(pair, ())):
-                self.counts["closed_by_cut"] += 1
-                t.abort()
+            self.counts["closed_by_cut"] += len(self.links.get(pair, ()))
+            self._abort(self.links, pair)
         for pair in healed:
-            for t in list(self.held.pop(pair, ())):
-                t.abort()
+            self._abort(self.held, pair)
 
     # ---- the links ----------------------------------------------------------
 
@@ -121,56 +186,14 @@ class PeerProxies:
         dialer, acceptor = struct.unpack_from("<QQ", body, 2)
         pair = frozenset((dialer, acceptor))
         if pair in self.cut:
-            await self._blackhole(pair, reader, writer)
+            self.counts["blackholed"] += 1
+            await self._hold(pair, reader, writer)
             return
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        group = self.links.setdefault(pair, set())
-        group.update((writer.transport, up_writer.transport))
         self.counts["links"] += 1
-        up_writer.write(header + body)
-        try:
-            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
-        finally:
-            group.discard(writer.transport)
-            group.discard(up_writer.transport)
-            writer.transport.abort()
-            up_writer.transport.abort()
-
-    async def _blackhole(self, pair, reader, writer):
-        self.counts["blackholed"] += 1
-        group = self.held.setdefault(pair, set())
-        group.add(writer.transport)
-        try:
-            while await reader.read(CHUNK_BYTES):
-                pass
-        except ConnectionError:
-            pass
-        finally:
-            group.discard(writer.transport)
-            writer.transport.abort()
-
-    async def _pump(self, reader, writer):
-        try:
-            while True:
-                data = await reader.read(CHUNK_BYTES)
-                if not data:
-                    break
-                base, jitter = self.delay_ms
-                if base or jitter:
-                    await asyncio.sleep((base + random.uniform(0, jitter)) / 1000.0)
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.transport.abort()
+        await self._forward(pair, reader, writer, target_port, header + body, self._delay_s)
 
 
-class ClientProxies:
+class ClientProxies(_Proxies):
     """A plain TCP proxy in front of each server's client port: a client
     given the proxies' addresses reaches the servers through them, and a
     server can be cut off from its clients while its peers still reach it.
@@ -179,73 +202,22 @@ class ClientProxies:
     next server of its list without waiting out a connect timeout."""
 
     def __init__(self):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.servers = []
+        super().__init__()
         self.cut = set()  # ids of servers cut off from their clients
-        self.links = {}  # id -> transports of its live client links
-
-    def _call(self, fn, *args):
-        return asyncio.run_coroutine_threadsafe(fn(*args), self.loop).result(10)
 
     def add(self, sid, listen_port, target_port):
-        async def add():
-            self.servers.append(await asyncio.start_server(
-                lambda r, w: self._serve(sid, r, w, target_port), "127.0.0.1", listen_port))
-        self._call(add)
+        self._listen(listen_port, lambda r, w: self._serve(sid, r, w, target_port))
 
     def set_cut(self, ids):
         """Cuts the servers `ids` off from their clients; the others pass."""
         async def apply():
             self.cut = set(ids)
             for sid in self.cut:
-                for t in list(self.links.get(sid, ())):
-                    t.abort()
+                self._abort(self.links, sid)
         self._call(apply)
-
-    def close(self):
-        async def stop():
-            for s in self.servers:
-                s.close()
-            for group in self.links.values():
-                for t in list(group):
-                    t.abort()
-        try:
-            self._call(stop)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
 
     async def _serve(self, sid, reader, writer, target_port):
         if sid in self.cut:
             writer.transport.abort()
             return
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        group = self.links.setdefault(sid, set())
-        group.update((writer.transport, up_writer.transport))
-        try:
-            await asyncio.gather(_copy(reader, up_writer), _copy(up_reader, writer))
-        finally:
-            group.discard(writer.transport)
-            group.discard(up_writer.transport)
-            writer.transport.abort()
-            up_writer.transport.abort()
-
-
-async def _copy(reader, writer):
-    try:
-        while True:
-            data = await reader.read(CHUNK_BYTES)
-            if not data:
-                break
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, asyncio.CancelledError):
-        pass
-    finally:
-        writer.transport.abort()
+        await self._forward(sid, reader, writer, target_port)
