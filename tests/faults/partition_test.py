@@ -24,7 +24,6 @@ import os
 import re
 import sys
 import time
-import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -32,48 +31,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
 import ctest_main  # noqa: E402
 from cluster_test import ClusterTest, WAIT_S  # noqa: E402
-from coordd_harness import CoorddCluster, four_letter, free_ports  # noqa: E402
-from peer_proxy import ClientProxies, PeerProxies  # noqa: E402
-
-
-class ProxiedCluster(CoorddCluster):
-    """A CoorddCluster whose membership names a proxy for each server: every
-    server listens for its peers on a port of its own (--peer-port) and
-    reaches the others through their proxies."""
-
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        self.proxies = PeerProxies()
-        self.clients = ClientProxies()
-        self.proxy_ports = {}
-        self.client_proxy_ports = {}
-
-    def _choose_ports(self):
-        super()._choose_ports()
-        ports = free_ports(2 * len(self.ids))
-        for i, sid in enumerate(self.ids):
-            self.proxy_ports[sid] = ports[2 * i]
-            self.proxies.add(ports[2 * i], self.peer_ports[sid])
-            self.client_proxy_ports[sid] = ports[2 * i + 1]
-            self.clients.add(sid, ports[2 * i + 1], self.client_ports[sid])
-
-    def proxied_hosts(self, ids=None):
-        """A connection string naming the servers' client proxies."""
-        return ",".join("127.0.0.1:%d" % self.client_proxy_ports[sid] for sid in ids or self.ids)
-
-    def peer_entry(self, sid):
-        return "%d=127.0.0.1:%d" % (sid, self.proxy_ports[sid])
-
-    def _make(self, sid):
-        self.args_of[sid] = ["--peer-port", str(self.peer_ports[sid])]
-        return super()._make(sid)
-
-    def cleanup(self):
-        try:
-            super().cleanup()
-        finally:
-            self.proxies.close()
-            self.clients.close()
+from coordd_harness import four_letter  # noqa: E402
+from proxied_cluster import ProxiedCluster  # noqa: E402
 
 
 class PartitionTest(ClusterTest):

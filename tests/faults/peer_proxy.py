@@ -15,6 +15,13 @@ open without forwarding a byte (a blackhole: the dialer's handshake times
 out, as across a real partition, rather than failing fast). Healing closes
 the held ones, so that the dialers reconnect.
 
+A one-way cut drops the bytes of one direction only: the link stays up
+and one server goes on hearing the other until the deaf side's idle
+timeout closes it; new links then fail their handshake. Healing a one-way
+cut closes the links it touched, whose streams lost bytes. Loss is what
+TCP makes of lost packets: some chunks arrive late, after a
+retransmission timeout, never out of order.
+
 Each set of proxies runs on one asyncio loop in a thread of its own; the
 control methods may be called from any thread.
 """
@@ -67,9 +74,11 @@ class _Proxies:
         for t in list(table.get(key, ())):
             t.abort()
 
-    async def _forward(self, key, reader, writer, target_port, first=b"", delay=None):
+    async def _forward(self, key, reader, writer, target_port, first=b"", delay=None,
+                       passes_up=None, passes_down=None):
         """Connects to the target and copies both ways until either side
-        closes; `first` goes to the target before anything else."""
+        closes; `first` goes to the target before anything else. A
+        direction whose passes_*() is false drops what it reads."""
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
         except OSError:
@@ -79,7 +88,8 @@ class _Proxies:
         group.update((writer.transport, up_writer.transport))
         up_writer.write(first)
         try:
-            await asyncio.gather(_copy(reader, up_writer, delay), _copy(up_reader, writer, delay))
+            await asyncio.gather(_copy(reader, up_writer, delay, passes_up),
+                                 _copy(up_reader, writer, delay, passes_down))
         finally:
             group.discard(writer.transport)
             group.discard(up_writer.transport)
@@ -102,14 +112,17 @@ class _Proxies:
             writer.transport.abort()
 
 
-async def _copy(reader, writer, delay=None):
+async def _copy(reader, writer, delay=None, passes=None):
     """Copies until EOF; with `delay`, each chunk first waits delay()
-    seconds (the direction keeps its order)."""
+    seconds (the direction keeps its order); a chunk read while passes()
+    is false is dropped."""
     try:
         while True:
             data = await reader.read(CHUNK_BYTES)
             if not data:
                 break
+            if passes is not None and not passes():
+                continue
             wait_s = delay() if delay else 0
             if wait_s:
                 await asyncio.sleep(wait_s)
@@ -125,7 +138,9 @@ class PeerProxies(_Proxies):
     def __init__(self):
         super().__init__()
         self.cut = set()  # frozenset({a, b}) of ids whose links are cut
+        self.one_way = set()  # (a, b): bytes from a to b are dropped
         self.delay_ms = (0, 0)  # (base, jitter) for every forwarded chunk
+        self.loss = (0.0, 0)  # (probability, retransmission delay ms) per chunk
         self.counts = {"links": 0, "blackholed": 0, "closed_by_cut": 0, "not_hello": 0}
 
     def add(self, listen_port, target_port):
@@ -147,17 +162,44 @@ class PeerProxies(_Proxies):
     def isolate(self, sid, others):
         self.partition([sid], [o for o in others if o != sid])
 
+    def cut_pairs(self, pairs):
+        """Cuts exactly the links of `pairs` (each two ids), e.g. a bridge:
+        two sides that both reach one server but not each other."""
+        self._call(self._set_cut, {frozenset(p) for p in pairs})
+
+    def drop_one_way(self, sources, targets):
+        """Drops every byte from a server of `sources` to one of `targets`;
+        the other direction passes."""
+        self._call(self._set_one_way, {(a, b) for a in sources for b in targets if a != b})
+
     def heal(self):
         self._call(self._set_cut, set())
+        self._call(self._set_one_way, set())
 
-    def delay(self, base_ms, jitter_ms=0):
+    def delay(self, base_ms, jitter_ms=0, loss=0.0, retransmit_ms=200):
         """Every chunk forwarded from now on waits base_ms plus up to
-        jitter_ms; each direction keeps its order."""
+        jitter_ms, and with probability `loss` retransmit_ms more; each
+        direction keeps its order."""
         self.delay_ms = (base_ms, jitter_ms)
+        self.loss = (loss, retransmit_ms)
 
     def _delay_s(self):
         base, jitter = self.delay_ms
-        return (base + random.uniform(0, jitter)) / 1000.0
+        wait_ms = base + random.uniform(0, jitter)
+        loss, retransmit_ms = self.loss
+        if loss and random.random() < loss:
+            wait_ms += retransmit_ms
+        return wait_ms / 1000.0
+
+    async def _set_one_way(self, pairs):
+        healed = self.one_way - pairs
+        self.one_way = set(pairs)
+        # A link that lost bytes cannot carry frames again. Live links stay
+        # up when the cut begins: the deaf side stops hearing mid-stream,
+        # as across a real one-way failure.
+        for a, b in healed:
+            self._abort(self.links, frozenset((a, b)))
+            self._abort(self.held, frozenset((a, b)))
 
     async def _set_cut(self, pairs):
         newly_cut = pairs - self.cut
@@ -189,8 +231,15 @@ class PeerProxies(_Proxies):
             self.counts["blackholed"] += 1
             await self._hold(pair, reader, writer)
             return
+        if (dialer, acceptor) in self.one_way:
+            # The Hello itself is lost: nothing reaches the acceptor.
+            self.counts["blackholed"] += 1
+            await self._hold(pair, reader, writer)
+            return
         self.counts["links"] += 1
-        await self._forward(pair, reader, writer, target_port, header + body, self._delay_s)
+        await self._forward(pair, reader, writer, target_port, header + body, self._delay_s,
+                            lambda: (dialer, acceptor) not in self.one_way,
+                            lambda: (acceptor, dialer) not in self.one_way)
 
 
 class ClientProxies(_Proxies):
