@@ -112,7 +112,12 @@ class Cluster {
       nodes_.at(NodeId(id)).replica->peer_link_changed(other, false, steady_, wall_);
     }
   }
+  // A node whose messages are lost on their way while it still hears the
+  // others (a one-way failure): its links look up on both sides.
+  void mute(std::uint64_t id) { muted_.insert(NodeId(id)); }
+
   void heal() {
+    muted_.clear();
     for (NodeId id : cut_) {
       for (auto& [other, n] : nodes_) {
         if (other == id) continue;
@@ -240,7 +245,10 @@ class Cluster {
           if (o.close && closed_.insert(o.conn).second) n.replica->connection_closed(o.conn);
         }
         for (auto& m : out.peer_messages) {
-          if (cut_.contains(m.from) || cut_.contains(m.to) || !nodes_.contains(m.to)) continue;
+          if (cut_.contains(m.from) || cut_.contains(m.to) || muted_.contains(m.from) ||
+              !nodes_.contains(m.to)) {
+            continue;
+          }
           moved = true;
           nodes_.at(m.to).replica->peer_message(m, steady_, wall_);
         }
@@ -264,6 +272,7 @@ class Cluster {
 
   std::map<NodeId, Node> nodes_;
   std::set<NodeId> cut_;
+  std::set<NodeId> muted_;
   std::map<ConnId, NodeId> at_;
   std::map<ConnId, pr::Bytes> inbox_;
   std::map<ConnId, pr::ConnectResponse> handshaken_;
@@ -384,6 +393,36 @@ TEST(ReplicaCluster, AServerCutOffTurnsReadOnlyAndBackWhenItHearsALeader) {
   ASSERT_TRUE(c.run_until([&] { return !c.node(f).read_only().has_value(); }));
   EXPECT_TRUE(c.closed(ro));  // comes back for a read-write session
   EXPECT_EQ(c.node(f).four_letter_word("isro"), "rw");
+}
+
+TEST(ReplicaCluster, AFollowerTheLeaderCannotHearTurnsItsClientsAwayBeforeTheirSessionsExpire) {
+  Cluster c;
+  c.elect();
+  const std::uint64_t f = a_follower(c);
+  const NodeId leader = c.leader();
+  const ConnId conn = c.open(f);
+  const auto s = c.connect(conn);
+  // The follower still hears the leader, so it knows of no trouble, but
+  // nothing it sends arrives: neither its acknowledgements nor its relays
+  // of the session, which the leader alone expires.
+  c.mute(f);
+  bool expired_while_served = false;
+  for (std::int64_t t = 0; t < 2 * s.timeout_ms && !c.closed(conn); t += 100) {
+    c.send(conn, OpCode::Ping, pr::Empty{});
+    c.run_for(100);
+    expired_while_served =
+        expired_while_served || !c.node(leader.value()).has_session(s.session_id);
+  }
+  EXPECT_TRUE(c.closed(conn));
+  EXPECT_FALSE(expired_while_served);
+  ASSERT_TRUE(c.node(f).read_only().has_value());
+  EXPECT_EQ(c.node(f).read_only()->reason, ReadOnlyReason::NoQuorum);
+  EXPECT_NE(c.node(f).read_only()->detail.find("acknowledged nothing"), std::string::npos)
+      << c.node(f).read_only()->detail;
+  // Heard again: writable, and the session can resume here.
+  c.heal();
+  ASSERT_TRUE(c.run_until([&] { return !c.node(f).read_only().has_value(); }));
+  EXPECT_EQ(c.node(leader.value()).raft_status().role, consensus::Role::Leader);
 }
 
 TEST(ReplicaCluster, ASessionResumedElsewhereEndsItsOldConnection) {

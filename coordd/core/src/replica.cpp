@@ -31,6 +31,7 @@ using pr::OpKind;
 // Kinds of the replica's own peer messages (consensus::MessageType::App,
 // in Message::context).
 constexpr std::uint64_t app_sessions_heard = 1;  // entries: session ids, u64 LE each
+constexpr std::uint64_t app_sessions_acked = 4;  // the leader had a relay: empty body
 
 std::string digest_of(std::string_view user_colon_password) {
   unsigned char sha[SHA_DIGEST_LENGTH];
@@ -85,6 +86,10 @@ struct Replica::Impl {
   std::optional<TimeMs> leaderless_since;
   // Global sessions heard from here since the last relay to the leader.
   std::set<SessionId> heard;
+  // A follower: since when a relay to `relay_leader` has been waiting for
+  // its acknowledgement.
+  std::optional<TimeMs> relay_unacked_since;
+  NodeId relay_leader{0};
   // Connections with a write held back until a leader is known.
   std::set<ConnId> held;
   // Commands this follower forwarded and has not seen apply, by origin
@@ -397,24 +402,40 @@ struct Replica::Impl {
     reconfig_asks.clear();  // their connections fail with the rest in flight
   }
 
-  // A server of a cluster that has known no leader for an election timeout
-  // is on the losing side of a partition or has lost its majority: it
-  // turns its clients away so that they find the majority, and serves
-  // those that accept a read-only server.
+  // A server of a cluster that has known no leader for two election
+  // timeouts is on the losing side of a partition or has lost its
+  // majority: it turns its clients away so that they find the majority,
+  // and serves those that accept a read-only server. So does a follower
+  // that still hears its leader but is not heard by it (its messages are
+  // lost on the way): the leader alone expires sessions and hears of the
+  // ones alive here only through this server's relays, so the clients
+  // must move before their sessions expire behind their backs.
   void watch_quorum() {
     if (!clustered()) return;
-    if (raft.leader() != NodeId(0)) {
+    const NodeId leader = raft.leader();
+    if (leader != NodeId(0)) {
       leaderless_since.reset();
-      if (read_only && read_only->reason == ReadOnlyReason::NoQuorum) leave_read_only();
+      const std::int64_t unheard_ms =
+          leader != config.id && relay_unacked_since ? now_steady - *relay_unacked_since : 0;
+      if (unheard_ms <= 2 * election_timeout_ms()) {
+        if (read_only && read_only->reason == ReadOnlyReason::NoQuorum) leave_read_only();
+        return;
+      }
+      if (read_only) return;
+      enter_no_quorum("the leader (server " + std::to_string(leader.value()) +
+                      ") has acknowledged nothing this server sent for " +
+                      std::to_string(unheard_ms) + " ms");
       return;
     }
     if (!leaderless_since) leaderless_since = now_steady;
     const std::int64_t leaderless_ms = now_steady - *leaderless_since;
     if (read_only || leaderless_ms <= 2 * election_timeout_ms()) return;
+    enter_no_quorum("no leader heard from for " + std::to_string(leaderless_ms) + " ms");
+  }
+
+  void enter_no_quorum(std::string detail) {
     ++stats.read_only_entered;
-    read_only = ReadOnlyState{ReadOnlyReason::NoQuorum,
-                              "no leader heard from for " + std::to_string(leaderless_ms) + " ms",
-                              now_steady};
+    read_only = ReadOnlyState{ReadOnlyReason::NoQuorum, std::move(detail), now_steady};
     for (auto& [id, c] : conns) {
       if (c.phase != Phase::Closing) close(c);
     }
@@ -423,10 +444,25 @@ struct Replica::Impl {
   // The leader alone expires sessions, so it must hear of every session
   // that is alive on another server: each tick a follower sends it the
   // sessions heard from here since the last relay.
+  //
+  // The leader acknowledges each relay. While one waits for its
+  // acknowledgement, a relay goes every tick, empty if need be, so that a
+  // follower that turned its clients away learns when it is heard again.
   void relay_sessions() {
     const NodeId leader = raft.leader();
+    if (leader != relay_leader) {
+      relay_leader = leader;
+      relay_unacked_since.reset();
+    }
     if (leader == config.id) heard.clear();
-    if (leader == NodeId(0) || leader == config.id || heard.empty()) return;
+    if (leader == NodeId(0) || leader == config.id) return;
+    if (heard.empty() && !relay_unacked_since) return;
+    if (!relay_unacked_since) relay_unacked_since = now_steady;
+    if (heard.empty()) {
+      send_app(leader, app_sessions_heard, std::string());
+      ++stats.session_relays_sent;
+      return;
+    }
     std::string ids;
     auto flush = [&] {
       send_app(leader, app_sessions_heard, std::move(ids));
@@ -459,6 +495,11 @@ struct Replica::Impl {
         sessions.touch(SessionId(static_cast<std::int64_t>(v)), now_steady);
       }
     }
+    send_app(m.from, app_sessions_acked, std::string());
+  }
+
+  void sessions_acked(const consensus::Message& m) {
+    if (m.term == raft.term() && m.from == raft.leader()) relay_unacked_since.reset();
   }
 
   void heard_from(SessionId id) {
@@ -1652,6 +1693,7 @@ void Replica::peer_message(const consensus::Message& msg, TimeMs steady, TimeMs 
   m.set_time(steady, wall);
   if (msg.type == consensus::MessageType::App) {
     if (msg.context == app_sessions_heard) m.sessions_heard(msg);
+    if (msg.context == app_sessions_acked) m.sessions_acked(msg);
     if (msg.context == app_reconfig_ask) m.reconfig_asked(msg);
     if (msg.context == app_reconfig_answer) m.reconfig_answered(msg);
     return;
