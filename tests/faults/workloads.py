@@ -263,6 +263,7 @@ class Watcher(Client):
             if not self.changed.wait(0.1):
                 continue
             self.changed.clear()
+            call = now_ns()
             try:
                 data, stat = self.k.get_async(self.key, watch=self.on_event).get(
                     timeout=OP_TIMEOUT_S)
@@ -274,12 +275,14 @@ class Watcher(Client):
                 continue
             self.last = max(self.last, stat.version)
             self.history.add(process=self.process, f="watch_seen", key=self.key,
-                             version=stat.version, data=data.decode(), ret_ns=now_ns())
+                             version=stat.version, data=data.decode(), outcome="ok",
+                             call_ns=call, ret_ns=now_ns())
 
     def done(self, final_version):
+        t = now_ns()
         self.history.add(process=self.process, f="watch_done", key=self.key,
                          reached=self.last >= final_version, version=self.last,
-                         final_version=final_version)
+                         final_version=final_version, outcome="ok", call_ns=t, ret_ns=t)
 
 
 class EphemeralOwner(Client):
