@@ -61,8 +61,9 @@ constexpr int workload_timeout_ms_min = 100;
 constexpr int workload_timeout_ms_max = 600'000;
 // The pause between two ops of a thread is drawn in [0, this].
 constexpr std::uint64_t workload_pause_ms_max = 10;
-// final mode: the pause before asking again after an indefinite answer.
-constexpr auto final_retry_pause = 50ms;
+// The pause before asking again: a parent not created yet, a final read
+// without a definite answer.
+constexpr auto retry_pause = 50ms;
 
 constexpr int exit_usage = 2;
 
@@ -268,7 +269,7 @@ class Worker {
         continue;
       }
       after_reply(r.status());
-      pause();
+      std::this_thread::sleep_until(std::min(Clock::now() + retry_pause, deadline_));
     }
   }
 
@@ -348,7 +349,7 @@ class Worker {
   void final_reads() {
     for (int i = 0; i < flags_.keys; ++i) {
       while (!past_deadline() && !definite(read(key(static_cast<std::uint64_t>(i)), "final"))) {
-        std::this_thread::sleep_until(std::min(Clock::now() + final_retry_pause, deadline_));
+        std::this_thread::sleep_until(std::min(Clock::now() + retry_pause, deadline_));
       }
     }
     const std::string parent = flags_.prefix + "/seq";
@@ -359,7 +360,7 @@ class Worker {
       if (res.ok()) r.children = *res;
       finish(r, res.status());
       if (definite(r.outcome)) break;
-      std::this_thread::sleep_until(std::min(Clock::now() + final_retry_pause, deadline_));
+      std::this_thread::sleep_until(std::min(Clock::now() + retry_pause, deadline_));
     }
   }
 
