@@ -7,6 +7,12 @@ parent once per server, and the checker must find the run correct. The
 same histories with one forged final read and one forged listing must then
 fail, which shows the check is not vacuous.
 
+A second run has faults, made here rather than by the harness's nemeses:
+the leader killed and restarted, then every server frozen (SIGSTOP) for
+longer than the sessions' timeout. The workload must record lost replies
+as unknown, the expired sessions as failures, go on with new sessions,
+and the checker must still find the run correct.
+
 Run by ctest (tests/faults/tools/CMakeLists.txt) with COORDD_BINARY,
 COORD_FAULTS_WORKLOAD and COORD_FAULTS_CHECK in the environment.
 """
@@ -131,12 +137,14 @@ class WorkloadCheckTest(unittest.TestCase):
             self.skipTest(KAZOO_MISSING)
         self.dir = tempfile.mkdtemp(prefix="faults-tools-")
         self.addCleanup(shutil.rmtree, self.dir, True)
-        self.cluster = CoorddCluster(3)
+        self.procs = []
+        self.addCleanup(self.kill_procs)
+
+    def start_cluster(self, extra_args=()):
+        self.cluster = CoorddCluster(3, extra_args=extra_args)
         self.addCleanup(self.cluster.cleanup)
         self.cluster.start()
         self.cluster.wait_leader(WAIT_S)
-        self.procs = []
-        self.addCleanup(self.kill_procs)
 
     def kill_procs(self):
         for p in self.procs:
@@ -144,12 +152,14 @@ class WorkloadCheckTest(unittest.TestCase):
                 p.kill()
                 p.wait()
 
-    def workload(self, mode, process, servers, threads=1, seed=1, duration_ms=RUN_MS):
+    def workload(self, mode, process, servers, threads=1, seed=1, duration_ms=RUN_MS,
+                 request_timeout_ms=REQUEST_TIMEOUT_MS, session_timeout_ms=6000):
         out = os.path.join(self.dir, "%s.jsonl" % process)
         args = [WORKLOAD, "--servers", servers, "--process", process, "--out", out,
                 "--duration-ms", str(duration_ms), "--seed", str(seed), "--mode", mode,
                 "--keys", str(KEYS), "--prefix", PREFIX, "--threads", str(threads),
-                "--request-timeout-ms", str(REQUEST_TIMEOUT_MS)]
+                "--request-timeout-ms", str(request_timeout_ms),
+                "--session-timeout-ms", str(session_timeout_ms)]
         p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.procs.append(p)
         return p, out
@@ -165,7 +175,17 @@ class WorkloadCheckTest(unittest.TestCase):
         with open(verdict) as f:
             return r.returncode, r.stdout.decode(errors="replace"), json.load(f)
 
+    def final_reads(self):
+        finals = []
+        for sid in self.cluster.ids:
+            p, out = self.workload("final", "final-%d" % sid,
+                                   "127.0.0.1:%d" % self.cluster.port(sid))
+            self.finish(p)
+            finals.append(out)
+        return finals
+
     def test_a_run_without_faults_is_correct(self):
+        self.start_cluster()
         hosts = self.cluster.hosts()
         t0 = time.monotonic()
         registers, reg_out = self.workload("registers", "reg", hosts, threads=3, seed=7)
@@ -175,12 +195,7 @@ class WorkloadCheckTest(unittest.TestCase):
         watch.run(stop_at=t0 + RUN_MS / 1000)
         self.finish(registers)
         self.finish(sequential)
-        finals = []
-        for sid in self.cluster.ids:
-            p, out = self.workload("final", "final-%d" % sid, "127.0.0.1:%d" % self.cluster.port(sid))
-            self.finish(p)
-            finals.append(out)
-        files = [reg_out, seq_out, watch_out] + finals
+        files = [reg_out, seq_out, watch_out] + self.final_reads()
         elapsed = time.monotonic() - t0
 
         # The histories hold a real run: enough of every kind, and each
@@ -237,6 +252,59 @@ class WorkloadCheckTest(unittest.TestCase):
         found = {(a["check"], a["key"]) for a in verdict["anomalies"]}
         self.assertIn(("linearizability", PREFIX + "/r/0"), found, summary)
         self.assertIn(("sequential", PREFIX + "/seq"), found, summary)
+
+    def test_a_run_through_a_leader_kill_and_a_frozen_cluster_is_correct(self):
+        # Sessions of 1.5 s (the servers' minimum lowered to allow it), so
+        # that a 2.5 s freeze expires them at the clients.
+        self.start_cluster(extra_args=["--min-session-timeout-ms", "1000"])
+        hosts = self.cluster.hosts()
+        run_ms = 9000  # about 3 s left after the freeze
+        kw = dict(duration_ms=run_ms, request_timeout_ms=1000, session_timeout_ms=1500)
+        t0 = time.monotonic()
+        registers, reg_out = self.workload("registers", "reg", hosts, threads=3, seed=11, **kw)
+        sequential, seq_out = self.workload("sequential", "seq", hosts, threads=2, seed=12, **kw)
+        time.sleep(1.5)
+        leader = self.cluster.leader()
+        if leader is not None:
+            self.cluster.kill(leader)
+            time.sleep(0.5)
+            self.cluster.restart(leader)
+        self.cluster.wait_leader(WAIT_S)
+        for sid in self.cluster.ids:
+            self.cluster.sigstop(sid)
+        time.sleep(2.5)
+        for sid in self.cluster.ids:
+            self.cluster.sigcont(sid)
+        thaw_ns = time.monotonic_ns()
+        self.finish(registers)
+        self.finish(sequential)
+        self.cluster.wait_leader(WAIT_S)
+        files = [reg_out, seq_out] + self.final_reads()
+        elapsed = time.monotonic() - t0
+
+        records = [r for f in files for r in read_history(f)]
+        unknown = [r for r in records if r["outcome"] == "unknown"]
+        expired = [r for r in records
+                   if r["outcome"] == "fail" and r.get("error") == "SessionExpired"]
+        self.assertGreater(len(unknown), 0)
+        self.assertTrue(all(r["ret_ns"] is None and r.get("error") for r in unknown), unknown[:3])
+        self.assertGreater(len(expired), 0)
+        sessions = {}
+        for r in records:
+            if r.get("session"):
+                sessions.setdefault(r["process"], set()).add(r["session"])
+        self.assertTrue(any(len(s) > 1 for s in sessions.values()), sessions)
+        # Every thread went on after the freeze.
+        for name in ("reg.0", "reg.1", "reg.2", "seq.0", "seq.1"):
+            self.assertTrue(any(r["process"] == name and r["outcome"] == "ok"
+                                and r["call_ns"] > thaw_ns for r in records), name)
+
+        rc, summary, verdict = self.check(files, "verdict")
+        self.assertEqual(rc, 0, summary)
+        self.assertEqual(verdict["verdict"], "ok", summary)
+        print(summary)
+        print("%d unknown, %d expired; run, final reads and check: %.1f s"
+              % (len(unknown), len(expired), elapsed))
 
 
 if __name__ == "__main__":
