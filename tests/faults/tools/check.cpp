@@ -155,16 +155,16 @@ void check_linearizability(const std::vector<Record>& records, const CheckOption
     LinKey k;
     k.key = key;
     k.ops = ops.size();
-    if (out.steps >= check_steps_total_max) {
+    if (out.steps >= options.steps_total_max) {
       k.verdict = "unknown";
-      k.explanation = "not searched: the run's budget of " + std::to_string(check_steps_total_max) +
-                      " steps was spent on other keys";
+      k.explanation = "not searched: the run's budget of " +
+                      std::to_string(options.steps_total_max) + " steps was spent on other keys";
       ++out.unknown_keys;
       out.keys.push_back(std::move(k));
       continue;
     }
     lin::Limits limits;
-    limits.steps_max = std::min(options.steps_max, check_steps_total_max - out.steps);
+    limits.steps_max = std::min(options.steps_max, options.steps_total_max - out.steps);
     // A memoized state holds one bit per operation of the key.
     const std::size_t entry_bytes = 8 * ((ops.size() + 63) / 64) + 96;
     limits.cache_entries_max =

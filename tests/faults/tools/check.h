@@ -48,6 +48,7 @@ inline constexpr std::size_t check_anomalies_per_key_max = 20;
 struct CheckOptions {
   std::uint64_t steps_max = check_steps_max_default;
   std::size_t cache_entries_max = check_cache_entries_max_default;
+  std::uint64_t steps_total_max = check_steps_total_max;
 };
 
 enum class Verdict : std::uint8_t { Ok, Anomalies, Unknown };

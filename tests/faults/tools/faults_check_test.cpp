@@ -452,6 +452,73 @@ TEST(FaultsHistory, AMalformedLineIsNamedByFileAndLine) {
   EXPECT_FALSE(load_file(dir.file("absent.jsonl"), records, error));
 }
 
+TEST(FaultsHistory, LinesAndRecordsPastTheirBoundsAreRefused) {
+  TempDir dir;
+  const std::string one = lines({create("a", "/k", "x", Outcome::Ok, 1, 2)});
+  const std::string long_data(200, 'x');
+  const std::string too_long =
+      dir.write("long.jsonl", one + lines({create("a", "/k", long_data, Outcome::Ok, 3, 4)}));
+  LoadLimits small;
+  small.line_bytes_max = 150;
+  std::vector<Record> records;
+  std::string error;
+  EXPECT_FALSE(load_file(too_long, records, error, small));
+  EXPECT_NE(error.find(too_long + ":2: line longer than 150 bytes"), std::string::npos) << error;
+
+  // The record bound counts over every file of the run.
+  const std::string first = dir.write("first.jsonl", one + one);
+  const std::string second = dir.write("second.jsonl", one + one);
+  small.line_bytes_max = history_line_bytes_max;
+  small.records_max = 3;
+  records.clear();
+  ASSERT_TRUE(load_file(first, records, error, small)) << error;
+  EXPECT_FALSE(load_file(second, records, error, small));
+  EXPECT_NE(error.find(second + ":2: more than 3 records"), std::string::npos) << error;
+}
+
+TEST(FaultsHistory, ALastLineWithoutNewlineAndCrlfLinesAreRead) {
+  TempDir dir;
+  std::string text = to_json_line(create("a", "/k", "x", Outcome::Ok, 1, 2)) + "\r\n\n  \n" +
+                     to_json_line(set("a", "/k", "y", 0, 1, Outcome::Ok, 3, 4));
+  const std::string path = dir.write("h.jsonl", text);
+  std::vector<Record> records;
+  std::string error;
+  ASSERT_TRUE(load_file(path, records, error)) << error;
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].line, 4u);
+  EXPECT_EQ(records[1].data, "y");
+}
+
+TEST(FaultsCheck, KeysPastTheRunsStepBudgetAreUnknown) {
+  CheckOptions options;
+  options.steps_total_max = 2;
+  const Report r = run(
+      {
+          create("a", "/f/r/a", "x", Outcome::Ok, 1, 2),
+          read("a", "/f/r/a", "x", 0, 3, 4),
+          create("a", "/f/r/b", "x", Outcome::Ok, 1, 2),
+      },
+      options);
+  EXPECT_EQ(r.verdict, Verdict::Unknown) << summary(r);
+  ASSERT_EQ(r.lin.keys.size(), 2u);
+  EXPECT_EQ(r.lin.keys[1].verdict, "unknown");
+  EXPECT_NE(r.lin.keys[1].explanation.find("budget of 2 steps"), std::string::npos)
+      << r.lin.keys[1].explanation;
+}
+
+TEST(FaultsCheck, AnomaliesPastTheirBoundAreCounted) {
+  std::vector<Record> h;
+  for (int i = 0; i < 25; ++i) {
+    const std::string path = "/f/seq/n" + std::to_string(1000000000 + i);
+    h.push_back(seq_create("a", "a-" + std::to_string(i), path, Outcome::Ok, 10, 20));
+    h.push_back(seq_create("b", "b-" + std::to_string(i), path, Outcome::Ok, 10, 20));
+  }
+  const Report r = run(h);
+  ASSERT_EQ(r.anomalies.size(), check_anomalies_per_key_max + 1) << all_details(r);
+  EXPECT_NE(r.anomalies.back().detail.find("5 more anomalies"), std::string::npos)
+      << r.anomalies.back().detail;
+}
+
 // The program itself: exit codes and the verdict file.
 int run_program(const std::string& args) {
   const std::string cmd = std::string(COORD_FAULTS_CHECK_BIN) + " " + args + " >/dev/null 2>&1";

@@ -316,7 +316,8 @@ ParsedLine parse_line(std::string_view line) {
   return out;
 }
 
-bool load_file(const std::string& path, std::vector<Record>& out, std::string& error) {
+bool load_file(const std::string& path, std::vector<Record>& out, std::string& error,
+               const LoadLimits& limits) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = path + ": cannot open";
@@ -333,9 +334,9 @@ bool load_file(const std::string& path, std::vector<Record>& out, std::string& e
       error = path + ":" + std::to_string(number) + ": " + p.error;
       return false;
     }
-    if (out.size() >= history_records_max) {
+    if (out.size() >= limits.records_max) {
       error = path + ":" + std::to_string(number) + ": more than " +
-              std::to_string(history_records_max) + " records in the run";
+              std::to_string(limits.records_max) + " records in the run";
       return false;
     }
     p.record->file = path;
@@ -353,9 +354,9 @@ bool load_file(const std::string& path, std::vector<Record>& out, std::string& e
     while (at < got) {
       const char* nl = static_cast<const char*>(std::memchr(chunk.data() + at, '\n', got - at));
       const std::size_t end = nl ? static_cast<std::size_t>(nl - chunk.data()) : got;
-      if (line.size() + (end - at) > history_line_bytes_max) {
+      if (line.size() + (end - at) > limits.line_bytes_max) {
         error = path + ":" + std::to_string(number + 1) + ": line longer than " +
-                std::to_string(history_line_bytes_max) + " bytes";
+                std::to_string(limits.line_bytes_max) + " bytes";
         return false;
       }
       line.append(chunk.data() + at, end - at);

@@ -89,10 +89,17 @@ struct ParsedLine {
 };
 ParsedLine parse_line(std::string_view line);
 
+struct LoadLimits {
+  std::size_t line_bytes_max = history_line_bytes_max;
+  // Counted over `out`, so over every file of the run read into it.
+  std::size_t records_max = history_records_max;
+};
+
 // Appends the records of `path` to `out` (blank lines are skipped). On
 // failure, `error` is "FILE:LINE: reason" (or "FILE: reason") and `out`
 // holds what was read before.
-bool load_file(const std::string& path, std::vector<Record>& out, std::string& error);
+bool load_file(const std::string& path, std::vector<Record>& out, std::string& error,
+               const LoadLimits& limits = {});
 
 // "file:line process f key ..." for a report.
 std::string describe(const Record& r);
