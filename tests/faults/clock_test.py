@@ -12,7 +12,8 @@ the highest time it had seen. Session expiry, elections, heartbeats and
 request timeouts run on the steady clock, so the jumps must cost no
 session, no election and no write.
 
-- LeaderClockJumps: the leader's clock goes +1 h, then -1 h. Writers go
+- LeaderClockJumps: the leader's clock goes +1 h, then -1 h. A TTL node of
+  30 minutes expires at the jump forward (one of 3 hours does not). Writers go
   on; the term stays the same; no session expires; a node created through
   the leader carries the leader's jumped time on every server, one created
   through a follower the follower's own time; after the jump back, the
@@ -29,6 +30,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
 import ctest_main  # noqa: E402
+import zkwire as zw  # noqa: E402
 from cluster_test import ClusterTest, WAIT_S, bounded  # noqa: E402
 from coordd_harness import CoorddCluster  # noqa: E402
 
@@ -84,6 +86,17 @@ class LeaderClockJumps(ClusterTest):
         self.addCleanup(self.dump_logs_on_failure, c)
         return c
 
+    def wire_create(self, sid, path, op, flags, ttl=None):
+        """Creates a container or TTL node (kazoo has neither) through
+        server sid with the raw protocol."""
+        conn = zw.Conn(self.cluster.client_ports[sid])
+        try:
+            conn.handshake()
+            _, reply = conn.call(op, zw.create_body(path, b"", flags=flags, ttl=ttl))
+            self.assertEqual(reply.err, 0, "create %s" % path)
+        finally:
+            conn.close()
+
     def mtimes(self, path):
         """mtime of `path` on every server, read after a sync through it."""
         c = self.cluster
@@ -122,6 +135,11 @@ class LeaderClockJumps(ClusterTest):
         term = c.term()
         now_ms = lambda: int(time.time() * 1000)  # noqa: E731
 
+        # TTL nodes are judged by the leader's wall clock, as in ZooKeeper:
+        # the hour forward expires one of 30 minutes, not one of 3 hours.
+        self.wire_create(leader, "/clock/ttl-30min", zw.CREATE_TTL, 5, ttl=HOUR_MS // 2)
+        self.wire_create(leader, "/clock/ttl-3h", zw.CREATE_TTL, 5, ttl=3 * HOUR_MS)
+
         # +1 h: the leader stamps its jumped time, on every server.
         c.set_offset(leader, HOUR_MS)
         t = now_ms()
@@ -133,17 +151,26 @@ class LeaderClockJumps(ClusterTest):
         own = self.create_and_stamp(via_follower, "/clock/plus-via-follower")
         self.assertLess(abs(own - t), SLACK_MS,
                         "the follower's clock did not move, its proposals carry its time")
+        c.wait("the 30-minute TTL node reaped after +1 h",
+               lambda: bounded(via_leader.exists_async("/clock/ttl-30min")) is None, WAIT_S)
+        self.assertIsNotNone(bounded(via_leader.exists_async("/clock/ttl-3h")))
         self.wait_acks(writers, 20, after=time.monotonic())
         self.assert_no_election(QUIET_S, "after the leader's clock jumped +1 h")
         self.assertEqual(c.term(), term)
 
-        # -1 h (two hours back): the leader's stamps do not go back.
+        # -1 h (two hours back): the leader's stamps do not go back, and
+        # it still reaps (a container whose last child goes).
+        self.wire_create(leader, "/clock/box", zw.CREATE_CONTAINER, 4)
+        bounded(via_leader.create_async("/clock/box/item", b""))
         c.set_offset(leader, -HOUR_MS)
         back = self.create_and_stamp(via_leader, "/clock/minus-via-leader")
         self.assertGreaterEqual(back, stamped,
                                 "the leader's wall time went back after the jump back")
         self.assertLess(back - stamped, 2 * SLACK_MS,
                         "held at the highest time seen, not moved on by the jump back")
+        bounded(via_leader.delete_async("/clock/box/item"))
+        c.wait("the empty container reaped after the jump back",
+               lambda: bounded(via_leader.exists_async("/clock/box")) is None, WAIT_S)
         self.wait_acks(writers, 20, after=time.monotonic())
         self.assert_no_election(QUIET_S, "after the leader's clock jumped -1 h")
         self.assertEqual(c.term(), term)
