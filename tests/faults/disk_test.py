@@ -15,11 +15,14 @@ clients writing.
 - FollowerDiskFull: every server's data directory is a small tmpfs of its
   own (disk.py); a follower's fills up under write load. The cluster goes
   on without an election; the follower turns read-only (srvr, /readyz)
-  with LMDB's ENOSPC in its log (not SIGBUS: coordd does not map the file
-  writable); once the filler is removed it catches up. Nothing is lost.
-- LeaderDiskFull: the same with the leader's disk. A leader that cannot
-  write its own log hands leadership to a follower, so writes stall for
-  no more than a few election timeouts; it catches up once space returns.
+  with LMDB's error in its log (ENOSPC, or EIO for a write the full disk
+  cut short; never SIGBUS: coordd does not map the file writable); once
+  the filler is removed it catches up. Nothing is lost.
+- LeaderDiskFull: the same with the leader's disk. A leader whose log
+  write fails restores its Raft core from its log, as a follower, so it
+  stops leading and applies nothing unwritten; the others elect a leader
+  and writes stall for no more than a few election timeouts; the old
+  leader follows again once space returns.
 
 The disk-full classes need root to mount a tmpfs and report SKIPPED with
 the reason without it. Each class is a ctest entry of its own
@@ -230,9 +233,17 @@ class DiskFullTest(DiskTest):
             return None
 
     def assert_enospc_logged(self, sid):
-        log = self.cluster.log(sid)
-        self.assertIn("No space left on device", log)
-        self.assertNotIn("SIGBUS", log)
+        """Server sid logged its failed log write as an error and lives on:
+        LMDB returns ENOSPC, or EIO for a write the full disk cut short;
+        never SIGBUS (coordd does not map the file writable)."""
+        c = self.cluster
+        self.assertTrue(c.running(sid), "server %d exited" % sid)
+        errors = [line for line in c.log(sid).splitlines()
+                  if " ERROR " in line and "storage refuses writes" in line]
+        self.assertTrue(errors, c.log(sid))
+        self.assertIn(os.path.join(data_dir(c, sid), "log", "data.mdb"), errors[0])
+        self.assertTrue("No space left on device" in errors[0] or "Input/output error" in errors[0],
+                        errors[0])
 
 
 class FollowerDiskFull(DiskFullTest):

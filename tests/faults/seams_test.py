@@ -1,6 +1,7 @@
-"""The leader's wall clock jumps an hour forward and an hour back under a
-3-server cluster with kazoo clients writing (coordd's --fault-clock-file,
-in test builds only).
+"""coordd's fault seams (test builds only, COORD_FAULT_SEAMS): the leader's
+wall clock jumps an hour forward and an hour back under a 3-server cluster
+with kazoo clients writing (--fault-clock-file), and a planted bug is
+announced (--fault-plant-bug).
 
 What coordd takes from the wall clock: the time a write's proposer stamps
 on it (ctime and mtime of the znodes it makes, carried in the log entry,
@@ -183,6 +184,50 @@ class LeaderClockJumps(ClusterTest):
         self.assert_nothing_lost(writers)
         self.assertEqual(c.term(), term, "an election during the clock jumps")
         self.assertEqual(c.crashed(), [])
+
+
+class PlantedBug(unittest.TestCase):
+    """--fault-plant-bug stale-sync starts a server that says, as a
+    warning, that a bug is planted; an unknown bug is refused. --help lists
+    both seams in a group of their own."""
+
+    def setUp(self):
+        why = seams_missing()
+        if why:
+            self.skipTest(why)
+
+    def test_a_planted_bug_is_announced_and_an_unknown_one_refused(self):
+        import subprocess
+        from coordd_harness import COORDD, Coordd
+        helped = subprocess.run([COORDD, "--help"], capture_output=True, text=True,
+                                timeout=30).stdout
+        group = helped[helped.index("fault seams (test builds only)"):]
+        self.assertIn("--fault-clock-file", group)
+        self.assertIn("--fault-plant-bug", group)
+
+        server = Coordd(extra_args=["--fault-plant-bug", "stale-sync"])
+        self.addCleanup(server.cleanup)
+        server.start()
+        warnings = [line for line in server.log().splitlines()
+                    if " WARN " in line and "a bug is planted" in line]
+        self.assertEqual(len(warnings), 1, server.log())
+        self.assertIn("stale-sync", warnings[0])
+        # Sync is still answered (at once, which is the bug).
+        from cluster_test import close, kazoo
+        k = kazoo(server.hosts())
+        self.addCleanup(close, k)
+        bounded(k.sync_async("/"))
+
+        plain = Coordd()
+        self.addCleanup(plain.cleanup)
+        plain.start()
+        self.assertNotIn("a bug is planted", plain.log())
+
+        refused = subprocess.run([COORDD, "--fault-plant-bug", "no-such-bug", "--data-dir",
+                                  os.path.join(server.data_dir, "unused")],
+                                 capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("no-such-bug", refused.stderr + refused.stdout)
 
 
 if __name__ == "__main__":
