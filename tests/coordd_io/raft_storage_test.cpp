@@ -253,6 +253,22 @@ TEST_F(DiskStorageTest, ACorruptEntryReadWhileRunningStopsTheServerCleanly) {
   EXPECT_EQ(read(*s, 2, 4).size(), 2u);
 }
 
+// The snapshot file damaged under a running server, which is about to send
+// it to a follower: it stops, as for a damaged log record.
+TEST_F(DiskStorageTest, ADamagedSnapshotToSendStopsTheServerCleanly) {
+  auto s = open();
+  ASSERT_TRUE(s->persist(entries(1, 10, 3)).ok());
+  consensus::SnapshotMeta meta{LogIndex(6), Term(3), consensus::ConfState{{NodeId(1)}, {}}};
+  ASSERT_TRUE(s->snapshot_saved(meta, std::string(damaged_payload)).ok());
+  ASSERT_EQ(flip_every_copy(dir_ + "/snapshots/snapshot-0000000000000006.snap",
+                            std::string(damaged_payload)),
+            1);
+  EXPECT_EXIT(s->snapshot(), ::testing::ExitedWithCode(damaged_log_exit_code),
+              "stopping: the snapshot in .* is damaged: .*snapshot-0000000000000006.snap");
+  EXPECT_EXIT(s->snapshot_bytes(), ::testing::ExitedWithCode(damaged_log_exit_code),
+              "stopping: the snapshot in .* is damaged");
+}
+
 TEST_F(DiskStorageTest, ReplacedSuffixUpdatesTermsAndEntries) {
   auto s = open();
   ASSERT_TRUE(s->persist(entries(1, 10, 1)).ok());

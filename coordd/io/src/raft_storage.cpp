@@ -67,8 +67,9 @@ Result<consensus::ConfState> decode_conf_state(std::string_view bytes) {
   return c;
 }
 
-std::string damaged_log_message(const std::string& data_dir, const Status& damage) {
-  return "the log in " + data_dir + " is damaged: " + damage.message() +
+std::string damaged_log_message(const std::string& data_dir, const Status& damage,
+                                std::string_view what) {
+  return "the " + std::string(what) + " in " + data_dir + " is damaged: " + damage.message() +
          ". This server will not apply, serve or send it. Keep the data directory aside for "
          "inspection, start this server with an empty one (same id, same --peers): it catches "
          "up from the leader (docs/OPERATIONS.md, \"Replacing a dead server\"); a single "
@@ -80,10 +81,10 @@ DiskReplicaStorage::DiskReplicaStorage(std::unique_ptr<LmdbLogStore> log, std::s
       data_dir_(data_dir),
       snapshots_((std::filesystem::path(data_dir) / "snapshots").string()) {}
 
-void DiskReplicaStorage::stop_on_damaged_log(const Status& damage) const {
+void DiskReplicaStorage::stop_on_damaged_log(const Status& damage, std::string_view what) const {
   // The consensus core reads entries it was promised are there; there is
   // no going on without them, and nothing to gain from a core dump.
-  COORD_LOG_ERROR("coordd", "stopping: ", damaged_log_message(data_dir_, damage));
+  COORD_LOG_ERROR("coordd", "stopping: ", damaged_log_message(data_dir_, damage, what));
   std::fflush(stderr);
   std::_Exit(damaged_log_exit_code);
 }
@@ -248,7 +249,7 @@ consensus::Snapshot DiskReplicaStorage::snapshot() const {
   snap.meta = snapshot_meta_;
   if (snapshot_meta_.index.value() != 0) {
     auto f = snapshots_.load(snapshot_meta_.index);
-    COORD_ASSERT(f.ok(), "cannot read the snapshot: ", f.status());
+    if (!f.ok()) stop_on_damaged_log(f.status(), "snapshot");
     snap.data = std::move(f->payload);
   }
   return snap;
@@ -262,7 +263,7 @@ std::uint64_t DiskReplicaStorage::snapshot_bytes() const {
 void DiskReplicaStorage::read_snapshot(std::uint64_t offset, std::size_t max_bytes,
                                        std::string& out) const {
   Status s = payload_reader().read(offset, max_bytes, out);
-  COORD_ASSERT(s.ok(), "cannot read the snapshot: ", s);
+  if (!s.ok()) stop_on_damaged_log(s, "snapshot");
 }
 
 const SnapshotPayloadReader& DiskReplicaStorage::payload_reader() const {
@@ -270,7 +271,7 @@ const SnapshotPayloadReader& DiskReplicaStorage::payload_reader() const {
   if (!reader_ || reader_->index() != snapshot_meta_.index) {
     reader_.reset();
     auto r = snapshots_.open_payload(snapshot_meta_.index);
-    COORD_ASSERT(r.ok(), "cannot read the snapshot: ", r.status());
+    if (!r.ok()) stop_on_damaged_log(r.status(), "snapshot");
     reader_.emplace(std::move(r).value());
   }
   return *reader_;

@@ -17,7 +17,8 @@
 // message naming the data directory, the entry and the way out; found
 // later (the file damaged under a running server), the process logs the
 // same and exits with damaged_log_exit_code, since the consensus core
-// cannot go on without its log.
+// cannot go on without its log. So does a snapshot file that cannot be
+// read back when it is to be sent.
 // Thread safety: the replica's thread only.
 #pragma once
 
@@ -25,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "coord/base/histogram.h"
@@ -37,10 +39,11 @@ namespace coord::io {
 // The exit status of a server that stops on a damaged log while running.
 inline constexpr int damaged_log_exit_code = 3;
 
-// `damage` (what is wrong with the log, naming its file) with what an
-// operator does about it: the data directory `data_dir` is moved aside and
-// the server started empty, to catch up from the leader.
-std::string damaged_log_message(const std::string& data_dir, const Status& damage);
+// `damage` (what is wrong with the log, or with `what` else, naming its
+// file) with what an operator does about it: the data directory `data_dir`
+// is moved aside and the server started empty, to catch up from the leader.
+std::string damaged_log_message(const std::string& data_dir, const Status& damage,
+                                std::string_view what = "log");
 
 class DiskReplicaStorage final : public core::ReplicaStorage {
  public:
@@ -106,7 +109,7 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
 
  private:
   DiskReplicaStorage(std::unique_ptr<LmdbLogStore> log, std::string data_dir);
-  [[noreturn]] void stop_on_damaged_log(const Status& damage) const;
+  [[noreturn]] void stop_on_damaged_log(const Status& damage, std::string_view what = "log") const;
   Status load_terms();
   Status recover_from_snapshot(const consensus::ConfState& conf);
   Status write_chunks(const std::vector<consensus::SnapshotChunk>& chunks);
