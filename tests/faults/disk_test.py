@@ -48,6 +48,8 @@ from coordd_harness import CoorddCluster  # noqa: E402
 from corrupt import MARKER, corrupt_log_record  # noqa: E402
 from disk import DiskFull, Unavailable  # noqa: E402
 
+# Which bytes corrupt_log_record flips; printed, and replayed with
+# COORD_FAULTS_SEED=<seed>.
 SEED = int(os.environ.get("COORD_FAULTS_SEED", "0")) or random.randrange(1, 1 << 30)
 # The exit status of a server that finds its log damaged while running
 # (coordd/io raft_storage.h, damaged_log_exit_code).
@@ -101,7 +103,7 @@ class CorruptFollowerLog(DiskTest):
         writers = self.writers(2, hosts=c.hosts([s for s in c.ids if s != f]))
         self.wait_acks(writers, 10)
         k = self.client(c.hosts([leader]))
-        czxid = bounded(k.create_async("/corrupt-me", MARKER))
+        bounded(k.create_async("/corrupt-me", MARKER))
         czxid = bounded(k.exists_async("/corrupt-me")).czxid
         c.wait("server %d has the marked record" % f, lambda: c.zxid(f) >= czxid, WAIT_S)
         self.wait_acks(writers, 10, after=time.monotonic())

@@ -22,6 +22,7 @@ session, no election and no write.
 """
 
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -32,8 +33,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
 import ctest_main  # noqa: E402
 import zkwire as zw  # noqa: E402
-from cluster_test import ClusterTest, WAIT_S, bounded  # noqa: E402
-from coordd_harness import CoorddCluster  # noqa: E402
+from cluster_test import KAZOO_MISSING, ClusterTest, WAIT_S, bounded, close, kazoo  # noqa: E402
+from coordd_harness import COORDD, Coordd, CoorddCluster  # noqa: E402
 
 HOUR_MS = 3600 * 1000
 # The test's clock and the servers' read a few calls apart.
@@ -44,8 +45,6 @@ QUIET_S = 2.0
 
 def seams_missing():
     """Why this coordd has no fault seams, or "" when it has them."""
-    import subprocess
-    from coordd_harness import COORDD
     out = subprocess.run([COORDD, "--help"], capture_output=True, text=True, timeout=30).stdout
     return "" if "--fault-clock-file" in out else (
         "%s was built without COORD_FAULT_SEAMS (a release build)" % COORDD)
@@ -192,13 +191,11 @@ class PlantedBug(unittest.TestCase):
     both seams in a group of their own."""
 
     def setUp(self):
-        why = seams_missing()
+        why = seams_missing() or KAZOO_MISSING
         if why:
             self.skipTest(why)
 
     def test_a_planted_bug_is_announced_and_an_unknown_one_refused(self):
-        import subprocess
-        from coordd_harness import COORDD, Coordd
         helped = subprocess.run([COORDD, "--help"], capture_output=True, text=True,
                                 timeout=30).stdout
         group = helped[helped.index("fault seams (test builds only)"):]
@@ -213,7 +210,6 @@ class PlantedBug(unittest.TestCase):
         self.assertEqual(len(warnings), 1, server.log())
         self.assertIn("stale-sync", warnings[0])
         # Sync is still answered (at once, which is the bug).
-        from cluster_test import close, kazoo
         k = kazoo(server.hosts())
         self.addCleanup(close, k)
         bounded(k.sync_async("/"))
