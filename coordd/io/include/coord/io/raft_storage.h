@@ -12,6 +12,7 @@
 // and a follower appends the chunks it receives to a partial file that
 // installing turns into an ordinary snapshot file (SnapshotStore's
 // IncomingSnapshot). Opening removes a partial file a crash left.
+//
 // A log record that fails its checksum is never applied, served or sent.
 // Found at open (every stored entry is read then), it fails open() with a
 // message naming the data directory, the entry and the way out; found
@@ -19,6 +20,7 @@
 // same and exits with damaged_log_exit_code, since the consensus core
 // cannot go on without its log. So does a snapshot file that cannot be
 // read back when it is to be sent.
+//
 // Thread safety: the replica's thread only.
 #pragma once
 
