@@ -133,6 +133,21 @@ int main(int argc, char** argv) {
                "the newest valid snapshot (writes after it are lost) instead of refusing to start");
   app.add_option("--log-level", log_level, "debug, info, warn, error or off")
       ->capture_default_str();
+#if COORD_FAULT_SEAMS
+  // Only in test builds (COORD_FAULT_SEAMS); a release build has no such
+  // flags and refuses them as unknown.
+  std::string planted_bug;
+  auto* seams = app.add_option_group("fault seams (test builds only)");
+  seams->add_option("--fault-clock-file", o.fault_clock_file,
+                    "File holding one integer, a wall-clock offset in ms (may be negative), "
+                    "re-read every tick; missing or unreadable: 0. Steady time is not moved");
+  seams
+      ->add_option("--fault-plant-bug", planted_bug,
+                   "Plant a known bug to prove a checker catches it. stale-sync: sync is "
+                   "answered at once, without confirming leadership (reads after it can be "
+                   "stale)")
+      ->check(CLI::IsMember({"stale-sync"}));
+#endif
   CLI11_PARSE(app, argc, argv);
 
   coord::LogLevel level;
@@ -141,6 +156,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   coord::set_log_level(level);
+#if COORD_FAULT_SEAMS
+  if (planted_bug == "stale-sync") {
+    o.replica.sync_without_read_index_for_testing = true;
+    COORD_LOG_WARN("coordd",
+                   "a bug is planted (--fault-plant-bug stale-sync): sync is answered without "
+                   "the ReadIndex round, so reads after a sync may be stale");
+  }
+#endif
   if (o.replica.session_timeout_ms_min > o.replica.session_timeout_ms_max) {
     std::fprintf(stderr, "coordd: --min-session-timeout-ms is above --max-session-timeout-ms\n");
     return 2;

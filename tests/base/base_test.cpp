@@ -132,6 +132,27 @@ TEST(SystemClock, SteadyNeverGoesBack) {
   EXPECT_GT(clock.wall_ms().value(), 1'600'000'000'000);  // after 2020
 }
 
+TEST(OffsetWallClock, ShiftsOnlyTheWallClock) {
+  SystemClock system;
+  OffsetWallClock clock;
+  EXPECT_EQ(clock.offset_ms(), 0);
+  constexpr std::int64_t hour_ms = 3'600'000;
+  for (const std::int64_t offset : {hour_ms, -hour_ms}) {
+    clock.set_offset_ms(offset);
+    const std::int64_t before = system.wall_ms().value();
+    const std::int64_t shifted = clock.wall_ms().value();
+    const std::int64_t after = system.wall_ms().value();
+    EXPECT_GE(shifted, before + offset);
+    EXPECT_LE(shifted, after + offset);
+    // Steady time is the machine's whatever the offset: it never leaps.
+    const TimeMs s0 = system.steady_ms();
+    const TimeMs s1 = clock.steady_ms();
+    const TimeMs s2 = system.steady_ms();
+    EXPECT_LE(s0, s1);
+    EXPECT_LE(s1, s2);
+  }
+}
+
 TEST(Random, SameSeedSameSequence) {
   Random a(42);
   Random b(42);

@@ -168,6 +168,9 @@ class Server {
     flush();
   }
 
+  // Sets the wall clock alone back or forth, as an operator or NTP does.
+  void jump_wall_clock(std::int64_t ms) { wall_ += ms; }
+
   // Moves the clocks without ticking, as they move while a process is down.
   void jump_clocks(std::int64_t ms) {
     steady_ += ms;
@@ -851,6 +854,25 @@ TEST(Replica, ContainerIsReapedAfterItsLastChildGoes) {
   ASSERT_EQ(c.call_one(OpCode::Create, create_req("/box/item")).header.err, ErrorCode::Ok);
   server.advance(500);
   EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/box", false}).header.err, ErrorCode::Ok);
+  ASSERT_EQ(c.call_one(OpCode::Delete, pr::DeleteRequest{"/box/item", -1}).header.err,
+            ErrorCode::Ok);
+  server.advance(500);
+  EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/box", false}).header.err,
+            ErrorCode::NoNode);
+}
+
+// The wall time a replica uses never goes back, so after the clock is set
+// back an hour it stands still for that hour; reaping must go on.
+TEST(Replica, ContainerIsReapedAfterTheWallClockWentBack) {
+  Server server;
+  Client& c = server.open();
+  ASSERT_TRUE(c.connect());
+  ASSERT_EQ(
+      c.call_one(OpCode::CreateContainer, create_req("/box", "", CreateMode::Container)).header.err,
+      ErrorCode::Ok);
+  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/box/item")).header.err, ErrorCode::Ok);
+  server.advance(500);
+  server.jump_wall_clock(-3'600'000);
   ASSERT_EQ(c.call_one(OpCode::Delete, pr::DeleteRequest{"/box/item", -1}).header.err,
             ErrorCode::Ok);
   server.advance(500);

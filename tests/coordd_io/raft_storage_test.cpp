@@ -193,6 +193,82 @@ TEST_F(DiskStorageTest, PersistedEntriesAndHardStateSurviveReopen) {
   EXPECT_EQ(got[2].index, LogIndex(5));
 }
 
+// Flips one bit of every copy of `needle` in `file`, as a damaged disk
+// would; returns how many copies. LMDB copies pages on write, so a record
+// can sit in freed pages too: one of the copies is the live one.
+int flip_every_copy(const std::string& file, const std::string& needle) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  int copies = 0;
+  for (auto at = bytes.find(needle); at != std::string::npos && copies < 16;
+       at = bytes.find(needle, at + 1)) {
+    f.seekp(static_cast<std::streamoff>(at + needle.size() / 2));
+    f.put(static_cast<char>(bytes[at + needle.size() / 2] ^ 0x10));
+    ++copies;
+  }
+  f.flush();
+  return copies;
+}
+
+constexpr std::string_view damaged_payload = "a-payload-that-the-disk-damages-0123456789";
+
+consensus::Ready entries_with_damaged_payload_at_4() {
+  consensus::Ready rd;
+  for (std::uint64_t i = 2; i <= 6; ++i) {
+    rd.entries.push_back(Entry{Term(1), LogIndex(i), EntryType::Normal,
+                               i == 4 ? std::string(damaged_payload) : "e" + std::to_string(i)});
+  }
+  rd.hard_state = consensus::HardState{Term(1), NodeId(1), LogIndex(6)};
+  return rd;
+}
+
+TEST_F(DiskStorageTest, ACorruptEntryRefusesTheStartAndSaysWhatToDo) {
+  {
+    auto s = open();
+    ASSERT_TRUE(s->persist(entries_with_damaged_payload_at_4()).ok());
+  }
+  ASSERT_GE(flip_every_copy(dir_ + "/log/data.mdb", std::string(damaged_payload)), 1);
+  auto s = DiskReplicaStorage::open(dir_, consensus::ConfState{{NodeId(1)}, {}},
+                                    LmdbLogStore::Options{});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), ErrorCode::DataInconsistency);
+  const std::string m = s.status().message();
+  EXPECT_NE(m.find("the log in " + dir_ + " is damaged"), std::string::npos) << m;
+  EXPECT_NE(m.find("log entry 4 fails its checksum"), std::string::npos) << m;
+  EXPECT_NE(m.find("start this server with an empty one"), std::string::npos) << m;
+  EXPECT_EQ(m.find('\n'), std::string::npos) << "one line: " << m;
+}
+
+// The file damaged under a running server: the entry is read to be sent or
+// applied, and the server stops with the same message instead of
+// returning it or aborting on an assertion.
+TEST_F(DiskStorageTest, ACorruptEntryReadWhileRunningStopsTheServerCleanly) {
+  auto s = open();
+  ASSERT_TRUE(s->persist(entries_with_damaged_payload_at_4()).ok());
+  EXPECT_EQ(read(*s, 4, 5).front().data, damaged_payload);
+  ASSERT_GE(flip_every_copy(dir_ + "/log/data.mdb", std::string(damaged_payload)), 1);
+  EXPECT_EXIT(read(*s, 2, 7), ::testing::ExitedWithCode(damaged_log_exit_code),
+              "stopping: the log in .* is damaged: .*log entry 4 fails its checksum.*empty one");
+  // Entries before the damaged one still read (the leader sends them).
+  EXPECT_EQ(read(*s, 2, 4).size(), 2u);
+}
+
+// The snapshot file damaged under a running server, which is about to send
+// it to a follower: it stops, as for a damaged log record.
+TEST_F(DiskStorageTest, ADamagedSnapshotToSendStopsTheServerCleanly) {
+  auto s = open();
+  ASSERT_TRUE(s->persist(entries(1, 10, 3)).ok());
+  consensus::SnapshotMeta meta{LogIndex(6), Term(3), consensus::ConfState{{NodeId(1)}, {}}};
+  ASSERT_TRUE(s->snapshot_saved(meta, std::string(damaged_payload)).ok());
+  ASSERT_EQ(flip_every_copy(dir_ + "/snapshots/snapshot-0000000000000006.snap",
+                            std::string(damaged_payload)),
+            1);
+  EXPECT_EXIT(s->snapshot(), ::testing::ExitedWithCode(damaged_log_exit_code),
+              "stopping: the snapshot in .* is damaged: .*snapshot-0000000000000006.snap");
+  EXPECT_EXIT(s->snapshot_bytes(), ::testing::ExitedWithCode(damaged_log_exit_code),
+              "stopping: the snapshot in .* is damaged");
+}
+
 TEST_F(DiskStorageTest, ReplacedSuffixUpdatesTermsAndEntries) {
   auto s = open();
   ASSERT_TRUE(s->persist(entries(1, 10, 1)).ok());

@@ -1348,8 +1348,10 @@ struct Replica::Impl {
 
   void reap() {
     if (raft.role() != consensus::Role::Leader || read_only) return;
-    if (now_wall - last_reap < config.reap_interval_ms) return;
-    last_reap = now_wall;
+    // How often to look is a timer, on the steady clock: the wall clock
+    // may stand still for hours after it was set back (set_time).
+    if (now_steady - last_reap < config.reap_interval_ms) return;
+    last_reap = now_steady;
     for (const std::string& path : tree.reap_candidates(now_wall)) {
       if (reaping.contains(path)) continue;
       Command cmd;

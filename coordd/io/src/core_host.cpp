@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fstream>
 
 #include "client_conn.h"
 #include "coord/base/log.h"
@@ -262,7 +263,36 @@ void CoreHost::report_read_only() {
   }
 }
 
+#if COORD_FAULT_SEAMS
+void CoreHost::read_fault_clock() {
+  if (fault_clock_file.empty()) return;
+  std::int64_t offset = 0;
+  std::string seen;
+  std::ifstream in(fault_clock_file);
+  if (!in) {
+    seen = "missing";
+  } else if (!(in >> offset) || !(in >> std::ws).eof()) {
+    offset = 0;
+    seen = "unreadable";
+  } else {
+    seen = std::to_string(offset);
+  }
+  clock.set_offset_ms(offset);
+  if (seen == fault_clock_seen) return;
+  fault_clock_seen = seen;
+  if (seen == "missing" || seen == "unreadable") {
+    COORD_LOG_WARN("coordd", "fault seam: clock file ", fault_clock_file, " is ", seen,
+                   ": wall-clock offset 0");
+  } else {
+    COORD_LOG_WARN("coordd", "fault seam: wall-clock offset now ", offset, " ms");
+  }
+}
+#endif
+
 void CoreHost::tick() {
+#if COORD_FAULT_SEAMS
+  read_fault_clock();
+#endif
   replica->tick(clock.steady_ms(), clock.wall_ms());
   rest->tick();
   if (admin_rest) admin_rest->tick();

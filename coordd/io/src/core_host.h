@@ -35,7 +35,16 @@ struct CoreHost {
   core::ReplicaConfig config;
   std::unique_ptr<DiskReplicaStorage> storage;
   std::unique_ptr<core::Replica> replica;
+#if COORD_FAULT_SEAMS
+  // The wall clock a test can jump (--fault-clock-file), re-read each tick.
+  OffsetWallClock clock;
+  std::string fault_clock_file;
+  // What the file last said, so that each change is logged once.
+  std::string fault_clock_seen = "(not read)";
+  void read_fault_clock();
+#else
   SystemClock clock;
+#endif
   std::unordered_map<core::ConnId, std::shared_ptr<ClientConn>> conns;
   std::set<core::ConnId> paused;
   bool flush_scheduled = false;

@@ -1,6 +1,8 @@
 #include "coord/io/raft_storage.h"
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "coord/base/assert.h"
@@ -65,8 +67,27 @@ Result<consensus::ConfState> decode_conf_state(std::string_view bytes) {
   return c;
 }
 
-DiskReplicaStorage::DiskReplicaStorage(std::unique_ptr<LmdbLogStore> log, std::string snapshot_dir)
-    : log_(std::move(log)), snapshots_(std::move(snapshot_dir)) {}
+std::string damaged_log_message(const std::string& data_dir, const Status& damage,
+                                std::string_view what) {
+  return "the " + std::string(what) + " in " + data_dir + " is damaged: " + damage.message() +
+         ". This server will not apply, serve or send it. Keep the data directory aside for "
+         "inspection, start this server with an empty one (same id, same --peers): it catches "
+         "up from the leader (docs/OPERATIONS.md, \"Replacing a dead server\"); a single "
+         "server is restored from a backup instead";
+}
+
+DiskReplicaStorage::DiskReplicaStorage(std::unique_ptr<LmdbLogStore> log, std::string data_dir)
+    : log_(std::move(log)),
+      data_dir_(data_dir),
+      snapshots_((std::filesystem::path(data_dir) / "snapshots").string()) {}
+
+void DiskReplicaStorage::stop_on_damaged_log(const Status& damage, std::string_view what) const {
+  // The consensus core reads entries it was promised are there; there is
+  // no going on without them, and nothing to gain from a core dump.
+  COORD_LOG_ERROR("coordd", "stopping: ", damaged_log_message(data_dir_, damage, what));
+  std::fflush(stderr);
+  std::_Exit(damaged_log_exit_code);
+}
 
 Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(const std::string& data_dir,
                                                                      consensus::ConfState initial,
@@ -92,10 +113,16 @@ Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(
     (cc.type == consensus::ConfChangeType::AddVoter ? initial.voters : initial.learners)
         .push_back(cc.node);
   }
+  // A damaged log says how to get out of it; other errors (permissions, a
+  // full disk) speak for themselves.
+  const auto damaged = [&](const Status& st) {
+    return st.code() == ErrorCode::DataInconsistency
+               ? Status(st.code(), damaged_log_message(data_dir, st))
+               : st;
+  };
   auto log = LmdbLogStore::open((fs::path(data_dir) / "log").string(), options);
-  if (!log.ok()) return log.status();
-  std::unique_ptr<DiskReplicaStorage> s(
-      new DiskReplicaStorage(std::move(log).value(), (fs::path(data_dir) / "snapshots").string()));
+  if (!log.ok()) return damaged(log.status());
+  std::unique_ptr<DiskReplicaStorage> s(new DiskReplicaStorage(std::move(log).value(), data_dir));
   // A snapshot transfer a crash interrupted is not resumed: the leader
   // starts it over.
   COORD_RETURN_IF_ERROR(s->snapshots_.remove_incoming());
@@ -108,7 +135,9 @@ Result<std::unique_ptr<DiskReplicaStorage>> DiskReplicaStorage::open(
       return Status(conf.code(), s->log_->file_path() + ": " + conf.status().message());
     s->snapshot_meta_ = consensus::SnapshotMeta{meta->index, meta->term, std::move(conf).value()};
   }
-  COORD_RETURN_IF_ERROR(s->load_terms());
+  // Reads every stored entry: a record that fails its checksum stops the
+  // server here, before anything is applied or sent.
+  if (Status st = s->load_terms(); !st.ok()) return damaged(st);
   if (!s->log_->hard_state() && !s->log_->snapshot_meta() && s->log_->last_index().value() == 0) {
     auto snapshots = s->snapshots_.list();
     if (!snapshots.ok()) return snapshots.status();
@@ -209,7 +238,7 @@ void DiskReplicaStorage::entries(LogIndex lo, LogIndex hi, std::size_t max_bytes
                                  std::vector<consensus::Entry>& out) const {
   auto batch = log_->entries(lo, hi, max_bytes);
   // The core cannot continue on a log it cannot read (storage.h).
-  COORD_ASSERT(batch.ok(), "cannot read the log: ", batch.status());
+  if (!batch.ok()) stop_on_damaged_log(batch.status());
   COORD_ASSERT(!batch->empty() && batch->front().index == lo, "log entries missing at ", lo);
   for (LogRecord& r : *batch)
     out.push_back(to_entry(std::move(r)));
@@ -220,7 +249,7 @@ consensus::Snapshot DiskReplicaStorage::snapshot() const {
   snap.meta = snapshot_meta_;
   if (snapshot_meta_.index.value() != 0) {
     auto f = snapshots_.load(snapshot_meta_.index);
-    COORD_ASSERT(f.ok(), "cannot read the snapshot: ", f.status());
+    if (!f.ok()) stop_on_damaged_log(f.status(), "snapshot");
     snap.data = std::move(f->payload);
   }
   return snap;
@@ -234,7 +263,7 @@ std::uint64_t DiskReplicaStorage::snapshot_bytes() const {
 void DiskReplicaStorage::read_snapshot(std::uint64_t offset, std::size_t max_bytes,
                                        std::string& out) const {
   Status s = payload_reader().read(offset, max_bytes, out);
-  COORD_ASSERT(s.ok(), "cannot read the snapshot: ", s);
+  if (!s.ok()) stop_on_damaged_log(s, "snapshot");
 }
 
 const SnapshotPayloadReader& DiskReplicaStorage::payload_reader() const {
@@ -242,7 +271,7 @@ const SnapshotPayloadReader& DiskReplicaStorage::payload_reader() const {
   if (!reader_ || reader_->index() != snapshot_meta_.index) {
     reader_.reset();
     auto r = snapshots_.open_payload(snapshot_meta_.index);
-    COORD_ASSERT(r.ok(), "cannot read the snapshot: ", r.status());
+    if (!r.ok()) stop_on_damaged_log(r.status(), "snapshot");
     reader_.emplace(std::move(r).value());
   }
   return *reader_;

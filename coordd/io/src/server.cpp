@@ -591,6 +591,12 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
   impl->host.client_address = options.bind + ":" + std::to_string(impl->client_port);
   impl->host.connections_per_address_max = options.connections_per_address_max;
   impl->host.data_dir = options.data_dir;
+#if COORD_FAULT_SEAMS
+  impl->host.fault_clock_file = options.fault_clock_file;
+  // Before the first input: the replica's first reading of the wall clock
+  // is already shifted.
+  impl->host.read_fault_clock();
+#endif
   if (!options.peers.empty()) COORD_RETURN_IF_ERROR(impl->start_peers());
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

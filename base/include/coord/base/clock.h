@@ -26,6 +26,23 @@ class SystemClock final : public Clock {
   TimeMs steady_ms() const override;
 };
 
+// The machine's clocks with the wall clock shifted by an offset that may
+// change at any time (fault-injection test builds jump it; set_offset_ms
+// from any thread). Steady time is the machine's, untouched: it is
+// monotonic by contract. wall_ms() reads an atomic, never a file.
+class OffsetWallClock final : public Clock {
+ public:
+  TimeMs wall_ms() const override;
+  TimeMs steady_ms() const override { return system_.steady_ms(); }
+
+  void set_offset_ms(std::int64_t offset_ms) { offset_ms_.store(offset_ms); }
+  std::int64_t offset_ms() const { return offset_ms_.load(); }
+
+ private:
+  SystemClock system_;
+  std::atomic<std::int64_t> offset_ms_{0};
+};
+
 // A clock that moves only when told to; for tests and the simulator. Both
 // readings advance together. Thread-safe.
 class ManualClock final : public Clock {

@@ -12,6 +12,15 @@
 // and a follower appends the chunks it receives to a partial file that
 // installing turns into an ordinary snapshot file (SnapshotStore's
 // IncomingSnapshot). Opening removes a partial file a crash left.
+//
+// A log record that fails its checksum is never applied, served or sent.
+// Found at open (every stored entry is read then), it fails open() with a
+// message naming the data directory, the entry and the way out; found
+// later (the file damaged under a running server), the process logs the
+// same and exits with damaged_log_exit_code, since the consensus core
+// cannot go on without its log. So does a snapshot file that cannot be
+// read back when it is to be sent.
+//
 // Thread safety: the replica's thread only.
 #pragma once
 
@@ -19,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "coord/base/histogram.h"
@@ -27,6 +37,15 @@
 #include "coord/io/snapshot_store.h"
 
 namespace coord::io {
+
+// The exit status of a server that stops on a damaged log while running.
+inline constexpr int damaged_log_exit_code = 3;
+
+// `damage` (what is wrong with the log, or with `what` else, naming its
+// file) with what an operator does about it: the data directory `data_dir`
+// is moved aside and the server started empty, to catch up from the leader.
+std::string damaged_log_message(const std::string& data_dir, const Status& damage,
+                                std::string_view what = "log");
 
 class DiskReplicaStorage final : public core::ReplicaStorage {
  public:
@@ -91,7 +110,8 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   const std::string& log_file() const { return log_->file_path(); }
 
  private:
-  DiskReplicaStorage(std::unique_ptr<LmdbLogStore> log, std::string snapshot_dir);
+  DiskReplicaStorage(std::unique_ptr<LmdbLogStore> log, std::string data_dir);
+  [[noreturn]] void stop_on_damaged_log(const Status& damage, std::string_view what = "log") const;
   Status load_terms();
   Status recover_from_snapshot(const consensus::ConfState& conf);
   Status write_chunks(const std::vector<consensus::SnapshotChunk>& chunks);
@@ -100,6 +120,7 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   const SnapshotPayloadReader& payload_reader() const;
 
   std::unique_ptr<LmdbLogStore> log_;
+  std::string data_dir_;
   SnapshotStore snapshots_;
   consensus::HardState hard_state_;
   consensus::SnapshotMeta snapshot_meta_;

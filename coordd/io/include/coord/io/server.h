@@ -78,6 +78,11 @@ struct ServerOptions {
   // leaves the peers unauthenticated (a warning says so at start).
   std::string cluster_id = "coord";
   std::string cluster_secret;
+#if COORD_FAULT_SEAMS
+  // Test builds only: a file holding a wall-clock offset in ms, read every
+  // tick (missing or unreadable: 0). Only the wall clock moves.
+  std::string fault_clock_file;
+#endif
 };
 
 // The --peers list: peer addresses and the client addresses given.
