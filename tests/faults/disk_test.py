@@ -34,7 +34,6 @@ import random
 import sys
 import tempfile
 import time
-import unittest
 import urllib.error
 import urllib.request
 

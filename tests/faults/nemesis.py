@@ -21,6 +21,7 @@ unavailable(), and the run is skipped rather than passed.
 import json
 import os
 import subprocess
+import time
 
 from coordd_harness import http_call
 
@@ -32,6 +33,9 @@ FLAP_S = (0.2, 0.8)  # both the fault and the rest of a flapping link
 # A wall-clock jump: this many ms, forward or back.
 CLOCK_JUMP_MS = (60_000, 2 * 3600_000)
 ADMIN_TIMEOUT_S = 10.0
+TMPFS_BYTES = 48 << 20  # a server's disk under disk-full
+MARKER_APPLIED_S = 10.0  # for the follower to hold the record to damage
+REFUSAL_S = 20.0  # for a server started on a damaged log to stop
 
 
 class Nemesis:
@@ -181,6 +185,21 @@ class SlowLinks(Toggle):
         what = {"base_ms": run.rng.randint(5, 60), "jitter_ms": run.rng.randint(0, 40),
                 "loss": round(run.rng.uniform(0.0, 0.15), 3)}
         run.cluster.proxies.delay(what["base_ms"], what["jitter_ms"], what["loss"])
+        return what
+
+    def undo(self, run, what):
+        run.cluster.proxies.delay(0)
+
+
+class Delay(Toggle):
+    """Every peer link slow (tens of ms each way) but not lossy: followers
+    lag the leader by a link's delay without losing it."""
+
+    name = "delay"
+
+    def apply(self, run):
+        what = {"base_ms": run.rng.randint(30, 80), "jitter_ms": run.rng.randint(0, 20)}
+        run.cluster.proxies.delay(what["base_ms"], what["jitter_ms"])
         return what
 
     def undo(self, run, what):
@@ -356,32 +375,123 @@ class Membership(Toggle):
         run.event("membership-add", added=sid, status=status, reply=str(reply)[:200])
 
 
-def full_disk_nemesis():
-    from disk import FullDiskNemesis
-    return FullDiskNemesis()
+class DiskFullNemesis(Toggle):
+    """A server's disk fills up (its data directory is a small tmpfs of its
+    own; mounting needs root) and is freed again: it turns read-only, a
+    leader among them stops leading, and it catches up once space is back.
+    LMDB itself meets the full disk: no free-space reserve is kept."""
+
+    name = "disk-full"
+
+    def __init__(self):
+        super().__init__()
+        self.disks = {}
+
+    def unavailable(self, run):
+        import tempfile
+        from disk import DiskFull, Unavailable
+        probe = DiskFull(tempfile.mkdtemp(prefix="coordd-tmpfs-probe-"), 1 << 20)
+        try:
+            probe.mount()
+        except Unavailable as e:
+            return str(e)
+        finally:
+            probe.cleanup()
+            if os.path.isdir(probe.path):
+                os.rmdir(probe.path)
+        return None
+
+    def prepare(self, cluster):
+        from disk import DiskFull
+        for sid in cluster.ids:
+            path = os.path.join(cluster.root, "server-%d" % sid, "data")
+            self.disks[sid] = DiskFull(path, TMPFS_BYTES).mount()
+            cluster.fault_args.setdefault(sid, []).extend(["--log-disk-reserve-bytes", "0"])
+
+    def apply(self, run):
+        sid = victim(run)
+        return {"filled": sid, "free_bytes": self.disks[sid].fill()}
+
+    def undo(self, run, what):
+        self.disks[what["filled"]].free()
+
+    def cleanup(self, run):
+        for disk in self.disks.values():
+            disk.cleanup()
 
 
-def corrupt_nemesis():
-    from corrupt import CorruptLogNemesis
-    return CorruptLogNemesis()
+class CorruptLog(Toggle):
+    """A follower is stopped, one record of its log is damaged (the one
+    carrying a marker written for it), and it is started again: it must
+    refuse to start, saying so in one line, rather than apply, serve or
+    send the record. It is then wiped and catches up from the leader."""
+
+    name = "corrupt-log"
+    dwell_s = (0.5, 1.0)
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def _write_marker(self, run, marker):
+        """Creates a znode holding `marker`; returns its zxid."""
+        from workloads import OP_TIMEOUT_S, close_quietly, kazoo_client
+        c = run.cluster
+        k = kazoo_client(",".join("127.0.0.1:%d" % c.client_ports[s] for s in c.live()),
+                         run.session_timeout_s)
+        try:
+            path = "/faults/marker-%d" % self.count
+            k.create_async(path, marker.encode()).get(timeout=OP_TIMEOUT_S)
+            return k.exists_async(path).get(timeout=OP_TIMEOUT_S).czxid
+        finally:
+            close_quietly(k)
+
+    def apply(self, run):
+        from corrupt import MARKER, corrupt_log_record
+        c = run.cluster
+        leader = leader_or_any(run)
+        sid = run.rng.choice([s for s in c.ids if s != leader])
+        self.count += 1
+        marker = "%s-%d-%d" % (MARKER.decode(), run.seed, self.count)
+        zxid = self._write_marker(run, marker)
+        deadline = time.monotonic() + MARKER_APPLIED_S
+        while time.monotonic() < deadline and (c.zxid(sid) or 0) < zxid:
+            time.sleep(0.05)
+        c.stop(sid)
+        what = corrupt_log_record(os.path.join(c.servers[sid].data_dir, "data"), run.rng, marker)
+        since = len(c.log(sid))
+        c.servers[sid].spawn()  # still counted as down: it is expected to exit
+        try:
+            rc = c.servers[sid].proc.wait(REFUSAL_S)
+        except subprocess.TimeoutExpired:
+            rc = None
+        out = c.log(sid)[since:]  # what this start logged
+        lines = [line for line in out.splitlines() if "is damaged" in line]
+        if rc is None or rc == 0 or len(lines) != 1:
+            run.anomaly("corrupt-log", "server %d" % sid,
+                        "started on a damaged log record (exit %s, %d refusal lines):\n%s\n%s" % (
+                            rc, len(lines), what, out[-3000:]))
+        c.wipe(sid)
+        c.restart(sid)
+        return {"corrupted": sid, "exit": rc, "damage": what[:300]}
+
+    def undo(self, run, what):
+        pass
 
 
 NEMESES = {
     n.name: n for n in (PartitionHalves, IsolateLeader, Bridge, OneWay, Flapping, SlowLinks,
-                        ClientCut, Kill, Pause, Wipe, ClockJump, Membership)
+                        Delay, ClientCut, Kill, Pause, Wipe, ClockJump, Membership, DiskFullNemesis,
+                        CorruptLog)
 }
 
 
 def make(name):
-    if name == "disk-full":
-        return full_disk_nemesis()
-    if name == "corrupt-log":
-        return corrupt_nemesis()
     return NEMESES[name]()
 
 
 def names():
-    return sorted(list(NEMESES) + ["disk-full", "corrupt-log"])
+    return sorted(NEMESES)
 
 
 def as_json(what):

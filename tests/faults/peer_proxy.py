@@ -113,24 +113,56 @@ class _Proxies:
 
 
 async def _copy(reader, writer, delay=None, passes=None):
-    """Copies until EOF; with `delay`, each chunk first waits delay()
-    seconds (the direction keeps its order); a chunk read while passes()
-    is false is dropped."""
-    try:
+    """Copies until EOF; a chunk read while passes() is false is dropped.
+    With `delay`, each chunk is delivered delay() seconds after it was
+    read, as over a long link: chunks in flight overlap, so the delay does
+    not add up, and a chunk never overtakes the one before it (one held
+    back by a retransmission holds back those behind it, as in TCP)."""
+    if delay is None:
+        try:
+            while True:
+                data = await reader.read(CHUNK_BYTES)
+                if not data:
+                    break
+                if passes is None or passes():
+                    writer.write(data)
+                    await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.transport.abort()
+        return
+    loop = asyncio.get_running_loop()
+    line = asyncio.Queue()
+
+    async def deliver():
         while True:
+            at, data = await line.get()
+            if data is None:
+                return
+            wait_s = at - loop.time()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            writer.write(data)
+            await writer.drain()
+
+    sender = asyncio.ensure_future(deliver())
+    last_at = 0.0
+    try:
+        while not sender.done():
             data = await reader.read(CHUNK_BYTES)
             if not data:
                 break
             if passes is not None and not passes():
                 continue
-            wait_s = delay() if delay else 0
-            if wait_s:
-                await asyncio.sleep(wait_s)
-            writer.write(data)
-            await writer.drain()
+            last_at = max(last_at, loop.time() + delay())
+            line.put_nowait((last_at, data))
+        line.put_nowait((last_at, None))
+        await sender
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
+        sender.cancel()
         writer.transport.abort()
 
 

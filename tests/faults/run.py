@@ -65,14 +65,15 @@ CHECK_TIMEOUT_S = 300.0  # coord-faults-check on one run's histories
 WORKLOAD_GRACE_S = 20.0  # a libcoord workload past its duration is killed after this
 SESSION_TIMEOUT_S = 3.0  # the workloads' sessions (the ephemeral owners' are shorter)
 MIN_SESSION_TIMEOUT_MS = 500
-KEYS = 6  # registers shared by every register workload
+KEYS = 4  # registers shared by every register workload
 LONG_DURATION_S = 30.0
 SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer|"
                           r"ThreadSanitizer|assertion failed|COORD_ASSERT", re.I)
 
 
 class Run:
-    def __init__(self, nemesis_names, seed, duration_s, servers, results, plant_bug=None):
+    def __init__(self, nemesis_names, seed, duration_s, servers, results, plant_bug=None,
+                 keys=KEYS):
         self.names = nemesis_names
         self.seed = seed
         self.rng = random.Random(seed)
@@ -81,7 +82,7 @@ class Run:
         self.results = results
         self.plant_bug = plant_bug
         self.session_timeout_s = SESSION_TIMEOUT_S
-        self.keys = KEYS
+        self.keys = keys
         self.timeline = []
         self.cluster = None
         self.anomalies = []
@@ -199,7 +200,8 @@ def start_workloads(run, hosts, window_s):
     ]
     published = []
     clients = {
-        "registers": [wl.KazooRegisters(run, "kz-reg-%d" % i, hosts, KEYS) for i in range(2)],
+        "registers": [wl.KazooRegisters(run, "kz-reg-%d" % i, hosts, run.keys)
+                      for i in range(2)],
         "writer": [wl.WatchWriter(run, "kz-wwriter", hosts, WATCHED)],
         "watchers": [wl.Watcher(run, "kz-watch-%d" % i, hosts, WATCHED) for i in range(2)],
         "owners": [wl.ephemeral_owner(run, "kz-eph-%d" % i, published) for i in range(2)],
@@ -312,16 +314,17 @@ def run_checker(run):
     return verdict
 
 
-def run_once(names, seed, duration_s, servers, results_root, plant_bug=None):
+def run_once(names, seed, duration_s, servers, results_root, plant_bug=None, keys=KEYS):
     """One run; returns its summary dict (also in RESULTS/summary.json)."""
     tag = "%s-%d" % ("+".join(names), seed)
     results = os.path.join(results_root, tag)
     shutil.rmtree(results, ignore_errors=True)
     os.makedirs(results)
-    run = Run(names, seed, duration_s, servers, results, plant_bug)
+    run = Run(names, seed, duration_s, servers, results, plant_bug, keys)
     nemesis = make_nemesis(names)
     summary = {"nemesis": "+".join(names), "seed": seed, "servers": servers,
-               "duration_s": duration_s, "results": results, "plant_bug": plant_bug}
+               "duration_s": duration_s, "results": results, "plant_bug": plant_bug,
+               "keys": keys}
     why = nemesis.unavailable(run)
     if plant_bug and not nem.has_seam("--fault-plant-bug"):
         why = "this coordd has no --fault-plant-bug (a release build)"
@@ -440,14 +443,15 @@ def run_once(names, seed, duration_s, servers, results_root, plant_bug=None):
         if poller is not None:
             poller.finish()
         try:
-            nemesis.cleanup(run)
-        finally:
+            c.kill_all()
             for sid in list(c.servers):
                 try:
                     shutil.copy(c.servers[sid].log_path,
                                 os.path.join(results, "server-%d.log" % sid))
                 except OSError:
                     pass
+            nemesis.cleanup(run)  # after the kills: mounts are let go
+        finally:
             c.cleanup()
     write_report(run, summary)
     return summary
@@ -468,10 +472,10 @@ def write_report(run, summary):
                  json.dumps(summary.get("unavailability_ms", {}), sort_keys=True)),
              "- recovery after the heal: %s ms" % summary.get("recovery_ms"),
              "- reproduce: `tests/faults/run.py --nemesis %s --seed %d --duration-s %g "
-             "--servers %d%s`" % (summary["nemesis"].replace("+", ","), summary["seed"],
-                                  summary["duration_s"], summary["servers"],
-                                  " --plant-bug " + summary["plant_bug"]
-                                  if summary.get("plant_bug") else ""),
+             "--servers %d --keys %d%s`" % (summary["nemesis"].replace("+", ","), summary["seed"],
+                                            summary["duration_s"], summary["servers"],
+                                            summary["keys"], " --plant-bug " + summary["plant_bug"]
+                                            if summary.get("plant_bug") else ""),
              ""]
     if summary.get("reason"):
         lines += ["Skipped: %s" % summary["reason"], ""]
@@ -546,7 +550,7 @@ def long_mode(args):
         names = order.pop().split(",")
         servers = args.servers or rng.choice((3, 5))
         s = run_once(names, rng.randrange(1, 2**31), args.duration_s, servers, args.results,
-                     args.plant_bug)
+                     args.plant_bug, args.keys)
         print_summary(s)
         runs.append(s)
         if s["verdict"] == "ok":
@@ -564,6 +568,8 @@ def main():
     ap.add_argument("--duration-s", type=float, default=None)
     ap.add_argument("--servers", type=int, default=None)
     ap.add_argument("--results", default=None)
+    ap.add_argument("--keys", type=int, default=KEYS,
+                    help="registers the workloads share (fewer: more contention)")
     ap.add_argument("--plant-bug", default=None)
     ap.add_argument("--expect", choices=("pass", "anomalies"), default="pass")
     ap.add_argument("--long", action="store_true")
@@ -594,7 +600,7 @@ def main():
         if n not in nem.names():
             ap.error("unknown nemesis %s; known: %s" % (n, ", ".join(nem.names())))
     s = run_once(names, args.seed, args.duration_s or 10.0, args.servers or 3, args.results,
-                 args.plant_bug)
+                 args.plant_bug, args.keys)
     print_summary(s)
     if s["verdict"] == "skipped":
         return SKIP_EXIT_CODE
