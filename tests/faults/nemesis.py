@@ -36,11 +36,12 @@ ADMIN_TIMEOUT_S = 10.0
 TMPFS_BYTES = 48 << 20  # a server's disk under disk-full
 MARKER_APPLIED_S = 10.0  # for the follower to hold the record to damage
 REFUSAL_S = 20.0  # for a server started on a damaged log to stop
+READD_S = 20.0  # for a removed server to be added back
 
 
 class Nemesis:
     name = ""
-    servers_min = 3
+    heal_last = False  # healed after the other parts of a combined run
 
     def unavailable(self, run):
         """Why this nemesis cannot run here, or None."""
@@ -334,6 +335,7 @@ class Membership(Toggle):
 
     name = "membership"
     dwell_s = (0.5, 1.5)
+    heal_last = True  # with other faults healed first, the majority can add it back
 
     def _admin(self, run, method, path, body=None, avoid=None):
         for sid in run.cluster.live():
@@ -370,8 +372,14 @@ class Membership(Toggle):
         c.joined.add(sid)
         c.servers[sid] = c._make(sid)  # now with --join
         c.restart(sid)
-        status, reply = self._admin(run, "POST", "/v1/cluster/members", c.member_body(sid),
-                                    avoid=sid)
+        # Other faults may hold the majority back for a while.
+        deadline = time.monotonic() + READD_S
+        while True:
+            status, reply = self._admin(run, "POST", "/v1/cluster/members", c.member_body(sid),
+                                        avoid=sid)
+            if status == 200 or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
         run.event("membership-add", added=sid, status=status, reply=str(reply)[:200])
 
 

@@ -128,7 +128,7 @@ class Combined(nem.Nemesis):
         return max(0.0, min(self.due) - time.monotonic())
 
     def heal(self, run):
-        for p in self.parts:
+        for p in sorted(self.parts, key=lambda p: p.heal_last):
             p.heal(run)
 
     def cleanup(self, run):

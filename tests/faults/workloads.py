@@ -33,11 +33,12 @@ import subprocess
 import threading
 import time
 
-from peer_proxy import ClientProxies
+import cluster_test
 from coordd_harness import free_ports, http_json
+from peer_proxy import ClientProxies
 
 try:
-    from kazoo.client import KazooClient, KazooState
+    from kazoo.client import KazooState
     from kazoo.exceptions import (BadVersionError, ConnectionLoss, NodeExistsError,
                                   NoNodeError, OperationTimeoutError, SessionExpiredError)
     from kazoo.handlers.threading import KazooTimeoutError
@@ -48,7 +49,7 @@ except ImportError as e:
 ROOT = "/faults"
 OP_TIMEOUT_S = 4.0  # one kazoo call: past it the outcome is unknown
 PAUSE_S = (0.0, 0.01)  # between two operations of one client
-START_S = 20.0  # a kazoo client's first connection
+START_S = 20.0  # for a new session once the old one expired
 WATCH_REACH_S = 15.0  # after the run, for every watcher to see the last write
 POLL_S = 0.1  # the leader poller's interval
 EPH_CUT_EVERY_S = (2.0, 5.0)  # an owner is cut off this often ...
@@ -79,19 +80,11 @@ class History:
 
 
 def kazoo_client(hosts, session_timeout_s):
-    k = KazooClient(hosts=hosts, timeout=session_timeout_s,
-                    connection_retry=dict(max_tries=-1, delay=0.05, backoff=1.5, max_delay=0.5),
-                    command_retry=dict(max_tries=0))
-    k.start(timeout=START_S)
-    return k
+    """A started kazoo client that never retries a call for us."""
+    return cluster_test.kazoo(hosts, session_timeout_s=session_timeout_s)
 
 
-def close_quietly(k):
-    try:
-        k.stop()
-        k.close()
-    except Exception:  # noqa: BLE001 - a client already broken
-        pass
+close_quietly = cluster_test.close
 
 
 def outcome_of(e):
