@@ -210,22 +210,34 @@ class KazooRegisters(Client):
 
 
 class WatchWriter(Client):
-    """Bumps the watched node (setData, any version) every few ms."""
+    """Bumps the watched node every few ms: setData with the version it
+    last saw, and after a write of unknown outcome a read first. Both keep
+    the node's history cheap to check: a write whose fate is unknown can
+    only have taken effect at one version, and the read tells which."""
 
     def __init__(self, run, process, hosts, key):
         super().__init__(run, process, hosts, run.session_timeout_s)
         self.key = key
+        self.version = None
 
     def run(self):
         while not self.stop.is_set():
+            if self.version is None:
+                r = self.op("read", self.key, lambda: dict(zip(("data", "version"),
+                                                               read(self.k, self.key)[1:])))
+                self.version = r["version"] if r else None
+                time.sleep(self.rng.uniform(0.005, 0.03))
+                continue
             self.n += 1
             value = "%s-%d" % (self.process, self.n)
+            ev = self.version
 
             def set_():
-                stat = self.k.set_async(self.key, value.encode(), version=-1).get(
+                stat = self.k.set_async(self.key, value.encode(), version=ev).get(
                     timeout=OP_TIMEOUT_S)
                 return {"version": stat.version}
-            self.op("set", self.key, set_, data=value, expected_version=-1)
+            r = self.op("set", self.key, set_, data=value, expected_version=ev)
+            self.version = r["version"] if r else None
             time.sleep(self.rng.uniform(0.005, 0.03))
 
 
