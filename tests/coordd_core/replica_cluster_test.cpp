@@ -425,6 +425,47 @@ TEST(ReplicaCluster, AFollowerTheLeaderCannotHearTurnsItsClientsAwayBeforeTheirS
   EXPECT_EQ(c.node(leader.value()).raft_status().role, consensus::Role::Leader);
 }
 
+// A leader that proposes a session's expiry and is deposed before it
+// commits must not have told anyone the session expired: the majority
+// still holds it.
+TEST(ReplicaCluster, AnExpiryThatNeverCommittedExpiresNoSession) {
+  Cluster c;
+  c.elect();
+  const std::uint64_t l = c.leader().value();
+  const std::uint64_t f = a_follower(c);
+  const ConnId conn = c.open(f);
+  const auto s = c.connect(conn);
+  // Silent until just before the timeout; then the leader is cut off and,
+  // still leading for an election timeout, proposes the expiry in vain.
+  c.run_for(s.timeout_ms - 4 * kTickMs);
+  ASSERT_EQ(c.leader(), NodeId(l));
+  c.isolate(l, /*links_break=*/false);
+  c.run_for(8 * kTickMs);
+  ASSERT_EQ(c.node(l).raft_status().role, consensus::Role::Leader);
+  // Resuming the session on that leader now is not answered "expired".
+  const ConnId early = c.open(l);
+  c.handshake(early, s.session_id, s.password);
+  c.run_until([&] { return c.connected(early).has_value() || c.closed(early); });
+  if (auto r = c.connected(early)) {
+    EXPECT_EQ(r->session_id, s.session_id);
+  }
+  // The others elect a leader, which gives every session a fresh timeout;
+  // the old leader follows it and still holds the session.
+  ASSERT_TRUE(c.run_until([&] { return c.leader() != NodeId(0); }));
+  c.heal();
+  ASSERT_TRUE(
+      c.run_until([&] { return c.node(l).raft_status().role == consensus::Role::Follower; }));
+  const ConnId back = c.open(l);
+  c.handshake(back, s.session_id, s.password);
+  ASSERT_TRUE(c.run_until([&] { return c.connected(back).has_value() || c.closed(back); }));
+  auto r = c.connected(back);
+  ASSERT_TRUE(r.has_value()) << "connection closed";
+  EXPECT_EQ(r->session_id, s.session_id);
+  EXPECT_GT(r->timeout_ms, 0);
+  for (std::uint64_t n = 1; n <= 3; ++n)
+    EXPECT_TRUE(c.node(n).has_session(s.session_id)) << "server " << n;
+}
+
 TEST(ReplicaCluster, ASessionResumedElsewhereEndsItsOldConnection) {
   Cluster c;
   c.elect();

@@ -344,6 +344,9 @@ struct Replica::Impl {
   void leader_changed() {
     ++stats.leader_changes;
     fail_in_flight();
+    // Expiries this server proposed as leader may never commit; a new
+    // leader decides again, with a fresh timeout for every session.
+    sessions.clear_closing();
     // Asks still unanswered were closed with their connections; a plan
     // this server no longer leads is left to the client to retry.
     reconfig_asks.clear();
@@ -1235,7 +1238,13 @@ struct Replica::Impl {
       return;
     }
     Session* s = sessions.find(req->session_id);
-    if (s == nullptr || s->closing || s->password != req->password) {
+    if (s != nullptr && s->closing && s->password == req->password) {
+      // Its expiry is proposed, not applied: it may never commit (this
+      // leader may be deposed first), so "expired" could be a lie. The
+      // client tries again, here or elsewhere, once the log has decided.
+      return close(c);
+    }
+    if (s == nullptr || s->password != req->password) {
       pr::Bytes frame;
       pr::append_connect_response_frame(frame, pr::invalid_session_response(c.has_read_only));
       send(c, frame);
