@@ -44,6 +44,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -562,6 +563,9 @@ def long_mode(args):
 
 
 def main():
+    # SIGTERM unwinds as Ctrl-C does, through every cleanup: no server,
+    # client or mount outlives the run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nemesis", help="one or more of: " + ", ".join(nem.names()))
     ap.add_argument("--seed", type=int, default=None)
