@@ -310,7 +310,7 @@ class ReadBuffers(unittest.TestCase, Healthy):
     # Resident memory one idle session may add. A read buffer of
     # connection_read_chunk_bytes (64 KiB) per connection is far over it;
     # the bound leaves room for the sanitizers' own cost per allocation
-    # (about 18 KB a session under ASan, 2 KB or less in a release build).
+    # (about 18 KB a session under ASan, 3.3 KB in a release build).
     IDLE_SESSION_BYTES_MAX = 32 * 1024
 
     @classmethod
