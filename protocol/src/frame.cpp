@@ -63,6 +63,13 @@ void FrameBuffer::append(ByteSpan bytes) {
 FrameCut FrameBuffer::next() {
   FrameCut cut = cut_frame(ByteSpan(buf_).subspan(start_), frame_bytes_max_);
   if (cut.state == FrameState::Frame) start_ += cut.consumed;
+  if (cut.state == FrameState::NeedMore && start_ == buf_.size()) {
+    // Every frame is taken: a connection that goes quiet now keeps no more
+    // than a small buffer, whatever a large frame or a burst grew it to.
+    buf_.clear();
+    start_ = 0;
+    if (buf_.capacity() > limits::frame_buffer_idle_bytes_max) Bytes().swap(buf_);
+  }
   return cut;
 }
 

@@ -36,8 +36,10 @@ def available():
 
 
 class ZooKeeper:
-    def __init__(self, jvm_args=()):
+    def __init__(self, jvm_args=(), max_client_cnxns=1000):
         self.jvm_args = list(jvm_args)
+        # Connections per client address (ZooKeeper's own default is 60).
+        self.max_client_cnxns = max_client_cnxns
         self.data_dir = tempfile.mkdtemp(prefix="zk38-it-")
         self.log_path = os.path.join(self.data_dir, "zookeeper.log")
         self.proc = None
@@ -54,7 +56,8 @@ class ZooKeeper:
              "-Dzookeeper.extendedTypesEnabled=true",
              "-Dzookeeper.admin.enableServer=false"] + self.jvm_args + [
              "org.apache.zookeeper.server.ZooKeeperServerMain",
-             str(self.port), os.path.join(self.data_dir, "data"), "2000", "1000"],
+             str(self.port), os.path.join(self.data_dir, "data"), "2000",
+             str(self.max_client_cnxns)],
             stdout=log, stderr=log, preexec_fn=_die_with_parent)
         log.close()
         return self

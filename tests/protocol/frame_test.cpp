@@ -1,6 +1,8 @@
 // The frame splitter and four-letter-word detection (docs/PROTOCOL.md §1, §10).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "coord/protocol/frame.h"
 #include "hex.h"
 
@@ -89,6 +91,51 @@ TEST(FrameBuffer, ManyFramesInOneRead) {
   for (FrameCut cut = fb.next(); cut.state == FrameState::Frame; cut = fb.next())
     ++n;
   EXPECT_EQ(n, 100);
+}
+
+TEST(FrameBuffer, GivesBackWhatALargeFrameGrewOnceEmpty) {
+  // A frame far larger than one socket read, as a 1 MiB setData arrives.
+  const Bytes payload(limits::frame_bytes_max, 0x5a);
+  Bytes stream;
+  append_frame(stream, payload);
+  append_frame(stream, hex("0102"));
+  FrameBuffer fb;
+  std::size_t frames = 0;
+  std::size_t grown = 0;
+  for (std::size_t at = 0; at < stream.size(); at += limits::connection_read_chunk_bytes) {
+    const std::size_t n = std::min(limits::connection_read_chunk_bytes, stream.size() - at);
+    fb.append(ByteSpan(stream).subspan(at, n));
+    grown = std::max(grown, fb.capacity_bytes());
+    for (FrameCut cut = fb.next(); cut.state == FrameState::Frame; cut = fb.next()) {
+      EXPECT_EQ(cut.payload.size(), frames == 0 ? payload.size() : 2u);
+      ++frames;
+    }
+  }
+  EXPECT_EQ(frames, 2u);
+  EXPECT_GE(grown, payload.size());
+  EXPECT_EQ(fb.buffered_bytes(), 0u);
+  EXPECT_LE(fb.capacity_bytes(), limits::frame_buffer_idle_bytes_max);
+}
+
+TEST(FrameBuffer, KeepsAPartialFrameAndGivesBackOnlyOnceItIsTaken) {
+  Bytes stream;
+  for (int i = 0; i < 1000; ++i)
+    append_frame(stream, hex("aabbccdd"));
+  FrameBuffer fb;
+  // A burst of whole frames and the first byte of the next one's length.
+  fb.append(stream);
+  fb.append(hex("00"));
+  int n = 0;
+  for (FrameCut cut = fb.next(); cut.state == FrameState::Frame; cut = fb.next())
+    ++n;
+  EXPECT_EQ(n, 1000);
+  EXPECT_EQ(fb.buffered_bytes(), 1u);
+  fb.append(hex("000001 ee"));
+  FrameCut last = fb.next();
+  ASSERT_EQ(last.state, FrameState::Frame);
+  EXPECT_EQ(to_hex(last.payload), "ee");
+  EXPECT_EQ(fb.next().state, FrameState::NeedMore);
+  EXPECT_LE(fb.capacity_bytes(), limits::frame_buffer_idle_bytes_max);
 }
 
 TEST(FrameBuffer, ReportsOversizedFrames) {

@@ -33,7 +33,6 @@ ClientConn::ClientConn(core::ConnId id, tcp::socket socket, CoreHost& host, NetS
       ip_(std::move(ip)),
       four_letter_only_(four_letter_only),
       on_gone_(std::move(on_gone)),
-      buf_(limits::connection_read_chunk_bytes),
       accepted_at_(steady::now()),
       last_frame_at_(accepted_at_) {
   error_code ec;
@@ -41,6 +40,10 @@ ClientConn::ClientConn(core::ConnId id, tcp::socket socket, CoreHost& host, NetS
 }
 
 void ClientConn::start() {
+  // read_ready() reads without waiting and waits for readability itself.
+  error_code ec;
+  socket_.non_blocking(true, ec);
+  if (ec) return close();
   arm_timer();
   read_more();
 }
@@ -129,22 +132,39 @@ void ClientConn::track_frames(protocol::ByteSpan bytes) {
 
 void ClientConn::read_more() {
   if (closed_ || reading_ || draining_ || awaiting_core_) return;
+  read_ready();
+}
+
+// Reads what has arrived into the shared buffer, which on_read() copies out
+// before anything else runs on the network thread; when nothing has, waits
+// for the socket to become readable and tries again. A busy connection so
+// takes up to a whole chunk of frames per read, and an idle one waits
+// without a buffer.
+void ClientConn::read_ready() {
+  error_code ec;
+  const std::size_t n = socket_.read_some(asio::buffer(net_.read_buffer), ec);
+  if (ec != asio::error::would_block && ec != asio::error::try_again) return on_read(ec, n);
   reading_ = true;
-  socket_.async_read_some(
-      asio::buffer(buf_),
-      asio::bind_executor(strand_, [self = shared_from_this()](error_code ec, std::size_t n) {
-        self->on_read(ec, n);
-      }));
+  socket_.async_wait(tcp::socket::wait_read,
+                     asio::bind_executor(strand_, [self = shared_from_this()](error_code wait_ec) {
+                       self->reading_ = false;
+                       if (wait_ec) return self->on_read(wait_ec, 0);
+                       if (!self->closed_) self->read_ready();
+                     }));
 }
 
 void ClientConn::on_read(error_code ec, std::size_t n) {
   reading_ = false;
   if (ec) return close();
-  if (lingering_) return discard_input();
+  if (lingering_) {
+    // Through the strand, not at once: a client that keeps sending would
+    // otherwise deepen the stack with every read.
+    return asio::post(strand_, [self = shared_from_this()] { self->discard_input(); });
+  }
   // What arrives after the server began to stop is neither answered nor
   // applied: the client sees its connection lost.
   if (draining_) return;
-  Bytes chunk(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(n));
+  Bytes chunk(net_.read_buffer.begin(), net_.read_buffer.begin() + static_cast<std::ptrdiff_t>(n));
   if (!decided_) {
     // The first four bytes may be a four-letter word instead of a length.
     prefix_.insert(prefix_.end(), chunk.begin(), chunk.end());
@@ -222,27 +242,44 @@ void ClientConn::enqueue(Bytes bytes, bool close_after) {
 }
 
 void ClientConn::write_next() {
-  if (out_.empty()) {
+  if (out_head_ == out_.size()) {
     writing_ = false;
     if (close_after_flush_) finish();
     return;
   }
   writing_ = true;
   asio::async_write(
-      socket_, asio::buffer(out_.front()),
+      socket_, asio::buffer(out_[out_head_]),
       asio::bind_executor(strand_, [self = shared_from_this()](error_code ec, std::size_t) {
         if (self->closed_) {
           // Closed while this write was in flight: its buffer was kept
           // alive until now, and nothing more is written.
           self->writing_ = false;
-          self->out_.clear();
+          self->clear_output();
           return;
         }
         if (ec) return self->close();
-        self->set_out_bytes(self->out_bytes_ - self->out_.front().size());
-        self->out_.pop_front();
+        self->set_out_bytes(self->out_bytes_ - self->out_[self->out_head_].size());
+        self->pop_written();
         self->write_next();
       }));
+}
+
+void ClientConn::pop_written() {
+  out_[out_head_++] = Bytes();
+  if (out_head_ == out_.size()) {
+    clear_output();
+  } else if (2 * out_head_ >= out_.size()) {
+    // A queue that never runs empty still drops the slots it has written
+    // (each slot moved is paid for by one written before it).
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
+    out_head_ = 0;
+  }
+}
+
+void ClientConn::clear_output() {
+  std::vector<Bytes>().swap(out_);
+  out_head_ = 0;
 }
 
 void ClientConn::finish() {
@@ -261,12 +298,7 @@ void ClientConn::finish() {
 
 void ClientConn::discard_input() {
   if (closed_ || reading_) return;
-  reading_ = true;
-  socket_.async_read_some(
-      asio::buffer(buf_),
-      asio::bind_executor(strand_, [self = shared_from_this()](error_code ec, std::size_t n) {
-        self->on_read(ec, n);
-      }));
+  read_ready();
 }
 
 void ClientConn::close() {
@@ -277,10 +309,10 @@ void ClientConn::close() {
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   // The budget counts what this connection still holds only while it may
-  // be written; a write in flight still reads out_.front() and clears out_
+  // be written; a write in flight still reads out_[out_head_] and clears out_
   // when it completes (at once: the socket is closed).
   set_out_bytes(0);
-  if (!writing_) out_.clear();
+  if (!writing_) clear_output();
   on_gone_(ip_, four_letter_only_);
   asio::post(host_.core, [self = shared_from_this()] { self->host_.closed(self->id_); });
 }

@@ -11,6 +11,11 @@
 // connections (NetState), and the connection holding the most is cut off
 // while the total is over budget.
 //
+// It holds no read buffer of its own: it reads whatever has arrived into
+// the network thread's shared buffer (NetState) and copies that out, and
+// while the client is quiet it only waits for the socket to be readable.
+// So an idle connection costs its socket and this object, not a buffer.
+//
 // Thread safety: its own members on its strand (the network thread); the
 // public calls that post (deliver, resume, write_text_and_close) from any
 // thread.
@@ -20,7 +25,6 @@
 #include <utility>
 
 #include <boost/asio.hpp>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -61,6 +65,7 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
 
  private:
   void read_more();
+  void read_ready();
   void on_read(boost::system::error_code ec, std::size_t n);
   void track_frames(protocol::ByteSpan bytes);
   void arm_timer();
@@ -68,6 +73,8 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   void enqueue(protocol::Bytes bytes, bool close_after);
   void set_out_bytes(std::size_t n);
   void write_next();
+  void pop_written();
+  void clear_output();
   // Every reply written: sends FIN after them and reads (and drops) what
   // the client still sends until it closes, so that unread input does not
   // turn the close into a reset that discards replies not yet delivered.
@@ -85,7 +92,6 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   std::uint16_t port_ = 0;
   bool four_letter_only_ = false;
   std::function<void(const std::string&, bool)> on_gone_;
-  std::vector<std::uint8_t> buf_;
   protocol::Bytes prefix_;  // the first bytes, until they are known not to be a 4lw
   bool decided_ = false;
   bool reading_ = false;
@@ -97,7 +103,10 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   bool closed_ = false;
   bool close_after_flush_ = false;
   bool writing_ = false;
-  std::deque<protocol::Bytes> out_;
+  // Replies to write, from out_head_ on. Not a deque, which allocates
+  // its first block even while empty: an idle connection keeps nothing.
+  std::vector<protocol::Bytes> out_;
+  std::size_t out_head_ = 0;
   std::size_t out_bytes_ = 0;
   // Frame boundaries, to tell a speaking client from a silent one: the
   // bytes of the length prefix seen so far, the payload bytes still due.

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "coord/base/limits.h"
 #include "coord/io/http_api.h"
@@ -87,6 +88,11 @@ struct NetState {
   bool cutting = false;        // connections are being cut off for the budget
   // HTTP requests handed to the core and not yet answered on the wire.
   std::size_t http_in_flight = 0;
+  // Every client connection reads into this one buffer and copies out what
+  // came before the thread runs anything else, so that no connection holds
+  // a read buffer while it waits.
+  std::vector<std::uint8_t> read_buffer =
+      std::vector<std::uint8_t>(limits::connection_read_chunk_bytes);
 };
 
 }  // namespace coord::io

@@ -147,8 +147,13 @@ inline constexpr std::int64_t proposal_wait_ms_max_default = 10'000;
 inline constexpr std::int64_t forward_wait_ms_max_default = 2'000;
 // Session ids one liveness relay to the leader carries per entry.
 inline constexpr std::size_t session_relay_ids_per_entry_max = 8'192;
-// Bytes read from a client socket at a time.
+// Bytes read from a client socket at a time. The network thread reads
+// every client socket into one buffer of this size, copying out what came,
+// so that a connection holds no read buffer of its own while it waits.
 inline constexpr std::size_t connection_read_chunk_bytes = 64 * 1024;
+// Capacity a connection's frame buffer keeps once every frame in it is
+// taken; a larger one (grown by a large frame or a burst) is given back.
+inline constexpr std::size_t frame_buffer_idle_bytes_max = 1024;
 // Connections accepted beyond the connection cap only to answer a
 // four-letter word (ruok, mntr), so that monitoring works when the server is
 // full; any other first bytes close them.

@@ -8,7 +8,8 @@
 // as a length.
 //
 // cut_frame is the stateless splitter over whatever bytes have arrived;
-// FrameBuffer keeps the arrived bytes for a connection and hands out frames.
+// FrameBuffer keeps the arrived bytes for a connection and hands out frames,
+// giving back a grown buffer once it holds no partial frame.
 // Thread safety: cut_frame is pure; a FrameBuffer belongs to one thread.
 #pragma once
 
@@ -58,6 +59,10 @@ class FrameBuffer {
   // next call to append() or next().
   FrameCut next();
   std::size_t buffered_bytes() const { return buf_.size() - start_; }
+  // Memory held, for bounds on what an idle connection costs: at most
+  // frame_buffer_idle_bytes_max once next() has said NeedMore with
+  // nothing buffered.
+  std::size_t capacity_bytes() const { return buf_.capacity(); }
 
  private:
   std::size_t frame_bytes_max_;
