@@ -844,15 +844,20 @@ TEST(Replica, SessionsSurviveARestartWithinTheirTimeout) {
   }
 }
 
-TEST(Replica, ContainerIsReapedAfterItsLastChildGoes) {
-  Server server;
-  Client& c = server.open();
+// A container /box holding /box/item, created half a second ago.
+void make_box_with_item(Server& server, Client& c) {
   ASSERT_TRUE(c.connect());
   ASSERT_EQ(
       c.call_one(OpCode::CreateContainer, create_req("/box", "", CreateMode::Container)).header.err,
       ErrorCode::Ok);
   ASSERT_EQ(c.call_one(OpCode::Create, create_req("/box/item")).header.err, ErrorCode::Ok);
   server.advance(500);
+}
+
+TEST(Replica, ContainerIsReapedAfterItsLastChildGoes) {
+  Server server;
+  Client& c = server.open();
+  ASSERT_NO_FATAL_FAILURE(make_box_with_item(server, c));
   EXPECT_EQ(c.call_one(OpCode::Exists, pr::ExistsRequest{"/box", false}).header.err, ErrorCode::Ok);
   ASSERT_EQ(c.call_one(OpCode::Delete, pr::DeleteRequest{"/box/item", -1}).header.err,
             ErrorCode::Ok);
@@ -866,12 +871,7 @@ TEST(Replica, ContainerIsReapedAfterItsLastChildGoes) {
 TEST(Replica, ContainerIsReapedAfterTheWallClockWentBack) {
   Server server;
   Client& c = server.open();
-  ASSERT_TRUE(c.connect());
-  ASSERT_EQ(
-      c.call_one(OpCode::CreateContainer, create_req("/box", "", CreateMode::Container)).header.err,
-      ErrorCode::Ok);
-  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/box/item")).header.err, ErrorCode::Ok);
-  server.advance(500);
+  ASSERT_NO_FATAL_FAILURE(make_box_with_item(server, c));
   server.jump_wall_clock(-3'600'000);
   ASSERT_EQ(c.call_one(OpCode::Delete, pr::DeleteRequest{"/box/item", -1}).header.err,
             ErrorCode::Ok);
