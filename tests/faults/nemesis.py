@@ -33,6 +33,7 @@ FLAP_S = (0.2, 0.8)  # both the fault and the rest of a flapping link
 # A wall-clock jump: this many ms, forward or back.
 CLOCK_JUMP_MS = (60_000, 2 * 3600_000)
 ADMIN_TIMEOUT_S = 10.0
+ADMIN_TRY_S = 1.0  # an admin call tried while other faults may hold the majority back
 TMPFS_BYTES = 48 << 20  # a server's disk under disk-full
 MARKER_APPLIED_S = 10.0  # for the follower to hold the record to damage
 REFUSAL_S = 20.0  # for a server started on a damaged log to stop
@@ -80,18 +81,21 @@ class Toggle(Nemesis):
 
     def step(self, run):
         if self.active is not None:
-            self.heal(run)
+            self._lift(run)
             return run.rng.uniform(*self.rest_s)
         what = self.apply(run)
         self.active = what
         run.event(self.name, **what)
         return run.rng.uniform(*self.dwell_s)
 
+    def _lift(self, run):
+        what, self.active = self.active, None
+        self.undo(run, what)
+        run.event("heal", fault=self.name)
+
     def heal(self, run):
         if self.active is not None:
-            what, self.active = self.active, None
-            self.undo(run, what)
-            run.event("heal", fault=self.name)
+            self._lift(run)
 
 
 def leader_or_any(run):
@@ -337,50 +341,75 @@ class Membership(Toggle):
     dwell_s = (0.5, 1.5)
     heal_last = True  # with other faults healed first, the majority can add it back
 
-    def _admin(self, run, method, path, body=None, avoid=None):
+    def __init__(self):
+        super().__init__()
+        self.pending = set()  # removed, not yet added back
+
+    def _admin(self, run, method, path, body=None, avoid=None, timeout_s=ADMIN_TIMEOUT_S):
         for sid in run.cluster.live():
             if sid == avoid:
                 continue
             try:
                 status, reply = http_call(run.cluster.http_ports[sid], method, path, body,
-                                          ADMIN_TIMEOUT_S)
+                                          timeout_s)
             except OSError:
                 continue
             if status < 500:
                 return status, reply
         return None, "no server answered"
 
-    def _member(self, run, sid, avoid):
-        status, reply = self._admin(run, "GET", "/v1/cluster/members", avoid=avoid)
+    def _member(self, run, sid, avoid, timeout_s=ADMIN_TIMEOUT_S):
+        status, reply = self._admin(run, "GET", "/v1/cluster/members", avoid=avoid,
+                                    timeout_s=timeout_s)
         if status != 200:
             return None
         return any(m.get("id") == sid for m in reply.get("members", []))
 
     def apply(self, run):
         leader = leader_or_any(run)
-        sid = run.rng.choice([s for s in run.cluster.ids if s != leader])
+        sid = run.rng.choice([s for s in run.cluster.ids if s != leader and s not in self.pending])
         status, reply = self._admin(run, "DELETE", "/v1/cluster/members/%d" % sid, avoid=sid)
         return {"removed": sid, "status": status, "reply": str(reply)[:200]}
 
     def undo(self, run, what):
-        sid = what["removed"]
-        # A removal whose answer was lost may still have happened.
-        if self._member(run, sid, avoid=sid) is not False:
-            return
+        # One try now; while other faults hold the majority back, the rest
+        # waits for the heal rather than the other faults' schedule.
+        self.pending.add(what["removed"])
+        self._settle(run, 0.0, ADMIN_TRY_S)
+
+    def heal(self, run):
+        super().heal(run)
+        self._settle(run, READD_S)
+
+    def _settle(self, run, wait_s, timeout_s=ADMIN_TIMEOUT_S):
+        """Brings every removed server back: wiped, started with --join and
+        added, unless it is a member after all (a removal whose answer was
+        lost)."""
         c = run.cluster
-        c.wipe(sid)
-        c.joined.add(sid)
-        c.servers[sid] = c._make(sid)  # now with --join
-        c.restart(sid)
-        # Other faults may hold the majority back for a while.
-        deadline = time.monotonic() + READD_S
-        while True:
-            status, reply = self._admin(run, "POST", "/v1/cluster/members", c.member_body(sid),
-                                        avoid=sid)
-            if status == 200 or time.monotonic() >= deadline:
-                break
-            time.sleep(0.2)
-        run.event("membership-add", added=sid, status=status, reply=str(reply)[:200])
+        deadline = time.monotonic() + wait_s
+        for sid in sorted(self.pending):
+            while True:
+                member = self._member(run, sid, avoid=sid, timeout_s=timeout_s)
+                if member:
+                    self.pending.discard(sid)
+                    break
+                if member is False:
+                    if sid not in c.joined:
+                        c.wipe(sid)
+                        c.joined.add(sid)
+                        c.servers[sid] = c._make(sid)  # now with --join
+                        c.restart(sid)
+                    status, reply = self._admin(run, "POST", "/v1/cluster/members",
+                                                c.member_body(sid), avoid=sid,
+                                                timeout_s=timeout_s)
+                    if status == 200:
+                        run.event("membership-add", added=sid, reply=str(reply)[:200])
+                        self.pending.discard(sid)
+                        c.joined.discard(sid)
+                        break
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.2)
 
 
 class DiskFullNemesis(Toggle):
