@@ -69,6 +69,8 @@ SESSION_TIMEOUT_S = 3.0  # the workloads' sessions (the ephemeral owners' are sh
 MIN_SESSION_TIMEOUT_MS = 500
 KEYS = 4  # registers shared by every register workload
 LONG_DURATION_S = 30.0
+WATCHED = wl.ROOT + "/w/0"  # the node the watch workload bumps and follows
+ELECTION_PATH = wl.ROOT + "/election"
 SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer|"
                           r"ThreadSanitizer|assertion failed|COORD_ASSERT", re.I)
 
@@ -182,10 +184,6 @@ def setup_tree(run, hosts):
         h.write()
 
 
-WATCHED = wl.ROOT + "/w/0"
-ELECTION_PATH = wl.ROOT + "/election"
-
-
 def final_version(hosts):
     k = wl.kazoo_client(hosts, SESSION_TIMEOUT_S)
     try:
@@ -195,7 +193,6 @@ def final_version(hosts):
 
 
 def start_workloads(run, hosts, window_s):
-    c = run.cluster
     procs = [
         wl.libcoord(run, "registers", "lc-reg", hosts, int(window_s * 1000), threads=3),
         wl.libcoord(run, "sequential", "lc-seq", hosts, int(window_s * 1000), threads=2),
@@ -213,7 +210,6 @@ def start_workloads(run, hosts, window_s):
     for group in clients.values():
         for t in group:
             t.start()
-    del c
     return procs, clients, published
 
 
