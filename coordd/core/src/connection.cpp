@@ -6,6 +6,41 @@
 
 namespace coord::core {
 
+void ItemQueue::push_back(Item item) {
+  if (size_ == capacity_) {
+    // Doubling from a few slots: a pipelining client grows it once.
+    std::size_t grown = capacity_ == 0 ? 4 : capacity_ * 2;
+    auto slots = std::make_unique<Item[]>(grown);
+    for (std::size_t i = 0; i < size_; ++i)
+      slots[i] = std::move(at(i));
+    slots_ = std::move(slots);
+    capacity_ = grown;
+    head_ = 0;
+  }
+  slots_[(head_ + size_) % capacity_] = std::move(item);
+  ++size_;
+}
+
+void ItemQueue::pop_front() {
+  COORD_ASSERT(size_ > 0);
+  slots_[head_] = Item{};
+  head_ = (head_ + 1) % capacity_;
+  --size_;
+}
+
+void ItemQueue::clear() {
+  while (size_ > 0)
+    pop_front();
+  head_ = 0;
+}
+
+void ItemQueue::release_if_empty() {
+  if (size_ != 0) return;
+  slots_.reset();
+  capacity_ = 0;
+  head_ = 0;
+}
+
 void Conn::reset_counters() {
   received = sent = 0;
   last_cxid = last_zxid = -1;

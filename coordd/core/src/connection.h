@@ -14,10 +14,11 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "coord/base/assert.h"
 #include "coord/base/ids.h"
 #include "coord/core/replica.h"
 #include "coord/protocol/frame.h"
@@ -44,6 +45,67 @@ struct Item {
   TimeMs proposed_at{0};  // steady clock
 };
 
+// A connection's requests in arrival order: a ring of Items that holds no
+// memory until the first request and gives its memory back on release().
+// std::deque keeps a block even while empty, which every idle session
+// would pay for. A push that grows the ring moves the Items: no reference
+// into the queue may be held across push_back (requests are queued only
+// as they arrive, never from inside a callback on the queue).
+class ItemQueue {
+ public:
+  template <class Q, class T>
+  class Iter {
+   public:
+    Iter(Q* q, std::size_t i) : q_(q), i_(i) {}
+    T& operator*() const { return q_->at(i_); }
+    T* operator->() const { return &q_->at(i_); }
+    Iter& operator++() {
+      ++i_;
+      return *this;
+    }
+    bool operator==(const Iter& o) const { return i_ == o.i_; }
+
+   private:
+    Q* q_;
+    std::size_t i_;
+  };
+  using iterator = Iter<ItemQueue, Item>;
+  using const_iterator = Iter<const ItemQueue, const Item>;
+
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
+  Item& front() { return at(0); }
+  Item& back() { return at(size_ - 1); }
+  const Item& front() const { return at(0); }
+  Item& at(std::size_t i) {
+    COORD_ASSERT(i < size_);
+    return slots_[(head_ + i) % capacity_];
+  }
+  const Item& at(std::size_t i) const {
+    COORD_ASSERT(i < size_);
+    return slots_[(head_ + i) % capacity_];
+  }
+  iterator begin() { return {this, 0}; }
+  iterator end() { return {this, size_}; }
+  const_iterator begin() const { return {this, 0}; }
+  const_iterator end() const { return {this, size_}; }
+
+  void push_back(Item item);
+  // The front Item's slot is reset, so its buffers go with it.
+  void pop_front();
+  void clear();
+  // Frees the ring when empty (kept otherwise): for a connection that went
+  // quiet, so that a burst's capacity is not held while it idles.
+  void release_if_empty();
+  std::size_t capacity() const { return capacity_; }
+
+ private:
+  std::unique_ptr<Item[]> slots_;
+  std::size_t capacity_ = 0;
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+};
+
 enum class Phase : std::uint8_t { AwaitConnect, Connecting, Open, Closing };
 
 struct Conn {
@@ -62,7 +124,7 @@ struct Conn {
   // Opened while this server was read-only: the client believes so.
   bool opened_read_only = false;
   std::vector<Id> identities;
-  std::deque<Item> queue;
+  ItemQueue queue;
   std::uint64_t next_seq = 1;
   // No more frames are read: a request ZooKeeper answers by closing the
   // connection (an unknown opcode) was the last one taken.
@@ -121,11 +183,16 @@ struct Conn {
   void emit_done(Send&& send) {
     // Each item leaves the queue before it is sent: a send past the
     // outbound limit closes the connection and empties the queue.
+    bool ping = false;
     while (!queue.empty() && phase == Phase::Open && queue.front().state == ItemState::Done) {
       Item item = std::move(queue.front());
       queue.pop_front();
+      ping = item.op == OpCode::Ping;
       send(item);
     }
+    // Clients ping only when they have had nothing else to send for a
+    // while: the connection is idle, and need not hold the queue's ring.
+    if (ping) queue.release_if_empty();
   }
 
   // Runs the queue as far as it can go: `execute` a read at the front,
