@@ -26,8 +26,7 @@ ClientConn::ClientConn(core::ConnId id, tcp::socket socket, CoreHost& host, NetS
                        std::function<void(const std::string&, bool)> on_gone)
     : id_(id),
       socket_(std::move(socket)),
-      strand_(socket_.get_executor()),
-      timer_(strand_),
+      timer_(socket_.get_executor()),
       host_(host),
       net_(net),
       ip_(std::move(ip)),
@@ -49,14 +48,14 @@ void ClientConn::start() {
 }
 
 void ClientConn::resume() {
-  asio::post(strand_, [self = shared_from_this()] {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
     self->awaiting_core_ = false;
     self->read_more();
   });
 }
 
 void ClientConn::write_text_and_close(std::string text) {
-  asio::post(strand_, [self = shared_from_this(), text = std::move(text)] {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), text = std::move(text)] {
     Bytes b(text.begin(), text.end());
     self->enqueue(std::move(b), true);
   });
@@ -145,21 +144,21 @@ void ClientConn::read_ready() {
   const std::size_t n = socket_.read_some(asio::buffer(net_.read_buffer), ec);
   if (ec != asio::error::would_block && ec != asio::error::try_again) return on_read(ec, n);
   reading_ = true;
-  socket_.async_wait(tcp::socket::wait_read,
-                     asio::bind_executor(strand_, [self = shared_from_this()](error_code wait_ec) {
-                       self->reading_ = false;
-                       if (wait_ec) return self->on_read(wait_ec, 0);
-                       if (!self->closed_) self->read_ready();
-                     }));
+  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code wait_ec) {
+    self->reading_ = false;
+    if (wait_ec) return self->on_read(wait_ec, 0);
+    if (!self->closed_) self->read_ready();
+  });
 }
 
 void ClientConn::on_read(error_code ec, std::size_t n) {
   reading_ = false;
   if (ec) return close();
   if (lingering_) {
-    // Through the strand, not at once: a client that keeps sending would
+    // Through the event loop, not at once: a client that keeps sending would
     // otherwise deepen the stack with every read.
-    return asio::post(strand_, [self = shared_from_this()] { self->discard_input(); });
+    return asio::post(socket_.get_executor(),
+                      [self = shared_from_this()] { self->discard_input(); });
   }
   // What arrives after the server began to stop is neither answered nor
   // applied: the client sees its connection lost.
@@ -197,9 +196,10 @@ void ClientConn::on_read(error_code ec, std::size_t n) {
 }
 
 void ClientConn::deliver(Bytes bytes, bool close_after) {
-  asio::post(strand_, [self = shared_from_this(), b = std::move(bytes), close_after]() mutable {
-    self->enqueue(std::move(b), close_after);
-  });
+  asio::post(socket_.get_executor(),
+             [self = shared_from_this(), b = std::move(bytes), close_after]() mutable {
+               self->enqueue(std::move(b), close_after);
+             });
 }
 
 void ClientConn::set_out_bytes(std::size_t n) {
@@ -248,21 +248,20 @@ void ClientConn::write_next() {
     return;
   }
   writing_ = true;
-  asio::async_write(
-      socket_, asio::buffer(out_[out_head_]),
-      asio::bind_executor(strand_, [self = shared_from_this()](error_code ec, std::size_t) {
-        if (self->closed_) {
-          // Closed while this write was in flight: its buffer was kept
-          // alive until now, and nothing more is written.
-          self->writing_ = false;
-          self->clear_output();
-          return;
-        }
-        if (ec) return self->close();
-        self->set_out_bytes(self->out_bytes_ - self->out_[self->out_head_].size());
-        self->pop_written();
-        self->write_next();
-      }));
+  asio::async_write(socket_, asio::buffer(out_[out_head_]),
+                    [self = shared_from_this()](error_code ec, std::size_t) {
+                      if (self->closed_) {
+                        // Closed while this write was in flight: its buffer was kept
+                        // alive until now, and nothing more is written.
+                        self->writing_ = false;
+                        self->clear_output();
+                        return;
+                      }
+                      if (ec) return self->close();
+                      self->set_out_bytes(self->out_bytes_ - self->out_[self->out_head_].size());
+                      self->pop_written();
+                      self->write_next();
+                    });
 }
 
 void ClientConn::pop_written() {

@@ -16,9 +16,10 @@
 // while the client is quiet it only waits for the socket to be readable.
 // So an idle connection costs its socket and this object, not a buffer.
 //
-// Thread safety: its own members on its strand (the network thread); the
-// public calls that post (deliver, resume, write_text_and_close) from any
-// thread.
+// Thread safety: its own members on the network thread, the one thread
+// that runs the network event loop (so no strand is needed, nor paid for
+// in every pending operation); the public calls that post (deliver,
+// resume, write_text_and_close) from any thread.
 #pragma once
 
 // Before Asio, whose awaitable.hpp uses std::exchange without it.
@@ -84,7 +85,6 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
 
   core::ConnId id_;
   boost::asio::ip::tcp::socket socket_;
-  boost::asio::strand<boost::asio::ip::tcp::socket::executor_type> strand_;
   boost::asio::steady_timer timer_;
   CoreHost& host_;
   NetState& net_;

@@ -318,18 +318,17 @@ struct Server::Impl {
   }
 
   void accept_clients() {
-    client_acceptor.async_accept(
-        asio::make_strand(net), [this](beast::error_code ec, tcp::socket socket) {
-          if (stopping) return;
-          if (ec) {
-            if (out_of_resources(ec)) {
-              return accept_failed(client_acceptor, ec, [this] { accept_clients(); });
-            }
-            return accept_clients();
-          }
-          take_client(std::move(socket));
-          accept_clients();
-        });
+    client_acceptor.async_accept(net, [this](beast::error_code ec, tcp::socket socket) {
+      if (stopping) return;
+      if (ec) {
+        if (out_of_resources(ec)) {
+          return accept_failed(client_acceptor, ec, [this] { accept_clients(); });
+        }
+        return accept_clients();
+      }
+      take_client(std::move(socket));
+      accept_clients();
+    });
   }
 
   void take_client(tcp::socket socket) {
@@ -385,23 +384,22 @@ struct Server::Impl {
   }
 
   void accept_http() {
-    http_acceptor.async_accept(
-        asio::make_strand(net), [this](beast::error_code ec, tcp::socket socket) {
-          if (stopping) return;
-          if (ec) {
-            if (out_of_resources(ec)) {
-              return accept_failed(http_acceptor, ec, [this] { accept_http(); });
-            }
-            return accept_http();
-          }
-          const std::size_t open_now = net_state.counters.http_connections.load();
-          if (open_now >= http_cap) {
-            refuse(socket, "HTTP", open_now, http_cap);
-          } else {
-            std::make_shared<HttpSession>(std::move(socket), host, net_state)->start();
-          }
-          accept_http();
-        });
+    http_acceptor.async_accept(net, [this](beast::error_code ec, tcp::socket socket) {
+      if (stopping) return;
+      if (ec) {
+        if (out_of_resources(ec)) {
+          return accept_failed(http_acceptor, ec, [this] { accept_http(); });
+        }
+        return accept_http();
+      }
+      const std::size_t open_now = net_state.counters.http_connections.load();
+      if (open_now >= http_cap) {
+        refuse(socket, "HTTP", open_now, http_cap);
+      } else {
+        std::make_shared<HttpSession>(std::move(socket), host, net_state)->start();
+      }
+      accept_http();
+    });
   }
 
   // Stopping (SIGTERM): no new connections and no more reading; the core
@@ -617,6 +615,8 @@ void Server::run() {
   COORD_LOG_INFO("coordd", "descriptor limit ", m.fd_limit, ": up to ", m.client_cap,
                  " client connections and ", m.http_cap, " HTTP connections");
   std::thread core_thread([&m] { m.core.run(); });
+  // This thread alone runs the network loop: client and HTTP connections
+  // rely on it instead of strands.
   m.net.run();
   m.core.stop();
   core_thread.join();
