@@ -440,17 +440,20 @@ struct Sidecar::State {
               "Registrations written again after a session expiry", static_cast<double>(rereg));
     p.gauge("coord_sidecar_connected", "1 while connected to the coordination service",
             connected ? 1 : 0);
+    // A metric's samples go together: one loop per metric.
     for (const auto& v : views) {
-      const agent::PromText::Labels l = {{"service", v.name}};
       auto it = discovery_changes.find(v.name);
       p.counter("coord_sidecar_discovery_changes_total",
                 "Changes seen in a watched service's instances",
-                static_cast<double>(it == discovery_changes.end() ? 0 : it->second), l);
-      p.gauge("coord_sidecar_instances", "Instances of a watched service",
-              static_cast<double>(v.instances.size()), l);
-      p.gauge("coord_sidecar_stale", "1 while a watched service's list may be behind",
-              v.stale ? 1 : 0, l);
+                static_cast<double>(it == discovery_changes.end() ? 0 : it->second),
+                {{"service", v.name}});
     }
+    for (const auto& v : views)
+      p.gauge("coord_sidecar_instances", "Instances of a watched service",
+              static_cast<double>(v.instances.size()), {{"service", v.name}});
+    for (const auto& v : views)
+      p.gauge("coord_sidecar_stale", "1 while a watched service's list may be behind",
+              v.stale ? 1 : 0, {{"service", v.name}});
     p.counter("coord_sidecar_renders_total", "Template renders", static_cast<double>(renders));
     p.counter("coord_sidecar_render_failures_total", "Templates that failed to render or write",
               static_cast<double>(render_failures));
