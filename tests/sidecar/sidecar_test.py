@@ -26,6 +26,11 @@ import ctest_main
 from coordd_harness import Coordd
 from sidecar_harness import Processes, curator_json, wait_for
 
+def text(path):
+    with open(path) as f:
+        return f.read()
+
+
 # Checks every 100 ms; a change needs 2 results in a row.
 INTERVAL_MS = 100
 RISE = 2
@@ -101,8 +106,11 @@ class HealthFlips(SidecarCase):
             print("flip %d: removed after %.3f s (bound %.1f), back after %.3f s (bound %.1f)"
                   % (flip, down_s, bound_down, up_s, bound_up))
 
-        # A service that stops listening fails every check, tcp included.
+        # A service that stops listening fails the http and tcp checks (the
+        # command only tests the flag file).
         svc.kill()
+        wait_for("http and tcp removed", lambda: watch.ids("web") == ["cmd-1"], bound_down)
+        svc.set_healthy(False)
         wait_for("every instance removed", lambda: watch.ids("web") == [], bound_down)
         self.assertEqual(self.zk.get_children("/services/web"), [])
 
@@ -163,26 +171,26 @@ class Templates(SidecarCase):
         s = self.watcher("render", ["web"], [
             "--template", "%s:%s" % (tmpl, out), "--debounce-ms", "300",
             "--debounce-max-ms", "3000", "--reload-cmd", "echo reload >> '%s'" % reloads])
-        wait_for("first render", lambda: os.path.exists(out) and "w0" in open(out).read(), 15.0)
+        wait_for("first render", lambda: os.path.exists(out) and "w0" in text(out), 15.0)
         wait_for("first reload", lambda: os.path.exists(reloads), 10.0)
         # Five instances within ~100 ms: one render, one reload.
         for k in range(1, 6):
             self.add("w%d" % k, 8000 + k)
         want = "backend web\n" + "".join(
             "  server w%d 10.0.0.1:%d check\n" % (k, 8000 + k) for k in range(6))
-        wait_for("the burst rendered", lambda: open(out).read() == want, 10.0)
-        wait_for("its reload", lambda: len(open(reloads).read().splitlines()) >= 2, 10.0)
+        wait_for("the burst rendered", lambda: text(out) == want, 10.0)
+        wait_for("its reload", lambda: len(text(reloads).splitlines()) >= 2, 10.0)
         # Nothing more comes of the burst (the debounce is 300 ms).
         time.sleep(1.0)
-        self.assertEqual(open(reloads).read().splitlines(), ["reload", "reload"])
+        self.assertEqual(text(reloads).splitlines(), ["reload", "reload"])
         self.assertEqual(s.metric("coord_sidecar_reloads_total"), 2)
         self.assertEqual(s.metric("coord_sidecar_reload_failures_total"), 0)
         # No temporary file left beside the output.
         self.assertEqual(sorted(f for f in os.listdir(self.procs.root) if f.startswith(".")), [])
         # A removal changes the file again.
         self.zk.delete("/services/web/w3")
-        wait_for("w3 gone from the file", lambda: "w3" not in open(out).read(), 10.0)
-        wait_for("third reload", lambda: len(open(reloads).read().splitlines()) == 3, 10.0)
+        wait_for("w3 gone from the file", lambda: "w3" not in text(out), 10.0)
+        wait_for("third reload", lambda: len(text(reloads).splitlines()) == 3, 10.0)
 
     def test_a_failing_reload_is_retried_and_the_sidecar_stays_up(self):
         tmpl = self.procs.path("t.mustache")
@@ -199,7 +207,7 @@ class Templates(SidecarCase):
 
         def tries():
             try:
-                return len(open(attempts).read().splitlines())
+                return len(text(attempts).splitlines())
             except OSError:
                 return 0
         wait_for("three failed reloads", lambda: tries() >= 3, 15.0)
@@ -210,7 +218,7 @@ class Templates(SidecarCase):
         # Discovery keeps working meanwhile.
         self.add("w1", 9001)
         wait_for("w1 served", lambda: s.ids("web") == ["w1"], 10.0)
-        wait_for("w1 rendered", lambda: "w1" in open(out).read(), 10.0)
+        wait_for("w1 rendered", lambda: "w1" in text(out), 10.0)
         # Once the command works, one success ends the retries.
         open(ok_flag, "w").close()
         wait_for("a reload succeeded", lambda: "reload done" in s.log(), 10.0)
@@ -250,8 +258,9 @@ class Outage(SidecarCase):
         self.zk.start(timeout=15)
         self.zk.create("/services/web/k-1", curator_json("web", "k-1", "10.0.0.2", 80),
                        ephemeral=True, makepath=True)
-        # The registration comes back (a new session) and the new instance
-        # is seen: the watcher is current again.
+        # The registration is there (its session resumed, or written again
+        # with a new one) and the instance added meanwhile is seen: the
+        # watcher is current again.
         wait_for("caught up", lambda: (not watch.service("web")["stale"]
                                        and watch.ids("web") == ["k-1", "web-1"]), 30.0)
         self.assertEqual(sorted(self.zk.get_children("/services/web")), ["k-1", "web-1"])
