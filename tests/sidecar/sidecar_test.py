@@ -10,6 +10,8 @@ real HTTP service whose health the test flips.
     Outage       with coordd stopped, discovery answers the last list
                  marked stale; it catches up when coordd returns
     Shutdown     SIGTERM removes the instance before the process exits
+    DeployExample  deploy/examples/sidecar as shipped: the config, the
+                 HAProxy template rendered for web.py, the systemd unit
 
 Run by ctest (one entry per class) with COORDD_BINARY and
 COORD_SIDECAR_BINARY set.
@@ -296,6 +298,65 @@ class Shutdown(SidecarCase):
                            capture_output=True, timeout=30)
         self.assertEqual(r.returncode, 2)
         self.assertIn(b"bad.mustache", r.stderr)
+
+
+EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
+                       "examples", "sidecar")
+
+
+class DeployExample(SidecarCase):
+    """deploy/examples/sidecar as shipped: web.py, sidecar.json (its
+    addresses overridden on the command line), the HAProxy template and
+    the systemd unit."""
+
+    def test_example_config_and_template(self):
+        import subprocess
+        from coordd_harness import free_port
+        from sidecar_harness import PYTHON
+        port = free_port()
+        down = "/tmp/web-%d.down" % port
+        self.addCleanup(lambda: os.path.exists(down) and os.unlink(down))
+        web = subprocess.Popen([PYTHON, os.path.join(EXAMPLE, "web.py"), str(port), "127.0.0.1"])
+        self.addCleanup(lambda: (web.kill(), web.wait(timeout=10)))
+        out = self.procs.path("haproxy.cfg")
+        addr = "127.0.0.1:%d" % port
+        s = self.procs.sidecar("example", [
+            "--config", os.path.join(EXAMPLE, "sidecar.json"), "-s", self.coordd.hosts(),
+            "--address", addr, "--check", "http://%s/health" % addr, "--interval-ms", "100",
+            "--template", "%s:%s" % (os.path.join(EXAMPLE, "haproxy.cfg.mustache"), out),
+            "--reload-cmd", "true", "--debounce-ms", "50"])
+        server = "    server 127.0.0.1-%d 127.0.0.1:%d check\n" % (port, port)
+        wait_for("the instance in haproxy.cfg",
+                 lambda: os.path.exists(out) and server in text(out), 15.0)
+        self.assertNotIn("no healthy instance", text(out))
+        inst = s.service("web")["instances"][0]
+        self.assertEqual(inst["payload"], {"zone": "eu-1"})
+        open(down, "w").close()
+        wait_for("the instance gone from haproxy.cfg",
+                 lambda: "no healthy instance" in text(out), 15.0)
+        self.assertNotIn(server, text(out))
+        self.assertIn("backend web\n    balance roundrobin\n", text(out))
+
+    def test_systemd_unit_verifies(self):
+        import shutil
+        import subprocess
+        import tempfile
+        from sidecar_harness import SIDECAR
+        analyze = shutil.which("systemd-analyze")
+        if analyze is None:
+            self.skipTest("systemd-analyze is not installed")
+        d = tempfile.mkdtemp(prefix="coord-sidecar-systemd-")
+        self.addCleanup(shutil.rmtree, d, True)
+        unit = text(os.path.join(EXAMPLE, "coord-sidecar.service"))
+        self.assertIn("ExecStart=/usr/local/bin/coord-sidecar --config "
+                      "/etc/coord-sidecar/sidecar.json\n", unit)
+        path = os.path.join(d, "coord-sidecar.service")
+        with open(path, "w") as f:
+            f.write(unit.replace("/usr/local/bin/coord-sidecar", os.path.abspath(SIDECAR)))
+        p = subprocess.run([analyze, "verify", path], capture_output=True, text=True, timeout=60)
+        ours = [line for line in (p.stdout + p.stderr).splitlines() if "coord-sidecar" in line]
+        self.assertEqual(ours, [], p.stdout + p.stderr)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
