@@ -179,9 +179,20 @@ struct Sidecar::State {
   // ---------------------------------------------------------- registration
   void registrar_loop() {
     const std::string path = registry->path_of(instance.name, instance.id);
+    std::uint64_t rereg_seen = 0;
     std::unique_lock lock(mu);
     for (;;) {
-      cv.wait(lock, [&] { return reg_stop || want_registered != registered || remove_pending; });
+      // Woken by a change of the wanted state; also once a second to
+      // report the registry's own re-registrations after an expiry.
+      cv.wait_for(lock, kRegistrationRetry,
+                  [&] { return reg_stop || want_registered != registered || remove_pending; });
+      lock.unlock();
+      const std::uint64_t rereg = registry->reregistrations();
+      lock.lock();
+      if (rereg != rereg_seen) {
+        COORD_LOG_INFO(kLog, "registered ", instance.id, " again with a new session");
+        rereg_seen = rereg;
+      }
       const bool want = want_registered && !reg_stop;
       if (want && !registered) {
         lock.unlock();
@@ -237,7 +248,6 @@ struct Sidecar::State {
 
   // ------------------------------------------------------------- discovery
   void watch_loop() {
-    std::uint64_t rereg_seen = 0;
     std::unique_lock lock(mu);
     while (!watch_stop) {
       lock.unlock();
@@ -249,7 +259,6 @@ struct Sidecar::State {
         v.instances = discoveries[k]->instances();
         next.push_back(std::move(v));
       }
-      const std::uint64_t rereg = registry ? registry->reregistrations() : 0;
       lock.lock();
       bool changed = false;
       for (std::size_t k = 0; k < next.size(); ++k) {
@@ -268,10 +277,6 @@ struct Sidecar::State {
           changed = true;
         }
         if (!after.stale) loaded_once[k] = true;
-      }
-      if (rereg != rereg_seen) {
-        COORD_LOG_INFO(kLog, "registered ", instance.id, " again with a new session");
-        rereg_seen = rereg;
       }
       if (changed) {
         views = std::move(next);

@@ -8,7 +8,8 @@ real HTTP service whose health the test flips.
                  means one reload; a failing reload is reported and
                  retried while the sidecar stays up
     Outage       with coordd stopped, discovery answers the last list
-                 marked stale; it catches up when coordd returns
+                 marked stale; it catches up when coordd returns; a
+                 registration lost with an expired session comes back
     Shutdown     SIGTERM removes the instance before the process exits
     DeployExample  deploy/examples/sidecar as shipped: the config, the
                  HAProxy template rendered for web.py, the systemd unit
@@ -266,6 +267,22 @@ class Outage(SidecarCase):
         wait_for("caught up", lambda: (not watch.service("web")["stale"]
                                        and watch.ids("web") == ["k-1", "web-1"]), 30.0)
         self.assertEqual(sorted(self.zk.get_children("/services/web")), ["k-1", "web-1"])
+
+    def test_registration_comes_back_after_a_session_expiry(self):
+        import signal
+        reg = self.procs.sidecar("reg", self.register_args("web", "web-1", "127.0.0.1:1", []))
+        watch = self.watcher("watch", ["web"])
+        wait_for("registered", lambda: watch.ids("web") == ["web-1"], 15.0)
+        # Paused past its session timeout (4 s): the servers expire the
+        # session and its node goes.
+        os.kill(reg.proc.pid, signal.SIGSTOP)
+        try:
+            wait_for("expired", lambda: watch.ids("web") == [], 15.0, 0.1)
+        finally:
+            os.kill(reg.proc.pid, signal.SIGCONT)
+        wait_for("registered again", lambda: watch.ids("web") == ["web-1"], 15.0)
+        wait_for("counted", lambda: reg.metric("coord_sidecar_reregistrations_total") == 1, 5.0)
+        wait_for("logged", lambda: "registered web-1 again with a new session" in reg.log(), 5.0)
 
 
 class Shutdown(SidecarCase):
