@@ -407,8 +407,10 @@ struct Sidecar::State {
       return json_answer(404, {{"error", "not a watched service: " + name}});
     }
     if (req.path == "/healthz") {
+      // Asked before taking the lock: the client's listeners take it.
+      const bool connected = mc->connected();
       std::lock_guard lock(mu);
-      nlohmann::json j = {{"status", "ok"}, {"connected", mc->connected()}};
+      nlohmann::json j = {{"status", "ok"}, {"connected", connected}};
       if (!cfg.service.empty()) {
         j["service"] = cfg.service;
         j["id"] = instance.id;

@@ -233,7 +233,7 @@ TEST(SidecarConfig, HostPort) {
 
 // ------------------------------------------------------------- rise / fall
 
-TEST(HealthMachine, StartsDownAndRisesAfterRisePasses) {
+TEST(SidecarHealth, StartsDownAndRisesAfterRisePasses) {
   HealthMachine h(2, 3);
   EXPECT_FALSE(h.up());
   EXPECT_EQ(h.observe(true), Change::None);
@@ -243,7 +243,7 @@ TEST(HealthMachine, StartsDownAndRisesAfterRisePasses) {
   EXPECT_EQ(h.observe(true), Change::None);
 }
 
-TEST(HealthMachine, FallsAfterFallFailuresInARow) {
+TEST(SidecarHealth, FallsAfterFallFailuresInARow) {
   HealthMachine h(1, 3);
   EXPECT_EQ(h.observe(true), Change::Up);
   EXPECT_EQ(h.observe(false), Change::None);
@@ -253,7 +253,7 @@ TEST(HealthMachine, FallsAfterFallFailuresInARow) {
   EXPECT_EQ(h.observe(false), Change::None);
 }
 
-TEST(HealthMachine, AnInterruptedStreakStartsOver) {
+TEST(SidecarHealth, AnInterruptedStreakStartsOver) {
   HealthMachine h(1, 3);
   ASSERT_EQ(h.observe(true), Change::Up);
   // Flapping below the threshold never takes it down.
@@ -274,7 +274,7 @@ TEST(HealthMachine, AnInterruptedStreakStartsOver) {
   EXPECT_EQ(d.observe(true), Change::Up);
 }
 
-TEST(HealthMachine, OneAndOneFollowsEveryResult) {
+TEST(SidecarHealth, OneAndOneFollowsEveryResult) {
   HealthMachine h(1, 1);
   EXPECT_EQ(h.observe(true), Change::Up);
   EXPECT_EQ(h.observe(false), Change::Down);
@@ -294,7 +294,7 @@ ServiceInstance inst(const std::string& svc, const std::string& id, const std::s
   return i;
 }
 
-TEST(Template, HaproxyBackend) {
+TEST(SidecarTemplate, HaproxyBackend) {
   auto t = Template::parse(
       "backend web\n"
       "{{#service.web.instances}}"
@@ -318,7 +318,7 @@ TEST(Template, HaproxyBackend) {
   EXPECT_EQ(*t->render(s), "backend web\n  # no instance\n");
 }
 
-TEST(Template, NginxUpstreamsOverEveryService) {
+TEST(SidecarTemplate, NginxUpstreamsOverEveryService) {
   auto t = Template::parse(
       "{{#services}}upstream {{name}} {\n"
       "{{#instances}}  server {{address}}:{{port}};\n{{/instances}}"
@@ -333,7 +333,7 @@ TEST(Template, NginxUpstreamsOverEveryService) {
             "upstream web {\n  server 10.0.0.3:80;\n}\n");
 }
 
-TEST(Template, SeparatorsCountAndStale) {
+TEST(SidecarTemplate, SeparatorsCountAndStale) {
   auto t = Template::parse(
       "{{service.web.count}}:{{#service.web.instances}}{{address}}{{^last}},{{/last}}"
       "{{/service.web.instances}}{{#stale}} (stale){{/stale}}",
@@ -350,7 +350,7 @@ TEST(Template, SeparatorsCountAndStale) {
 
 // Values are written as they are (no HTML escaping) but cannot break a
 // line; the triple mustache writes them raw.
-TEST(Template, NoHtmlEscapingAndNoNewLines) {
+TEST(SidecarTemplate, NoHtmlEscapingAndNoNewLines) {
   auto t = Template::parse(
       "{{#service.web.instances}}[{{payload.note}}]|[{{{payload.note}}}]"
       "{{/service.web.instances}}",
@@ -361,7 +361,7 @@ TEST(Template, NoHtmlEscapingAndNoNewLines) {
   EXPECT_EQ(*t->render(s), "[a&b<c>  server evil 1.2.3.4:1]|[a&b<c>\n  server evil 1.2.3.4:1]");
 }
 
-TEST(Template, ParseErrorsNameTheFile) {
+TEST(SidecarTemplate, ParseErrorsNameTheFile) {
   auto t = Template::parse("{{#services}}no end", "/etc/x.mustache");
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.code(), ErrorCode::BadArguments);
@@ -371,7 +371,7 @@ TEST(Template, ParseErrorsNameTheFile) {
   EXPECT_NE(missing.status().message().find("/nonexistent/template.mustache"), std::string::npos);
 }
 
-TEST(AtomicWrite, ReplacesWholeAndLeavesNoTemporaryFile) {
+TEST(SidecarAtomicWrite, ReplacesWholeAndLeavesNoTemporaryFile) {
   TempDir d;
   const std::string p = d.path() + "/out.cfg";
   auto w = write_if_changed(p, "one\n");
@@ -401,7 +401,7 @@ TEST(AtomicWrite, ReplacesWholeAndLeavesNoTemporaryFile) {
 
 // ---------------------------------------------------------------- commands
 
-TEST(Command, ExitStatusOutputAndTimeout) {
+TEST(SidecarCommand, ExitStatusOutputAndTimeout) {
   auto ok = run_command("echo hello", milliseconds(10'000));
   EXPECT_TRUE(ok.ok);
   EXPECT_EQ(ok.status, 0);
@@ -434,12 +434,12 @@ Time at(int ms) {
   return Time{} + milliseconds(ms);
 }
 
-TEST(RenderSchedule, IdleUntilAChange) {
+TEST(SidecarSchedule, IdleUntilAChange) {
   RenderSchedule s(milliseconds(500), milliseconds(5000), milliseconds(1000), milliseconds(30000));
   EXPECT_EQ(s.next(at(0)).kind, Kind::Idle);
 }
 
-TEST(RenderSchedule, ABurstRendersOnceAfterTheQuietTime) {
+TEST(SidecarSchedule, ABurstRendersOnceAfterTheQuietTime) {
   RenderSchedule s(milliseconds(500), milliseconds(5000), milliseconds(1000), milliseconds(30000));
   // Changes every 100 ms for 1 s: the render waits for 500 ms of quiet.
   for (int t = 0; t <= 1000; t += 100) {
@@ -458,7 +458,7 @@ TEST(RenderSchedule, ABurstRendersOnceAfterTheQuietTime) {
   EXPECT_EQ(s.next(at(99'999)).kind, Kind::Idle);
 }
 
-TEST(RenderSchedule, AnEndlessTrickleRendersAtTheLatestAfterDebounceMax) {
+TEST(SidecarSchedule, AnEndlessTrickleRendersAtTheLatestAfterDebounceMax) {
   RenderSchedule s(milliseconds(500), milliseconds(2000), milliseconds(1000), milliseconds(30000));
   int renders = 0;
   for (int t = 0; t < 10'000; t += 100) {
@@ -472,7 +472,7 @@ TEST(RenderSchedule, AnEndlessTrickleRendersAtTheLatestAfterDebounceMax) {
   EXPECT_EQ(renders, 4);
 }
 
-TEST(RenderSchedule, UnchangedFilesNeedNoReload) {
+TEST(SidecarSchedule, UnchangedFilesNeedNoReload) {
   RenderSchedule s(milliseconds(0), milliseconds(0), milliseconds(1000), milliseconds(30000));
   s.changed(at(0));
   EXPECT_EQ(s.next(at(0)).kind, Kind::Render);
@@ -480,7 +480,7 @@ TEST(RenderSchedule, UnchangedFilesNeedNoReload) {
   EXPECT_EQ(s.next(at(0)).kind, Kind::Idle);
 }
 
-TEST(RenderSchedule, AFailedReloadIsRetriedWithBackoff) {
+TEST(SidecarSchedule, AFailedReloadIsRetriedWithBackoff) {
   RenderSchedule s(milliseconds(100), milliseconds(1000), milliseconds(1000), milliseconds(8000));
   s.changed(at(0));
   ASSERT_EQ(s.next(at(100)).kind, Kind::Render);
@@ -503,7 +503,7 @@ TEST(RenderSchedule, AFailedReloadIsRetriedWithBackoff) {
   EXPECT_EQ(s.next(at(t)).kind, Kind::Idle);
 }
 
-TEST(RenderSchedule, ANewRenderReplacesAPendingRetry) {
+TEST(SidecarSchedule, ANewRenderReplacesAPendingRetry) {
   RenderSchedule s(milliseconds(100), milliseconds(1000), milliseconds(1000), milliseconds(8000));
   s.changed(at(0));
   s.rendered(at(100), true);
@@ -520,7 +520,7 @@ TEST(RenderSchedule, ANewRenderReplacesAPendingRetry) {
   EXPECT_EQ(s.reload_failures(), 0);
 }
 
-TEST(RenderSchedule, ARetryDueDuringABurstWaitsForTheRender) {
+TEST(SidecarSchedule, ARetryDueDuringABurstWaitsForTheRender) {
   RenderSchedule s(milliseconds(500), milliseconds(5000), milliseconds(1000), milliseconds(8000));
   s.changed(at(0));
   s.rendered(at(500), true);
