@@ -333,6 +333,39 @@ TEST(SidecarTemplate, NginxUpstreamsOverEveryService) {
             "upstream web {\n  server 10.0.0.3:80;\n}\n");
 }
 
+// sidecar/README.md's nginx example, exactly: a section tag alone on its
+// line leaves nothing when the section renders, but kainjow::mustache 4.1
+// leaves an empty line for a section that renders nothing (the README
+// says so; config files ignore empty lines).
+TEST(SidecarTemplate, ReadmeNginxExample) {
+  auto t = Template::parse(
+      "{{#services}}\n"
+      "upstream {{name}} {\n"
+      "{{#instances}}\n"
+      "    server {{address}}:{{port}};\n"
+      "{{/instances}}\n"
+      "{{^has_instances}}\n"
+      "    server 127.0.0.1:1 down;\n"
+      "{{/has_instances}}\n"
+      "}\n"
+      "{{/services}}\n",
+      "nginx");
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  std::vector<ServiceView> s = {
+      {"api", false, {}},
+      {"web", false, {inst("web", "a", "10.0.0.1", 80), inst("web", "b", "10.0.0.2", 80)}}};
+  EXPECT_EQ(*t->render(s),
+            "upstream api {\n"
+            "\n"  // {{#instances}} of none
+            "    server 127.0.0.1:1 down;\n"
+            "}\n"
+            "upstream web {\n"
+            "    server 10.0.0.1:80;\n"
+            "    server 10.0.0.2:80;\n"
+            "\n"  // {{^has_instances}} when there are some
+            "}\n");
+}
+
 TEST(SidecarTemplate, SeparatorsCountAndStale) {
   auto t = Template::parse(
       "{{service.web.count}}:{{#service.web.instances}}{{address}}{{^last}},{{/last}}"
