@@ -152,6 +152,7 @@ Result<ParsedArgs> parse_args(const std::vector<std::string>& argv) {
   CLI::App app{
       "coord-sidecar: registers a local service while its health check passes, serves "
       "discovery of the services it watches over HTTP, renders files from templates"};
+  app.name("coord-sidecar");
   app.set_config("--config", "", "Read flags from this JSON file: {\"flag-name\": value, ...}");
   app.config_formatter(std::make_shared<JsonConfig>(&app));
   app.add_option("-s,--servers", c.servers, "The coordination servers: host:port,host:port")
