@@ -1,7 +1,6 @@
 #include "coord/sidecar/sidecar.h"
 
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -18,6 +17,7 @@
 #include "coord/registry/service_registry.h"
 #include "coord/sidecar/checker.h"
 #include "coord/sidecar/health.h"
+#include "coord/sidecar/render.h"
 #include "coord/sidecar/schedule.h"
 
 namespace coord::sidecar {
@@ -603,11 +603,6 @@ void Sidecar::shutdown() {
 
 std::uint16_t Sidecar::http_port() const {
   return state_->http ? state_->http->port() : 0;
-}
-
-std::vector<ServiceView> Sidecar::services() const {
-  std::lock_guard lock(state_->mu);
-  return state_->views;
 }
 
 }  // namespace coord::sidecar

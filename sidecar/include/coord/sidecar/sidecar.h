@@ -26,11 +26,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "coord/base/status.h"
 #include "coord/sidecar/config.h"
-#include "coord/sidecar/render.h"
 
 namespace coord::sidecar {
 
@@ -48,8 +46,6 @@ class Sidecar {
   void shutdown();
 
   std::uint16_t http_port() const;
-  // The watched services as last published.
-  std::vector<ServiceView> services() const;
 
  private:
   struct State;
