@@ -131,6 +131,9 @@ CommandOutcome run_command(const std::string& command, milliseconds timeout) {
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(fds[1], 1);
     ::dup2(fds[1], 2);
+    // Nothing of the sidecar's (its HTTP listener, its sessions' sockets)
+    // may live on in a daemon the command starts.
+    ::syscall(SYS_close_range, 3U, ~0U, 0U);
     ::execv("/bin/sh", const_cast<char* const*>(argv));
     ::_exit(127);
   }

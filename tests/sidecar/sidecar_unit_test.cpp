@@ -1,6 +1,7 @@
 // coord-sidecar's pure pieces: flags and the JSON config, the rise/fall
 // machine, template rendering and the atomic write, and the debounce and
 // reload-retry schedule with time driven by the test.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -457,6 +458,19 @@ TEST(SidecarCommand, ExitStatusOutputAndTimeout) {
   EXPECT_TRUE(run_check(cmd, milliseconds(10'000)).passed);
   cmd.target = "exit 1";
   EXPECT_FALSE(run_check(cmd, milliseconds(10'000)).passed);
+}
+
+// A command (and a daemon it starts) inherits none of the sidecar's
+// descriptors beyond stdin, stdout and stderr, even one without
+// close-on-exec.
+TEST(SidecarCommand, InheritsNoDescriptor) {
+  const int fd = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC on purpose
+  ASSERT_GE(fd, 3);
+  const std::string probe = "test -e /proc/$$/fd/" + std::to_string(fd);
+  auto r = run_command(probe, milliseconds(10'000));
+  ::close(fd);
+  EXPECT_EQ(r.status, 1) << r.describe();
+  EXPECT_EQ(run_command("test -e /proc/$$/fd/2", milliseconds(10'000)).status, 0);
 }
 
 // ---------------------------------------------------------------- schedule
