@@ -7,6 +7,7 @@ packages=(
   # build
   cmake g++ ninja-build ccache pkg-config git
   libboost-dev nlohmann-json3-dev liblmdb-dev libssl-dev libcli11-dev
+  libkainjow-mustache-dev
   # tests, benchmarks, tools
   libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev lmdb-utils
   # reference ZooKeeper 3.8 and the real clients the integration tests drive;

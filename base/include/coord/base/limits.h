@@ -343,6 +343,37 @@ inline constexpr std::int64_t cli_connect_attempt_ms_max = 2'000;
 inline constexpr std::int64_t cli_completion_request_ms_max = 2'000;
 
 // ---------------------------------------------------------------------------
+// Discovery sidecar (sidecar/)
+// ---------------------------------------------------------------------------
+
+// Time between two health checks, and the most one check may take.
+inline constexpr std::int64_t sidecar_interval_ms_min = 10;
+inline constexpr std::int64_t sidecar_interval_ms_max = 3'600'000;
+inline constexpr std::int64_t sidecar_check_timeout_ms_min = 1;
+inline constexpr std::int64_t sidecar_check_timeout_ms_max = 600'000;
+// Consecutive passes (rise) or failures (fall) that change the state.
+inline constexpr std::int64_t sidecar_threshold_max = 1'000;
+// Services one sidecar watches, and templates it renders.
+inline constexpr std::size_t sidecar_watches_max = 256;
+inline constexpr std::size_t sidecar_templates_max = 64;
+// Largest template file, and largest rendered file.
+inline constexpr std::size_t sidecar_template_bytes_max = std::size_t{1} << 20;
+inline constexpr std::size_t sidecar_rendered_bytes_max = std::size_t{16} << 20;
+// Quiet time after a change before rendering, and the longest a burst of
+// changes may hold a render back.
+inline constexpr std::int64_t sidecar_debounce_ms_max = 600'000;
+// A reload command that fails is run again after a pause that doubles
+// from the first to at most the second.
+inline constexpr std::int64_t sidecar_reload_retry_ms_min = 1'000;
+inline constexpr std::int64_t sidecar_reload_retry_ms_max = 60'000;
+// The most a reload command may run before it is killed (and counted failed).
+inline constexpr std::int64_t sidecar_reload_timeout_ms_max = 600'000;
+// Output of a check or reload command kept for the log line.
+inline constexpr std::size_t sidecar_command_output_bytes_max = 512;
+// On SIGTERM, the most the deregistration may wait for the servers.
+inline constexpr std::int64_t sidecar_deregister_ms_max = 5'000;
+
+// ---------------------------------------------------------------------------
 // Benchmarks (bench/)
 // ---------------------------------------------------------------------------
 
