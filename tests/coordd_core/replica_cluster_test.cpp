@@ -73,6 +73,7 @@ class Cluster {
   }
 
   Replica& node(std::uint64_t id) { return *nodes_.at(NodeId(id)).replica; }
+  MemoryReplicaStorage& storage(std::uint64_t id) { return *nodes_.at(NodeId(id)).storage; }
 
   NodeId leader() {
     for (auto& [id, n] : nodes_) {
@@ -393,6 +394,45 @@ TEST(ReplicaCluster, AServerCutOffTurnsReadOnlyAndBackWhenItHearsALeader) {
   ASSERT_TRUE(c.run_until([&] { return !c.node(f).read_only().has_value(); }));
   EXPECT_TRUE(c.closed(ro));  // comes back for a read-write session
   EXPECT_EQ(c.node(f).four_letter_word("isro"), "rw");
+}
+
+// A full disk on the leader: it cannot write, so it stops leading; its
+// clients that cannot live with a read-only server are sent to the others,
+// which elect a leader and take their writes. Kept here, such a client
+// would be refused every write until the disk had room again.
+TEST(ReplicaCluster, AServerThatCannotWriteSendsItsClientsToTheOthers) {
+  Cluster c;
+  const NodeId old = c.elect();
+  const ConnId plain = c.open(old.value());
+  const auto session = c.connect(plain);
+  const ConnId ro = c.open(old.value());
+  c.connect(ro, SessionId(0), {}, /*can_be_read_only=*/true);
+  c.storage(old.value()).fail_writes_for_testing(true);
+  auto refused = c.call(plain, OpCode::Create, create_req("/refused"));
+  EXPECT_TRUE(!refused.has_value() || refused->err == ErrorCode::NotReadOnly);
+  ASSERT_TRUE(c.run_until([&] { return c.closed(plain); }));
+  EXPECT_TRUE(c.node(old.value()).storage_failed());
+  // A client that accepts a read-only server stays and reads.
+  EXPECT_FALSE(c.closed(ro));
+  auto rd = c.call(ro, OpCode::Exists, pr::ExistsRequest{"/zookeeper", false});
+  ASSERT_TRUE(rd.has_value());
+  EXPECT_EQ(rd->err, ErrorCode::Ok);
+  // The others lead, and the session goes on there with its writes.
+  ASSERT_TRUE(c.run_until([&] {
+    const NodeId l = c.leader();
+    return l != NodeId(0) && l != old;
+  }));
+  const std::uint64_t other = c.leader().value();
+  const ConnId moved = c.open(other);
+  c.connect(moved, session.session_id, session.password);
+  auto w = c.call(moved, OpCode::Create, create_req("/written"));
+  ASSERT_TRUE(w.has_value());
+  EXPECT_EQ(w->err, ErrorCode::Ok);
+  // Turned away again while the disk is full, as a read-only server does.
+  const ConnId back = c.open(old.value());
+  c.handshake(back, session.session_id, session.password, false);
+  EXPECT_TRUE(c.run_until([&] { return c.closed(back); }));
+  EXPECT_FALSE(c.connected(back).has_value());
 }
 
 TEST(ReplicaCluster, AFollowerTheLeaderCannotHearTurnsItsClientsAwayBeforeTheirSessionsExpire) {

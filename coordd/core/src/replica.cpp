@@ -252,6 +252,17 @@ struct Replica::Impl {
     if (!read_only) {
       ++stats.read_only_entered;
       read_only = ReadOnlyState{ReadOnlyReason::StorageRefusesWrites, {}, now_steady};
+      // In a cluster the other servers can still write: a client that
+      // cannot live with a read-only server is sent to find them, as
+      // ZooKeeper's read-only server turns it away. It would otherwise be
+      // refused every write for as long as this disk stays full. A single
+      // server keeps its clients: there is nowhere else to go, and their
+      // sessions and reads go on.
+      if (clustered()) {
+        for (auto& [id, c] : conns) {
+          if (c.phase != Phase::Closing && !c.can_be_read_only) close(c);
+        }
+      }
     }
     read_only->detail = st.message();
     release_forgotten();
