@@ -3,12 +3,14 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "coord/agent/http_client.h"
 #include "coord/cli/format.h"
-#include "coord/cli/http.h"
 #include "coord/cli/shell.h"
 
 namespace coord::cli {
 
+using agent::http_request;
+using agent::split_host_port;
 using nlohmann::json;
 
 namespace {
@@ -93,8 +95,8 @@ static ApiCall api_call(const std::string& endpoint, std::string_view method,
   auto r = http_request(hp->first, hp->second, method, target, body.is_null() ? "" : body.dump(),
                         timeout);
   if (!r) {
-    return report("ConnectionLoss", to_int(ErrorCode::ConnectionLoss), r.status().message(),
-                  exit_code::connection);
+    return report("ConnectionLoss", to_int(ErrorCode::ConnectionLoss),
+                  "admin API at " + r.status().message(), exit_code::connection);
   }
   json parsed = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
   if (r->status < 200 || r->status > 299) {

@@ -9,7 +9,6 @@
 
 #include "coord/base/limits.h"
 #include "coord/cli/format.h"
-#include "coord/cli/http.h"
 #include "coord/client-lib/client.h"
 #include "coord/protocol/op_table.h"
 

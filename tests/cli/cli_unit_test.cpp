@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "coord/cli/format.h"
-#include "coord/cli/http.h"
 #include "coord/cli/line_editor.h"
 #include "coord/cli/shell.h"
 #include "coord/protocol/op_table.h"
@@ -262,17 +261,6 @@ TEST(CliBadInput, JsonModeReportsErrorsAsJson) {
   EXPECT_EQ(c.out_,
             "{\"error\":\"Usage\",\"exit_code\":1,\"message\":\"Unrecognized option: "
             "-q\",\"usage\":\"get [-s] [-w] [-b|-x] path\"}\n");
-}
-
-TEST(CliHttp, HostPortSplitting) {
-  auto hp = split_host_port("10.0.0.1:8080");
-  ASSERT_TRUE(hp.ok());
-  EXPECT_EQ(hp->first, "10.0.0.1");
-  EXPECT_EQ(hp->second, 8080);
-  EXPECT_EQ(split_host_port("[::1]:80")->first, "::1");
-  EXPECT_FALSE(split_host_port("host").ok());
-  EXPECT_FALSE(split_host_port("host:0").ok());
-  EXPECT_FALSE(split_host_port("host:70000").ok());
 }
 
 TEST(CliCluster, UnreachableAdminApiIsExitSeven) {

@@ -302,11 +302,25 @@ inline constexpr std::size_t peer_secret_bytes_min = 16;
 inline constexpr std::size_t peer_secret_bytes_max = 4096;
 
 // ---------------------------------------------------------------------------
+// Daemons' HTTP (agent/: coord-sidecar, coord-healer)
+// ---------------------------------------------------------------------------
+
+// Connections a daemon's status server holds at once; more are closed at
+// accept. Its callers are a load balancer's checks and a metrics scraper.
+inline constexpr std::size_t agent_http_connections_max = 64;
+// A connection that does not deliver a whole request, or take its reply,
+// within this time is closed.
+inline constexpr std::int64_t agent_http_idle_ms_max = 10'000;
+// Body of one request a status server reads.
+inline constexpr std::size_t agent_http_body_bytes_max = 64 * 1024;
+// Body of one response the daemons' HTTP client reads (coordctl's admin
+// calls, a sidecar's health checks).
+inline constexpr std::size_t agent_http_response_bytes_max = 4 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------
 // Shell (cli/)
 // ---------------------------------------------------------------------------
 
-// Body of one admin API response coordctl reads.
-inline constexpr std::size_t cli_http_body_bytes_max = 4 * 1024 * 1024;
 // Lines kept in the shell's history, in memory and in the history file.
 inline constexpr std::size_t cli_history_entries_max = 1'000;
 // Bytes of one line the shell's editor or script reader accepts.

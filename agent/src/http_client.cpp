@@ -1,4 +1,4 @@
-#include "coord/cli/http.h"
+#include "coord/agent/http_client.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,7 +9,7 @@
 
 #include "coord/base/limits.h"
 
-namespace coord::cli {
+namespace coord::agent {
 
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
@@ -36,7 +36,7 @@ Result<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view h
 
 Result<HttpResponse> http_request(const std::string& host, std::uint16_t port,
                                   std::string_view method, std::string_view target,
-                                  std::string_view json_body, std::chrono::milliseconds timeout) {
+                                  std::string_view body, std::chrono::milliseconds timeout) {
   std::string where = host + ":" + std::to_string(port);
   boost::asio::io_context io;
   tcp::resolver resolver(io);
@@ -44,7 +44,7 @@ Result<HttpResponse> http_request(const std::string& host, std::uint16_t port,
   beast::error_code ec;
   auto fail = [&](std::string_view what) {
     return Status(ErrorCode::ConnectionLoss,
-                  "admin API at " + where + ": " + std::string(what) + ": " + ec.message());
+                  where + ": " + std::string(what) + ": " + ec.message());
   };
   auto endpoints = resolver.resolve(host, std::to_string(port), ec);
   if (ec) return fail("resolve");
@@ -57,11 +57,11 @@ Result<HttpResponse> http_request(const std::string& host, std::uint16_t port,
   req.target(beast::string_view(target.data(), target.size()));
   req.version(11);
   req.set(http::field::host, where);
-  req.set(http::field::user_agent, "coordctl");
+  req.set(http::field::user_agent, "coord");
   req.set(http::field::connection, "close");
-  if (!json_body.empty()) {
+  if (!body.empty()) {
     req.set(http::field::content_type, "application/json");
-    req.body() = std::string(json_body);
+    req.body() = std::string(body);
   }
   req.prepare_payload();
   http::write(stream, req, ec);
@@ -69,7 +69,7 @@ Result<HttpResponse> http_request(const std::string& host, std::uint16_t port,
 
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
-  parser.body_limit(limits::cli_http_body_bytes_max);
+  parser.body_limit(limits::agent_http_response_bytes_max);
   http::read(stream, buffer, parser, ec);
   if (ec) return fail("read");
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -79,4 +79,4 @@ Result<HttpResponse> http_request(const std::string& host, std::uint16_t port,
   return out;
 }
 
-}  // namespace coord::cli
+}  // namespace coord::agent
