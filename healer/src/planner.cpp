@@ -106,8 +106,8 @@ Plan plan(const PlannerConfig& config, const PlannerInput& in) {
       wait_for(freeing + kRateWindowMs, p.held_back_why);
     } else if (rate_left < allowed) {
       allowed = rate_left;
-      p.held_back_why = "launch cap of " + std::to_string(config.max_launches_per_min) +
-                        " per minute reached";
+      p.held_back_why =
+          "launch cap of " + std::to_string(config.max_launches_per_min) + " per minute reached";
       // After these launches the window is full; the oldest frees it.
       wait_for((window.empty() ? in.now_ms : window.front()) + kRateWindowMs, p.held_back_why);
     }

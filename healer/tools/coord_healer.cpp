@@ -143,7 +143,7 @@ struct HealerOptions {
 };
 
 // What /healthz and /metrics show; written by the main loop.
-struct Status_ {
+struct StatusPage {
   std::mutex mu;
   bool connected = false;
   bool active = false;
@@ -194,7 +194,7 @@ struct History {
 
 class Healer {
  public:
-  Healer(HealerOptions o, ManagedClient& mc, Status_& status)
+  Healer(HealerOptions o, ManagedClient& mc, StatusPage& status)
       : o_(std::move(o)), mc_(mc), status_(status) {
     config_.desired = o_.count;
     config_.max_launches_per_min = o_.max_launches_per_min;
@@ -470,7 +470,7 @@ class Healer {
 
   HealerOptions o_;
   ManagedClient& mc_;
-  Status_& status_;
+  StatusPage& status_;
   LeaderElection* election_ = nullptr;
   std::function<void()> wake_;
   healer::PlannerConfig config_;
@@ -487,7 +487,7 @@ class Healer {
   std::map<std::string, Child> children_;
 };
 
-std::string metrics(Status_& st, const HealerOptions& o) {
+std::string metrics(StatusPage& st, const HealerOptions& o) {
   std::lock_guard lock(st.mu);
   agent::PromText t;
   t.gauge("coord_healer_desired_workers", "Workers this healer keeps alive (--count).", o.count);
@@ -506,6 +506,24 @@ std::string metrics(Status_& st, const HealerOptions& o) {
   t.gauge("coord_healer_connected", "1 while the session with coord is connected.",
           st.connected ? 1 : 0);
   return t.str();
+}
+
+// "host:port", port 0 for one the kernel picks (the log line names it).
+Result<std::pair<std::string, std::uint16_t>> listen_address(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    return Status(ErrorCode::BadArguments, "expected HOST:PORT, got " + text);
+  std::uint32_t port = 0;
+  for (char c : text.substr(colon + 1)) {
+    if (c < '0' || c > '9' || port > 65'535)
+      return Status(ErrorCode::BadArguments, "bad port in " + text);
+    port = port * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  if (port > 65'535) return Status(ErrorCode::BadArguments, "bad port in " + text);
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return std::make_pair(host, static_cast<std::uint16_t>(port));
 }
 
 int run_healer(HealerOptions o) {
@@ -533,10 +551,10 @@ int run_healer(HealerOptions o) {
     return kExitServers;
   }
 
-  Status_ status;
+  StatusPage status;
   std::unique_ptr<agent::HttpServer> http;
   if (!o.listen.empty()) {
-    auto hp = agent::split_host_port(o.listen);
+    auto hp = listen_address(o.listen);
     if (!hp.ok()) {
       std::fprintf(stderr, "coord-healer: --listen: %s\n", hp.status().to_string().c_str());
       return kExitUsage;
@@ -608,7 +626,9 @@ int run_healer(HealerOptions o) {
     wait = healer.round();
   }
   election->reset();
-  (*mc)->close();
+  (void)(*mc)->close();
+  // The client goes before the healer its watchers point into.
+  mc->reset();
   return 0;
 }
 
