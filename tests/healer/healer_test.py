@@ -59,6 +59,13 @@ def worker_pids(marker):
     return pids
 
 
+def worker_id(pid):
+    """The --id argument of a worker process."""
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        args = f.read().split(b"\0")
+    return args[args.index(b"--id") + 1].decode()
+
+
 def kill_group(pid, sig=signal.SIGKILL):
     try:
         os.killpg(pid, sig)
@@ -233,9 +240,11 @@ class Healing(HealerTestBase):
         code, body = healer.get("/healthz")
         self.assertEqual(code, 200)
         self.assertIn("active", body)
+        # The healer's own count follows at its next look.
+        self.wait_for("the healer counting %d" % N,
+                      lambda: healer.metrics()["coord_healer_alive_workers"] == N, 10)
         m = healer.metrics()
         self.assertEqual(m["coord_healer_desired_workers"], N)
-        self.assertEqual(m["coord_healer_alive_workers"], N)
         self.assertEqual(m["coord_healer_active"], 1)
         self.assertEqual(m["coord_healer_launches_total"], N)
 
@@ -251,9 +260,7 @@ class Healing(HealerTestBase):
             sig = rng.choice([signal.SIGKILL, signal.SIGTERM])
             gone_ids = set()
             for pid in victims:
-                with open("/proc/%d/cmdline" % pid, "rb") as f:
-                    args = f.read().split(b"\0")
-                gone_ids.add(args[args.index(b"--id") + 1].decode())
+                gone_ids.add(worker_id(pid))
                 kill_group(pid, sig)
             t0 = time.monotonic()
             ids = self.wait_full(15, without=gone_ids)
@@ -267,9 +274,9 @@ class Healing(HealerTestBase):
               (worst, counter.max_seen, counter.samples))
         self.assertEqual(counter.over, [], "more than %d worker processes" % N)
         self.assertLessEqual(worst, 10.0)
-        m = healer.metrics()
-        self.assertEqual(m["coord_healer_failed_launches_total"], 0)
-        self.assertEqual(m["coord_healer_alive_workers"], N)
+        self.wait_for("the healer counting %d" % N,
+                      lambda: healer.metrics()["coord_healer_alive_workers"] == N, 10)
+        self.assertEqual(healer.metrics()["coord_healer_failed_launches_total"], 0)
         # One decision per line: each launch is logged with its index.
         self.assertGreaterEqual(len(re.findall(r"launching w-\S+ \(index \d\)", healer.log())),
                                 N + 8)
@@ -326,15 +333,17 @@ class Failover(HealerTestBase):
                       lambda: standby.metrics().get("coord_healer_active") == 1, 15)
         took_over = time.monotonic() - t0
         print("took over in %.2f s" % took_over)
-        ids = self.wait_full(15)
+        self.wait_full(15)
         self.assertEqual(standby.metrics()["coord_healer_launches_total"], 0,
                          "the new healer launched although a launch was in flight")
         self.assertIn("registered", standby.log())
 
         # And it keeps healing: two more deaths, SIGKILL this time.
+        gone = set()
         for pid in worker_pids(self.root)[:2]:
+            gone.add(worker_id(pid))
             kill_group(pid)
-        self.wait_full(20, without=ids)
+        self.wait_full(20, without=gone)
         self.assertGreaterEqual(standby.metrics()["coord_healer_launches_total"], 2)
         # Once more with the healer killed right away: the launch record
         # may be written or not; either way never more than N.
@@ -431,8 +440,11 @@ class Wrap(HealerTestBase):
             data, _ = self.zk.get(self.workers + "/w1")
             self.assertIn(b'"index":3', data)
             child = int(re.search(rb'"pid":(\d+)', data).group(1))
-            with open("/proc/%d/cmdline" % child, "rb") as f:
-                self.assertEqual(f.read().split(b"\0")[0], b"sleep")
+
+            def argv0():
+                with open("/proc/%d/cmdline" % child, "rb") as f:
+                    return f.read().split(b"\0")[0] == b"sleep"
+            self.wait_for("the child to exec sleep", argv0, 10)  # it registers as it forks
             os.kill(child, signal.SIGTERM)
             self.assertEqual(p.wait(timeout=10), 128 + signal.SIGTERM)
             self.assertNotIn("w1", self.registered())
