@@ -482,5 +482,34 @@ class Wrap(HealerTestBase):
         self.assertEqual(r.returncode, 2)
 
 
+class SystemdUnit(unittest.TestCase):
+    """deploy/examples/healer/coord-healer.service passes systemd-analyze
+    verify, with ExecStart pointed at the built binary."""
+
+    def test_unit_verifies(self):
+        import shutil
+        analyze = shutil.which("systemd-analyze")
+        if analyze is None:
+            self.skipTest("systemd-analyze is not installed")
+        unit = os.path.join(HERE, "..", "..", "deploy", "examples", "healer",
+                            "coord-healer.service")
+        with open(unit) as f:
+            text = f.read()
+        # Stopping the unit must leave the workers running.
+        for key in ("KillMode=process", "ExecStart=/usr/local/bin/coord-healer \\",
+                    "NoNewPrivileges=yes", "User=coord-healer"):
+            self.assertIn(key + "\n", text)
+        d = tempfile.mkdtemp(prefix="coord-healer-systemd-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "coord-healer.service")
+        with open(path, "w") as f:
+            f.write(text.replace("ExecStart=/usr/local/bin/coord-healer",
+                                 "ExecStart=" + os.path.abspath(HEALER)))
+        p = subprocess.run([analyze, "verify", path], capture_output=True, text=True, timeout=60)
+        ours = [line for line in (p.stdout + p.stderr).splitlines() if "coord-healer" in line]
+        self.assertEqual(ours, [], p.stdout + p.stderr)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+
 if __name__ == "__main__":
     ctest_main.main()
