@@ -59,6 +59,20 @@ def worker_pids(marker):
     return pids
 
 
+def pids_naming(text):
+    """pids of processes with `text` in one of their arguments."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    if text.encode() in f.read():
+                        out.append(int(entry))
+            except OSError:
+                pass
+    return out
+
+
 def worker_id(pid):
     """The --id argument of a worker process."""
     with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -320,12 +334,18 @@ class Failover(HealerTestBase):
         self.assertEqual(standby.metrics()["coord_healer_launches_total"], 0)
 
         # A worker dies; as soon as the active healer has recorded its
-        # replacement, the active healer is killed.
+        # replacement, the active healer is killed. (First the records of
+        # the first launches must be gone, or one of them would be taken
+        # for the replacement's.)
+        launches = self.root + "/workers-launches"
+        self.wait_for("the first launches done", lambda: self.zk.get_children(launches) == [], 10)
         victim = worker_pids(self.root)[0]
         kill_group(victim, signal.SIGTERM)
-        launches = self.root + "/workers-launches"
-        self.wait_for("a launch record",
-                      lambda: self.zk.exists(launches) and self.zk.get_children(launches), 10)
+        record = self.wait_for("a launch record", lambda: self.zk.get_children(launches), 10)[0]
+        # Its command started (a healer killed between the record and the
+        # start leaves a launch the next one gives up on at the deadline;
+        # the last part below covers that).
+        self.wait_for("the launch command running", lambda: pids_naming(record), 10)
         t0 = time.monotonic()
         active.kill9()
         # The standby takes over and finds the launch in flight.
@@ -336,7 +356,11 @@ class Failover(HealerTestBase):
         self.wait_full(15)
         self.assertEqual(standby.metrics()["coord_healer_launches_total"], 0,
                          "the new healer launched although a launch was in flight")
-        self.assertIn("registered", standby.log())
+        # It saw the launch through: its record is gone, and said so.
+        self.wait_for("the inherited launch registered",
+                      lambda: re.search(r"launch w-\S+ \(index \d\) registered", standby.log()),
+                      10)
+        self.wait_for("no launch record left", lambda: self.zk.get_children(launches) == [], 10)
 
         # And it keeps healing: two more deaths, SIGKILL this time.
         gone = set()
@@ -357,6 +381,31 @@ class Failover(HealerTestBase):
         counter.finish()
         print("at most %d worker processes in %d samples" % (counter.max_seen, counter.samples))
         self.assertEqual(counter.over, [], "more than %d worker processes" % N)
+
+    def test_inherited_launch_that_never_started(self):
+        # A predecessor recorded a launch and died before running it: the
+        # record alone holds the place until its deadline, then the launch
+        # is given up and made again.
+        import json
+        launches = self.root + "/workers-launches"
+        now_ms = int(time.time() * 1000)
+        deadline_ms = now_ms + 3000
+        self.zk.create(launches + "/ghost-1", json.dumps(
+            {"id": "ghost-1", "index": 0, "launched_ms": now_ms, "deadline_ms": deadline_ms,
+             "healer": "gone"}).encode(), makepath=True)
+        h = Healer(self, ["-s", self.server.hosts(), "--workers-path", self.workers, "--count",
+                          "1", "--grace-ms", "10000", "--listen", "127.0.0.1:0"],
+                   self.worker_command())
+        h.status_port()
+        while time.time() * 1000 < deadline_ms - 300:
+            self.assertEqual(worker_pids(self.root), [])
+            self.assertEqual(h.metrics().get("coord_healer_launches_total", 0), 0)
+            time.sleep(0.1)
+        self.wait_for("a worker after the deadline", lambda: len(self.registered()) == 1, 10)
+        self.assertGreaterEqual(time.time() * 1000, deadline_ms)
+        self.assertIn("giving up on launch ghost-1 (index 0): no worker registered within the "
+                      "grace period", h.log())
+        self.assertEqual(len(worker_pids(self.root)), 1)
 
 
 class FailingCommand(HealerTestBase):
