@@ -184,10 +184,13 @@ struct History {
       h.last_failure_ms = it->get<std::int64_t>();
     return h;
   }
-  void trim(std::int64_t now) {
+  // Only what the cap can still see: the last minute, at most the cap's
+  // worth (older launches cannot decide anything).
+  void trim(std::int64_t now, int cap) {
+    std::sort(launches.begin(), launches.end());
     while (!launches.empty() && launches.front() <= now - 60'000)
       launches.pop_front();
-    while (launches.size() > limits::healer_launch_history_max)
+    while (launches.size() > static_cast<std::size_t>(cap))
       launches.pop_front();
   }
 };
@@ -236,9 +239,6 @@ class Healer {
     const auto next = heal(*client);
     return next;
   }
-
-  // The launch processes of this healer, for shutdown messages.
-  std::size_t children() const { return children_.size(); }
 
  private:
   struct Child {
@@ -302,15 +302,19 @@ class Healer {
       const auto w = healer::decode_worker(name, data);
       in.workers.push_back({w.id, w.index});
     }
+    std::map<std::string, std::int64_t> seen;
     for (const auto& [name, data] : *launches) {
       auto rec = healer::decode_launch(name, data);
       healer::Launch l;
       l.id = name;
+      // A deadline far ahead (written by a healer whose clock was ahead)
+      // waits no longer than one grace period from when this healer first
+      // saw the record.
+      const auto first = first_seen_.find(name);
+      seen[name] = first == first_seen_.end() ? now : first->second;
       if (rec.ok()) {
         l.index = rec->index;
-        // A deadline far ahead (a clock that was ahead) waits no longer
-        // than one grace period from now.
-        l.deadline_ms = std::min(rec->deadline_ms, now + o_.grace_ms);
+        l.deadline_ms = std::min(rec->deadline_ms, seen[name] + o_.grace_ms);
       } else {
         COORD_LOG_WARN(kLog, rec.status().to_string(), "; treating it as failed");
         l.index = o_.count;  // holds no real index
@@ -320,7 +324,8 @@ class Healer {
         l.exit_status = c->second.exit_status;
       in.in_flight.push_back(l);
     }
-    history_.trim(now);
+    first_seen_ = std::move(seen);
+    history_.trim(now, o_.max_launches_per_min);
     in.recent_launches.assign(history_.launches.begin(), history_.launches.end());
     in.consecutive_failures = history_.consecutive_failures;
     in.last_failure_ms = history_.last_failure_ms;
@@ -485,6 +490,8 @@ class Healer {
   std::atomic<bool> workers_watch_{false};
   std::atomic<bool> launches_watch_{false};
   std::map<std::string, Child> children_;
+  // Launch records by id, and when this healer first read each.
+  std::map<std::string, std::int64_t> first_seen_;
 };
 
 std::string metrics(StatusPage& st, const HealerOptions& o) {
