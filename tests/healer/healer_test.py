@@ -514,6 +514,32 @@ class Wrap(HealerTestBase):
                 kill_group(p.pid)
                 p.wait(timeout=10)
 
+    def test_lost_registration_stops_the_child(self):
+        # The wrapper paused past its session: on waking it finds the
+        # session expired (its node is gone, a replacement may be on its
+        # way) and stops the child instead of letting it run unregistered.
+        log = open(os.path.join(self.dir, "wrap-expiry.log"), "ab")
+        p = subprocess.Popen([HEALER, "wrap", "-s", self.server.hosts(), "--workers-path",
+                              self.workers, "--id", "w3", "--session-timeout-ms",
+                              str(SESSION_MS), "--", "sleep", "30"],
+                             stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        try:
+            self.wait_for("w3 registered", lambda: "w3" in self.registered(), 20)
+            data, _ = self.zk.get(self.workers + "/w3")
+            child = int(re.search(rb'"pid":(\d+)', data).group(1))
+            os.kill(p.pid, signal.SIGSTOP)
+            self.wait_for("w3 expired", lambda: "w3" not in self.registered(), 10)
+            self.assertTrue(os.path.exists("/proc/%d" % child))
+            os.kill(p.pid, signal.SIGCONT)
+            self.assertEqual(p.wait(timeout=20), 1)
+            self.wait_for("the child gone", lambda: not os.path.exists("/proc/%d" % child), 10)
+        finally:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                kill_group(p.pid)
+                p.wait(timeout=10)
+
     def test_bad_usage(self):
         def run(*args):
             return subprocess.run([HEALER] + list(args), capture_output=True, timeout=30)
