@@ -60,11 +60,13 @@ Plan plan(const PlannerConfig& config, const PlannerInput& in) {
   int pending = 0;
   std::optional<std::int64_t> earliest_deadline;
   for (const Launch* l : unregistered) {
+    std::int64_t deadline = l->deadline_ms;
+    if (config.grace_ms > 0) deadline = std::min(deadline, l->first_seen_ms + config.grace_ms);
     std::string reason;
     if (l->exit_status && *l->exit_status != 0) {
       reason = "its command exited with status " + std::to_string(*l->exit_status) +
                " before a worker registered";
-    } else if (in.now_ms >= l->deadline_ms) {
+    } else if (in.now_ms >= deadline) {
       reason = "no worker registered within the grace period";
     }
     if (!reason.empty()) {
@@ -75,7 +77,7 @@ Plan plan(const PlannerConfig& config, const PlannerInput& in) {
     }
     ++pending;
     used.insert(l->index);
-    earliest_deadline = std::min(earliest_deadline.value_or(l->deadline_ms), l->deadline_ms);
+    earliest_deadline = std::min(earliest_deadline.value_or(deadline), deadline);
   }
 
   if (p.alive > config.desired) p.decisions.push_back(decision::Excess{p.alive, config.desired});

@@ -203,6 +203,7 @@ class Healer {
     config_.max_launches_per_min = o_.max_launches_per_min;
     config_.backoff_base_ms = o_.backoff_ms;
     config_.backoff_cap_ms = o_.backoff_cap_ms;
+    config_.grace_ms = o_.grace_ms;
     // Ids are unique across healers and restarts: a random tag per process.
     std::random_device rd;
     char tag[16];
@@ -307,14 +308,14 @@ class Healer {
       auto rec = healer::decode_launch(name, data);
       healer::Launch l;
       l.id = name;
-      // A deadline far ahead (written by a healer whose clock was ahead)
-      // waits no longer than one grace period from when this healer first
-      // saw the record.
+      // The planner bounds a deadline by one grace period from when this
+      // healer first saw the record (a predecessor's clock may be ahead).
       const auto first = first_seen_.find(name);
       seen[name] = first == first_seen_.end() ? now : first->second;
+      l.first_seen_ms = seen[name];
       if (rec.ok()) {
         l.index = rec->index;
-        l.deadline_ms = std::min(rec->deadline_ms, seen[name] + o_.grace_ms);
+        l.deadline_ms = rec->deadline_ms;
       } else {
         COORD_LOG_WARN(kLog, rec.status().to_string(), "; treating it as failed");
         l.index = o_.count;  // holds no real index

@@ -156,6 +156,26 @@ TEST(HealerPlanner, RegisteredThoughItsProcessFailedCountsAsRegistered) {
   EXPECT_TRUE(all<decision::GiveUp>(p).empty());
 }
 
+TEST(HealerPlanner, ADeadlineFarAheadWaitsOneGracePeriodFromFirstSight) {
+  auto c = config(1);
+  c.grace_ms = 10'000;
+  auto in = input();
+  // Written by a healer whose clock was an hour ahead.
+  in.in_flight = {{"x", 0, kNow + 3'600'000, std::nullopt, kNow - 9'999}};
+  Plan p = plan(c, in);
+  EXPECT_TRUE(all<decision::GiveUp>(p).empty());
+  ASSERT_EQ(all<decision::WaitUntil>(p).size(), 1u);
+  EXPECT_EQ(all<decision::WaitUntil>(p)[0].at_ms, kNow + 1);
+  in.in_flight[0].first_seen_ms = kNow - 10'000;
+  p = plan(c, in);
+  EXPECT_EQ(all<decision::GiveUp>(p).size(), 1u);
+  // A nearer deadline of its own still counts.
+  in.in_flight[0] = {"x", 0, kNow + 5, std::nullopt, kNow};
+  p = plan(c, in);
+  ASSERT_EQ(all<decision::WaitUntil>(p).size(), 1u);
+  EXPECT_EQ(all<decision::WaitUntil>(p)[0].at_ms, kNow + 5);
+}
+
 TEST(HealerPlanner, BackoffDoublesUpToTheCap) {
   const auto c = config(1);
   EXPECT_EQ(backoff_ms(c, 0), 0);

@@ -48,6 +48,10 @@ struct PlannerConfig {
   int max_launches_per_min = 60;         // the cap over any 60 s window
   std::int64_t backoff_base_ms = 1'000;  // the delay after one failure
   std::int64_t backoff_cap_ms = 60'000;  // the longest delay
+  // A launch's deadline is at most this long after the caller first saw
+  // its record (0: no bound), so a record written by a healer whose clock
+  // was ahead cannot hold a place for longer than one grace period.
+  std::int64_t grace_ms = 0;
 };
 
 // A worker registered under the workers path.
@@ -65,6 +69,7 @@ struct Launch {
   // wrapper such as ssh that exits 0 at once); nullopt while it runs or
   // when it is not a process of this healer.
   std::optional<int> exit_status;
+  std::int64_t first_seen_ms = 0;  // when the caller first read its record
 };
 
 struct PlannerInput {
