@@ -188,8 +188,10 @@ class HealerTestBase(unittest.TestCase):
         for h in self.healers:
             if h.proc.poll() is None:
                 h.kill9()
+        # Workers, and launch commands that are not workers yet (a shell
+        # sleeping before it execs one): everything naming this test's root.
         for _ in range(3):
-            for pid in worker_pids(self.root):
+            for pid in set(worker_pids(self.root)) | set(pids_naming(self.root)):
                 kill_group(pid)
             time.sleep(0.05)
         self.zk.stop()
