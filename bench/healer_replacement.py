@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -121,7 +122,7 @@ def main():
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 [healer, "-s", server.hosts(), "--workers-path", marker + "/workers",
-                 "--count", str(args.workers), "--max-launches-per-min", "100000",
+                 "--count", str(args.workers), "--max-launches-per-min", "10000",
                  "--grace-ms", "10000", "--session-timeout-ms", "2000", "--",
                  worker, "-s", server.hosts(), "--path", marker + "/workers", "--id", "{id}",
                  "--index", "{index}", "--min-life-ms", str(args.min_life_ms),
@@ -164,6 +165,7 @@ def main():
               "worst %d ms; the rest is the new worker starting and registering." %
               (result["decide_median_ms"], result["decide_worst_ms"]))
         print(json.dumps(result))
+        shutil.rmtree(tmp, ignore_errors=True)  # kept when the run fails, for its log
     finally:
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
