@@ -113,7 +113,12 @@ def main():
             sys.exit("missing %s (build it, or pass --build-dir)" % b)
     coordd_harness.COORDD = coordd
 
-    server = Coordd(extra_args=["--min-session-timeout-ms", "1000"]).start()
+    server = Coordd(extra_args=["--min-session-timeout-ms", "1000"])
+    try:
+        server.start()
+    except Exception:
+        server.cleanup()
+        raise
     tmp = tempfile.mkdtemp(prefix="healer-bench-")
     marker = "/healer-bench-%d" % os.getpid()
     log_path = os.path.join(tmp, "healer.log")

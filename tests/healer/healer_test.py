@@ -11,6 +11,7 @@ the same way). Every wait is bounded in count and time.
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -199,6 +200,7 @@ class HealerTestBase(unittest.TestCase):
         if self._outcome_failed():
             for h in self.healers:
                 print("---- %s\n%s" % (h.log_path, h.log()[-20000:]))
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def _outcome_failed(self):
         outcome = getattr(self, "_outcome", None)
@@ -564,7 +566,6 @@ class SystemdUnit(unittest.TestCase):
     verify, with ExecStart pointed at the built binary."""
 
     def test_unit_verifies(self):
-        import shutil
         analyze = shutil.which("systemd-analyze")
         if analyze is None:
             self.skipTest("systemd-analyze is not installed")
