@@ -403,4 +403,33 @@ inline constexpr std::int64_t bench_zk_c_session_timeout_ms = 10'000;
 // compacts, so memory stays flat however long the run.
 inline constexpr std::size_t bench_raft_log_entries_max = 200'000;
 
+// ---------------------------------------------------------------------------
+// Auto-healer (healer/)
+// ---------------------------------------------------------------------------
+
+// Bytes of a worker id (a node name under the workers path).
+inline constexpr std::size_t healer_worker_id_bytes_max = 200;
+// Workers one healer keeps alive (--count).
+inline constexpr std::int64_t healer_workers_max = 10'000;
+// --max-launches-per-min. The launch times of the last minute are kept in
+// one znode's data (about 15 bytes each), well under its size limit.
+inline constexpr std::int64_t healer_launches_per_min_max = 10'000;
+// --grace-ms: how long a launched worker has to register.
+inline constexpr std::int64_t healer_grace_ms_min = 100;
+inline constexpr std::int64_t healer_grace_ms_max = 3'600'000;
+// The crash-loop backoff after the first failed launch, and its cap.
+inline constexpr std::int64_t healer_backoff_ms_default = 1'000;
+inline constexpr std::int64_t healer_backoff_cap_ms_default = 60'000;
+// Launch times read back from the history (at least the largest cap).
+inline constexpr std::size_t healer_launch_history_max = 10'000;
+// The longest the active healer goes without reading the workers path,
+// whatever its watches say.
+inline constexpr std::int64_t healer_poll_ms = 1'000;
+// How long a wrapped child or a stopped launch has after SIGTERM before
+// SIGKILL.
+inline constexpr std::int64_t healer_stop_grace_ms = 5'000;
+// A launch's process may start only this soon after its record was
+// written: a healer paused longer than that may have been replaced.
+inline constexpr std::int64_t healer_launch_fence_ms = 1'000;
+
 }  // namespace coord::limits
