@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,6 +49,10 @@ Result<pid_t> spawn_group(const std::vector<std::string>& argv, bool die_with_pa
       dup2(null, 0);
       if (null != 0) close(null);
     }
+    // Nothing of the healer's passes to a worker, which may outlive it: its
+    // sockets (Asio opens them without close-on-exec) would keep its status
+    // port taken and its session's connection open.
+    syscall(SYS_close_range, 3U, ~0U, 0U);
     execvp(args[0], args.data());
     _exit(127);
   }

@@ -74,6 +74,24 @@ def pids_naming(text):
     return out
 
 
+def socket_inodes(pid):
+    """The sockets a process holds open, by inode."""
+    out = set()
+    fd_dir = "/proc/%d/fd" % pid
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return out
+    for fd in names:
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            out.add(target)
+    return out
+
+
 def worker_id(pid):
     """The --id argument of a worker process."""
     with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -261,6 +279,13 @@ class Healing(HealerTestBase):
         # The healer's own count follows at its next look.
         self.wait_for("the healer counting %d" % N,
                       lambda: healer.metrics()["coord_healer_alive_workers"] == N, 10)
+        # A worker holds none of the healer's sockets (its status port, its
+        # session): they outlive it, and would keep that port taken.
+        healer_sockets = socket_inodes(healer.proc.pid)
+        self.assertTrue(healer_sockets)
+        for pid in worker_pids(self.root):
+            self.assertEqual(socket_inodes(pid) & healer_sockets, set(),
+                             "worker %d holds the healer's sockets" % pid)
         m = healer.metrics()
         self.assertEqual(m["coord_healer_desired_workers"], N)
         self.assertEqual(m["coord_healer_active"], 1)
