@@ -37,30 +37,16 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+sys.path.insert(0, os.path.join(REPO, "tests", "healer"))
 
 import coordd_harness  # noqa: E402
 from coordd_harness import Coordd  # noqa: E402
+from healer_test import worker_pids  # noqa: E402
 
 REGISTERED = re.compile(r"coord-flaky-worker: registered (\S+) \(index (\d+)\) at (\d+) ms")
 DYING = re.compile(r"coord-flaky-worker: dying (\S+) \(index (\d+)\) \(.*\) at (\d+) ms")
 LAUNCHING = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z INFO  coord-healer: "
                        r"launching \S+ \(index (\d+)\)")
-
-
-def worker_pids(marker):
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % entry, "rb") as f:
-                args = f.read().split(b"\0")
-        except OSError:
-            continue
-        if args and os.path.basename(args[0]) == b"coord-flaky-worker" and \
-                any(marker.encode() in a for a in args[1:]):
-            pids.append(int(entry))
-    return pids
 
 
 def pair(log, deaths_wanted):
