@@ -359,8 +359,19 @@ class Membership(Toggle):
         return None, "no server answered"
 
     def _member(self, run, sid, avoid, timeout_s=ADMIN_TIMEOUT_S):
-        status, reply = self._admin(run, "GET", "/v1/cluster/members", avoid=avoid,
-                                    timeout_s=timeout_s)
+        """Whether sid is a member as the leader knows it, or None when that
+        cannot be told now. Only the leader is asked: a follower may not have
+        applied a removal the leader has already answered for, and trusting
+        it would leave the removed server out for good, restarted on its old
+        data as if it still belonged."""
+        leader = run.cluster.leader()
+        if leader is None or leader == avoid:
+            return None
+        try:
+            status, reply = http_call(run.cluster.http_ports[leader], "GET",
+                                      "/v1/cluster/members", None, timeout_s)
+        except OSError:
+            return None
         if status != 200:
             return None
         return any(m.get("id") == sid for m in reply.get("members", []))
