@@ -148,6 +148,38 @@ void BM_Memory(benchmark::State& state) {
 }
 BENCHMARK(BM_Memory)->Iterations(1);
 
+// Resident memory of the watch index: a data watch on every znode of the
+// fixture, held by kWatchers connections in turn (the shape of clients
+// caching a subtree: many paths per connection, one or few connections per
+// path), then dropped again so the benchmarks after this one see the tree
+// alone.
+constexpr std::size_t kWatchers = 1000;
+
+void BM_WatchMemory(benchmark::State& state) {
+  Fixture& f = fixture();
+  f.tree.set_watches_per_connection_max(f.in_order.size());
+  std::int64_t growth = 0;
+  for (auto _ : state) {
+    std::int64_t before = resident_bytes();
+    for (std::size_t i = 0; i < f.in_order.size(); ++i) {
+      auto st = f.tree.add_watch(WatcherId(i % kWatchers + 1), f.in_order[i], WatchKind::Data);
+      if (!st.ok()) {
+        state.SkipWithError("add_watch failed");
+        return;
+      }
+    }
+    growth = resident_bytes() - before;
+    state.PauseTiming();
+    for (std::size_t w = 1; w <= kWatchers; ++w)
+      f.tree.remove_watcher(WatcherId(w));
+    state.ResumeTiming();
+  }
+  state.counters["watches"] = static_cast<double>(f.in_order.size());
+  state.counters["rss_per_watch"] =
+      static_cast<double>(growth) / static_cast<double>(f.in_order.size());
+}
+BENCHMARK(BM_WatchMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
+
 void BM_SetData(benchmark::State& state) {
   Fixture& f = fixture();
   const auto& paths = f.paths(state);

@@ -46,16 +46,8 @@ std::size_t WatchIndex::kinds(std::uint8_t bits) {
          ((bits & kPersistentAny) ? 1 : 0) + ((bits & kRecursiveAny) ? 1 : 0);
 }
 
-namespace {
-template <typename Regs>
-auto find_reg(Regs& regs, WatcherId w) {
-  return std::lower_bound(regs.begin(), regs.end(), w,
-                          [](const auto& r, WatcherId x) { return r.watcher < x; });
-}
-}  // namespace
-
 void WatchIndex::set_bits(PathMap::iterator it, std::size_t index, std::uint8_t bits) {
-  Reg& reg = it->second[index];
+  const Reg reg = it->second.get(index);
   const std::uint8_t old = reg.bits;
   if (old == bits) return;
   const std::size_t before = kinds(old);
@@ -65,11 +57,12 @@ void WatchIndex::set_bits(PathMap::iterator it, std::size_t index, std::uint8_t 
   auto pw = by_watcher_.find(reg.watcher);
   COORD_ASSERT(pw != by_watcher_.end(), "watch index out of step");
   pw->second.count = pw->second.count - before + after;
-  reg.bits = bits;
+  it->second.set_bits(index, bits);
   if (bits == 0) {
-    pw->second.paths.erase(it->first);
+    const bool erased = pw->second.paths.erase(&it->first);
+    COORD_ASSERT(erased, "watch index out of step");
     if (pw->second.paths.empty()) by_watcher_.erase(pw);
-    it->second.erase(it->second.begin() + static_cast<std::ptrdiff_t>(index));
+    it->second.erase(index);
   }
 }
 
@@ -79,8 +72,8 @@ Status WatchIndex::add(WatcherId w, std::string_view path, WatchKind kind) {
   auto it = by_path_.find(path);
   std::uint8_t old = 0;
   if (it != by_path_.end()) {
-    auto r = find_reg(it->second, w);
-    if (r != it->second.end() && r->watcher == w) old = r->bits;
+    const std::size_t r = it->second.find(w);
+    if (r < it->second.size()) old = it->second.get(r).bits;
   }
   if ((old | bits) == old) return Status();
   PerWatcher& pw = by_watcher_[w];
@@ -88,31 +81,31 @@ Status WatchIndex::add(WatcherId w, std::string_view path, WatchKind kind) {
     if (pw.paths.empty()) by_watcher_.erase(w);
     return Status(ErrorCode::Throttled, "too many watches on this connection");
   }
-  if (it == by_path_.end()) it = by_path_.emplace(std::string(path), Regs{}).first;
-  auto r = find_reg(it->second, w);
-  if (r == it->second.end() || r->watcher != w) {
-    r = it->second.insert(r, Reg{w, 0});
-    pw.paths.emplace(path);
+  if (it == by_path_.end()) it = by_path_.emplace(std::string(path), RegList{}).first;
+  const std::size_t r = it->second.lower_bound(w);
+  if (r == it->second.size() || it->second.get(r).watcher != w) {
+    it->second.insert(r, Reg{w, 0});
+    pw.paths.insert(&it->first);
   }
-  set_bits(it, static_cast<std::size_t>(r - it->second.begin()), old | bits);
+  set_bits(it, r, old | bits);
   return Status();
 }
 
 bool WatchIndex::has(WatcherId w, std::string_view path, std::uint8_t bits) const {
   auto it = by_path_.find(path);
   if (it == by_path_.end()) return false;
-  const Regs& regs = it->second;
-  auto r = find_reg(regs, w);
-  return r != regs.end() && r->watcher == w && (r->bits & bits) != 0;
+  const std::size_t r = it->second.find(w);
+  return r < it->second.size() && (it->second.get(r).bits & bits) != 0;
 }
 
 bool WatchIndex::remove(WatcherId w, std::string_view path, std::uint8_t bits) {
   auto it = by_path_.find(path);
   if (it == by_path_.end()) return false;
-  auto r = find_reg(it->second, w);
-  if (r == it->second.end() || r->watcher != w || (r->bits & bits) == 0) return false;
-  set_bits(it, static_cast<std::size_t>(r - it->second.begin()),
-           static_cast<std::uint8_t>(r->bits & ~bits));
+  const std::size_t r = it->second.find(w);
+  if (r == it->second.size()) return false;
+  const std::uint8_t had = it->second.get(r).bits;
+  if ((had & bits) == 0) return false;
+  set_bits(it, r, static_cast<std::uint8_t>(had & ~bits));
   if (it->second.empty()) by_path_.erase(it);
   return true;
 }
@@ -120,9 +113,15 @@ bool WatchIndex::remove(WatcherId w, std::string_view path, std::uint8_t bits) {
 void WatchIndex::remove_watcher(WatcherId w) {
   auto pw = by_watcher_.find(w);
   if (pw == by_watcher_.end()) return;
-  std::vector<std::string> paths(pw->second.paths.begin(), pw->second.paths.end());
-  for (const auto& p : paths)
-    remove(w, p, kAll);
+  // Each remove() may free its own path's key, never another's.
+  std::vector<const std::string*> paths;
+  paths.reserve(pw->second.paths.size());
+  pw->second.paths.visit([&](const std::string* p) {
+    paths.push_back(p);
+    return true;
+  });
+  for (const std::string* p : paths)
+    remove(w, *p, kAll);
   COORD_ASSERT(by_watcher_.find(w) == by_watcher_.end(), "watcher not fully removed");
 }
 
@@ -131,7 +130,8 @@ void WatchIndex::for_each(
   std::vector<std::tuple<WatcherId, std::string_view, WatchKind>> all;
   all.reserve(total_);
   for (const auto& [path, regs] : by_path_) {
-    for (const auto& r : regs) {
+    for (std::size_t i = 0; i < regs.size(); ++i) {
+      const Reg r = regs.get(i);
       if (r.bits & kData) all.emplace_back(r.watcher, path, WatchKind::Data);
       if (r.bits & kExist) all.emplace_back(r.watcher, path, WatchKind::Exist);
       if (r.bits & kChild) all.emplace_back(r.watcher, path, WatchKind::Child);
@@ -148,8 +148,8 @@ void WatchIndex::for_each(
 
 void WatchIndex::visit_by_path(const std::function<bool(std::string_view, WatcherId)>& fn) const {
   for (const auto& [path, regs] : by_path_) {
-    for (const auto& r : regs) {
-      if (!fn(path, r.watcher)) return;
+    for (std::size_t i = 0; i < regs.size(); ++i) {
+      if (!fn(path, regs.get(i).watcher)) return;
     }
   }
 }
@@ -157,9 +157,7 @@ void WatchIndex::visit_by_path(const std::function<bool(std::string_view, Watche
 void WatchIndex::visit_by_watcher(
     const std::function<bool(WatcherId, std::string_view)>& fn) const {
   for (const auto& [w, pw] : by_watcher_) {
-    for (const auto& p : pw.paths) {
-      if (!fn(w, p)) return;
-    }
+    if (!pw.paths.visit([&](const std::string* p) { return fn(w, *p); })) return;
   }
 }
 
@@ -181,7 +179,7 @@ void WatchIndex::trigger(std::string_view path, std::uint8_t match, std::uint8_t
   auto it = by_path_.find(path);
   if (it != by_path_.end()) {
     for (std::size_t i = 0; i < it->second.size();) {
-      const Reg r = it->second[i];
+      const Reg r = it->second.get(i);
       if ((r.bits & match) && !suppressed(r.watcher)) scratch_.push_back(r.watcher);
       const std::size_t before = it->second.size();
       set_bits(it, i, static_cast<std::uint8_t>(r.bits & ~clear));
@@ -198,7 +196,8 @@ void WatchIndex::trigger(std::string_view path, std::uint8_t match, std::uint8_t
       p = slash == 0 ? std::string_view("/") : p.substr(0, slash);
       auto a = by_path_.find(p);
       if (a == by_path_.end()) continue;
-      for (const Reg& r : a->second) {
+      for (std::size_t i = 0; i < a->second.size(); ++i) {
+        const Reg r = a->second.get(i);
         if ((r.bits & ancestor_match) && !suppressed(r.watcher)) scratch_.push_back(r.watcher);
       }
     }

@@ -17,13 +17,13 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "coord/base/limits.h"
 #include "coord/base/status.h"
 #include "coord/znode/ops.h"
 #include "hash.h"
+#include "watch_containers.h"
 
 namespace coord::znode::detail {
 
@@ -76,17 +76,14 @@ class WatchIndex {
                      const std::vector<WatcherId>* suppress);
 
  private:
-  struct Reg {
-    WatcherId watcher;
-    std::uint8_t bits;
-  };
-  using Regs = std::vector<Reg>;  // sorted by watcher
+  // The paths a watcher has registrations on, as pointers to by_path_'s
+  // keys: a path is stored once however many watch it.
   struct PerWatcher {
-    std::unordered_set<std::string, StringHash, std::equal_to<>> paths;
+    KeySet paths;
     std::size_t count = 0;
   };
 
-  using PathMap = std::unordered_map<std::string, Regs, StringHash, std::equal_to<>>;
+  using PathMap = std::unordered_map<std::string, RegList, StringHash, std::equal_to<>>;
   // Registrations counted by kind (a persistent or recursive watch counts
   // once whichever halves it has).
   static std::size_t kinds(std::uint8_t bits);
