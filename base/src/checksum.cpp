@@ -1,6 +1,11 @@
 #include "coord/base/checksum.h"
 
 #include <array>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 namespace coord {
 namespace {
@@ -28,7 +33,7 @@ constexpr Tables kTables;
 
 }  // namespace
 
-std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t size) {
+std::uint32_t crc32c_extend_portable(std::uint32_t crc, const void* data, std::size_t size) {
   const auto* p = static_cast<const unsigned char*>(data);
   const auto& t = kTables.t;
   std::uint32_t c = ~crc;
@@ -44,5 +49,46 @@ std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t siz
     c = t[0][(c ^ *p++) & 0xff] ^ (c >> 8);
   return ~c;
 }
+
+#if defined(__x86_64__)
+// SSE 4.2's crc32 instruction computes exactly this polynomial, eight bytes
+// per instruction: several times the tables' speed on the peer frames, log
+// records and snapshots that every write passes through.
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_extend_sse42(std::uint32_t crc,
+                                                                    const void* data,
+                                                                    std::size_t size) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  std::uint64_t c = ~crc;
+  while (size >= 8) {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);  // the instruction reads little-endian, as x86 is
+    c = _mm_crc32_u64(c, v);
+    p += 8;
+    size -= 8;
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  while (size-- > 0)
+    c32 = _mm_crc32_u8(c32, *p++);
+  return ~c32;
+}
+
+bool crc32c_hardware_available() {
+  static const bool available = __builtin_cpu_supports("sse4.2");
+  return available;
+}
+
+std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t size) {
+  return crc32c_hardware_available() ? crc32c_extend_sse42(crc, data, size)
+                                     : crc32c_extend_portable(crc, data, size);
+}
+#else
+bool crc32c_hardware_available() {
+  return false;
+}
+
+std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t size) {
+  return crc32c_extend_portable(crc, data, size);
+}
+#endif
 
 }  // namespace coord

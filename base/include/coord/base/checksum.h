@@ -11,8 +11,13 @@
 namespace coord {
 
 // Extends `crc` (the value returned for the bytes before) with `data`;
-// start with 0.
+// start with 0. Uses the processor's CRC-32C instruction where it has one.
 std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t size);
+
+// The same with lookup tables only, on any processor; for tests that
+// check the two agree.
+std::uint32_t crc32c_extend_portable(std::uint32_t crc, const void* data, std::size_t size);
+bool crc32c_hardware_available();
 
 inline std::uint32_t crc32c(const void* data, std::size_t size) {
   return crc32c_extend(0, data, size);
