@@ -114,6 +114,13 @@ struct Raft::Impl {
   // stream: the next incarnation, from sequence number 1.
   NodeId forward_leader;
   Term forward_term;
+  // Proposals to forward, gathered until the next Ready: all that one turn
+  // of the host proposes leaves in as few Propose messages as the limits
+  // allow, not one message each.
+  std::vector<std::string> forward_pending;
+  // The leader appended entries its followers have not been sent yet; the
+  // next Ready sends them, so a turn's proposals share their appends.
+  bool append_due = false;
   // ReadIndex requests forwarded to a leader, by context: when (in ticks)
   // and to whom. Each gets exactly one answer: a read state or a failure.
   struct ForwardedRead {
@@ -341,6 +348,7 @@ struct Raft::Impl {
     // Proposals not yet sent to the old leader never leave (§ "Proposals"
     // in raft.h); its leader of a later term would drop them anyway.
     std::erase_if(msgs, [](const Message& m) { return m.type == MessageType::Propose; });
+    forward_pending.clear();
     forward_leader = none;
     for (const auto& [ctx, r] : forwarded_reads)
       failed_reads.push_back(ctx);
@@ -862,7 +870,7 @@ struct Raft::Impl {
     auto it = ls.progress.find(config.id);
     if (it != ls.progress.end()) it->second.maybe_update(log.last_index());
     maybe_commit();
-    bcast_append();
+    append_due = true;
   }
 
   // Sends the next batch to `to` if flow control allows it. False when
@@ -1260,13 +1268,29 @@ struct Raft::Impl {
 
   void restart_forwarding() {
     std::erase_if(msgs, [](const Message& m) { return m.type == MessageType::Propose; });
+    forward_pending.clear();
     forward_leader = none;
   }
 
-  // Hands proposals to the leader this node knows, in as many Propose
-  // messages as the append limits need.
+  // Takes proposals for the leader this node knows; the next Ready hands
+  // them over (send_forwarded).
   Status forward(std::vector<std::string> data) {
     if (leader == none) return Status(ErrorCode::ConnectionLoss, "no leader known");
+    for (auto& d : data)
+      forward_pending.push_back(std::move(d));
+    return Status();
+  }
+
+  // The proposals gathered since the last Ready, to the leader, in as many
+  // Propose messages as the append limits need. A leader lost or changed
+  // since they were taken drops them, as drop_leader() drops those already
+  // in messages: the Ready says leader_changed, and their outcome is
+  // unknown to the proposer either way.
+  void send_forwarded() {
+    if (forward_pending.empty()) return;
+    std::vector<std::string> data = std::move(forward_pending);
+    forward_pending.clear();
+    if (role == Role::Leader || leader == none) return;
     if (forward_leader != leader || forward_term != term) {
       ++forward_incarnation;
       forward_seq = 0;
@@ -1293,7 +1317,6 @@ struct Raft::Impl {
       m.context = (std::uint64_t{forward_incarnation} << 32) | forward_seq;
       send(std::move(m));
     }
-    return Status();
   }
 
   Status propose_conf_changes(std::vector<ConfChange> changes) {
@@ -1375,8 +1398,9 @@ struct Raft::Impl {
   }
 
   bool has_ready() const {
-    if (!msgs.empty() || !read_states.empty() || !failed_reads.empty() ||
-        !snapshot_chunks.empty() || !log.unstable_entries().empty() || log.unstable_snapshot()) {
+    if (!msgs.empty() || !forward_pending.empty() || append_due || !read_states.empty() ||
+        !failed_reads.empty() || !snapshot_chunks.empty() || !log.unstable_entries().empty() ||
+        log.unstable_snapshot()) {
       return true;
     }
     if (hard_state() != prev_hard_state) return true;
@@ -1386,6 +1410,11 @@ struct Raft::Impl {
 
   Ready ready() {
     COORD_ASSERT(!in_ready.pending, "ready() called twice without advance()");
+    if (append_due) {
+      append_due = false;
+      if (role == Role::Leader) bcast_append();
+    }
+    send_forwarded();
     Ready rd;
     rd.entries = log.unstable_entries();
     rd.snapshot = log.unstable_snapshot();
