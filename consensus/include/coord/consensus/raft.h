@@ -35,17 +35,18 @@
 // duplicated, reordered and delayed messages.
 //
 // Proposals, and what the caller learns of them. propose() on the leader
-// appends at once; on a follower or learner that knows a leader it forwards
-// the data to that leader in a Propose message tagged with the current
-// term T; with no leader known it fails with ConnectionLoss and nothing was
-// sent (retry once Ready::leader_changed shows a leader, or fail the
-// client's request). Nobody acknowledges a proposal: the core never resends
-// one, and the leader appends a forwarded one at most once, only while it
-// still leads term T and is not transferring leadership; otherwise it drops
-// it, as the network may. So the caller must recognise its own commands in
-// committed_entries (they carry their origin server and a request id) and
-// answer its client when one applies locally. A proposal made in term T
-// that has not applied is:
+// appends at once, and the next Ready carries the appends to its followers;
+// on a follower or learner that knows a leader it forwards the data to that
+// leader, in the next Ready's Propose messages (all proposals made since the
+// last Ready share them) tagged with the current term T; with no leader
+// known it fails with ConnectionLoss and nothing was sent (retry once
+// Ready::leader_changed shows a leader, or fail the client's request).
+// Nobody acknowledges a proposal: the core never resends one, and the leader
+// appends a forwarded one at most once, only while it still leads term T and
+// is not transferring leadership; otherwise it drops it, as the network may.
+// So the caller must recognise its own commands in committed_entries (they
+// carry their origin server and a request id) and answer its client when one
+// applies locally. A proposal made in term T that has not applied is:
 //   - certainly lost once an entry of a term > T has applied locally (every
 //     term-T entry that will ever commit precedes the first committed entry
 //     of a later term); the caller may then retry it safely;
@@ -54,11 +55,12 @@
 //     still apply. The caller fails it with ConnectionLoss (ZooKeeper's
 //     "outcome unknown") and must not propose it again, unless its state
 //     machine drops a command whose (origin, request id) already applied.
-// Propose messages still queued for an old leader when the leader changes
-// are dropped before they leave. Forwards travel in streams (per leader
-// and term, and restarted on request): the leader appends a stream's
-// proposals only in order and without gaps, so a lost Propose stops the
-// stream instead of letting later proposals overtake it.
+// Proposals still waiting for a Ready, and Propose messages still queued,
+// for an old leader when the leader changes are dropped before they leave.
+// Forwards travel in streams (per leader and term, and restarted on
+// request): the leader appends a stream's proposals only in order and
+// without gaps, so a lost Propose stops the stream instead of letting later
+// proposals overtake it.
 //
 // Reads. read_index(ctx) that returns OK gets exactly one answer, in a
 // later Ready: ctx in read_states (serve the read once applied reaches its
