@@ -13,8 +13,9 @@ One node (a coordd on its defaults; a standalone ZooKeeper):
   1 x 1              one session, one request in flight: setData and
                      getData p50 latency
   watch latency      a set on one session to the event on another, p50/p99
-  session opens      coord-bench's session-churn mode (4 threads open a
-                     session, wait for it, close it), opens per second
+  session opens      coord-bench's session-open mode: 64 handshakes kept in
+                     flight on raw sockets (open, then close the session),
+                     sessions opened per second
   RSS per znode      resident memory the server gains from 200,000 znodes of
                      100 bytes (made with pipelined raw requests), per znode
   RSS per watch      then an exists watch on each of them, per watch
@@ -332,7 +333,7 @@ def one_node(make, bench, args):
                                          args.duration_s, "/cmp-%s1" % op)
         res["watch"] = run_bench(s, bench, {"mode": "watch-latency"}, args.duration_s,
                                  "/cmp-watch")
-        res["churn"] = run_bench(s, bench, {"mode": "session-churn", "sessions": 4},
+        res["churn"] = run_bench(s, bench, {"mode": "session-open", "sessions": 64},
                                  args.duration_s, "/cmp-churn")
         log("%s 1 node: 1x1 set p50 %d us, get p50 %d us; watch p50 %d us; %.0f opens/s" % (
             s.name, res["set_1x1"]["p50_us"], res["get_1x1"]["p50_us"], res["watch"]["p50_us"],
@@ -400,7 +401,7 @@ def table(results, args):
         add("getData 1×1, p50", *pair("1", "get_1x1", "p50_us"), " µs", False, "≤ 50 µs")
         add("watch latency p50", *pair("1", "watch", "p50_us"), " µs", False, "≤ 250 µs")
         add("watch latency p99", *pair("1", "watch", "p99_us"), " µs", False, "")
-        add("session opens (4 threads)", *pair("1", "churn", "ops_per_s"), " /s", True,
+        add("session opens (64 in flight)", *pair("1", "churn", "ops_per_s"), " /s", True,
             "≥ 10,000/s")
         add("RSS per znode (%s × 100 B)" % "{:,}".format(args.znodes),
             *pair("1", "memory", "rss_per_znode_bytes"), " B", False, "≤ 300 B")

@@ -5,6 +5,7 @@
 //   coord-bench -s 127.0.0.1:2181 --op get --sessions 1 --outstanding 64 --duration-s 5
 //   coord-bench -s ... --mode watch-latency --ops 2000
 //   coord-bench -s ... --mode session-churn --sessions 4 --duration-s 5
+//   coord-bench -s ... --mode session-open --sessions 64 --duration-s 5
 //   coord-bench -s a:1,b:2,c:3 --mode failover --duration-s 60   (kill servers meanwhile)
 //
 // Output: one JSON line on stdout (for scripts), then a human-readable
@@ -20,26 +21,40 @@
 //                  the latency is from submitting the write to the event.
 //   session-churn  C threads open a session, wait for Connected and close
 //                  it, again and again; the latency is open + close.
+//   session-open   the server's rate of session opens, with a client that
+//                  costs next to nothing: one thread keeps C handshakes in
+//                  flight on raw sockets (connect, ConnectRequest, the
+//                  reply, closeSession, close), spread over the servers;
+//                  an op is one session opened, its latency connect to
+//                  ConnectResponse.
 //   failover       one session writes continuously (W outstanding); the
 //                  figure is the longest gap between acknowledged writes,
 //                  with the errors seen, while servers are killed outside.
+// Before Asio, whose awaitable.hpp uses std::exchange without it.
+#include <utility>
+
 #include <CLI/CLI.hpp>
+#include <array>
 #include <atomic>
+#include <boost/asio.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "coord/agent/http_client.h"
 #include "coord/base/histogram.h"
 #include "coord/base/limits.h"
 #include "coord/base/random.h"
 #include "coord/client-lib/client.h"
+#include "coord/protocol/codec.h"
 
 namespace {
 
@@ -434,6 +449,126 @@ bool session_churn(const Flags& f, Figures& out) {
   return true;
 }
 
+// One slot of session_open: a session opened and closed on a raw socket,
+// again and again, each step an asynchronous operation on one io_context.
+class SessionOpener : public std::enable_shared_from_this<SessionOpener> {
+ public:
+  struct Shared {
+    const Flags& flags;
+    std::vector<boost::asio::ip::tcp::endpoint> servers;
+    Clock::time_point start;
+    std::size_t next_server = 0;
+    Figures& out;
+  };
+
+  SessionOpener(boost::asio::io_context& io, Shared& shared) : socket_(io), shared_(shared) {}
+
+  void next() {
+    if (!keep_going(shared_.flags, shared_.start, shared_.out.ops + shared_.out.errors)) return;
+    const auto& ep = shared_.servers[shared_.next_server++ % shared_.servers.size()];
+    t0_ = Clock::now();
+    socket_ = boost::asio::ip::tcp::socket(socket_.get_executor());
+    socket_.async_connect(ep, [self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return self->failed("connect");
+      self->send_connect();
+    });
+  }
+
+ private:
+  void send_connect() {
+    coord::protocol::ConnectRequest req;
+    req.timeout_ms = shared_.flags.session_timeout_ms;
+    out_.clear();
+    coord::protocol::append_connect_request_frame(out_, req);
+    boost::asio::async_write(
+        socket_, boost::asio::buffer(out_),
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+          if (ec) return self->failed("write");
+          self->read_frame([self] { self->connected(); });
+        });
+  }
+
+  void connected() {
+    auto resp = coord::protocol::decode_connect_response(coord::protocol::ByteSpan(in_));
+    if (!resp.ok() || resp->session_id.value() == 0) return failed("refused");
+    shared_.out.latency_us.record(micros_since(t0_));
+    ++shared_.out.ops;
+    out_.clear();
+    coord::protocol::append_request_frame(
+        out_, coord::protocol::RequestHeader{1, coord::protocol::OpCode::CloseSession},
+        coord::protocol::Empty{});
+    boost::asio::async_write(
+        socket_, boost::asio::buffer(out_),
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+          if (ec) return self->failed("write");
+          // The close is answered once it applied.
+          self->read_frame([self] {
+            self->socket_.close();
+            self->next();
+          });
+        });
+  }
+
+  template <typename Then>
+  void read_frame(Then then) {
+    boost::asio::async_read(
+        socket_, boost::asio::buffer(head_),
+        [self = shared_from_this(), then](boost::system::error_code ec, std::size_t) {
+          if (ec) return self->failed("read");
+          const std::uint32_t n = std::uint32_t{self->head_[0]} << 24 |
+                                  std::uint32_t{self->head_[1]} << 16 |
+                                  std::uint32_t{self->head_[2]} << 8 | self->head_[3];
+          if (n > coord::limits::frame_bytes_max) return self->failed("frame");
+          self->in_.resize(n);
+          boost::asio::async_read(self->socket_, boost::asio::buffer(self->in_),
+                                  [self, then](boost::system::error_code ec2, std::size_t) {
+                                    if (ec2) return self->failed("read");
+                                    then();
+                                  });
+        });
+  }
+
+  void failed(const char* what) {
+    ++shared_.out.errors;
+    ++shared_.out.error_codes[what];
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    next();
+  }
+
+  boost::asio::ip::tcp::socket socket_;
+  Shared& shared_;
+  Clock::time_point t0_;
+  coord::protocol::Bytes out_;
+  std::array<unsigned char, 4> head_{};
+  std::vector<std::uint8_t> in_;
+};
+
+bool session_open(const Flags& f, Figures& out) {
+  boost::asio::io_context io;
+  SessionOpener::Shared shared{f, {}, Clock::now(), 0, out};
+  std::string_view rest = f.servers;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    auto hp = coord::agent::split_host_port(rest.substr(0, comma));
+    boost::system::error_code ec;
+    auto address =
+        hp.ok() ? boost::asio::ip::make_address(hp->first, ec) : boost::asio::ip::address();
+    if (!hp.ok() || ec) {
+      std::fprintf(stderr, "coord-bench: session-open takes numeric host:port addresses: %s\n",
+                   std::string(rest.substr(0, comma)).c_str());
+      return false;
+    }
+    shared.servers.emplace_back(address, hp->second);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  for (int i = 0; i < f.sessions; ++i)
+    std::make_shared<SessionOpener>(io, shared)->next();
+  io.run();
+  out.seconds = static_cast<double>(micros_since(shared.start)) / 1e6;
+  return true;
+}
+
 // Continuous writes; the longest gap between two acknowledged writes.
 bool failover(const Flags& f, const std::string& payload, Figures& out) {
   auto c = connect(f);
@@ -510,7 +645,7 @@ int main(int argc, char** argv) {
   CLI::App app{"coord-bench: load generator for ZooKeeper-protocol servers, on libcoord"};
   app.add_option("-s,--servers", f.servers, "host:port,host:port,...")->capture_default_str();
   app.add_option("--mode", f.mode)
-      ->check(CLI::IsMember({"ops", "watch-latency", "session-churn", "failover"}))
+      ->check(CLI::IsMember({"ops", "watch-latency", "session-churn", "session-open", "failover"}))
       ->capture_default_str();
   app.add_option("--op", f.op, "ops mode: create, set, get, exists, delete or mix")
       ->check(CLI::IsMember({"create", "set", "get", "exists", "delete", "mix"}))
@@ -564,6 +699,8 @@ int main(int argc, char** argv) {
     ok = watch_latency(f, payload, out);
   } else if (f.mode == "session-churn") {
     ok = session_churn(f, out);
+  } else if (f.mode == "session-open") {
+    ok = session_open(f, out);
   } else {
     ok = failover(f, payload, out);
   }
