@@ -55,6 +55,7 @@
 #include <string>
 
 #include "coord/core/replica.h"
+#include "coord/io/http_guard.h"
 #include "coord/io/peer_transport.h"
 #include "coord/io/raft_storage.h"
 #include "coord/io/rest_client.h"
@@ -65,13 +66,30 @@ struct HttpRequest {
   std::string method;
   std::string target;  // path and query, as sent
   std::string body;
-  std::string peer_ip;
+  std::string peer_ip;  // the socket's; forwarding headers are never read
+  // Headers the guards read (http_guard.h); empty when not sent.
+  std::string host;
+  std::string origin;
+  std::string content_type;
+  std::string authorization;
+  bool has_authorization = false;
+  // X-Coord-Request was sent: a browser sends no custom header across
+  // sites without a preflight, which this server never grants.
+  bool custom_header = false;
+  // Came over TLS (the Origin's scheme is then https).
+  bool secure = false;
 };
 
 struct HttpReply {
+  HttpReply() = default;
+  HttpReply(int status_, std::string content_type_, std::string body_)
+      : status(status_), content_type(std::move(content_type_)), body(std::move(body_)) {}
+
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Sent as WWW-Authenticate when not empty (401).
+  std::string www_authenticate;
 };
 
 // What the network thread counts, read by /metrics on the core thread.
@@ -86,9 +104,21 @@ struct NetCounters {
   std::atomic<std::uint64_t> closed_silent{0};        // no frame for too long
 };
 
+// Requests refused by the guards or for want of permission, by reason
+// (coord_http_auth_failures_total{reason=...}).
+struct HttpAuthFailures {
+  std::uint64_t unauthenticated = 0;  // 401: the admin API without credentials
+  std::uint64_t forbidden = 0;        // 403: NoAuth with the identities given
+  std::uint64_t malformed = 0;        // 400: an Authorization header that does not parse
+  std::uint64_t host = 0;             // 421: a Host this server does not answer to
+  std::uint64_t origin = 0;           // 403: a foreign Origin on a state change
+  std::uint64_t content_type = 0;     // 415: a body type a page could send cross-site
+};
+
 struct HttpMetrics {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;
+  HttpAuthFailures auth_failures;
   const NetCounters* net = nullptr;
 };
 
@@ -104,6 +134,8 @@ struct HttpCluster {
   // Super-user sessions for the reconfigs of the admin API (never the
   // callers' own REST sessions); null: those requests are answered 503.
   RestClients* admin = nullptr;
+  // Host, Origin and content-type checks (--http-allowed-hosts, ...).
+  HttpGuardConfig guard;
 };
 
 // Answers `req`; `done` runs once, possibly later (after a write applied).
