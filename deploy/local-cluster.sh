@@ -158,7 +158,7 @@ http_get() {
 digest_of() {
   local hex
   hex="$(printf '%s' "$1" | sha1sum | cut -c1-40)"
-  # shellcheck disable=SC2059 # the format is the point: \xNN escapes
+  # shellcheck disable=SC2059,SC2001 # the format is the point: \xNN escapes
   printf "$(sed 's/../\\x&/g' <<<"$hex")" | base64 -w 0 | sed "s/^/${1%%:*}:/"
 }
 
