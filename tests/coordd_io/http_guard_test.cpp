@@ -37,7 +37,9 @@ TEST(BasicCredentials, RefusesWhatIsNotBasicUserColonPassword) {
        }) {
     auto c = parse_basic_authorization(bad);
     EXPECT_FALSE(c.ok()) << bad;
-    if (!c.ok()) EXPECT_EQ(c.code(), ErrorCode::BadArguments) << bad;
+    if (!c.ok()) {
+      EXPECT_EQ(c.code(), ErrorCode::BadArguments) << bad;
+    }
   }
   const std::string huge(4 * (limits::http_credentials_bytes_max / 3 + 2), 'Q');
   EXPECT_FALSE(parse_basic_authorization("Basic " + huge).ok());
