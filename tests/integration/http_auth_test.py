@@ -284,5 +284,31 @@ class HttpAuth(unittest.TestCase):
         self.assertNotIn("in clear", self.server.log())
 
 
+class NamedSuperUser(unittest.TestCase):
+    """--super-digest names any user, as ZooKeeper's superDigest does."""
+
+    def test_a_super_user_not_called_super(self):
+        server = Coordd(extra_args=["--super-digest", zw.digest_id("root", "root-pw")])
+        self.addCleanup(server.cleanup)
+        server.start()
+        port = server.http_port
+        me = request(port, "GET", "/v1/cluster")[2]["node_id"]
+        transfer = json.dumps({"id": me})
+        self.assertEqual(request(port, "POST", "/v1/cluster/transfer-leader", transfer,
+                                 auth=("root", "root-pw"))[0], 200)
+        self.assertEqual(request(port, "POST", "/v1/cluster/transfer-leader", transfer,
+                                 auth=ADMIN_AUTH)[0], 403)
+        zk = zw.Conn(server.port)
+        self.addCleanup(zk.close)
+        zk.handshake(timeout_ms=30000)
+        _, f = zk.call(zw.CREATE, zw.create_body("/alice-only", b"a", acl=[
+            (zw.ALL, "digest", zw.digest_id(*ALICE))]))
+        self.assertEqual(f.err, 0)
+        self.assertEqual(request(port, "GET", "/v1/znodes/alice-only",
+                                 auth=("root", "root-pw"))[0], 200)
+        self.assertEqual(request(port, "GET", "/v1/znodes/alice-only",
+                                 auth=("root", "wrong"))[0], 403)
+
+
 if __name__ == "__main__":
     ctest_main.main()
