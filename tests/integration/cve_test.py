@@ -197,14 +197,6 @@ class Cve_2019_0201(unittest.TestCase):
                             auth=ALICE)
         self.assertIn(alice_id, [a["id"] for a in body["acl"]])
 
-    @unittest.skipIf(ZK_MISSING, ZK_MISSING)
-    def test_same_as_zookeeper(self):
-        zk = ZooKeeper()
-        self.addCleanup(zk.cleanup)
-        zk.start()
-        self.assertEqual(acl_scenario(self.server.port, "/cve-2019-0201-cmp"),
-                         acl_scenario(zk.port, "/cve-2019-0201-cmp"))
-
 
 # -- CVE-2024-23944 ---------------------------------------------------------
 PERSISTENT, PERSISTENT_RECURSIVE = 0, 1
@@ -260,13 +252,36 @@ class Cve_2024_23944(unittest.TestCase):
         self.assertIn((zw.NODE_CREATED, "/visible"), events)
         self.assertIn((zw.NODE_CHILDREN_CHANGED, "/sub"), events)
 
-    @unittest.skipIf(ZK_MISSING, ZK_MISSING)
-    def test_same_as_zookeeper(self):
-        zk = ZooKeeper()
-        self.addCleanup(zk.cleanup)
-        zk.start()
-        self.assertEqual(watch_scenario(self.server.port, "/cve-2024-23944-cmp"),
-                         watch_scenario(zk.port, "/cve-2024-23944-cmp"))
+
+@unittest.skipIf(ZK_MISSING, ZK_MISSING)
+class CveAgainstZooKeeper(unittest.TestCase):
+    """The scenarios of CVE-2019-0201 and CVE-2024-23944 give the same
+    answers and events on coordd and on ZooKeeper 3.8."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.zookeeper = ZooKeeper()
+        cls.coordd = Coordd()
+        try:
+            cls.zookeeper.launch()
+            cls.coordd.start()
+            cls.zookeeper.wait_ready()
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.zookeeper.cleanup()
+        cls.coordd.cleanup()
+
+    def test_cve_2019_0201_getacl(self):
+        self.assertEqual(acl_scenario(self.coordd.port, "/cve-2019-0201"),
+                         acl_scenario(self.zookeeper.port, "/cve-2019-0201"))
+
+    def test_cve_2024_23944_watches(self):
+        self.assertEqual(watch_scenario(self.coordd.port, "/cve-2024-23944"),
+                         watch_scenario(self.zookeeper.port, "/cve-2024-23944"))
 
 
 # -- CVE-2018-8012 ----------------------------------------------------------
