@@ -80,7 +80,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 31))
       ->capture_default_str();
   app.add_option("--super-digest", o.replica.super_digest,
-                 "super:<base64 sha1> of the super user, as ZooKeeper's superDigest");
+                 "user:<base64 sha1 of user:password> of the super user, as ZooKeeper's "
+                 "superDigest (a bare hash means user 'super'); it may also change the "
+                 "server through the HTTP admin API, with Basic credentials");
+  app.add_option("--http-allowed-hosts", o.http_allowed_hosts,
+                 "Host names HTTP requests may name besides localhost, 127.0.0.1, [::1], the "
+                 "listen address and the members' addresses, comma-separated; * turns the "
+                 "Host check off (and with it the defence against DNS rebinding)");
+  app.add_option("--http-allowed-origins", o.http_allowed_origins,
+                 "Origins (scheme://host:port) whose pages may send changes to the HTTP API "
+                 "besides the server's own, comma-separated; * allows any");
   app.add_option("--snapshot-entries", o.replica.snapshot_entries,
                  "Write a snapshot after this many log entries")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
@@ -202,7 +211,9 @@ int main(int argc, char** argv) {
                      " can be read by other users: chmod 600 it");
     }
   }
-  if (!o.replica.super_digest.empty() && o.replica.super_digest.rfind("super:", 0) != 0) {
+  // ZooKeeper's superDigest names any user ("admin:<hash>"); a bare hash
+  // is the user "super"'s.
+  if (!o.replica.super_digest.empty() && o.replica.super_digest.find(':') == std::string::npos) {
     o.replica.super_digest = "super:" + o.replica.super_digest;
   }
 

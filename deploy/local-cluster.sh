@@ -23,8 +23,9 @@
 #                                      stop it; its directory stays
 #
 # State lives in $COORD_CLUSTER_DIR (default ./coord-cluster): the cluster
-# secret, and per server a config file, its data directory, its log and its
-# pid file. Ports are chosen free at the first start and kept, so a server
+# secret, the super user's credentials (admin: user:password, for the admin
+# API as coordctl --user, and for addauth digest), and per server a config
+# file, its data directory, its log and its pid file. Ports are chosen free at the first start and kept, so a server
 # restarts at the same addresses. coordd is $COORDD, else the repository's
 # build directory (release, debug, ci, asan-ubsan, tsan), else the PATH.
 # Flags after -- go to every server and are kept for restarts.
@@ -54,6 +55,7 @@ usage() {
 # ---- state layout ----
 # $state/cluster      servers=<ids>, coordd=<binary>: written once at the first start
 # $state/secret       the cluster secret (mode 600)
+# $state/admin        super:<password>, the super user (mode 600)
 # $state/extra-flags  flags after --, one per line
 # $state/server-ID/   coordd.conf, data/, coordd.log, coordd.pid, ports
 
@@ -151,13 +153,26 @@ http_get() {
   )
 }
 
-# An HTTP request with a JSON body (empty: none): the reply's body, then its
-# status code on a line of its own (000 when nothing answers).
+# The super user's digest identity for coordd's --super-digest:
+# user:base64(sha1(user:password)) of the user:password in $1.
+digest_of() {
+  local hex
+  hex="$(printf '%s' "$1" | sha1sum | cut -c1-40)"
+  # shellcheck disable=SC2059,SC2001 # the format is the point: \xNN escapes
+  printf "$(sed 's/../\\x&/g' <<<"$hex")" | base64 -w 0 | sed "s/^/${1%%:*}:/"
+}
+
+# An HTTP request with a JSON body (empty: none), as the super user: the
+# reply's body, then its status code on a line of its own (000 when nothing
+# answers).
 http_send() {
-  local method="$1" port="$2" path="$3" body="${4:-}"
+  local method="$1" port="$2" path="$3" body="${4:-}" auth=""
+  [[ -r "$state/admin" ]] && auth="$(head -n 1 "$state/admin")"
   if command -v curl >/dev/null 2>&1; then
-    curl -s --max-time 30 -X "$method" -H 'Content-Type: application/json' \
-      ${body:+--data "$body"} -w '\n%{http_code}\n' "http://$host:$port$path" 2>/dev/null ||
+    # The credentials go through a config on stdin, not the command line.
+    printf '%s' "${auth:+user = \"$auth\"}" |
+      curl -s --max-time 30 -K - -X "$method" -H 'Content-Type: application/json' \
+        ${body:+--data "$body"} -w '\n%{http_code}\n' "http://$host:$port$path" 2>/dev/null ||
       printf '\n000\n'
     return
   fi
@@ -165,8 +180,10 @@ http_send() {
   reply="$(
     exec 2>/dev/null
     exec 3<>"/dev/tcp/$host/$port" || exit 0
-    printf '%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
-      "$method" "$path" "$host" "${#body}" "$body" >&3
+    printf '%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%sContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
+      "$method" "$path" "$host" \
+      "${auth:+Authorization: Basic $(printf '%s' "$auth" | base64 -w 0)$'\r\n'}" \
+      "${#body}" "$body" >&3
     timeout 30 cat <&3 || true
   )"
   # The body follows the blank line after the headers; the code is the
@@ -262,6 +279,7 @@ print_servers() {
       "$host" "$(port_of "$id" peer)" "$(log_of "$id")"
   done
   echo "connection string: $(hosts)"
+  [[ ! -r "$state/admin" ]] || echo "super user (admin API, addauth digest): $state/admin"
 }
 
 # ---- ports ----
@@ -324,6 +342,10 @@ peer-port = $(port_of "$i" peer)
 data-dir = "$(server_dir "$i")/data"
 log-level = "info"
 EOF
+  if [[ -r "$state/admin" ]]; then
+    printf '# The super user (%s): the admin API and addauth digest.\nsuper-digest = "%s"\n' \
+      "$state/admin" "$(digest_of "$(head -n 1 "$state/admin")")" >>"$(config_of "$i")"
+  fi
   if [[ -n "$join" ]]; then
     printf '# Joined a running cluster: started with an empty log, added by reconfig.\njoin = true\n' \
       >>"$(config_of "$i")"
@@ -381,6 +403,12 @@ cmd_start() {
       echo >>"$state/secret"
     )
     chmod 600 "$state/secret"
+    # The super user, who may change the membership through the admin API.
+    (
+      umask 077
+      printf 'super:%s\n' "$(head -c 18 /dev/urandom | base64 -w 0 | tr '+/' '-_')" >"$state/admin"
+    )
+    chmod 600 "$state/admin"
     printf '%s\n' "${extra[@]+"${extra[@]}"}" | sed '/^$/d' >"$state/extra-flags"
     local cluster_id
     cluster_id="local-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"

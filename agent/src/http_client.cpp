@@ -36,7 +36,8 @@ Result<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view h
 
 Result<HttpResponse> http_request(const std::string& host, std::uint16_t port,
                                   std::string_view method, std::string_view target,
-                                  std::string_view body, std::chrono::milliseconds timeout) {
+                                  std::string_view body, std::chrono::milliseconds timeout,
+                                  std::string_view authorization) {
   std::string where = host + ":" + std::to_string(port);
   boost::asio::io_context io;
   tcp::resolver resolver(io);
@@ -59,6 +60,10 @@ Result<HttpResponse> http_request(const std::string& host, std::uint16_t port,
   req.set(http::field::host, where);
   req.set(http::field::user_agent, "coord");
   req.set(http::field::connection, "close");
+  if (!authorization.empty()) {
+    req.set(http::field::authorization,
+            beast::string_view(authorization.data(), authorization.size()));
+  }
   if (!body.empty()) {
     req.set(http::field::content_type, "application/json");
     req.body() = std::string(body);

@@ -76,7 +76,8 @@ struct ApiCall {
 // code, or 0 with the decoded body.
 static ApiCall api_call(const std::string& endpoint, std::string_view method,
                         std::string_view target, const json& body,
-                        std::chrono::milliseconds timeout, bool json_mode, Console& console) {
+                        std::chrono::milliseconds timeout, bool json_mode, Console& console,
+                        const std::string& user = {}) {
   ApiCall out;
   auto report = [&](std::string error, std::optional<int> code, std::string message, int exit) {
     if (json_mode) {
@@ -92,8 +93,11 @@ static ApiCall api_call(const std::string& endpoint, std::string_view method,
   auto hp = split_host_port(endpoint);
   if (!hp)
     return report("Usage", std::nullopt, "--http: " + hp.status().message(), exit_code::usage);
+  // Credentials go with every call that has them: the server reads them
+  // only where they matter (the changes).
+  const std::string authorization = user.empty() ? "" : "Basic " + base64_encode(user);
   auto r = http_request(hp->first, hp->second, method, target, body.is_null() ? "" : body.dump(),
-                        timeout);
+                        timeout, authorization);
   if (!r) {
     return report("ConnectionLoss", to_int(ErrorCode::ConnectionLoss),
                   "admin API at " + r.status().message(), exit_code::connection);
@@ -103,6 +107,7 @@ static ApiCall api_call(const std::string& endpoint, std::string_view method,
     if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_string()) {
       std::string name = parsed["error"].get<std::string>();
       std::string message = parsed.value("message", std::string());
+      if (r->status == 401) message += " (coordctl: --user user:password or $COORDCTL_USER)";
       auto code = code_by_name(name);
       int exit = code ? exit_code_for(*code) : exit_code::other;
       if (exit == exit_code::ok) exit = exit_code::other;
@@ -188,7 +193,7 @@ int Shell::cmd_add_server(const Parsed& p) {
             {"client_address", port_alone ? "0.0.0.0:" + client : client},
             {"role", role}};
   auto r = api_call(http_endpoint(), "POST", "/v1/cluster/members", body, options_.request_timeout,
-                    options_.json, console_);
+                    options_.json, console_, options_.http_user);
   if (r.exit) return r.exit;
   if (options_.json) {
     print_json(r.body.dump());
@@ -205,7 +210,7 @@ int Shell::cmd_remove_server(const Parsed& p) {
     return usage_error(*p.info, "id must be a positive number");
   }
   auto r = api_call(http_endpoint(), "DELETE", "/v1/cluster/members/" + p.args[0], nullptr,
-                    options_.request_timeout, options_.json, console_);
+                    options_.request_timeout, options_.json, console_, options_.http_user);
   if (r.exit) return r.exit;
   if (options_.json) {
     print_json(r.body.dump());
@@ -221,7 +226,7 @@ int Shell::cmd_transfer_leader(const Parsed& p) {
     return usage_error(*p.info, "id must be a positive number");
   }
   auto r = api_call(http_endpoint(), "POST", "/v1/cluster/transfer-leader", json{{"id", id}},
-                    options_.request_timeout, options_.json, console_);
+                    options_.request_timeout, options_.json, console_, options_.http_user);
   if (r.exit) return r.exit;
   if (options_.json) {
     print_json(r.body.dump());

@@ -32,6 +32,9 @@ options:
   -s, --server, -server HOSTS  host:port[,host:port...][/chroot] (default 127.0.0.1:2181)
   --http HOST:PORT             coordd's admin API for the cluster commands
                                (default: the first server's host, port 8080)
+  --user USER:PASSWORD         credentials for the admin API's changes
+                               (add-server, remove-server, transfer-leader),
+                               sent as HTTP Basic (default: $COORDCTL_USER)
   --json                       one JSON document per command on stdout
   --timeout MS                 per-request timeout (default 10000)
   --connect-timeout MS         how long to wait for a session (default 5000)
@@ -158,6 +161,7 @@ int interactive(ShellOptions options, const std::string& history_file) {
 
 int main(int argc, char** argv) {
   ShellOptions options;
+  if (const char* user = std::getenv("COORDCTL_USER"); user && *user) options.http_user = user;
   std::string history_file = default_history_file();
   std::vector<std::string> command;
   for (int i = 1; i < argc; ++i) {
@@ -176,6 +180,8 @@ int main(int argc, char** argv) {
       if (!value(options.servers)) return exit_code::usage;
     } else if (a == "--http") {
       if (!value(options.http)) return exit_code::usage;
+    } else if (a == "--user") {
+      if (!value(options.http_user)) return exit_code::usage;
     } else if (a == "--json") {
       options.json = true;
     } else if (a == "--timeout" || a == "--connect-timeout" || a == "--session-timeout") {

@@ -15,7 +15,7 @@ import unittest
 
 import ctest_main
 from cli_support import coordctl_split
-from coordd_harness import Coordd
+from coordd_harness import ADMIN_PASSWORD, ADMIN_USER, Coordd, basic_auth
 
 MEMBERS = [
     {"id": 1, "client_address": "127.0.0.1:2181", "peer_address": "127.0.0.1:2888",
@@ -33,6 +33,8 @@ class CannedAdminApi(http.server.BaseHTTPRequestHandler):
     """Answers the contract's endpoints with canned documents; mutations of
     member 9 fail the way a single-node coordd answers them."""
     requests = []
+    # (method, path, Authorization header or None) of every request.
+    credentials = []
 
     def log_message(self, *args):
         pass
@@ -46,10 +48,13 @@ class CannedAdminApi(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def body(self):
+        CannedAdminApi.credentials.append(
+            (self.command, self.path, self.headers.get("Authorization")))
         n = int(self.headers.get("Content-Length", "0"))
         return json.loads(self.rfile.read(n)) if n else None
 
     def do_GET(self):
+        self.body()
         CannedAdminApi.requests.append(("GET", self.path, None))
         if self.path == "/v1/cluster/status":
             self.reply(200, STATUS)
@@ -70,6 +75,7 @@ class CannedAdminApi(http.server.BaseHTTPRequestHandler):
             self.reply(404, None)
 
     def do_DELETE(self):
+        self.body()
         CannedAdminApi.requests.append(("DELETE", self.path, None))
         if self.path == "/v1/cluster/members/9":
             self.reply(400, {"error": "BadArguments", "code": -8, "message": "no member 9"})
@@ -134,6 +140,21 @@ class CannedAdminApiRenderingTest(unittest.TestCase):
             ("POST", "/v1/cluster/transfer-leader", {"id": 3}),
         ])
 
+    def test_user_is_sent_as_basic_credentials_with_changes_only(self):
+        CannedAdminApi.credentials.clear()
+        extra = ["--user", "ops:s3cr:et"]
+        self.assertEqual(self.run_cmd(*extra, "transfer-leader", "3")[0], 0)
+        self.assertEqual(self.run_cmd(*extra, "remove-server", "2")[0], 0)
+        self.assertEqual(self.run_cmd(*extra, "members")[0], 0)
+        self.assertEqual(self.run_cmd("transfer-leader", "3")[0], 0)
+        sent = basic_auth(("ops", "s3cr:et"))
+        self.assertEqual(CannedAdminApi.credentials, [
+            ("POST", "/v1/cluster/transfer-leader", sent),
+            ("DELETE", "/v1/cluster/members/2", sent),
+            ("GET", "/v1/cluster/members", None),
+            ("POST", "/v1/cluster/transfer-leader", None),
+        ])
+
     def test_api_errors_print_the_message_and_exit_non_zero(self):
         self.assertEqual(self.run_cmd("add-server", "9", "10.0.0.9:2888", "10.0.0.9:2181"),
                          (8, "", "ReconfigDisabled: a single-node coordd has no cluster to "
@@ -163,9 +184,19 @@ class RealCoorddTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.coordd.cleanup()
 
-    def run_cmd(self, *args, json_mode=False):
+    def run_cmd(self, *args, json_mode=False, user=ADMIN_USER + ":" + ADMIN_PASSWORD):
         extra = ["--http", self.http] + (["--json"] if json_mode else [])
+        if user:
+            extra += ["--user", user]
         return coordctl_split(self.coordd.hosts(), list(args), extra=extra, timeout=30)
+
+    def test_changes_need_the_super_user(self):
+        rc, out, err = self.run_cmd("transfer-leader", "1", user=None)
+        self.assertEqual((rc, out), (6, ""))
+        self.assertIn("--user", err)
+        rc, out, err = self.run_cmd("transfer-leader", "1", user="someone:else")
+        self.assertEqual((rc, out), (6, ""))
+        self.assertRegex(err, r"^NoAuth: these credentials")
 
     def test_status_and_members_show_the_single_leader(self):
         rc, out, err = self.run_cmd("status")

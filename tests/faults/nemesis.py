@@ -23,7 +23,7 @@ import os
 import subprocess
 import time
 
-from coordd_harness import http_call
+from coordd_harness import ADMIN_AUTH, http_call
 
 # A fault stays in force this long (s, drawn uniformly), then the cluster
 # has a healed spell before the next one.
@@ -351,7 +351,7 @@ class Membership(Toggle):
                 continue
             try:
                 status, reply = http_call(run.cluster.http_ports[sid], method, path, body,
-                                          timeout_s)
+                                          timeout_s, auth=ADMIN_AUTH)
             except OSError:
                 continue
             if status < 500:

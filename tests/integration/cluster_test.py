@@ -18,8 +18,6 @@ Each test class is a ctest entry of its own, so the scenarios run in
 parallel (tests/integration/CMakeLists.txt).
 """
 
-import base64
-import hashlib
 import json
 import os
 import re
@@ -35,7 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import ctest_main  # noqa: E402
 import zkwire as zw  # noqa: E402
-from coordd_harness import CoorddCluster, four_letter, http_call, http_json  # noqa: E402
+from coordd_harness import (ADMIN_AUTH, ADMIN_DIGEST, ADMIN_PASSWORD, CoorddCluster,  # noqa: E402
+                            four_letter, http_call, http_json)
 
 try:
     from kazoo.client import KazooClient, KazooState
@@ -682,9 +681,9 @@ class LeaderStop(ClusterTest):
         self.assert_nothing_lost(writers, ids=followers)
 
 
-SUPER_PASSWORD = "coord-admin"
-SUPER_DIGEST = "super:" + base64.b64encode(
-    hashlib.sha1(("super:" + SUPER_PASSWORD).encode()).digest()).decode()
+# The harness's super user (every server knows it), which the admin API needs.
+SUPER_PASSWORD = ADMIN_PASSWORD
+SUPER_DIGEST = ADMIN_DIGEST
 # How often a reconfig answered NewConfigNoQuorum is tried again: the leader
 # counts a follower as synced only once it answered within the current
 # election timeout, so a request that arrives just as that window starts
@@ -724,7 +723,8 @@ class MembershipTest(ClusterTest):
     def admin(self, sid, method, path, body=None):
         """The admin API of server sid, tried again on NewConfigNoQuorum."""
         for _ in range(NO_QUORUM_TRIES):
-            status, reply = http_call(self.cluster.http_ports[sid], method, path, body)
+            status, reply = http_call(self.cluster.http_ports[sid], method, path, body,
+                                      auth=ADMIN_AUTH)
             if reply.get("error") != "NewConfigNoQuorum":
                 return status, reply
             self.no_quorum_retries += 1
@@ -904,10 +904,20 @@ class Membership(MembershipTest):
                           ('{"id": 0, "peer_address": "127.0.0.1:1"}', "id 0"),
                           (json.dumps({"id": four, "peer_address": "127.0.0.1:%d" %
                                        c.peer_ports[four]}), "no client address")):
-            status, reply = http_call(c.http_ports[1], "POST", "/v1/cluster/members", body)
+            status, reply = http_call(c.http_ports[1], "POST", "/v1/cluster/members", body,
+                                      auth=ADMIN_AUTH)
             self.assertEqual((status, reply["error"]), (400, "BadArguments"), why)
-        status, reply = http_call(c.http_ports[1], "DELETE", "/v1/cluster/members/9")
+        status, reply = http_call(c.http_ports[1], "DELETE", "/v1/cluster/members/9",
+                                  auth=ADMIN_AUTH)
         self.assertEqual(status, 404, reply)
+        # Without credentials, or with a user who has no ADMIN on
+        # /zookeeper/config: 401 and 403, before the body is even read.
+        good = c.member_body(four)
+        status, reply = http_call(c.http_ports[1], "POST", "/v1/cluster/members", good)
+        self.assertEqual((status, reply["error"]), (401, "NoAuth"), reply)
+        status, reply = http_call(c.http_ports[1], "POST", "/v1/cluster/members", good,
+                                  auth=("someone", "pw"))
+        self.assertEqual((status, reply["error"]), (403, "NoAuth"), reply)
         self.assertEqual(config_of(plain), (members, version))
 
 

@@ -4,6 +4,8 @@ Ports are chosen free at run time, every process is killed by its pid when
 the test ends, and every wait is bounded in time.
 """
 
+import base64
+import hashlib
 import os
 import re
 import shutil
@@ -16,6 +18,35 @@ import time
 COORDD = os.environ.get("COORDD_BINARY", "coordd")
 SERVING = re.compile(r"serving ZooKeeper clients on [0-9.]+:(\d+), HTTP on [0-9.]+:(\d+)")
 START_TIMEOUT_S = 20.0
+
+# The super user every server started here knows (--super-digest) unless a
+# test gives its own: the admin API needs it (or ADMIN on
+# /zookeeper/config), sent as HTTP Basic credentials.
+ADMIN_USER = "super"
+ADMIN_PASSWORD = "coord-admin"
+ADMIN_AUTH = (ADMIN_USER, ADMIN_PASSWORD)
+
+
+def digest_id(user, password):
+    """user:base64(sha1(user:password)), ZooKeeper's digest identity."""
+    return user + ":" + base64.b64encode(
+        hashlib.sha1(("%s:%s" % (user, password)).encode()).digest()).decode()
+
+
+ADMIN_DIGEST = digest_id(ADMIN_USER, ADMIN_PASSWORD)
+
+
+def with_admin(args):
+    """`args` with the harness's super user unless they name one."""
+    args = list(args)
+    if "--super-digest" not in args:
+        args += ["--super-digest", ADMIN_DIGEST]
+    return args
+
+
+def basic_auth(auth):
+    """The Authorization header's value for (user, password)."""
+    return "Basic " + base64.b64encode(("%s:%s" % auth).encode()).decode()
 
 
 def free_port():
@@ -57,7 +88,7 @@ class Coordd:
     def __init__(self, data_dir=None, extra_args=(), client_port=0, http_port=0):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="coordd-it-")
-        self.extra_args = list(extra_args)
+        self.extra_args = with_admin(extra_args)
         # Runs in the child before exec (resource limits, for instance).
         self.preexec_fn = None
         self.proc = None
@@ -147,15 +178,19 @@ def http_json(port, path, timeout_s=2.0):
         return json.loads(r.read().decode())
 
 
-def http_call(port, method, path, body=None, timeout_s=20.0):
-    """(status, JSON reply) of one HTTP request; an error status is
-    returned, not raised."""
+def http_call(port, method, path, body=None, timeout_s=20.0, auth=None):
+    """(status, JSON reply) of one HTTP request, with Basic credentials
+    when `auth` is (user, password) (ADMIN_AUTH for the admin API); an
+    error status is returned, not raised."""
     import json
     import urllib.error
     import urllib.request
+    headers = {"Content-Type": "application/json"}
+    if auth is not None:
+        headers["Authorization"] = basic_auth(auth)
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
                                  data=None if body is None else body.encode(),
-                                 headers={"Content-Type": "application/json"})
+                                 headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as r:
             return r.status, json.loads(r.read().decode())

@@ -9,7 +9,7 @@ import time
 import unittest
 
 import ctest_main
-from coordd_harness import Coordd, four_letter
+from coordd_harness import ADMIN_AUTH, Coordd, basic_auth, four_letter
 
 try:
     from kazoo.client import KazooClient
@@ -151,9 +151,18 @@ class KazooAgainstCoordd(WithCoordd):
 
 class HttpApi(WithCoordd):
 
-    def http(self, method, path, body=None):
+    def http(self, method, path, body=None, auth=None):
+        # A POST is JSON (the admin API); a PUT's body is raw data, never
+        # one of the types a page may send across sites (urllib's default
+        # is a form).
+        headers = {}
+        if body is not None:
+            headers["Content-Type"] = ("application/json" if method == "POST"
+                                       else "application/octet-stream")
+        if auth is not None:
+            headers["Authorization"] = basic_auth(auth)
         req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.server.http_port, path),
-                                     data=body, method=method)
+                                     data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=WAIT_S) as r:
                 return r.status, r.read()
@@ -213,16 +222,21 @@ class HttpApi(WithCoordd):
         self.assertEqual(me["client_address"], "127.0.0.1:%d" % self.server.port)
         status, body = self.http("GET", "/v1/cluster/members")
         self.assertEqual([m["id"] for m in json.loads(body)["members"]], [st["node_id"]])
+        # Changes need the super user (http_auth_test covers the refusals).
+        self.assertEqual(self.http("POST", "/v1/cluster/transfer-leader", b'{"id": 7}')[0], 401)
         status, body = self.http("POST", "/v1/cluster/members",
-                                 json.dumps({"id": 2, "peer_address": "127.0.0.1:1"}).encode())
+                                 json.dumps({"id": 2, "peer_address": "127.0.0.1:1"}).encode(),
+                                 auth=ADMIN_AUTH)
         self.assertEqual((status, json.loads(body)["error"]), (501, "ReconfigDisabled"))
-        status, body = self.http("POST", "/v1/cluster/transfer-leader", b'{"id": 7}')
+        status, body = self.http("POST", "/v1/cluster/transfer-leader", b'{"id": 7}',
+                                 auth=ADMIN_AUTH)
         self.assertEqual(status, 404)
         status, body = self.http("POST", "/v1/cluster/transfer-leader",
-                                 json.dumps({"id": st["node_id"]}).encode())
+                                 json.dumps({"id": st["node_id"]}).encode(), auth=ADMIN_AUTH)
         self.assertEqual(status, 200, body)
-        self.assertEqual(self.http("DELETE", "/v1/cluster/members/abc")[0], 400)
-        self.assertEqual(self.http("POST", "/v1/cluster/members", b"[1]")[0], 400)
+        self.assertEqual(self.http("DELETE", "/v1/cluster/members/abc", auth=ADMIN_AUTH)[0], 400)
+        self.assertEqual(self.http("POST", "/v1/cluster/members", b"[1]", auth=ADMIN_AUTH)[0],
+                         400)
         self.assertEqual(self.http("PUT", "/v1/cluster/status", b"")[0], 405)
 
 

@@ -98,6 +98,29 @@ HttpReply error_reply(int status, ErrorCode code, std::string message) {
   return r;
 }
 
+// The identities a request acts with: ip:<caller address> and, with Basic
+// credentials, the digest identity they name, as `addauth digest` adds it
+// (the super user's too when it is the super digest). Forwarding headers
+// (X-Forwarded-For, X-Real-IP) never count: the address is the socket's.
+znode::Caller caller_of(const HttpRequest& req, const std::optional<BasicCredentials>& creds,
+                        const core::Replica& replica) {
+  znode::Caller caller{SessionId(0), {Id{"ip", req.peer_ip}}};
+  if (creds) {
+    const std::string digest = core::digest_of(creds->auth());
+    caller.identities.push_back(Id{"digest", digest});
+    const std::string& super_digest = replica.config().super_digest;
+    if (!super_digest.empty() && digest == super_digest)
+      caller.identities.push_back(Id{"super", ""});
+  }
+  return caller;
+}
+
+// A refusal for want of permission, counted.
+HttpReply no_auth_reply(HttpMetrics& metrics, std::string message) {
+  ++metrics.auth_failures.forbidden;
+  return error_reply(403, ErrorCode::NoAuth, std::move(message));
+}
+
 // Decodes %XX escapes in a URL path; false on a malformed escape.
 bool url_decode(std::string_view in, std::string& out) {
   out.clear();
@@ -161,6 +184,21 @@ HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& s
   counter("coord_packets_sent_total", "Client frames sent.", s.packets_sent);
   counter("coord_entries_applied_total", "Log entries applied.", s.requests_applied);
   counter("coord_http_requests_total", "HTTP requests served.", metrics.requests);
+  {
+    const HttpAuthFailures& f = metrics.auth_failures;
+    os << "# HELP coord_http_auth_failures_total HTTP requests refused for their identity or "
+          "origin: unauthenticated 401, forbidden and origin 403, malformed 400, host 421, "
+          "content_type 415.\n# TYPE coord_http_auth_failures_total counter\n";
+    const std::pair<std::string_view, std::uint64_t> reasons[] = {
+        {"unauthenticated", f.unauthenticated},
+        {"forbidden", f.forbidden},
+        {"malformed", f.malformed},
+        {"host", f.host},
+        {"origin", f.origin},
+        {"content_type", f.content_type}};
+    for (const auto& [reason, n] : reasons)
+      os << "coord_http_auth_failures_total{reason=\"" << reason << "\"} " << n << '\n';
+  }
   gauge("coord_is_leader", "1 while this server leads the cluster.",
         raft.role == consensus::Role::Leader ? 1 : 0);
   gauge("coord_leader_id", "The leader this server knows (0: none).", raft.leader.value());
@@ -288,6 +326,29 @@ std::optional<std::int32_t> version_param(std::string_view query) {
   return -1;
 }
 
+// Whether `query` holds the bare flag `name` (as in `?children&acl`).
+bool query_flag(std::string_view query, std::string_view name) {
+  for (std::size_t start = 0; start <= query.size();) {
+    const std::size_t end = std::min(query.find('&', start), query.size());
+    if (query.substr(start, end - start) == name) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+// The hosts of the membership's peer and client addresses, and of the
+// configured peers: names this server may be reached by.
+std::vector<std::string> member_hosts(const core::Replica& replica, const HttpCluster& cluster) {
+  std::vector<std::string> hosts;
+  for (const core::Member& m : replica.membership().members) {
+    if (!m.peer.host.empty()) hosts.push_back(m.peer.host);
+    if (m.client) hosts.push_back(m.client->host);
+  }
+  for (const auto& [id, address] : cluster.peers)
+    hosts.push_back(address.host);
+  return hosts;
+}
+
 HttpReply stat_reply(int status, const std::string& path, const Stat& stat) {
   return HttpReply{status, "application/json",
                    json{{"path", path}, {"stat", stat_json(stat)}}.dump() + "\n"};
@@ -301,35 +362,42 @@ HttpReply refused_reply(const Status& st) {
   return error_reply(503, st.code(), std::string(st.message()));
 }
 
-void put_znode(RestClients& rest, std::string ip, std::string path, std::string data,
-               std::int32_t version, int attempts_left, HttpDone done) {
+// A znode request's error; NoAuth is counted.
+HttpReply znode_error(HttpMetrics& metrics, ErrorCode err, const std::string& path) {
+  if (err == ErrorCode::NoAuth) ++metrics.auth_failures.forbidden;
+  ++metrics.errors;
+  return error_reply(http_status_of(err), err, path);
+}
+
+void put_znode(RestClients& rest, HttpMetrics& metrics, RestCaller who, std::string path,
+               std::string data, std::int32_t version, int attempts_left, HttpDone done) {
   namespace pr = coord::protocol;
-  auto on_set = [&rest, ip, path, data, version, attempts_left, done](
+  auto on_set = [&rest, &metrics, who, path, data, version, attempts_left, done](
                     ErrorCode err, const pr::ResponseBody& body) {
     if (err == ErrorCode::Ok) {
       return done(stat_reply(200, path, std::get<pr::SetDataResponse>(body).stat));
     }
     if (err != ErrorCode::NoNode || version != -1 || attempts_left == 0) {
-      return done(error_reply(http_status_of(err), err, path));
+      return done(znode_error(metrics, err, path));
     }
-    auto on_create = [&rest, ip, path, data, attempts_left, done](ErrorCode cerr,
-                                                                  const pr::ResponseBody& cbody) {
+    auto on_create = [&rest, &metrics, who, path, data, attempts_left, done](
+                         ErrorCode cerr, const pr::ResponseBody& cbody) {
       if (cerr == ErrorCode::Ok) {
         const auto& r = std::get<pr::Create2Response>(cbody);
         return done(stat_reply(201, r.path, r.stat));
       }
       if (cerr == ErrorCode::NodeExists) {
         // Created meanwhile by someone else: set it after all.
-        return put_znode(rest, ip, path, data, -1, attempts_left - 1, done);
+        return put_znode(rest, metrics, who, path, data, -1, attempts_left - 1, done);
       }
-      done(error_reply(http_status_of(cerr), cerr, path));
+      done(znode_error(metrics, cerr, path));
     };
-    Status st = rest.call(ip, pr::OpCode::Create2,
+    Status st = rest.call(who, pr::OpCode::Create2,
                           pr::CreateRequest{path, data, open_acl_unsafe(), CreateMode::Persistent},
                           on_create);
     if (!st.ok()) done(refused_reply(st));
   };
-  Status st = rest.call(ip, pr::OpCode::SetData, pr::SetDataRequest{path, data, version}, on_set);
+  Status st = rest.call(who, pr::OpCode::SetData, pr::SetDataRequest{path, data, version}, on_set);
   if (!st.ok()) done(refused_reply(st));
 }
 
@@ -493,8 +561,31 @@ void reconfig(const HttpCluster& cluster, const std::string& ip, protocol::Recon
   if (!st.ok()) done(refused_reply(st));
 }
 
+// Whether the caller may change the server: the super user, or ADMIN on
+// /zookeeper/config for its identities (the ACL ZooKeeper guards reconfig
+// with; world may only read it by default). A refusal is 401 asking for
+// Basic credentials when none came, 403 when those given fall short.
+std::optional<HttpReply> admin_refusal(const znode::Caller& caller, bool has_credentials,
+                                       const core::Replica& replica, HttpMetrics& metrics) {
+  if (caller.is_super() || replica.tree().allows("/zookeeper/config", caller, perm::admin)) {
+    return std::nullopt;
+  }
+  if (!has_credentials) {
+    ++metrics.auth_failures.unauthenticated;
+    HttpReply r = error_reply(401, ErrorCode::NoAuth,
+                              "the admin API needs the super user or ADMIN on /zookeeper/config: "
+                              "send HTTP Basic credentials");
+    r.www_authenticate = "Basic realm=\"coord\"";
+    return r;
+  }
+  return no_auth_reply(metrics,
+                       "these credentials have neither the super user nor ADMIN on "
+                       "/zookeeper/config");
+}
+
 void handle_cluster(const HttpRequest& req, std::string_view path, const core::Replica& replica,
                     const std::string& self_client_address, const HttpCluster& cluster,
+                    const znode::Caller& caller, bool has_credentials, HttpMetrics& metrics,
                     const HttpDone& done) {
   const consensus::RaftStatus st = replica.raft_status();
   if (path == "/v1/cluster" || path == "/v1/cluster/status") {
@@ -514,6 +605,12 @@ void handle_cluster(const HttpRequest& req, std::string_view path, const core::R
   if (members_path && req.method == "GET") {
     json out{{"members", members_json(replica, st, cluster, self_client_address)}};
     return done(HttpReply{200, "application/json", out.dump() + "\n"});
+  }
+  // Everything else that is not a GET changes the server.
+  if (req.method != "GET") {
+    if (auto refused = admin_refusal(caller, has_credentials, replica, metrics)) {
+      return done(std::move(*refused));
+    }
   }
   std::string why;
   if (members_path) {
@@ -590,20 +687,74 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
   const std::string_view path = target.substr(0, q);
   const std::string_view query = q == std::string::npos ? "" : target.substr(q + 1);
 
+  // The guards, before anything is read or changed. A page whose name
+  // resolves to this server (DNS rebinding) still sends its own name.
+  if (!host_allowed(cluster.guard, req.host, member_hosts(replica, cluster))) {
+    ++metrics.errors;
+    ++metrics.auth_failures.host;
+    return done(error_reply(
+        421, ErrorCode::BadArguments,
+        "Host '" + req.host + "' is not a name this server answers to (--http-allowed-hosts)"));
+  }
+  std::optional<BasicCredentials> creds;
+  if (req.has_authorization) {
+    auto parsed = parse_basic_authorization(req.authorization);
+    if (!parsed.ok()) {
+      ++metrics.errors;
+      ++metrics.auth_failures.malformed;
+      return done(error_reply(400, ErrorCode::BadArguments,
+                              "Authorization: " + std::string(parsed.status().message())));
+    }
+    creds = std::move(parsed).value();
+  }
+  const bool changes = req.method == "PUT" || req.method == "POST" || req.method == "DELETE";
+  if (changes) {
+    // A page may send a POST with one of the CORS "simple" types, or with
+    // no type at all, to any site without a preflight; PUT and DELETE
+    // always need one, which this server never grants.
+    const bool content_refused =
+        req.method == "POST" ? !is_json_content_type(req.content_type)
+                             : is_cors_simple_content_type(req.content_type) && !req.custom_header;
+    if (content_refused) {
+      ++metrics.errors;
+      ++metrics.auth_failures.content_type;
+      return done(error_reply(
+          415, ErrorCode::BadArguments,
+          req.method == "POST"
+              ? "a POST needs Content-Type: application/json"
+              : "Content-Type '" + req.content_type +
+                    "' is refused on a change (a browser sends it across sites); use "
+                    "application/octet-stream or application/json, or send X-Coord-Request"));
+    }
+    if (!req.origin.empty() && !origin_allowed(cluster.guard, req.origin, req.host, req.secure)) {
+      ++metrics.errors;
+      ++metrics.auth_failures.origin;
+      return done(error_reply(
+          403, ErrorCode::NoAuth,
+          "Origin '" + req.origin + "' is neither this server nor in --http-allowed-origins"));
+    }
+  }
+  const znode::Caller caller = caller_of(req, creds, replica);
+
   if (path == "/healthz") return done(HttpReply{200, "text/plain", "ok\n"});
   if (path == "/readyz") {
+    const std::string warning =
+        cluster.guard.credentials_in_clear
+            ? "warning: HTTP Basic credentials are accepted in clear on a non-loopback address\n"
+            : "";
     if (const auto& ro = replica.read_only()) {
-      return done(HttpReply{
-          503, "text/plain",
-          "read-only: " + std::string(core::to_string(ro->reason)) + ": " + ro->detail + "\n"});
+      return done(HttpReply{503, "text/plain",
+                            "read-only: " + std::string(core::to_string(ro->reason)) + ": " +
+                                ro->detail + "\n" + warning});
     }
     if (!replica.ready()) {
-      return done(HttpReply{503, "text/plain", "no leader or applying the log\n"});
+      return done(HttpReply{503, "text/plain", "no leader or applying the log\n" + warning});
     }
-    return done(HttpReply{200, "text/plain", "ready\n"});
+    return done(HttpReply{200, "text/plain", "ready\n" + warning});
   }
   if (path.starts_with("/v1/cluster/") || path == "/v1/cluster") {
-    return handle_cluster(req, path, replica, self_client_address, cluster, done);
+    return handle_cluster(req, path, replica, self_client_address, cluster, caller,
+                          creds.has_value(), metrics, done);
   }
   if (path == "/metrics") {
     if (req.method != "GET") return done(error_reply(405, ErrorCode::BadArguments, "use GET"));
@@ -626,20 +777,19 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
     ++metrics.errors;
     return done(error_reply(400, ErrorCode::BadArguments, "version must be an integer >= -1"));
   }
+  const RestCaller who{req.peer_ip, creds ? creds->auth() : std::string()};
 
   if (req.method == "PUT") {
     if (req.body.size() > limits::znode_data_bytes_max) {
       ++metrics.errors;
       return done(error_reply(413, ErrorCode::BadArguments, "data over 1 MiB"));
     }
-    return put_znode(rest, req.peer_ip, znode, req.body, *version, 1, std::move(done));
+    return put_znode(rest, metrics, who, znode, req.body, *version, 1, std::move(done));
   }
   if (req.method == "DELETE") {
-    Status st = rest.call(req.peer_ip, pr::OpCode::Delete, pr::DeleteRequest{znode, *version},
-                          [znode, done](ErrorCode err, const pr::ResponseBody&) {
-                            if (err != ErrorCode::Ok) {
-                              return done(error_reply(http_status_of(err), err, znode));
-                            }
+    Status st = rest.call(who, pr::OpCode::Delete, pr::DeleteRequest{znode, *version},
+                          [znode, done, &metrics](ErrorCode err, const pr::ResponseBody&) {
+                            if (err != ErrorCode::Ok) return done(znode_error(metrics, err, znode));
                             done(HttpReply{200, "application/json",
                                            json{{"path", znode}, {"deleted", true}}.dump() + "\n"});
                           });
@@ -651,12 +801,9 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
     return done(error_reply(405, ErrorCode::BadArguments, "use GET, PUT or DELETE"));
   }
 
-  const znode::Caller caller{SessionId(0), {Id{"ip", req.peer_ip}}};
+  // Checked as getData would be: READ on the node for these identities.
   auto v = replica.tree().get_data(znode, caller);
-  if (!v.ok()) {
-    ++metrics.errors;
-    return done(error_reply(http_status_of(v.code()), v.code(), znode));
-  }
+  if (!v.ok()) return done(znode_error(metrics, v.code(), znode));
   json out{{"path", znode}, {"stat", stat_json(v->stat)}};
   if (!v->data) {
     out["data"] = nullptr;
@@ -666,13 +813,22 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
     out["data"] = nullptr;
     out["data_base64"] = base64(*v->data);
   }
-  if (query == "children" || query.starts_with("children&") ||
-      query.find("&children") != std::string_view::npos) {
+  if (query_flag(query, "children")) {
     auto ch = replica.tree().get_children(znode, caller);
     if (ch.ok()) {
       std::vector<std::string> names(ch->children.begin(), ch->children.end());
       std::sort(names.begin(), names.end());
       out["children"] = names;
+    }
+  }
+  if (query_flag(query, "acl")) {
+    // As getACL answers: digest hashes shown only to who has ADMIN.
+    auto acl = replica.tree().get_acl(znode, caller);
+    if (acl.ok()) {
+      json list = json::array();
+      for (const Acl& a : acl->acl)
+        list.push_back(json{{"perms", a.perms}, {"scheme", a.id.scheme}, {"id", a.id.id}});
+      out["acl"] = std::move(list);
     }
   }
   done(HttpReply{200, "application/json", out.dump() + "\n"});

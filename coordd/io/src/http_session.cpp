@@ -46,6 +46,16 @@ void HttpSession::dispatch() {
   r.target = std::string(req_.target());
   r.body = req_.body();
   r.peer_ip = peer_ip_;
+  // What the guards read (http_guard.h). X-Forwarded-For and X-Real-IP
+  // are never read: the caller is the socket's address.
+  r.host = std::string(req_[http::field::host]);
+  r.origin = std::string(req_[http::field::origin]);
+  r.content_type = std::string(req_[http::field::content_type]);
+  if (auto a = req_.find(http::field::authorization); a != req_.end()) {
+    r.has_authorization = true;
+    r.authorization = std::string(a->value());
+  }
+  r.custom_header = req_.find("X-Coord-Request") != req_.end();
   // Answering may take a while (a write waits for its log entry): the
   // idle limit applies again only to writing the reply.
   stream_.expires_never();
@@ -72,6 +82,9 @@ void HttpSession::write(const HttpReply& reply) {
       static_cast<http::status>(reply.status), req_.version());
   res->set(http::field::server, "coordd");
   res->set(http::field::content_type, reply.content_type);
+  if (!reply.www_authenticate.empty()) {
+    res->set(http::field::www_authenticate, reply.www_authenticate);
+  }
   res->keep_alive(req_.keep_alive());
   res->body() = reply.body;
   res->prepare_payload();

@@ -10,11 +10,16 @@ namespace pr = coord::protocol;
 
 }  // namespace
 
+std::string RestCaller::key() const {
+  if (digest_auth.empty()) return ip;
+  return ip + " " + core::digest_of(digest_auth);
+}
+
 void RestClient::start() {
   COORD_ASSERT(!opened_, "a REST client opens once");
   opened_ = true;
   opened_ms_ = last_used_ms_ = clock_.steady_ms().value();
-  replica_.connection_opened(id_, ip_, clock_.steady_ms(), clock_.wall_ms());
+  replica_.connection_opened(id_, caller_.ip, clock_.steady_ms(), clock_.wall_ms());
   if (super_user_) replica_.grant_super(id_);
   pr::ConnectRequest req;
   req.timeout_ms = limits::rest_session_timeout_ms;
@@ -60,6 +65,14 @@ void RestClient::on_output(const core::ConnectionOutput& out) {
       auto resp = pr::decode_connect_response(cut.payload);
       if (resp.ok() && resp->session_id.value() != 0) {
         session_ = resp->session_id;
+        if (!caller_.digest_auth.empty()) {
+          // Before any request, as a client's addauth right after it
+          // connects: the replica handles a connection's packets in order.
+          pr::Bytes auth;
+          pr::append_request_frame(auth, pr::RequestHeader{pr::xid_auth, pr::OpCode::Auth},
+                                   pr::AuthPacket{0, "digest", caller_.digest_auth});
+          replica_.bytes_received(id_, pr::ByteSpan(auth), clock_.steady_ms(), clock_.wall_ms());
+        }
         // Requests that came while the session was being opened go out in
         // their order.
         auto waiting = std::move(waiting_);
@@ -157,7 +170,7 @@ void RestClient::fail_all() {
     p.done(ErrorCode::ConnectionLoss, pr::Empty{});
 }
 
-Status RestClients::call(const std::string& ip, pr::OpCode op, const pr::RequestBody& body,
+Status RestClients::call(const RestCaller& caller, pr::OpCode op, const pr::RequestBody& body,
                          Done done) {
   {
     // The whole request must fit in one frame, as a ZooKeeper client's:
@@ -170,9 +183,10 @@ Status RestClients::call(const std::string& ip, pr::OpCode op, const pr::Request
                                                  std::to_string(limits::frame_bytes_max));
     }
   }
-  auto it = by_ip_.find(ip);
-  if (it == by_ip_.end() || it->second->finished()) {
-    if (it != by_ip_.end()) by_ip_.erase(it);
+  const std::string key = caller.key();
+  auto it = by_key_.find(key);
+  if (it == by_key_.end() || it->second->finished()) {
+    if (it != by_key_.end()) by_key_.erase(it);
     if (by_conn_.size() >= limits::rest_sessions_max) {
       // Make room: the caller unused longest gives its session up.
       RestClient* oldest = nullptr;
@@ -183,18 +197,19 @@ Status RestClients::call(const std::string& ip, pr::OpCode op, const pr::Request
       if (oldest == nullptr) {
         return Status(ErrorCode::ConnectionLoss, "every REST session is busy; try again");
       }
-      by_ip_.erase(oldest->ip());
+      if (auto b = by_key_.find(oldest->key()); b != by_key_.end() && b->second == oldest)
+        by_key_.erase(b);
       oldest->close();
       forget_finished();
       // A closing session still counts until the replica lets it go; the
       // new caller may exceed the cap by the ones closing meanwhile.
     }
-    auto client = std::make_unique<RestClient>(replica_, next_id_--, ip, clock_, super_user_);
+    auto client = std::make_unique<RestClient>(replica_, next_id_--, caller, clock_, super_user_);
     RestClient* c = client.get();
     by_conn_.emplace(c->id(), std::move(client));
-    by_ip_[ip] = c;
+    by_key_[key] = c;
     c->start();
-    it = by_ip_.find(ip);
+    it = by_key_.find(key);
   }
   it->second->call(op, body, std::move(done));
   return Status();
@@ -220,7 +235,7 @@ void RestClients::tick() {
   for (RestClient* c : clients) {
     c->tick();
     if (c->idle() && !c->finished() && now - c->last_used_ms() > limits::rest_session_idle_ms_max) {
-      if (auto b = by_ip_.find(c->ip()); b != by_ip_.end() && b->second == c) by_ip_.erase(b);
+      if (auto b = by_key_.find(c->key()); b != by_key_.end() && b->second == c) by_key_.erase(b);
       c->close();
     }
   }
@@ -237,7 +252,7 @@ void RestClients::forget_finished() {
       ++it;
       continue;
     }
-    if (auto b = by_ip_.find(c->ip()); b != by_ip_.end() && b->second == c) by_ip_.erase(b);
+    if (auto b = by_key_.find(c->key()); b != by_key_.end() && b->second == c) by_key_.erase(b);
     replica_.connection_closed(c->id());
     it = by_conn_.erase(it);
   }

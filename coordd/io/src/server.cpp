@@ -581,6 +581,13 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
                                                         ~core::ConnId{0} - (core::ConnId{1} << 32),
                                                         /*super_user=*/true);
   impl->host.cluster.admin = impl->host.admin_rest.get();
+  impl->host.cluster.guard = make_http_guard(options.bind, options.http_allowed_hosts,
+                                             options.http_allowed_origins, /*tls=*/false);
+  if (impl->host.cluster.guard.credentials_in_clear) {
+    COORD_LOG_WARN("coordd", "HTTP on ", options.bind,
+                   " is plain and not loopback: Basic credentials sent to it cross the network "
+                   "in clear (/readyz says so too)");
+  }
   impl->host.http_metrics.net = &impl->net_state.counters;
   COORD_RETURN_IF_ERROR(
       impl->listen(impl->client_acceptor, options.client_port, &impl->client_port));

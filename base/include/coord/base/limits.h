@@ -187,6 +187,9 @@ inline constexpr std::size_t http_connections_max_default = 512;
 inline constexpr std::int64_t http_idle_ms_max_default = 30'000;
 // Body of one HTTP request: a znode's data and some slack.
 inline constexpr std::size_t http_body_bytes_max = znode_data_bytes_max + 64 * 1024;
+// Decoded bytes of one request's HTTP Basic credentials (user:password);
+// longer ones are refused as malformed.
+inline constexpr std::size_t http_credentials_bytes_max = 1024;
 // REST requests run in internal sessions, one per caller address, so that
 // each acts with its caller's identity. At most this many at once; one
 // unused for rest_session_idle_ms_max is closed.

@@ -42,6 +42,9 @@ struct ShellOptions {
   std::string servers = "127.0.0.1:2181";
   // host:port of coordd's admin API; "" = the first server's host, port 8080.
   std::string http;
+  // "user:password" sent as HTTP Basic credentials to the admin API (the
+  // super user, or a user with ADMIN on /zookeeper/config); "": none.
+  std::string http_user;
   bool json = false;
   // Interactive sessions print connection state changes as events.
   bool interactive = false;

@@ -7,7 +7,8 @@
 //                                writes; 503 with the reason otherwise
 //   GET /metrics                 Prometheus text
 //   GET /v1/znodes/<path>        data and stat as JSON; `?children` adds the
-//                                children's names
+//                                children's names, `?acl` the ACL (digest
+//                                hashes masked without ADMIN, as getACL)
 //   PUT /v1/znodes/<path>        the body becomes the node's data: setData,
 //                                or create (persistent, open ACL) when it is
 //                                missing; `?version=N` sets only version N
@@ -26,8 +27,9 @@
 //                                "role"} (core::member_from_json): adds the
 //                                server (reconfig, joining its line)
 //   DELETE /v1/cluster/members/N removes it (reconfig, leaving N)
-//                                Both run as the super user on a session
-//                                of their own and answer 200 with
+//                                Once the caller passed the admin check
+//                                (below), both run as the super user on
+//                                a session of their own and answer 200 with
 //                                {"version": "<hex>", "members": [...]},
 //                                the membership the reconfig led to; its
 //                                errors map to ReconfigDisabled 501,
@@ -39,11 +41,29 @@
 //                                /v1/cluster for the outcome); elsewhere
 //                                409 naming the leader
 //
+// Before routing, every request passes the guards (http_guard.h): a Host
+// the server does not answer to is 421; a malformed Authorization header
+// 400; a change (PUT, POST, DELETE) with a foreign Origin 403, a POST
+// that is not application/json or a PUT or DELETE with a type a page may
+// send across sites (text/plain, form, multipart) without X-Coord-Request
+// 415. Each refusal is counted in coord_http_auth_failures_total.
+//
+// Identities: every request acts with ip:<socket address> (forwarding
+// headers are never read) and, with HTTP Basic credentials, the digest
+// identity `addauth digest user:password` gives, and super when that is
+// the super digest. Reads are checked against the node's ACL as getData
+// is (403 NoAuth without READ). The admin API's changes (every non-GET on
+// /v1/cluster/...) need super or ADMIN on /zookeeper/config for those
+// identities: 401 with WWW-Authenticate when no credentials came, 403
+// when those given fall short. Its GETs, /healthz, /readyz and /metrics
+// are open. /readyz adds a warning line when credentials would cross the
+// network in clear.
+//
 // Writes go through the replica's own client pipeline (RestClients), so
-// they are log entries like any other; every request, read or write, acts
-// with the caller's identity ip:<caller address>. A PUT whose request would
-// not fit in one client frame (frame_bytes_max: data of exactly 1 MiB does
-// not) is answered 413; a write that cannot get a session in time 503.
+// they are log entries like any other, on a session per caller address
+// and credentials. A PUT whose request would not fit in one client frame
+// (frame_bytes_max: data of exactly 1 MiB does not) is answered 413; a
+// write that cannot get a session in time 503.
 // Errors are JSON objects {"error": "<ZooKeeper error name>", "code": n,
 // "message": "..."} with a fitting HTTP status.
 // Thread safety: the core thread only (it reads the replica).
@@ -55,6 +75,7 @@
 #include <string>
 
 #include "coord/core/replica.h"
+#include "coord/io/http_guard.h"
 #include "coord/io/peer_transport.h"
 #include "coord/io/raft_storage.h"
 #include "coord/io/rest_client.h"
@@ -65,13 +86,30 @@ struct HttpRequest {
   std::string method;
   std::string target;  // path and query, as sent
   std::string body;
-  std::string peer_ip;
+  std::string peer_ip;  // the socket's; forwarding headers are never read
+  // Headers the guards read (http_guard.h); empty when not sent.
+  std::string host;
+  std::string origin;
+  std::string content_type;
+  std::string authorization;
+  bool has_authorization = false;
+  // X-Coord-Request was sent: a browser sends no custom header across
+  // sites without a preflight, which this server never grants.
+  bool custom_header = false;
+  // Came over TLS (the Origin's scheme is then https).
+  bool secure = false;
 };
 
 struct HttpReply {
+  HttpReply() = default;
+  HttpReply(int status_, std::string content_type_, std::string body_)
+      : status(status_), content_type(std::move(content_type_)), body(std::move(body_)) {}
+
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Sent as WWW-Authenticate when not empty (401).
+  std::string www_authenticate;
 };
 
 // What the network thread counts, read by /metrics on the core thread.
@@ -86,9 +124,21 @@ struct NetCounters {
   std::atomic<std::uint64_t> closed_silent{0};        // no frame for too long
 };
 
+// Requests refused by the guards or for want of permission, by reason
+// (coord_http_auth_failures_total{reason=...}).
+struct HttpAuthFailures {
+  std::uint64_t unauthenticated = 0;  // 401: the admin API without credentials
+  std::uint64_t forbidden = 0;        // 403: NoAuth with the identities given
+  std::uint64_t malformed = 0;        // 400: an Authorization header that does not parse
+  std::uint64_t host = 0;             // 421: a Host this server does not answer to
+  std::uint64_t origin = 0;           // 403: a foreign Origin on a state change
+  std::uint64_t content_type = 0;     // 415: a body type a page could send cross-site
+};
+
 struct HttpMetrics {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;
+  HttpAuthFailures auth_failures;
   const NetCounters* net = nullptr;
 };
 
@@ -104,6 +154,8 @@ struct HttpCluster {
   // Super-user sessions for the reconfigs of the admin API (never the
   // callers' own REST sessions); null: those requests are answered 503.
   RestClients* admin = nullptr;
+  // Host, Origin and content-type checks (--http-allowed-hosts, ...).
+  HttpGuardConfig guard;
 };
 
 // Answers `req`; `done` runs once, possibly later (after a write applied).

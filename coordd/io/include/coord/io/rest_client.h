@@ -3,16 +3,17 @@
 // write (log entry, apply-time validation, watches fired) and nothing in the
 // replica knows about HTTP.
 //
-// A write acts with the identity of the HTTP caller, ip:<caller address>,
-// as a ZooKeeper client connecting from that address would: each caller
-// address gets its own connection and session, opened on its first write
-// (one log entry), kept alive with pings while it is used and closed when
-// unused for rest_session_idle_ms_max. ACLs are checked at apply time against
-// the identities the command carries, so a write forwarded to a leader is
-// checked as its caller too. At most rest_sessions_max such sessions exist;
-// a new caller beyond them takes the place of the one unused longest, or is
-// refused while all are busy. The REST API takes no credentials: nodes whose
-// ACLs name digest users are written through a ZooKeeper client.
+// A write acts with the identities of the HTTP caller: ip:<caller address>,
+// as a ZooKeeper client connecting from that address would, and, when the
+// request carried HTTP Basic credentials, the digest identity they name,
+// added with an auth packet as `addauth digest user:password` adds it. Each
+// caller (address and credentials together) gets its own connection and
+// session, opened on its first write (one log entry), kept alive with pings
+// while it is used and closed when unused for rest_session_idle_ms_max. ACLs are checked at apply
+// time against the identities the command carries, so a write forwarded to a leader is checked as
+// its caller too. At most rest_sessions_max such sessions exist; a new caller beyond them takes the
+// place of the one unused longest, or is refused while all are busy. The credentials live in memory
+// only, with the session they opened.
 //
 // The admin API keeps a RestClients of its own whose connections the
 // replica treats as the super user (Replica::grant_super), for the
@@ -37,19 +38,34 @@
 
 namespace coord::io {
 
-// One internal connection and its session, acting as one caller address.
+// Who a REST request acts as.
+struct RestCaller {
+  std::string ip;
+  // "user:password" from HTTP Basic credentials; empty: none.
+  std::string digest_auth;
+  // What tells callers apart: the address and the digest identity.
+  std::string key() const;
+};
+
+// One internal connection and its session, acting as one caller.
 class RestClient {
  public:
   using Done = std::function<void(ErrorCode, const protocol::ResponseBody&)>;
 
   // A `super_user` client's connection acts as the super user
   // (Replica::grant_super), for the admin API's reconfigs.
-  RestClient(core::Replica& replica, core::ConnId id, std::string ip, const Clock& clock,
+  RestClient(core::Replica& replica, core::ConnId id, RestCaller caller, const Clock& clock,
              bool super_user = false)
-      : replica_(replica), id_(id), ip_(std::move(ip)), clock_(clock), super_user_(super_user) {}
+      : replica_(replica),
+        id_(id),
+        caller_(std::move(caller)),
+        key_(caller_.key()),
+        clock_(clock),
+        super_user_(super_user) {}
 
   core::ConnId id() const { return id_; }
-  const std::string& ip() const { return ip_; }
+  const std::string& ip() const { return caller_.ip; }
+  const std::string& key() const { return key_; }
   bool connected() const { return session_.value() != 0 && !closed_; }
   // The replica closed the connection: the owner forgets this client.
   bool finished() const { return closed_; }
@@ -89,7 +105,8 @@ class RestClient {
 
   core::Replica& replica_;
   core::ConnId id_;
-  std::string ip_;
+  RestCaller caller_;
+  std::string key_;
   const Clock& clock_;
   bool super_user_ = false;
   bool opened_ = false;
@@ -105,7 +122,7 @@ class RestClient {
   std::map<std::int32_t, Pending> pending_;
 };
 
-// The REST API's sessions, one per caller address.
+// The REST API's sessions, one per caller (address and credentials).
 class RestClients {
  public:
   using Done = RestClient::Done;
@@ -122,8 +139,12 @@ class RestClients {
   // `done` does not run and the status says why: BadArguments when the
   // request does not fit in one frame (frame_bytes_max), ConnectionLoss when
   // every REST session is busy. Otherwise `done` runs exactly once.
-  Status call(const std::string& ip, protocol::OpCode op, const protocol::RequestBody& body,
+  Status call(const RestCaller& caller, protocol::OpCode op, const protocol::RequestBody& body,
               Done done);
+  Status call(const std::string& ip, protocol::OpCode op, const protocol::RequestBody& body,
+              Done done) {
+    return call(RestCaller{ip, {}}, op, body, std::move(done));
+  }
   bool owns(core::ConnId id) const { return by_conn_.contains(id); }
   void on_output(const core::ConnectionOutput& out);
   void tick();
@@ -136,8 +157,8 @@ class RestClients {
   const Clock& clock_;
   core::ConnId next_id_;
   bool super_user_ = false;
-  int depth_ = 0;                             // > 0 while a client's callbacks run
-  std::map<std::string, RestClient*> by_ip_;  // the client taking new calls
+  int depth_ = 0;                              // > 0 while a client's callbacks run
+  std::map<std::string, RestClient*> by_key_;  // the client taking new calls
   std::unordered_map<core::ConnId, std::unique_ptr<RestClient>> by_conn_;  // every client
 };
 

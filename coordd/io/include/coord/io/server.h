@@ -51,6 +51,12 @@ struct ServerOptions {
   // A new connection's whole handshake frame must arrive within this.
   std::int64_t handshake_ms_max = limits::connection_handshake_ms_max_default;
   std::int64_t http_idle_ms_max = limits::http_idle_ms_max_default;
+  // Host names HTTP requests may name besides the built-in ones and the
+  // membership's, comma-separated; "*" turns the Host check off.
+  std::string http_allowed_hosts;
+  // Origins (scheme://host[:port]) a state-changing request may come from
+  // besides the server's own, comma-separated; "*": any.
+  std::string http_allowed_origins;
   // Unread output of all client connections together.
   std::size_t unread_output_bytes_max = limits::connections_outbound_bytes_total_max_default;
   core::ReplicaConfig replica;
