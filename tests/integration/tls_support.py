@@ -48,7 +48,7 @@ class Pki:
              "-days", "30", "-out", name + ".pem", cwd=self.dir)
         return name
 
-    def make_cert(self, name, subject, ca=None, server=False, start=None, end=None):
+    def make_cert(self, name, subject, ca=None, server=False, start=None, end=None, san=True):
         """A certificate for `subject` signed by `ca` (default: the CA), with
         IP 127.0.0.1 and localhost as its names when `server`. `start` and
         `end` (YYYYMMDDHHMMSSZ) set its validity instead of 30 days from now."""
@@ -60,8 +60,9 @@ class Pki:
         with open(ext, "w") as f:
             f.write("basicConstraints=CA:FALSE\n")
             if server:
-                f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                        "extendedKeyUsage=serverAuth,clientAuth\n")
+                if san:
+                    f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+                f.write("extendedKeyUsage=serverAuth,clientAuth\n")
             else:
                 f.write("extendedKeyUsage=clientAuth\n")
         self._serial += 1
@@ -107,8 +108,9 @@ class TlsCoordd(h.Coordd):
     """coordd with a secure client port (and optionally no plain one), ready
     once a TLS connection answers ruok."""
 
-    def __init__(self, pki, extra_args=(), plain=False, **kw):
+    def __init__(self, pki, extra_args=(), plain=False, check_hostname=True, **kw):
         self.pki = pki
+        self.check_hostname = check_hostname
         self.plain = plain
         # --client-port 0 with a secure port: no plain port at all.
         super().__init__(extra_args=list(extra_args), client_port=0, **kw)
@@ -118,6 +120,7 @@ class TlsCoordd(h.Coordd):
 
     def client_context(self, cert=None, ca=None):
         ctx = ssl.create_default_context(cafile=self.pki.cert(ca or self.pki.ca))
+        ctx.check_hostname = self.check_hostname
         if cert:
             ctx.load_cert_chain(self.pki.cert(cert), self.pki.key(cert))
         return ctx
