@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"none", "want", "need"}))
       ->capture_default_str();
   app.add_flag("--http-tls", o.tls.http_tls, "Serve HTTPS on --http-port, with the --tls-* files");
+  app.add_flag("--peer-tls", o.tls.peer_tls,
+               "Mutual TLS between the servers of the cluster: each presents --tls-cert-file and "
+               "requires a certificate that chains to --tls-ca-file (the cluster's CA); use it "
+               "on every server");
   app.add_option("--http-port", o.http_port, "HTTP port: health, metrics, REST (0: any free port)")
       ->capture_default_str();
   app.add_option("--data-dir", o.data_dir, "Directory for the log and snapshots")

@@ -120,7 +120,8 @@ TEST(TlsOptionsCheck, RefusesWhatCannotWork) {
   o.files.key_file = "k.pem";
   auto unused = check_tls_options(o, 2181);
   EXPECT_EQ(unused.code(), ErrorCode::BadArguments);
-  EXPECT_NE(unused.message().find("--secure-client-port or --http-tls"), std::string::npos);
+  EXPECT_NE(unused.message().find("--secure-client-port, --http-tls or --peer-tls"),
+            std::string::npos);
 
   o.secure_client_port = 2281;
   EXPECT_TRUE(check_tls_options(o, 2181).ok());
@@ -132,6 +133,14 @@ TEST(TlsOptionsCheck, RefusesWhatCannotWork) {
   EXPECT_NE(no_ca.message().find("--tls-ca-file"), std::string::npos);
   o.files.ca_file = "ca.pem";
   EXPECT_TRUE(check_tls_options(o, 2181).ok());
+
+  TlsOptions peers_only;
+  peers_only.peer_tls = true;
+  peers_only.files = o.files;
+  peers_only.files.ca_file.clear();
+  peers_only.files.client_auth = TlsClientAuth::None;
+  EXPECT_NE(check_tls_options(peers_only, 2181).message().find("--peer-tls needs --tls-ca-file"),
+            std::string::npos);
 
   TlsOptions https_only;
   https_only.http_tls = true;
@@ -179,7 +188,7 @@ TEST_F(TlsFilesTest, RefusesMissingAndMalformedFiles) {
 }
 
 TEST_F(TlsFilesTest, AFailedReloadKeepsTheContext) {
-  auto server = TlsServer::create(files_, valid_now_);
+  auto server = TlsServer::create(files_, /*peers=*/false, valid_now_);
   ASSERT_TRUE(server.ok()) << server.status();
   auto before = (*server)->current();
   // Still the same files, but now past their validity.

@@ -335,7 +335,7 @@ class RefusedAtStart(unittest.TestCase):
     def test_files_without_a_tls_listener(self):
         line = self.refused(["--tls-cert-file", self.pki.cert("server"),
                              "--tls-key-file", self.pki.key("server")])
-        self.assertIn("--secure-client-port or --http-tls", line)
+        self.assertIn("--secure-client-port, --http-tls or --peer-tls", line)
 
 
 class Https(unittest.TestCase):
@@ -370,6 +370,49 @@ class Https(unittest.TestCase):
                 self.assertIn("over tls", out.stdout)
         finally:
             server.cleanup()
+            pki.cleanup()
+
+
+@unittest.skipIf(KAZOO_MISSING, KAZOO_MISSING)
+class PeerTls(unittest.TestCase):
+    """Three servers with --peer-tls: two with certificates of the cluster's
+    CA, one with a certificate of another CA, which is refused."""
+
+    def test_peers_over_mutual_tls_refuse_a_certificate_of_another_ca(self):
+        pki = make_pki()
+        for sid in (1, 2):
+            pki.make_cert("peer%d" % sid, "/CN=coordd-%d" % sid, server=True)
+        pki.make_cert("stranger", "/CN=coordd-3", ca="other-ca", server=True)
+        cluster = h.CoorddCluster(size=3, extra_args=["--peer-tls",
+                                                      "--tls-ca-file", pki.cert(pki.ca)])
+        for sid, name in ((1, "peer1"), (2, "peer2"), (3, "stranger")):
+            cluster.args_of[sid] = ["--tls-cert-file", pki.cert(name),
+                                    "--tls-key-file", pki.key(name)]
+        zks = []
+        try:
+            cluster.start()
+            leader = cluster.wait_leader(among=(1, 2))
+            self.assertIn(leader, (1, 2))
+            self.assertIn("peers over mutual TLS", cluster.log(1))
+            # A write through one server is read through the other: the log
+            # travelled between them over TLS.
+            for sid in (1, 2):
+                zk = KazooClient(hosts="127.0.0.1:%d" % cluster.port(sid), timeout=10.0)
+                zk.start(timeout=WAIT_S)
+                zks.append(zk)
+            zks[0].create("/over-peer-tls", b"replicated")
+            zks[1].sync("/over-peer-tls")
+            self.assertEqual(zks[1].get("/over-peer-tls")[0], b"replicated")
+            # The stranger is refused on both sides, and the refusals logged.
+            cluster.wait("the stranger's refusal logged",
+                         lambda: "TLS handshake failed" in cluster.log(1) + cluster.log(2)
+                         and "TLS handshake failed" in cluster.log(3))
+            self.assertNotIn(cluster.mode(3), ("leader", "follower"))
+            self.assertEqual(cluster.status(3)["leader_id"], 0)
+        finally:
+            for zk in zks:
+                stop(zk)
+            cluster.cleanup()
             pki.cleanup()
 
 

@@ -519,6 +519,11 @@ struct Server::Impl {
     host.membership_seen = host.replica->membership().version;
     po.peers.erase(options.replica.id);
     po.on_incoming = [this] { asio::post(core, [this] { host.peer_input(); }); };
+    if (options.tls.peer_tls) {
+      // Each new link takes the context current then: SIGHUP rotates
+      // peer certificates as it does the others.
+      po.tls = [this] { return tls->peer_current(); };
+    }
     po.on_link = [this](NodeId peer, bool up) {
       if (up) {
         COORD_LOG_INFO("coordd", "link to server ", peer, " is up");
@@ -610,7 +615,7 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
   // Before the data directory: a server whose certificate is unusable
   // does not start at all.
   if (tls_wanted(options.tls)) {
-    auto tls = TlsServer::create(options.tls.files, unix_now_s());
+    auto tls = TlsServer::create(options.tls.files, options.tls.peer_tls, unix_now_s());
     if (!tls.ok()) return tls.status();
     impl->tls = std::move(tls).value();
   }
@@ -692,8 +697,9 @@ void Server::run() {
                    m.options.tls.secure_client_port ? "ZooKeeper clients on " + m.options.bind +
                                                           ":" + std::to_string(m.secure_port)
                                                     : std::string("no secure client port"),
-                   m.options.tls.http_tls ? ", HTTPS" : ", plain HTTP", ", client certificates ",
-                   to_string(m.options.tls.files.client_auth),
+                   m.options.tls.http_tls ? ", HTTPS" : ", plain HTTP",
+                   m.options.tls.peer_tls ? ", peers over mutual TLS" : "",
+                   ", client certificates ", to_string(m.options.tls.files.client_auth),
                    m.plain_clients ? "" : "; no plain client port");
   }
   COORD_LOG_INFO("coordd", "descriptor limit ", m.fd_limit, ": up to ", m.client_cap,

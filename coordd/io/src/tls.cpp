@@ -128,7 +128,7 @@ Status check_tls_options(const TlsOptions& o, std::uint16_t client_port) {
         f.client_auth != TlsClientAuth::None) {
       return Status(ErrorCode::BadArguments,
                     "TLS files or --tls-client-auth given, but nothing uses TLS: add "
-                    "--secure-client-port or --http-tls");
+                    "--secure-client-port, --http-tls or --peer-tls");
     }
     return Status();
   }
@@ -136,6 +136,10 @@ Status check_tls_options(const TlsOptions& o, std::uint16_t client_port) {
     return Status(ErrorCode::BadArguments,
                   "TLS needs --tls-cert-file and --tls-key-file (the server's certificate and "
                   "its key)");
+  }
+  if (o.peer_tls && f.ca_file.empty()) {
+    return Status(ErrorCode::BadArguments,
+                  "--peer-tls needs --tls-ca-file: the CA of the cluster's certificates");
   }
   if (f.client_auth != TlsClientAuth::None && f.ca_file.empty()) {
     return Status(ErrorCode::BadArguments, "--tls-client-auth " +
@@ -149,8 +153,13 @@ Status check_tls_options(const TlsOptions& o, std::uint16_t client_port) {
   return Status();
 }
 
-Result<std::shared_ptr<ssl::context>> make_tls_server_context(const TlsFiles& files,
-                                                              std::int64_t now_s) {
+namespace {
+
+// Peers verify each other both ways, whatever clients are asked for.
+enum class Role { Server, Peer };
+
+Result<std::shared_ptr<ssl::context>> build_context(const TlsFiles& files, std::int64_t now_s,
+                                                    Role role) {
   ERR_clear_error();
   auto cert_pem = read_pem("--tls-cert-file", files.cert_file);
   if (!cert_pem.ok()) return cert_pem.status();
@@ -163,7 +172,9 @@ Result<std::shared_ptr<ssl::context>> make_tls_server_context(const TlsFiles& fi
     ca_pem = std::move(ca).value();
   }
 
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  // A peer context dials as well as accepts.
+  auto ctx = std::make_shared<ssl::context>(role == Role::Peer ? ssl::context::tls
+                                                               : ssl::context::tls_server);
   SSL_CTX* c = ctx->native_handle();
   SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
   SSL_CTX_set_options(
@@ -230,6 +241,11 @@ Result<std::shared_ptr<ssl::context>> make_tls_server_context(const TlsFiles& fi
     // Tells clients which CAs their certificate must chain to.
     SSL_CTX_set_client_CA_list(c, names);
   }
+  if (role == Role::Peer) {
+    if (!ca_pem) return file_error("--tls-ca-file", "(empty)", "--peer-tls needs the cluster's CA");
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    return ctx;
+  }
   switch (files.client_auth) {
     case TlsClientAuth::None:
       SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
@@ -242,6 +258,18 @@ Result<std::shared_ptr<ssl::context>> make_tls_server_context(const TlsFiles& fi
       break;
   }
   return ctx;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<ssl::context>> make_tls_server_context(const TlsFiles& files,
+                                                              std::int64_t now_s) {
+  return build_context(files, now_s, Role::Server);
+}
+
+Result<std::shared_ptr<ssl::context>> make_tls_peer_context(const TlsFiles& files,
+                                                            std::int64_t now_s) {
+  return build_context(files, now_s, Role::Peer);
 }
 
 std::string x509_subject_rfc2253(const x509_st* cert) {
@@ -266,16 +294,24 @@ std::optional<std::string> tls_peer_identity(ssl_st* s) {
   return subject;
 }
 
-Result<std::unique_ptr<TlsServer>> TlsServer::create(TlsFiles files, std::int64_t now_s) {
-  auto ctx = make_tls_server_context(files, now_s);
-  if (!ctx.ok()) return ctx.status();
-  return std::unique_ptr<TlsServer>(new TlsServer(std::move(files), std::move(ctx).value()));
+Result<std::unique_ptr<TlsServer>> TlsServer::create(TlsFiles files, bool peers,
+                                                     std::int64_t now_s) {
+  std::unique_ptr<TlsServer> s(new TlsServer(std::move(files), peers));
+  COORD_RETURN_IF_ERROR(s->reload(now_s));
+  return s;
 }
 
 Status TlsServer::reload(std::int64_t now_s) {
   auto ctx = make_tls_server_context(files_, now_s);
   if (!ctx.ok()) return ctx.status();
+  std::shared_ptr<ssl::context> peer;
+  if (peers_) {
+    auto p = make_tls_peer_context(files_, now_s);
+    if (!p.ok()) return p.status();
+    peer = std::move(p).value();
+  }
   current_ = std::move(ctx).value();
+  peer_ = std::move(peer);
   return Status();
 }
 

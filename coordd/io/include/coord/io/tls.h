@@ -59,6 +59,9 @@ struct TlsOptions {
   // The secure client port; nullopt: none (0: any free port).
   std::optional<std::uint16_t> secure_client_port;
   bool http_tls = false;
+  // Mutual TLS between the servers of a cluster, with the CA file as the
+  // cluster's own CA.
+  bool peer_tls = false;
 };
 
 // The combinations a server cannot start with, each with the flag to fix:
@@ -69,7 +72,7 @@ Status check_tls_options(const TlsOptions& options, std::uint16_t client_port);
 
 // Whether a listener needs a server context at all.
 inline bool tls_wanted(const TlsOptions& o) {
-  return o.secure_client_port.has_value() || o.http_tls;
+  return o.secure_client_port.has_value() || o.http_tls || o.peer_tls;
 }
 
 // A server context from `files`, or the first problem found, in one line
@@ -78,6 +81,12 @@ inline bool tls_wanted(const TlsOptions& o) {
 // certificate must be valid at.
 Result<std::shared_ptr<boost::asio::ssl::context>> make_tls_server_context(const TlsFiles& files,
                                                                            std::int64_t now_s);
+
+// A context for links between peers, which both dial and accept: the same
+// files, and a certificate required of the other side, verified against
+// the CA file (which must be given).
+Result<std::shared_ptr<boost::asio::ssl::context>> make_tls_peer_context(const TlsFiles& files,
+                                                                         std::int64_t now_s);
 
 // The subject of `cert` as RFC 2253 writes it (most specific name first,
 // "CN=client,O=example,C=US"), which is what ZooKeeper's x509 provider
@@ -92,23 +101,27 @@ std::optional<std::string> tls_peer_identity(ssl_st* ssl);
 // The last OpenSSL error of this thread, as text (and the queue cleared).
 std::string openssl_error_text();
 
-// The server contexts of a running server: the current one, and a reload
-// from the same files that replaces it only when the new one builds.
+// The contexts of a running server (for clients and HTTP, and with
+// `peers` for peer links), and a reload from the same files that replaces
+// them only when every one of them builds.
 class TlsServer {
  public:
-  static Result<std::unique_ptr<TlsServer>> create(TlsFiles files, std::int64_t now_s);
+  static Result<std::unique_ptr<TlsServer>> create(TlsFiles files, bool peers, std::int64_t now_s);
 
   // For a connection accepted now; the connection keeps it alive.
   std::shared_ptr<boost::asio::ssl::context> current() const { return current_; }
+  // For a peer link made now; null without `peers`.
+  std::shared_ptr<boost::asio::ssl::context> peer_current() const { return peer_; }
   // Reads the files again; on error the current context stays.
   Status reload(std::int64_t now_s);
   const TlsFiles& files() const { return files_; }
 
  private:
-  TlsServer(TlsFiles files, std::shared_ptr<boost::asio::ssl::context> ctx)
-      : files_(std::move(files)), current_(std::move(ctx)) {}
+  TlsServer(TlsFiles files, bool peers) : files_(std::move(files)), peers_(peers) {}
   TlsFiles files_;
+  bool peers_ = false;
   std::shared_ptr<boost::asio::ssl::context> current_;
+  std::shared_ptr<boost::asio::ssl::context> peer_;
 };
 
 }  // namespace coord::io
