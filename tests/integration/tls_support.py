@@ -97,11 +97,11 @@ class Pki:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def tls_args(pki, server="server", client_auth="none", secure_port=0, plain_off=True):
-    args = ["--secure-client-port", str(secure_port),
+def tls_args(pki, server="server", client_auth="none", secure_port=0):
+    """coordd's flags for a secure client port with `server`'s certificate."""
+    return ["--secure-client-port", str(secure_port),
             "--tls-cert-file", pki.cert(server), "--tls-key-file", pki.key(server),
             "--tls-ca-file", pki.cert(pki.ca), "--tls-client-auth", client_auth]
-    return args
 
 
 class TlsCoordd(h.Coordd):

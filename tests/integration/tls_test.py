@@ -3,7 +3,6 @@ with use_ssl, Python's ssl module, curl, zkCli.sh with ZooKeeper's client TLS
 properties and coordctl. Certificates are made at test time (tls_support).
 """
 
-import json
 import os
 import shutil
 import signal
@@ -475,7 +474,6 @@ class Coordctl(unittest.TestCase):
         self.assertEqual(rc, 7, out + err)
 
     def test_the_server_name_is_checked_unless_told_not_to(self):
-        work = tempfile.mkdtemp(prefix="coord-tls-noname-")
         server = TlsCoordd(self.pki, extra_args=tls_args(self.pki, server="noname"),
                            check_hostname=False)
         try:
@@ -488,7 +486,6 @@ class Coordctl(unittest.TestCase):
             self.assertEqual(rc, 0, err)
         finally:
             server.cleanup()
-            shutil.rmtree(work, ignore_errors=True)
 
 
 NETTY_EXTRA = ["/usr/share/java/netty-codec.jar", "/usr/share/java/netty-resolver.jar"]
