@@ -488,6 +488,113 @@ class Coordctl(unittest.TestCase):
             server.cleanup()
 
 
+ZK_JARS = ["/usr/share/java/zookeeper.jar", "/usr/share/java/zookeeper-jute.jar",
+           "/usr/share/java/slf4j-api.jar"]
+ZK_MISSING = ("" if shutil.which("java") and shutil.which("keytool") and COORDCTL and all(
+    os.path.exists(j) for j in ZK_JARS + ["/usr/share/java/netty-codec.jar",
+                                          "/usr/share/java/netty-resolver.jar"]) else
+    "java, keytool, coordctl or Debian's ZooKeeper and netty jars are missing")
+
+
+@unittest.skipIf(ZK_MISSING, ZK_MISSING)
+class AgainstZooKeeper(unittest.TestCase):
+    """coordctl (libcoord) with a client certificate against Apache
+    ZooKeeper 3.8's secure port (Netty, X509AuthenticationProvider) and
+    against coordd: the same session works, and both name the certificate
+    with the same x509 id."""
+
+    SUBJECTS = {"alice": "/C=US/O=coord/CN=alice",
+                "carol": "/C=US/O=Coord\\, Inc./OU=ops team/CN=carol smith"}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = make_pki()
+        for name, subject in cls.SUBJECTS.items():
+            cls.pki.make_cert(name, subject)
+        cls.zk = None
+        cls.coordd = TlsCoordd(cls.pki, extra_args=tls_args(cls.pki, client_auth="want"))
+        try:
+            cls.coordd.start()
+            cls.zk_port = cls.start_zookeeper()
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def start_zookeeper(cls):
+        pki = cls.pki
+        ks, ts = pki.path("zk-keys.p12"), pki.path("zk-trust.p12")
+        subprocess.run([OPENSSL, "pkcs12", "-export", "-in", pki.cert("server"), "-inkey",
+                        pki.key("server"), "-out", ks, "-passout", "pass:changeit"],
+                       check=True, capture_output=True, timeout=60)
+        subprocess.run(["keytool", "-importcert", "-noprompt", "-alias", "ca", "-file",
+                        pki.cert(pki.ca), "-keystore", ts, "-storetype", "PKCS12",
+                        "-storepass", "changeit"], check=True, capture_output=True, timeout=60)
+        data = pki.path("zk-data")
+        os.makedirs(data)
+        plain, secure = h.free_ports(2)
+        cfg = pki.path("zoo.cfg")
+        with open(cfg, "w") as f:
+            f.write("dataDir=%s\nclientPort=%d\nsecureClientPort=%d\n"
+                    "admin.enableServer=false\n4lw.commands.whitelist=*\n"
+                    % (data, plain, secure))
+        props = ["-Dzookeeper.serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory",
+                 "-Dzookeeper.authProvider.x509="
+                 "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
+                 "-Dzookeeper.ssl.clientAuth=want"]
+        for store, path in (("keyStore", ks), ("trustStore", ts)):
+            props += ["-Dzookeeper.ssl.%s.location=%s" % (store, path),
+                      "-Dzookeeper.ssl.%s.password=changeit" % store,
+                      "-Dzookeeper.ssl.%s.type=PKCS12" % store]
+        cls.zk_log = pki.path("zookeeper.log")
+        with open(cls.zk_log, "wb") as log:
+            cls.zk = subprocess.Popen(
+                ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp",
+                 ":".join(ZK_JARS + NETTY_EXTRA)] + props +
+                ["org.apache.zookeeper.server.ZooKeeperServerMain", cfg],
+                stdout=log, stderr=log)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if cls.zk.poll() is not None:
+                break
+            try:
+                if h.four_letter(plain, "ruok", 1.0) == "imok":
+                    return secure
+            except OSError:
+                pass
+            time.sleep(0.1)
+        with open(cls.zk_log) as f:
+            raise RuntimeError("ZooKeeper did not start:\n" + f.read()[-3000:])
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.zk is not None and cls.zk.poll() is None:
+            cls.zk.kill()
+            cls.zk.wait(timeout=30)
+        cls.coordd.cleanup()
+        cls.pki.cleanup()
+
+    def ctl(self, port, cert, *args):
+        p = subprocess.run([COORDCTL, "-s", "127.0.0.1:%d" % port, "--connect-timeout", "10000",
+                            "--tls-ca-file", self.pki.cert(self.pki.ca),
+                            "--tls-cert-file", self.pki.cert(cert),
+                            "--tls-key-file", self.pki.key(cert)] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout
+
+    def test_the_same_session_and_x509_id_on_both(self):
+        for port in (self.zk_port, self.coordd.secure_port):
+            self.assertEqual(self.ctl(port, "alice", "create", "/tls-both", "v"),
+                             "Created /tls-both\n")
+            self.assertEqual(self.ctl(port, "alice", "get", "/tls-both"), "v\n")
+        for name in self.SUBJECTS:
+            ids = [[l for l in self.ctl(port, name, "whoami").splitlines()
+                    if l.startswith("x509: ")] for port in (self.zk_port, self.coordd.secure_port)]
+            self.assertEqual(len(ids[0]), 1, ids)
+            self.assertEqual(ids[0], ids[1])
+
+
 NETTY_EXTRA = ["/usr/share/java/netty-codec.jar", "/usr/share/java/netty-resolver.jar"]
 ZKCLI_MISSING = ("" if os.access(ZKCLI, os.X_OK) and shutil.which("java") and shutil.which("keytool")
                  and all(os.path.exists(j) for j in NETTY_EXTRA) else
