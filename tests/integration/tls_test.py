@@ -277,6 +277,38 @@ class Reload(unittest.TestCase):
         self.assertIn(text, server.log())
 
 
+class Stop(unittest.TestCase):
+    def test_sigterm_closes_idle_tls_sessions_at_once(self):
+        """The server's read of an idle client is in flight when it stops:
+        it still sends close_notify at once, so the client closes and the
+        server exits without waiting out the drain limit (5 s)."""
+        pki = make_pki()
+        server = TlsCoordd(pki, extra_args=tls_args(pki))
+        try:
+            server.start()
+            conns = []
+            for _ in range(3):
+                s = server.tls_connect()
+                s.sendall(connect_frame())
+                self.assertTrue(s.recv(4))  # the session is open, the client idle
+                conns.append(s)
+            time.sleep(0.2)  # the server's next reads are in flight
+            started = time.monotonic()
+            server.proc.send_signal(signal.SIGTERM)
+            # Each client, reading, learns of the close (close_notify) and
+            # closes its end, as kazoo and the Java client do.
+            for s in conns:
+                s.settimeout(10)
+                while s.recv(65536):
+                    pass
+                s.close()
+            self.assertEqual(server.proc.wait(timeout=15), 0)
+            self.assertLess(time.monotonic() - started, 3.0, server.log())
+        finally:
+            server.cleanup()
+            pki.cleanup()
+
+
 class RefusedAtStart(unittest.TestCase):
     """Files coordd must not start with: one clear line, exit status 1."""
 

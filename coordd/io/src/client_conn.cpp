@@ -218,6 +218,9 @@ void ClientConn::read_ready() {
 
 void ClientConn::on_read(error_code ec, std::size_t n) {
   reading_ = false;
+  if (ec == asio::error::operation_aborted && tls_ && lingering_ && !closed_) {
+    return tls_shutdown();  // the read finish() cancelled
+  }
   if (ec) return close();
   if (lingering_) {
     // Through the event loop, not at once: a client that keeps sending would
@@ -364,6 +367,13 @@ void ClientConn::finish() {
   timer_.async_wait([self = shared_from_this()](error_code wait_ec) {
     if (!wait_ec) self->close();
   });
+  if (tls_ && reading_) {
+    // close_notify cannot be sent while a TLS read is in flight, and an
+    // idle client may never end it: cancel it (on_read then shuts down).
+    error_code ignored;
+    socket_.cancel(ignored);
+    return;
+  }
   if (!reading_) discard_input();
 }
 
