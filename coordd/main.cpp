@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   std::uint64_t id = 1;
   std::string peers;
   std::string secret_file;
+  std::string tls_client_auth = "none";
+  int secure_client_port = -1;  // none
 
   CLI::App app{"coordd: a ZooKeeper-compatible coordination server"};
   app.set_config("--config", "", "Read flags from this file (TOML or INI: key = value)");
@@ -30,8 +32,31 @@ int main(int argc, char** argv) {
   // the setting it meant would silently keep its default.
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("--bind", o.bind, "Address to listen on")->capture_default_str();
-  app.add_option("--client-port", o.client_port, "ZooKeeper client port (0: any free port)")
+  app.add_option("--client-port", o.client_port,
+                 "ZooKeeper client port (0: any free port; with --secure-client-port, 0 means "
+                 "no plain port)")
       ->capture_default_str();
+  app.add_option("--secure-client-port", secure_client_port,
+                 "ZooKeeper client port over TLS, as ZooKeeper's secureClientPort (0: any "
+                 "free port); needs --tls-cert-file and --tls-key-file")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--tls-cert-file", o.tls.files.cert_file,
+                 "PEM file: this server's certificate, then any intermediate certificates "
+                 "(re-read on SIGHUP)");
+  app.add_option("--tls-key-file", o.tls.files.key_file,
+                 "PEM file: the unencrypted private key of --tls-cert-file (re-read on SIGHUP)");
+  app.add_option("--tls-ca-file", o.tls.files.ca_file,
+                 "PEM file: the CAs client certificates must chain to (re-read on SIGHUP)");
+  app.add_option("--tls-client-auth", tls_client_auth,
+                 "Client certificates on TLS ports: none (not asked for), want (verified when "
+                 "sent), need (required); a verified one adds the identity x509:<subject>")
+      ->check(CLI::IsMember({"none", "want", "need"}))
+      ->capture_default_str();
+  app.add_flag("--http-tls", o.tls.http_tls, "Serve HTTPS on --http-port, with the --tls-* files");
+  app.add_flag("--peer-tls", o.tls.peer_tls,
+               "Mutual TLS between the servers of the cluster: each presents --tls-cert-file and "
+               "requires a certificate that chains to --tls-ca-file (the cluster's CA); use it "
+               "on every server");
   app.add_option("--http-port", o.http_port, "HTTP port: health, metrics, REST (0: any free port)")
       ->capture_default_str();
   app.add_option("--data-dir", o.data_dir, "Directory for the log and snapshots")
@@ -173,6 +198,10 @@ int main(int argc, char** argv) {
                    "the ReadIndex round, so reads after a sync may be stale");
   }
 #endif
+  o.tls.files.client_auth = coord::io::parse_tls_client_auth(tls_client_auth).value();
+  if (secure_client_port >= 0) {
+    o.tls.secure_client_port = static_cast<std::uint16_t>(secure_client_port);
+  }
   if (o.replica.session_timeout_ms_min > o.replica.session_timeout_ms_max) {
     std::fprintf(stderr, "coordd: --min-session-timeout-ms is above --max-session-timeout-ms\n");
     return 2;

@@ -41,6 +41,14 @@ options:
   --session-timeout MS         session timeout asked for (default 30000)
   --history-file PATH          interactive history (default ~/.coordctl_history,
                                or $COORDCTL_HISTORY)
+  --tls                        connect with TLS (the servers' secure client port),
+                               verifying their certificates against the system's CAs
+  --tls-ca-file PEM            ... against these CAs instead (implies --tls)
+  --tls-cert-file PEM          a client certificate (implies --tls; with --tls-key-file):
+                               the session gets the identity x509:<its subject>
+  --tls-key-file PEM           the client certificate's private key
+  --tls-no-name-check          accept a server certificate that does not name the
+                               host given in -s (its chain is still verified)
   -h, --help                   this text
   --version                    coordctl's version
 
@@ -195,6 +203,16 @@ int main(int argc, char** argv) {
                   << coord::limits::cli_timeout_ms_max << "), not '" << v << "'\n";
         return exit_code::usage;
       }
+    } else if (a == "--tls") {
+      options.tls.enabled = true;
+    } else if (a == "--tls-ca-file" || a == "--tls-cert-file" || a == "--tls-key-file") {
+      auto& target = a == "--tls-ca-file"     ? options.tls.ca_file
+                     : a == "--tls-cert-file" ? options.tls.cert_file
+                                              : options.tls.key_file;
+      if (!value(target)) return exit_code::usage;
+      options.tls.enabled = true;
+    } else if (a == "--tls-no-name-check") {
+      options.tls.verify_server_name = false;
     } else if (a == "--history-file") {
       if (!value(history_file)) return exit_code::usage;
     } else if (a == "-h" || a == "--help") {

@@ -272,6 +272,7 @@ Status Shell::connect() {
   }
   ClientOptions o;
   o.servers = options_.servers;
+  o.tls = options_.tls;
   o.session_timeout = options_.session_timeout;
   o.request_timeout = options_.request_timeout;
   o.connect_timeout = std::min(options_.connect_timeout,
@@ -310,6 +311,11 @@ Status Shell::connect() {
                           ? "no server answered within " +
                                 std::to_string(options_.connect_timeout.count()) + " ms"
                           : std::string(error_name(s.code()));
+    // A server that answered but failed TLS verification: say why, or the
+    // message would blame the network.
+    if (const auto at = s.message().find("TLS handshake: "); at != std::string::npos) {
+      why += " (" + s.message().substr(at) + ")";
+    }
     return Status(s.code(), "Could not connect to " + options_.servers + ": " + why);
   }
   client_ = std::move(client);

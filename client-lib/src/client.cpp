@@ -3,11 +3,17 @@
 // of tasks). See client.h for the contract.
 #include "coord/client-lib/client.h"
 
+#include <openssl/ssl.h>
 #include <algorithm>
 #include <array>
 #include <atomic>
+
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <cerrno>
 #include <condition_variable>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -102,14 +108,68 @@ void unchroot_response(const std::string& chroot, ResponseBody& body) {
 
 }  // namespace
 
+namespace ssl = asio::ssl;
+using TlsStream = ssl::stream<tcp::socket&>;
+
+// Why `path` cannot be read, or "" when it can.
+std::string unreadable(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return std::strerror(errno);
+  std::fclose(f);
+  return "";
+}
+
+Result<std::shared_ptr<ssl::context>> make_tls_context(const ClientTls& t) {
+  auto bad = [](std::string_view what, const std::string& path, std::string_view why) {
+    return Status(ErrorCode::BadArguments,
+                  "TLS " + std::string(what) + " " + path + ": " + std::string(why));
+  };
+  if (t.cert_file.empty() != t.key_file.empty()) {
+    return Status(ErrorCode::BadArguments,
+                  "TLS: a client certificate needs both its file and its key file");
+  }
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  boost::system::error_code ec;
+  if (t.ca_file.empty()) {
+    ctx->set_default_verify_paths(ec);
+    if (ec) return Status(ErrorCode::BadArguments, "TLS: no system CAs: " + ec.message());
+  } else {
+    if (auto why = unreadable(t.ca_file); !why.empty()) return bad("CA file", t.ca_file, why);
+    ctx->load_verify_file(t.ca_file, ec);
+    if (ec) return bad("CA file", t.ca_file, ec.message());
+  }
+  if (!t.cert_file.empty()) {
+    if (auto why = unreadable(t.cert_file); !why.empty()) {
+      return bad("certificate file", t.cert_file, why);
+    }
+    if (auto why = unreadable(t.key_file); !why.empty()) return bad("key file", t.key_file, why);
+    ctx->use_certificate_chain_file(t.cert_file, ec);
+    if (ec) return bad("certificate file", t.cert_file, ec.message());
+    ctx->use_private_key_file(t.key_file, ssl::context::pem, ec);
+    if (ec || SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+      return bad("key file", t.key_file, "does not match the certificate " + t.cert_file);
+    }
+  }
+  ctx->set_verify_mode(ssl::verify_peer);
+  return ctx;
+}
+
+bool is_ip_address(const std::string& host) {
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
 class Client::Impl {
  public:
-  Impl(ClientOptions opts, ConnectString cs)
+  Impl(ClientOptions opts, ConnectString cs, std::shared_ptr<ssl::context> tls)
       : opts_(std::move(opts)),
         servers_(std::move(cs.servers)),
         chroot_(std::move(cs.chroot)),
         rng_(opts_.seed != 0 ? opts_.seed : Random::entropy_seed()),
         socket_(io_),
+        tls_ctx_(std::move(tls)),
         resolver_(io_),
         tick_timer_(io_),
         work_(asio::make_work_guard(io_)) {
@@ -406,6 +466,8 @@ class Client::Impl {
     resolver_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
+    // Operations still in flight on it hold their own reference.
+    tls_.reset();
     out_.clear();
     writing_ = false;
     frames_ = FrameBuffer(limits::frame_bytes_max);
@@ -464,6 +526,31 @@ class Client::Impl {
       server_name_ = server.host + ":" + std::to_string(server.port);
     }
     conn_ = Conn::Handshaking;
+    if (tls_ctx_) {
+      tls_ = std::make_shared<TlsStream>(socket_, *tls_ctx_);
+      // SNI takes names only.
+      if (!is_ip_address(server.host)) {
+        SSL_set_tlsext_host_name(tls_->native_handle(), server.host.c_str());
+      }
+      if (opts_.tls.verify_server_name) {
+        tls_->set_verify_callback(ssl::host_name_verification(server.host));
+      }
+      const std::uint64_t gen = generation_;
+      tls_->async_handshake(ssl::stream_base::client,
+                            [this, gen, keep = tls_](const boost::system::error_code& ec) {
+                              if (gen != generation_) return;
+                              if (ec) {
+                                attempt_failed("TLS handshake: " + socket_error(ec));
+                                return;
+                              }
+                              send_connect_request();
+                            });
+      return;
+    }
+    send_connect_request();
+  }
+
+  void send_connect_request() {
     ConnectRequest req;
     req.last_zxid_seen = Zxid(last_zxid_.load());
     req.timeout_ms = static_cast<std::int32_t>(opts_.session_timeout.count());
@@ -638,16 +725,20 @@ class Client::Impl {
     writing_buf_.clear();
     writing_buf_.swap(out_);
     const std::uint64_t gen = generation_;
-    asio::async_write(socket_, asio::buffer(writing_buf_),
-                      [this, gen](const boost::system::error_code& ec, std::size_t) {
-                        if (gen != generation_) return;
-                        writing_ = false;
-                        if (ec) {
-                          lost_or_failed("write: " + socket_error(ec));
-                          return;
-                        }
-                        flush();
-                      });
+    auto done = [this, gen, keep = tls_](const boost::system::error_code& ec, std::size_t) {
+      if (gen != generation_) return;
+      writing_ = false;
+      if (ec) {
+        lost_or_failed("write: " + socket_error(ec));
+        return;
+      }
+      flush();
+    };
+    if (tls_) {
+      asio::async_write(*tls_, asio::buffer(writing_buf_), std::move(done));
+    } else {
+      asio::async_write(socket_, asio::buffer(writing_buf_), std::move(done));
+    }
   }
 
   void lost_or_failed(std::string_view why) {
@@ -659,7 +750,9 @@ class Client::Impl {
   }
 
   static std::string socket_error(const boost::system::error_code& ec) {
-    if (ec == asio::error::eof) return "the server closed the connection";
+    if (ec == asio::error::eof || ec == ssl::error::stream_truncated) {
+      return "the server closed the connection";
+    }
     return ec.message();
   }
 
@@ -669,25 +762,29 @@ class Client::Impl {
     if (reading_) return;
     reading_ = true;
     const std::uint64_t gen = generation_;
-    socket_.async_read_some(asio::buffer(read_buf_),
-                            [this, gen](const boost::system::error_code& ec, std::size_t n) {
-                              if (gen != generation_) return;
-                              reading_ = false;
-                              if (ec) {
-                                lost_or_failed("read: " + socket_error(ec));
-                                return;
-                              }
-                              frames_.append(ByteSpan(read_buf_.data(), n));
-                              if (!process_frames()) return;
-                              if (event_backlog() > opts_.event_queue_max) {
-                                read_paused_.store(true);
-                                // The event thread may have drained the queue
-                                // before it could see the flag.
-                                if (event_backlog() > opts_.event_queue_max / 2) return;
-                                read_paused_.store(false);
-                              }
-                              start_read();
-                            });
+    auto done = [this, gen, keep = tls_](const boost::system::error_code& ec, std::size_t n) {
+      if (gen != generation_) return;
+      reading_ = false;
+      if (ec) {
+        lost_or_failed("read: " + socket_error(ec));
+        return;
+      }
+      frames_.append(ByteSpan(read_buf_.data(), n));
+      if (!process_frames()) return;
+      if (event_backlog() > opts_.event_queue_max) {
+        read_paused_.store(true);
+        // The event thread may have drained the queue
+        // before it could see the flag.
+        if (event_backlog() > opts_.event_queue_max / 2) return;
+        read_paused_.store(false);
+      }
+      start_read();
+    };
+    if (tls_) {
+      tls_->async_read_some(asio::buffer(read_buf_), std::move(done));
+    } else {
+      socket_.async_read_some(asio::buffer(read_buf_), std::move(done));
+    }
   }
 
   void resume_reading() {
@@ -917,6 +1014,10 @@ class Client::Impl {
 
   asio::io_context io_;
   tcp::socket socket_;
+  // TLS: the context of every connection, and the current connection's
+  // stream over socket_ (shared: operations in flight keep theirs).
+  std::shared_ptr<ssl::context> tls_ctx_;
+  std::shared_ptr<TlsStream> tls_;
   tcp::resolver resolver_;
   asio::steady_timer tick_timer_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -992,7 +1093,13 @@ Result<std::unique_ptr<Client>> Client::start(ClientOptions options) {
   if (options.pending_requests_max == 0 || options.event_queue_max == 0) {
     return Status(ErrorCode::BadArguments, "queue limits must be positive");
   }
-  auto impl = std::make_unique<Impl>(std::move(options), std::move(*cs));
+  std::shared_ptr<ssl::context> tls;
+  if (options.tls.enabled) {
+    auto ctx = make_tls_context(options.tls);
+    if (!ctx.ok()) return ctx.status();
+    tls = std::move(ctx).value();
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(*cs), std::move(tls));
   impl->start();
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }

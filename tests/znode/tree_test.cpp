@@ -36,6 +36,22 @@ class TreeTest : public ::testing::Test {
   std::int64_t now = 1000;
 };
 
+// x509 ids (a TLS client certificate's subject) are taken in ACLs and
+// match only a caller holding that exact identity.
+TEST_F(TreeTest, X509AclGrantsTheSubjectOnly) {
+  const std::string alice = "CN=alice,O=coord,C=US";
+  AclList acl{Acl{perm::all, Id{"x509", alice}}, Acl{perm::read, Id{"world", "anyone"}}};
+  EXPECT_EQ(create("/bad", std::string(), CreateMode::Persistent,
+                   AclList{Acl{perm::all, Id{"x509", ""}}}),
+            ErrorCode::InvalidAcl);
+  ASSERT_EQ(create("/x", std::string("v"), CreateMode::Persistent, acl), ErrorCode::Ok);
+  Caller holder{SessionId(2), {Id{"ip", "127.0.0.1"}, Id{"x509", alice}}};
+  Caller other{SessionId(3), {Id{"ip", "127.0.0.1"}, Id{"x509", "CN=alice"}}};
+  EXPECT_EQ(apply(SetDataOp{"/x", std::string("w"), -1}, other).err, ErrorCode::NoAuth);
+  EXPECT_EQ(apply(SetDataOp{"/x", std::string("w"), -1}, anyone()).err, ErrorCode::NoAuth);
+  EXPECT_EQ(apply(SetDataOp{"/x", std::string("w"), -1}, holder).err, ErrorCode::Ok);
+}
+
 TEST(PathTest, ValidPathsPass) {
   for (std::string p :
        {"/", "/a", "/a/b", "/a.b/..c", "/...", "/a b", "/\xc3\xa9", "/\xe4\xb8\xad"}) {

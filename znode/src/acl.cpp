@@ -94,6 +94,10 @@ bool valid_acl_id(const Id& id) {
   if (id.scheme == "world") return id.id == "anyone";
   if (id.scheme == "digest") return valid_digest_id(id.id);
   if (id.scheme == "ip") return parse_ip_acl(id.id).has_value();
+  // A certificate subject, matched as a whole string (ZooKeeper's x509
+  // provider takes any id; coordd always has the provider, since TLS
+  // client certificates can give connections x509 identities).
+  if (id.scheme == "x509") return !id.id.empty();
   return false;
 }
 

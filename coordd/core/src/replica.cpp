@@ -1835,6 +1835,13 @@ const Membership& Replica::membership() const {
   return impl_->membership;
 }
 
+void Replica::add_identity(ConnId conn, Id id) {
+  auto it = impl_->conns.find(conn);
+  if (it == impl_->conns.end()) return;
+  auto& ids = it->second.identities;
+  if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(std::move(id));
+}
+
 void Replica::grant_super(ConnId conn) {
   auto it = impl_->conns.find(conn);
   if (it == impl_->conns.end()) return;

@@ -1,12 +1,14 @@
 #include "client_conn.h"
 
 #include "coord/base/log.h"
+#include "coord/io/tls.h"
 #include "core_host.h"
 #include "network.h"
 
 namespace coord::io {
 
 namespace asio = boost::asio;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using protocol::Bytes;
 using error_code = boost::system::error_code;
@@ -23,7 +25,8 @@ std::int64_t now_ms() {
 
 ClientConn::ClientConn(core::ConnId id, tcp::socket socket, CoreHost& host, NetState& net,
                        std::string ip, bool four_letter_only,
-                       std::function<void(const std::string&, bool)> on_gone)
+                       std::function<void(const std::string&, bool)> on_gone,
+                       std::shared_ptr<ssl::context> tls)
     : id_(id),
       socket_(std::move(socket)),
       timer_(socket_.get_executor()),
@@ -33,18 +36,61 @@ ClientConn::ClientConn(core::ConnId id, tcp::socket socket, CoreHost& host, NetS
       four_letter_only_(four_letter_only),
       on_gone_(std::move(on_gone)),
       accepted_at_(steady::now()),
-      last_frame_at_(accepted_at_) {
+      last_frame_at_(accepted_at_),
+      tls_ctx_(std::move(tls)) {
   error_code ec;
   port_ = socket_.remote_endpoint(ec).port();
+  if (tls_ctx_) tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
 }
 
 void ClientConn::start() {
+  if (tls_) {
+    arm_timer();
+    return tls_handshake();
+  }
   // read_ready() reads without waiting and waits for readability itself.
   error_code ec;
   socket_.non_blocking(true, ec);
   if (ec) return close();
   arm_timer();
   read_more();
+}
+
+void ClientConn::tls_handshake() {
+  tls_->async_handshake(ssl::stream_base::server, [self = shared_from_this()](error_code ec) {
+    if (self->closed_) return;
+    NetState& net = self->net_;
+    if (ec) {
+      ++net.counters.tls_handshake_failures;
+      if (net.tls_log.due(now_ms())) {
+        COORD_LOG_WARN("coordd", "TLS handshake with ", self->ip_, ":", self->port_,
+                       " failed: ", ec.message(), " (", net.tls_log.take_held(),
+                       " more failed since the last line)");
+      }
+      return self->close();
+    }
+    self->tls_ready_ = true;
+    ++net.counters.tls_handshakes;
+    // Posted before any byte of the connection: the core knows who it is
+    // before it reads the first request.
+    if (auto subject = tls_peer_identity(self->tls_->native_handle())) {
+      COORD_LOG_DEBUG("coordd", "TLS client ", self->ip_, ":", self->port_, " is x509 ", *subject);
+      asio::post(self->host_.core, [self, subject = std::move(*subject)] {
+        self->host_.identity(self->id_, "x509", subject);
+      });
+    }
+    self->tls_buffer_ = std::make_unique<std::uint8_t[]>(limits::tls_read_chunk_bytes);
+    self->arm_timer();
+    self->read_more();
+  });
+}
+
+// Sends close_notify and waits for the client's (or its close): what it
+// sends meanwhile is dropped. The drain timer set by finish() bounds it.
+void ClientConn::tls_shutdown() {
+  if (tls_closing_ || closed_) return;
+  tls_closing_ = true;
+  tls_->async_shutdown([self = shared_from_this()](error_code) { self->close(); });
 }
 
 void ClientConn::resume() {
@@ -76,9 +122,13 @@ void ClientConn::cut_off() {
 // each time it fires it either closes the connection or sets itself again
 // from the last complete frame.
 void ClientConn::arm_timer() {
-  const auto deadline =
-      frames_ == 0 ? accepted_at_ + std::chrono::milliseconds(net_.limits.handshake_ms_max)
-                   : last_frame_at_ + std::chrono::milliseconds(net_.limits.silence_ms_max);
+  auto deadline = frames_ == 0
+                      ? accepted_at_ + std::chrono::milliseconds(net_.limits.handshake_ms_max)
+                      : last_frame_at_ + std::chrono::milliseconds(net_.limits.silence_ms_max);
+  if (tls_ && !tls_ready_) {
+    deadline =
+        std::min(deadline, accepted_at_ + std::chrono::milliseconds(limits::tls_handshake_ms_max));
+  }
   timer_.expires_at(deadline);
   timer_.async_wait([self = shared_from_this()](error_code ec) {
     if (!ec) self->on_timer();
@@ -88,6 +138,14 @@ void ClientConn::arm_timer() {
 void ClientConn::on_timer() {
   if (closed_ || lingering_) return;
   const auto now = steady::now();
+  if (tls_ && !tls_ready_ &&
+      now - accepted_at_ >= std::chrono::milliseconds(limits::tls_handshake_ms_max)) {
+    COORD_LOG_DEBUG("coordd", "closing ", ip_, ":", port_, ": no TLS handshake within ",
+                    limits::tls_handshake_ms_max, " ms");
+    ++net_.counters.closed_handshake;
+    ++net_.counters.tls_handshake_failures;
+    return close();
+  }
   if (frames_ == 0 || decided_ == false) {
     if (now - accepted_at_ >= std::chrono::milliseconds(net_.limits.handshake_ms_max)) {
       COORD_LOG_DEBUG("coordd", "closing ", ip_, ":", port_, ": no handshake within ",
@@ -140,6 +198,13 @@ void ClientConn::read_more() {
 // takes up to a whole chunk of frames per read, and an idle one waits
 // without a buffer.
 void ClientConn::read_ready() {
+  if (tls_) {
+    reading_ = true;
+    tls_->async_read_some(
+        asio::buffer(tls_buffer_.get(), limits::tls_read_chunk_bytes),
+        [self = shared_from_this()](error_code ec, std::size_t n) { self->on_read(ec, n); });
+    return;
+  }
   error_code ec;
   const std::size_t n = socket_.read_some(asio::buffer(net_.read_buffer), ec);
   if (ec != asio::error::would_block && ec != asio::error::try_again) return on_read(ec, n);
@@ -153,6 +218,9 @@ void ClientConn::read_ready() {
 
 void ClientConn::on_read(error_code ec, std::size_t n) {
   reading_ = false;
+  if (ec == asio::error::operation_aborted && tls_ && lingering_ && !closed_) {
+    return tls_shutdown();  // the read finish() cancelled
+  }
   if (ec) return close();
   if (lingering_) {
     // Through the event loop, not at once: a client that keeps sending would
@@ -163,7 +231,8 @@ void ClientConn::on_read(error_code ec, std::size_t n) {
   // What arrives after the server began to stop is neither answered nor
   // applied: the client sees its connection lost.
   if (draining_) return;
-  Bytes chunk(net_.read_buffer.begin(), net_.read_buffer.begin() + static_cast<std::ptrdiff_t>(n));
+  const std::uint8_t* data = tls_ ? tls_buffer_.get() : net_.read_buffer.data();
+  Bytes chunk(data, data + n);
   if (!decided_) {
     // The first four bytes may be a four-letter word instead of a length.
     prefix_.insert(prefix_.end(), chunk.begin(), chunk.end());
@@ -248,20 +317,24 @@ void ClientConn::write_next() {
     return;
   }
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(out_[out_head_]),
-                    [self = shared_from_this()](error_code ec, std::size_t) {
-                      if (self->closed_) {
-                        // Closed while this write was in flight: its buffer was kept
-                        // alive until now, and nothing more is written.
-                        self->writing_ = false;
-                        self->clear_output();
-                        return;
-                      }
-                      if (ec) return self->close();
-                      self->set_out_bytes(self->out_bytes_ - self->out_[self->out_head_].size());
-                      self->pop_written();
-                      self->write_next();
-                    });
+  auto done = [self = shared_from_this()](error_code ec, std::size_t) {
+    if (self->closed_) {
+      // Closed while this write was in flight: its buffer was kept
+      // alive until now, and nothing more is written.
+      self->writing_ = false;
+      self->clear_output();
+      return;
+    }
+    if (ec) return self->close();
+    self->set_out_bytes(self->out_bytes_ - self->out_[self->out_head_].size());
+    self->pop_written();
+    self->write_next();
+  };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(out_[out_head_]), std::move(done));
+  } else {
+    asio::async_write(socket_, asio::buffer(out_[out_head_]), std::move(done));
+  }
 }
 
 void ClientConn::pop_written() {
@@ -284,19 +357,29 @@ void ClientConn::clear_output() {
 void ClientConn::finish() {
   if (closed_ || lingering_) return;
   lingering_ = true;
-  error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
-  if (ec) return close();
+  if (!tls_) {
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+  }
   // A client that neither reads nor closes is closed after this anyway.
   timer_.expires_after(std::chrono::milliseconds(limits::shutdown_drain_ms_max));
   timer_.async_wait([self = shared_from_this()](error_code wait_ec) {
     if (!wait_ec) self->close();
   });
+  if (tls_ && reading_) {
+    // close_notify cannot be sent while a TLS read is in flight, and an
+    // idle client may never end it: cancel it (on_read then shuts down).
+    error_code ignored;
+    socket_.cancel(ignored);
+    return;
+  }
   if (!reading_) discard_input();
 }
 
 void ClientConn::discard_input() {
   if (closed_ || reading_) return;
+  if (tls_) return tls_shutdown();
   read_ready();
 }
 

@@ -16,6 +16,12 @@
 // while the client is quiet it only waits for the socket to be readable.
 // So an idle connection costs its socket and this object, not a buffer.
 //
+// On the secure client port the same bytes travel inside TLS: the TLS
+// handshake comes first (within its own limit as well as the handshake
+// limit), a verified client certificate gives the connection an x509
+// identity, and reads go through a buffer of the connection's own (TLS
+// decrypts whole records, which a shared buffer cannot hold across waits).
+//
 // Thread safety: its own members on the network thread, the one thread
 // that runs the network event loop (so no strand is needed, nor paid for
 // in every pending operation); the public calls that post (deliver,
@@ -26,6 +32,7 @@
 #include <utility>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <functional>
 #include <memory>
 #include <string>
@@ -45,7 +52,8 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   // four-letter word and nothing else.
   ClientConn(core::ConnId id, boost::asio::ip::tcp::socket socket, CoreHost& host, NetState& net,
              std::string ip, bool four_letter_only,
-             std::function<void(const std::string&, bool)> on_gone);
+             std::function<void(const std::string&, bool)> on_gone,
+             std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
 
   core::ConnId id() const { return id_; }
   const std::string& ip() const { return ip_; }
@@ -65,6 +73,8 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   void cut_off();
 
  private:
+  void tls_handshake();
+  void tls_shutdown();
   void read_more();
   void read_ready();
   void on_read(boost::system::error_code ec, std::size_t n);
@@ -116,6 +126,14 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   std::uint64_t frames_ = 0;
   std::chrono::steady_clock::time_point accepted_at_;
   std::chrono::steady_clock::time_point last_frame_at_;
+  // TLS: the context this connection was accepted with (kept: a reload
+  // replaces the server's, not this one), the stream over socket_, the
+  // decrypted bytes of one read.
+  std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
+  std::unique_ptr<std::uint8_t[]> tls_buffer_;
+  bool tls_ready_ = false;    // handshake done
+  bool tls_closing_ = false;  // close_notify being sent
 };
 
 }  // namespace coord::io

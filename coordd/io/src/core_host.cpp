@@ -57,6 +57,10 @@ void CoreHost::closed(core::ConnId id) {
   schedule_flush();
 }
 
+void CoreHost::identity(core::ConnId id, const std::string& scheme, const std::string& name) {
+  replica->add_identity(id, Id{scheme, name});
+}
+
 void CoreHost::peer_input() {
   if (stopping || peers == nullptr) return;
   std::vector<IncomingFrame> frames;

@@ -92,6 +92,9 @@ struct CoreHost {
   // while the previous fsync ran goes into the next one.
   void schedule_flush();
   void closed(core::ConnId id);
+  // The connection proved an identity below the ZooKeeper protocol (a
+  // verified TLS client certificate: scheme x509).
+  void identity(core::ConnId id, const std::string& scheme, const std::string& name);
   // Frames from peers wait in the transport's inbox: step them into the
   // replica, a bounded number per turn.
   void peer_input();

@@ -265,6 +265,11 @@ HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& s
     counter("coord_connections_closed_silent_total",
             "Connections closed after sending no request for longer than any session lives.",
             n->closed_silent.load());
+    counter("coord_tls_handshakes_total", "TLS handshakes completed on the secure client port.",
+            n->tls_handshakes.load());
+    counter("coord_tls_handshake_failures_total",
+            "TLS handshakes on the secure client port that failed or did not finish in time.",
+            n->tls_handshake_failures.load());
   }
   os << "# HELP coord_replies_total Client replies by operation and result.\n"
         "# TYPE coord_replies_total counter\n";

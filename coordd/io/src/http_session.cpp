@@ -12,9 +12,26 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-HttpSession::HttpSession(tcp::socket socket, CoreHost& host, NetState& net)
-    : stream_(std::move(socket)), host_(host), net_(net), peer_ip_(peer_ip()) {
+HttpSession::HttpSession(tcp::socket socket, CoreHost& host, NetState& net,
+                         std::shared_ptr<asio::ssl::context> tls)
+    : stream_(std::move(socket)),
+      tls_ctx_(std::move(tls)),
+      host_(host),
+      net_(net),
+      peer_ip_(peer_ip()) {
+  if (tls_ctx_) tls_ = std::make_unique<asio::ssl::stream<beast::tcp_stream&>>(stream_, *tls_ctx_);
   ++net_.counters.http_connections;
+}
+
+void HttpSession::start() {
+  if (!tls_) return read();
+  stream_.expires_after(std::chrono::milliseconds(
+      std::min(net_.limits.http_idle_ms_max, limits::tls_handshake_ms_max)));
+  tls_->async_handshake(asio::ssl::stream_base::server,
+                        [self = shared_from_this()](beast::error_code ec) {
+                          if (ec) return self->close();
+                          self->read();
+                        });
 }
 
 HttpSession::~HttpSession() {
@@ -32,12 +49,16 @@ void HttpSession::read() {
   parser_.emplace();
   parser_->body_limit(limits::http_body_bytes_max);
   stream_.expires_after(std::chrono::milliseconds(net_.limits.http_idle_ms_max));
-  http::async_read(stream_, buf_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                     if (ec) return self->close();
-                     self->req_ = self->parser_->release();
-                     self->dispatch();
-                   });
+  auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    if (ec) return self->close();
+    self->req_ = self->parser_->release();
+    self->dispatch();
+  };
+  if (tls_) {
+    http::async_read(*tls_, buf_, *parser_, std::move(done));
+  } else {
+    http::async_read(stream_, buf_, *parser_, std::move(done));
+  }
 }
 
 void HttpSession::dispatch() {
@@ -56,6 +77,7 @@ void HttpSession::dispatch() {
     r.authorization = std::string(a->value());
   }
   r.custom_header = req_.find("X-Coord-Request") != req_.end();
+  r.secure = tls_ != nullptr;  // the Origin a browser sends then says https
   // Answering may take a while (a write waits for its log entry): the
   // idle limit applies again only to writing the reply.
   stream_.expires_never();
@@ -89,11 +111,15 @@ void HttpSession::write(const HttpReply& reply) {
   res->body() = reply.body;
   res->prepare_payload();
   stream_.expires_after(std::chrono::milliseconds(net_.limits.http_idle_ms_max));
-  http::async_write(stream_, *res,
-                    [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-                      if (ec || !res->keep_alive()) return self->close();
-                      self->read();
-                    });
+  auto done = [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+    if (ec || !res->keep_alive()) return self->close();
+    self->read();
+  };
+  if (tls_) {
+    http::async_write(*tls_, *res, std::move(done));
+  } else {
+    http::async_write(stream_, *res, std::move(done));
+  }
 }
 
 void HttpSession::close() {

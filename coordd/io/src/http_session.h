@@ -3,6 +3,8 @@
 // while the client keeps the connection alive. A request that does not
 // arrive whole, or a reply the client does not take, within the HTTP idle
 // limit closes the connection. Counted in NetState while it lives.
+// With a TLS context (--http-tls) the same exchange runs inside TLS, after
+// a handshake that must also finish within the idle limit.
 // Thread safety: the network thread (its stream's executor) only.
 #pragma once
 
@@ -10,6 +12,7 @@
 #include <utility>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <memory>
@@ -24,10 +27,11 @@ struct NetState;
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(boost::asio::ip::tcp::socket socket, CoreHost& host, NetState& net);
+  HttpSession(boost::asio::ip::tcp::socket socket, CoreHost& host, NetState& net,
+              std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   ~HttpSession();
 
-  void start() { read(); }
+  void start();
 
  private:
   std::string peer_ip();
@@ -37,6 +41,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void close();
 
   boost::beast::tcp_stream stream_;
+  // HTTPS: the context it was accepted with and the TLS stream over stream_
+  // (whose timeouts apply to the TLS records too).
+  std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
+  std::unique_ptr<boost::asio::ssl::stream<boost::beast::tcp_stream&>> tls_;
   CoreHost& host_;
   NetState& net_;
   std::string peer_ip_;

@@ -84,6 +84,7 @@ struct NetState {
   NetCounters counters;
   LogLimiter unread_log{limits::network_log_interval_ms};
   LogLimiter refuse_log{limits::network_log_interval_ms};
+  LogLimiter tls_log{limits::tls_log_interval_ms};
   std::size_t client_cap = 0;  // regular client connections at once
   bool cutting = false;        // connections are being cut off for the budget
   // HTTP requests handed to the core and not yet answered on the wire.

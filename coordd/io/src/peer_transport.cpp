@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <chrono>
 #include <deque>
 #include <mutex>
@@ -268,6 +269,10 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
     }
 
     tcp::socket socket;
+    // TLS links: the context (kept: a reload replaces the server's) and the
+    // stream over `socket` that every read and write then goes through.
+    std::shared_ptr<asio::ssl::context> tls_ctx;
+    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
     asio::steady_timer deadline;
     asio::steady_timer ping_timer;
     asio::steady_timer probe_timer;
@@ -420,6 +425,33 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
     c->address = ep.address().to_string() + ":" + std::to_string(ep.port());
     error_code ignored;
     c->socket.set_option(tcp::no_delay(true), ignored);
+    if (start_tls(c, asio::ssl::stream_base::client, [this, c] { send_hello(c); })) return;
+    send_hello(c);
+  }
+
+  // With TLS on: starts the TLS handshake of `c` and runs `next` once it
+  // succeeded (a failure refuses the connection); true. False without TLS.
+  template <class Next>
+  bool start_tls(const ConnPtr& c, asio::ssl::stream_base::handshake_type type, Next next) {
+    if (!options_.tls) return false;
+    c->tls_ctx = options_.tls();
+    if (!c->tls_ctx) return false;
+    c->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(c->socket, *c->tls_ctx);
+    c->tls->async_handshake(
+        type, [self = shared_from_this(), c, next = std::move(next)](error_code ec) {
+          if (c->state == Conn::State::Closed) return;
+          if (ec) {
+            const std::string why = "TLS handshake failed: " + ec.message();
+            COORD_LOG_WARN(component, "refusing peer connection ", self->describe(c), ": ", why);
+            self->count_refusal();
+            return self->close(c, why);
+          }
+          next();
+        });
+    return true;
+  }
+
+  void send_hello(const ConnPtr& c) {
     c->nonce_mine = hs::fresh_nonce();
     hs::Hello hello;
     hello.authenticated = !options_.secret.empty();
@@ -483,6 +515,7 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
     c->counts_as_pending = true;
     c->state = Conn::State::AwaitHello;
     arm_deadline(c);
+    if (start_tls(c, asio::ssl::stream_base::server, [this, c] { read_more(c); })) return;
     read_more(c);
   }
 
@@ -518,19 +551,23 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
     const std::size_t old = c->rbuf.size();
     c->rbuf.resize(old + read_chunk_bytes);
     c->reading = true;
-    c->socket.async_read_some(asio::buffer(c->rbuf.data() + old, read_chunk_bytes),
-                              [self = shared_from_this(), c, old](error_code ec, std::size_t n) {
-                                c->reading = false;
-                                c->rbuf.resize(old + (ec ? 0 : n));
-                                if (c->state == Conn::State::Closed) return;
-                                if (ec) {
-                                  return self->close(c, ec == asio::error::eof
-                                                            ? std::string("closed by the peer")
-                                                            : ec.message());
-                                }
-                                c->last_heard = SteadyClock::now();
-                                self->process(c);
-                              });
+    auto done = [self = shared_from_this(), c, old](error_code ec, std::size_t n) {
+      c->reading = false;
+      c->rbuf.resize(old + (ec ? 0 : n));
+      if (c->state == Conn::State::Closed) return;
+      if (ec) {
+        return self->close(
+            c, ec == asio::error::eof ? std::string("closed by the peer") : ec.message());
+      }
+      c->last_heard = SteadyClock::now();
+      self->process(c);
+    };
+    const auto into = asio::buffer(c->rbuf.data() + old, read_chunk_bytes);
+    if (c->tls) {
+      c->tls->async_read_some(into, std::move(done));
+    } else {
+      c->socket.async_read_some(into, std::move(done));
+    }
   }
 
   // Consumes what is buffered: handshake messages, then frames.
@@ -811,23 +848,27 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
     buffers.reserve(c->batch.size());
     for (const auto& b : c->batch)
       buffers.push_back(asio::buffer(b));
-    asio::async_write(c->socket, buffers,
-                      [self = shared_from_this(), c, frames, bytes](error_code ec, std::size_t) {
-                        c->writing = false;
-                        c->batch.clear();
-                        // Closing reset the queue's accounting already.
-                        if (c->state == Conn::State::Closed) return;
-                        if (ec) return self->close(c, "write failed: " + ec.message());
-                        if (frames > 0) {
-                          self->with_link(c->peer, [frames, bytes](Link& l) {
-                            l.queued_messages -= frames;
-                            l.queued_bytes -= bytes;
-                            l.stats.messages_sent += frames;
-                            l.stats.bytes_sent += bytes;
-                          });
-                        }
-                        self->write_next(c);
-                      });
+    auto done = [self = shared_from_this(), c, frames, bytes](error_code ec, std::size_t) {
+      c->writing = false;
+      c->batch.clear();
+      // Closing reset the queue's accounting already.
+      if (c->state == Conn::State::Closed) return;
+      if (ec) return self->close(c, "write failed: " + ec.message());
+      if (frames > 0) {
+        self->with_link(c->peer, [frames, bytes](Link& l) {
+          l.queued_messages -= frames;
+          l.queued_bytes -= bytes;
+          l.stats.messages_sent += frames;
+          l.stats.bytes_sent += bytes;
+        });
+      }
+      self->write_next(c);
+    };
+    if (c->tls) {
+      asio::async_write(*c->tls, buffers, std::move(done));
+    } else {
+      asio::async_write(c->socket, buffers, std::move(done));
+    }
   }
 
   // ---- life and death of a link -----------------------------------------------

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <cerrno>
 #include <charconv>
@@ -44,6 +45,13 @@ std::string fresh_password() {
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// For certificate validity: the wall clock, in Unix seconds.
+std::int64_t unix_now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -215,7 +223,12 @@ struct Server::Impl {
   CoreHost host;
   tcp::acceptor client_acceptor{net};
   tcp::acceptor http_acceptor{net};
+  tcp::acceptor secure_acceptor{net};
   asio::signal_set signals{net, SIGINT, SIGTERM};
+  // SIGHUP reloads the TLS files; registered only when TLS is on.
+  asio::signal_set reload_signals{net};
+  std::unique_ptr<TlsServer> tls;
+  bool plain_clients = true;  // the plain client port is open
   std::unique_ptr<PeerTransport> transport;
   core::ConnId next_conn = 1;
   std::unordered_map<std::string, std::size_t> per_address;
@@ -234,6 +247,7 @@ struct Server::Impl {
   bool drained = false;  // the core has answered what it held
   std::uint16_t client_port = 0;
   std::uint16_t http_port = 0;
+  std::uint16_t secure_port = 0;
 
   Impl(const ServerOptions& o, const NetLimits& l)
       : net_state(l), options(o), host(core, o.replica) {}
@@ -326,12 +340,42 @@ struct Server::Impl {
         }
         return accept_clients();
       }
-      take_client(std::move(socket));
+      take_client(std::move(socket), nullptr);
       accept_clients();
     });
   }
 
-  void take_client(tcp::socket socket) {
+  // The secure port: the same connections, each with the context current
+  // at its accept (a reload does not touch those already open).
+  void accept_secure_clients() {
+    secure_acceptor.async_accept(net, [this](beast::error_code ec, tcp::socket socket) {
+      if (stopping) return;
+      if (ec) {
+        if (out_of_resources(ec)) {
+          return accept_failed(secure_acceptor, ec, [this] { accept_secure_clients(); });
+        }
+        return accept_secure_clients();
+      }
+      take_client(std::move(socket), tls->current());
+      accept_secure_clients();
+    });
+  }
+
+  void await_reload() {
+    reload_signals.async_wait([this](beast::error_code ec, int) {
+      if (ec || stopping) return;
+      if (Status s = tls->reload(unix_now_s()); s.ok()) {
+        COORD_LOG_INFO("coordd", "SIGHUP: TLS certificate, key and CA reloaded from ",
+                       tls->files().cert_file, "; new connections use them");
+      } else {
+        COORD_LOG_ERROR("coordd",
+                        "SIGHUP: TLS files not reloaded, the previous ones stay: ", s.message());
+      }
+      await_reload();
+    });
+  }
+
+  void take_client(tcp::socket socket, std::shared_ptr<asio::ssl::context> tls_context) {
     beast::error_code ep_ec;
     const std::string ip = socket.remote_endpoint(ep_ec).address().to_string();
     bool four_letter_only = false;
@@ -364,7 +408,8 @@ struct Server::Impl {
           asio::post(net, [this, id, gone_ip, gone_four_letter_only] {
             gone(id, gone_ip, gone_four_letter_only);
           });
-        });
+        },
+        std::move(tls_context));
     open.emplace(id, conn);
     if (four_letter_only) ++open_four_letter_only;
     net_state.counters.client_connections.store(open.size());
@@ -396,7 +441,9 @@ struct Server::Impl {
       if (open_now >= http_cap) {
         refuse(socket, "HTTP", open_now, http_cap);
       } else {
-        std::make_shared<HttpSession>(std::move(socket), host, net_state)->start();
+        std::make_shared<HttpSession>(std::move(socket), host, net_state,
+                                      options.tls.http_tls ? tls->current() : nullptr)
+            ->start();
       }
       accept_http();
     });
@@ -424,7 +471,9 @@ struct Server::Impl {
       beast::error_code ec;
       client_acceptor.close(ec);
       http_acceptor.close(ec);
+      secure_acceptor.close(ec);
       signals.cancel(ec);
+      reload_signals.cancel(ec);
       // Copied: a connection that closes here leaves `open` (by a post).
       std::vector<std::shared_ptr<ClientConn>> conns;
       for (auto& [id, weak] : open) {
@@ -470,6 +519,11 @@ struct Server::Impl {
     host.membership_seen = host.replica->membership().version;
     po.peers.erase(options.replica.id);
     po.on_incoming = [this] { asio::post(core, [this] { host.peer_input(); }); };
+    if (options.tls.peer_tls) {
+      // Each new link takes the context current then: SIGHUP rotates
+      // peer certificates as it does the others.
+      po.tls = [this] { return tls->peer_current(); };
+    }
     po.on_link = [this](NodeId peer, bool up) {
       if (up) {
         COORD_LOG_INFO("coordd", "link to server ", peer, " is up");
@@ -555,8 +609,16 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
     for (NodeId id : options.replica.voters)
       founding_changes.push_back(consensus::ConfChange{consensus::ConfChangeType::AddVoter, id});
   }
+  COORD_RETURN_IF_ERROR(check_tls_options(options.tls, options.client_port));
   auto impl = std::make_unique<Impl>(options, net_limits);
   COORD_RETURN_IF_ERROR(impl->plan_descriptors());
+  // Before the data directory: a server whose certificate is unusable
+  // does not start at all.
+  if (tls_wanted(options.tls)) {
+    auto tls = TlsServer::create(options.tls.files, options.tls.peer_tls, unix_now_s());
+    if (!tls.ok()) return tls.status();
+    impl->tls = std::move(tls).value();
+  }
   LmdbLogStore::Options log_options;
   log_options.map_bytes = options.log_map_bytes;
   log_options.disk_free_bytes_min = options.log_disk_free_bytes_min;
@@ -582,18 +644,29 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
                                                         /*super_user=*/true);
   impl->host.cluster.admin = impl->host.admin_rest.get();
   impl->host.cluster.guard = make_http_guard(options.bind, options.http_allowed_hosts,
-                                             options.http_allowed_origins, /*tls=*/false);
+                                             options.http_allowed_origins, options.tls.http_tls);
   if (impl->host.cluster.guard.credentials_in_clear) {
     COORD_LOG_WARN("coordd", "HTTP on ", options.bind,
                    " is plain and not loopback: Basic credentials sent to it cross the network "
                    "in clear (/readyz says so too)");
   }
   impl->host.http_metrics.net = &impl->net_state.counters;
-  COORD_RETURN_IF_ERROR(
-      impl->listen(impl->client_acceptor, options.client_port, &impl->client_port));
+  if (options.tls.secure_client_port && options.client_port == 0) {
+    impl->plain_clients = false;
+  } else {
+    COORD_RETURN_IF_ERROR(
+        impl->listen(impl->client_acceptor, options.client_port, &impl->client_port));
+  }
+  if (options.tls.secure_client_port) {
+    COORD_RETURN_IF_ERROR(
+        impl->listen(impl->secure_acceptor, *options.tls.secure_client_port, &impl->secure_port));
+  }
   COORD_RETURN_IF_ERROR(impl->listen(impl->http_acceptor, options.http_port, &impl->http_port));
-  impl->host.client_port = impl->client_port;
-  impl->host.client_address = options.bind + ":" + std::to_string(impl->client_port);
+  // What the server reports as its client address: the plain port, or the
+  // secure one when it has no other.
+  const std::uint16_t advertised = impl->plain_clients ? impl->client_port : impl->secure_port;
+  impl->host.client_port = advertised;
+  impl->host.client_address = options.bind + ":" + std::to_string(advertised);
   impl->host.connections_per_address_max = options.connections_per_address_max;
   impl->host.data_dir = options.data_dir;
 #if COORD_FAULT_SEAMS
@@ -613,12 +686,29 @@ void Server::run() {
     COORD_LOG_INFO("coordd", "signal ", sig, " received");
     m.begin_stop();
   });
-  m.accept_clients();
+  if (m.plain_clients) m.accept_clients();
+  if (m.tls) {
+    if (m.options.tls.secure_client_port) m.accept_secure_clients();
+    m.reload_signals.add(SIGHUP);
+    m.await_reload();
+  }
   m.accept_http();
   asio::post(m.core, [&m] { m.host.tick(); });
-  COORD_LOG_INFO("coordd", "serving ZooKeeper clients on ", m.options.bind, ":", m.client_port,
+  COORD_LOG_INFO("coordd", "serving ZooKeeper clients on ",
+                 m.plain_clients ? m.options.bind + ":" + std::to_string(m.client_port)
+                                 : std::string("the TLS port only"),
                  ", HTTP on ", m.options.bind, ":", m.http_port, ", data in ", m.options.data_dir,
                  ", zxid ", m.host.replica->applied_zxid());
+  if (m.tls) {
+    COORD_LOG_INFO("coordd", "TLS: ",
+                   m.options.tls.secure_client_port ? "ZooKeeper clients on " + m.options.bind +
+                                                          ":" + std::to_string(m.secure_port)
+                                                    : std::string("no secure client port"),
+                   m.options.tls.http_tls ? ", HTTPS" : ", plain HTTP",
+                   m.options.tls.peer_tls ? ", peers over mutual TLS" : "",
+                   ", client certificates ", to_string(m.options.tls.files.client_auth),
+                   m.plain_clients ? "" : "; no plain client port");
+  }
   COORD_LOG_INFO("coordd", "descriptor limit ", m.fd_limit, ": up to ", m.client_cap,
                  " client connections and ", m.http_cap, " HTTP connections");
   std::thread core_thread([&m] { m.core.run(); });
@@ -635,6 +725,9 @@ void Server::stop() {
 }
 std::uint16_t Server::client_port() const {
   return impl_->client_port;
+}
+std::uint16_t Server::secure_client_port() const {
+  return impl_->secure_port;
 }
 std::uint16_t Server::http_port() const {
   return impl_->http_port;

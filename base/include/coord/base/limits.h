@@ -435,4 +435,22 @@ inline constexpr std::int64_t healer_stop_grace_ms = 5'000;
 // written: a healer paused longer than that may have been replaced.
 inline constexpr std::int64_t healer_launch_fence_ms = 1'000;
 
+// ---------------------------------------------------------------------------
+// TLS (secure client port, HTTPS, libcoord)
+// ---------------------------------------------------------------------------
+
+// A TLS connection must finish its handshake within this time, whatever
+// the protocol's own handshake limit: a stalled handshake holds OpenSSL
+// state as well as a socket.
+inline constexpr std::int64_t tls_handshake_ms_max = 5'000;
+// Decrypted bytes one read of a TLS client connection takes at most: one
+// TLS record's plaintext. Each TLS connection holds a buffer of this size
+// (besides OpenSSL's own), unlike plain ones, which share one.
+inline constexpr std::size_t tls_read_chunk_bytes = 16 * 1024;
+// Certificate, key and CA files read at start and on SIGHUP: anything
+// larger is not a PEM file an operator meant.
+inline constexpr std::size_t tls_file_bytes_max = 1024 * 1024;
+// Failed handshakes logged at most once per this interval (each counted).
+inline constexpr std::int64_t tls_log_interval_ms = 10'000;
+
 }  // namespace coord::limits

@@ -29,6 +29,7 @@
 
 #include "coord/base/status.h"
 #include "coord/cli/console.h"
+#include "coord/client-lib/client.h"
 
 namespace coord {
 class Client;
@@ -55,6 +56,8 @@ struct ShellOptions {
   // Where data given as "-" is read from (one-shot mode: stdin); nullptr
   // when stdin carries the script itself.
   std::istream* data_in = nullptr;
+  // TLS to the servers (their secure client port), when enabled.
+  ClientTls tls;
 };
 
 class Shell;

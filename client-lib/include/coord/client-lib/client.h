@@ -69,9 +69,28 @@ std::string_view session_state_name(SessionState s);
 template <typename T>
 using Callback = std::function<void(Result<T>)>;
 
+// TLS to the servers' secure client port. The server's certificate chain
+// must verify against `ca_file` (empty: the system's CAs). With
+// `verify_server_name` the certificate must also name the host as the
+// connect string gives it (a DNS name, or an IP address in its
+// subjectAltName), as ZooKeeper's client checks by default; turn it off
+// for servers whose certificates do not list the addresses they are
+// reached by (the chain is still verified). A client certificate
+// (`cert_file` and `key_file`, PEM) gives the session the identity
+// x509:<its subject> on servers that verify client certificates.
+struct ClientTls {
+  bool enabled = false;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  bool verify_server_name = true;
+};
+
 struct ClientOptions {
   // "host:port,host:port[/chroot]".
   std::string servers;
+  // Off by default: plain TCP, as to any ZooKeeper client port.
+  ClientTls tls;
   std::chrono::milliseconds session_timeout{10'000};
   // Default per-request timeout; each request may override it.
   std::chrono::milliseconds request_timeout{10'000};

@@ -243,6 +243,10 @@ class Replica {
   // super user from now on: its reconfig passes the ACL of
   // /zookeeper/config.
   void grant_super(ConnId conn);
+  // The host authenticated the connection below the protocol (a verified
+  // TLS client certificate gives x509:<subject>): ACLs see `id` among its
+  // identities from now on, as they see ip and digest ones.
+  void add_identity(ConnId conn, Id id);
 
   // ---- outputs -----------------------------------------------------------
 

@@ -122,6 +122,8 @@ struct NetCounters {
   std::atomic<std::uint64_t> closed_unread{0};        // cut off for unread output
   std::atomic<std::uint64_t> closed_handshake{0};     // no handshake in time
   std::atomic<std::uint64_t> closed_silent{0};        // no frame for too long
+  std::atomic<std::uint64_t> tls_handshakes{0};       // finished, secure client port
+  std::atomic<std::uint64_t> tls_handshake_failures{0};
 };
 
 // Requests refused by the guards or for want of permission, by reason

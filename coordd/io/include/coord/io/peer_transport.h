@@ -22,6 +22,13 @@
 // address. The inbox is bounded too: past its bound the links stop reading
 // until the core takes frames, so TCP pushes back to the senders.
 //
+// TLS. With a context source (options.tls), every link runs inside mutual
+// TLS first: each side presents its certificate and requires one that
+// chains to the context's CA (the cluster's own); the handshake above then
+// runs inside it, unchanged. A connection whose TLS handshake fails is
+// refused and logged like any other refusal. Names in the certificates are
+// not checked: membership of the cluster is what the CA vouches for.
+//
 // Frame types 0xF0 and above are the transport's own (ping, pong) and never
 // reach the inbox; the consensus codec must not use them.
 //
@@ -47,6 +54,10 @@
 #include "coord/base/ids.h"
 #include "coord/base/limits.h"
 #include "coord/base/status.h"
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace coord::io {
 
@@ -91,6 +102,9 @@ struct PeerTransportOptions {
   std::function<void()> on_incoming;
   // Network thread: the link to a peer came up (true) or went down (false).
   std::function<void(NodeId, bool)> on_link;
+  // Network thread: the TLS context for a link made now (so that a reload
+  // applies to the next link); empty: links are plain TCP.
+  std::function<std::shared_ptr<boost::asio::ssl::context>()> tls;
 };
 
 enum class SendResult {

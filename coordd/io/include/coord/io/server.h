@@ -30,6 +30,7 @@
 #include "coord/base/status.h"
 #include "coord/core/replica.h"
 #include "coord/io/peer_transport.h"
+#include "coord/io/tls.h"
 
 namespace coord::io {
 
@@ -60,6 +61,9 @@ struct ServerOptions {
   // Unread output of all client connections together.
   std::size_t unread_output_bytes_max = limits::connections_outbound_bytes_total_max_default;
   core::ReplicaConfig replica;
+  // The secure client port and HTTPS, with the files they use. With a
+  // secure port, client_port 0 means no plain port (not any free port).
+  TlsOptions tls;
 
   // The cluster. Empty: a single node. Otherwise the servers with their
   // peer addresses, this server (replica.id) included. A founding server
@@ -132,6 +136,8 @@ class Server {
 
   std::uint16_t client_port() const;
   std::uint16_t http_port() const;
+  // 0 when there is none.
+  std::uint16_t secure_client_port() const;
   // 0 for a single node.
   std::uint16_t peer_port() const;
 
