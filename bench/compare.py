@@ -319,15 +319,20 @@ def with_system(make, what):
         system.stop()
 
 
+def throughput_32x8(s, bench, args, res, nodes):
+    """setData and getData, 32 sessions x 8 in flight, into res."""
+    for op in ("set", "get"):
+        res[op] = run_bench(s, bench, {"op": op, "sessions": 32, "outstanding": 8},
+                            args.duration_s, "/cmp%d-%s" % (nodes, op))
+        log("%s %d node(s): %s 32x8 %.0f ops/s, %.1f us server CPU/op" % (
+            s.name, nodes, op, res[op]["ops_per_s"], res[op]["server_cpu_us_per_op"]))
+
+
 def one_node(make, bench, args):
     res = {}
 
     def throughput(s):
-        for op in ("set", "get"):
-            res[op] = run_bench(s, bench, {"op": op, "sessions": 32, "outstanding": 8},
-                                args.duration_s, "/cmp-%s" % op)
-            log("%s 1 node: %s 32x8 %.0f ops/s, %.1f us CPU/op" % (
-                s.name, op, res[op]["ops_per_s"], res[op]["server_cpu_us_per_op"]))
+        throughput_32x8(s, bench, args, res, 1)
         for op in ("set", "get"):
             res[op + "_1x1"] = run_bench(s, bench, {"op": op, "sessions": 1, "outstanding": 1},
                                          args.duration_s, "/cmp-%s1" % op)
@@ -350,15 +355,7 @@ def one_node(make, bench, args):
 
 def three_nodes(make, bench, args):
     res = {}
-
-    def throughput(s):
-        for op in ("set", "get"):
-            res[op] = run_bench(s, bench, {"op": op, "sessions": 32, "outstanding": 8},
-                                args.duration_s, "/cmp3-%s" % op)
-            log("%s 3 nodes: %s 32x8 %.0f ops/s, %.1f us CPU/op (summed)" % (
-                s.name, op, res[op]["ops_per_s"], res[op]["server_cpu_us_per_op"]))
-
-    with_system(make, throughput)
+    with_system(make, lambda s: throughput_32x8(s, bench, args, res, 3))
     return res
 
 
@@ -379,7 +376,7 @@ def table(results, args):
             ratio = "%.2f×" % (z / c) if c else "-"
         fmt = (lambda v: "-" if v is None else ("{:,.0f}".format(v) if v >= 100 else
                                                "{:,.1f}".format(v)))
-        rows.append((label, fmt(c) + unit, fmt(z) + unit, ratio, target))
+        rows.append((label, *("-" if v is None else fmt(v) + unit for v in (c, z)), ratio, target))
 
     def pair(nodes, *keys):
         out = []
