@@ -20,8 +20,8 @@ namespace coord::znode::detail {
 // entry equality, first kept), `auth` entries replaced by one entry per
 // authenticated identity of the caller (digest, sasl, x509; never ip),
 // world only as world:anyone, digest ids `user:hash`, ip ids IPv4 with an
-// optional /bits, x509 ids any non-empty subject. InvalidAcl for anything else, an empty list, or more
-// than acl_entries_max entries.
+// optional /bits, x509 ids any non-empty subject. InvalidAcl for anything else, an empty list, or
+// more than acl_entries_max entries.
 Result<AclList> fixup_acl(const AclList& requested, const Caller& caller);
 
 // True when `ip_acl` ("a.b.c.d" or "a.b.c.d/bits") covers `address`.
