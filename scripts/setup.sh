@@ -20,6 +20,8 @@ packages=(
   default-jdk-headless libcurator-recipes-java libcurator-discovery-java
   # nc, for the README's four-letter-word example (printf srvr | nc ...)
   netcat-openbsd
+  # openssl makes the TLS tests' certificates; curl is one of their HTTPS clients
+  openssl curl
 )
 
 missing=()
