@@ -135,13 +135,13 @@ class ZkOne(cc.ZkEnsemble):
 
 def launch_heap_1g(ensemble):
     """ZooKeeper with -Xmx1g for every node (the launcher's own is 2g)."""
-    original = cc.JAVA
+    java = cc.JAVA
 
     def launch(i):
         d = ensemble.dir(i)
         logf = open(os.path.join(d, "log"), "ab")
         ensemble.procs[i] = subprocess.Popen(
-            [original, "-Xmx1g", "-cp", ":".join(cc.ZK_JARS),
+            [java, "-Xmx1g", "-cp", ":".join(cc.ZK_JARS),
              "-Dzookeeper.extendedTypesEnabled=true",
              "org.apache.zookeeper.server.quorum.QuorumPeerMain", os.path.join(d, "zoo.cfg")],
             stdout=logf, stderr=logf, preexec_fn=cc.die_with_parent)
