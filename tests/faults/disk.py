@@ -51,20 +51,23 @@ class DiskFull:
     def fill(self, leave_bytes=0):
         """Grows the filler file until the file system is full (ENOSPC)
         or only `leave_bytes` are free; returns the bytes free after."""
-        with open(self.filler, "ab") as f:
+        # Unbuffered: a buffered file keeps what a short write left over and
+        # raises ENOSPC again when it is closed.
+        with open(self.filler, "ab", buffering=0) as f:
             written = 0
             while written < FILL_BYTES_MAX:
                 room = self.free_bytes() - leave_bytes
                 if room <= 0:
                     break
                 try:
-                    f.write(b"\0" * min(CHUNK_BYTES, room))
-                    f.flush()
+                    n = f.write(b"\0" * min(CHUNK_BYTES, room))
                 except OSError as e:
                     if e.errno != errno.ENOSPC:
                         raise
                     break
-                written += min(CHUNK_BYTES, room)
+                if not n:
+                    break
+                written += n
         return self.free_bytes()
 
     def free(self):
