@@ -1,6 +1,7 @@
 #include "coord/io/http_api.h"
 
 #include "coord/core/membership.h"
+#include "coord/io/console_assets.h"
 #include "coord/protocol/op_table.h"
 
 #include <openssl/evp.h>
@@ -588,6 +589,33 @@ std::optional<HttpReply> admin_refusal(const znode::Caller& caller, bool has_cre
                        "/zookeeper/config");
 }
 
+HttpReply with_console_headers(HttpReply r) {
+  for (const auto& [name, value] : console_security_headers)
+    r.headers.emplace_back(std::string(name), std::string(value));
+  return r;
+}
+
+// `/`, `/ui` and everything under /ui/: the console's embedded files. Only
+// names the build embedded are served (no file system is read), so no path
+// can reach anything else.
+HttpReply console_reply(const HttpRequest& req, std::string_view path) {
+  if (path == "/" || path == "/ui") {
+    HttpReply r{302, "text/plain", "the console is at /ui/\n"};
+    r.headers.emplace_back("Location", "/ui/");
+    return with_console_headers(std::move(r));
+  }
+  if (req.method != "GET") {
+    return with_console_headers(error_reply(405, ErrorCode::BadArguments, "use GET"));
+  }
+  const ConsoleAsset* asset = find_console_asset(path.substr(std::string_view("/ui/").size()));
+  if (asset == nullptr) {
+    return with_console_headers(
+        error_reply(404, ErrorCode::BadArguments, "no such console file: " + std::string(path)));
+  }
+  return with_console_headers(
+      HttpReply{200, std::string(asset->content_type), std::string(asset->body)});
+}
+
 void handle_cluster(const HttpRequest& req, std::string_view path, const core::Replica& replica,
                     const std::string& self_client_address, const HttpCluster& cluster,
                     const znode::Caller& caller, bool has_credentials, HttpMetrics& metrics,
@@ -742,6 +770,9 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
   const znode::Caller caller = caller_of(req, creds, replica);
 
   if (path == "/healthz") return done(HttpReply{200, "text/plain", "ok\n"});
+  if (path == "/" || path == "/ui" || path.starts_with("/ui/")) {
+    return done(console_reply(req, path));
+  }
   if (path == "/readyz") {
     const std::string warning =
         cluster.guard.credentials_in_clear

@@ -107,6 +107,8 @@ void HttpSession::write(const HttpReply& reply) {
   if (!reply.www_authenticate.empty()) {
     res->set(http::field::www_authenticate, reply.www_authenticate);
   }
+  for (const auto& [name, value] : reply.headers)
+    res->set(name, value);
   res->keep_alive(req_.keep_alive());
   res->body() = reply.body;
   res->prepare_payload();

@@ -40,6 +40,11 @@
 //                                leadership to that voter (202; watch
 //                                /v1/cluster for the outcome); elsewhere
 //                                409 naming the leader
+//   GET /ui/, /ui/<file>         the web console, compiled in
+//                                (console_assets.h), with its security
+//                                headers; 404 for a file it does not have,
+//                                405 for another method. `/` and `/ui`
+//                                redirect (302) to /ui/.
 //
 // Before routing, every request passes the guards (http_guard.h): a Host
 // the server does not answer to is 421; a malformed Authorization header
@@ -73,6 +78,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "coord/core/replica.h"
 #include "coord/io/http_guard.h"
@@ -110,6 +117,8 @@ struct HttpReply {
   std::string body;
   // Sent as WWW-Authenticate when not empty (401).
   std::string www_authenticate;
+  // More headers, sent as given (the console's security headers, Location).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // What the network thread counts, read by /metrics on the core thread.
