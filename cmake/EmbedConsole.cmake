@@ -27,6 +27,8 @@ set(types_ico "image/x-icon")
 set(types_json "application/json")
 set(types_txt "text/plain; charset=utf-8")
 
+# CMake's regular expressions have no {n}: sixteen bytes spelled out.
+string(REPEAT "0x[0-9a-f][0-9a-f]," 16 sixteen_bytes)
 set(arrays "")
 set(table "")
 set(index 0)
@@ -44,7 +46,7 @@ foreach(name IN LISTS files)
   math(EXPR size "${hex_length} / 2")
   # Sixteen bytes a line; a trailing zero keeps an empty file's array legal.
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){16})" "\\1\n    " bytes "${bytes}")
+  string(REGEX REPLACE "(${sixteen_bytes})" "\\1\n    " bytes "${bytes}")
   string(APPEND arrays "// ${name}\nconst unsigned char file_${index}[] = {\n    ${bytes}0x00};\n\n")
   string(APPEND table "    {\"${name}\", \"${types_${ext}}\", file_${index}, ${size}},\n")
   math(EXPR index "${index} + 1")

@@ -22,6 +22,8 @@ packages=(
   netcat-openbsd
   # openssl makes the TLS tests' certificates; curl is one of their HTTPS clients
   openssl curl
+  # the web console's browser tests: headless Chromium driven by selenium
+  chromium chromium-driver python3-selenium
 )
 
 missing=()

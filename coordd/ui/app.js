@@ -23,12 +23,11 @@ function h(tag, attrs, ...children) {
     else if (key in el && typeof value !== 'string') el[key] = value;
     else el.setAttribute(key, value === true ? '' : value);
   }
-  append(el, children);
-  return el;
+  return append(el, ...children);
 }
 
-function append(el, children) {
-  for (const c of children.flat()) {
+function append(el, ...children) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -849,13 +848,13 @@ function renderNode() {
   editor.value = dataText(selected.bytes);
   const save = h('button', {type: 'button', id: 'node-save', disabled: !!writeNote,
     onclick: () => saveData(path, stat.version, editor.value)}, 'Save as version ' + (stat.version + 1));
+  if (writeNote) append(pane, h('p', {class: 'readonly', id: 'node-readonly'}, writeNote));
   append(pane, h('details', {id: 'node-editor', open: !writeNote},
       h('summary', {}, writeNote ? 'Edit (read-only)' : 'Edit'),
       selected.node.data_base64 ? h('p', {class: 'muted'}, 'The data is not UTF-8 text: saving replaces it with the text below.') : null,
       editor,
       h('div', {class: 'row'}, save,
-          h('span', {class: 'muted'}, 'only if the node is still at version ' + stat.version)),
-      writeNote ? h('p', {class: 'readonly', id: 'node-readonly'}, writeNote) : null));
+          h('span', {class: 'muted'}, 'only if the node is still at version ' + stat.version))));
 
   // Stat.
   const rows = [

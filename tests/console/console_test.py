@@ -39,7 +39,8 @@ except ImportError:  # reported per test
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException, WebDriverException
+    from selenium.common.exceptions import (StaleElementReferenceException, TimeoutException,
+                                            WebDriverException)
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -126,7 +127,10 @@ class Browser:
 
     def wait(self, what, predicate, timeout_s=WAIT_S):
         try:
-            return WebDriverWait(self.driver, timeout_s, poll_frequency=0.05).until(
+            # The page rebuilds what it shows: an element found a moment
+            # ago may be gone, which is asked again.
+            return WebDriverWait(self.driver, timeout_s, poll_frequency=0.05,
+                                 ignored_exceptions=[StaleElementReferenceException]).until(
                 lambda d: predicate())
         except TimeoutException:
             raise AssertionError("%s: not within %.0f s (page says: %s)" % (

@@ -16,9 +16,8 @@ const std::vector<ConsoleAsset>& table() {
     out.reserve(console_data::file_count);
     for (std::size_t i = 0; i < console_data::file_count; ++i) {
       const console_data::EmbeddedFile& f = console_data::files[i];
-      out.push_back(ConsoleAsset{
-          f.name, f.content_type,
-          std::string_view(reinterpret_cast<const char*>(f.bytes), f.size)});
+      out.push_back(ConsoleAsset{f.name, f.content_type,
+                                 std::string_view(reinterpret_cast<const char*>(f.bytes), f.size)});
     }
     std::sort(out.begin(), out.end(),
               [](const ConsoleAsset& a, const ConsoleAsset& b) { return a.name < b.name; });
@@ -32,9 +31,9 @@ const std::vector<ConsoleAsset>& table() {
 const ConsoleAsset* find_console_asset(std::string_view name) {
   if (name.empty()) name = "index.html";
   const auto& assets = table();
-  const auto it = std::lower_bound(
-      assets.begin(), assets.end(), name,
-      [](const ConsoleAsset& a, std::string_view n) { return a.name < n; });
+  const auto it =
+      std::lower_bound(assets.begin(), assets.end(), name,
+                       [](const ConsoleAsset& a, std::string_view n) { return a.name < n; });
   return it != assets.end() && it->name == name ? &*it : nullptr;
 }
 
