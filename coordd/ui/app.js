@@ -164,14 +164,10 @@ const auth = {
   user: sessionStorage.getItem('coord.user'),
   identities: JSON.parse(sessionStorage.getItem('coord.identities') || 'null'),
   isSuper: sessionStorage.getItem('coord.super') === '1',
-  // A server without /v1/auth/login (older than the console's tokens):
-  // the credentials themselves travel as HTTP Basic on each request.
-  basic: sessionStorage.getItem('coord.basic'),
-  loggedIn: sessionStorage.getItem('coord.in') === '1',
 };
 
 function authHeader() {
-  return auth.token ? 'Bearer ' + auth.token : auth.basic || null;
+  return auth.token ? 'Bearer ' + auth.token : null;
 }
 
 async function api(method, path, opts) {
@@ -251,19 +247,7 @@ async function login(user, password) {
   } catch (e) {
     body = {message: text.trim()};
   }
-  if (res.status === 404) {
-    auth.basic = user ? 'Basic ' + base64OfText(user + ':' + password) : null;
-    auth.user = user || null;
-    auth.identities = null;
-    auth.loggedIn = true;
-    sessionStorage.setItem('coord.in', '1');
-    if (auth.basic) sessionStorage.setItem('coord.basic', auth.basic);
-    sessionStorage.setItem('coord.user', auth.user || '');
-    return;
-  }
   if (!res.ok) throw new ApiError(res.status, body);
-  auth.loggedIn = true;
-  sessionStorage.setItem('coord.in', '1');
   auth.token = body.token;
   auth.user = body.user || null;
   auth.identities = body.identities || [];
@@ -279,15 +263,11 @@ function forgetLogin() {
   auth.user = null;
   auth.identities = null;
   auth.isSuper = false;
-  auth.basic = null;
-  auth.loggedIn = false;
-  for (const k of ['coord.token', 'coord.user', 'coord.identities', 'coord.super', 'coord.basic', 'coord.in']) {
-    sessionStorage.removeItem(k);
-  }
+  for (const k of ['coord.token', 'coord.user', 'coord.identities', 'coord.super']) sessionStorage.removeItem(k);
 }
 
 async function logout() {
-  const bearer = auth.token ? authHeader() : null;
+  const bearer = authHeader();
   liveStop();
   if (bearer) {
     try {
@@ -1135,6 +1115,9 @@ function liveStart(fresh) {
     liveStatus(why + '; reconnecting in ' + (live.retryMs / 1000).toFixed(1) + ' s', 'error');
     live.retryTimer = setTimeout(() => liveStart(false), live.retryMs);
     live.retryMs = Math.min(live.retryMs * 2, RECONNECT_MS_MAX);
+    // A refused upgrade tells the page nothing: an expired login shows on
+    // a plain request, which then asks to log in again.
+    api('GET', '/v1/cluster').catch(() => {});
   };
 }
 
@@ -1388,7 +1371,7 @@ function wire() {
 
 async function start() {
   wire();
-  if (!auth.loggedIn) {
+  if (!auth.token) {
     showLogin('');
     return;
   }

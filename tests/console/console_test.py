@@ -459,10 +459,18 @@ class SingleServer(unittest.TestCase):
     def test_logout_forgets_the_login(self):
         b = self.b
         b.login(self.port, ALICE)
+        token = b.driver.execute_script("return sessionStorage.getItem('coord.token')")
+        self.assertRegex(token, "^[0-9a-f]{32}$")
+        bearer = {"Authorization": "Bearer " + token}
+        self.assertEqual(fetch(self.port, "GET", "/v1/znodes/", None, bearer)[0], 200)
         b.click("#logout")
         b.wait("the login prompt", lambda: b.visible("#login-form"))
         self.assertIsNone(b.driver.execute_script(
-            "return sessionStorage.getItem('coord.token') || sessionStorage.getItem('coord.basic')"))
+            "return sessionStorage.getItem('coord.token')"))
+        # The server forgot it too.
+        status, _, body = fetch(self.port, "GET", "/v1/znodes/", None, bearer)
+        self.assertEqual(status, 401)
+        self.assertEqual(json.loads(body)["error"], "SessionExpired")
         b.shot("login")
 
 
@@ -482,6 +490,9 @@ class ClusterView(unittest.TestCase):
             b.wait("the leader", lambda: b.visible(leader_row)
                    and b.find(leader_row).get_attribute("data-id") == str(leader))
             self.assertEqual(len(b.all("#cluster-members tr.member")), 3)
+            b.wait("ready", lambda: b.text("#health").startswith("ready"))
+            if has_endpoint(cluster.http_ports[follower], "GET", "/v1/metrics/history"):
+                b.wait("the plots", lambda: len(b.all("#plots figure.plot-box")) == 5)
             b.shot("cluster")
             cluster.kill(leader)  # SIGKILL by pid
             new_leader = cluster.wait_leader(other_than=leader)
