@@ -1153,8 +1153,12 @@ function liveEvent(ev) {
   const changed = tree.flash(ev.path);
   if (ev.stat) tree.describe(ev.path, ev.stat);
   // The tree lists what it has open as it is now.
+  // A recursive stream tells of a child's creation, not of its parent's
+  // children changing: the parent has one child at least now.
   const parent = ev.type === 'children' ? ev.path : parentOf(ev.path);
-  if (ev.type !== 'changed' && tree.items.has(parent) && tree.items.get(parent).expanded) scheduleReload(parent);
+  const parentItem = tree.items.get(parent);
+  if (ev.type === 'created' && parentItem) parentItem.toggle.classList.remove('leaf');
+  if (ev.type !== 'changed' && parentItem && parentItem.expanded) scheduleReload(parent);
   if (!changed && ev.type !== 'children') tree.flash(parent);
   if (ev.path === selected.path && ev.type !== 'children' && selected.node) {
     selected.changedAt = ev.zxid;

@@ -418,26 +418,47 @@ class SingleServer(unittest.TestCase):
         self.zk.ensure_path("/live")
         b.login(self.port, ALICE)
         b.open_node("/live")
-        b.find(b.row("/live") + " .toggle").click()
         b.tab("live")
         b.type("#live-path", "/live")
         b.click("#live-start")
         b.wait("live", lambda: "live on /live" in b.text("#live-status"))
         self.zk.create("/live/item", b"one")
         self.zk.set("/live/item", b"two")
+        self.zk.create("/live/gone", b"")
+        self.zk.delete("/live/gone")
         rows = "#live-events tr.event"
-        b.wait("created and changed", lambda: {"created", "changed"} <= {
+        b.wait("created, changed, deleted", lambda: {"created", "changed", "deleted"} <= {
             r.get_attribute("data-type") for r in b.all(rows)})
-        newest = b.all(rows)[0]
-        self.assertEqual(newest.get_attribute("data-path"), "/live/item")
-        self.assertEqual(newest.find_elements(By.TAG_NAME, "td")[4].text, "1")
+        changed = [r for r in b.all(rows) if r.get_attribute("data-type") == "changed"][0]
+        self.assertEqual(changed.get_attribute("data-path"), "/live/item")
+        self.assertEqual(changed.find_elements(By.TAG_NAME, "td")[4].text, "1")
         b.shot("live")
-        # The tree, opened on /live, lists the new node and highlights it.
-        self.zk.set("/live/item", b"three")
+        # The tree learnt that /live has a child; opened, it lists it, and
+        # highlights it when kazoo changes it.
         b.tab("tree")
-        b.wait("highlighted", lambda: "flash" in (b.visible(b.row("/live/item")) or b.find("body"))
-               .get_attribute("class"))
-        b.click("#live-stop") if b.visible("#live-stop") else None
+        b.wait("/live has children", lambda: "leaf" not in b.find(
+            b.row("/live") + " .toggle").get_attribute("class"))
+        b.find(b.row("/live") + " .toggle").click()
+        b.wait("/live/item listed", lambda: b.visible(b.row("/live/item")))
+        self.zk.set("/live/item", b"three")
+        b.wait("highlighted", lambda: "flash" in b.find(b.row("/live/item")).get_attribute("class"))
+        # The node shown, changed meanwhile, says so.
+        b.find(b.row("/live/item") + " .node-name").click()
+        b.wait("/live/item shown", lambda: b.node_path() == "/live/item")
+        self.zk.set("/live/item", b"four")
+        b.wait("told of the change", lambda: b.visible("#node-changed"))
+        # The stream drops; what happens meanwhile is replayed on the
+        # reconnection (from_zxid), once.
+        b.tab("live")
+        b.driver.execute_script("live.retryMs = 3000; live.ws.close();")
+        b.wait("reconnecting", lambda: "reconnecting" in b.text("#live-status"))
+        self.zk.create("/live/while-away", b"")
+        away = "#live-events tr.event[data-path='/live/while-away']"
+        b.wait("the missed event", lambda: b.visible(away), timeout_s=15)
+        b.wait("live again", lambda: "live on /live" in b.text("#live-status"))
+        self.assertEqual(len(b.all(away)), 1)
+        b.click("#live-stop")
+        b.wait("stopped", lambda: b.text("#live-status") == "not watching")
 
     def test_sessions_list_kazoo_and_its_ephemeral(self):
         if not has_endpoint(self.port, "GET", "/v1/sessions"):
