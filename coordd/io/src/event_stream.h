@@ -255,7 +255,8 @@ class EventSocket : public std::enable_shared_from_this<EventSocket<Next>> {
             boost::asio::ip::tcp::socket::shutdown_both, ignored);
         self->end();
       });
-      boost::beast::websocket::close_reason reason(f->code, f->reason);
+      boost::beast::websocket::close_reason reason(
+          static_cast<boost::beast::websocket::close_code>(f->code), f->reason);
       ws_.async_close(reason, [self = this->shared_from_this()](boost::beast::error_code) {
         self->close_timer_.cancel();
         self->end();
