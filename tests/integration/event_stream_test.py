@@ -292,6 +292,22 @@ class EventStream(unittest.TestCase):
         self.assertEqual([mid.recv_json()["zxid"] for _ in range(4)][:3],
                          [c.czxid, dz, st.mzxid])
 
+    def test_a_client_ahead_of_the_server_is_not_told_twice(self):
+        # As after moving from a server that was further on to one that
+        # lags: changes up to from_zxid are the client's already.
+        probe = stream(self.server.http_port, "/fut")
+        z0 = probe.recv_json()["zxid"]
+        probe.close()
+        ahead = self.open("/fut", from_zxid=z0 + 2)
+        self.assertEqual(ahead.recv_json(), {"type": "sync", "zxid": z0 + 2})
+        _, a = self.zk.create("/fut", include_data=True)
+        b = self.zk.set("/fut", b"1")
+        c = self.zk.set("/fut", b"2")
+        self.assertLessEqual(b.mzxid, z0 + 2, "another write came between")
+        ev = ahead.recv_json()
+        self.assertEqual((ev["type"], ev["zxid"]), ("changed", c.mzxid))
+        self.assertGreater(a.czxid, z0)
+
     def test_bad_requests(self):
         port = self.server.http_port
         status, headers, body = get(port, "/v1/events?path=/")
