@@ -229,7 +229,7 @@ std::optional<HttpReply> EventHub::open(const EventStreamParams& params, znode::
       id, s.path,
       s.recursive ? znode::WatchKind::PersistentRecursive : znode::WatchKind::Persistent);
   if (!st.ok()) return refusal(503, st.code(), std::string(st.message()));
-  const Zxid now = replica_.applied_zxid();
+  Zxid now = replica_.applied_zxid();
   std::optional<std::vector<std::string>> replayed;
   if (params.from_zxid) {
     replayed = replay(s, Zxid(std::min(*params.from_zxid, now.value())));
@@ -242,6 +242,13 @@ std::optional<HttpReply> EventHub::open(const EventStreamParams& params, znode::
         ++metrics_.events_sent;
         s.outbox->deliver(std::move(m));
       }
+    }
+    // A client that saw further on another server (this one lags): what
+    // it saw comes here too as this server catches up, and is not sent
+    // twice.
+    if (params.from_zxid && *params.from_zxid > now.value()) {
+      now = Zxid(*params.from_zxid);
+      s.seen_through = now;
     }
     s.outbox->deliver(sync_message("sync", now));
   }
@@ -291,6 +298,7 @@ void EventHub::on_event(const znode::WatchEvent& ev) {
   auto it = streams_.find(ev.watcher);
   if (it == streams_.end()) return;
   Stream& s = it->second;
+  if (ev.zxid <= s.seen_through) return;
   // As a client connection's events: only about what it may READ (the
   // node's ACL as the change left it, the parent's for a child change).
   if (ev.acl && !znode::acl_allows(*ev.acl, s.caller, perm::read)) return;

@@ -28,9 +28,11 @@
 // have received, checked against the identities now, in the same turn of
 // the core thread that adds the stream's watch: nothing falls between the
 // replay and the live events and nothing comes twice. N older than the
-// oldest change held (or than the server's start) gets "resync", and so
+// oldest change held (or than the history's start) gets "resync", and so
 // does a replay longer than event_replay_events_max or
-// event_replay_bytes_max.
+// event_replay_bytes_max. N beyond what this server applied (a client that
+// was on a server further on): the sync message says N, and the changes
+// up to N are not sent as this server catches up.
 //
 // Bounded: the hub counts what each stream has queued and its consumer
 // has not taken; past event_stream_queued_messages_max or
@@ -151,7 +153,8 @@ class EventHub {
     znode::Caller caller;
     std::string path;
     bool recursive = true;
-    Zxid last_zxid{0};  // of the last message queued
+    Zxid last_zxid{0};     // of the last message queued
+    Zxid seen_through{0};  // the client had every change up to here
   };
   // One change of the tree, as the history keeps it.
   struct Change {
@@ -255,7 +258,8 @@ class EventSocket : public std::enable_shared_from_this<EventSocket<Next>> {
             boost::asio::ip::tcp::socket::shutdown_both, ignored);
         self->end();
       });
-      boost::beast::websocket::close_reason reason(f->code, f->reason);
+      boost::beast::websocket::close_reason reason(
+          static_cast<boost::beast::websocket::close_code>(f->code), f->reason);
       ws_.async_close(reason, [self = this->shared_from_this()](boost::beast::error_code) {
         self->close_timer_.cancel();
         self->end();
