@@ -50,6 +50,24 @@ void Histogram::reset() {
   *this = Histogram();
 }
 
+Histogram Histogram::since(const Histogram& earlier) const {
+  COORD_ASSERT(earlier.count_ <= count_, "histogram since a later copy");
+  Histogram d;
+  for (int i = 0; i < bucket_count; ++i) {
+    const auto at = static_cast<std::size_t>(i);
+    COORD_ASSERT(earlier.buckets_[at] <= buckets_[at], "histogram bucket ", i, " went down");
+    const std::uint64_t n = buckets_[at] - earlier.buckets_[at];
+    if (n == 0) continue;
+    d.buckets_[at] = n;
+    d.count_ += n;
+    const std::uint64_t low = i == 0 ? 0 : upper_bound_of(i - 1) + 1;
+    d.min_ = std::min(d.min_, low);
+    d.max_ = std::max(d.max_, upper_bound_of(i));
+  }
+  d.sum_ = sum_ - earlier.sum_;
+  return d;
+}
+
 std::uint64_t Histogram::percentile(double p) const {
   if (count_ == 0) return 0;
   const double clamped = std::clamp(p, 0.0, 100.0);

@@ -69,6 +69,28 @@ TEST(Histogram, MergeEqualsRecordingEverything) {
   EXPECT_EQ(a.count_at_or_below(1000), all.count_at_or_below(1000));
 }
 
+TEST(Histogram, SinceAnEarlierCopyHoldsOnlyWhatCameAfter) {
+  Histogram h;
+  for (std::uint64_t v = 0; v < 1000; ++v)
+    h.record(1'000'000 + v);  // slow ones first
+  const Histogram earlier = h;
+  Histogram later;
+  for (std::uint64_t v = 1; v <= 500; ++v) {
+    h.record(v * 3);
+    later.record(v * 3);
+  }
+  const Histogram d = h.since(earlier);
+  EXPECT_EQ(d.count(), later.count());
+  EXPECT_EQ(d.sum(), later.sum());
+  for (double p : {1.0, 50.0, 99.0})
+    EXPECT_EQ(d.percentile(p), later.percentile(p)) << p;
+  // The maximum is known only to its bucket's precision (1/64).
+  EXPECT_GE(d.percentile(100), 1500u);
+  EXPECT_LE(d.percentile(100), 1500u + 1500u / 64);
+  EXPECT_EQ(h.since(h).count(), 0u);
+  EXPECT_EQ(h.since(h).percentile(50), 0u);
+}
+
 TEST(Histogram, HugeValuesDoNotOverflowTheBuckets) {
   Histogram h;
   h.record(~std::uint64_t{0} >> 1);

@@ -363,6 +363,23 @@ TEST(ReplicaCluster, SessionsLiveOnAFollowerAreRelayedAndOnlyTheLeaderExpiresThe
   for (std::uint64_t n = 1; n <= 3; ++n)
     EXPECT_TRUE(c.node(n).has_session(s.session_id)) << "server " << n;
   EXPECT_GT(c.node(f).stats().session_relays_sent, 0u);
+  // Where each server last heard the client: the follower holds it, the
+  // leader knows it through the follower's relays, the third does not know.
+  auto info_on = [&](std::uint64_t n) {
+    for (const auto& i : c.node(n).sessions())
+      if (i.id == s.session_id) return i;
+    ADD_FAILURE() << "no session on server " << n;
+    return SessionInfo{};
+  };
+  const std::uint64_t l = c.leader().value();
+  EXPECT_TRUE(info_on(f).here);
+  EXPECT_EQ(info_on(f).server, NodeId(f));
+  EXPECT_FALSE(info_on(l).here);
+  EXPECT_EQ(info_on(l).server, NodeId(f));
+  const std::uint64_t third = 6 - f - l;
+  EXPECT_FALSE(info_on(third).here);
+  EXPECT_EQ(info_on(third).server, NodeId(0));
+  EXPECT_EQ(info_on(l).timeout_ms, s.timeout_ms);
   // Silent now: expired by the leader, everywhere.
   ASSERT_TRUE(c.run_until([&] { return !c.node(f).has_session(s.session_id); }, 20'000));
   for (std::uint64_t n = 1; n <= 3; ++n)

@@ -509,7 +509,7 @@ struct Replica::Impl {
         std::uint64_t v = 0;
         for (int i = 0; i < 8; ++i)
           v |= std::uint64_t{static_cast<unsigned char>(e.data[at + i])} << (8 * i);
-        sessions.touch(SessionId(static_cast<std::int64_t>(v)), now_steady);
+        sessions.touch(SessionId(static_cast<std::int64_t>(v)), now_steady, m.from);
       }
     }
     send_app(m.from, app_sessions_acked, std::string());
@@ -520,7 +520,7 @@ struct Replica::Impl {
   }
 
   void heard_from(SessionId id) {
-    sessions.touch(id, now_steady);
+    sessions.touch(id, now_steady, config.id);
     if (clustered() && sessions.has_global(id)) heard.insert(id);
   }
 
@@ -1829,6 +1829,13 @@ const znode::DataTree& Replica::tree() const {
 }
 std::size_t Replica::session_count() const {
   return impl_->sessions.global_count();
+}
+std::vector<SessionInfo> Replica::sessions() const {
+  std::vector<SessionInfo> out;
+  out.reserve(impl_->sessions.global_count());
+  for (const auto& [id, s] : impl_->sessions.global())
+    out.push_back(SessionInfo{id, s.timeout_ms, s.conn != 0, s.heard_via});
+  return out;
 }
 bool Replica::has_session(SessionId id) const {
   return impl_->sessions.has_global(id);

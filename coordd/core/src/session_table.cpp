@@ -11,8 +11,11 @@ Session* SessionTable::find(SessionId id) {
   return nullptr;
 }
 
-void SessionTable::touch(SessionId id, TimeMs now) {
-  if (Session* s = find(id)) s->last_heard = now;
+void SessionTable::touch(SessionId id, TimeMs now, NodeId via) {
+  if (Session* s = find(id)) {
+    s->last_heard = now;
+    s->heard_via = via;
+  }
 }
 
 void SessionTable::touch_all(TimeMs now) {

@@ -32,6 +32,10 @@ struct Session {
   std::int32_t effective_timeout_ms = 0;
   std::string password;
   TimeMs last_heard{0};
+  // The server its client was last heard through, as far as this server
+  // knows: itself, or (on the leader) the follower that relayed it last;
+  // 0 when unknown. Local state, for operators only.
+  NodeId heard_via{0};
   ConnId conn = 0;
   bool closing = false;
 };
@@ -45,8 +49,9 @@ class SessionTable {
   // A global or local session; null for id 0 and unknown ids.
   Session* find(SessionId id);
 
-  // Any frame renews the session of its connection.
-  void touch(SessionId id, TimeMs now);
+  // Any frame renews the session of its connection; `via` is the server
+  // the client was heard through.
+  void touch(SessionId id, TimeMs now, NodeId via);
   // Gives every global session a fresh timeout from `now`.
   void touch_all(TimeMs now);
 

@@ -310,10 +310,24 @@ void CoreHost::tick() {
   if (admin_rest) admin_rest->tick();
   flush();
   maybe_snapshot();
+  sample_metrics();
   ticker.expires_after(std::chrono::milliseconds(config.tick_ms));
   ticker.async_wait([this](boost::system::error_code ec) {
     if (!ec) tick();
   });
+}
+
+void CoreHost::sample_metrics() {
+  const auto raft = replica->raft_status();
+  MetricsNow now;
+  now.wall_ms = clock.wall_ms().value();
+  now.steady_ms = clock.steady_ms().value();
+  now.latency_us = &replica->stats().latency_us;
+  now.fsync_us = &storage->fsync_latency_us();
+  now.commit_index = raft.commit.value();
+  now.applied_index = raft.applied.value();
+  now.connections = http_metrics.net ? http_metrics.net->client_connections.load() : 0;
+  metrics_history.maybe_sample(now);
 }
 
 // Snapshots are written by a forked child, which sees the tree exactly

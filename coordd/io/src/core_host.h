@@ -22,6 +22,7 @@
 #include "coord/base/clock.h"
 #include "coord/core/replica.h"
 #include "coord/io/http_api.h"
+#include "coord/io/metrics_history.h"
 #include "coord/io/raft_storage.h"
 #include "coord/io/rest_client.h"
 
@@ -52,6 +53,7 @@ struct CoreHost {
   boost::asio::steady_timer ticker;
   std::atomic<bool> ready{false};
   HttpMetrics http_metrics;
+  MetricsHistory metrics_history{limits::metrics_history_interval_ms};
   std::unique_ptr<RestClients> rest;
   // The HTTP API's login tokens and the event streams (GET /v1/events).
   LoginTokens logins;
@@ -118,6 +120,8 @@ struct CoreHost {
   // Logs entering and leaving read-only mode, rate-limited.
   void report_read_only();
   void tick();
+  // One sample of the metrics history per interval.
+  void sample_metrics();
   void maybe_snapshot();
   void stop_snapshot_writer();
   // The server stops: answers everything read so far (writes persisted and

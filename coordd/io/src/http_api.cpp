@@ -1,5 +1,7 @@
 #include "coord/io/http_api.h"
 
+#include "coord/io/metrics_history.h"
+
 #include "coord/core/membership.h"
 #include "coord/io/console_assets.h"
 #include "coord/io/login_tokens.h"
@@ -12,6 +14,8 @@
 #include <charconv>
 #include <cstdio>
 #include <limits>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -832,6 +836,340 @@ void handle_auth(const HttpRequest& req, std::string_view path, const znode::Cal
   done(HttpReply{200, "application/json", out.dump() + "\n"});
 }
 
+// A query parameter's raw value (`key=value`); nullopt when absent.
+std::optional<std::string_view> query_value(std::string_view query, std::string_view key) {
+  for (std::size_t start = 0; start <= query.size();) {
+    const std::size_t end = std::min(query.find('&', start), query.size());
+    const std::string_view part = query.substr(start, end - start);
+    if (part.size() > key.size() && part.starts_with(key) && part[key.size()] == '=') {
+      return part.substr(key.size() + 1);
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+// A count parameter: `fallback` when absent, nullopt when not a
+// non-negative integer.
+std::optional<std::uint64_t> count_param(std::string_view query, std::string_view key,
+                                         std::uint64_t fallback) {
+  const auto v = query_value(query, key);
+  if (!v) return fallback;
+  std::uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || end != v->data() + v->size()) return std::nullopt;
+  return n;
+}
+
+std::string child_path(std::string_view parent, std::string_view name) {
+  std::string p(parent);
+  if (p != "/") p += '/';
+  p += name;
+  return p;
+}
+
+// Adds `?children` to a node's answer: the names sorted, only those that
+// start with `prefix=`, paged by `offset=` and `limit=` (every match
+// without a limit), with their count before paging; `&detail` lists each
+// with a few fields of its Stat. An error reply when a parameter is bad.
+std::optional<HttpReply> add_children(json& out, const znode::DataTree& tree,
+                                      const std::string& znode, const znode::Caller& caller,
+                                      std::string_view query) {
+  const auto offset = count_param(query, "offset", 0);
+  const auto limit = count_param(query, "limit", std::numeric_limits<std::uint64_t>::max());
+  if (!offset || !limit) {
+    return error_reply(400, ErrorCode::BadArguments, "offset and limit must be integers >= 0");
+  }
+  std::string prefix;
+  if (const auto p = query_value(query, "prefix"); p && !url_decode(*p, prefix)) {
+    return error_reply(400, ErrorCode::BadArguments, "malformed escape in prefix");
+  }
+  auto ch = tree.get_children(znode, caller);
+  if (!ch.ok()) return std::nullopt;  // the node's own answer already said why
+  std::vector<std::string_view> names;
+  names.reserve(ch->children.size());
+  for (std::string_view n : ch->children)
+    if (n.starts_with(prefix)) names.push_back(n);
+  std::sort(names.begin(), names.end());
+  out["children_total"] = names.size();
+  const std::size_t from = std::min<std::uint64_t>(*offset, names.size());
+  const std::size_t to = from + std::min<std::uint64_t>(*limit, names.size() - from);
+  json list = json::array();
+  const bool detail = query_flag(query, "detail");
+  for (std::size_t i = from; i < to; ++i) {
+    if (!detail) {
+      list.push_back(std::string(names[i]));
+      continue;
+    }
+    // exists needs no permission, as in ZooKeeper.
+    json item{{"name", std::string(names[i])}};
+    if (auto st = tree.exists(child_path(znode, names[i])); st.ok()) {
+      item["numChildren"] = st->num_children;
+      item["dataLength"] = st->data_length;
+      item["ephemeralOwner"] = st->ephemeral_owner;
+      item["mzxid"] = st->mzxid;
+    }
+    list.push_back(std::move(item));
+  }
+  out["children"] = std::move(list);
+  return std::nullopt;
+}
+
+// Decodes standard base64 (with padding); false when malformed.
+bool base64_decode(std::string_view in, std::string& out) {
+  if (in.size() % 4 != 0) return false;
+  out.assign(in.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()),
+                                static_cast<int>(in.size()));
+  if (n < 0) return false;
+  std::size_t size = static_cast<std::size_t>(n);
+  // EVP_DecodeBlock counts the padding as zero bytes.
+  for (std::size_t i = in.size(); i > 0 && in[i - 1] == '='; --i)
+    --size;
+  out.resize(size);
+  return true;
+}
+
+// An ACL as JSON ([{"perms", "scheme", "id"}, ...]); nullopt with `why`.
+std::optional<AclList> acl_from_json(const json& j, std::string& why) {
+  if (!j.is_array()) {
+    why = "acl must be a list of {\"perms\", \"scheme\", \"id\"}";
+    return std::nullopt;
+  }
+  AclList acl;
+  for (const json& e : j) {
+    if (!e.is_object() || !e.contains("perms") || !e["perms"].is_number_integer() ||
+        !e.contains("scheme") || !e["scheme"].is_string() || !e.contains("id") ||
+        !e["id"].is_string()) {
+      why = "each ACL entry needs integer perms and string scheme and id";
+      return std::nullopt;
+    }
+    const auto perms = e["perms"].get<std::int64_t>();
+    if (perms < 0 || perms > perm::all) {
+      why = "perms must be in 0.." + std::to_string(perm::all);
+      return std::nullopt;
+    }
+    acl.push_back(Acl{static_cast<std::int32_t>(perms),
+                      Id{e["scheme"].get<std::string>(), e["id"].get<std::string>()}});
+  }
+  return acl;
+}
+
+std::optional<json> json_object_body(const std::string& body, std::string& why) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    why = "the body must be a JSON object";
+    return std::nullopt;
+  }
+  return j;
+}
+
+// POST /v1/znodes/<path>: create in any mode, as the caller.
+void create_znode(RestClients& rest, HttpMetrics& metrics, const RestCaller& who,
+                  const std::string& znode, const std::string& body, HttpDone done) {
+  namespace pr = coord::protocol;
+  std::string why;
+  const auto j = json_object_body(body, why);
+  if (!j) return done(error_reply(400, ErrorCode::BadArguments, why));
+  std::string data;
+  if (j->contains("data_base64")) {
+    const json& b = (*j)["data_base64"];
+    if (!b.is_string() || !base64_decode(b.get<std::string>(), data)) {
+      return done(error_reply(400, ErrorCode::BadArguments, "data_base64 is not base64"));
+    }
+  } else if (j->contains("data") && !(*j)["data"].is_null()) {
+    if (!(*j)["data"].is_string()) {
+      return done(error_reply(400, ErrorCode::BadArguments, "data must be a string"));
+    }
+    data = (*j)["data"].get<std::string>();
+  }
+  if (data.size() > limits::znode_data_bytes_max) {
+    return done(error_reply(413, ErrorCode::BadArguments, "data over 1 MiB"));
+  }
+  static const std::map<std::string, CreateMode, std::less<>> modes{
+      {"persistent", CreateMode::Persistent},
+      {"persistent_sequential", CreateMode::PersistentSequential},
+      {"ephemeral", CreateMode::Ephemeral},
+      {"ephemeral_sequential", CreateMode::EphemeralSequential},
+      {"container", CreateMode::Container},
+      {"ttl", CreateMode::PersistentWithTtl},
+      {"ttl_sequential", CreateMode::PersistentSequentialWithTtl}};
+  CreateMode mode = CreateMode::Persistent;
+  if (j->contains("mode")) {
+    const json& m = (*j)["mode"];
+    const auto it = m.is_string() ? modes.find(m.get<std::string>()) : modes.end();
+    if (it == modes.end()) {
+      return done(error_reply(400, ErrorCode::BadArguments,
+                              "mode must be one of persistent, persistent_sequential, ephemeral, "
+                              "ephemeral_sequential, container, ttl, ttl_sequential"));
+    }
+    mode = it->second;
+  }
+  AclList acl = open_acl_unsafe();
+  if (j->contains("acl")) {
+    auto parsed = acl_from_json((*j)["acl"], why);
+    if (!parsed) return done(error_reply(400, ErrorCode::BadArguments, why));
+    acl = std::move(*parsed);
+  }
+  const bool ttl =
+      mode == CreateMode::PersistentWithTtl || mode == CreateMode::PersistentSequentialWithTtl;
+  std::int64_t ttl_ms = 0;
+  if (ttl) {
+    if (!j->contains("ttl_ms") || !(*j)["ttl_ms"].is_number_integer() ||
+        (ttl_ms = (*j)["ttl_ms"].get<std::int64_t>()) <= 0) {
+      return done(error_reply(400, ErrorCode::BadArguments, "a ttl mode needs ttl_ms > 0"));
+    }
+  }
+  auto on_created = [&metrics, znode, done](ErrorCode err, const pr::ResponseBody& reply) {
+    if (err != ErrorCode::Ok) return done(znode_error(metrics, err, znode));
+    const auto& r = std::get<pr::Create2Response>(reply);
+    done(stat_reply(201, r.path, r.stat));
+  };
+  Status st;
+  if (ttl) {
+    st = rest.call(who, pr::OpCode::CreateTtl,
+                   pr::CreateTtlRequest{znode, std::move(data), std::move(acl), mode, ttl_ms},
+                   on_created);
+  } else {
+    st = rest.call(
+        who, mode == CreateMode::Container ? pr::OpCode::CreateContainer : pr::OpCode::Create2,
+        pr::CreateRequest{znode, std::move(data), std::move(acl), mode}, on_created);
+  }
+  if (!st.ok()) done(refused_reply(st));
+}
+
+// PUT /v1/znodes/<path>?acl: setACL, `version` compared with aversion.
+void set_acl(RestClients& rest, HttpMetrics& metrics, const RestCaller& who,
+             const std::string& znode, const std::string& body, std::int32_t version,
+             HttpDone done) {
+  namespace pr = coord::protocol;
+  std::string why;
+  const auto j = json_object_body(body, why);
+  if (!j) return done(error_reply(400, ErrorCode::BadArguments, why));
+  auto acl = acl_from_json(j->contains("acl") ? (*j)["acl"] : json(), why);
+  if (!acl) return done(error_reply(400, ErrorCode::BadArguments, why));
+  Status st = rest.call(who, pr::OpCode::SetAcl, pr::SetAclRequest{znode, std::move(*acl), version},
+                        [&metrics, znode, done](ErrorCode err, const pr::ResponseBody& reply) {
+                          if (err != ErrorCode::Ok) return done(znode_error(metrics, err, znode));
+                          done(stat_reply(200, znode, std::get<pr::SetAclResponse>(reply).stat));
+                        });
+  if (!st.ok()) done(refused_reply(st));
+}
+
+// The subtree's paths, every node after its parent; NoAuth when a node's
+// children may not be read, BadArguments past rest_delete_nodes_max.
+Result<std::vector<std::string>> subtree_of(const znode::DataTree& tree, const std::string& top,
+                                            const znode::Caller& caller) {
+  std::vector<std::string> paths{top};
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    auto ch = tree.get_children(paths[i], caller);
+    if (!ch.ok()) {
+      if (ch.code() == ErrorCode::NoNode && i > 0) continue;  // a node without children
+      return Status(ch.code(), paths[i]);
+    }
+    if (paths.size() + ch->children.size() > limits::rest_delete_nodes_max) {
+      return Status(ErrorCode::BadArguments, "the subtree has more than " +
+                                                 std::to_string(limits::rest_delete_nodes_max) +
+                                                 " nodes: delete it in parts");
+    }
+    for (std::string_view name : ch->children)
+      paths.push_back(child_path(paths[i], name));
+  }
+  return paths;
+}
+
+// Deletes `paths` (children before parents, the top node last) in multis,
+// one after another, each checking the top's `version` first.
+void delete_batches(RestClients& rest, HttpMetrics& metrics, const RestCaller& who,
+                    std::shared_ptr<std::vector<std::string>> paths, std::size_t from,
+                    std::int32_t version, HttpDone done) {
+  namespace pr = coord::protocol;
+  const std::string& top = paths->back();
+  if (from == paths->size()) {
+    return done(HttpReply{200, "application/json",
+                          json{{"path", top}, {"deleted", paths->size()}}.dump() + "\n"});
+  }
+  pr::MultiRequest multi;
+  // Every batch first checks the top node's version: a change to it made
+  // since it was shown stops the deletion before the batch.
+  if (version != -1) {
+    multi.ops.push_back(pr::MultiOp{pr::OpCode::Check, pr::CheckVersionRequest{top, version}});
+  }
+  std::size_t bytes = 0;
+  std::size_t next = from;
+  while (
+      next < paths->size() && multi.ops.size() < limits::rest_delete_batch_ops_max &&
+      (multi.ops.empty() || bytes + (*paths)[next].size() <= limits::rest_delete_batch_bytes_max)) {
+    multi.ops.push_back(pr::MultiOp{pr::OpCode::Delete, pr::DeleteRequest{(*paths)[next], -1}});
+    bytes += (*paths)[next].size();
+    ++next;
+  }
+  auto on_done = [&rest, &metrics, who, paths, next, version, done](ErrorCode err,
+                                                                    const pr::ResponseBody& reply) {
+    if (err == ErrorCode::Ok) {
+      // A multi that failed names its failing op among the results.
+      if (const auto* r = std::get_if<pr::MultiResponse>(&reply)) {
+        for (const pr::MultiResult& res : r->results) {
+          if (res.type == pr::OpCode::Error && res.err != ErrorCode::Ok &&
+              res.err != ErrorCode::RuntimeInconsistency) {
+            err = res.err;
+            break;
+          }
+        }
+      }
+    }
+    if (err != ErrorCode::Ok) return done(znode_error(metrics, err, paths->back()));
+    delete_batches(rest, metrics, who, paths, next, version, done);
+  };
+  Status st = rest.call(who, pr::OpCode::Multi, multi, on_done);
+  if (!st.ok()) done(refused_reply(st));
+}
+
+// GET /v1/sessions: the global sessions, paged, with the ephemerals the
+// caller may read.
+HttpReply sessions_reply(const core::Replica& replica, const znode::Caller& caller,
+                         std::string_view query) {
+  const auto offset = count_param(query, "offset", 0);
+  const auto limit = count_param(query, "limit", limits::http_sessions_page_max);
+  if (!offset || !limit) {
+    return error_reply(400, ErrorCode::BadArguments, "offset and limit must be integers >= 0");
+  }
+  const std::vector<core::SessionInfo> all = replica.sessions();
+  const std::size_t from = std::min<std::uint64_t>(*offset, all.size());
+  const std::size_t to =
+      from + std::min<std::uint64_t>({*limit, limits::http_sessions_page_max, all.size() - from});
+  json list = json::array();
+  char id[24];
+  for (std::size_t i = from; i < to; ++i) {
+    const core::SessionInfo& s = all[i];
+    std::snprintf(id, sizeof id, "0x%llx",
+                  static_cast<unsigned long long>(static_cast<std::uint64_t>(s.id.value())));
+    json ephemerals = json::array();
+    std::size_t hidden = 0;
+    replica.tree().visit_ephemerals(s.id, "", [&](std::string_view p) {
+      if (ephemerals.size() >= limits::http_session_ephemerals_max) return false;
+      if (replica.tree().get_data(p, caller).ok()) {
+        ephemerals.push_back(std::string(p));
+      } else {
+        ++hidden;
+      }
+      return true;
+    });
+    json item{{"id", id},
+              {"timeout_ms", s.timeout_ms},
+              {"here", s.here},
+              {"server", s.server.value() == 0 ? json(nullptr) : json(s.server.value())},
+              {"ephemerals", std::move(ephemerals)}};
+    if (hidden != 0) item["ephemerals_hidden"] = hidden;
+    list.push_back(std::move(item));
+  }
+  json out{{"sessions", std::move(list)},
+           {"total", all.size()},
+           {"server", replica.config().id.value()}};
+  return HttpReply{200, "application/json", out.dump() + "\n"};
+}
+
 }  // namespace
 
 std::string stat_json_text(const Stat& stat) {
@@ -957,6 +1295,17 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
     if (req.method != "GET") return done(error_reply(405, ErrorCode::BadArguments, "use GET"));
     return done(metrics_text(replica, storage, metrics, cluster));
   }
+  if (path == "/v1/sessions") {
+    if (req.method != "GET") return done(error_reply(405, ErrorCode::BadArguments, "use GET"));
+    return done(sessions_reply(replica, caller, query));
+  }
+  if (path == "/v1/metrics/history") {
+    if (req.method != "GET") return done(error_reply(405, ErrorCode::BadArguments, "use GET"));
+    if (metrics.history == nullptr) {
+      return done(error_reply(404, ErrorCode::BadArguments, "no metrics history here"));
+    }
+    return done(HttpReply{200, "application/json", metrics.history->to_json()});
+  }
   constexpr std::string_view prefix = "/v1/znodes";
   if (!path.starts_with(prefix) || (path.size() > prefix.size() && path[prefix.size()] != '/')) {
     ++metrics.errors;
@@ -976,6 +1325,27 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
   }
   const RestCaller who{req.peer_ip, creds ? creds->auth() : std::string()};
 
+  if (req.method == "POST") return create_znode(rest, metrics, who, znode, req.body, done);
+  if (req.method == "PUT" && query_flag(query, "acl")) {
+    return set_acl(rest, metrics, who, znode, req.body, *version, done);
+  }
+  if (req.method == "DELETE" && query_flag(query, "recursive")) {
+    if (znode == "/") {
+      return done(error_reply(400, ErrorCode::BadArguments, "the root cannot be deleted"));
+    }
+    auto paths = subtree_of(replica.tree(), znode, caller);
+    if (!paths.ok()) {
+      if (paths.code() == ErrorCode::BadArguments) {
+        ++metrics.errors;
+        return done(error_reply(400, ErrorCode::BadArguments, paths.status().message()));
+      }
+      return done(znode_error(metrics, paths.code(), znode));
+    }
+    // Deepest first: every node after its parent, so reversed, before it.
+    auto order = std::make_shared<std::vector<std::string>>(std::move(paths).value());
+    std::reverse(order->begin(), order->end());
+    return delete_batches(rest, metrics, who, std::move(order), 0, *version, done);
+  }
   if (req.method == "PUT") {
     if (req.body.size() > limits::znode_data_bytes_max) {
       ++metrics.errors;
@@ -995,7 +1365,7 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
   }
   if (req.method != "GET") {
     ++metrics.errors;
-    return done(error_reply(405, ErrorCode::BadArguments, "use GET, PUT or DELETE"));
+    return done(error_reply(405, ErrorCode::BadArguments, "use GET, POST, PUT or DELETE"));
   }
 
   // Checked as getData would be: READ on the node for these identities.
@@ -1011,11 +1381,9 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
     out["data_base64"] = base64(*v->data);
   }
   if (query_flag(query, "children")) {
-    auto ch = replica.tree().get_children(znode, caller);
-    if (ch.ok()) {
-      std::vector<std::string> names(ch->children.begin(), ch->children.end());
-      std::sort(names.begin(), names.end());
-      out["children"] = names;
+    if (auto bad = add_children(out, replica.tree(), znode, caller, query)) {
+      ++metrics.errors;
+      return done(std::move(*bad));
     }
   }
   if (query_flag(query, "acl")) {

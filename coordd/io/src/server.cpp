@@ -657,6 +657,7 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
                    "in clear (/readyz says so too)");
   }
   impl->host.http_metrics.net = &impl->net_state.counters;
+  impl->host.http_metrics.history = &impl->host.metrics_history;
   if (options.tls.secure_client_port && options.client_port == 0) {
     impl->plain_clients = false;
   } else {

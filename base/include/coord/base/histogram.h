@@ -24,6 +24,9 @@ class Histogram {
   void record(std::uint64_t value, std::uint64_t count = 1);
   void merge(const Histogram& other);
   void reset();
+  // What was recorded after `earlier`, an earlier copy of this histogram
+  // (min and max become the bounds of the buckets that changed).
+  Histogram since(const Histogram& earlier) const;
 
   std::uint64_t count() const { return count_; }
   std::uint64_t sum() const { return sum_; }

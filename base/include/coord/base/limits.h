@@ -226,6 +226,19 @@ inline constexpr std::size_t event_replay_bytes_max = event_stream_queued_bytes_
 // each acts with its caller's identity. At most this many at once; one
 // unused for rest_session_idle_ms_max is closed.
 inline constexpr std::size_t rest_sessions_max = 64;
+// DELETE /v1/znodes/<path>?recursive: a subtree of more nodes is refused
+// (delete it in parts); its deletes go as multis of at most these many ops
+// and bytes of paths, deepest first.
+inline constexpr std::size_t rest_delete_nodes_max = 100'000;
+inline constexpr std::size_t rest_delete_batch_ops_max = 1'000;
+inline constexpr std::size_t rest_delete_batch_bytes_max = 256 * 1024;
+// GET /v1/sessions answers at most this many sessions a page, and this
+// many ephemeral paths per session.
+inline constexpr std::size_t http_sessions_page_max = 1'000;
+inline constexpr std::size_t http_session_ephemerals_max = 1'000;
+// GET /v1/metrics/history: one sample a second, ten minutes of them.
+inline constexpr std::int64_t metrics_history_interval_ms = 1'000;
+inline constexpr std::size_t metrics_history_samples_max = 600;
 inline constexpr std::int64_t rest_session_idle_ms_max = 60'000;
 // Timeout of a REST session: pings keep it while it is used; one left
 // behind by a crash does not linger.

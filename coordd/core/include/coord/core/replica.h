@@ -218,6 +218,16 @@ struct ReplicaStats {
   std::map<std::int32_t, Histogram> latency_us_by_op;
 };
 
+// One global session for an operator's view (the HTTP API's /v1/sessions).
+struct SessionInfo {
+  SessionId id{0};
+  std::int32_t timeout_ms = 0;  // as negotiated when it was created
+  bool here = false;            // a client connection to this server holds it
+  // The server its client was last heard through: this one, or, on the
+  // leader, the follower that relayed it last; 0 when not known here.
+  NodeId server{0};
+};
+
 class Replica {
  public:
   // Restores from `storage` and, when present, the snapshot payload written
@@ -318,6 +328,8 @@ class Replica {
   const znode::DataTree& tree() const;
   std::size_t session_count() const;
   bool has_session(SessionId id) const;
+  // The global sessions, in id order, as operators see them.
+  std::vector<SessionInfo> sessions() const;
   std::size_t connection_count() const;
   consensus::RaftStatus raft_status() const;
   // The cluster's configuration in force (the latest in the log).

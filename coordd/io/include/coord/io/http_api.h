@@ -7,12 +7,34 @@
 //                                writes; 503 with the reason otherwise
 //   GET /metrics                 Prometheus text
 //   GET /v1/znodes/<path>        data and stat as JSON; `?children` adds the
-//                                children's names, `?acl` the ACL (digest
-//                                hashes masked without ADMIN, as getACL)
+//                                children's names, sorted, those starting
+//                                with `prefix=P`, from `offset=N`, at most
+//                                `limit=M`, and children_total (matches
+//                                before paging); with `&detail` objects of
+//                                name and a few Stat fields; `?acl` the ACL
+//                                (digest hashes masked without ADMIN, as
+//                                getACL)
+//   POST /v1/znodes/<path>       create: {"data" | "data_base64", "mode"
+//                                (persistent, persistent_sequential,
+//                                ephemeral, ephemeral_sequential, container,
+//                                ttl, ttl_sequential), "ttl_ms", "acl"};
+//                                201 with the path created and its stat
 //   PUT /v1/znodes/<path>        the body becomes the node's data: setData,
 //                                or create (persistent, open ACL) when it is
 //                                missing; `?version=N` sets only version N
-//   DELETE /v1/znodes/<path>     delete; `?version=N` as above
+//   PUT /v1/znodes/<path>?acl    setACL {"acl": [{"perms", "scheme", "id"}]},
+//                                `version=N` compared with the aversion
+//   DELETE /v1/znodes/<path>     delete; `?version=N` as above; with
+//                                `?recursive` the whole subtree (at most
+//                                rest_delete_nodes_max nodes, READ needed
+//                                to list it), deepest first in multis that
+//                                each check the top's version first
+//   GET /v1/sessions             global sessions (paged: offset, limit):
+//                                id, timeout, held here, the server last
+//                                heard through (the leader knows it for
+//                                all), ephemerals the caller may READ
+//   GET /v1/metrics/history      the last ten minutes, a sample a second
+//                                (metrics_history.h)
 //   GET /v1/cluster              this server's id, the leader, term, commit
 //                                and applied index, whether it is
 //   GET /v1/cluster/status       read-only, and the members: id, role
@@ -162,6 +184,8 @@ struct HttpAuthFailures {
   std::uint64_t content_type = 0;     // 415: a body type a page could send cross-site
 };
 
+class MetricsHistory;
+
 struct HttpMetrics {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;
@@ -172,6 +196,8 @@ struct HttpMetrics {
   std::uint64_t event_streams_cut_slow = 0;
   HttpAuthFailures auth_failures;
   const NetCounters* net = nullptr;
+  // GET /v1/metrics/history; null: answered 404.
+  const MetricsHistory* history = nullptr;
 };
 
 using HttpDone = std::function<void(HttpReply)>;
