@@ -429,7 +429,7 @@ function allowed(acl, perm) {
 const PAGE = 100;
 
 const tree = {
-  items: new Map(),  // path → {li, row, toggle, ul, expanded, shown, total, all}
+  items: new Map(),  // path → {li, row, toggle, badges, ul, expanded, shown, total}
 
   reset() {
     this.items.clear();
@@ -448,7 +448,7 @@ const tree = {
     const row = h('div', {class: 'tree-row'}, toggle, label, badges);
     const ul = h('ul', {class: 'tree-children', hidden: true, role: 'group'});
     const li = h('li', {class: 'tree-item', dataset: {path}, role: 'treeitem'}, row, ul);
-    const it = {li, row, toggle, badges, ul, expanded: false, shown: 0, total: null, all: null};
+    const it = {li, row, toggle, badges, ul, expanded: false, shown: 0, total: null};
     this.items.set(path, it);
     this.describe(path, info);
     if (selected.path === path) row.classList.add('selected');
@@ -495,24 +495,10 @@ const tree = {
     if (!it) return;
     let names, total;
     try {
-      if (it.all && offset > 0) {
-        // A server that listed every child at once: page through that list.
-        names = it.all.slice(offset, offset + limit);
-        total = it.all.length;
-      } else {
-        const r = await api('GET', znodeUrl(path), {query: {children: '', detail: '', offset, limit}});
-        const list = r.children || [];
-        if (r.children_total === undefined) {
-          it.all = list;
-          names = list.slice(offset, offset + limit);
-          total = list.length;
-        } else {
-          it.all = null;
-          names = list;
-          total = r.children_total;
-        }
-        this.describe(path, r.stat);
-      }
+      const r = await api('GET', znodeUrl(path), {query: {children: '', detail: '', offset, limit}});
+      names = r.children || [];
+      total = r.children_total;
+      this.describe(path, r.stat);
     } catch (e) {
       if (offset === 0) clear(it.ul);
       append(it.ul, h('li', {class: 'error'}, e instanceof ApiError ? e.describe() : String(e)));
@@ -592,37 +578,21 @@ const tree = {
 
 // ---------------------------------------------------------------- search
 
-const search = {parent: null, prefix: '', shown: 0, all: null};
+const search = {parent: null, prefix: '', shown: 0};
 
 async function runSearch(offset) {
   let v = $('search-input').value.trim();
   if (!v) return endSearch();
   if (!v.startsWith('/')) v = '/' + v;
   const cut = v.lastIndexOf('/');
-  const parent = cut === 0 ? '/' : v.slice(0, cut);
-  const prefix = v.slice(cut + 1);
+  if (offset === 0) Object.assign(search, {parent: cut === 0 ? '/' : v.slice(0, cut), prefix: v.slice(cut + 1), shown: 0});
+  const {parent, prefix} = search;
   const box = $('search-results');
-  if (offset === 0) {
-    Object.assign(search, {parent, prefix, shown: 0, all: null});
-  }
   let names, total;
   try {
-    if (search.all && offset > 0) {
-      names = search.all.slice(offset, offset + PAGE);
-      total = search.all.length;
-    } else {
-      const r = await api('GET', znodeUrl(parent), {query: {children: '', detail: '', prefix, offset, limit: PAGE}});
-      const list = r.children || [];
-      if (r.children_total === undefined) {
-        // A server without prefix=: filter here.
-        search.all = list.filter((e) => (typeof e === 'string' ? e : e.name).startsWith(prefix));
-        names = search.all.slice(offset, offset + PAGE);
-        total = search.all.length;
-      } else {
-        names = list;
-        total = r.children_total;
-      }
-    }
+    const r = await api('GET', znodeUrl(parent), {query: {children: '', detail: '', prefix, offset, limit: PAGE}});
+    names = r.children || [];
+    total = r.children_total;
   } catch (e) {
     clear(box).hidden = false;
     $('tree').hidden = true;
@@ -1217,10 +1187,13 @@ async function loadSessions() {
             showView('tree');
             await tree.reveal(p);
             selectNode(p);
-          }}, p)))) : h('span', {class: 'muted'}, 'none'))));
+          }}, p)))) : h('span', {class: 'muted'}, 'none'),
+        s.ephemerals_hidden ? h('span', {class: 'muted'}, '+ ' + s.ephemerals_hidden + ' you may not read') : null)));
   }
   $('sessions-status').className = 'muted';
-  $('sessions-status').textContent = list.length + (list.length === 1 ? ' session' : ' sessions') +
+  const total = r.total === undefined ? list.length : r.total;
+  $('sessions-status').textContent = (total > list.length ? list.length + ' of ' : '') +
+      total + (total === 1 ? ' session' : ' sessions') +
       ' · server ' + r.server + ' · ' + new Date().toISOString().slice(11, 19) + ' UTC';
 }
 
