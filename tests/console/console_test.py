@@ -343,15 +343,31 @@ class SingleServer(unittest.TestCase):
         b.open_node("/locked")
         self.assertEqual(b.text("#node-data"), "bob's")
         editor = b.find("#node-edit")
-        if editor.get_attribute("readonly") is None:
-            # Identities unknown to the page: the server's 403 decides.
-            b.type("#node-edit", "alice's")
-            b.click("#node-save")
-            b.wait("the refusal", lambda: "NoAuth" in b.text("#node-message"))
+        # The page knows alice's identities: read-only from the start.
+        self.assertIsNotNone(editor.get_attribute("readonly"))
         b.wait("read-only with the reason", lambda: "read-only" in b.text("#node-readonly"))
         self.assertFalse(b.find("#node-save").is_enabled())
         self.assertEqual(self.zk.get("/locked")[0], b"bob's")
         b.shot("acl-refused")
+        # Another alice (another password) may write: her digest is masked
+        # to "alice:x" for this alice, who cannot tell, so the server's 403
+        # decides and the page turns read-only with its reason.
+        self.zk.create("/locked-alice", b"other alice's",
+                       acl=[make_digest_acl("alice", "other-pw", read=True, write=True),
+                            make_acl("world", "anyone", read=True)])
+        b.type("#search-input", "/locked-")
+        b.click("#search-form button[type='submit']")
+        b.wait("found", lambda: b.visible("#search-list li[data-path='/locked-alice']"))
+        b.find("#search-list li[data-path='/locked-alice'] .node-name").click()
+        b.wait("shown", lambda: b.node_path() == "/locked-alice")
+        b.click("#search-clear")
+        self.assertIsNone(b.find("#node-edit").get_attribute("readonly"))
+        b.type("#node-edit", "alice's")
+        b.click("#node-save")
+        b.wait("the refusal", lambda: "NoAuth (403)" in b.text("#node-message"))
+        b.wait("read-only with the reason", lambda: "read-only" in b.text("#node-readonly"))
+        self.assertFalse(b.find("#node-save").is_enabled())
+        self.assertEqual(self.zk.get("/locked-alice")[0], b"other alice's")
 
     def test_paging_and_search_by_prefix(self):
         b = self.b
