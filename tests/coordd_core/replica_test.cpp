@@ -383,6 +383,57 @@ TEST(Replica, WatchEventArrivesBeforeTheReplyThatReflectsIt) {
   EXPECT_TRUE(b.take().empty());
 }
 
+TEST(Replica, AHostWatcherHearsOfChangesWhileTheyApply) {
+  Server server;
+  Client& c = server.open();
+  ASSERT_TRUE(c.connect());
+  struct Heard {
+    EventType type;
+    std::string path;
+    Zxid zxid;
+    std::optional<std::int32_t> version;  // read from the tree in the sink
+  };
+  std::vector<Heard> heard;
+  const ConnId watcher = ~ConnId{0} - 5;
+  server.replica().set_host_watch_sink(core::HostWatchSink{
+      [&](const znode::WatchEvent& ev) {
+        ASSERT_EQ(ev.watcher, watcher);
+        EXPECT_EQ(server.replica().applied_zxid(), ev.zxid) << "the tree is as the entry left it";
+        auto st = server.replica().tree().exists(ev.path);
+        heard.push_back(Heard{ev.type, ev.path, ev.zxid,
+                              st.ok() ? std::optional<std::int32_t>(st->version) : std::nullopt});
+      },
+      nullptr});
+  ASSERT_TRUE(
+      server.replica().add_host_watch(watcher, "/h", znode::WatchKind::PersistentRecursive).ok());
+  const auto created = c.call_one(OpCode::Create, create_req("/h"));
+  ASSERT_EQ(created.header.err, ErrorCode::Ok);
+  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/other")).header.err, ErrorCode::Ok);
+  // Two sets in one batch: each event sees its own version, not the last.
+  c.send(OpCode::SetData, pr::SetDataRequest{"/h", std::string("1"), -1}, 20);
+  c.send(OpCode::SetData, pr::SetDataRequest{"/h", std::string("2"), -1}, 21);
+  const auto sets = c.take();
+  ASSERT_EQ(sets.size(), 2u);
+  ASSERT_EQ(c.call_one(OpCode::Delete, pr::DeleteRequest{"/h", -1}).header.err, ErrorCode::Ok);
+  ASSERT_EQ(heard.size(), 4u);
+  EXPECT_EQ(heard[0].type, EventType::NodeCreated);
+  EXPECT_EQ(heard[0].zxid, created.header.zxid);
+  EXPECT_EQ(heard[0].version, 0);
+  EXPECT_EQ(heard[1].type, EventType::NodeDataChanged);
+  EXPECT_EQ(heard[1].zxid, sets[0].header.zxid);
+  EXPECT_EQ(heard[1].version, 1);
+  EXPECT_EQ(heard[2].zxid, sets[1].header.zxid);
+  EXPECT_EQ(heard[2].version, 2);
+  EXPECT_EQ(heard[3].type, EventType::NodeDeleted);
+  EXPECT_EQ(heard[3].version, std::nullopt);
+  // Its watch counts as any watch, and goes with it.
+  EXPECT_EQ(server.replica().tree().watch_count(), 1u);
+  server.replica().remove_host_watcher(watcher);
+  EXPECT_EQ(server.replica().tree().watch_count(), 0u);
+  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/h")).header.err, ErrorCode::Ok);
+  EXPECT_EQ(heard.size(), 4u);
+}
+
 TEST(Replica, ExpiredSessionLosesItsEphemeralsAndOthersAreTold) {
   Server server;
   Client& owner = server.open();

@@ -155,7 +155,7 @@ class HttpAuth(unittest.TestCase):
 
     def test_malformed_credentials_are_400(self):
         before = self.failures()
-        for header in ("Basic !!!", "Bearer abc", "Basic", "Basic YWxpY2U="):
+        for header in ("Basic !!!", "Digest abc", "Basic", "Basic YWxpY2U="):
             status, _, body = self.http("GET", "/v1/znodes/", headers={"Authorization": header})
             self.assertEqual((status, body["error"]), (400, "BadArguments"), header)
         self.assert_counted(before, malformed=4)
@@ -277,6 +277,80 @@ class HttpAuth(unittest.TestCase):
                                        headers={"Origin": "http://evil.example"})
         self.assertEqual(status, 200)
         self.assertNotIn("Access-Control-Allow-Origin", headers)
+
+    # -- login tokens -----------------------------------------------------
+    def login(self, auth=None, **kw):
+        status, _, body = self.http("POST", "/v1/auth/login", b"{}", auth=auth, **kw)
+        self.assertEqual(status, 200, body)
+        return body
+
+    def bearer(self, token):
+        return {"Authorization": "Bearer " + token}
+
+    def test_a_login_token_acts_as_its_credentials(self):
+        alice = self.login(ALICE)
+        self.assertRegex(alice["token"], r"^[0-9a-f]{32}$")
+        self.assertEqual(alice["user"], "alice")
+        self.assertFalse(alice["super"])
+        self.assertEqual(alice["idle_timeout_ms"], 1800000)
+        self.assertIn({"scheme": "ip", "id": "127.0.0.1"}, alice["identities"])
+        self.assertIn({"scheme": "digest", "id": zw.digest_id(*ALICE)}, alice["identities"])
+        anon = self.login()
+        self.assertIsNone(anon["user"])
+        self.assertEqual(anon["identities"], [{"scheme": "ip", "id": "127.0.0.1"}])
+        self.assertNotEqual(anon["token"], alice["token"])
+        admin = self.login(ADMIN_AUTH)
+        self.assertTrue(admin["super"])
+        self.create("/alice-tok", b"mine", [(zw.ALL, "digest", zw.digest_id(*ALICE))])
+        # Alice's token reads and writes as alice; the anonymous one may not.
+        status, _, body = self.http("GET", "/v1/znodes/alice-tok",
+                                    headers=self.bearer(alice["token"]))
+        self.assertEqual((status, body["data"]), (200, "mine"))
+        status, _, body = self.http("PUT", "/v1/znodes/alice-tok", b"by token",
+                                    headers=self.bearer(alice["token"]))
+        self.assertEqual(status, 200, body)
+        status, _, body = self.http("GET", "/v1/znodes/alice-tok",
+                                    headers=self.bearer(anon["token"]))
+        self.assertEqual((status, body["error"]), (403, "NoAuth"))
+        # The admin API takes the super user's token as its credentials.
+        transfer = json.dumps({"id": self.http("GET", "/v1/cluster")[2]["node_id"]})
+        status, _, body = self.http("POST", "/v1/cluster/transfer-leader", transfer,
+                                    headers=self.bearer(admin["token"]))
+        self.assertEqual(status, 200, body)
+        status, _, body = self.http("POST", "/v1/cluster/transfer-leader", transfer,
+                                    headers=self.bearer(alice["token"]))
+        self.assertEqual(status, 403, body)
+
+    def test_unknown_token_is_401_and_logout_forgets_it(self):
+        before = self.failures()
+        status, _, body = self.http("GET", "/v1/znodes/", headers=self.bearer("0" * 32))
+        self.assertEqual((status, body["error"], body["code"]), (401, "SessionExpired", -112))
+        tok = self.login(ALICE)["token"]
+        status, _, body = self.http("POST", "/v1/auth/logout", b"{}", headers=self.bearer(tok))
+        self.assertEqual((status, body), (200, {}))
+        status, _, body = self.http("GET", "/v1/znodes/", headers=self.bearer(tok))
+        self.assertEqual((status, body["code"]), (401, -112))
+        status, _, body = self.http("POST", "/v1/auth/logout", b"{}", headers=self.bearer(tok))
+        self.assertEqual(status, 401, body)
+        status, _, body = self.http("POST", "/v1/auth/logout", b"{}")
+        self.assertEqual(status, 400, body)
+        status, _, body = self.http("POST", "/v1/auth/login", b"{}",
+                                    headers={"Authorization": "Bearer "})
+        self.assertEqual(status, 400, body)
+        self.assert_counted(before, unauthenticated=3, malformed=1)
+
+    def test_login_is_guarded_as_any_change(self):
+        # A page elsewhere cannot get a token: foreign Origin, or a form post.
+        status, _, _ = self.http("POST", "/v1/auth/login", b"{}",
+                                 headers={"Origin": "https://evil.example"})
+        self.assertEqual(status, 403)
+        status, _, _ = self.http("POST", "/v1/auth/login", b"{}",
+                                 headers={"Content-Type": "text/plain"})
+        self.assertEqual(status, 415)
+        status, _, _ = self.http("POST", "/v1/auth/login", b"[1]")
+        self.assertEqual(status, 400)
+        status, _, _ = self.http("GET", "/v1/auth/login")
+        self.assertEqual(status, 405)
 
     def test_loopback_listener_gives_no_clear_text_warning(self):
         status, _, body = self.http("GET", "/readyz")

@@ -66,6 +66,9 @@ struct Replica::Impl {
   Membership membership;
   SessionTable sessions;
   std::unordered_map<ConnId, Conn> conns;
+  // Watchers of the host (HostWatchSink), apart from the connections.
+  std::set<ConnId> host_watchers;
+  HostWatchSink host_sink;
   std::set<ConnId> dirty;  // connections whose queue may make progress
   std::optional<ReadOnlyState> read_only;
   // Set by a tick while storage refuses writes: the next Ready may try.
@@ -743,7 +746,11 @@ struct Replica::Impl {
   void route_events(const std::vector<znode::WatchEvent>& events) {
     for (const auto& ev : events) {
       auto it = conns.find(ev.watcher);
-      if (it == conns.end() || it->second.phase != Phase::Open) continue;
+      if (it == conns.end()) {
+        if (host_sink.event && host_watchers.contains(ev.watcher)) host_sink.event(ev);
+        continue;
+      }
+      if (it->second.phase != Phase::Open) continue;
       // Replies of earlier entries go first: a connection receives
       // everything in zxid order, as from ZooKeeper.
       emit_done(it->second);
@@ -1612,6 +1619,11 @@ struct Replica::Impl {
     for (auto& [id, c] : conns) {
       if (c.phase != Phase::Closing) close(c);
     }
+    // The new tree holds none of the host's watches.
+    if (!host_watchers.empty()) {
+      host_watchers.clear();
+      if (host_sink.reset) host_sink.reset();
+    }
   }
 };
 
@@ -1855,6 +1867,22 @@ void Replica::grant_super(ConnId conn) {
   const Id super{"super", ""};
   auto& ids = it->second.identities;
   if (std::find(ids.begin(), ids.end(), super) == ids.end()) ids.push_back(super);
+}
+
+void Replica::set_host_watch_sink(HostWatchSink sink) {
+  impl_->host_sink = std::move(sink);
+}
+
+Status Replica::add_host_watch(ConnId watcher, std::string_view path, znode::WatchKind kind) {
+  COORD_ASSERT(!impl_->conns.contains(watcher), "host watcher ", watcher, " is a connection");
+  COORD_RETURN_IF_ERROR(impl_->tree.add_watch(watcher, path, kind));
+  impl_->host_watchers.insert(watcher);
+  return Status();
+}
+
+void Replica::remove_host_watcher(ConnId watcher) {
+  if (impl_->host_watchers.erase(watcher) == 0) return;
+  impl_->tree.remove_watcher(watcher);
 }
 
 consensus::RaftStatus Replica::raft_status() const {

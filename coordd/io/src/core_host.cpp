@@ -14,11 +14,17 @@
 #include "coord/io/host_facts.h"
 #include "coord/io/peer_transport.h"
 #include "coord/io/server.h"
+#include "event_stream.h"
 
 namespace coord::io {
 
 namespace asio = boost::asio;
 using protocol::Bytes;
+
+CoreHost::CoreHost(boost::asio::io_context& c, core::ReplicaConfig cfg)
+    : core(c), config(std::move(cfg)), ticker(c) {}
+
+CoreHost::~CoreHost() = default;
 
 void CoreHost::opened(std::shared_ptr<ClientConn> conn) {
   const auto id = conn->id();
@@ -299,6 +305,8 @@ void CoreHost::tick() {
 #endif
   replica->tick(clock.steady_ms(), clock.wall_ms());
   rest->tick();
+  logins.expire(clock.steady_ms());
+  if (events) events->tick(clock.steady_ms());
   if (admin_rest) admin_rest->tick();
   flush();
   maybe_snapshot();
@@ -390,6 +398,7 @@ void CoreHost::drain() {
   stop_snapshot_writer();
   flush();
   stopping = true;
+  if (events) events->stop();
   for (auto& [id, c] : conns)
     c->deliver({}, /*close_after=*/true);
 }

@@ -29,6 +29,7 @@
 namespace coord::io {
 
 class ClientConn;
+class EventHub;
 class PeerTransport;
 
 struct CoreHost {
@@ -54,6 +55,9 @@ struct CoreHost {
   HttpMetrics http_metrics;
   MetricsHistory metrics_history{limits::metrics_history_interval_ms};
   std::unique_ptr<RestClients> rest;
+  // The HTTP API's login tokens and the event streams (GET /v1/events).
+  LoginTokens logins;
+  std::unique_ptr<EventHub> events;
   std::uint16_t client_port = 0;
   std::string client_address;  // bind:port, for the admin API
   std::size_t connections_per_address_max = 0;
@@ -85,8 +89,8 @@ struct CoreHost {
   std::uint64_t peer_frames_undecodable = 0;
   std::uint64_t peer_frames_unsent = 0;
 
-  CoreHost(boost::asio::io_context& c, core::ReplicaConfig cfg)
-      : core(c), config(std::move(cfg)), ticker(c) {}
+  CoreHost(boost::asio::io_context& c, core::ReplicaConfig cfg);
+  ~CoreHost();
 
   void opened(std::shared_ptr<ClientConn> conn);
   void bytes(core::ConnId id, const protocol::Bytes& b);

@@ -3,11 +3,13 @@
 #include "coord/io/metrics_history.h"
 
 #include "coord/core/membership.h"
+#include "coord/io/login_tokens.h"
 #include "coord/protocol/op_table.h"
 
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <limits>
@@ -16,11 +18,42 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <variant>
 
 namespace coord::io {
-namespace {
 
 using nlohmann::json;
+
+namespace {
+
+json stat_json(const Stat& s) {
+  return json{{"czxid", s.czxid},
+              {"mzxid", s.mzxid},
+              {"ctime", s.ctime},
+              {"mtime", s.mtime},
+              {"version", s.version},
+              {"cversion", s.cversion},
+              {"aversion", s.aversion},
+              {"ephemeralOwner", s.ephemeral_owner},
+              {"dataLength", s.data_length},
+              {"numChildren", s.num_children},
+              {"pzxid", s.pzxid}};
+}
+
+}  // namespace
+
+HttpReply error_reply(int status, ErrorCode code, std::string message) {
+  HttpReply r;
+  r.status = status;
+  r.body = json{{"error", std::string(error_name(code))},
+                {"code", to_int(code)},
+                {"message", std::move(message)}}
+               .dump() +
+           "\n";
+  return r;
+}
+
+namespace {
 
 bool valid_utf8(std::string_view s) {
   std::size_t i = 0;
@@ -56,20 +89,6 @@ std::string base64(std::string_view s) {
   return out;
 }
 
-json stat_json(const Stat& s) {
-  return json{{"czxid", s.czxid},
-              {"mzxid", s.mzxid},
-              {"ctime", s.ctime},
-              {"mtime", s.mtime},
-              {"version", s.version},
-              {"cversion", s.cversion},
-              {"aversion", s.aversion},
-              {"ephemeralOwner", s.ephemeral_owner},
-              {"dataLength", s.data_length},
-              {"numChildren", s.num_children},
-              {"pzxid", s.pzxid}};
-}
-
 int http_status_of(ErrorCode code) {
   switch (code) {
     case ErrorCode::NoNode:
@@ -91,17 +110,6 @@ int http_status_of(ErrorCode code) {
   }
 }
 
-HttpReply error_reply(int status, ErrorCode code, std::string message) {
-  HttpReply r;
-  r.status = status;
-  r.body = json{{"error", std::string(error_name(code))},
-                {"code", to_int(code)},
-                {"message", std::move(message)}}
-               .dump() +
-           "\n";
-  return r;
-}
-
 // The identities a request acts with: ip:<caller address> and, with Basic
 // credentials, the digest identity they name, as `addauth digest` adds it
 // (the super user's too when it is the super digest). Forwarding headers
@@ -117,6 +125,117 @@ znode::Caller caller_of(const HttpRequest& req, const std::optional<BasicCredent
       caller.identities.push_back(Id{"super", ""});
   }
   return caller;
+}
+
+// The token of an "Authorization: Bearer <token>" header (the scheme in
+// any case, spaces around); nullopt for another scheme, "" for none given.
+std::optional<std::string> bearer_token(std::string_view v) {
+  auto trim = [](std::string_view t) {
+    while (!t.empty() && t.front() == ' ')
+      t.remove_prefix(1);
+    while (!t.empty() && t.back() == ' ')
+      t.remove_suffix(1);
+    return t;
+  };
+  v = trim(v);
+  constexpr std::string_view bearer = "bearer";
+  if (v.size() < bearer.size()) return std::nullopt;
+  for (std::size_t i = 0; i < bearer.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(v[i])) != bearer[i]) return std::nullopt;
+  }
+  if (v.size() > bearer.size() && v[bearer.size()] != ' ') return std::nullopt;
+  return std::string(trim(v.substr(bearer.size())));
+}
+
+// The credentials of a request: none, HTTP Basic, or those of the login a
+// Bearer token (or `token`, from the URL of an event stream) names, so
+// that it acts as the login's request would. The refusal when the header
+// is malformed (400) or the token unknown or expired (401).
+std::variant<std::optional<BasicCredentials>, HttpReply> credentials_of(
+    const HttpRequest& req, std::string_view token_param, HttpMetrics& metrics,
+    const HttpCluster& cluster) {
+  std::string token(token_param);
+  if (req.has_authorization) {
+    if (auto bearer = bearer_token(req.authorization)) {
+      if (bearer->empty()) {
+        ++metrics.errors;
+        ++metrics.auth_failures.malformed;
+        return error_reply(400, ErrorCode::BadArguments, "Authorization: Bearer without a token");
+      }
+      token = std::move(*bearer);
+    } else {
+      auto parsed = parse_basic_authorization(req.authorization);
+      if (!parsed.ok()) {
+        ++metrics.errors;
+        ++metrics.auth_failures.malformed;
+        return error_reply(400, ErrorCode::BadArguments,
+                           "Authorization: " + std::string(parsed.status().message()));
+      }
+      return std::optional<BasicCredentials>(std::move(parsed).value());
+    }
+  }
+  if (token.empty()) return std::optional<BasicCredentials>();
+  const Login* login = cluster.logins != nullptr && cluster.clock != nullptr
+                           ? cluster.logins->find(token, cluster.clock->steady_ms())
+                           : nullptr;
+  if (login == nullptr) {
+    ++metrics.errors;
+    ++metrics.auth_failures.unauthenticated;
+    return error_reply(401, ErrorCode::SessionExpired,
+                       "unknown or expired login token: log in again (POST /v1/auth/login)");
+  }
+  return login->credentials;
+}
+
+json identities_json(const znode::Caller& caller) {
+  json ids = json::array();
+  for (const Id& id : caller.identities)
+    ids.push_back(json{{"scheme", id.scheme}, {"id", id.id}});
+  return ids;
+}
+
+// POST /v1/auth/login and /v1/auth/logout (the guards of a change passed).
+void handle_auth(const HttpRequest& req, std::string_view path, const znode::Caller& caller,
+                 const std::optional<BasicCredentials>& creds, HttpMetrics& metrics,
+                 const HttpCluster& cluster, const HttpDone& done) {
+  if (req.method != "POST") {
+    ++metrics.errors;
+    return done(error_reply(405, ErrorCode::BadArguments, "use POST"));
+  }
+  if (cluster.logins == nullptr || cluster.clock == nullptr) {
+    return done(error_reply(503, ErrorCode::ConnectionLoss, "logins are not available"));
+  }
+  const TimeMs now = cluster.clock->steady_ms();
+  if (path == "/v1/auth/logout") {
+    // Reaching here with a Bearer token means it was known (and is now
+    // renewed); anything else has nothing to log out of.
+    const auto token = req.has_authorization ? bearer_token(req.authorization) : std::nullopt;
+    if (!token || !cluster.logins->remove(*token)) {
+      ++metrics.errors;
+      return done(
+          error_reply(400, ErrorCode::BadArguments, "logout needs Authorization: Bearer <token>"));
+    }
+    return done(HttpReply{200, "application/json", "{}\n"});
+  }
+  if (!req.body.empty()) {
+    json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object()) {
+      ++metrics.errors;
+      return done(error_reply(400, ErrorCode::BadArguments, "the body must be a JSON object"));
+    }
+  }
+  std::string token = random_login_token();
+  if (token.empty()) {
+    ++metrics.errors;
+    return done(error_reply(503, ErrorCode::SystemError, "no random token could be drawn"));
+  }
+  cluster.logins->add(token, creds, now);
+  json out{{"token", token},
+           {"user", creds ? json(creds->user) : json(nullptr)},
+           {"identities", identities_json(caller)},
+           {"super", caller.is_super()},
+           {"idle_timeout_ms", cluster.logins->idle_ms()}};
+  done(HttpReply{200, "application/json", out.dump() + "\n"});
 }
 
 // A refusal for want of permission, counted.
@@ -188,6 +307,12 @@ HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& s
   counter("coord_packets_sent_total", "Client frames sent.", s.packets_sent);
   counter("coord_entries_applied_total", "Log entries applied.", s.requests_applied);
   counter("coord_http_requests_total", "HTTP requests served.", metrics.requests);
+  gauge("coord_event_streams", "Event streams (GET /v1/events) open.", metrics.event_streams);
+  counter("coord_events_sent_total", "Events handed to event streams, replays included.",
+          metrics.events_sent);
+  counter("coord_event_streams_cut_slow_total",
+          "Event streams closed (1008) because their consumer did not keep up.",
+          metrics.event_streams_cut_slow);
   {
     const HttpAuthFailures& f = metrics.auth_failures;
     os << "# HELP coord_http_auth_failures_total HTTP requests refused for their identity or "
@@ -1019,6 +1144,37 @@ HttpReply sessions_reply(const core::Replica& replica, const znode::Caller& call
 
 }  // namespace
 
+std::string stat_json_text(const Stat& stat) {
+  return stat_json(stat).dump();
+}
+
+std::optional<HttpReply> admit_event_stream(const HttpRequest& req, std::string_view token,
+                                            const core::Replica& replica, HttpMetrics& metrics,
+                                            const HttpCluster& cluster, znode::Caller& caller) {
+  ++metrics.requests;
+  if (!host_allowed(cluster.guard, req.host, member_hosts(replica, cluster))) {
+    ++metrics.errors;
+    ++metrics.auth_failures.host;
+    return error_reply(
+        421, ErrorCode::BadArguments,
+        "Host '" + req.host + "' is not a name this server answers to (--http-allowed-hosts)");
+  }
+  // A page on any site may open a WebSocket here (no CORS applies to it),
+  // and its browser would send this server's cookies or Basic credentials
+  // along: only this server's own pages and the allowed origins may.
+  if (!req.origin.empty() && !origin_allowed(cluster.guard, req.origin, req.host, req.secure)) {
+    ++metrics.errors;
+    ++metrics.auth_failures.origin;
+    return error_reply(
+        403, ErrorCode::NoAuth,
+        "Origin '" + req.origin + "' is neither this server nor in --http-allowed-origins");
+  }
+  auto resolved = credentials_of(req, token, metrics, cluster);
+  if (auto* refused = std::get_if<HttpReply>(&resolved)) return std::move(*refused);
+  caller = caller_of(req, std::get<std::optional<BasicCredentials>>(resolved), replica);
+  return std::nullopt;
+}
+
 void handle_http(const HttpRequest& req, const core::Replica& replica,
                  const DiskReplicaStorage& storage, HttpMetrics& metrics, RestClients& rest,
                  const std::string& self_client_address, const HttpCluster& cluster,
@@ -1039,17 +1195,10 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
         421, ErrorCode::BadArguments,
         "Host '" + req.host + "' is not a name this server answers to (--http-allowed-hosts)"));
   }
-  std::optional<BasicCredentials> creds;
-  if (req.has_authorization) {
-    auto parsed = parse_basic_authorization(req.authorization);
-    if (!parsed.ok()) {
-      ++metrics.errors;
-      ++metrics.auth_failures.malformed;
-      return done(error_reply(400, ErrorCode::BadArguments,
-                              "Authorization: " + std::string(parsed.status().message())));
-    }
-    creds = std::move(parsed).value();
-  }
+  auto resolved = credentials_of(req, "", metrics, cluster);
+  if (auto* refused = std::get_if<HttpReply>(&resolved)) return done(std::move(*refused));
+  const std::optional<BasicCredentials> creds =
+      std::get<std::optional<BasicCredentials>>(std::move(resolved));
   const bool changes = req.method == "PUT" || req.method == "POST" || req.method == "DELETE";
   if (changes) {
     // A page may send a POST with one of the CORS "simple" types, or with
@@ -1079,6 +1228,18 @@ void handle_http(const HttpRequest& req, const core::Replica& replica,
   }
   const znode::Caller caller = caller_of(req, creds, replica);
 
+  if (path == "/v1/auth/login" || path == "/v1/auth/logout") {
+    return handle_auth(req, path, caller, creds, metrics, cluster, done);
+  }
+  if (path == "/v1/events") {
+    // A WebSocket upgrade never gets here: the HTTP session hands it to
+    // the event stream (event_stream.h).
+    ++metrics.errors;
+    HttpReply r = error_reply(426, ErrorCode::BadArguments,
+                              "GET /v1/events is a WebSocket: send Upgrade: websocket");
+    r.upgrade = "websocket";
+    return done(std::move(r));
+  }
   if (path == "/healthz") return done(HttpReply{200, "text/plain", "ok\n"});
   if (path == "/readyz") {
     const std::string warning =

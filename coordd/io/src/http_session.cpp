@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "core_host.h"
+#include "event_stream.h"
 #include "network.h"
 
 namespace coord::io {
@@ -78,12 +79,17 @@ void HttpSession::dispatch() {
   }
   r.custom_header = req_.find("X-Coord-Request") != req_.end();
   r.secure = tls_ != nullptr;  // the Origin a browser sends then says https
+  // GET /v1/events with Upgrade: websocket becomes an event stream once
+  // the core admits it; without the upgrade the API answers 426.
+  const std::string_view target_path = std::string_view(r.target).substr(0, r.target.find('?'));
+  const bool events_upgrade =
+      target_path == "/v1/events" && r.method == "GET" && beast::websocket::is_upgrade(req_);
   // Answering may take a while (a write waits for its log entry): the
   // idle limit applies again only to writing the reply.
   stream_.expires_never();
   ++net_.http_in_flight;
   // The answer is computed on the core thread, which owns the tree.
-  asio::post(host_.core, [self = shared_from_this(), r = std::move(r)] {
+  asio::post(host_.core, [self = shared_from_this(), r = std::move(r), events_upgrade] {
     CoreHost& h = self->host_;
     auto reply_to = [self](HttpReply reply) {
       asio::post(self->stream_.get_executor(),
@@ -92,10 +98,58 @@ void HttpSession::dispatch() {
     if (h.stopping) {
       return reply_to(HttpReply{503, "text/plain", "stopping\n"});
     }
+    if (events_upgrade) return self->admit_event_stream(r, reply_to);
     handle_http(r, *h.replica, *h.storage, h.http_metrics, *h.rest, h.client_address, h.cluster,
                 reply_to);
     h.flush();
   });
+}
+
+void HttpSession::admit_event_stream(const HttpRequest& r,
+                                     const std::function<void(HttpReply)>& reply_to) {
+  CoreHost& h = host_;
+  if (!h.events) return reply_to(HttpReply{503, "text/plain", "no event streams here\n"});
+  const auto q = r.target.find('?');
+  auto params = parse_event_stream_query(
+      q == std::string::npos ? std::string_view() : std::string_view(r.target).substr(q + 1));
+  // Host and Origin are checked before the parameters are judged.
+  znode::Caller caller;
+  if (auto refused = io::admit_event_stream(r, params.ok() ? params->token : std::string_view(),
+                                            *h.replica, h.http_metrics, h.cluster, caller)) {
+    return reply_to(std::move(*refused));
+  }
+  if (!params.ok()) {
+    ++h.http_metrics.errors;
+    return reply_to(
+        error_reply(400, ErrorCode::BadArguments, std::string(params.status().message())));
+  }
+  auto outbox = std::make_shared<EventOutbox>(stream_.get_executor());
+  core::ConnId id = 0;
+  if (auto refused = h.events->open(*params, std::move(caller), outbox, id)) {
+    return reply_to(std::move(*refused));
+  }
+  asio::post(stream_.get_executor(),
+             [self = shared_from_this(), outbox, id] { self->become_event_stream(outbox, id); });
+}
+
+void HttpSession::become_event_stream(std::shared_ptr<EventOutbox> outbox, std::uint64_t id) {
+  --net_.http_in_flight;
+  // The stream ends: its watch goes, on the core thread that owns it.
+  auto on_end = [&core = host_.core, &h = host_, id] {
+    asio::post(core, [&h, id] {
+      if (h.events) h.events->closed(id);
+    });
+  };
+  if (tls_) {
+    using Next = asio::ssl::stream<beast::tcp_stream&>&;
+    auto s = std::make_shared<EventSocket<Next>>(shared_from_this(), *tls_, std::move(outbox),
+                                                 std::move(on_end));
+    s->start(req_);
+  } else {
+    auto s = std::make_shared<EventSocket<beast::tcp_stream&>>(
+        shared_from_this(), stream_, std::move(outbox), std::move(on_end));
+    s->start(req_);
+  }
 }
 
 void HttpSession::write(const HttpReply& reply) {
@@ -107,6 +161,7 @@ void HttpSession::write(const HttpReply& reply) {
   if (!reply.www_authenticate.empty()) {
     res->set(http::field::www_authenticate, reply.www_authenticate);
   }
+  if (!reply.upgrade.empty()) res->set(http::field::upgrade, reply.upgrade);
   res->keep_alive(req_.keep_alive());
   res->body() = reply.body;
   res->prepare_payload();

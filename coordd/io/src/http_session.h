@@ -5,6 +5,9 @@
 // limit closes the connection. Counted in NetState while it lives.
 // With a TLS context (--http-tls) the same exchange runs inside TLS, after
 // a handshake that must also finish within the idle limit.
+// A WebSocket upgrade of GET /v1/events that the core admits turns the
+// connection into an event stream (event_stream.h) for the rest of its
+// life; one refused is answered like any request.
 // Thread safety: the network thread (its stream's executor) only.
 #pragma once
 
@@ -15,6 +18,8 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,7 +27,9 @@
 namespace coord::io {
 
 struct CoreHost;
+class EventOutbox;
 struct HttpReply;
+struct HttpRequest;
 struct NetState;
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -38,6 +45,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void read();
   void dispatch();
   void write(const HttpReply& reply);
+  // On the core thread: checks an upgrade to GET /v1/events and opens its
+  // stream, or answers the refusal.
+  void admit_event_stream(const HttpRequest& r, const std::function<void(HttpReply)>& reply_to);
+  // The core admitted the upgrade as stream `id`.
+  void become_event_stream(std::shared_ptr<EventOutbox> outbox, std::uint64_t id);
   void close();
 
   boost::beast::tcp_stream stream_;

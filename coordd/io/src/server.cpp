@@ -24,6 +24,7 @@
 #include "coord/base/log.h"
 #include "coord/io/host_facts.h"
 #include "core_host.h"
+#include "event_stream.h"
 #include "http_session.h"
 #include "network.h"
 
@@ -643,6 +644,11 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
                                                         ~core::ConnId{0} - (core::ConnId{1} << 32),
                                                         /*super_user=*/true);
   impl->host.cluster.admin = impl->host.admin_rest.get();
+  impl->host.cluster.logins = &impl->host.logins;
+  impl->host.cluster.clock = &impl->host.clock;
+  // The event streams' watchers, their ids below the admin API's.
+  impl->host.events = std::make_unique<EventHub>(*impl->host.replica, impl->host.http_metrics,
+                                                 ~core::ConnId{0} - (core::ConnId{2} << 32));
   impl->host.cluster.guard = make_http_guard(options.bind, options.http_allowed_hosts,
                                              options.http_allowed_origins, options.tls.http_tls);
   if (impl->host.cluster.guard.credentials_in_clear) {

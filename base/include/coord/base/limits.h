@@ -190,6 +190,38 @@ inline constexpr std::size_t http_body_bytes_max = znode_data_bytes_max + 64 * 1
 // Decoded bytes of one request's HTTP Basic credentials (user:password);
 // longer ones are refused as malformed.
 inline constexpr std::size_t http_credentials_bytes_max = 1024;
+// Login tokens of the HTTP API (POST /v1/auth/login): at most this many
+// live at once (a new login beyond them replaces the one unused longest),
+// and one unused for login_token_idle_ms_max is forgotten.
+inline constexpr std::size_t login_tokens_max = 1024;
+inline constexpr std::int64_t login_token_idle_ms_max = 1'800'000;
+// Event streams (GET /v1/events, WebSocket) open at once; more are refused
+// with 503 before the upgrade.
+inline constexpr std::size_t event_streams_max = 256;
+// Messages and bytes queued for one event stream and not yet taken by its
+// consumer; past either, the stream is closed with 1008 rather than
+// buffered without end.
+inline constexpr std::size_t event_stream_queued_messages_max = 4096;
+inline constexpr std::size_t event_stream_queued_bytes_max = 1024 * 1024;
+// Bytes of one message an event stream's client may send (it has nothing
+// to say; pings and close frames fit).
+inline constexpr std::size_t event_stream_read_bytes_max = 4096;
+// A stream being closed whose close frame the consumer does not take in
+// this long is torn down.
+inline constexpr std::int64_t event_stream_close_ms_max = 5'000;
+// Recent changes the server keeps to replay to a stream that resumes
+// (from_zxid), by count and by approximate bytes; older ones get "resync".
+inline constexpr std::size_t event_history_entries_max = 50'000;
+inline constexpr std::size_t event_history_bytes_max = 4 * 1024 * 1024;
+// The history is kept while a stream is open and this long after the last
+// one closed (a console reconnecting resumes); then its watch and memory go.
+inline constexpr std::int64_t event_history_keep_ms = 600'000;
+// Events one resume replays at most, in one turn of the core thread, and
+// their bytes: the replay goes out through the stream's queue, and must
+// leave room there for the live events behind it. A resume that would need
+// more gets "resync".
+inline constexpr std::size_t event_replay_events_max = 2048;
+inline constexpr std::size_t event_replay_bytes_max = event_stream_queued_bytes_max / 2;
 // REST requests run in internal sessions, one per caller address, so that
 // each acts with its caller's identity. At most this many at once; one
 // unused for rest_session_idle_ms_max is closed.

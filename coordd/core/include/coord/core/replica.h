@@ -131,6 +131,19 @@ struct ReplicaConfig {
   bool sync_without_read_index_for_testing = false;
 };
 
+// Where the events of the host's own watchers go (watchers that are no
+// client connection: coordd's HTTP event streams). Both run on the
+// replica's thread, inside the call that fired them.
+struct HostWatchSink {
+  // An event for a host watcher, during the apply of the entry that fired
+  // it: the tree is as that entry left it, so the node's Stat read now is
+  // the one the change gave it.
+  std::function<void(const znode::WatchEvent&)> event;
+  // The tree was replaced by a snapshot from the leader: every host watch
+  // is gone, and what changed in between fires no event.
+  std::function<void()> reset;
+};
+
 // Fresh, unpredictable session passwords (session_password_bytes each).
 using PasswordSource = std::function<std::string()>;
 
@@ -257,6 +270,14 @@ class Replica {
   // TLS client certificate gives x509:<subject>): ACLs see `id` among its
   // identities from now on, as they see ip and digest ones.
   void add_identity(ConnId conn, Id id);
+
+  // ---- the host's own watchers -------------------------------------------
+  // A host watcher holds watches in the tree like a connection does (the
+  // same index, the same per-watcher limit) but has no session or socket:
+  // its events go to the sink. Its id must be one no connection uses.
+  void set_host_watch_sink(HostWatchSink sink);
+  Status add_host_watch(ConnId watcher, std::string_view path, znode::WatchKind kind);
+  void remove_host_watcher(ConnId watcher);
 
   // ---- outputs -----------------------------------------------------------
 

@@ -62,6 +62,14 @@
 //                                leadership to that voter (202; watch
 //                                /v1/cluster for the outcome); elsewhere
 //                                409 naming the leader
+//   POST /v1/auth/login          {} (application/json), with or without
+//                                Basic credentials: a login token,
+//                                {"token", "user", "identities", "super",
+//                                "idle_timeout_ms"} (login_tokens.h)
+//   POST /v1/auth/logout         with Authorization: Bearer: forgets it, {}
+//   GET /v1/events               a WebSocket streaming the tree's changes
+//                                as JSON (event_stream.h); without an
+//                                upgrade 426
 //
 // Before routing, every request passes the guards (http_guard.h): a Host
 // the server does not answer to is 421; a malformed Authorization header
@@ -73,7 +81,9 @@
 // Identities: every request acts with ip:<socket address> (forwarding
 // headers are never read) and, with HTTP Basic credentials, the digest
 // identity `addauth digest user:password` gives, and super when that is
-// the super digest. Reads are checked against the node's ACL as getData
+// the super digest. `Authorization: Bearer <token>` of a login acts with
+// the credentials the login was made with; an unknown or expired token is
+// 401 SessionExpired (code -112). Reads are checked against the node's ACL as getData
 // is (403 NoAuth without READ). The admin API's changes (every non-GET on
 // /v1/cluster/...) need super or ADMIN on /zookeeper/config for those
 // identities: 401 with WWW-Authenticate when no credentials came, 403
@@ -94,10 +104,14 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 
+#include "coord/base/clock.h"
 #include "coord/core/replica.h"
 #include "coord/io/http_guard.h"
+#include "coord/io/login_tokens.h"
 #include "coord/io/peer_transport.h"
 #include "coord/io/raft_storage.h"
 #include "coord/io/rest_client.h"
@@ -132,6 +146,8 @@ struct HttpReply {
   std::string body;
   // Sent as WWW-Authenticate when not empty (401).
   std::string www_authenticate;
+  // Sent as Upgrade when not empty (426).
+  std::string upgrade;
 };
 
 // What the network thread counts, read by /metrics on the core thread.
@@ -164,6 +180,11 @@ class MetricsHistory;
 struct HttpMetrics {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;
+  // Event streams (event_stream.h): open now, events handed to them, and
+  // streams closed because their consumer did not keep up.
+  std::uint64_t event_streams = 0;
+  std::uint64_t events_sent = 0;
+  std::uint64_t event_streams_cut_slow = 0;
   HttpAuthFailures auth_failures;
   const NetCounters* net = nullptr;
   // GET /v1/metrics/history; null: answered 404.
@@ -184,6 +205,10 @@ struct HttpCluster {
   RestClients* admin = nullptr;
   // Host, Origin and content-type checks (--http-allowed-hosts, ...).
   HttpGuardConfig guard;
+  // The login tokens and the clock their idle expiry reads; null: the
+  // login endpoints answer 503 and Bearer tokens are unknown.
+  LoginTokens* logins = nullptr;
+  const Clock* clock = nullptr;
 };
 
 // Answers `req`; `done` runs once, possibly later (after a write applied).
@@ -191,5 +216,21 @@ struct HttpCluster {
 void handle_http(const HttpRequest& req, const core::Replica& replica,
                  const DiskReplicaStorage& storage, HttpMetrics& metrics, RestClients& rest,
                  const std::string& self_client_address, const HttpCluster& cluster, HttpDone done);
+
+// The checks of a WebSocket upgrade to GET /v1/events, the same as every
+// request's: Host, then Origin (a page on another site can open a
+// WebSocket to any server), then the credentials (Basic, Bearer, or
+// `token`, the login token from the URL). nullopt with `caller` set to the
+// identities the stream acts with, or the refusal to answer.
+std::optional<HttpReply> admit_event_stream(const HttpRequest& req, std::string_view token,
+                                            const core::Replica& replica, HttpMetrics& metrics,
+                                            const HttpCluster& cluster, znode::Caller& caller);
+
+// An error as the API answers it: {"error": "<name>", "code": n,
+// "message": "..."} with HTTP status `status`.
+HttpReply error_reply(int status, ErrorCode code, std::string message);
+
+// The JSON of a Stat as the API shows it ("stat" of GET /v1/znodes).
+std::string stat_json_text(const Stat& stat);
 
 }  // namespace coord::io
