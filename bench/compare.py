@@ -21,6 +21,13 @@ One node (a coordd on its defaults; a standalone ZooKeeper):
   RSS per watch      then an exists watch on each of them, per watch
   RSS per session    a fresh server each: idle sessions held open and
                      pinging (bench/idle_sessions.py's opener), per session
+  big tree           a fresh server each with 1,000,000 znodes of 100 bytes
+                     (--big-znodes): getData one at a time (coord-bench) while
+                     4 x 8 setData cross at least one snapshot, its worst
+                     wait; coordd's log of how long each snapshot's fork
+                     paused its apply loop; then kill -9 and the time until
+                     the restarted server answers exists on the tree's root
+                     with every child there
 Three nodes (a coordd cluster through deploy/local-cluster.sh; a ZooKeeper
 ensemble): setData and getData with the 32 x 8 sessions spread evenly over
 the servers (one coord-bench per server, at once, rates summed), and the
@@ -45,6 +52,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import resource
 import struct
 import subprocess
@@ -106,6 +114,25 @@ class CoorddOne:
     def whole(self):
         return self.server.proc.poll() is None
 
+    def kill9(self):
+        self.server.kill9()
+
+    def relaunch(self):
+        """Starts the killed server again on its data; returns a function
+        that gives its client port once it listens (None before)."""
+        self.server.spawn()
+
+        def port():
+            m = None
+            for m in re.finditer(r"serving ZooKeeper clients on [0-9.]+:(\d+)",
+                                 self.server.log()[self.server.log_start:]):
+                pass
+            return int(m.group(1)) if m else None
+        return port
+
+    def log_text(self):
+        return self.server.log()
+
     def stop(self):
         self.server.cleanup()
 
@@ -131,6 +158,17 @@ class ZkOne(cc.ZkEnsemble):
 
     def whole(self):
         return self.pid(1) and self.mode(1) == "standalone"
+
+    def kill9(self):
+        self.kill(1)
+        self.procs[1].wait(timeout=30)
+
+    def relaunch(self):
+        self.launch(1)
+        return lambda: self.ports[1]
+
+    def log_text(self):
+        return ""
 
 
 def launch_heap_1g(ensemble):
@@ -294,6 +332,85 @@ def memory_per_item(system, znodes):
     return asyncio.run(run())
 
 
+def snapshot_pauses_ms(log_text):
+    """coordd's own account of each snapshot: how long the fork paused
+    its apply loop."""
+    return [int(m.group(1)) for m in re.finditer(r"apply paused (\d+) ms", log_text)]
+
+
+def serving_after(port_of, root, znodes, timeout_s):
+    """Seconds until a server answers exists(root) with all `znodes`
+    children, polled every 10 ms over fresh connections."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        port = port_of()
+        if port is not None:
+            try:
+                c = zkwire.Conn(port, timeout_s=5.0)
+                try:
+                    c.handshake(timeout_ms=30000)
+                    _, f = c.call(zkwire.EXISTS, zkwire.path_watch_body(root))
+                    if f.err == 0 and zkwire.Reader(f.body).stat()["numChildren"] == znodes:
+                        return time.monotonic() - t0
+                finally:
+                    c.close()
+            except (OSError, EOFError, RuntimeError, struct.error, zkwire.DecodeError,
+                    zkwire.Closed):
+                pass
+        time.sleep(0.01)
+    raise RuntimeError("the server did not serve %s again within %.0f s" % (root, timeout_s))
+
+
+def big_tree(system, bench, args):
+    """A tree of --big-znodes znodes of 100 bytes: the worst wait of a
+    getData issued one at a time while a setData load crosses snapshots,
+    then the time from kill -9 to serving the whole tree again."""
+    port = system.client_port(1)
+    root = "/cmp-big"
+    znodes = args.big_znodes
+    paths = ["%s/n%07d" % (root, k) for k in range(znodes)]
+
+    async def populate():
+        if await raw_requests(port, [(zkwire.CREATE, zkwire.create_body(root))], sessions=1):
+            raise RuntimeError("creating %s on %s failed" % (root, system.name))
+        errors = await raw_requests(port, [(zkwire.CREATE, zkwire.create_body(p, b"d" * 100))
+                                           for p in paths])
+        if errors:
+            raise RuntimeError("%d creates failed on %s" % (errors, system.name))
+
+    t = time.monotonic()
+    asyncio.run(populate())
+    res = {"znodes": znodes, "create_s": round(time.monotonic() - t, 1)}
+    log("%s: %d znodes made in %.1f s" % (system.name, znodes, res["create_s"]))
+    paused_before = len(snapshot_pauses_ms(system.log_text()))
+    probe = subprocess.Popen(
+        [bench, "-s", "127.0.0.1:%d" % port, "--op", "get", "--sessions", "1",
+         "--outstanding", "1", "--duration-s", str(args.big_probe_s), "--payload-bytes", "100",
+         "--keys", "10", "--root", "/cmp-probe", "--clean", "--label", "probe"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=cc.die_with_parent)
+    load = run_bench(system, bench, {"op": "set", "sessions": 4, "outstanding": 8},
+                     args.big_probe_s, "/cmp-big-load")
+    out, err = probe.communicate(timeout=args.big_probe_s + 600)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if probe.returncode != 0 or not lines:
+        raise RuntimeError("the probe failed on %s: %s" % (system.name, err[-2000:]))
+    lat = json.loads(lines[-1])["latency_us"]
+    pauses = snapshot_pauses_ms(system.log_text())[paused_before:]
+    res.update({"probe_max_ms": round(lat["max"] / 1000, 1),
+                "probe_p999_ms": round(lat["p999"] / 1000, 1),
+                "load_ops": load["ops"], "snapshots_in_window": len(pauses) or None,
+                "snapshot_pause_max_ms": max(pauses) if pauses else None})
+    log("%s: getData one at a time under %d writes: max %.1f ms, p99.9 %.1f ms; "
+        "snapshot pauses %s ms" % (system.name, load["ops"], res["probe_max_ms"],
+                                   res["probe_p999_ms"], pauses or "(not reported)"))
+    system.kill9()
+    port_of = system.relaunch()
+    res["restart_s"] = round(serving_after(port_of, root, znodes, RAW_TIMEOUT_S), 2)
+    log("%s: serving %d znodes %.2f s after kill -9 and restart" % (
+        system.name, znodes, res["restart_s"]))
+    return res
+
+
 def watch_count(port):
     value = cc.mntr_value(port, "zk_watch_count")
     return int(value) if value is not None else 0
@@ -350,6 +467,8 @@ def one_node(make, bench, args):
     res["idle"] = with_system(make, lambda s: idle_session_memory(s, args.idle_sessions,
                                                                   args.idle_hold_s))
     log("idle sessions: %s" % res["idle"])
+    if args.big_znodes:
+        res["big"] = with_system(make, lambda s: big_tree(s, bench, args))
     return res
 
 
@@ -406,6 +525,14 @@ def table(results, args):
             "≤ 100 B")
         add("RSS per idle session (%s)" % "{:,}".format(args.idle_sessions),
             *pair("1", "idle", "rss_per_session_bytes"), " B", False, "≤ 2,048 B")
+        if args.big_znodes:
+            big = "{:,}".format(args.big_znodes)
+            add("restart with %s znodes, kill -9 to serving" % big,
+                *pair("1", "big", "restart_s"), " s", False, "≤ 3 s")
+            add("getData wait under writes crossing snapshots, max",
+                *pair("1", "big", "probe_max_ms"), " ms", False, "≤ 50 ms")
+            add("snapshot: apply loop paused, max", *pair("1", "big", "snapshot_pause_max_ms"),
+                " ms", False, "")
     if "coordd-3" in results:
         add("3 nodes: setData 32×8 spread", *pair("3", "set", "ops_per_s"), " ops/s", True,
             "≥ 8×")
@@ -447,6 +574,10 @@ def main():
     p.add_argument("--znodes", type=int, default=200000)
     p.add_argument("--idle-sessions", type=int, default=5000)
     p.add_argument("--idle-hold-s", type=float, default=10.0)
+    p.add_argument("--big-znodes", type=int, default=1000000,
+                   help="znodes of the restart and snapshot figures (0: skip them)")
+    p.add_argument("--big-probe-s", type=float, default=10.0,
+                   help="seconds of writes crossing snapshots while getData is probed")
     p.add_argument("--no-zookeeper", action="store_true", help="coordd's column only")
     p.add_argument("--json", help="also write the JSON result to this file")
     args = p.parse_args()

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 
 #include "coord/base/bytes.h"
 #include "coord/base/limits.h"
@@ -246,6 +247,14 @@ TEST_F(DiskStorageTest, ACorruptEntryReadWhileRunningStopsTheServerCleanly) {
   auto s = open();
   ASSERT_TRUE(s->persist(entries_with_damaged_payload_at_4()).ok());
   EXPECT_EQ(read(*s, 4, 5).front().data, damaged_payload);
+  // Entries written since push it out of those kept in memory, so that it
+  // is read from the file again.
+  consensus::Ready more;
+  for (std::uint64_t i = s->last_index().value() + 1;
+       more.entries.size() * 64 * 1024 <= limits::log_recent_entries_bytes_max; ++i)
+    more.entries.push_back(
+        Entry{Term(1), LogIndex(i), EntryType::Normal, std::string(64 * 1024, 'm')});
+  ASSERT_TRUE(s->persist(more).ok());
   ASSERT_GE(flip_every_copy(dir_ + "/log/data.mdb", std::string(damaged_payload)), 1);
   EXPECT_EXIT(read(*s, 2, 7), ::testing::ExitedWithCode(damaged_log_exit_code),
               "stopping: the log in .* is damaged: .*log entry 4 fails its checksum.*empty one");
@@ -267,6 +276,83 @@ TEST_F(DiskStorageTest, ADamagedSnapshotToSendStopsTheServerCleanly) {
               "stopping: the snapshot in .* is damaged: .*snapshot-0000000000000006.snap");
   EXPECT_EXIT(s->snapshot_bytes(), ::testing::ExitedWithCode(damaged_log_exit_code),
               "stopping: the snapshot in .* is damaged");
+}
+
+// What entries() gives back is what was written, whether it comes from
+// the entries kept in memory or from LMDB: appends of every size, replaced
+// suffixes and compactions in a seeded random order, checked against a
+// model after every step and after reopening.
+TEST_F(DiskStorageTest, EntriesReadBackAreTheOnesWrittenRecentOrNot) {
+  auto s = open();
+  std::map<std::uint64_t, Entry> model;
+  for (std::uint64_t i = s->first_index().value(); i <= s->last_index().value(); ++i)
+    model[i] = read(*s, i, i + 1).front();
+  std::uint64_t seed = 7;
+  auto next = [&](std::uint64_t n) {
+    seed = seed * 6364136223846793005u + 1442695040888963407u;
+    return (seed >> 33) % n;
+  };
+  std::uint64_t term = 1;
+  auto check = [&](const DiskReplicaStorage& st, int step) {
+    const std::uint64_t first = st.first_index().value();
+    const std::uint64_t last = st.last_index().value();
+    ASSERT_EQ(model.begin()->first, first) << step;
+    ASSERT_EQ(model.rbegin()->first, last) << step;
+    for (int probe = 0; probe < 8; ++probe) {
+      const std::uint64_t lo = first + next(last - first + 1);
+      const std::uint64_t hi = lo + 1 + next(last - lo + 1);
+      const std::size_t max_bytes = next(2) ? std::size_t{1} << 30 : 1 + next(512 * 1024);
+      std::vector<Entry> got;
+      st.entries(LogIndex(lo), LogIndex(hi), max_bytes, got);
+      std::vector<Entry> want;
+      std::size_t bytes = 0;
+      for (std::uint64_t i = lo; i < hi; ++i) {
+        want.push_back(model.at(i));
+        bytes += want.back().data.size();
+        if (bytes >= max_bytes) break;
+      }
+      ASSERT_EQ(got, want) << "step " << step << " [" << lo << ", " << hi << ") max " << max_bytes;
+    }
+  };
+  for (int step = 0; step < 120; ++step) {
+    const std::uint64_t first = s->first_index().value();
+    const std::uint64_t last = s->last_index().value();
+    const std::uint64_t what = next(10);
+    if (what < 6 || last < first + 2) {  // append, sometimes big entries
+      consensus::Ready rd;
+      const std::uint64_t count = 1 + next(20);
+      for (std::uint64_t i = last + 1; i <= last + count; ++i) {
+        const std::size_t size = next(10) == 0 ? next(400 * 1024) : next(200);
+        rd.entries.push_back(
+            Entry{Term(term), LogIndex(i), EntryType::Normal, pseudo_random_bytes(size, seed + i)});
+      }
+      ASSERT_TRUE(s->persist(rd).ok());
+      for (const Entry& e : rd.entries)
+        model[e.index.value()] = e;
+    } else if (what < 8) {  // a new leader replaces a suffix
+      ++term;
+      const std::uint64_t from = first + 1 + next(last - first);
+      consensus::Ready rd;
+      for (std::uint64_t i = from; i <= from + next(5); ++i)
+        rd.entries.push_back(
+            Entry{Term(term), LogIndex(i), EntryType::Normal, "t" + std::to_string(term)});
+      ASSERT_TRUE(s->persist(rd).ok());
+      model.erase(model.lower_bound(from), model.end());
+      for (const Entry& e : rd.entries)
+        model[e.index.value()] = e;
+    } else {  // a snapshot compacts the log
+      const std::uint64_t at = first + next(last - first);
+      consensus::SnapshotMeta meta{LogIndex(at), model.at(at).term,
+                                   consensus::ConfState{{NodeId(1)}, {}}};
+      if (meta.index <= s->snapshot_meta().index) continue;
+      ASSERT_TRUE(s->snapshot_saved(meta, "tree").ok());
+      model.erase(model.begin(), model.lower_bound(s->first_index().value()));
+    }
+    check(*s, step);
+  }
+  s.reset();
+  s = open();
+  check(*s, -1);
 }
 
 TEST_F(DiskStorageTest, ReplacedSuffixUpdatesTermsAndEntries) {

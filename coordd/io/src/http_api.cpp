@@ -188,6 +188,57 @@ std::variant<std::optional<BasicCredentials>, HttpReply> credentials_of(
   return login->credentials;
 }
 
+json identities_json(const znode::Caller& caller) {
+  json ids = json::array();
+  for (const Id& id : caller.identities)
+    ids.push_back(json{{"scheme", id.scheme}, {"id", id.id}});
+  return ids;
+}
+
+// POST /v1/auth/login and /v1/auth/logout (the guards of a change passed).
+void handle_auth(const HttpRequest& req, std::string_view path, const znode::Caller& caller,
+                 const std::optional<BasicCredentials>& creds, HttpMetrics& metrics,
+                 const HttpCluster& cluster, const HttpDone& done) {
+  if (req.method != "POST") {
+    ++metrics.errors;
+    return done(error_reply(405, ErrorCode::BadArguments, "use POST"));
+  }
+  if (cluster.logins == nullptr || cluster.clock == nullptr) {
+    return done(error_reply(503, ErrorCode::ConnectionLoss, "logins are not available"));
+  }
+  const TimeMs now = cluster.clock->steady_ms();
+  if (path == "/v1/auth/logout") {
+    // Reaching here with a Bearer token means it was known (and is now
+    // renewed); anything else has nothing to log out of.
+    const auto token = req.has_authorization ? bearer_token(req.authorization) : std::nullopt;
+    if (!token || !cluster.logins->remove(*token)) {
+      ++metrics.errors;
+      return done(
+          error_reply(400, ErrorCode::BadArguments, "logout needs Authorization: Bearer <token>"));
+    }
+    return done(HttpReply{200, "application/json", "{}\n"});
+  }
+  if (!req.body.empty()) {
+    json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object()) {
+      ++metrics.errors;
+      return done(error_reply(400, ErrorCode::BadArguments, "the body must be a JSON object"));
+    }
+  }
+  std::string token = random_login_token();
+  if (token.empty()) {
+    ++metrics.errors;
+    return done(error_reply(503, ErrorCode::SystemError, "no random token could be drawn"));
+  }
+  cluster.logins->add(token, creds, now);
+  json out{{"token", token},
+           {"user", creds ? json(creds->user) : json(nullptr)},
+           {"identities", identities_json(caller)},
+           {"super", caller.is_super()},
+           {"idle_timeout_ms", cluster.logins->idle_ms()}};
+  done(HttpReply{200, "application/json", out.dump() + "\n"});
+}
+
 // A refusal for want of permission, counted.
 HttpReply no_auth_reply(HttpMetrics& metrics, std::string message) {
   ++metrics.auth_failures.forbidden;
@@ -783,57 +834,6 @@ void handle_cluster(const HttpRequest& req, std::string_view path, const core::R
     return done(HttpReply{202, "application/json", out.dump() + "\n"});
   }
   done(error_reply(404, ErrorCode::BadArguments, "no such admin endpoint"));
-}
-
-json identities_json(const znode::Caller& caller) {
-  json ids = json::array();
-  for (const Id& id : caller.identities)
-    ids.push_back(json{{"scheme", id.scheme}, {"id", id.id}});
-  return ids;
-}
-
-// POST /v1/auth/login and /v1/auth/logout (the guards of a change passed).
-void handle_auth(const HttpRequest& req, std::string_view path, const znode::Caller& caller,
-                 const std::optional<BasicCredentials>& creds, HttpMetrics& metrics,
-                 const HttpCluster& cluster, const HttpDone& done) {
-  if (req.method != "POST") {
-    ++metrics.errors;
-    return done(error_reply(405, ErrorCode::BadArguments, "use POST"));
-  }
-  if (cluster.logins == nullptr || cluster.clock == nullptr) {
-    return done(error_reply(503, ErrorCode::ConnectionLoss, "logins are not available"));
-  }
-  const TimeMs now = cluster.clock->steady_ms();
-  if (path == "/v1/auth/logout") {
-    // Reaching here with a Bearer token means it was known (and is now
-    // renewed); anything else has nothing to log out of.
-    const auto token = req.has_authorization ? bearer_token(req.authorization) : std::nullopt;
-    if (!token || !cluster.logins->remove(*token)) {
-      ++metrics.errors;
-      return done(
-          error_reply(400, ErrorCode::BadArguments, "logout needs Authorization: Bearer <token>"));
-    }
-    return done(HttpReply{200, "application/json", "{}\n"});
-  }
-  if (!req.body.empty()) {
-    json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded() || !body.is_object()) {
-      ++metrics.errors;
-      return done(error_reply(400, ErrorCode::BadArguments, "the body must be a JSON object"));
-    }
-  }
-  std::string token = random_login_token();
-  if (token.empty()) {
-    ++metrics.errors;
-    return done(error_reply(503, ErrorCode::SystemError, "no random token could be drawn"));
-  }
-  cluster.logins->add(token, creds, now);
-  json out{{"token", token},
-           {"user", creds ? json(creds->user) : json(nullptr)},
-           {"identities", identities_json(caller)},
-           {"super", caller.is_super()},
-           {"idle_timeout_ms", cluster.logins->idle_ms()}};
-  done(HttpReply{200, "application/json", out.dump() + "\n"});
 }
 
 // A query parameter's raw value (`key=value`); nullopt when absent.

@@ -236,6 +236,17 @@ Term DiskReplicaStorage::term(LogIndex i) const {
 
 void DiskReplicaStorage::entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
                                  std::vector<consensus::Entry>& out) const {
+  if (!recent_.empty() && lo >= recent_.front().index && lo <= recent_.back().index) {
+    // As LmdbLogStore::entries: stop once max_bytes of data is reached.
+    std::size_t bytes = 0;
+    for (auto it = recent_.begin() + static_cast<std::ptrdiff_t>(lo - recent_.front().index);
+         it != recent_.end() && it->index < hi; ++it) {
+      out.push_back(*it);
+      bytes += it->data.size();
+      if (bytes >= max_bytes) break;
+    }
+    return;
+  }
   auto batch = log_->entries(lo, hi, max_bytes);
   // The core cannot continue on a log it cannot read (storage.h).
   if (!batch.ok()) stop_on_damaged_log(batch.status());
@@ -337,6 +348,37 @@ Status DiskReplicaStorage::install_incoming(const consensus::SnapshotMeta& meta)
   return s;
 }
 
+void DiskReplicaStorage::remember(const std::vector<consensus::Entry>& written) {
+  if (written.empty()) return;
+  const LogIndex from = written.front().index;
+  // The suffix the write replaced goes first.
+  while (!recent_.empty() && recent_.back().index >= from) {
+    recent_bytes_ -= recent_.back().data.size();
+    recent_.pop_back();
+  }
+  if (!recent_.empty() && recent_.back().index.next() != from) {
+    recent_.clear();
+    recent_bytes_ = 0;
+  }
+  for (const consensus::Entry& e : written) {
+    recent_.push_back(e);
+    recent_bytes_ += e.data.size();
+  }
+  while (recent_.size() > 1 && recent_bytes_ > limits::log_recent_entries_bytes_max) {
+    recent_bytes_ -= recent_.front().data.size();
+    recent_.pop_front();
+  }
+  COORD_ASSERT(recent_.back().index == log_->last_index(), "recent entries end at ",
+               recent_.back().index.value(), ", the log at ", log_->last_index().value());
+}
+
+void DiskReplicaStorage::forget_recent_before(LogIndex first) {
+  while (!recent_.empty() && recent_.front().index < first) {
+    recent_bytes_ -= recent_.front().data.size();
+    recent_.pop_front();
+  }
+}
+
 Status DiskReplicaStorage::persist(const consensus::Ready& rd) {
   COORD_RETURN_IF_ERROR(write_chunks(rd.snapshot_chunks));
   LogWrite w;
@@ -376,9 +418,14 @@ Status DiskReplicaStorage::persist(const consensus::Ready& rd) {
   if (rd.snapshot) {
     snapshot_meta_ = rd.snapshot->meta;
     terms_.clear();
+    recent_.clear();
+    recent_bytes_ = 0;
   } else if (log_->first_index() != old_first) {
     terms_.clear();
+    recent_.clear();
+    recent_bytes_ = 0;
   }
+  remember(rd.entries);
   if (!rd.entries.empty()) {
     const LogIndex from = rd.entries.front().index;
     const LogIndex first = log_->first_index();
@@ -430,6 +477,7 @@ Status DiskReplicaStorage::record_snapshot(const consensus::SnapshotMeta& meta) 
   const std::size_t dropped = static_cast<std::size_t>(new_first - old_first);
   terms_.erase(terms_.begin(),
                terms_.begin() + static_cast<std::ptrdiff_t>(std::min(dropped, terms_.size())));
+  forget_recent_before(new_first);
   snapshot_meta_ = meta;
   return snapshots_.prune(limits::snapshot_files_kept, meta.index);
 }

@@ -4,7 +4,11 @@
 //
 // Terms of the stored entries are cached in memory (8 bytes an entry, the
 // log is compacted after each snapshot) because the core asks for them on
-// every append; entries themselves are read from LMDB when needed.
+// every append. The entries last written are kept too, up to
+// log_recent_entries_bytes_max: the core reads them back at once, to apply
+// them and to send them to followers, and reading them from LMDB's map
+// would make every page of the log resident in the process. Older entries
+// are read from LMDB.
 //
 // Snapshots stream through files in both directions, so that neither side
 // holds one whole for the transfer: a leader reads the chunks it sends
@@ -126,6 +130,12 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   consensus::SnapshotMeta snapshot_meta_;
   // terms_[k] is the term of entry first_index() + k.
   std::deque<Term> terms_;
+  // The entries last written, consecutive, the last of them at
+  // last_index(); their data bytes in recent_bytes_.
+  std::deque<consensus::Entry> recent_;
+  std::size_t recent_bytes_ = 0;
+  void remember(const std::vector<consensus::Entry>& written);
+  void forget_recent_before(LogIndex first);
   Histogram fsync_us_;
   // The snapshot being received in chunks, and whether its last chunk
   // arrived.
