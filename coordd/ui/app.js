@@ -8,7 +8,7 @@
 // is shown as text. The page runs under a CSP without inline scripts.
 'use strict';
 
-// ---------------------------------------------------------------- helpers
+// ---------------------------------------------------------------- DOM and formatting
 
 const $ = (id) => document.getElementById(id);
 

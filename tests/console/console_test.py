@@ -121,7 +121,7 @@ class Browser:
         finally:
             shutil.rmtree(self.profile, ignore_errors=True)
 
-    # -- helpers ------------------------------------------------------------
+    # -- driving the page ---------------------------------------------------
     def open(self, port, path="/"):
         self.driver.get("http://127.0.0.1:%d%s" % (port, path))
 
