@@ -45,6 +45,18 @@ TEST(BasicCredentials, RefusesWhatIsNotBasicUserColonPassword) {
   EXPECT_FALSE(parse_basic_authorization("Basic " + huge).ok());
 }
 
+TEST(UrlDecode, PathsKeepPlusQueriesMakeItASpace) {
+  std::string out;
+  ASSERT_TRUE(url_decode("/a%20b+c%2Fd%e2%82%AC", out));
+  EXPECT_EQ(out, "/a b+c/d\xe2\x82\xac");
+  ASSERT_TRUE(url_decode("x+y%2B", out, /*query=*/true));
+  EXPECT_EQ(out, "x y+");
+  for (std::string_view bad : {"%", "%2", "%zz", "a%g1"}) {
+    EXPECT_FALSE(url_decode(bad, out)) << bad;
+    EXPECT_FALSE(url_decode(bad, out, true)) << bad;
+  }
+}
+
 TEST(HostName, DropsPortBracketsAndCase) {
   EXPECT_EQ(host_name_of("LocalHost:8080"), "localhost");
   EXPECT_EQ(host_name_of("[::1]:8080"), "::1");

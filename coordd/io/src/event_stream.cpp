@@ -14,31 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-bool decode_component(std::string_view in, std::string& out) {
-  out.clear();
-  auto hexval = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+') {
-      out += ' ';
-    } else if (in[i] != '%') {
-      out += in[i];
-    } else {
-      if (i + 2 >= in.size()) return false;
-      const int hi = hexval(in[i + 1]);
-      const int lo = hexval(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
-  }
-  return true;
-}
-
 std::string_view type_name(EventType t) {
   switch (t) {
     case EventType::NodeCreated:
@@ -97,7 +72,7 @@ Result<EventStreamParams> parse_event_stream_query(std::string_view query) {
     if (part.empty()) continue;
     const std::size_t eq = part.find('=');
     const std::string_view key = part.substr(0, eq);
-    if (eq == std::string_view::npos || !decode_component(part.substr(eq + 1), value)) {
+    if (eq == std::string_view::npos || !url_decode(part.substr(eq + 1), value, /*query=*/true)) {
       return Status(ErrorCode::BadArguments,
                     "malformed query parameter '" + std::string(key) + "' (want key=value)");
     }

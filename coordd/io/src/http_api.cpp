@@ -245,30 +245,6 @@ HttpReply no_auth_reply(HttpMetrics& metrics, std::string message) {
   return error_reply(403, ErrorCode::NoAuth, std::move(message));
 }
 
-// Decodes %XX escapes in a URL path; false on a malformed escape.
-bool url_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    auto hexval = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-      return -1;
-    };
-    const int hi = hexval(in[i + 1]);
-    const int lo = hexval(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
-}
-
 HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& storage,
                        const HttpMetrics& metrics, const HttpCluster& cluster) {
   const core::ReplicaStats& s = replica.stats();
@@ -881,7 +857,7 @@ std::optional<HttpReply> add_children(json& out, const znode::DataTree& tree,
     return error_reply(400, ErrorCode::BadArguments, "offset and limit must be integers >= 0");
   }
   std::string prefix;
-  if (const auto p = query_value(query, "prefix"); p && !url_decode(*p, prefix)) {
+  if (const auto p = query_value(query, "prefix"); p && !url_decode(*p, prefix, /*query=*/true)) {
     return error_reply(400, ErrorCode::BadArguments, "malformed escape in prefix");
   }
   auto ch = tree.get_children(znode, caller);

@@ -268,4 +268,29 @@ bool is_json_content_type(std::string_view content_type) {
   return lower(media_type(content_type)) == "application/json";
 }
 
+bool url_decode(std::string_view in, std::string& out, bool query) {
+  out.clear();
+  auto hexval = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+' && query) {
+      out += ' ';
+    } else if (in[i] != '%') {
+      out += in[i];
+    } else {
+      if (i + 2 >= in.size()) return false;
+      const int hi = hexval(in[i + 1]);
+      const int lo = hexval(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+  }
+  return true;
+}
+
 }  // namespace coord::io

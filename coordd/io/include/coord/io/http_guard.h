@@ -47,6 +47,10 @@ bool is_ip_literal(std::string_view host);
 // Whether `host` is a loopback address or name (127/8, ::1, localhost).
 bool is_loopback_host(std::string_view host);
 
+// Decodes the %XX escapes of a URL's path or, with `query`, of a query
+// parameter's value, where '+' is a space too; false on a malformed escape.
+bool url_decode(std::string_view in, std::string& out, bool query = false);
+
 struct HttpGuardConfig {
   // Names requests may give as Host besides the built-in ones (localhost,
   // 127.0.0.1, ::1) and the membership's addresses.
