@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -132,6 +133,60 @@ TEST(LmdbLogStore, SnapshotDropsTheCoveredPrefix) {
   EXPECT_EQ(store->snapshot_meta()->config, "members:1,2,3");
   EXPECT_EQ(store->entry(LogIndex(40)).code(), ErrorCode::NoNode);
   EXPECT_TRUE(store->entry(LogIndex(41)).ok());
+}
+
+// Bytes of `file` resident in this process's mappings (/proc/self/smaps).
+std::size_t resident_bytes_of(const std::string& file) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool in_file = false;
+  std::size_t kb = 0;
+  while (std::getline(smaps, line)) {
+    // A mapping's header: "start-end perms offset dev inode [path]".
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
+        line.find('-') < line.find(' ')) {
+      in_file = line.size() >= file.size() && line.ends_with(file);
+    } else if (in_file && line.starts_with("Rss:")) {
+      kb += std::stoul(line.substr(4));
+    }
+  }
+  return kb * 1024;
+}
+
+TEST(LmdbLogStore, ASnapshotLetsGoOfTheMapsPages) {
+  TempDir dir;
+  auto store = open_ok(dir.path());
+  const std::string file = std::filesystem::canonical(store->file_path()).string();
+  auto data = [](std::uint64_t i) { return std::string(4000, static_cast<char>('a' + i % 26)); };
+  // About 16 MiB of entries from `from` on, each page of them read back
+  // through the map; returns what is then resident.
+  constexpr std::uint64_t count = 4000;
+  auto write_and_read = [&](std::uint64_t from) {
+    LogWrite w;
+    for (std::uint64_t i = from; i < from + count; ++i)
+      w.entries.push_back(rec(i, 1, data(i)));
+    EXPECT_TRUE(store->write(w).ok());
+    auto all = store->entries(LogIndex(from), LogIndex(from + count), SIZE_MAX);
+    EXPECT_TRUE(all.ok() && all->size() == count);
+    return resident_bytes_of(file);
+  };
+  std::size_t before = write_and_read(1);
+  EXPECT_GT(before, std::size_t{8} << 20);
+  LogWrite snap;
+  snap.snapshot = SnapshotMeta{LogIndex(count - 10), Term(1), "members:1"};
+  ASSERT_TRUE(store->write(snap).ok());
+  EXPECT_LT(resident_bytes_of(file), std::size_t{1} << 20) << "before the snapshot: " << before;
+  // What is left still reads, from the file.
+  auto rest = store->entries(LogIndex(count - 9), LogIndex(count), SIZE_MAX);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 9u);
+  EXPECT_EQ(rest->back().data, data(count - 1));
+  // compact() lets go of them too.
+  before = write_and_read(count);
+  EXPECT_GT(before, std::size_t{8} << 20);
+  ASSERT_TRUE(store->compact(LogIndex(2 * count - 10)).ok());
+  EXPECT_LT(resident_bytes_of(file), std::size_t{1} << 20) << "before compact: " << before;
+  EXPECT_EQ(store->entry(LogIndex(2 * count - 1))->data, data(2 * count - 1));
 }
 
 TEST(LmdbLogStore, SnapshotPastTheLogLeavesItEmptyAndAppendContinuesAfterIt) {

@@ -55,6 +55,10 @@ SEED = int(os.environ.get("COORD_FAULTS_SEED", "0")) or random.randrange(1, 1 <<
 DAMAGED_LOG_EXIT_CODE = 3
 # Each server's tmpfs: room for the log of these tests many times over.
 TMPFS_BYTES = 48 << 20
+# More than the entries a server keeps in memory after writing them
+# (log_recent_entries_bytes_max, 4 MiB).
+PAD_ZNODES = 80
+PAD_BYTES = 60 << 10
 # The servers' election timeout is 150 ms: "a few" of them.
 WRITE_STALL_S_MAX = 2.0
 
@@ -142,6 +146,11 @@ class CorruptLeaderLogWhileRunning(DiskTest):
         # Records after the marked one fill its page, which LMDB then
         # leaves alone: nothing copies the page while it is damaged.
         self.wait_acks(writers, 60, after=time.monotonic())
+        # The leader keeps the entries it wrote last in memory and sends
+        # those from there: these push the marked one out, so that it is
+        # read from the file again.
+        for i in range(PAD_ZNODES):
+            bounded(k.create_async("/pad-%d" % i, b"p" * PAD_BYTES))
         for w in writers:
             w.finish()
         k.stop()

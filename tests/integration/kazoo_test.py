@@ -207,7 +207,9 @@ class HttpApi(WithCoordd):
         self.assertEqual(status, 400)
         self.assertIn(b"version", body)
         self.assertEqual(self.http("GET", "/nowhere")[0], 404)
-        self.assertEqual(self.http("POST", "/v1/znodes/x", b"")[0], 405)
+        # A POST creates: an empty body is not the JSON object it needs.
+        self.assertEqual(self.http("POST", "/v1/znodes/x", b"")[0], 400)
+        self.assertEqual(self.http("PATCH", "/v1/znodes/x", b"")[0], 405)
         self.assertEqual(self.http("PUT", "/v1/znodes/bad//path", b"")[0], 400)
 
 

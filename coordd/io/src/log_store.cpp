@@ -1,13 +1,20 @@
 #include "coord/io/log_store.h"
 
 #include <lmdb.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string_view>
+#include <tuple>
+#include <utility>
 
 #include "coord/base/assert.h"
 #include "coord/base/bytes.h"
@@ -121,12 +128,42 @@ struct LmdbLogStore::Env {
   MDB_env* env = nullptr;
   MDB_dbi log = 0;
   MDB_dbi meta = 0;
+  // Where LMDB mapped the file (LMDB does not say: mdb_env_info gives the
+  // address only for a fixed map); null when not found.
+  void* map = nullptr;
+  std::size_t map_bytes = 0;
   ~Env() {
     if (env != nullptr) mdb_env_close(env);
   }
 };
 
 namespace {
+
+// The largest mapping of `file` in this process, from /proc/self/maps,
+// matched by device and inode.
+std::pair<void*, std::size_t> mapping_of(const std::string& file) {
+  struct stat st;
+  if (::stat(file.c_str(), &st) != 0) return {nullptr, 0};
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  std::pair<void*, std::size_t> best{nullptr, 0};
+  while (std::getline(maps, line)) {
+    // "start-end perms offset major:minor inode [path]", numbers in hex
+    // but the inode.
+    unsigned long long start = 0, end = 0, offset = 0, inode = 0;
+    unsigned dev_major = 0, dev_minor = 0;
+    char perms[8];
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms, &offset,
+                    &dev_major, &dev_minor, &inode) != 7) {
+      continue;
+    }
+    if (inode != st.st_ino || dev_major != major(st.st_dev) || dev_minor != minor(st.st_dev)) {
+      continue;
+    }
+    if (end - start > best.second) best = {reinterpret_cast<void*>(start), end - start};
+  }
+  return best;
+}
 
 // A write or read transaction that aborts unless committed.
 class Txn {
@@ -204,6 +241,7 @@ Result<std::unique_ptr<LmdbLogStore>> LmdbLogStore::open(const std::string& dir,
   if ((rc = mdb_env_open(env->env, dir.c_str(), flags, 0644)) != 0) {
     return lmdb_error(file, "open", rc);
   }
+  std::tie(env->map, env->map_bytes) = mapping_of(file);
   {
     Txn txn(env->env, false);
     if (txn.begin_rc() != 0) return lmdb_error(file, "begin", txn.begin_rc());
@@ -412,8 +450,23 @@ Status LmdbLogStore::write(const LogWrite& w) {
   first_ = new_first;
   last_ = new_last;
   if (w.hard_state) hard_state_ = w.hard_state;
-  if (w.snapshot) snapshot_ = w.snapshot;
+  if (w.snapshot) {
+    snapshot_ = w.snapshot;
+    release_map_pages();
+  }
   return Status();
+}
+
+void LmdbLogStore::release_map_pages() const {
+  MDB_envinfo info;
+  MDB_stat st;
+  if (env_->map == nullptr || mdb_env_info(env_->env, &info) != 0 ||
+      mdb_env_stat(env_->env, &st) != 0) {
+    return;
+  }
+  const std::size_t bytes = (info.me_last_pgno + 1) * st.ms_psize;
+  // Advice only: on failure the pages simply stay.
+  (void)::madvise(env_->map, std::min(bytes, env_->map_bytes), MADV_DONTNEED);
 }
 
 Status LmdbLogStore::compact(LogIndex through) {
@@ -429,6 +482,7 @@ Status LmdbLogStore::compact(LogIndex through) {
   cursor.close();
   if (int rc = txn.commit(); rc != 0) return lmdb_error(file_, "commit", rc);
   first_ = through.next();
+  release_map_pages();
   return Status();
 }
 

@@ -236,23 +236,28 @@ Term DiskReplicaStorage::term(LogIndex i) const {
 
 void DiskReplicaStorage::entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
                                  std::vector<consensus::Entry>& out) const {
+  // LogStorage's contract: stop before the data passes max_bytes (the
+  // leader's append must fit a peer frame), but give at least one entry.
+  std::size_t bytes = 0;
+  auto fits = [&](const std::string& data, bool first) {
+    bytes += data.size();
+    return first || bytes <= max_bytes;
+  };
   if (!recent_.empty() && lo >= recent_.front().index && lo <= recent_.back().index) {
-    // As LmdbLogStore::entries: stop once max_bytes of data is reached.
-    std::size_t bytes = 0;
     for (auto it = recent_.begin() + static_cast<std::ptrdiff_t>(lo - recent_.front().index);
-         it != recent_.end() && it->index < hi; ++it) {
+         it != recent_.end() && it->index < hi && fits(it->data, it->index == lo); ++it)
       out.push_back(*it);
-      bytes += it->data.size();
-      if (bytes >= max_bytes) break;
-    }
     return;
   }
   auto batch = log_->entries(lo, hi, max_bytes);
   // The core cannot continue on a log it cannot read (storage.h).
   if (!batch.ok()) stop_on_damaged_log(batch.status());
   COORD_ASSERT(!batch->empty() && batch->front().index == lo, "log entries missing at ", lo);
-  for (LogRecord& r : *batch)
+  for (LogRecord& r : *batch) {
+    // LmdbLogStore's batch ends with the entry that reached max_bytes.
+    if (!fits(r.data, r.index == lo)) break;
     out.push_back(to_entry(std::move(r)));
+  }
 }
 
 consensus::Snapshot DiskReplicaStorage::snapshot() const {

@@ -88,8 +88,10 @@ class LmdbLogStore {
   LmdbLogStore& operator=(const LmdbLogStore&) = delete;
 
   // Makes `w` durable in one transaction. On error nothing of `w` is stored.
+  // A write with a snapshot also releases the map's pages (below).
   Status write(const LogWrite& w);
-  // Drops the entries at or below `through` (after a snapshot covers them).
+  // Drops the entries at or below `through` (after a snapshot covers them)
+  // and releases the map's pages.
   Status compact(LogIndex through);
 
   // The entry at `index`: NoNode if it is not stored, DataInconsistency if
@@ -117,6 +119,13 @@ class LmdbLogStore {
  private:
   struct Env;
   LmdbLogStore(std::unique_ptr<Env> env, std::string file);
+  // Every page of the log LMDB reads through its map stays resident in
+  // this process (an append reads the rightmost leaf page it copies, so in
+  // time every page is), counted in its RSS, until unmapped. Once a
+  // snapshot has dropped the entries they held, the mapping lets go of
+  // them: the file and the page cache are untouched, and a page read
+  // again faults back in.
+  void release_map_pages() const;
   Status load();
 
   std::unique_ptr<Env> env_;

@@ -6,9 +6,8 @@
 // log is compacted after each snapshot) because the core asks for them on
 // every append. The entries last written are kept too, up to
 // log_recent_entries_bytes_max: the core reads them back at once, to apply
-// them and to send them to followers, and reading them from LMDB's map
-// would make every page of the log resident in the process. Older entries
-// are read from LMDB.
+// them and to send them to followers, and need not look them up in LMDB
+// and check them again. Older entries are read from LMDB.
 //
 // Snapshots stream through files in both directions, so that neither side
 // holds one whole for the transfer: a leader reads the chunks it sends
