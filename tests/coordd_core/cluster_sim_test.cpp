@@ -47,6 +47,11 @@
 //   COORD_SIM_MEMBERSHIP=0 no reconfig: by default a super client removes
 //                          servers, turns them into observers and back, and
 //                          the membership is restored before settling
+//   COORD_SIM_ASYNC_PERSIST=0|1  every node writes its log inline (0) or
+//                          through ReplicaConfig::persist_async (1), the
+//                          write finishing 1-20 ms later and a crash
+//                          losing it or keeping it unacknowledged; by
+//                          default each boot of a node picks one at random
 //   COORD_SIM_FOLLOWER_SNAPSHOTS=0  snapshots cover only what every
 //                          replica has (by default lagging followers must
 //                          receive them from the leader)
@@ -94,6 +99,7 @@ struct SimOptions {
   bool trace = false;
   bool disk_faults = true;  // storage that refuses writes for a while
   bool membership = true;   // reconfig during the faults
+  int async_persist = -1;   // 0 inline, 1 persist_async, -1 random per boot
 };
 
 std::string replay_command(const SimOptions& o) {
@@ -103,6 +109,7 @@ std::string replay_command(const SimOptions& o) {
   if (!o.follower_snapshots) os << " COORD_SIM_FOLLOWER_SNAPSHOTS=0";
   if (!o.disk_faults) os << " COORD_SIM_DISK_FAULTS=0";
   if (!o.membership) os << " COORD_SIM_MEMBERSHIP=0";
+  if (o.async_persist >= 0) os << " COORD_SIM_ASYNC_PERSIST=" << o.async_persist;
   os << " COORD_SIM_TRACE=1";
   if (o.stale_sync_bug) os << " COORD_SIM_STALE_SYNC=1";
   os << " build/ci/tests/coordd_core/coordd_cluster_sim_test --gtest_filter='*Nodes*'";
@@ -201,6 +208,10 @@ struct Node {
   std::int64_t restart_at = -1;
   std::int64_t disk_full_until = -1;  // storage refuses writes until then
   std::set<ConnId> conns;
+  bool async_persist = false;  // this boot's ReplicaConfig::persist_async
+  // The Ready out for writing (persist_async), and when the write ends.
+  const consensus::Ready* persist = nullptr;
+  std::int64_t persist_done_at = -1;
 };
 
 struct Flight {
@@ -320,6 +331,14 @@ class ClusterSim {
           n.storage->fail_writes_for_testing(false);
           trace("disk of node " + std::to_string(n.id.value()) + " takes writes again");
         }
+        if (n.persist != nullptr && now_ >= n.persist_done_at) {
+          const consensus::Ready* rd = n.persist;
+          n.persist = nullptr;
+          const Status written = n.storage->write(*rd);
+          n.replica->persisted(written, st(n), wa(n));
+          collect(k);
+          if (!n.replica) continue;
+        }
         if (steady(n) >= n.next_tick) {
           n.next_tick = steady(n) + kTickMs;
           n.replica->tick(st(n), wa(n));
@@ -388,6 +407,7 @@ class ClusterSim {
     c.voters.clear();
     for (const Node& n : nodes_)
       c.voters.push_back(n.id);
+    c.persist_async = nodes_[static_cast<std::size_t>(k)].async_persist;
     c.tick_ms = kTickMs;
     c.election_ticks = 10;
     c.heartbeat_ticks = 1;
@@ -506,6 +526,8 @@ class ClusterSim {
     // The snapshot the storage holds, taken here or installed from a leader.
     std::optional<std::string> snap;
     if (n.storage->snapshot_meta().index.value() != 0) snap = n.storage->snapshot().data;
+    n.async_persist = o_.async_persist >= 0 ? o_.async_persist == 1 : rng_.below(2) == 1;
+    n.persist = nullptr;
     auto r = Replica::create(config_for(k), *n.storage, std::move(snap), Random(rng_.next_u64()),
                              [this] {
                                std::string p(16, '\0');
@@ -528,6 +550,12 @@ class ClusterSim {
     if (!n.replica) return;
     ++res_.crashes;
     trace("crash node " + std::to_string(n.id.value()));
+    if (n.persist != nullptr && rng_.below(2) == 1) {
+      // The write was durable; the crash came before the replica heard.
+      if (n.storage->write(*n.persist).ok()) n.storage->written(*n.persist);
+      trace("node " + std::to_string(n.id.value()) + " crashes with its last write durable");
+    }
+    n.persist = nullptr;
     n.replica.reset();
     for (Client& c : clients_) {
       if (c.node == k && c.conn != 0) connection_lost(c, "server crashed");
@@ -567,6 +595,11 @@ class ClusterSim {
     Node& n = nodes_[static_cast<std::size_t>(k)];
     if (!n.replica) return;
     ReplicaOutput out = n.replica->take_output();
+    if (out.persist != nullptr) {
+      if (n.persist != nullptr) return fail("a second Ready out before the first was written");
+      n.persist = out.persist;
+      n.persist_done_at = now_ + 1 + static_cast<std::int64_t>(rng_.below(20));
+    }
     for (auto& m : out.peer_messages)
       send_peer(std::move(m));
     for (auto& o : out.connections) {
@@ -1505,6 +1538,7 @@ SimOptions options_from_env() {
   o.stale_sync_bug = env_or("COORD_SIM_STALE_SYNC", 0) != 0;
   o.disk_faults = env_or("COORD_SIM_DISK_FAULTS", 1) != 0;
   o.membership = env_or("COORD_SIM_MEMBERSHIP", 1) != 0;
+  if (const char* v = std::getenv("COORD_SIM_ASYNC_PERSIST")) o.async_persist = std::atoi(v) != 0;
   return o;
 }
 

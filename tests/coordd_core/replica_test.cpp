@@ -45,13 +45,14 @@ class FailingStorage final : public ReplicaStorage {
     mem_.entries(lo, hi, max_bytes, out);
   }
   consensus::Snapshot snapshot() const override { return mem_.snapshot(); }
-  Status persist(const consensus::Ready& rd) override {
+  Status write(const consensus::Ready& rd) override {
     ++persists_;
     if (fail_all_) {
       return Status(ErrorCode::SystemError, "/data/log/data.mdb: commit: No space left on device");
     }
-    return mem_.persist(rd);
+    return mem_.write(rd);
   }
+  void written(const consensus::Ready& rd) override { mem_.written(rd); }
   Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) override {
     return mem_.snapshot_saved(meta, std::move(payload));
   }
@@ -78,6 +79,8 @@ class Client {
                                              std::string password = std::string(16, '\0'),
                                              Zxid last_seen = Zxid(0),
                                              bool can_be_read_only = false);
+  // The handshake's reply, once it came (connect() without the sending).
+  std::optional<pr::ConnectResponse> connect_response();
   void send(OpCode op, const pr::RequestBody& body, std::int32_t xid = 0);
   // Everything received so far, decoded.
   std::vector<Received> take();
@@ -188,6 +191,10 @@ class Server {
 
   Replica& replica() { return *replica_; }
   FailingStorage& storage() { return *storage_; }
+  // With ReplicaConfig::persist_async: runs as each Ready comes out for
+  // writing, before the write (which then succeeds or fails as storage
+  // says, and the replica hears of it).
+  std::function<void(const consensus::Ready&)> before_write;
   // The replica's log lines so far.
   std::vector<std::string>& warnings() { return warnings_; }
 
@@ -195,6 +202,13 @@ class Server {
   void flush() {
     if (!replica_) return;
     ReplicaOutput out = replica_->take_output();
+    if (out.persist != nullptr) {
+      const consensus::Ready* rd = out.persist;
+      if (before_write) before_write(*rd);
+      const Status written = storage_->write(*rd);
+      replica_->persisted(written, steady_, wall_);
+      flush();
+    }
     warnings_.insert(warnings_.end(), out.warnings.begin(), out.warnings.end());
     for (auto& o : out.connections) {
       auto it = clients_.find(o.conn);
@@ -230,6 +244,10 @@ std::optional<pr::ConnectResponse> Client::connect(std::int32_t timeout_ms, Sess
   pr::Bytes frame;
   pr::append_connect_request_frame(frame, req);
   server_.deliver(id_, frame);
+  return connect_response();
+}
+
+std::optional<pr::ConnectResponse> Client::connect_response() {
   auto cut = pr::cut_frame(pr::ByteSpan(inbox_));
   if (cut.state != pr::FrameState::Frame) return std::nullopt;
   auto resp = pr::decode_connect_response(cut.payload);
@@ -298,6 +316,33 @@ TEST(Replica, NewSessionHandshakeNegotiatesTimeout) {
   ASSERT_TRUE(resp2.has_value());
   EXPECT_EQ(resp2->timeout_ms, 40000);
   EXPECT_NE(resp2->session_id, resp->session_id);
+}
+
+// coordd writes the log on a thread of its own, and requests keep coming
+// meanwhile. A handshake that arrives while the Ready that reports this
+// server's election is being written goes to the leader that Ready names:
+// it is answered, not failed with the proposals made before the election.
+TEST(Replica, AHandshakeWhileTheElectionIsWrittenIsAnswered) {
+  Server server([](ReplicaConfig& c) { c.persist_async = true; });
+  Client* during = nullptr;
+  server.before_write = [&](const consensus::Ready& rd) {
+    if (!rd.leader_changed || during != nullptr) return;
+    during = &server.open();
+    pr::Bytes frame;
+    pr::ConnectRequest req;
+    req.timeout_ms = 10'000;
+    req.password = std::string(16, '\0');
+    pr::append_connect_request_frame(frame, req);
+    server.deliver(during->id(), frame);
+    EXPECT_FALSE(during->connect_response().has_value()) << "answered before it was written";
+  };
+  server.restart(false);
+  ASSERT_NE(during, nullptr);
+  EXPECT_FALSE(during->closed());
+  auto resp = during->connect_response();
+  ASSERT_TRUE(resp.has_value());
+  EXPECT_NE(resp->session_id.value(), 0);
+  EXPECT_EQ(server.replica().stats().requests_outcome_unknown, 0u);
 }
 
 TEST(Replica, NewSessionsStopAtTheCapAndResumesStillWork) {

@@ -16,6 +16,7 @@
 #include <iterator>
 #include <string>
 
+#include "coord/io/log_records.h"
 #include "coord/io/log_store.h"
 
 namespace coord::io {
@@ -51,6 +52,37 @@ std::unique_ptr<LmdbLogStore> open_ok(const std::string& dir,
   auto s = LmdbLogStore::open(dir, opts);
   EXPECT_TRUE(s.ok()) << s.status();
   return s.ok() ? std::move(s).value() : nullptr;
+}
+
+// Entries are sealed straight into their LMDB pages; the bytes are those
+// of the record format, whatever the data's size (empty, inline in a leaf
+// page, or on overflow pages).
+TEST(LmdbLogStore, ARecordSealedInPlaceHasTheFormatsBytes) {
+  for (const std::string& data : {std::string(), std::string("x"), std::string(5'000, 'q')}) {
+    const LogRecord r{LogIndex(7), Term(0x0102030405060708), 3, data};
+    const std::string key = records::index_key(r.index);
+    std::string in_place(records::sealed_entry_bytes(data.size()), '\0');
+    records::seal_entry_at(in_place.data(), key, r.term, r.kind, r.data);
+    EXPECT_EQ(in_place, records::seal(key, records::entry_body(r)));
+    auto back = records::decode_entry(key, in_place);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(*back, r);
+  }
+  TempDir dir;
+  auto store = open_ok(dir.path());
+  ASSERT_NE(store, nullptr);
+  const std::string big(9'000, 'b');
+  const std::vector<LogEntryRef> refs{{LogIndex(1), Term(2), 0, "small"},
+                                      {LogIndex(2), Term(2), 1, big},
+                                      {LogIndex(3), Term(2), 0, ""}};
+  ASSERT_TRUE(store->write(LogWrite{}, refs).ok());
+  auto got = store->entries(LogIndex(1), LogIndex(4), std::size_t{1} << 20);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 3u);
+  EXPECT_EQ((*got)[0].data, "small");
+  EXPECT_EQ((*got)[1].data, big);
+  EXPECT_EQ((*got)[1].kind, 1);
+  EXPECT_EQ((*got)[2].data, "");
 }
 
 TEST(LmdbLogStore, StartsEmpty) {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <thread>
 
 #include "coord/base/bytes.h"
 #include "coord/base/limits.h"
@@ -703,6 +704,105 @@ TEST_F(DiskStorageTest, AnOwnSnapshotOlderThanAReceivedOneIsNotRecorded) {
   s = open();
   EXPECT_EQ(s->snapshot_meta(), received);
   EXPECT_EQ(**s->load_snapshot_payload(), "the leader's tree at 40");
+}
+
+// persist() in its two steps, as coordd runs them: write() on another
+// thread leaves the view alone, which the owner goes on reading; only
+// written() shows the entries and the hard state.
+TEST_F(DiskStorageTest, AWriteOnAnotherThreadShowsOnlyOnceWritten) {
+  auto s = open();
+  ASSERT_TRUE(s->persist(entries(2, 10, 1)).ok());
+  consensus::Ready rd = entries(11, 400, 2);
+  rd.hard_state = consensus::HardState{Term(2), NodeId(1), LogIndex(9)};
+  Status st;
+  std::thread writer([&] { st = s->write(rd); });
+  // What the Raft core may read meanwhile: the stable entries, unchanged.
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(s->last_index(), LogIndex(10));
+    EXPECT_EQ(s->term(LogIndex(10)), Term(1));
+    EXPECT_EQ(read(*s, 9, 11).size(), 2u);
+  }
+  writer.join();
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(s->last_index(), LogIndex(10));
+  EXPECT_EQ(s->hard_state().term, Term(1));
+  s->written(rd);
+  EXPECT_EQ(s->last_index(), LogIndex(400));
+  EXPECT_EQ(s->term(LogIndex(400)), Term(2));
+  EXPECT_EQ(s->hard_state().term, Term(2));
+  EXPECT_EQ(read(*s, 399, 401).back().data, "e400t2");
+  s.reset();
+  s = open();
+  EXPECT_EQ(s->last_index(), LogIndex(400));
+  EXPECT_EQ(s->hard_state().commit, LogIndex(9));
+}
+
+// A snapshot of its own is recorded in two steps: the view starts after it
+// at once, the store drops the entries later, queued behind the writes
+// before it. A stop in between finds the entries still there.
+TEST_F(DiskStorageTest, ASnapshotRecordedInTwoStepsCompactsTheStoreOnlyWhenWritten) {
+  const consensus::SnapshotMeta meta{LogIndex(20), Term(3), consensus::ConfState{{NodeId(1)}, {}}};
+  {
+    auto s = open();
+    ASSERT_TRUE(s->persist(entries(2, 30, 3)).ok());
+    ASSERT_TRUE(s->write_snapshot_file(meta, "tree at 20").ok());
+    ASSERT_TRUE(s->begin_record_snapshot(meta).ok());
+    EXPECT_EQ(s->first_index(), LogIndex(21));
+    EXPECT_EQ(s->snapshot_meta(), meta);
+    EXPECT_EQ(s->term(LogIndex(20)), Term(3));
+    EXPECT_EQ(s->term(LogIndex(25)), Term(3));
+    EXPECT_EQ(read(*s, 21, 23).front().data, "e21t3");
+    // Not newer than the view's now: refused before anything is written.
+    EXPECT_FALSE(s->begin_record_snapshot(meta).ok());
+  }
+  auto s = open();
+  EXPECT_EQ(s->snapshot_meta().index, LogIndex(0));
+  EXPECT_EQ(s->first_index(), LogIndex(1));
+  EXPECT_EQ(read(*s, 2, 3).front().data, "e2t3");
+  ASSERT_TRUE(s->begin_record_snapshot(meta).ok());
+  ASSERT_TRUE(s->write(entries(31, 32, 3)).ok());
+  s->written(entries(31, 32, 3));
+  ASSERT_TRUE(s->write_snapshot_record(meta).ok());
+  EXPECT_EQ(s->first_index(), LogIndex(21));
+  EXPECT_EQ(s->last_index(), LogIndex(32));
+  s.reset();
+  s = open();
+  EXPECT_EQ(s->snapshot_meta(), meta);
+  EXPECT_EQ(s->first_index(), LogIndex(21));
+  EXPECT_EQ(s->last_index(), LogIndex(32));
+  EXPECT_EQ(**s->load_snapshot_payload(), "tree at 20");
+}
+
+// The leader's snapshot, written before the store's record of an own,
+// older one: the record is refused (the store never goes back) and the
+// leader's snapshot stays the log's start.
+TEST_F(DiskStorageTest, AnOwnRecordQueuedBehindANewerReceivedSnapshotIsRefused) {
+  auto s = open();
+  ASSERT_TRUE(s->persist(entries(2, 20, 3)).ok());
+  const consensus::SnapshotMeta own{LogIndex(15), Term(3), consensus::ConfState{{NodeId(1)}, {}}};
+  ASSERT_TRUE(s->write_snapshot_file(own, "own tree at 15").ok());
+  consensus::Ready install = entries(41, 42, 4);
+  auto snap = std::make_shared<consensus::Snapshot>();
+  snap->meta =
+      consensus::SnapshotMeta{LogIndex(40), Term(4), consensus::ConfState{{NodeId(1)}, {}}};
+  snap->data = "leader state at 40";
+  install.snapshot = snap;
+  // The order coordd can produce: the leader's snapshot is out for
+  // writing when the own snapshot's record begins.
+  ASSERT_TRUE(s->write(install).ok());
+  ASSERT_TRUE(s->begin_record_snapshot(own).ok());
+  s->written(install);
+  Status st = s->write_snapshot_record(own);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("not newer"), std::string::npos) << st;
+  EXPECT_EQ(s->snapshot_meta().index, LogIndex(40));
+  EXPECT_EQ(s->first_index(), LogIndex(41));
+  EXPECT_EQ(s->last_index(), LogIndex(42));
+  s.reset();
+  s = open();
+  EXPECT_EQ(s->snapshot_meta().index, LogIndex(40));
+  EXPECT_EQ(s->last_index(), LogIndex(42));
+  EXPECT_EQ(**s->load_snapshot_payload(), "leader state at 40");
 }
 
 // The leader's streamed bytes follow its latest snapshot: a newer one

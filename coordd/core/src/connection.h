@@ -43,6 +43,8 @@ struct Item {
   // Of the proposed entry; 0 when unknown (forwarded to the leader).
   LogIndex log_index{0};
   TimeMs proposed_at{0};  // steady clock
+  // The replica's count of proposals when this one was made.
+  std::uint64_t proposal_no = 0;
 };
 
 // A connection's requests in arrival order: a ring of Items that holds no
@@ -120,7 +122,8 @@ struct Conn {
   std::uint64_t handshake_seq = 0;
   // Of the proposed CreateSession entry; 0 when unknown (forwarded).
   LogIndex handshake_index{0};
-  TimeMs handshake_at{0};  // steady clock, when it was proposed
+  TimeMs handshake_at{0};          // steady clock, when it was proposed
+  std::uint64_t handshake_no = 0;  // the replica's count of proposals then
   // Opened while this server was read-only: the client believes so.
   bool opened_read_only = false;
   std::vector<Id> identities;
@@ -156,10 +159,11 @@ struct Conn {
   // The queued request with sequence number `seq`, if still queued.
   Item* find(std::uint64_t seq);
 
-  // Whether a write was proposed and has not applied yet.
-  bool has_proposed() const {
+  // Whether a write was proposed and has not applied yet (of those made
+  // before proposal number `before`).
+  bool has_proposed(std::uint64_t before = ~std::uint64_t{0}) const {
     for (const Item& item : queue)
-      if (item.state == ItemState::Proposed) return true;
+      if (item.state == ItemState::Proposed && item.proposal_no < before) return true;
     return false;
   }
 

@@ -73,6 +73,13 @@ struct Replica::Impl {
   std::optional<ReadOnlyState> read_only;
   // Set by a tick while storage refuses writes: the next Ready may try.
   bool storage_retry_due = false;
+  // With persist_async: the Ready being written by the host, and the
+  // count of proposals when it was taken.
+  std::optional<consensus::Ready> persisting;
+  std::uint64_t persisting_after = 0;
+  // Proposals made so far (writes, handshakes, reconfig asks), to tell
+  // which were made before a Ready that reports a leader change.
+  std::uint64_t proposals = 0;
   LogIndex applied{0};
   std::uint64_t applied_since_snapshot = 0;
   std::uint64_t applied_bytes_since_snapshot = 0;
@@ -192,12 +199,22 @@ struct Replica::Impl {
 
   void drive() {
     for (int rounds = 0; rounds < 1'000; ++rounds) {
+      // One Ready at a time: the next waits until this one is durable.
+      if (persisting) break;
       if (!raft.has_ready()) break;
       // While storage refuses writes, only a tick tries again: a failing
       // write costs a system call or more, and inputs keep coming.
       if (storage_failed() && !storage_retry_due) break;
       consensus::Ready rd = raft.ready();
       if (must_persist(rd)) {
+        if (config.persist_async) {
+          // The host writes it while this replica goes on answering reads
+          // and taking requests; persisted() carries on from here.
+          persisting = std::move(rd);
+          persisting_after = proposals;
+          out.persist = &*persisting;
+          break;
+        }
         Status st = storage.persist(rd);
         if (!st.ok()) {
           storage_write_failed(st);
@@ -205,24 +222,47 @@ struct Replica::Impl {
         }
         if (storage_failed()) leave_read_only();
       }
-      for (auto& m : rd.messages)
-        out.peer_messages.push_back(std::move(m));
-      // A snapshot that came in chunks is the bytes storage assembled.
-      if (rd.snapshot) install_snapshot(rd.snapshot_in_chunks ? storage.snapshot() : *rd.snapshot);
-      apply_committed(rd.committed_entries);
-      advance_reconfig();
-      for (const auto& rs : rd.read_states)
-        read_state(rs);
-      for (std::uint64_t ctx : rd.failed_reads)
-        read_failed(ctx);
-      // After the apply: what committed was answered, what is still
-      // proposed now has an unknown outcome.
-      if (rd.leader_changed) leader_changed();
-      if (rd.soft_state_changed) role_changed();
-      raft.advance();
+      durable(rd, proposals);
     }
     release_reads();
     answer_due_reconfigs();
+  }
+
+  // What a Ready does once its writes are durable: its messages may leave
+  // (never before, raft.h), and what committed applies. A leader change it
+  // reports makes the outcome of the proposals made until it was taken
+  // (`proposals_then` of them) unknown; those made while it was written
+  // went to the leader it names.
+  void durable(consensus::Ready& rd, std::uint64_t proposals_then) {
+    for (auto& m : rd.messages)
+      out.peer_messages.push_back(std::move(m));
+    // A snapshot that came in chunks is the bytes storage assembled.
+    if (rd.snapshot) install_snapshot(rd.snapshot_in_chunks ? storage.snapshot() : *rd.snapshot);
+    apply_committed(rd.committed_entries);
+    advance_reconfig();
+    for (const auto& rs : rd.read_states)
+      read_state(rs);
+    for (std::uint64_t ctx : rd.failed_reads)
+      read_failed(ctx);
+    // After the apply: what committed was answered, what is still
+    // proposed now has an unknown outcome.
+    if (rd.leader_changed) leader_changed(proposals_then);
+    if (rd.soft_state_changed) role_changed();
+    raft.advance();
+  }
+
+  void persisted(const Status& st) {
+    COORD_ASSERT(persisting, "persisted() with no Ready out");
+    consensus::Ready rd = std::move(*persisting);
+    persisting.reset();
+    if (!st.ok()) {
+      storage_write_failed(st);
+    } else {
+      storage.written(rd);
+      if (storage_failed()) leave_read_only();
+      durable(rd, persisting_after);
+    }
+    drive();
   }
 
   // A Ready whose only news is a higher commit index is not written: Raft
@@ -345,19 +385,19 @@ struct Replica::Impl {
   // client reads as ConnectionLoss, and it retries here or elsewhere. A
   // request that applies later is not answered twice: its connection is
   // gone.
-  void fail_in_flight() {
+  void fail_in_flight(std::uint64_t before = ~std::uint64_t{0}) {
     for (auto& [id, c] : conns) {
       if (c.phase == Phase::Closing) continue;
-      if (c.phase == Phase::Connecting || c.has_proposed()) {
+      if ((c.phase == Phase::Connecting && c.handshake_no < before) || c.has_proposed(before)) {
         ++stats.requests_outcome_unknown;
         close(c);
       }
     }
   }
 
-  void leader_changed() {
+  void leader_changed(std::uint64_t proposals_then) {
     ++stats.leader_changes;
-    fail_in_flight();
+    fail_in_flight(proposals_then);
     // Expiries this server proposed as leader may never commit; a new
     // leader decides again, with a fresh timeout for every session.
     sessions.clear_closing();
@@ -940,6 +980,7 @@ struct Replica::Impl {
       return;
     }
     item.state = ItemState::Proposed;
+    item.proposal_no = proposals++;
     item.log_index = proposed_index();
   }
 
@@ -1251,6 +1292,7 @@ struct Replica::Impl {
       if (!propose(cmd)) return close(c);
       c.handshake_index = proposed_index();
       c.handshake_at = now_steady;
+      c.handshake_no = proposals++;
       c.phase = Phase::Connecting;
       c.timeout_ms = timeout;
       return;
@@ -1456,6 +1498,7 @@ struct Replica::Impl {
     const std::uint64_t id = next_reconfig_id++;
     reconfig_asks.emplace(id, std::pair(c.id, item.seq));
     item.state = ItemState::Proposed;
+    item.proposal_no = proposals++;
     if (leading()) return start_reconfig(config.id, id, req);
     send_app(raft.leader(), app_reconfig_ask, ReconfigAsk{id, req}.encode());
   }
@@ -1769,6 +1812,17 @@ void Replica::peer_link_changed(NodeId peer, bool up, TimeMs steady, TimeMs wall
   if (peer != m.raft.leader() || m.leading()) return;
   m.restart_forwarding();
   m.fail_in_flight();
+}
+
+void Replica::persisted(const Status& st, TimeMs steady, TimeMs wall) {
+  Impl& m = *impl_;
+  m.set_time(steady, wall);
+  m.persisted(st);
+  m.pump_dirty();
+}
+
+bool Replica::persisting() const {
+  return impl_->persisting.has_value();
 }
 
 ReplicaOutput Replica::take_output() {

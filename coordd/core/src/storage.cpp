@@ -1,5 +1,7 @@
 #include "coord/core/storage.h"
 
+#include "coord/base/assert.h"
+
 namespace coord::core {
 
 Status MemoryReplicaStorage::write_chunks(const std::vector<consensus::SnapshotChunk>& chunks) {
@@ -28,11 +30,13 @@ Status MemoryReplicaStorage::write_chunks(const std::vector<consensus::SnapshotC
   return Status();
 }
 
-Status MemoryReplicaStorage::persist(const consensus::Ready& rd) {
+Status MemoryReplicaStorage::write(const consensus::Ready& rd) {
   if (fail_writes_) return Status(ErrorCode::SystemError, "memory storage: writes fail (test)");
   COORD_RETURN_IF_ERROR(write_chunks(rd.snapshot_chunks));
-  if (rd.snapshot && rd.snapshot_in_chunks) {
-    const consensus::SnapshotMeta& meta = rd.snapshot->meta;
+  assembled_.reset();
+  if (!rd.snapshot) return Status();
+  const consensus::SnapshotMeta& meta = rd.snapshot->meta;
+  if (rd.snapshot_in_chunks) {
     const bool complete = incoming_meta_ && incoming_last_ && incoming_meta_->index == meta.index &&
                           incoming_meta_->term == meta.term;
     consensus::Snapshot assembled{meta, std::move(incoming_)};
@@ -44,13 +48,24 @@ Status MemoryReplicaStorage::persist(const consensus::Ready& rd) {
                                                  std::to_string(meta.index.value()) + " term " +
                                                  std::to_string(meta.term.value()));
     }
-    COORD_RETURN_IF_ERROR(mem_.apply_snapshot(assembled));
-  } else if (rd.snapshot) {
-    COORD_RETURN_IF_ERROR(mem_.apply_snapshot(*rd.snapshot));
+    assembled_ = std::move(assembled);
+  }
+  if (meta.index < mem_.snapshot_meta().index) {
+    assembled_.reset();
+    return Status(ErrorCode::BadArguments, "snapshot at " + std::to_string(meta.index.value()) +
+                                               " is older than the one held");
+  }
+  return Status();
+}
+
+void MemoryReplicaStorage::written(const consensus::Ready& rd) {
+  if (rd.snapshot) {
+    Status st = mem_.apply_snapshot(assembled_ ? *assembled_ : *rd.snapshot);
+    COORD_ASSERT(st.ok(), "a snapshot write() took does not install: ", st);
+    assembled_.reset();
   }
   if (!rd.entries.empty()) mem_.append(rd.entries);
   if (rd.hard_state) mem_.set_hard_state(*rd.hard_state);
-  return Status();
 }
 
 Status MemoryReplicaStorage::snapshot_saved(const consensus::SnapshotMeta& meta,

@@ -24,7 +24,36 @@ using protocol::Bytes;
 CoreHost::CoreHost(boost::asio::io_context& c, core::ReplicaConfig cfg)
     : core(c), config(std::move(cfg)), ticker(c) {}
 
-CoreHost::~CoreHost() = default;
+CoreHost::~CoreHost() {
+  stop_storage_thread();
+}
+
+void CoreHost::start_storage_thread() {
+  storage_work.emplace(storage_io.get_executor());
+  storage_thread = std::thread([this] { storage_io.run(); });
+}
+
+void CoreHost::stop_storage_thread() {
+  storage_work.reset();
+  storage_io.stop();
+  if (storage_thread.joinable()) storage_thread.join();
+}
+
+void CoreHost::persist(const consensus::Ready* rd) {
+  // The guard keeps the core loop running until the answer is posted: a
+  // draining core has no timer left, and its run() would return first.
+  asio::post(storage_io, [this, rd, work = asio::make_work_guard(core)] {
+    Status st = storage->write(*rd);
+    asio::post(core, [this, st = std::move(st)] { persist_done(st); });
+  });
+}
+
+void CoreHost::persist_done(const Status& st) {
+  if (stopping) return;
+  replica->persisted(st, clock.steady_ms(), clock.wall_ms());
+  flush();
+  if (on_drained && !replica->persisting()) finish_drain();
+}
 
 void CoreHost::opened(std::shared_ptr<ClientConn> conn) {
   const auto id = conn->id();
@@ -68,7 +97,7 @@ void CoreHost::identity(core::ConnId id, const std::string& scheme, const std::s
 }
 
 void CoreHost::peer_input() {
-  if (stopping || peers == nullptr) return;
+  if (stopping || draining || peers == nullptr) return;
   std::vector<IncomingFrame> frames;
   const std::size_t n = peers->receive(frames, limits::peer_frames_per_turn_max);
   for (const IncomingFrame& f : frames) {
@@ -91,7 +120,7 @@ void CoreHost::peer_input() {
 }
 
 void CoreHost::peer_link(NodeId peer, bool up) {
-  if (stopping) return;
+  if (stopping || draining) return;
   replica->peer_link_changed(peer, up, clock.steady_ms(), clock.wall_ms());
   schedule_flush();
 }
@@ -170,6 +199,7 @@ void CoreHost::flush() {
   // produce more output: repeat, a bounded number of rounds.
   for (int round = 0; round < limits::core_flush_rounds_max; ++round) {
     core::ReplicaOutput out = replica->take_output();
+    if (out.persist != nullptr) persist(out.persist);
     for (const auto& line : out.warnings)
       COORD_LOG_WARN("coordd", line);
     send_to_peers(out.peer_messages);
@@ -355,7 +385,9 @@ void CoreHost::maybe_snapshot() {
       retry_later();
       return;
     }
-    Status st = storage->record_snapshot(snapshot_in_flight);
+    // The log starts after the snapshot at once; dropping the entries it
+    // covers (a long LMDB write) waits its turn on the storage thread.
+    Status st = storage->begin_record_snapshot(snapshot_in_flight);
     if (!st.ok()) {
       COORD_LOG_ERROR("coordd", "snapshot at zxid ", snapshot_in_flight.index,
                       " written but not recorded: ", st, "; next try in ",
@@ -363,6 +395,17 @@ void CoreHost::maybe_snapshot() {
       retry_later();
       return;
     }
+    asio::post(storage_io, [this, meta = snapshot_in_flight] {
+      Status recorded = storage->write_snapshot_record(meta);
+      if (recorded.ok()) return;
+      asio::post(core, [meta, recorded] {
+        // The view already starts after it; the next snapshot's record
+        // drops the entries instead, and a restart reads the last record
+        // written, with the entries it did not drop.
+        COORD_LOG_ERROR("coordd", "snapshot at zxid ", meta.index,
+                        " not recorded in the log: ", recorded);
+      });
+    });
     replica->snapshot_done(snapshot_in_flight.index);
     COORD_LOG_INFO("coordd", "snapshot at zxid ", snapshot_in_flight.index, " written in ", ms,
                    " ms, apply paused ", fork_pause_ms, " ms");
@@ -393,14 +436,23 @@ void CoreHost::maybe_snapshot() {
                       .count();
 }
 
-void CoreHost::drain() {
+void CoreHost::drain(std::function<void()> done) {
   ticker.cancel();
   stop_snapshot_writer();
+  draining = true;
+  on_drained = std::move(done);
   flush();
+  if (!replica->persisting()) finish_drain();
+}
+
+void CoreHost::finish_drain() {
   stopping = true;
   if (events) events->stop();
   for (auto& [id, c] : conns)
     c->deliver({}, /*close_after=*/true);
+  auto done = std::move(on_drained);
+  on_drained = nullptr;
+  if (done) done();
 }
 
 void CoreHost::stop_snapshot_writer() {

@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "coord/base/clock.h"
@@ -75,6 +76,18 @@ struct CoreHost {
   std::int64_t fork_pause_ms = 0;
   // Set by drain(): the replica takes no more input and writes nothing.
   bool stopping = false;
+  // Set by drain() until the write out with the storage thread is done:
+  // no input from peers, so that the wait ends.
+  bool draining = false;
+  std::function<void()> on_drained;
+  // The thread that makes the replica's Readies durable and compacts the
+  // log (persist_async), so that reads, pings and peer messages never
+  // wait for an fsync. It runs one job at a time, in the order posted, and
+  // posts each result back to `core`.
+  boost::asio::io_context storage_io;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      storage_work;
+  std::thread storage_thread;
   // The links to the other servers of the cluster; null for a single node.
   PeerTransport* peers = nullptr;
   HttpCluster cluster;
@@ -98,6 +111,12 @@ struct CoreHost {
   // while the previous fsync ran goes into the next one.
   void schedule_flush();
   void closed(core::ConnId id);
+  void start_storage_thread();
+  // Waits for the job running, drops the others. After the core stopped.
+  void stop_storage_thread();
+  // Hands the Ready to the storage thread; persist_done() carries on.
+  void persist(const consensus::Ready* rd);
+  void persist_done(const Status& st);
   // The connection proved an identity below the ZooKeeper protocol (a
   // verified TLS client certificate: scheme x509).
   void identity(core::ConnId id, const std::string& scheme, const std::string& name);
@@ -125,9 +144,11 @@ struct CoreHost {
   void maybe_snapshot();
   void stop_snapshot_writer();
   // The server stops: answers everything read so far (writes persisted and
-  // applied first), then has every connection close once its replies are
-  // written. Nothing is persisted after this.
-  void drain();
+  // applied first, which may wait for the storage thread), then has every
+  // connection close once its replies are written, then runs `done`.
+  // Nothing is persisted after this.
+  void drain(std::function<void()> done);
+  void finish_drain();
 };
 
 }  // namespace coord::io

@@ -66,6 +66,20 @@ std::string index_key(LogIndex index) {
   return k;
 }
 
+void seal_entry_at(char* out, std::string_view key, Term term, std::uint8_t kind,
+                   std::string_view data) {
+  auto* body = reinterpret_cast<unsigned char*>(out + seal_bytes);
+  const std::uint64_t t = term.value();
+  for (int i = 0; i < 8; ++i)
+    body[i] = static_cast<unsigned char>(t >> (56 - 8 * i));
+  body[8] = kind;
+  if (!data.empty()) std::memcpy(body + 9, data.data(), data.size());
+  const std::uint32_t crc = crc32c_extend(crc32c(key), body, 9 + data.size());
+  auto* head = reinterpret_cast<unsigned char*>(out);
+  for (int i = 0; i < 4; ++i)
+    head[i] = static_cast<unsigned char>(crc >> (24 - 8 * i));
+}
+
 std::string entry_body(const LogRecord& r) {
   std::string body;
   body.reserve(9 + r.data.size());
@@ -365,6 +379,19 @@ static int drop_entries(MDB_cursor* cursor, LogIndex bound, bool up_to) {
 }
 
 Status LmdbLogStore::write(const LogWrite& w) {
+  std::vector<LogEntryRef> refs;
+  refs.reserve(w.entries.size());
+  for (const LogRecord& e : w.entries)
+    refs.push_back(LogEntryRef{e.index, e.term, e.kind, e.data});
+  LogWrite rest;
+  rest.hard_state = w.hard_state;
+  rest.snapshot = w.snapshot;
+  rest.discard_log = w.discard_log;
+  return write(rest, refs);
+}
+
+Status LmdbLogStore::write(const LogWrite& w, const std::vector<LogEntryRef>& entries) {
+  COORD_ASSERT(w.entries.empty(), "entries given twice");
   LogIndex new_first = first_;
   LogIndex new_last = last_;
   if (w.snapshot) {
@@ -373,15 +400,15 @@ Status LmdbLogStore::write(const LogWrite& w) {
   }
   const LogIndex snap_index =
       w.snapshot ? w.snapshot->index : (snapshot_ ? snapshot_->index : LogIndex(0));
-  if (!w.entries.empty()) {
-    const LogIndex from = w.entries.front().index;
+  if (!entries.empty()) {
+    const LogIndex from = entries.front().index;
     COORD_ASSERT(from > snap_index, "entry ", from, " is covered by the snapshot at ", snap_index);
     COORD_ASSERT(from <= last_.next() || (w.snapshot && from == snap_index.next()) ||
                      (w.discard_log && from == snap_index.next()),
                  "entries must follow the log: first ", from, ", last stored ", last_);
-    for (std::size_t i = 1; i < w.entries.size(); ++i) {
-      COORD_ASSERT(w.entries[i].index == w.entries[i - 1].index.next(),
-                   "entries must be contiguous at ", w.entries[i].index);
+    for (std::size_t i = 1; i < entries.size(); ++i) {
+      COORD_ASSERT(entries[i].index == entries[i - 1].index.next(),
+                   "entries must be contiguous at ", entries[i].index);
     }
   }
 
@@ -417,22 +444,25 @@ Status LmdbLogStore::write(const LogWrite& w) {
     if (new_last < w.snapshot->index || w.discard_log) new_last = w.snapshot->index;
   }
 
-  if (!w.entries.empty()) {
-    const LogIndex from = w.entries.front().index;
+  if (!entries.empty()) {
+    const LogIndex from = entries.front().index;
     const bool appending = from == new_last.next();
     if (!appending && (rc = drop_entries(cursor.get(), from, false)) != 0) {
       return lmdb_error(file_, "drop conflicting entries", rc);
     }
-    for (const LogRecord& e : w.entries) {
-      std::string k = index_key(e.index);
-      std::string sealed = seal(k, records::entry_body(e));
+    for (const LogEntryRef& e : entries) {
+      const std::string k = index_key(e.index);
       MDB_val key = as_val(k);
-      MDB_val value = as_val(sealed);
-      if ((rc = mdb_put(txn.get(), env_->log, &key, &value, appending ? MDB_APPEND : 0)) != 0) {
+      MDB_val value{records::sealed_entry_bytes(e.data.size()), nullptr};
+      // LMDB hands out the value's place in its page; the record is sealed
+      // right there.
+      if ((rc = mdb_put(txn.get(), env_->log, &key, &value,
+                        (appending ? MDB_APPEND : 0) | MDB_RESERVE)) != 0) {
         return lmdb_error(file_, "append entry " + std::to_string(e.index.value()), rc);
       }
+      records::seal_entry_at(static_cast<char*>(value.mv_data), k, e.term, e.kind, e.data);
     }
-    new_last = w.entries.back().index;
+    new_last = entries.back().index;
     if (new_first > from) new_first = from;
   }
 

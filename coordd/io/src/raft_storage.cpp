@@ -201,6 +201,8 @@ Status DiskReplicaStorage::load_terms() {
   terms_.clear();
   const LogIndex first = log_->first_index();
   const LogIndex last = log_->last_index();
+  first_ = first;
+  last_ = last;
   for (LogIndex lo = first; lo <= last;) {
     auto batch = log_->entries(lo, last.next(), limits::log_term_scan_batch_bytes);
     if (!batch.ok()) return batch.status();
@@ -228,10 +230,8 @@ Result<std::optional<std::string>> DiskReplicaStorage::load_snapshot_payload() c
 
 Term DiskReplicaStorage::term(LogIndex i) const {
   if (i == snapshot_meta_.index) return snapshot_meta_.term;
-  const LogIndex first = log_->first_index();
-  COORD_ASSERT(i >= first && i <= log_->last_index(), "term of ", i, " outside [", first, ", ",
-               log_->last_index(), "]");
-  return terms_[i - first];
+  COORD_ASSERT(i >= first_ && i <= last_, "term of ", i, " outside [", first_, ", ", last_, "]");
+  return terms_[i - first_];
 }
 
 void DiskReplicaStorage::entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
@@ -373,8 +373,8 @@ void DiskReplicaStorage::remember(const std::vector<consensus::Entry>& written) 
     recent_bytes_ -= recent_.front().data.size();
     recent_.pop_front();
   }
-  COORD_ASSERT(recent_.back().index == log_->last_index(), "recent entries end at ",
-               recent_.back().index.value(), ", the log at ", log_->last_index().value());
+  COORD_ASSERT(recent_.back().index == last_, "recent entries end at ",
+               recent_.back().index.value(), ", the log at ", last_.value());
 }
 
 void DiskReplicaStorage::forget_recent_before(LogIndex first) {
@@ -384,16 +384,19 @@ void DiskReplicaStorage::forget_recent_before(LogIndex first) {
   }
 }
 
-Status DiskReplicaStorage::persist(const consensus::Ready& rd) {
+Status DiskReplicaStorage::write(const consensus::Ready& rd) {
   COORD_RETURN_IF_ERROR(write_chunks(rd.snapshot_chunks));
   LogWrite w;
   if (rd.snapshot) {
     const consensus::SnapshotMeta& meta = rd.snapshot->meta;
-    if (meta.index < snapshot_meta_.index) {
+    // The log store's own record, not the view's: this may run beside the
+    // owner moving the view on to a snapshot of its own.
+    const auto held = log_->snapshot_meta();
+    if (held && meta.index < held->index) {
       if (rd.snapshot_in_chunks) discard_incoming();
       return Status(ErrorCode::BadArguments, "snapshot at " + std::to_string(meta.index.value()) +
                                                  " is older than the one held, at " +
-                                                 std::to_string(snapshot_meta_.index.value()));
+                                                 std::to_string(held->index.value()));
     }
     // A snapshot from the leader: its file first (assembled from the
     // chunks, or written whole), then the record that points at it, in the
@@ -406,52 +409,55 @@ Status DiskReplicaStorage::persist(const consensus::Ready& rd) {
     w.snapshot = SnapshotMeta{meta.index, meta.term, encode_conf_state(meta.conf)};
     w.discard_log = true;
   }
-  w.entries.reserve(rd.entries.size());
+  std::vector<LogEntryRef> refs;
+  refs.reserve(rd.entries.size());
   for (const consensus::Entry& e : rd.entries) {
-    w.entries.push_back(LogRecord{e.index, e.term, static_cast<std::uint8_t>(e.type), e.data});
+    refs.push_back(LogEntryRef{e.index, e.term, static_cast<std::uint8_t>(e.type), e.data});
   }
   if (rd.hard_state) {
     w.hard_state = HardState{rd.hard_state->term, rd.hard_state->vote, rd.hard_state->commit};
   }
-  const LogIndex old_first = log_->first_index();
   const auto t0 = std::chrono::steady_clock::now();
-  COORD_RETURN_IF_ERROR(log_->write(w));
-  fsync_us_.record(static_cast<std::uint64_t>(
+  COORD_RETURN_IF_ERROR(log_->write(w, refs));
+  write_us_ = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
-          .count()));
-
-  if (rd.snapshot) {
-    snapshot_meta_ = rd.snapshot->meta;
-    terms_.clear();
-    recent_.clear();
-    recent_bytes_ = 0;
-  } else if (log_->first_index() != old_first) {
-    terms_.clear();
-    recent_.clear();
-    recent_bytes_ = 0;
-  }
-  remember(rd.entries);
-  if (!rd.entries.empty()) {
-    const LogIndex from = rd.entries.front().index;
-    const LogIndex first = log_->first_index();
-    // Drop cached terms of the replaced suffix, then append.
-    const std::size_t keep = from > first ? static_cast<std::size_t>(from - first) : 0;
-    if (terms_.size() > keep) terms_.resize(keep);
-    for (const auto& e : rd.entries)
-      terms_.push_back(e.term);
-  }
-  if (rd.hard_state) hard_state_ = *rd.hard_state;
+          .count());
   if (rd.snapshot) {
     // As after a snapshot of its own; what is written stays written if
     // this fails, and the next snapshot prunes again. A snapshot of its own
     // being written meanwhile may lose its temporary file here: it is older
-    // than this one, and record_snapshot would refuse it anyway.
-    Status pruned = snapshots_.prune(limits::snapshot_files_kept, snapshot_meta_.index);
+    // than this one, and its record would be refused anyway.
+    Status pruned = snapshots_.prune(limits::snapshot_files_kept, rd.snapshot->meta.index);
     if (!pruned.ok()) COORD_LOG_WARN("coordd", "cannot prune snapshot files: ", pruned);
   }
-  COORD_ASSERT(terms_.size() == log_->last_index().value() + 1 - log_->first_index().value(),
-               "term cache out of step with the log");
   return Status();
+}
+
+void DiskReplicaStorage::written(const consensus::Ready& rd) {
+  fsync_us_.record(write_us_);
+  if (rd.snapshot) {
+    snapshot_meta_ = rd.snapshot->meta;
+    first_ = snapshot_meta_.index.next();
+    last_ = snapshot_meta_.index;
+    terms_.clear();
+    recent_.clear();
+    recent_bytes_ = 0;
+  }
+  if (!rd.entries.empty()) {
+    const LogIndex from = rd.entries.front().index;
+    COORD_ASSERT(from <= last_.next(), "entries from ", from, " do not follow the log at ", last_);
+    // Drop cached terms of the replaced suffix, then append.
+    const std::size_t keep = from > first_ ? static_cast<std::size_t>(from - first_) : 0;
+    if (terms_.size() > keep) terms_.resize(keep);
+    for (const auto& e : rd.entries)
+      terms_.push_back(e.term);
+    last_ = rd.entries.back().index;
+    if (first_ > from) first_ = from;
+  }
+  remember(rd.entries);
+  if (rd.hard_state) hard_state_ = *rd.hard_state;
+  COORD_ASSERT(terms_.size() == last_.value() + 1 - first_.value(),
+               "term cache out of step with the log");
 }
 
 Status DiskReplicaStorage::snapshot_saved(const consensus::SnapshotMeta& meta,
@@ -466,6 +472,11 @@ Status DiskReplicaStorage::write_snapshot_file(const consensus::SnapshotMeta& me
 }
 
 Status DiskReplicaStorage::record_snapshot(const consensus::SnapshotMeta& meta) {
+  COORD_RETURN_IF_ERROR(begin_record_snapshot(meta));
+  return write_snapshot_record(meta);
+}
+
+Status DiskReplicaStorage::begin_record_snapshot(const consensus::SnapshotMeta& meta) {
   // A snapshot from the leader may have been installed while this one was
   // being written: the log already starts after it, and cannot go back.
   if (meta.index <= snapshot_meta_.index) {
@@ -474,16 +485,29 @@ Status DiskReplicaStorage::record_snapshot(const consensus::SnapshotMeta& meta) 
                       " is not newer than the one the log starts from, at " +
                       std::to_string(snapshot_meta_.index.value()));
   }
-  const LogIndex old_first = log_->first_index();
+  COORD_ASSERT(meta.index <= last_, "snapshot at ", meta.index, " past the log's end at ", last_);
+  const LogIndex new_first = std::max(first_, meta.index.next());
+  const std::size_t dropped = static_cast<std::size_t>(new_first - first_);
+  terms_.erase(terms_.begin(),
+               terms_.begin() + static_cast<std::ptrdiff_t>(std::min(dropped, terms_.size())));
+  first_ = new_first;
+  forget_recent_before(new_first);
+  snapshot_meta_ = meta;
+  return Status();
+}
+
+Status DiskReplicaStorage::write_snapshot_record(const consensus::SnapshotMeta& meta) {
+  // The leader's snapshot, installed by a write() queued before this one,
+  // may be newer: the log store never goes back.
+  const auto held = log_->snapshot_meta();
+  if (held && meta.index <= held->index) {
+    return Status(ErrorCode::BadArguments, "snapshot at " + std::to_string(meta.index.value()) +
+                                               " is not newer than the one the log holds, at " +
+                                               std::to_string(held->index.value()));
+  }
   LogWrite w;
   w.snapshot = SnapshotMeta{meta.index, meta.term, encode_conf_state(meta.conf)};
   COORD_RETURN_IF_ERROR(log_->write(w));
-  const LogIndex new_first = log_->first_index();
-  const std::size_t dropped = static_cast<std::size_t>(new_first - old_first);
-  terms_.erase(terms_.begin(),
-               terms_.begin() + static_cast<std::ptrdiff_t>(std::min(dropped, terms_.size())));
-  forget_recent_before(new_first);
-  snapshot_meta_ = meta;
   return snapshots_.prune(limits::snapshot_files_kept, meta.index);
 }
 

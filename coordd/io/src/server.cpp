@@ -485,10 +485,11 @@ struct Server::Impl {
       // Posted after every chunk those connections read: the core sees
       // them all before it drains.
       asio::post(core, [this] {
-        host.drain();
-        asio::post(net, [this] {
-          drained = true;
-          maybe_finish_stop();
+        host.drain([this] {
+          asio::post(net, [this] {
+            drained = true;
+            maybe_finish_stop();
+          });
         });
       });
       auto deadline = std::make_shared<asio::steady_timer>(net);
@@ -561,6 +562,8 @@ Server::~Server() = default;
 
 Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
   ServerOptions options = given;
+  // Log writes run on the host's storage thread (CoreHost::persist).
+  options.replica.persist_async = true;
   options.replica.metrics_clock_us = [] {
     return std::chrono::duration_cast<std::chrono::microseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
@@ -627,6 +630,7 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
                                           options.recover_from_snapshot);
   if (!storage.ok()) return storage.status();
   impl->host.storage = std::move(storage).value();
+  impl->host.start_storage_thread();
   auto snapshot = impl->host.storage->load_snapshot_payload();
   if (!snapshot.ok()) return snapshot.status();
   auto replica =
@@ -724,6 +728,7 @@ void Server::run() {
   m.net.run();
   m.core.stop();
   core_thread.join();
+  m.host.stop_storage_thread();
   COORD_LOG_INFO("coordd", "stopped at zxid ", m.host.replica->applied_zxid());
 }
 

@@ -124,6 +124,12 @@ struct ReplicaConfig {
   // long is taken as lost: forwarding starts a new stream and the
   // requests still in flight fail with ConnectionLoss.
   std::int64_t forward_wait_ms_max = limits::forward_wait_ms_max_default;
+  // Durable writes run outside the replica: take_output() hands each Ready
+  // that needs a synced write to the host (ReplicaOutput::persist) instead
+  // of calling storage.persist(), and carries on with it when the host
+  // calls persisted(). Meanwhile reads are answered and requests taken,
+  // and their writes share the next Ready. Off, take_output() writes.
+  bool persist_async = false;
   // Test-only: answers sync at once from the local state, without a read
   // index, so that a read after it may miss committed writes. Exists so
   // the cluster simulator can prove its linearizability checker catches a
@@ -159,6 +165,11 @@ struct ReplicaOutput {
   std::vector<consensus::Message> peer_messages;
   // Lines for the server's log at WARN (quota limits passed), rate-limited.
   std::vector<std::string> warnings;
+  // With ReplicaConfig::persist_async: a Ready to make durable with
+  // storage.write(*persist), on any one thread, after which the host calls
+  // Replica::persisted() with its result. Owned by the replica, unchanged
+  // until then. At most one is out at a time.
+  const consensus::Ready* persist = nullptr;
 };
 
 // Why a replica serves reads only. The mode is ZooKeeper's read-only mode
@@ -287,6 +298,13 @@ class Replica {
   // commit), applies what committed, and returns the bytes and messages to
   // send. A host calls it once after each batch of inputs.
   ReplicaOutput take_output();
+  // storage.write() of the Ready in ReplicaOutput::persist returned `st`:
+  // on success storage.written() shows it, and its messages, applies and
+  // replies follow in the next take_output(); a failure is a failed write,
+  // as in take_output() without persist_async.
+  void persisted(const Status& st, TimeMs steady, TimeMs wall);
+  // A Ready is out with the host.
+  bool persisting() const;
   // False while the connection's session has too many requests waiting:
   // the host stops reading it until this turns true again.
   bool accepts_input(ConnId conn) const;

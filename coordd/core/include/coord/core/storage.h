@@ -24,10 +24,20 @@
 // After a snapshot was installed, snapshot() returns it with its data, and
 // snapshot_bytes() / read_snapshot() stream exactly that data.
 //
+// persist() is two steps, so that the synced write can run on a thread of
+// its own while the replica goes on reading the log (ReplicaConfig::
+// persist_async): write(rd) makes the Ready durable and changes nothing
+// the LogStorage view reads; written(rd), on the owner's thread once
+// write(rd) succeeded, makes the view show it. The Raft core reads only
+// entries it holds as stable while a Ready is out, and those no write
+// changes, so the view may be read while write() runs.
+//
 // The real implementation keeps the log in LMDB and snapshots in files
 // (coordd/io); the simulator and the tests use MemoryReplicaStorage, which
 // loses nothing.
-// Thread safety: the replica's thread only.
+// Thread safety: the replica's thread only, but write(), which one other
+// thread may call while the owner reads the view (one write() at a time,
+// each followed by written() before the next).
 #pragma once
 
 #include <cstddef>
@@ -48,7 +58,15 @@ class ReplicaStorage : public consensus::LogStorage {
   // rd.hard_state durable, in that order, in one synced write (see the file
   // comment). On error nothing of it may be visible afterwards through the
   // LogStorage view, and the replica tries again later.
-  virtual Status persist(const consensus::Ready& rd) = 0;
+  Status persist(const consensus::Ready& rd) {
+    COORD_RETURN_IF_ERROR(write(rd));
+    written(rd);
+    return Status();
+  }
+  // The first step of persist(): the synced write, on any one thread.
+  virtual Status write(const consensus::Ready& rd) = 0;
+  // The second, on the owner's thread after write(rd) returned OK.
+  virtual void written(const consensus::Ready& rd) = 0;
   // The application state at meta.index was saved (its bytes are
   // `payload`); the log up to meta.index may now be compacted.
   virtual Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) = 0;
@@ -76,7 +94,8 @@ class MemoryReplicaStorage final : public ReplicaStorage {
     mem_.read_snapshot(offset, max_bytes, out);
   }
 
-  Status persist(const consensus::Ready& rd) override;
+  Status write(const consensus::Ready& rd) override;
+  void written(const consensus::Ready& rd) override;
   Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) override;
 
   // Makes the next persist() calls fail, as a full disk would.
@@ -92,6 +111,8 @@ class MemoryReplicaStorage final : public ReplicaStorage {
   std::optional<consensus::SnapshotMeta> incoming_meta_;
   std::string incoming_;
   bool incoming_last_ = false;
+  // The snapshot write() assembled from chunks, for written() to install.
+  std::optional<consensus::Snapshot> assembled_;
 };
 
 }  // namespace coord::core

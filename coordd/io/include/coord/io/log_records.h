@@ -31,6 +31,14 @@ std::optional<std::string_view> unseal(std::string_view key, std::string_view va
 
 std::string index_key(LogIndex index);
 std::string entry_body(const LogRecord& r);
+// The sealed value of a log entry, written at `out` (sealed_entry_bytes of
+// `data` long): the same bytes as seal(key, entry_body(...)), without
+// building them elsewhere first.
+inline constexpr std::size_t sealed_entry_bytes(std::size_t data_bytes) {
+  return seal_bytes + 9 + data_bytes;
+}
+void seal_entry_at(char* out, std::string_view key, Term term, std::uint8_t kind,
+                   std::string_view data);
 // A stored log entry from its key and sealed value. The errors say what
 // is wrong, without the file (the caller adds it).
 Result<LogRecord> decode_entry(std::string_view key, std::string_view value);

@@ -50,6 +50,14 @@ struct SnapshotMeta {
   friend bool operator==(const SnapshotMeta&, const SnapshotMeta&) = default;
 };
 
+// A log entry to write, its data not copied: it must outlive the write.
+struct LogEntryRef {
+  LogIndex index{0};
+  Term term{0};
+  std::uint8_t kind = 0;
+  std::string_view data;
+};
+
 // What one write() makes durable, atomically.
 struct LogWrite {
   std::optional<HardState> hard_state;
@@ -90,6 +98,10 @@ class LmdbLogStore {
   // Makes `w` durable in one transaction. On error nothing of `w` is stored.
   // A write with a snapshot also releases the map's pages (below).
   Status write(const LogWrite& w);
+  // The same, the entries given by reference instead of in w.entries
+  // (which must be empty): each is sealed straight into its LMDB page, so
+  // the write copies no entry's data on the way.
+  Status write(const LogWrite& w, const std::vector<LogEntryRef>& entries);
   // Drops the entries at or below `through` (after a snapshot covers them)
   // and releases the map's pages.
   Status compact(LogIndex through);

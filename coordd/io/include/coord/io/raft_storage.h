@@ -24,7 +24,9 @@
 // cannot go on without its log. So does a snapshot file that cannot be
 // read back when it is to be sent.
 //
-// Thread safety: the replica's thread only.
+// Thread safety: the replica's thread only, but write() and
+// write_snapshot_record(), which one other thread may run in turn (the
+// store and the snapshot files are theirs; the view is the owner's).
 #pragma once
 
 #include <deque>
@@ -79,8 +81,8 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
 
   consensus::HardState hard_state() const override { return hard_state_; }
   const consensus::SnapshotMeta& snapshot_meta() const override { return snapshot_meta_; }
-  LogIndex first_index() const override { return log_->first_index(); }
-  LogIndex last_index() const override { return log_->last_index(); }
+  LogIndex first_index() const override { return first_; }
+  LogIndex last_index() const override { return last_; }
   Term term(LogIndex i) const override;
   void entries(LogIndex lo, LogIndex hi, std::size_t max_bytes,
                std::vector<consensus::Entry>& out) const override;
@@ -93,7 +95,10 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
 
   // ReplicaStorage's contract; chunks go to the partial file (unsynced:
   // a partial snapshot may be lost), which is synced when installed.
-  Status persist(const consensus::Ready& rd) override;
+  // write() touches the LMDB store and the snapshot files only, written()
+  // the view (the members below the store).
+  Status write(const consensus::Ready& rd) override;
+  void written(const consensus::Ready& rd) override;
   Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) override;
 
   // snapshot_saved() in two steps, so that the file can be written by a
@@ -104,9 +109,17 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   // installed while the file was written) is refused.
   Status write_snapshot_file(const consensus::SnapshotMeta& meta, std::string_view payload);
   Status record_snapshot(const consensus::SnapshotMeta& meta);
+  // record_snapshot() in two steps, as write() and written() in reverse:
+  // the view first starts after the snapshot (on the owner's thread; the
+  // entries it drops stay readable in the store until the record is
+  // written), then the record and the compaction, on the thread that runs
+  // write(), queued behind the writes before it.
+  Status begin_record_snapshot(const consensus::SnapshotMeta& meta);
+  Status write_snapshot_record(const consensus::SnapshotMeta& meta);
 
   std::size_t log_bytes() const { return log_->used_bytes(); }
-  // Duration of each synced log write, in microseconds.
+  // Duration of each synced log write, in microseconds (recorded by
+  // written()).
   const Histogram& fsync_latency_us() const { return fsync_us_; }
   // Bytes of all snapshot files, for metrics.
   std::size_t snapshot_files_bytes() const { return snapshots_.total_bytes(); }
@@ -125,8 +138,11 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   std::unique_ptr<LmdbLogStore> log_;
   std::string data_dir_;
   SnapshotStore snapshots_;
+  // The view: what written() and begin_record_snapshot() have shown.
   consensus::HardState hard_state_;
   consensus::SnapshotMeta snapshot_meta_;
+  LogIndex first_{1};
+  LogIndex last_{0};
   // terms_[k] is the term of entry first_index() + k.
   std::deque<Term> terms_;
   // The entries last written, consecutive, the last of them at
@@ -136,6 +152,8 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   void remember(const std::vector<consensus::Entry>& written);
   void forget_recent_before(LogIndex first);
   Histogram fsync_us_;
+  // How long the last write() took, for written() to record.
+  std::uint64_t write_us_ = 0;
   // The snapshot being received in chunks, and whether its last chunk
   // arrived.
   std::optional<IncomingSnapshot> incoming_;
