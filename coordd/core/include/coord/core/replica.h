@@ -295,8 +295,9 @@ class Replica {
   // Inputs only queue work: reads at the front of a queue are answered and
   // writes are proposed, but nothing is persisted. take_output() persists
   // everything proposed since the last call in one synced write (the group
-  // commit), applies what committed, and returns the bytes and messages to
-  // send. A host calls it once after each batch of inputs.
+  // commit; with persist_async it hands that write to the host instead),
+  // applies what committed, and returns the bytes and messages to send. A
+  // host calls it once after each batch of inputs.
   ReplicaOutput take_output();
   // storage.write() of the Ready in ReplicaOutput::persist returned `st`:
   // on success storage.written() shows it, and its messages, applies and
