@@ -220,8 +220,16 @@ def run_bench(system, bench, flags, duration_s, root):
         rows.append(json.loads(lines[-1]))
     cpu = sum(cpu_seconds(p) for p in pids) - cpu0
     ops = sum(r["ops"] for r in rows)
+    # What the errors were, summed over the servers: a figure with errors
+    # says which.
+    error_codes = {}
+    for r in rows:
+        for code, count in r.get("error_codes", {}).items():
+            error_codes[code] = error_codes.get(code, 0) + count
+    if error_codes:
+        log("%s %s: errors %s" % (system.name, flags, error_codes))
     return {"ops_per_s": sum(r["ops_per_s"] for r in rows), "ops": ops,
-            "errors": sum(r["errors"] for r in rows),
+            "errors": sum(r["errors"] for r in rows), "error_codes": error_codes,
             "p50_us": max(r["latency_us"]["p50"] for r in rows),
             "p99_us": max(r["latency_us"]["p99"] for r in rows),
             "server_cpu_s": round(cpu, 3),
