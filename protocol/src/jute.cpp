@@ -1,5 +1,8 @@
 #include "coord/protocol/jute.h"
 
+#include <array>
+#include <bit>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -7,16 +10,30 @@ namespace coord::protocol {
 
 namespace {
 
-void put_be(Bytes& out, std::uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i)
-    out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
+// Big-endian fields gathered on the stack and appended to the frame at
+// once: a frame is mostly such fields, and growing the vector a field (or
+// a byte) at a time cost more than all the rest of writing it.
+template <std::size_t Cap>
+struct BeFields {
+  std::array<std::uint8_t, Cap> bytes;
+  std::size_t n = 0;
+
+  template <int N>
+  void put(std::uint64_t v) {
+    static_assert(N == 4 || N == 8);
+    COORD_ASSERT(n + N <= Cap, "field past the end of the gathered bytes");
+    std::uint64_t be = v << (8 * (8 - N));  // the field's first byte on top
+    if constexpr (std::endian::native == std::endian::little) be = __builtin_bswap64(be);
+    std::memcpy(bytes.data() + n, &be, N);
+    n += N;
+  }
+};
 
 std::uint64_t get_be(ByteSpan in, std::size_t at, int bytes) {
   std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i)
-    v = (v << 8) | in[at + static_cast<std::size_t>(i)];
-  return v;
+  std::memcpy(&v, in.data() + at, static_cast<std::size_t>(bytes));
+  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+  return v >> (8 * (8 - bytes));
 }
 
 Status marshalling(std::string message) {
@@ -26,17 +43,22 @@ Status marshalling(std::string message) {
 }  // namespace
 
 void JuteWriter::write_int(std::int32_t v) {
-  put_be(*out_, static_cast<std::uint32_t>(v), 4);
+  BeFields<4> f;
+  f.put<4>(static_cast<std::uint32_t>(v));
+  write_raw(f.bytes.data(), f.n);
 }
 
 void JuteWriter::write_long(std::int64_t v) {
-  put_be(*out_, static_cast<std::uint64_t>(v), 8);
+  BeFields<8> f;
+  f.put<8>(static_cast<std::uint64_t>(v));
+  write_raw(f.bytes.data(), f.n);
 }
 
 void JuteWriter::write_string(std::string_view s) {
   COORD_ASSERT(s.size() <= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()));
   write_int(static_cast<std::int32_t>(s.size()));
-  out_->insert(out_->end(), s.begin(), s.end());
+  // As bytes: from char iterators the insert would copy one at a time.
+  write_raw(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
 }
 
 void JuteWriter::write_buffer(const Data& d) {
@@ -185,17 +207,20 @@ void put(JuteWriter& w, const Acl& v) {
 }
 
 void put(JuteWriter& w, const Stat& s) {
-  w.write_long(s.czxid);
-  w.write_long(s.mzxid);
-  w.write_long(s.ctime);
-  w.write_long(s.mtime);
-  w.write_int(s.version);
-  w.write_int(s.cversion);
-  w.write_int(s.aversion);
-  w.write_long(s.ephemeral_owner);
-  w.write_int(s.data_length);
-  w.write_int(s.num_children);
-  w.write_long(s.pzxid);
+  // In nearly every reply: its 68 bytes appended in one go.
+  BeFields<68> f;
+  f.put<8>(static_cast<std::uint64_t>(s.czxid));
+  f.put<8>(static_cast<std::uint64_t>(s.mzxid));
+  f.put<8>(static_cast<std::uint64_t>(s.ctime));
+  f.put<8>(static_cast<std::uint64_t>(s.mtime));
+  f.put<4>(static_cast<std::uint32_t>(s.version));
+  f.put<4>(static_cast<std::uint32_t>(s.cversion));
+  f.put<4>(static_cast<std::uint32_t>(s.aversion));
+  f.put<8>(static_cast<std::uint64_t>(s.ephemeral_owner));
+  f.put<4>(static_cast<std::uint32_t>(s.data_length));
+  f.put<4>(static_cast<std::uint32_t>(s.num_children));
+  f.put<8>(static_cast<std::uint64_t>(s.pzxid));
+  w.write_raw(f.bytes.data(), f.n);
 }
 
 Status get(JuteReader& r, Id& v) {

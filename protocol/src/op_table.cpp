@@ -89,6 +89,19 @@ constexpr bool sorted_by_code() {
 }
 static_assert(sorted_by_code(), "op table rows must be ordered by opcode");
 
+// Every request looks its opcode up several times on its way through the
+// server: a direct index over the span the opcodes occupy, not a search.
+constexpr std::int32_t kCodeLow = -16;
+constexpr std::int32_t kCodeHigh = 128;
+constexpr std::array<std::int8_t, kCodeHigh - kCodeLow> kRowOfCode = [] {
+  std::array<std::int8_t, kCodeHigh - kCodeLow> rows{};
+  rows.fill(-1);
+  for (std::size_t i = 0; i < kOps.size(); ++i)
+    rows.at(static_cast<std::size_t>(to_int(kOps[i].code) - kCodeLow)) =
+        static_cast<std::int8_t>(i);
+  return rows;
+}();
+
 }  // namespace
 
 std::span<const OpInfo> op_table() {
@@ -96,11 +109,9 @@ std::span<const OpInfo> op_table() {
 }
 
 const OpInfo* find_op(std::int32_t code) {
-  const auto it =
-      std::lower_bound(kOps.begin(), kOps.end(), code,
-                       [](const OpInfo& op, std::int32_t c) { return to_int(op.code) < c; });
-  if (it == kOps.end() || to_int(it->code) != code) return nullptr;
-  return &*it;
+  if (code < kCodeLow || code >= kCodeHigh) return nullptr;
+  const std::int8_t row = kRowOfCode[static_cast<std::size_t>(code - kCodeLow)];
+  return row < 0 ? nullptr : &kOps[static_cast<std::size_t>(row)];
 }
 
 const OpInfo* find_op_by_name(std::string_view name) {

@@ -1,6 +1,7 @@
 // The op table against the opcode list of docs/PROTOCOL.md §6 and §7.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <set>
 
 #include "coord/base/zk_types.h"
@@ -27,6 +28,10 @@ TEST(OpTable, LookupByCodeAndByName) {
   }
   EXPECT_EQ(find_op(99), nullptr);
   EXPECT_EQ(find_op(10), nullptr);
+  for (std::int32_t code :
+       {-17, -16, -2, 23, 108, 127, 128, std::numeric_limits<std::int32_t>::min(),
+        std::numeric_limits<std::int32_t>::max()})
+    EXPECT_EQ(find_op(code), nullptr) << code;
   EXPECT_EQ(find_op_by_name("nosuch"), nullptr);
   EXPECT_EQ(op_name(OpCode::GetChildren2), "getChildren2");
   EXPECT_EQ(find_op_by_name("createTTL")->code, OpCode::CreateTtl);

@@ -38,8 +38,12 @@ using ByteSpan = std::span<const std::uint8_t>;
 
 class JuteWriter {
  public:
-  // Appends to `out`, which must outlive the writer.
-  explicit JuteWriter(Bytes& out) : out_(&out) {}
+  // Appends to `out`, which must outlive the writer. An empty `out` gets
+  // room for a small record at once: grown from nothing, a 100-byte reply
+  // would be reallocated eight times on its way.
+  explicit JuteWriter(Bytes& out) : out_(&out) {
+    if (out.capacity() < first_capacity_bytes) out.reserve(first_capacity_bytes);
+  }
 
   void write_byte(std::uint8_t v) { out_->push_back(v); }
   // Always 0 or 1 on the wire: kazoo compares booleans with == 1.
@@ -51,12 +55,16 @@ class JuteWriter {
   void write_buffer(const Data& d);  // nullopt is written as length -1
   void write_null() { write_int(-1); }
   void write_vector_count(std::size_t n);
+  // Bytes already in their wire form.
+  void write_raw(const std::uint8_t* p, std::size_t n) { out_->insert(out_->end(), p, p + n); }
 
   // Frames: reserve the 4-byte length, write the payload, then patch it.
   std::size_t begin_frame();
   void end_frame(std::size_t frame_start);
 
   std::size_t size() const { return out_->size(); }
+
+  static constexpr std::size_t first_capacity_bytes = 128;
 
  private:
   Bytes* out_;
