@@ -4,6 +4,7 @@
 #include "coord/consensus/raft.h"
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <map>
 #include <utility>
@@ -253,10 +254,18 @@ struct Raft::Impl {
   bool is_voter() const { return conf().is_voter(config.id); }
 
   // The voter sets a decision needs a majority of: one, or both halves of a
-  // joint configuration (§4.3).
-  std::vector<const std::vector<NodeId>*> majorities() const {
-    std::vector<const std::vector<NodeId>*> out{&conf().voters};
-    if (conf().joint()) out.push_back(&conf().voters_outgoing);
+  // joint configuration (§4.3). Held in place, not in a vector: every
+  // commit decision asks.
+  struct VoterSets {
+    std::array<const std::vector<NodeId>*, 2> sets{};
+    std::size_t n = 0;
+    const std::vector<NodeId>* const* begin() const { return sets.data(); }
+    const std::vector<NodeId>* const* end() const { return sets.data() + n; }
+  };
+  VoterSets majorities() const {
+    VoterSets out;
+    out.sets[out.n++] = &conf().voters;
+    if (conf().joint()) out.sets[out.n++] = &conf().voters_outgoing;
     return out;
   }
   static std::size_t majority(std::size_t n) { return n / 2 + 1; }
@@ -267,14 +276,22 @@ struct Raft::Impl {
   template <typename T, typename F>
   T quorum_value(F of) const {
     std::optional<T> out;
+    // On the stack for the usual few voters: this runs on every commit
+    // decision.
+    std::array<T, 16> small;
+    std::vector<T> big;
     for (const auto* vs : majorities()) {
       if (vs->empty()) continue;
-      std::vector<T> values;
-      values.reserve(vs->size());
+      T* values = small.data();
+      if (vs->size() > small.size()) {
+        big.resize(vs->size());
+        values = big.data();
+      }
+      std::size_t n = 0;
       for (NodeId id : *vs)
-        values.push_back(of(id));
-      std::sort(values.begin(), values.end(), std::greater<>());
-      const T v = values[majority(values.size()) - 1];
+        values[n++] = of(id);
+      std::sort(values, values + n, std::greater<>());
+      const T v = values[majority(n) - 1];
       if (!out || v < *out) out = v;
     }
     return out.value_or(T{});

@@ -93,6 +93,26 @@ std::vector<NodeId> ConfState::members() const {
   std::inplace_merge(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(mid), out.end());
   return out;
 }
+std::size_t ConfState::size() const {
+  // Both voter lists are sorted: count their union in one merge walk.
+  std::size_t n = 0;
+  auto a = voters.begin();
+  auto b = voters_outgoing.begin();
+  while (a != voters.end() && b != voters_outgoing.end()) {
+    if (*a < *b) {
+      ++a;
+    } else if (*b < *a) {
+      ++b;
+    } else {
+      ++a;
+      ++b;
+    }
+    ++n;
+  }
+  n += static_cast<std::size_t>(voters.end() - a) +
+       static_cast<std::size_t>(voters_outgoing.end() - b);
+  return n + learners.size();
+}
 bool ConfState::is_learner(NodeId id) const {
   return contains(learners, id);
 }

@@ -484,6 +484,34 @@ TEST(Section5_4_3LeaderCompleteness, NewLeaderHoldsEveryCommittedEntry) {
   EXPECT_TRUE(l == n(2) || l == n(3)) << "node " << l << " won without the committed entry";
 }
 
+TEST(ConfState, SizeCountsEachMemberOnce) {
+  ConfState c = voters({1, 2, 3});
+  c.voters_outgoing = {n(2), n(3), n(4)};
+  c.learners = {n(5), n(6)};
+  EXPECT_EQ(c.size(), 6u);
+  EXPECT_EQ(c.size(), c.members().size());
+  EXPECT_EQ(voters({7}).size(), 1u);
+  EXPECT_EQ(ConfState{}.size(), 0u);
+}
+
+// Past the handful of voters whose match indexes are sorted on the stack.
+TEST(Section5_3CommitRule, SeventeenVotersCommitOnNineAndNotOnEight) {
+  std::initializer_list<std::uint64_t> all = {1,  2,  3,  4,  5,  6,  7,  8, 9,
+                                              10, 11, 12, 13, 14, 15, 16, 17};
+  Cluster c;
+  for (std::uint64_t i : all)
+    c.add_node(n(i), voters(all), {});
+  elect(c, n(1));
+  c.partition({n(1), n(2), n(3), n(4), n(5), n(6), n(7), n(8)});
+  ASSERT_TRUE(c.raft(n(1)).propose("short of a majority").ok());
+  c.stabilize();
+  EXPECT_TRUE(c.node(n(1)).applied.empty());
+  c.partition({n(1), n(2), n(3), n(4), n(5), n(6), n(7), n(8), n(9)});
+  c.stabilize();
+  ASSERT_EQ(c.node(n(1)).applied.size(), 1u);
+  EXPECT_EQ(c.node(n(1)).applied[0].data, "short of a majority");
+}
+
 }  // namespace
 }  // namespace coord::consensus
 

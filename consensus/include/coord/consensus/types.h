@@ -66,7 +66,8 @@ struct ConfState {
   bool is_member(NodeId id) const { return is_voter(id) || is_learner(id); }
   // Every member once: voters of both halves, then learners, sorted.
   std::vector<NodeId> members() const;
-  std::size_t size() const { return members().size(); }
+  // members().size(), without building the list (asked once per proposal).
+  std::size_t size() const;
 
   friend bool operator==(const ConfState&, const ConfState&) = default;
 };
