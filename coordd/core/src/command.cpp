@@ -87,6 +87,21 @@ void put_op(JuteWriter& w, const znode::ReapOp& op) {
   w.write_string(op.path);
 }
 
+// About the bytes put_op writes for `op`, so that a command is encoded
+// into one allocation: its paths and data, and a little for the fields
+// around them (ACLs, versions, tags).
+template <typename Op>
+std::size_t op_bytes_hint(const Op& op) {
+  std::size_t n = 32;
+  if constexpr (requires { op.path; }) n += op.path.size();
+  if constexpr (requires { op.data; }) n += op.data ? op.data->size() : 0;
+  if constexpr (requires { op.ops; }) {
+    for (const auto& sub : op.ops)
+      n += std::visit([](const auto& o) { return op_bytes_hint(o); }, sub);
+  }
+  return n;
+}
+
 Status bad(std::string_view what) {
   return Status(ErrorCode::MarshallingError, "command: " + std::string(what));
 }
@@ -195,8 +210,14 @@ Status get_txn(JuteReader& r, znode::Txn& out, bool nested) {
 }  // namespace
 
 std::string encode_command(const Command& c) {
+  constexpr std::size_t header_bytes = 64;  // version, origin, time, tag, session, identities
+  std::size_t hint = header_bytes;
+  if (const auto* txn = std::get_if<TxnCmd>(&c.body)) {
+    hint += 64 * txn->identities.size() +
+            std::visit([](const auto& op) { return op_bytes_hint(op); }, txn->txn);
+  }
   Bytes out;
-  out.reserve(64);
+  out.reserve(hint);
   JuteWriter w(out);
   w.write_byte(kVersion);
   w.write_long(static_cast<std::int64_t>(c.origin.node.value()));
@@ -227,7 +248,7 @@ std::string encode_command(const Command& c) {
         }
       },
       c.body);
-  return std::string(out.begin(), out.end());
+  return std::string(reinterpret_cast<const char*>(out.data()), out.size());
 }
 
 Result<Command> decode_command(std::string_view bytes) {

@@ -49,11 +49,19 @@ void Conn::reset_counters() {
 }
 
 Item* Conn::find(std::uint64_t seq) {
-  for (Item& item : queue) {
-    if (item.seq == seq) return &item;
-    if (item.seq > seq) break;  // in arrival order
+  // Items are queued in arrival order, so their numbers rise along the
+  // queue: search it by halves.
+  std::size_t lo = 0;
+  std::size_t hi = queue.size();
+  while (lo < hi) {
+    const std::size_t mid = lo + (hi - lo) / 2;
+    if (queue.at(mid).seq < seq) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
   }
-  return nullptr;
+  return lo < queue.size() && queue.at(lo).seq == seq ? &queue.at(lo) : nullptr;
 }
 
 std::int32_t Conn::note_reply(const Item& item, TimeMs now, std::uint64_t latency_ms) {

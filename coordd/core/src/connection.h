@@ -79,14 +79,8 @@ class ItemQueue {
   Item& front() { return at(0); }
   Item& back() { return at(size_ - 1); }
   const Item& front() const { return at(0); }
-  Item& at(std::size_t i) {
-    COORD_ASSERT(i < size_);
-    return slots_[(head_ + i) % capacity_];
-  }
-  const Item& at(std::size_t i) const {
-    COORD_ASSERT(i < size_);
-    return slots_[(head_ + i) % capacity_];
-  }
+  Item& at(std::size_t i) { return slots_[slot(i)]; }
+  const Item& at(std::size_t i) const { return slots_[slot(i)]; }
   iterator begin() { return {this, 0}; }
   iterator end() { return {this, size_}; }
   const_iterator begin() const { return {this, 0}; }
@@ -102,6 +96,14 @@ class ItemQueue {
   std::size_t capacity() const { return capacity_; }
 
  private:
+  // head_ < capacity_ and i < size_ <= capacity_: one wrap at most, so no
+  // division on this path, which every walk of the queue takes.
+  std::size_t slot(std::size_t i) const {
+    COORD_ASSERT(i < size_);
+    const std::size_t s = head_ + i;
+    return s < capacity_ ? s : s - capacity_;
+  }
+
   std::unique_ptr<Item[]> slots_;
   std::size_t capacity_ = 0;
   std::size_t head_ = 0;
