@@ -413,8 +413,10 @@ Status LmdbLogStore::write(const LogWrite& w, const std::vector<LogEntryRef>& en
   }
 
   if (disk_free_bytes_min_ > 0) {
+    // Through the open file, not its path: this runs before every write.
     struct statvfs fs {};
-    if (::statvfs(dir_.c_str(), &fs) == 0) {
+    mdb_filehandle_t fd = -1;
+    if (mdb_env_get_fd(env_->env, &fd) == 0 && ::fstatvfs(fd, &fs) == 0) {
       const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
       if (free_bytes < disk_free_bytes_min_) {
         return Status(ErrorCode::SystemError,
