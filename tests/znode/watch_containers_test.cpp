@@ -169,7 +169,9 @@ TEST(PathTable, MatchesAStdMapThroughGrowthAndShrinking) {
     // Room for every member at no more than 7/8 load, and not more than
     // 16 times what they need once most have left.
     EXPECT_GE(table.capacity() * 7, table.size() * 8);
-    if (table.size() > 8) EXPECT_LE(table.capacity(), table.size() * 16);
+    if (table.size() > 8) {
+      EXPECT_LE(table.capacity(), table.size() * 16);
+    }
     for (const std::string& p : paths) {
       auto m = model.find(p);
       ASSERT_EQ(table.find(p), m == model.end() ? nullptr : m->second) << p;
