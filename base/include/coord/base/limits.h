@@ -227,7 +227,8 @@ inline constexpr std::size_t event_replay_bytes_max = event_stream_queued_bytes_
 // unused for rest_session_idle_ms_max is closed.
 inline constexpr std::size_t rest_sessions_max = 64;
 // The log entries last written, kept in memory to be applied and sent to
-// followers without reading them back from LMDB.
+// followers without reading them back from LMDB. One Ready's entries are
+// far fewer; a follower further behind is served from LMDB.
 inline constexpr std::size_t log_recent_entries_bytes_max = 1024 * 1024;
 // DELETE /v1/znodes/<path>?recursive: a subtree of more nodes is refused
 // (delete it in parts); its deletes go as multis of at most these many ops
