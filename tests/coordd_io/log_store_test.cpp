@@ -9,12 +9,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 
 #include "coord/io/log_records.h"
 #include "coord/io/log_store.h"
@@ -219,6 +221,102 @@ TEST(LmdbLogStore, ASnapshotLetsGoOfTheMapsPages) {
   ASSERT_TRUE(store->compact(LogIndex(2 * count - 10)).ok());
   EXPECT_LT(resident_bytes_of(file), std::size_t{1} << 20) << "before compact: " << before;
   EXPECT_EQ(store->entry(LogIndex(2 * count - 1))->data, data(2 * count - 1));
+}
+
+// Appended a write at a time, as a server appends, each entry read back
+// right after its write (as the replica applies and sends it), the log's
+// pages stay mapped only until Options::map_release_bytes more have been
+// appended; without the periodic release every page of the log would be.
+TEST(LmdbLogStore, AppendsLetGoOfTheMapsPagesAsTheLogGrows) {
+  auto data = [](std::uint64_t i) {
+    return std::string(1000, static_cast<char>('a' + i % 26)) + std::to_string(i);
+  };
+  constexpr std::uint64_t count = 12000;  // about 12 MiB of entries
+  auto resident_after_appends = [&](std::size_t release_bytes) -> std::size_t {
+    TempDir dir;
+    LmdbLogStore::Options opts;
+    opts.sync = false;
+    opts.map_release_bytes = release_bytes;
+    auto store = open_ok(dir.path(), opts);
+    if (store == nullptr) return 0;
+    const std::string file = std::filesystem::canonical(store->file_path()).string();
+    for (std::uint64_t i = 1; i <= count; ++i) {
+      LogWrite w;
+      w.entries.push_back(rec(i, 1, data(i)));
+      auto st = store->write(w);
+      auto back = store->entry(LogIndex(i));
+      if (!st.ok() || !back.ok() || back->data != data(i)) {
+        ADD_FAILURE() << "entry " << i << ": " << st;
+        return 0;
+      }
+    }
+    const std::size_t resident = resident_bytes_of(file);
+    // Every entry still reads back, from pages faulted in again.
+    auto all = store->entries(LogIndex(1), LogIndex(count + 1), SIZE_MAX);
+    EXPECT_TRUE(all.ok() && all->size() == count);
+    if (all.ok() && all->size() == count) {
+      EXPECT_EQ(all->front().data, data(1));
+      EXPECT_EQ((*all)[count / 2].data, data(count / 2 + 1));
+      EXPECT_EQ(all->back().data, data(count));
+    }
+    return resident;
+  };
+  const std::size_t kept = resident_after_appends(0);
+  EXPECT_GT(kept, std::size_t{8} << 20);
+  const std::size_t released = resident_after_appends(std::size_t{1} << 20);
+  EXPECT_LT(released, std::size_t{3} << 20) << "with no release between snapshots: " << kept;
+}
+
+// The replica reads entries on its own thread while the storage thread
+// appends: a read that meets a page just released faults it in again and
+// gets the same bytes.
+TEST(LmdbLogStore, ReadsOnAnotherThreadSeeTheSameEntriesAcrossReleases) {
+  TempDir dir;
+  LmdbLogStore::Options opts;
+  opts.sync = false;
+  opts.map_release_bytes = 64 * 1024;  // a release every 16 writes or so
+  auto store = open_ok(dir.path(), opts);
+  ASSERT_NE(store, nullptr);
+  auto data = [](std::uint64_t i) {
+    return std::string(4000, static_cast<char>('a' + i % 26)) + std::to_string(i);
+  };
+  constexpr std::uint64_t count = 3000;
+  std::atomic<std::uint64_t> written{0};
+  std::atomic<bool> stop{false};
+  std::uint64_t reads = 0, bad = 0;
+  std::thread reader([&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::uint64_t x = 88172645463325252ULL;
+    for (int k = 0; k < 10'000'000 && !stop.load(); ++k) {
+      if (std::chrono::steady_clock::now() > deadline) break;
+      const std::uint64_t w = written.load();
+      if (w == 0) {
+        std::this_thread::yield();
+        continue;
+      }
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      // Half the reads near the tail, where the writer works, half anywhere.
+      const std::uint64_t i = k % 2 == 0 ? w - x % std::min<std::uint64_t>(w, 32) : 1 + x % w;
+      auto e = store->entry(LogIndex(i));
+      if (!e.ok() || e->data != data(i)) ++bad;
+      ++reads;
+    }
+  });
+  for (std::uint64_t i = 1; i <= count; ++i) {
+    LogWrite w;
+    w.entries.push_back(rec(i, 1, data(i)));
+    if (auto st = store->write(w); !st.ok()) {
+      ADD_FAILURE() << "entry " << i << ": " << st;
+      break;
+    }
+    written.store(i);
+  }
+  stop.store(true);
+  reader.join();
+  EXPECT_EQ(bad, 0u) << "of " << reads << " reads";
+  EXPECT_GT(reads, 0u);
 }
 
 TEST(LmdbLogStore, SnapshotPastTheLogLeavesItEmptyAndAppendContinuesAfterIt) {

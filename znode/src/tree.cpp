@@ -58,7 +58,7 @@ Node* NodeTable::find(std::string_view path, std::uint32_t h) const {
     if (s == 0) return nullptr;
     if ((s & ~kPtrMask) == tag) {
       Node* n = node_of(s);
-      if (n->hash32 == h && same_path(n->path(), path)) return n;
+      if (same_path(n->path(), path)) return n;
     }
   }
 }
@@ -72,13 +72,13 @@ const Node* NodeTable::candidate(std::uint32_t h) const {
   }
 }
 
-void NodeTable::place(Node* n) {
+void NodeTable::place(Node* n, std::uint32_t h) {
   const auto p = reinterpret_cast<std::uint64_t>(n);
   COORD_ASSERT((p & ~kPtrMask) == 0, "node pointer beyond 48 bits");
-  std::size_t i = n->hash32 & mask_;
+  std::size_t i = h & mask_;
   while (slots_[i] != 0)
     i = (i + 1) & mask_;
-  slots_[i] = p | tag_of(n->hash32);
+  slots_[i] = p | tag_of(h);
 }
 
 void NodeTable::grow() {
@@ -87,7 +87,10 @@ void NodeTable::grow() {
   COORD_ASSERT(old_size < (std::size_t{1} << 31), "node table too large");
   reset(old_size * 2);
   for (std::size_t i = 0; i < old_size; ++i) {
-    if (old[i] != 0) place(node_of(old[i]));
+    if (old[i] != 0) {
+      Node* n = node_of(old[i]);
+      place(n, path_hash32(n->path()));
+    }
   }
   free_big(old);
 }
@@ -96,13 +99,13 @@ void NodeTable::insert(Node* n) {
   // Keep the load at most 7/8: linear probing stays short and tags reject
   // most foreign slots without a node access.
   if ((size_ + 1) * 8 > capacity() * 7) grow();
-  place(n);
+  place(n, path_hash32(n->path()));
   ++size_;
 }
 
 void NodeTable::erase(Node* n) {
   const std::size_t mask = mask_;
-  std::size_t i = n->hash32 & mask;
+  std::size_t i = path_hash32(n->path()) & mask;
   while (node_of(slots_[i]) != n) {
     COORD_ASSERT(slots_[i] != 0, "erase of a node not in the table");
     i = (i + 1) & mask;
@@ -111,7 +114,7 @@ void NodeTable::erase(Node* n) {
   for (std::size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
     const std::uint64_t s = slots_[j];
     if (s == 0) break;
-    const std::size_t home = node_of(s)->hash32 & mask;
+    const std::size_t home = path_hash32(node_of(s)->path()) & mask;
     const bool movable = (i <= j) ? (home <= i || home > j) : (home <= i && home > j);
     if (movable) {
       slots_[i] = s;
@@ -160,7 +163,6 @@ Node* TreeImpl::alloc_node(std::string_view path) {
   Node* n = new (mem) Node();
   std::memcpy(reinterpret_cast<char*>(n + 1), path.data(), path.size());
   n->path_len = static_cast<std::uint32_t>(path.size());
-  n->hash32 = path_hash32(path);
   return n;
 }
 

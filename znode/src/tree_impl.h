@@ -51,10 +51,10 @@ struct Node {
   std::uint32_t num_children = 0;
   std::uint32_t data_len = 0;
   AclRef acl = 0;
-  std::uint32_t path_len = 0;
-  std::uint32_t hash32 = 0;  // of the path, for the table
-  NodeKind kind = NodeKind::Persistent;
-  bool null_data = false;
+  // One word for the rest: a path is at most znode_path_bytes_max long.
+  std::uint32_t path_len : 23 = 0;
+  bool null_data : 1 = false;
+  NodeKind kind : 8 = NodeKind::Persistent;
 
   std::string_view path() const { return {reinterpret_cast<const char*>(this + 1), path_len}; }
   std::string_view name() const {
@@ -67,9 +67,12 @@ struct Node {
   }
 };
 
-// The per-znode budget is 200 bytes beyond name and data; the struct is most
-// of it (plus the path's allocation rounding and ~10 bytes of table slot).
-static_assert(sizeof(Node) <= 136, "Node grew: recheck the per-znode memory budget");
+// Two cache lines. A znode costs this, its path and its data (each rounded
+// to the arena's 8 bytes) and about 10 bytes of index slot. The index finds
+// a node's slot again from its path's hash, which it computes rather than
+// keeps here (4 bytes more would take the struct to 136).
+static_assert(sizeof(Node) == 128, "Node grew: recheck the per-znode memory budget");
+static_assert(limits::znode_path_bytes_max < (std::size_t{1} << 23), "Node::path_len too narrow");
 
 // The index keys on 32 bits of the path's 64-bit hash; the digest uses
 // all 64, so one hash of a path serves both.
@@ -82,7 +85,9 @@ inline std::uint32_t path_hash32(std::string_view path) {
 
 // Open addressing, linear probing, backward-shift deletion. A slot is 0
 // (empty) or a Node pointer with 16 bits of tag from its hash in the top
-// bits, so most mismatches are rejected without touching the node.
+// bits, so most mismatches are rejected without touching the node. A node
+// does not keep its hash: moving one (growth, deletion's backward shift)
+// hashes its path again.
 class NodeTable {
  public:
   NodeTable() { reset(kMinSlots); }
@@ -96,7 +101,7 @@ class NodeTable {
   // The first node of `h`'s probe run whose tag matches, without reading any
   // node: likely, not surely, the node a find() would return.
   const Node* candidate(std::uint32_t h) const;
-  void insert(Node* n);  // n->hash32 set; the path must be absent
+  void insert(Node* n);  // the path must be absent
   void erase(Node* n);
   std::size_t size() const { return size_; }
   std::size_t capacity() const { return mask_ + 1; }
@@ -126,7 +131,7 @@ class NodeTable {
     mask_ = n - 1;
   }
   void grow();
-  void place(Node* n);
+  void place(Node* n, std::uint32_t h);
 
   std::uint64_t* slots_ = nullptr;
   std::size_t mask_ = 0;

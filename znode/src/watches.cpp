@@ -46,8 +46,8 @@ std::size_t WatchIndex::kinds(std::uint8_t bits) {
          ((bits & kPersistentAny) ? 1 : 0) + ((bits & kRecursiveAny) ? 1 : 0);
 }
 
-void WatchIndex::set_bits(PathMap::iterator it, std::size_t index, std::uint8_t bits) {
-  const Reg reg = it->second.get(index);
+void WatchIndex::set_bits(WatchedPath* e, std::size_t index, std::uint8_t bits) {
+  const Reg reg = e->regs.get(index);
   const std::uint8_t old = reg.bits;
   if (old == bits) return;
   const std::size_t before = kinds(old);
@@ -57,23 +57,23 @@ void WatchIndex::set_bits(PathMap::iterator it, std::size_t index, std::uint8_t 
   auto pw = by_watcher_.find(reg.watcher);
   COORD_ASSERT(pw != by_watcher_.end(), "watch index out of step");
   pw->second.count = pw->second.count - before + after;
-  it->second.set_bits(index, bits);
+  e->regs.set_bits(index, bits);
   if (bits == 0) {
-    const bool erased = pw->second.paths.erase(&it->first);
+    const bool erased = pw->second.paths.erase(e);
     COORD_ASSERT(erased, "watch index out of step");
     if (pw->second.paths.empty()) by_watcher_.erase(pw);
-    it->second.erase(index);
+    e->regs.erase(index);
   }
 }
 
 Status WatchIndex::add(WatcherId w, std::string_view path, WatchKind kind) {
   const std::uint8_t bits = bits_of(kind);
   COORD_ASSERT(bits != 0, "unknown watch kind");
-  auto it = by_path_.find(path);
+  WatchedPath* e = by_path_.find(path);
   std::uint8_t old = 0;
-  if (it != by_path_.end()) {
-    const std::size_t r = it->second.find(w);
-    if (r < it->second.size()) old = it->second.get(r).bits;
+  if (e != nullptr) {
+    const std::size_t r = e->regs.find(w);
+    if (r < e->regs.size()) old = e->regs.get(r).bits;
   }
   if ((old | bits) == old) return Status();
   PerWatcher& pw = by_watcher_[w];
@@ -81,47 +81,50 @@ Status WatchIndex::add(WatcherId w, std::string_view path, WatchKind kind) {
     if (pw.paths.empty()) by_watcher_.erase(w);
     return Status(ErrorCode::Throttled, "too many watches on this connection");
   }
-  if (it == by_path_.end()) it = by_path_.emplace(std::string(path), RegList{}).first;
-  const std::size_t r = it->second.lower_bound(w);
-  if (r == it->second.size() || it->second.get(r).watcher != w) {
-    it->second.insert(r, Reg{w, 0});
-    pw.paths.insert(&it->first);
+  if (e == nullptr) e = by_path_.insert(path);
+  const std::size_t r = e->regs.lower_bound(w);
+  if (r == e->regs.size() || e->regs.get(r).watcher != w) {
+    e->regs.insert(r, Reg{w, 0});
+    pw.paths.insert(e);
   }
-  set_bits(it, r, old | bits);
+  set_bits(e, r, old | bits);
   return Status();
 }
 
 bool WatchIndex::has(WatcherId w, std::string_view path, std::uint8_t bits) const {
-  auto it = by_path_.find(path);
-  if (it == by_path_.end()) return false;
-  const std::size_t r = it->second.find(w);
-  return r < it->second.size() && (it->second.get(r).bits & bits) != 0;
+  const WatchedPath* e = by_path_.find(path);
+  if (e == nullptr) return false;
+  const std::size_t r = e->regs.find(w);
+  return r < e->regs.size() && (e->regs.get(r).bits & bits) != 0;
 }
 
 bool WatchIndex::remove(WatcherId w, std::string_view path, std::uint8_t bits) {
-  auto it = by_path_.find(path);
-  if (it == by_path_.end()) return false;
-  const std::size_t r = it->second.find(w);
-  if (r == it->second.size()) return false;
-  const std::uint8_t had = it->second.get(r).bits;
+  WatchedPath* e = by_path_.find(path);
+  return e != nullptr && remove(w, e, bits);
+}
+
+bool WatchIndex::remove(WatcherId w, WatchedPath* e, std::uint8_t bits) {
+  const std::size_t r = e->regs.find(w);
+  if (r == e->regs.size()) return false;
+  const std::uint8_t had = e->regs.get(r).bits;
   if ((had & bits) == 0) return false;
-  set_bits(it, r, static_cast<std::uint8_t>(had & ~bits));
-  if (it->second.empty()) by_path_.erase(it);
+  set_bits(e, r, static_cast<std::uint8_t>(had & ~bits));
+  if (e->regs.empty()) by_path_.erase(e);
   return true;
 }
 
 void WatchIndex::remove_watcher(WatcherId w) {
   auto pw = by_watcher_.find(w);
   if (pw == by_watcher_.end()) return;
-  // Each remove() may free its own path's key, never another's.
-  std::vector<const std::string*> paths;
+  // Each remove() may free its own path's entry, never another's.
+  std::vector<WatchedPath*> paths;
   paths.reserve(pw->second.paths.size());
-  pw->second.paths.visit([&](const std::string* p) {
-    paths.push_back(p);
+  pw->second.paths.visit([&](WatchedPath* e) {
+    paths.push_back(e);
     return true;
   });
-  for (const std::string* p : paths)
-    remove(w, *p, kAll);
+  for (WatchedPath* e : paths)
+    remove(w, e, kAll);
   COORD_ASSERT(by_watcher_.find(w) == by_watcher_.end(), "watcher not fully removed");
 }
 
@@ -129,9 +132,10 @@ void WatchIndex::for_each(
     const std::function<void(WatcherId, std::string_view, WatchKind)>& fn) const {
   std::vector<std::tuple<WatcherId, std::string_view, WatchKind>> all;
   all.reserve(total_);
-  for (const auto& [path, regs] : by_path_) {
-    for (std::size_t i = 0; i < regs.size(); ++i) {
-      const Reg r = regs.get(i);
+  by_path_.visit([&](const WatchedPath* e) {
+    const std::string_view path = e->path();
+    for (std::size_t i = 0; i < e->regs.size(); ++i) {
+      const Reg r = e->regs.get(i);
       if (r.bits & kData) all.emplace_back(r.watcher, path, WatchKind::Data);
       if (r.bits & kExist) all.emplace_back(r.watcher, path, WatchKind::Exist);
       if (r.bits & kChild) all.emplace_back(r.watcher, path, WatchKind::Child);
@@ -140,24 +144,26 @@ void WatchIndex::for_each(
         all.emplace_back(r.watcher, path, WatchKind::PersistentRecursive);
       }
     }
-  }
+    return true;
+  });
   std::sort(all.begin(), all.end());
   for (const auto& [w, p, k] : all)
     fn(w, p, k);
 }
 
 void WatchIndex::visit_by_path(const std::function<bool(std::string_view, WatcherId)>& fn) const {
-  for (const auto& [path, regs] : by_path_) {
-    for (std::size_t i = 0; i < regs.size(); ++i) {
-      if (!fn(path, regs.get(i).watcher)) return;
+  by_path_.visit([&](const WatchedPath* e) {
+    for (std::size_t i = 0; i < e->regs.size(); ++i) {
+      if (!fn(e->path(), e->regs.get(i).watcher)) return false;
     }
-  }
+    return true;
+  });
 }
 
 void WatchIndex::visit_by_watcher(
     const std::function<bool(WatcherId, std::string_view)>& fn) const {
   for (const auto& [w, pw] : by_watcher_) {
-    if (!pw.paths.visit([&](const std::string* p) { return fn(w, *p); })) return;
+    if (!pw.paths.visit([&](WatchedPath* e) { return fn(w, e->path()); })) return;
   }
 }
 
@@ -176,16 +182,15 @@ void WatchIndex::trigger(std::string_view path, std::uint8_t match, std::uint8_t
     return suppress != nullptr &&
            std::find(suppress->begin(), suppress->end(), w) != suppress->end();
   };
-  auto it = by_path_.find(path);
-  if (it != by_path_.end()) {
-    for (std::size_t i = 0; i < it->second.size();) {
-      const Reg r = it->second.get(i);
+  if (WatchedPath* e = by_path_.find(path)) {
+    for (std::size_t i = 0; i < e->regs.size();) {
+      const Reg r = e->regs.get(i);
       if ((r.bits & match) && !suppressed(r.watcher)) scratch_.push_back(r.watcher);
-      const std::size_t before = it->second.size();
-      set_bits(it, i, static_cast<std::uint8_t>(r.bits & ~clear));
-      if (it->second.size() == before) ++i;
+      const std::size_t before = e->regs.size();
+      set_bits(e, i, static_cast<std::uint8_t>(r.bits & ~clear));
+      if (e->regs.size() == before) ++i;
     }
-    if (it->second.empty()) by_path_.erase(it);
+    if (e->regs.empty()) by_path_.erase(e);
   }
   if (recursive_ > 0 && ancestor_match != 0) {
     // Ancestors of path, nearest first: "/a/b/c" -> "/a/b", "/a", "/".
@@ -194,10 +199,10 @@ void WatchIndex::trigger(std::string_view path, std::uint8_t match, std::uint8_t
       auto slash = p.rfind('/');
       if (slash == std::string_view::npos) break;
       p = slash == 0 ? std::string_view("/") : p.substr(0, slash);
-      auto a = by_path_.find(p);
-      if (a == by_path_.end()) continue;
-      for (std::size_t i = 0; i < a->second.size(); ++i) {
-        const Reg r = a->second.get(i);
+      const WatchedPath* a = by_path_.find(p);
+      if (a == nullptr) continue;
+      for (std::size_t i = 0; i < a->regs.size(); ++i) {
+        const Reg r = a->regs.get(i);
         if ((r.bits & ancestor_match) && !suppressed(r.watcher)) scratch_.push_back(r.watcher);
       }
     }

@@ -3,7 +3,8 @@
 // persistent and recursive registrations, the child side child, persistent
 // and recursive ones (a persistent or recursive watch is registered in
 // both). This index keeps one map path -> registrations with a bit per
-// kind and side, and triggers either side as DataTree does
+// kind and side (a PathTable of WatchedPaths, each path stored once
+// however many watch it), and triggers either side as DataTree does
 // (docs/PROTOCOL.md §8.2–§8.3): a recursive watcher never receives
 // NodeChildrenChanged. Keeping the two halves apart reproduces what
 // removeWatches(Data) or (Children) does to a persistent watch on 3.8 (it
@@ -77,20 +78,22 @@ class WatchIndex {
 
  private:
   // The paths a watcher has registrations on, as pointers to by_path_'s
-  // keys: a path is stored once however many watch it.
+  // entries: a path is stored once however many watch it.
   struct PerWatcher {
-    KeySet paths;
+    PointerSet<WatchedPath> paths;
     std::size_t count = 0;
   };
 
-  using PathMap = std::unordered_map<std::string, RegList, StringHash, std::equal_to<>>;
   // Registrations counted by kind (a persistent or recursive watch counts
   // once whichever halves it has).
   static std::size_t kinds(std::uint8_t bits);
-  // Sets the bits of registration `index` at `it`, keeping every count and
+  // Sets the bits of registration `index` of `e`, keeping every count and
   // the per-watcher index in step; a registration left with no bit is
   // removed (the path entry itself is left to the caller).
-  void set_bits(PathMap::iterator it, std::size_t index, std::uint8_t bits);
+  void set_bits(WatchedPath* e, std::size_t index, std::uint8_t bits);
+  // Clears `bits` of w's registration on `e`, dropping `e` once no
+  // registration is left; false if none of them was set.
+  bool remove(WatcherId w, WatchedPath* e, std::uint8_t bits);
   // Collects into scratch_ the watchers of `path` whose bits meet `match`
   // and of its ancestors whose bits meet `ancestor_match`, minus
   // `suppress`; clears `clear` at `path` (one-shot registrations).
@@ -98,7 +101,7 @@ class WatchIndex {
                std::uint8_t ancestor_match, const std::vector<WatcherId>* suppress);
   void emit(EventType type, std::string_view path, Zxid zxid, std::vector<WatchEvent>& out);
 
-  PathMap by_path_;
+  PathTable by_path_;
   std::unordered_map<WatcherId, PerWatcher> by_watcher_;
   std::size_t total_ = 0;
   std::size_t recursive_ = 0;

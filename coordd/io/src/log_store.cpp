@@ -284,6 +284,7 @@ Result<std::unique_ptr<LmdbLogStore>> LmdbLogStore::open(const std::string& dir,
   std::unique_ptr<LmdbLogStore> store(new LmdbLogStore(std::move(env), file));
   store->dir_ = dir;
   store->disk_free_bytes_min_ = options.disk_free_bytes_min;
+  store->map_release_bytes_ = options.map_release_bytes;
   COORD_RETURN_IF_ERROR(store->load());
   return store;
 }
@@ -482,14 +483,17 @@ Status LmdbLogStore::write(const LogWrite& w, const std::vector<LogEntryRef>& en
   first_ = new_first;
   last_ = new_last;
   if (w.hard_state) hard_state_ = w.hard_state;
-  if (w.snapshot) {
-    snapshot_ = w.snapshot;
+  if (w.snapshot) snapshot_ = w.snapshot;
+  for (const LogEntryRef& e : entries)
+    appended_since_release_ += records::sealed_entry_bytes(e.data.size());
+  if (w.snapshot || (map_release_bytes_ > 0 && appended_since_release_ >= map_release_bytes_)) {
     release_map_pages();
   }
   return Status();
 }
 
-void LmdbLogStore::release_map_pages() const {
+void LmdbLogStore::release_map_pages() {
+  appended_since_release_ = 0;
   MDB_envinfo info;
   MDB_stat st;
   if (env_->map == nullptr || mdb_env_info(env_->env, &info) != 0 ||

@@ -227,8 +227,9 @@ inline constexpr std::size_t event_replay_bytes_max = event_stream_queued_bytes_
 // unused for rest_session_idle_ms_max is closed.
 inline constexpr std::size_t rest_sessions_max = 64;
 // The log entries last written, kept in memory to be applied and sent to
-// followers without reading them back from LMDB.
-inline constexpr std::size_t log_recent_entries_bytes_max = 4 * 1024 * 1024;
+// followers without reading them back from LMDB. One Ready's entries are
+// far fewer; a follower further behind is served from LMDB.
+inline constexpr std::size_t log_recent_entries_bytes_max = 1024 * 1024;
 // DELETE /v1/znodes/<path>?recursive: a subtree of more nodes is refused
 // (delete it in parts); its deletes go as multis of at most these many ops
 // and bytes of paths, deepest first.
@@ -301,6 +302,10 @@ inline constexpr std::int64_t snapshot_retry_interval_ms = 10'000;
 inline constexpr std::size_t log_term_scan_batch_bytes = std::size_t{64} << 20;
 // The LMDB log's map (sparse: costs nothing until used) by default.
 inline constexpr std::size_t log_map_bytes_default = std::size_t{16} << 30;
+// Log bytes appended between two releases of the LMDB map's resident
+// pages (LmdbLogStore): about the most of the log that stays mapped into
+// the process between snapshots.
+inline constexpr std::size_t log_map_release_bytes = std::size_t{1} << 20;
 // Snapshot files kept: the one the log's record names and older ones.
 inline constexpr std::size_t snapshot_files_kept = 2;
 // Depth of the LMDB B-trees the log's start-up check walks; a deeper one

@@ -83,6 +83,10 @@ class LmdbLogStore {
     // write() fails at once while the file system has less free space
     // than this (0: no reserve).
     std::uint64_t disk_free_bytes_min = limits::log_disk_free_bytes_min_default;
+    // The map's pages are released each time this many bytes of entries
+    // have been appended since the last release (0: only after snapshots
+    // and compaction).
+    std::size_t map_release_bytes = limits::log_map_release_bytes;
   };
 
   // Opens or creates the store in directory `dir` (created if missing).
@@ -96,7 +100,9 @@ class LmdbLogStore {
   LmdbLogStore& operator=(const LmdbLogStore&) = delete;
 
   // Makes `w` durable in one transaction. On error nothing of `w` is stored.
-  // A write with a snapshot also releases the map's pages (below).
+  // A write with a snapshot, or one that takes the entries appended since
+  // the last release past Options::map_release_bytes, also releases the
+  // map's pages (below).
   Status write(const LogWrite& w);
   // The same, the entries given by reference instead of in w.entries
   // (which must be empty): each is sealed straight into its LMDB page, so
@@ -133,17 +139,22 @@ class LmdbLogStore {
   LmdbLogStore(std::unique_ptr<Env> env, std::string file);
   // Every page of the log LMDB reads through its map stays resident in
   // this process (an append reads the rightmost leaf page it copies, so in
-  // time every page is), counted in its RSS, until unmapped. Once a
-  // snapshot has dropped the entries they held, the mapping lets go of
-  // them: the file and the page cache are untouched, and a page read
-  // again faults back in.
-  void release_map_pages() const;
+  // time every page is), counted in its RSS, until unmapped. The mapping
+  // lets go of them once a snapshot has dropped the entries they held, and
+  // after every Options::map_release_bytes of appended entries: the file
+  // and the page cache are untouched, and a page read again faults back
+  // in. Safe beside readers on other threads: LMDB never rewrites a page a
+  // reader can see, so the page that faults back holds what it held.
+  void release_map_pages();
   Status load();
 
   std::unique_ptr<Env> env_;
   std::string file_;
   std::string dir_;
   std::uint64_t disk_free_bytes_min_ = 0;
+  std::size_t map_release_bytes_ = 0;
+  // Bytes of entries appended since the map's pages were last released.
+  std::size_t appended_since_release_ = 0;
   LogIndex first_{1};
   LogIndex last_{0};
   std::optional<HardState> hard_state_;
