@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -40,16 +41,33 @@ void CoreHost::queue_log_compaction() {
   log_compaction_queued = true;
   asio::post(storage_io, [this] {
     log_compaction_queued = false;
+    const auto t0 = std::chrono::steady_clock::now();
     auto more = storage->compact_log_chunk();
-    if (!more.ok()) {
-      asio::post(core, [st = more.status()] {
-        // The entries stay below the snapshot, harmless; the next
-        // snapshot's record tries again.
-        COORD_LOG_ERROR("coordd", "log compaction stopped: ", st);
-      });
+    const auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    ++log_compaction_chunks;
+    log_compaction_us += us;
+    log_compaction_chunk_us_max = std::max<std::int64_t>(log_compaction_chunk_us_max, us);
+    if (more.ok() && *more) {
+      queue_log_compaction();
       return;
     }
-    if (*more) queue_log_compaction();
+    asio::post(
+        core, [st = more.status(), chunks = log_compaction_chunks,
+               total_ms = log_compaction_us / 1000, max_ms = log_compaction_chunk_us_max / 1000.0] {
+          if (!st.ok()) {
+            // The entries stay below the snapshot, harmless; the next
+            // snapshot's record tries again.
+            COORD_LOG_ERROR("coordd", "log compaction stopped after ", chunks, " chunks: ", st);
+            return;
+          }
+          COORD_LOG_INFO("coordd", "log compacted in ", chunks, " chunks, ", total_ms,
+                         " ms in all, the longest ", max_ms, " ms");
+        });
+    log_compaction_chunks = 0;
+    log_compaction_us = 0;
+    log_compaction_chunk_us_max = 0;
   });
 }
 

@@ -91,6 +91,11 @@ struct CoreHost {
   // Whether a chunk of log compaction is queued on the storage thread
   // (which alone reads and writes it).
   bool log_compaction_queued = false;
+  // The compaction under way, for the line logged when it ends: chunks
+  // run, their time in all and the longest (what a write may have waited).
+  std::uint64_t log_compaction_chunks = 0;
+  std::int64_t log_compaction_us = 0;
+  std::int64_t log_compaction_chunk_us_max = 0;
   // The links to the other servers of the cluster; null for a single node.
   PeerTransport* peers = nullptr;
   HttpCluster cluster;
