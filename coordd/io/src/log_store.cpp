@@ -525,6 +525,8 @@ Status LmdbLogStore::write(const LogWrite& w, const std::vector<LogEntryRef>& en
   if (w.snapshot) {
     snapshot_ = w.snapshot;
     if (lowest && *lowest <= snapshot_->index) covered_from_ = lowest;
+    // Otherwise compact_covered() does, once it has dropped them.
+    if (!covered_from_) release_map_pages();
   }
   return Status();
 }
