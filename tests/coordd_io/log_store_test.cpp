@@ -159,14 +159,90 @@ TEST(LmdbLogStore, SnapshotDropsTheCoveredPrefix) {
     w.snapshot = SnapshotMeta{LogIndex(40), Term(1), "members:1,2,3"};
     ASSERT_TRUE(store->write(w).ok());
     EXPECT_EQ(store->first_index(), LogIndex(41));
+    EXPECT_TRUE(store->compaction_pending());
+    auto more = store->compact_covered(1000, SIZE_MAX);
+    ASSERT_TRUE(more.ok()) << more.status();
+    EXPECT_FALSE(*more);
+    EXPECT_FALSE(store->compaction_pending());
   }
   auto store = open_ok(dir.path());
+  EXPECT_FALSE(store->compaction_pending());
   EXPECT_EQ(store->first_index(), LogIndex(41));
   EXPECT_EQ(store->last_index(), LogIndex(100));
   ASSERT_TRUE(store->snapshot_meta().has_value());
   EXPECT_EQ(store->snapshot_meta()->config, "members:1,2,3");
   EXPECT_EQ(store->entry(LogIndex(40)).code(), ErrorCode::NoNode);
   EXPECT_TRUE(store->entry(LogIndex(41)).ok());
+}
+
+// A snapshot's record leaves the entries it covers stored; compaction drops
+// them oldest first in chunks bounded by count and bytes, one transaction
+// each. A stop between chunks reopens with the log starting after the
+// snapshot and the rest still to drop.
+TEST(LmdbLogStore, CoveredEntriesAreDroppedInBoundedChunksAcrossAReopen) {
+  TempDir dir;
+  {
+    auto store = open_ok(dir.path());
+    ASSERT_TRUE(store->write(append(1, 100, 1)).ok());
+    LogWrite w;
+    w.snapshot = SnapshotMeta{LogIndex(60), Term(1), ""};
+    ASSERT_TRUE(store->write(w).ok());
+    EXPECT_EQ(store->first_index(), LogIndex(61));
+    EXPECT_EQ(store->last_index(), LogIndex(100));
+    EXPECT_TRUE(store->compaction_pending());
+    EXPECT_TRUE(store->entry(LogIndex(1)).ok());
+    auto more = store->compact_covered(25, SIZE_MAX);
+    ASSERT_TRUE(more.ok()) << more.status();
+    EXPECT_TRUE(*more);
+    EXPECT_EQ(store->entry(LogIndex(25)).code(), ErrorCode::NoNode);
+    EXPECT_TRUE(store->entry(LogIndex(26)).ok());
+  }
+  auto store = open_ok(dir.path());
+  EXPECT_TRUE(store->compaction_pending());
+  EXPECT_EQ(store->first_index(), LogIndex(61));
+  EXPECT_EQ(store->last_index(), LogIndex(100));
+  // Appends go on between chunks.
+  ASSERT_TRUE(store->write(append(101, 102, 2)).ok());
+  auto more = store->compact_covered(25, SIZE_MAX);
+  ASSERT_TRUE(more.ok());
+  EXPECT_TRUE(*more);
+  EXPECT_EQ(store->entry(LogIndex(50)).code(), ErrorCode::NoNode);
+  more = store->compact_covered(25, SIZE_MAX);
+  ASSERT_TRUE(more.ok());
+  EXPECT_FALSE(*more) << "ten entries were left";
+  EXPECT_FALSE(store->compaction_pending());
+  EXPECT_EQ(store->entry(LogIndex(60)).code(), ErrorCode::NoNode);
+  EXPECT_TRUE(store->entry(LogIndex(61)).ok());
+  store.reset();
+  store = open_ok(dir.path());
+  EXPECT_FALSE(store->compaction_pending());
+  EXPECT_EQ(store->first_index(), LogIndex(61));
+  EXPECT_EQ(store->last_index(), LogIndex(102));
+}
+
+TEST(LmdbLogStore, ACompactionChunkStopsAtItsByteBudgetButDropsOneEntryAtLeast) {
+  TempDir dir;
+  auto store = open_ok(dir.path());
+  LogWrite w;
+  for (std::uint64_t i = 1; i <= 10; ++i)
+    w.entries.push_back(rec(i, 1, std::string(1000, 'x')));
+  ASSERT_TRUE(store->write(w).ok());
+  LogWrite snap;
+  snap.snapshot = SnapshotMeta{LogIndex(10), Term(1), ""};
+  ASSERT_TRUE(store->write(snap).ok());
+  const std::size_t record = records::sealed_entry_bytes(1000);
+  // Three records fit in three and a half; the fourth would not.
+  auto more = store->compact_covered(100, 3 * record + record / 2);
+  ASSERT_TRUE(more.ok());
+  EXPECT_TRUE(*more);
+  EXPECT_EQ(store->entry(LogIndex(3)).code(), ErrorCode::NoNode);
+  EXPECT_TRUE(store->entry(LogIndex(4)).ok());
+  // A budget below one record still drops one.
+  more = store->compact_covered(100, 1);
+  ASSERT_TRUE(more.ok());
+  EXPECT_TRUE(*more);
+  EXPECT_EQ(store->entry(LogIndex(4)).code(), ErrorCode::NoNode);
+  EXPECT_TRUE(store->entry(LogIndex(5)).ok());
 }
 
 // Bytes of `file` resident in this process's mappings (/proc/self/smaps).
@@ -209,6 +285,10 @@ TEST(LmdbLogStore, ASnapshotLetsGoOfTheMapsPages) {
   LogWrite snap;
   snap.snapshot = SnapshotMeta{LogIndex(count - 10), Term(1), "members:1"};
   ASSERT_TRUE(store->write(snap).ok());
+  // Once compaction has dropped the entries the snapshot covers.
+  for (int chunks = 0; chunks < 100 && *store->compact_covered(1000, SIZE_MAX); ++chunks) {
+  }
+  EXPECT_FALSE(store->compaction_pending());
   EXPECT_LT(resident_bytes_of(file), std::size_t{1} << 20) << "before the snapshot: " << before;
   // What is left still reads, from the file.
   auto rest = store->entries(LogIndex(count - 9), LogIndex(count), SIZE_MAX);
@@ -329,7 +409,16 @@ TEST(LmdbLogStore, SnapshotPastTheLogLeavesItEmptyAndAppendContinuesAfterIt) {
   ASSERT_TRUE(store->write(w).ok());
   EXPECT_EQ(store->first_index(), LogIndex(501));
   EXPECT_EQ(store->last_index(), LogIndex(502));
+  EXPECT_TRUE(store->compaction_pending());
+  store.reset();
+  store = open_ok(dir.path());
+  EXPECT_EQ(store->first_index(), LogIndex(501));
+  EXPECT_EQ(store->last_index(), LogIndex(502));
+  auto more = store->compact_covered(1000, SIZE_MAX);
+  ASSERT_TRUE(more.ok());
+  EXPECT_FALSE(*more);
   EXPECT_EQ(store->entry(LogIndex(5)).code(), ErrorCode::NoNode);
+  EXPECT_TRUE(store->entry(LogIndex(501)).ok());
 }
 
 TEST(LmdbLogStore, CompactDropsEntriesUpToTheIndex) {

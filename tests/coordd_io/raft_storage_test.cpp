@@ -773,6 +773,110 @@ TEST_F(DiskStorageTest, ASnapshotRecordedInTwoStepsCompactsTheStoreOnlyWhenWritt
   EXPECT_EQ(**s->load_snapshot_payload(), "tree at 20");
 }
 
+// The entries a snapshot covers are dropped a chunk at a time, each its own
+// transaction, with log writes between; a stop before the first chunk or
+// between two leaves them below the snapshot, where a restart finds them,
+// serves the log from after the snapshot, and compacts them still.
+TEST_F(DiskStorageTest, AStopBetweenCompactionChunksRestartsWithAConsistentLog) {
+  const std::uint64_t snap_at = 3 * limits::log_compaction_chunk_entries + 7;
+  const std::uint64_t last = snap_at + 50;
+  const consensus::SnapshotMeta meta{LogIndex(snap_at), Term(3),
+                                     consensus::ConfState{{NodeId(1)}, {}}};
+  {
+    auto s = open();
+    ASSERT_TRUE(s->persist(entries(2, last, 3)).ok());
+    ASSERT_TRUE(s->write_snapshot_file(meta, "tree").ok());
+    ASSERT_TRUE(s->begin_record_snapshot(meta).ok());
+    ASSERT_TRUE(s->write_snapshot_record(meta).ok());
+    // Recorded, nothing dropped yet: a stop here.
+    EXPECT_TRUE(s->log_compaction_pending());
+  }
+  auto s = open();
+  EXPECT_EQ(s->snapshot_meta(), meta);
+  EXPECT_EQ(s->first_index(), LogIndex(snap_at + 1));
+  EXPECT_EQ(s->last_index(), LogIndex(last));
+  EXPECT_EQ(s->term(LogIndex(snap_at)), Term(3));
+  EXPECT_TRUE(s->log_compaction_pending());
+  // One chunk, then a write between chunks, then a stop.
+  auto more = s->compact_log_chunk();
+  ASSERT_TRUE(more.ok()) << more.status();
+  EXPECT_TRUE(*more);
+  ASSERT_TRUE(s->persist(entries(last + 1, last + 5, 4)).ok());
+  s.reset();
+  s = open();
+  EXPECT_EQ(s->snapshot_meta(), meta);
+  EXPECT_EQ(s->first_index(), LogIndex(snap_at + 1));
+  EXPECT_EQ(s->last_index(), LogIndex(last + 5));
+  EXPECT_EQ(s->term(LogIndex(last + 1)), Term(4));
+  EXPECT_EQ(read(*s, snap_at + 1, snap_at + 2).front().data,
+            "e" + std::to_string(snap_at + 1) + "t3");
+  EXPECT_TRUE(s->log_compaction_pending());
+  // The rest: each chunk bounded, the last says so.
+  int chunks = 0;
+  for (bool again = true; again && chunks < 10; ++chunks) {
+    auto r = s->compact_log_chunk();
+    ASSERT_TRUE(r.ok()) << r.status();
+    again = *r;
+  }
+  EXPECT_EQ(chunks, 3);
+  EXPECT_FALSE(s->log_compaction_pending());
+  auto none = s->compact_log_chunk();
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(*none);
+  s.reset();
+  s = open();
+  EXPECT_FALSE(s->log_compaction_pending());
+  EXPECT_EQ(s->first_index(), LogIndex(snap_at + 1));
+  EXPECT_EQ(s->last_index(), LogIndex(last + 5));
+  EXPECT_EQ(**s->load_snapshot_payload(), "tree");
+}
+
+// record_snapshot() at once (no storage thread) leaves nothing to compact.
+TEST_F(DiskStorageTest, ASnapshotRecordedAtOnceCompactsEveryChunk) {
+  const std::uint64_t snap_at = limits::log_compaction_chunk_entries + 10;
+  auto s = open();
+  ASSERT_TRUE(s->persist(entries(2, snap_at + 3, 2)).ok());
+  const consensus::SnapshotMeta meta{LogIndex(snap_at), Term(2),
+                                     consensus::ConfState{{NodeId(1)}, {}}};
+  ASSERT_TRUE(s->snapshot_saved(meta, "tree").ok());
+  EXPECT_FALSE(s->log_compaction_pending());
+  s.reset();
+  s = open();
+  EXPECT_FALSE(s->log_compaction_pending());
+  EXPECT_EQ(s->first_index(), LogIndex(snap_at + 1));
+  EXPECT_EQ(s->last_index(), LogIndex(snap_at + 3));
+}
+
+// A leader's snapshot replaces the log after it at once and leaves what it
+// covers to compaction, which a restart picks up.
+TEST_F(DiskStorageTest, AnInstalledSnapshotLeavesTheCoveredEntriesToCompaction) {
+  {
+    auto s = open();
+    ASSERT_TRUE(s->persist(entries(2, 30, 2)).ok());
+    consensus::Ready install = entries(21, 22, 5);
+    auto snap = std::make_shared<consensus::Snapshot>();
+    snap->meta =
+        consensus::SnapshotMeta{LogIndex(20), Term(4), consensus::ConfState{{NodeId(1)}, {}}};
+    snap->data = "leader state at 20";
+    install.snapshot = snap;
+    ASSERT_TRUE(s->persist(install).ok());
+    EXPECT_TRUE(s->log_compaction_pending());
+    EXPECT_EQ(s->first_index(), LogIndex(21));
+    EXPECT_EQ(s->last_index(), LogIndex(22));
+  }
+  auto s = open();
+  EXPECT_TRUE(s->log_compaction_pending());
+  EXPECT_EQ(s->first_index(), LogIndex(21));
+  EXPECT_EQ(s->last_index(), LogIndex(22));
+  // The entries after the snapshot are the leader's, not the old ones.
+  EXPECT_EQ(s->term(LogIndex(21)), Term(5));
+  EXPECT_EQ(read(*s, 21, 23).back().data, "e22t5");
+  auto more = s->compact_log_chunk();
+  ASSERT_TRUE(more.ok());
+  EXPECT_FALSE(*more);
+  EXPECT_FALSE(s->log_compaction_pending());
+}
+
 // The leader's snapshot, written before the store's record of an own,
 // older one: the record is refused (the store never goes back) and the
 // leader's snapshot stays the log's start.

@@ -20,8 +20,10 @@
 // its stats nodes are recounted after loading (as ZooKeeper recounts every
 // quota when it loads a snapshot), so a server upgraded in place starts
 // with true usage.
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
+#include <vector>
 
 #include "coord/base/checksum.h"
 #include "coord/base/limits.h"
@@ -35,6 +37,12 @@ constexpr std::uint32_t kFormatVersion = 2;
 constexpr std::uint32_t kFormatVersionUncountedQuotas = 1;
 constexpr std::size_t kHeaderBytes = 8 + 4 + 8;
 constexpr std::size_t kTrailerBytes = 4;
+// A node record's fields after its data, and the smallest record (empty
+// path and data).
+constexpr std::size_t kNodeFixedBytes = 6 * 8 + 8 + 4 + 4 + 4;
+constexpr std::size_t kNodeRecordBytesMin = 4 + 1 + 1 + 4 + kNodeFixedBytes;
+// Node records looked ahead of the one being loaded (read_snapshot).
+constexpr int kNodesAhead = 16;
 
 class Writer {
  public:
@@ -69,6 +77,13 @@ class Reader {
   std::uint64_t u64() { return take(8); }
   std::int32_t i32() { return static_cast<std::int32_t>(u32()); }
   std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
+  void skip(std::size_t n) {
+    if (!ok_ || left() < n) {
+      ok_ = false;
+      return;
+    }
+    pos_ += n;
+  }
   std::string_view str(std::size_t max) {
     std::uint32_t n = u32();
     if (!ok_ || n > max || n > left()) {
@@ -209,7 +224,30 @@ Status read_snapshot(std::string_view bytes, TreeImpl& t) {
   }
   const std::uint64_t node_count = r.u64();
   if (!r.ok()) return corrupt("truncated ACL table");
+  // The index sized once for every node, rather than doubled twenty times
+  // over a million of them; bounded by what the bytes left can hold, so a
+  // count that lies costs nothing.
+  t.table.reserve(static_cast<std::size_t>(
+      std::min<std::uint64_t>(node_count, r.left() / kNodeRecordBytesMin + t.table.size())));
+  // The nodes come in pre-order: a node's parent is the last node read or
+  // one of its ancestors, found on this chain without a lookup.
+  std::vector<Node*> chain;
+  // The index is far larger than the cache and its slots are hit at random:
+  // a scan some records ahead starts loading the slot of each path, so
+  // that the lookup and the insert below find it there. The scan only
+  // reads lengths and skips; what it makes of damaged bytes is never used.
+  Reader ahead = r;
+  const auto look_ahead = [&] {
+    const std::string_view p = ahead.str(limits::znode_path_bytes_max);
+    ahead.skip(2);
+    ahead.str(limits::znode_data_bytes_max);
+    ahead.skip(kNodeFixedBytes);
+    if (ahead.ok()) t.table.prefetch_slot(path_hash32(p));
+  };
+  for (int k = 0; k < kNodesAhead; ++k)
+    look_ahead();
   for (std::uint64_t i = 0; i < node_count; ++i) {
+    look_ahead();
     const std::string_view path = r.str(limits::znode_path_bytes_max);
     const std::uint8_t kind = r.u8();
     const std::uint8_t null_data = r.u8();
@@ -224,9 +262,15 @@ Status read_snapshot(std::string_view bytes, TreeImpl& t) {
       if (path != "/") return corrupt("first node is not the root");
     } else {
       if (!validate_path(path).ok() || path == "/") return corrupt("bad path");
-      parent = t.lookup(parent_path(path));
+      const std::string_view want = parent_path(path);
+      while (!chain.empty() && chain.back()->path() != want)
+        chain.pop_back();
+      // Not on the chain: a file not in pre-order, which loads all the
+      // same, by lookups.
+      parent = chain.empty() ? t.lookup(want) : chain.back();
       if (parent == nullptr) return corrupt("node before its parent: " + std::string(path));
       if (t.lookup(path) != nullptr) return corrupt("duplicate node " + std::string(path));
+      if (chain.empty()) chain.push_back(parent);
     }
     Node* n = t.alloc_node(path);
     n->kind = static_cast<NodeKind>(kind);
@@ -257,6 +301,7 @@ Status read_snapshot(std::string_view bytes, TreeImpl& t) {
       return held;
     }
     t.link(n, parent, nullptr, parent ? parent->first_child : nullptr);
+    chain.push_back(n);
   }
   const std::uint64_t digest = r.u64();
   if (!r.ok()) return corrupt("truncated digest");

@@ -82,10 +82,21 @@ void NodeTable::place(Node* n, std::uint32_t h) {
 }
 
 void NodeTable::grow() {
+  rehash((mask_ + 1) * 2);
+}
+
+void NodeTable::reserve(std::size_t nodes) {
+  std::size_t slots = capacity();
+  while (nodes * 8 > slots * 7)
+    slots *= 2;
+  if (slots != capacity()) rehash(slots);
+}
+
+void NodeTable::rehash(std::size_t slots) {
   std::uint64_t* old = slots_;
   const std::size_t old_size = mask_ + 1;
-  COORD_ASSERT(old_size < (std::size_t{1} << 31), "node table too large");
-  reset(old_size * 2);
+  COORD_ASSERT(slots <= (std::size_t{1} << 31), "node table too large");
+  reset(slots);
   for (std::size_t i = 0; i < old_size; ++i) {
     if (old[i] != 0) {
       Node* n = node_of(old[i]);

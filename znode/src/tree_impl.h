@@ -102,6 +102,8 @@ class NodeTable {
   // node: likely, not surely, the node a find() would return.
   const Node* candidate(std::uint32_t h) const;
   void insert(Node* n);  // the path must be absent
+  // Room for `nodes` nodes in all without growing (a snapshot's load).
+  void reserve(std::size_t nodes);
   void erase(Node* n);
   std::size_t size() const { return size_; }
   std::size_t capacity() const { return mask_ + 1; }
@@ -131,6 +133,7 @@ class NodeTable {
     mask_ = n - 1;
   }
   void grow();
+  void rehash(std::size_t slots);  // moves every node to a table of `slots`
   void place(Node* n, std::uint32_t h);
 
   std::uint64_t* slots_ = nullptr;

@@ -1677,8 +1677,8 @@ Replica::~Replica() = default;
 
 Result<std::unique_ptr<Replica>> Replica::create(const ReplicaConfig& config,
                                                  ReplicaStorage& storage,
-                                                 std::optional<std::string> snapshot, Random random,
-                                                 PasswordSource passwords) {
+                                                 std::optional<std::string_view> snapshot,
+                                                 Random random, PasswordSource passwords) {
   auto impl = std::make_unique<Impl>(config, storage, std::move(random), std::move(passwords));
   COORD_RETURN_IF_ERROR(impl->fourlw.parse_whitelist(config.four_letter_whitelist));
   if (snapshot) {

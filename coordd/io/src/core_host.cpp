@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -31,6 +32,43 @@ CoreHost::~CoreHost() {
 void CoreHost::start_storage_thread() {
   storage_work.emplace(storage_io.get_executor());
   storage_thread = std::thread([this] { storage_io.run(); });
+  // A stop between compaction chunks left entries below the snapshot.
+  asio::post(storage_io, [this] { queue_log_compaction(); });
+}
+
+void CoreHost::queue_log_compaction() {
+  if (log_compaction_queued || !storage->log_compaction_pending()) return;
+  log_compaction_queued = true;
+  asio::post(storage_io, [this] {
+    log_compaction_queued = false;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto more = storage->compact_log_chunk();
+    const auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    ++log_compaction_chunks;
+    log_compaction_us += us;
+    log_compaction_chunk_us_max = std::max<std::int64_t>(log_compaction_chunk_us_max, us);
+    if (more.ok() && *more) {
+      queue_log_compaction();
+      return;
+    }
+    asio::post(
+        core, [st = more.status(), chunks = log_compaction_chunks,
+               total_ms = log_compaction_us / 1000, max_ms = log_compaction_chunk_us_max / 1000.0] {
+          if (!st.ok()) {
+            // The entries stay below the snapshot, harmless; the next
+            // snapshot's record tries again.
+            COORD_LOG_ERROR("coordd", "log compaction stopped after ", chunks, " chunks: ", st);
+            return;
+          }
+          COORD_LOG_INFO("coordd", "log compacted in ", chunks, " chunks, ", total_ms,
+                         " ms in all, the longest ", max_ms, " ms");
+        });
+    log_compaction_chunks = 0;
+    log_compaction_us = 0;
+    log_compaction_chunk_us_max = 0;
+  });
 }
 
 void CoreHost::stop_storage_thread() {
@@ -44,7 +82,10 @@ void CoreHost::persist(const consensus::Ready* rd) {
   // draining core has no timer left, and its run() would return first.
   asio::post(storage_io, [this, rd, work = asio::make_work_guard(core)] {
     Status st = storage->write(*rd);
+    const bool installed = st.ok() && rd->snapshot;
     asio::post(core, [this, st = std::move(st)] { persist_done(st); });
+    // A leader's snapshot leaves the entries it covers to compaction.
+    if (installed) queue_log_compaction();
   });
 }
 
@@ -385,8 +426,9 @@ void CoreHost::maybe_snapshot() {
       retry_later();
       return;
     }
-    // The log starts after the snapshot at once; dropping the entries it
-    // covers (a long LMDB write) waits its turn on the storage thread.
+    // The log starts after the snapshot at once; the record and then the
+    // dropping of the entries it covers, in chunks, wait their turns on the
+    // storage thread.
     Status st = storage->begin_record_snapshot(snapshot_in_flight);
     if (!st.ok()) {
       COORD_LOG_ERROR("coordd", "snapshot at zxid ", snapshot_in_flight.index,
@@ -397,7 +439,10 @@ void CoreHost::maybe_snapshot() {
     }
     asio::post(storage_io, [this, meta = snapshot_in_flight] {
       Status recorded = storage->write_snapshot_record(meta);
-      if (recorded.ok()) return;
+      if (recorded.ok()) {
+        queue_log_compaction();
+        return;
+      }
       asio::post(core, [meta, recorded] {
         // The view already starts after it; the next snapshot's record
         // drops the entries instead, and a restart reads the last record

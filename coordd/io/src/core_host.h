@@ -88,6 +88,14 @@ struct CoreHost {
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       storage_work;
   std::thread storage_thread;
+  // Whether a chunk of log compaction is queued on the storage thread
+  // (which alone reads and writes it).
+  bool log_compaction_queued = false;
+  // The compaction under way, for the line logged when it ends: chunks
+  // run, their time in all and the longest (what a write may have waited).
+  std::uint64_t log_compaction_chunks = 0;
+  std::int64_t log_compaction_us = 0;
+  std::int64_t log_compaction_chunk_us_max = 0;
   // The links to the other servers of the cluster; null for a single node.
   PeerTransport* peers = nullptr;
   HttpCluster cluster;
@@ -114,6 +122,12 @@ struct CoreHost {
   void start_storage_thread();
   // Waits for the job running, drops the others. After the core stopped.
   void stop_storage_thread();
+  // On the storage thread: queues the next chunk of dropping the entries
+  // the log's snapshot covers, if any remain, behind the jobs queued so
+  // far; each chunk queues the next, so a log write waits for one chunk at
+  // most. A chunk that fails is logged, and the next snapshot's record
+  // queues the compaction again.
+  void queue_log_compaction();
   // Hands the Ready to the storage thread; persist_done() carries on.
   void persist(const consensus::Ready* rd);
   void persist_done(const Status& st);

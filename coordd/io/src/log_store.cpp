@@ -334,31 +334,67 @@ Status LmdbLogStore::load() {
   if (cursor.open_rc() != 0) return lmdb_error(file_, "open cursor", cursor.open_rc());
   MDB_val key;
   MDB_val value;
+  auto index_of = [&](const MDB_val& k) -> std::optional<LogIndex> {
+    if (k.mv_size != records::index_key_bytes) return std::nullopt;
+    return LogIndex(get_be64(static_cast<const unsigned char*>(k.mv_data)));
+  };
+  const Status bad_key(ErrorCode::DataInconsistency, file_ + ": log key of bad size");
   int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
   if (rc == MDB_NOTFOUND) return Status();
   if (rc != 0) return lmdb_error(file_, "read first entry", rc);
-  if (key.mv_size != 8) {
-    return Status(ErrorCode::DataInconsistency, file_ + ": log key of bad size");
-  }
-  first_ = LogIndex(get_be64(static_cast<const unsigned char*>(key.mv_data)));
+  const auto lowest = index_of(key);
+  if (!lowest) return bad_key;
   rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST);
   if (rc != 0) return lmdb_error(file_, "read last entry", rc);
-  if (key.mv_size != 8) {
-    return Status(ErrorCode::DataInconsistency, file_ + ": log key of bad size");
+  const auto highest = index_of(key);
+  if (!highest) return bad_key;
+  // Entries at or below the snapshot are what a stop between compaction
+  // chunks left: not part of the log, counted here only so that a hole
+  // among the others is still found.
+  std::uint64_t covered = 0;
+  if (*lowest <= snap_index) {
+    covered_from_ = *lowest;
+    rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
+    while (rc == 0) {
+      const auto at = index_of(key);
+      if (!at) return bad_key;
+      if (*at > snap_index) break;
+      ++covered;
+      rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error(file_, "read covered entries", rc);
+    if (rc == 0) first_ = *index_of(key);
+  } else {
+    first_ = *lowest;
   }
-  last_ = LogIndex(get_be64(static_cast<const unsigned char*>(key.mv_data)));
-  if (first_ <= snap_index) {
-    return Status(ErrorCode::DataInconsistency,
-                  file_ + ": entry " + std::to_string(first_.value()) +
-                      " is covered by the snapshot at " + std::to_string(snap_index.value()));
-  }
+  if (*highest > snap_index) last_ = *highest;
   MDB_stat st;
   if ((rc = mdb_stat(txn.get(), env_->log, &st)) != 0) return lmdb_error(file_, "stat", rc);
-  if (st.ms_entries != last_.value() - first_.value() + 1) {
+  if (st.ms_entries - covered != last_.value() + 1 - first_.value()) {
     return Status(ErrorCode::DataInconsistency, file_ + ": the log has holes between entries " +
                                                     std::to_string(first_.value()) + " and " +
                                                     std::to_string(last_.value()));
   }
+  return Status();
+}
+
+Status LmdbLogStore::find_covered() {
+  covered_from_.reset();
+  if (!snapshot_) return Status();
+  Txn txn(env_->env, true);
+  if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
+  Cursor cursor(txn.get(), env_->log);
+  if (cursor.open_rc() != 0) return lmdb_error(file_, "open cursor", cursor.open_rc());
+  MDB_val key;
+  MDB_val value;
+  const int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
+  if (rc == MDB_NOTFOUND) return Status();
+  if (rc != 0) return lmdb_error(file_, "read first entry", rc);
+  if (key.mv_size != records::index_key_bytes) {
+    return Status(ErrorCode::DataInconsistency, file_ + ": log key of bad size");
+  }
+  const LogIndex lowest(get_be64(static_cast<const unsigned char*>(key.mv_data)));
+  if (lowest <= snapshot_->index) covered_from_ = lowest;
   return Status();
 }
 
@@ -433,10 +469,16 @@ Status LmdbLogStore::write(const LogWrite& w, const std::vector<LogEntryRef>& en
   Cursor cursor(txn.get(), env_->log);
   if (cursor.open_rc() != 0) return lmdb_error(file_, "open cursor", cursor.open_rc());
 
+  // The lowest entry stored before this write, which the snapshot may now
+  // cover.
+  std::optional<LogIndex> lowest = covered_from_;
+  if (!lowest && first_ <= last_) lowest = first_;
   if (w.snapshot) {
-    rc = w.discard_log ? drop_entries(cursor.get(), LogIndex(0), false)
-                       : drop_entries(cursor.get(), w.snapshot->index, true);
-    if (rc != 0) return lmdb_error(file_, "drop compacted entries", rc);
+    // What it covers stays for compact_covered(): dropping it here would
+    // make this write, and every one queued behind it, wait for all of it.
+    if (w.discard_log && (rc = drop_entries(cursor.get(), w.snapshot->index.next(), false)) != 0) {
+      return lmdb_error(file_, "drop the log after the snapshot", rc);
+    }
     std::string sealed = seal(kSnapshotKey, records::snapshot_body(*w.snapshot));
     MDB_val key = as_val(kSnapshotKey);
     MDB_val value = as_val(sealed);
@@ -483,12 +525,16 @@ Status LmdbLogStore::write(const LogWrite& w, const std::vector<LogEntryRef>& en
   first_ = new_first;
   last_ = new_last;
   if (w.hard_state) hard_state_ = w.hard_state;
-  if (w.snapshot) snapshot_ = w.snapshot;
   for (const LogEntryRef& e : entries)
     appended_since_release_ += records::sealed_entry_bytes(e.data.size());
-  if (w.snapshot || (map_release_bytes_ > 0 && appended_since_release_ >= map_release_bytes_)) {
-    release_map_pages();
+  bool release = map_release_bytes_ > 0 && appended_since_release_ >= map_release_bytes_;
+  if (w.snapshot) {
+    snapshot_ = w.snapshot;
+    if (lowest && *lowest <= snapshot_->index) covered_from_ = lowest;
+    // Otherwise compact_covered() does, once it has dropped them.
+    if (!covered_from_) release = true;
   }
+  if (release) release_map_pages();
   return Status();
 }
 
@@ -506,7 +552,7 @@ void LmdbLogStore::release_map_pages() {
 }
 
 Status LmdbLogStore::compact(LogIndex through) {
-  if (through < first_) return Status();
+  if (through < first_ && (!covered_from_ || through < *covered_from_)) return Status();
   COORD_ASSERT(through <= last_, "cannot compact past the last entry ", last_);
   Txn txn(env_->env, false);
   if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
@@ -517,9 +563,50 @@ Status LmdbLogStore::compact(LogIndex through) {
   }
   cursor.close();
   if (int rc = txn.commit(); rc != 0) return lmdb_error(file_, "commit", rc);
-  first_ = through.next();
+  if (through >= first_) first_ = through.next();
+  COORD_RETURN_IF_ERROR(find_covered());
   release_map_pages();
   return Status();
+}
+
+Result<bool> LmdbLogStore::compact_covered(std::size_t entries_max, std::size_t bytes_max) {
+  if (!covered_from_) return false;
+  COORD_ASSERT(entries_max > 0, "a compaction chunk drops at least one entry");
+  const LogIndex through = snapshot_->index;
+  Txn txn(env_->env, false);
+  if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
+  Cursor cursor(txn.get(), env_->log);
+  if (cursor.open_rc() != 0) return lmdb_error(file_, "open cursor", cursor.open_rc());
+  std::string k = index_key(*covered_from_);
+  MDB_val key = as_val(k);
+  MDB_val value;
+  std::size_t dropped = 0;
+  std::size_t bytes = 0;
+  std::optional<LogIndex> rest;
+  int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_RANGE);
+  while (rc == 0) {
+    if (key.mv_size != records::index_key_bytes) {
+      return Status(ErrorCode::DataInconsistency, file_ + ": log key of bad size");
+    }
+    const LogIndex at(get_be64(static_cast<const unsigned char*>(key.mv_data)));
+    if (at > through) break;
+    // The size of a large value is in its leaf node: its pages are not read.
+    if (dropped == entries_max || (dropped > 0 && bytes + value.mv_size > bytes_max)) {
+      rest = at;
+      break;
+    }
+    bytes += value.mv_size;
+    if ((rc = mdb_cursor_del(cursor.get(), 0)) != 0) break;
+    ++dropped;
+    // After mdb_cursor_del, MDB_NEXT yields the entry that followed.
+    rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error(file_, "compact", rc);
+  cursor.close();
+  if ((rc = txn.commit()) != 0) return lmdb_error(file_, "commit", rc);
+  covered_from_ = rest;
+  if (!rest) release_map_pages();
+  return rest.has_value();
 }
 
 static Result<LogRecord> decode_entry(const std::string& file, const MDB_val& key,

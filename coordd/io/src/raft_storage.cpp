@@ -228,6 +228,13 @@ Result<std::optional<std::string>> DiskReplicaStorage::load_snapshot_payload() c
   return std::optional<std::string>(std::move(f->payload));
 }
 
+Result<std::optional<MappedSnapshot>> DiskReplicaStorage::map_snapshot_payload() const {
+  if (snapshot_meta_.index.value() == 0) return std::optional<MappedSnapshot>();
+  auto m = snapshots_.map(snapshot_meta_.index);
+  if (!m.ok()) return m.status();
+  return std::optional<MappedSnapshot>(std::move(m).value());
+}
+
 Term DiskReplicaStorage::term(LogIndex i) const {
   if (i == snapshot_meta_.index) return snapshot_meta_.term;
   COORD_ASSERT(i >= first_ && i <= last_, "term of ", i, " outside [", first_, ", ", last_, "]");
@@ -473,7 +480,17 @@ Status DiskReplicaStorage::write_snapshot_file(const consensus::SnapshotMeta& me
 
 Status DiskReplicaStorage::record_snapshot(const consensus::SnapshotMeta& meta) {
   COORD_RETURN_IF_ERROR(begin_record_snapshot(meta));
-  return write_snapshot_record(meta);
+  COORD_RETURN_IF_ERROR(write_snapshot_record(meta));
+  for (;;) {
+    auto more = compact_log_chunk();
+    if (!more.ok()) return more.status();
+    if (!*more) return Status();
+  }
+}
+
+Result<bool> DiskReplicaStorage::compact_log_chunk() {
+  return log_->compact_covered(limits::log_compaction_chunk_entries,
+                               limits::log_compaction_chunk_bytes);
 }
 
 Status DiskReplicaStorage::begin_record_snapshot(const consensus::SnapshotMeta& meta) {

@@ -300,6 +300,12 @@ inline constexpr std::uint64_t log_disk_free_bytes_min_default = 16 * 1024 * 102
 inline constexpr std::int64_t snapshot_retry_interval_ms = 10'000;
 // Entries read at a time when the log's terms are loaded at start.
 inline constexpr std::size_t log_term_scan_batch_bytes = std::size_t{64} << 20;
+// After a snapshot, the log entries it covers are dropped in chunks of at
+// most this many entries and bytes, one LMDB transaction each on the
+// storage thread, so that a log write queued meanwhile waits for one chunk
+// at most, not for all the entries of the snapshot.
+inline constexpr std::size_t log_compaction_chunk_entries = 4096;
+inline constexpr std::size_t log_compaction_chunk_bytes = std::size_t{4} << 20;
 // The LMDB log's map (sparse: costs nothing until used) by default.
 inline constexpr std::size_t log_map_bytes_default = std::size_t{16} << 30;
 // Log bytes appended between two releases of the LMDB map's resident

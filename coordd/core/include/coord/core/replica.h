@@ -246,8 +246,8 @@ class Replica {
   // word ZooKeeper does not know.
   static Result<std::unique_ptr<Replica>> create(const ReplicaConfig& config,
                                                  ReplicaStorage& storage,
-                                                 std::optional<std::string> snapshot, Random random,
-                                                 PasswordSource passwords);
+                                                 std::optional<std::string_view> snapshot,
+                                                 Random random, PasswordSource passwords);
   ~Replica();
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;

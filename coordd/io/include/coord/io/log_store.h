@@ -7,6 +7,15 @@
 // (LMDB 0.9 keeps no checksum of its own); a record that fails it is
 // reported with the file and the index, never returned as data.
 //
+// A snapshot ends the log's need for the entries it covers, but dropping
+// them all in one transaction would hold up every write queued behind it
+// (a snapshot covers 100,000 entries by default). So a write that records
+// a snapshot only moves the log's start past it; the covered entries stay
+// stored, unseen by first_index() and entries() callers that keep to the
+// log, until compact_covered() drops them a bounded chunk at a time. A stop
+// between chunks leaves a consistent store: open() finds the rest of them
+// below the snapshot and compaction_pending() says so.
+//
 // A full map or a full disk fails the write with a clear error and leaves
 // what was already stored readable; so does a file system with less free
 // space than the reserve (Options::disk_free_bytes_min), checked before
@@ -65,11 +74,12 @@ struct LogWrite {
   // is replaced (a follower overwriting a conflicting suffix, Raft §5.3).
   // entries.front().index must be at most last_index() + 1.
   std::vector<LogRecord> entries;
-  // A snapshot now covers everything up to snapshot->index: stored entries
-  // at or below it are dropped.
+  // A snapshot now covers everything up to snapshot->index: the log starts
+  // after it. Stored entries at or below it are left for compact_covered().
   std::optional<SnapshotMeta> snapshot;
-  // With a snapshot: drop the whole stored log, not only what it covers (a
-  // follower installing its leader's snapshot, Raft §7).
+  // With a snapshot: the stored entries after it are dropped too, not only
+  // left behind (a follower installing its leader's snapshot, whose log
+  // may conflict with the leader's, Raft §7).
   bool discard_log = false;
 };
 
@@ -100,17 +110,24 @@ class LmdbLogStore {
   LmdbLogStore& operator=(const LmdbLogStore&) = delete;
 
   // Makes `w` durable in one transaction. On error nothing of `w` is stored.
-  // A write with a snapshot, or one that takes the entries appended since
-  // the last release past Options::map_release_bytes, also releases the
-  // map's pages (below).
+  // A write whose snapshot leaves no entry covered, or one that takes the
+  // entries appended since the last release past
+  // Options::map_release_bytes, also releases the map's pages (below).
   Status write(const LogWrite& w);
   // The same, the entries given by reference instead of in w.entries
   // (which must be empty): each is sealed straight into its LMDB page, so
   // the write copies no entry's data on the way.
   Status write(const LogWrite& w, const std::vector<LogEntryRef>& entries);
-  // Drops the entries at or below `through` (after a snapshot covers them)
-  // and releases the map's pages.
+  // Drops the entries at or below `through` in one transaction and
+  // releases the map's pages.
   Status compact(LogIndex through);
+  // Drops the oldest stored entries the snapshot covers, at most
+  // `entries_max` of them and, past the first, at most `bytes_max` bytes of
+  // records, in one transaction. Returns whether covered entries remain;
+  // once none does, the map's pages are released.
+  Result<bool> compact_covered(std::size_t entries_max, std::size_t bytes_max);
+  // Whether entries the snapshot covers are still stored.
+  bool compaction_pending() const { return covered_from_.has_value(); }
 
   // The entry at `index`: NoNode if it is not stored, DataInconsistency if
   // its checksum fails.
@@ -119,8 +136,10 @@ class LmdbLogStore {
   // reached (at least one entry is returned when any is stored in range).
   Result<std::vector<LogRecord>> entries(LogIndex lo, LogIndex hi, std::size_t max_bytes) const;
 
-  // Index of the first and last stored entries; when none is stored,
-  // first = snapshot index + 1 and last = snapshot index.
+  // Index of the first and last entries of the log, which starts after the
+  // snapshot; when it holds none, first = snapshot index + 1 and last =
+  // snapshot index. Entries the snapshot covers and compaction has not yet
+  // dropped are not part of it.
   LogIndex first_index() const { return first_; }
   LogIndex last_index() const { return last_; }
   std::optional<HardState> hard_state() const { return hard_state_; }
@@ -147,6 +166,9 @@ class LmdbLogStore {
   // reader can see, so the page that faults back holds what it held.
   void release_map_pages();
   Status load();
+  // Sets covered_from_ from what is stored: the lowest entry if the
+  // snapshot covers it.
+  Status find_covered();
 
   std::unique_ptr<Env> env_;
   std::string file_;
@@ -157,6 +179,8 @@ class LmdbLogStore {
   std::size_t appended_since_release_ = 0;
   LogIndex first_{1};
   LogIndex last_{0};
+  // The lowest stored entry at or below the snapshot's index, while any is.
+  std::optional<LogIndex> covered_from_;
   std::optional<HardState> hard_state_;
   std::optional<SnapshotMeta> snapshot_;
 };

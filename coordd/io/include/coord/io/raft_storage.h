@@ -24,9 +24,10 @@
 // cannot go on without its log. So does a snapshot file that cannot be
 // read back when it is to be sent.
 //
-// Thread safety: the replica's thread only, but write() and
-// write_snapshot_record(), which one other thread may run in turn (the
-// store and the snapshot files are theirs; the view is the owner's).
+// Thread safety: the replica's thread only, but write(),
+// write_snapshot_record(), compact_log_chunk() and log_compaction_pending(),
+// which one other thread may run in turn (the store and the snapshot files
+// are theirs; the view is the owner's).
 #pragma once
 
 #include <deque>
@@ -78,6 +79,8 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
 
   // The payload of the snapshot the log starts from, if any.
   Result<std::optional<std::string>> load_snapshot_payload() const;
+  // The same file mapped, not copied: what a start builds the tree from.
+  Result<std::optional<MappedSnapshot>> map_snapshot_payload() const;
 
   consensus::HardState hard_state() const override { return hard_state_; }
   const consensus::SnapshotMeta& snapshot_meta() const override { return snapshot_meta_; }
@@ -109,13 +112,21 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   // installed while the file was written) is refused.
   Status write_snapshot_file(const consensus::SnapshotMeta& meta, std::string_view payload);
   Status record_snapshot(const consensus::SnapshotMeta& meta);
-  // record_snapshot() in two steps, as write() and written() in reverse:
-  // the view first starts after the snapshot (on the owner's thread; the
+  // record_snapshot() in steps, as write() and written() in reverse: the
+  // view first starts after the snapshot (on the owner's thread; the
   // entries it drops stay readable in the store until the record is
-  // written), then the record and the compaction, on the thread that runs
-  // write(), queued behind the writes before it.
+  // written), then the record, on the thread that runs write(), queued
+  // behind the writes before it; then, on that thread again, the
+  // compaction, one compact_log_chunk() at a time with writes between.
   Status begin_record_snapshot(const consensus::SnapshotMeta& meta);
   Status write_snapshot_record(const consensus::SnapshotMeta& meta);
+  // Drops one chunk (limits::log_compaction_chunk_entries and _bytes) of
+  // the entries the log's snapshot covers; returns whether some remain.
+  // A stop between chunks leaves them stored, below the snapshot, where a
+  // restart finds them and log_compaction_pending() says so. A write that
+  // installs a leader's snapshot leaves such entries too.
+  Result<bool> compact_log_chunk();
+  bool log_compaction_pending() const { return log_->compaction_pending(); }
 
   std::size_t log_bytes() const { return log_->used_bytes(); }
   // Duration of each synced log write, in microseconds (recorded by
