@@ -42,7 +42,6 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import compare  # noqa: E402
 import zkwire  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = "/restart-big"
 SERVE_TIMEOUT_S = 300.0
 POLL_S = 0.01
@@ -50,12 +49,6 @@ POLL_S = 0.01
 
 def log(*args):
     print("restart_time:", *args, file=sys.stderr, flush=True)
-
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def spawn(coordd, data_dir, log_path):
@@ -161,7 +154,7 @@ def one_run(coordd, source, znodes, keep_log):
                 pass
             time.sleep(POLL_S)
         wall = time.monotonic() - t0
-        cpu = cpu_s(proc.pid)
+        cpu = compare.cpu_seconds(proc.pid)
     finally:
         kill(proc)
         if keep_log:
