@@ -152,6 +152,33 @@ class SilentConnections(unittest.TestCase, Healthy):
         _, f = talker.call(zw.EXISTS, zw.path_watch_body("/"))
         self.assertEqual(f.err, 0)
 
+    def test_a_client_that_never_closes_after_its_answer_is_dropped(self):
+        # After a four-letter word's answer the server sends FIN and waits
+        # for the client's; a client that neither closes nor sends is
+        # dropped once the drain limit (5 s) has passed, not before.
+        gauge = "coord_client_connections"
+        s = self.connect()
+        s.sendall(b"ruok")
+        got = b""
+        while True:
+            data = s.recv(64)
+            if not data:
+                break
+            got += data
+        self.assertEqual(got, b"imok")
+        answered = time.monotonic()
+        self.assertGreaterEqual(metric(self.server.http_port, gauge), 1)
+        time.sleep(3.0)
+        self.assertGreaterEqual(metric(self.server.http_port, gauge), 1,
+                                "dropped before the drain limit")
+        deadline = answered + 10.0
+        while metric(self.server.http_port, gauge) > 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(metric(self.server.http_port, gauge), 0,
+                         "a lingering connection outlived the drain limit")
+        self.assertGreater(time.monotonic() - answered, 4.5)
+        self.assert_serving(self.server)
+
     def test_idle_http_connections_are_closed(self):
         silent = self.connect(self.server.http_port)
         partial = self.connect(self.server.http_port)

@@ -23,13 +23,12 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-ClientConn::ClientConn(core::ConnId id, tcp::socket socket, CoreHost& host, NetState& net,
+ClientConn::ClientConn(core::ConnId id, ClientSocket socket, CoreHost& host, NetState& net,
                        std::string ip, bool four_letter_only,
                        std::function<void(const std::string&, bool)> on_gone,
                        std::shared_ptr<ssl::context> tls)
     : id_(id),
       socket_(std::move(socket)),
-      timer_(socket_.get_executor()),
       host_(host),
       net_(net),
       ip_(std::move(ip)),
@@ -40,19 +39,15 @@ ClientConn::ClientConn(core::ConnId id, tcp::socket socket, CoreHost& host, NetS
       tls_ctx_(std::move(tls)) {
   error_code ec;
   port_ = socket_.remote_endpoint(ec).port();
-  if (tls_ctx_) tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
+  if (tls_ctx_) tls_ = std::make_unique<ssl::stream<ClientSocket&>>(socket_, *tls_ctx_);
 }
 
 void ClientConn::start() {
-  if (tls_) {
-    arm_timer();
-    return tls_handshake();
-  }
+  if (tls_) return tls_handshake();
   // read_ready() reads without waiting and waits for readability itself.
   error_code ec;
   socket_.non_blocking(true, ec);
   if (ec) return close();
-  arm_timer();
   read_more();
 }
 
@@ -80,13 +75,12 @@ void ClientConn::tls_handshake() {
       });
     }
     self->tls_buffer_ = std::make_unique<std::uint8_t[]>(limits::tls_read_chunk_bytes);
-    self->arm_timer();
     self->read_more();
   });
 }
 
 // Sends close_notify and waits for the client's (or its close): what it
-// sends meanwhile is dropped. The drain timer set by finish() bounds it.
+// sends meanwhile is dropped. The drain time from finish() bounds it.
 void ClientConn::tls_shutdown() {
   if (tls_closing_ || closed_) return;
   tls_closing_ = true;
@@ -117,27 +111,18 @@ void ClientConn::cut_off() {
   close();
 }
 
-// One timer per connection: it fires at the handshake deadline until the
-// first frame is complete, then at the end of the allowed silence, and
-// each time it fires it either closes the connection or sets itself again
-// from the last complete frame.
-void ClientConn::arm_timer() {
-  auto deadline = frames_ == 0
-                      ? accepted_at_ + std::chrono::milliseconds(net_.limits.handshake_ms_max)
-                      : last_frame_at_ + std::chrono::milliseconds(net_.limits.silence_ms_max);
-  if (tls_ && !tls_ready_) {
-    deadline =
-        std::min(deadline, accepted_at_ + std::chrono::milliseconds(limits::tls_handshake_ms_max));
+// Until the first frame is complete the handshake deadline holds, then the
+// allowed silence since the last complete frame; a TLS connection must also
+// finish its TLS handshake in time, and one that finish() began to close
+// gets the drain time to end it.
+void ClientConn::check_deadlines(steady::time_point now) {
+  if (closed_) return;
+  if (lingering_) {
+    if (now - lingering_since_ >= std::chrono::milliseconds(limits::shutdown_drain_ms_max)) {
+      close();
+    }
+    return;
   }
-  timer_.expires_at(deadline);
-  timer_.async_wait([self = shared_from_this()](error_code ec) {
-    if (!ec) self->on_timer();
-  });
-}
-
-void ClientConn::on_timer() {
-  if (closed_ || lingering_) return;
-  const auto now = steady::now();
   if (tls_ && !tls_ready_ &&
       now - accepted_at_ >= std::chrono::milliseconds(limits::tls_handshake_ms_max)) {
     COORD_LOG_DEBUG("coordd", "closing ", ip_, ":", port_, ": no TLS handshake within ",
@@ -159,7 +144,6 @@ void ClientConn::on_timer() {
     ++net_.counters.closed_silent;
     return close();
   }
-  arm_timer();
 }
 
 void ClientConn::track_frames(protocol::ByteSpan bytes) {
@@ -209,7 +193,7 @@ void ClientConn::read_ready() {
   const std::size_t n = socket_.read_some(asio::buffer(net_.read_buffer), ec);
   if (ec != asio::error::would_block && ec != asio::error::try_again) return on_read(ec, n);
   reading_ = true;
-  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code wait_ec) {
+  socket_.async_wait(ClientSocket::wait_read, [self = shared_from_this()](error_code wait_ec) {
     self->reading_ = false;
     if (wait_ec) return self->on_read(wait_ec, 0);
     if (!self->closed_) self->read_ready();
@@ -359,14 +343,12 @@ void ClientConn::finish() {
   lingering_ = true;
   if (!tls_) {
     error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    socket_.shutdown(ClientSocket::shutdown_send, ec);
     if (ec) return close();
   }
-  // A client that neither reads nor closes is closed after this anyway.
-  timer_.expires_after(std::chrono::milliseconds(limits::shutdown_drain_ms_max));
-  timer_.async_wait([self = shared_from_this()](error_code wait_ec) {
-    if (!wait_ec) self->close();
-  });
+  // A client that neither reads nor closes is closed after the drain time
+  // anyway (check_deadlines).
+  lingering_since_ = steady::now();
   if (tls_ && reading_) {
     // close_notify cannot be sent while a TLS read is in flight, and an
     // idle client may never end it: cancel it (on_read then shuts down).
@@ -387,8 +369,7 @@ void ClientConn::close() {
   if (closed_) return;
   closed_ = true;
   error_code ignored;
-  timer_.cancel();
-  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.shutdown(ClientSocket::shutdown_both, ignored);
   socket_.close(ignored);
   // The budget counts what this connection still holds only while it may
   // be written; a write in flight still reads out_[out_head_] and clears out_

@@ -6,7 +6,9 @@
 //
 // It also bounds what a client can cost: the whole first frame (the
 // handshake) must arrive within the handshake limit, and then some
-// complete frame at least every silence limit, or the connection is closed;
+// complete frame at least every silence limit, or the connection is closed
+// (the server checks every connection's deadlines on one sweep, so that a
+// connection holds no timer of its own);
 // its unread output counts against its own limit and the budget over all
 // connections (NetState), and the connection holding the most is cut off
 // while the total is over budget.
@@ -40,6 +42,7 @@
 
 #include "coord/core/replica.h"
 #include "coord/protocol/frame.h"
+#include "network.h"
 
 namespace coord::io {
 
@@ -50,9 +53,8 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
  public:
   // `four_letter_only`: accepted over the connection cap, to answer a
   // four-letter word and nothing else.
-  ClientConn(core::ConnId id, boost::asio::ip::tcp::socket socket, CoreHost& host, NetState& net,
-             std::string ip, bool four_letter_only,
-             std::function<void(const std::string&, bool)> on_gone,
+  ClientConn(core::ConnId id, ClientSocket socket, CoreHost& host, NetState& net, std::string ip,
+             bool four_letter_only, std::function<void(const std::string&, bool)> on_gone,
              std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
 
   core::ConnId id() const { return id_; }
@@ -71,6 +73,10 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   // Cut off for holding too much of the unread-output budget. Network
   // thread only.
   void cut_off();
+  // Closes the connection if it is past one of its deadlines at `now`:
+  // the handshake's, the allowed silence's, the TLS handshake's, or the
+  // drain's after finish(). Network thread only.
+  void check_deadlines(std::chrono::steady_clock::time_point now);
 
  private:
   void tls_handshake();
@@ -79,8 +85,6 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   void read_ready();
   void on_read(boost::system::error_code ec, std::size_t n);
   void track_frames(protocol::ByteSpan bytes);
-  void arm_timer();
-  void on_timer();
   void enqueue(protocol::Bytes bytes, bool close_after);
   void set_out_bytes(std::size_t n);
   void write_next();
@@ -94,8 +98,7 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   void close();
 
   core::ConnId id_;
-  boost::asio::ip::tcp::socket socket_;
-  boost::asio::steady_timer timer_;
+  ClientSocket socket_;
   CoreHost& host_;
   NetState& net_;
   std::string ip_;
@@ -126,11 +129,12 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   std::uint64_t frames_ = 0;
   std::chrono::steady_clock::time_point accepted_at_;
   std::chrono::steady_clock::time_point last_frame_at_;
+  std::chrono::steady_clock::time_point lingering_since_;
   // TLS: the context this connection was accepted with (kept: a reload
   // replaces the server's, not this one), the stream over socket_, the
   // decrypted bytes of one read.
   std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
-  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
+  std::unique_ptr<boost::asio::ssl::stream<ClientSocket&>> tls_;
   std::unique_ptr<std::uint8_t[]> tls_buffer_;
   bool tls_ready_ = false;    // handshake done
   bool tls_closing_ = false;  // close_notify being sent

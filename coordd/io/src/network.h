@@ -5,6 +5,12 @@
 // on which every connection's strand runs), except the atomic counters.
 #pragma once
 
+// Before Asio, whose awaitable.hpp uses std::exchange without it.
+#include <utility>
+
+#include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -17,6 +23,21 @@
 namespace coord::io {
 
 class ClientConn;
+
+// A client connection's socket, bound to the network thread's io_context
+// by type: its executor is one word, where the type-erased default takes
+// several, in the socket and again in every operation waiting on it. With
+// many idle connections that is memory worth keeping.
+using ClientSocket =
+    boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+
+// The server checks every client connection's deadlines (handshake,
+// silence, TLS handshake, drain) on one sweep, this many times per the
+// shortest of them, and at least every connection_deadline_sweep_ms_max:
+// a connection past its deadline is closed at most one interval late.
+inline constexpr std::int64_t connection_deadline_sweeps_per_limit = 8;
+inline constexpr std::int64_t connection_deadline_sweep_ms_min = 10;
+inline constexpr std::int64_t connection_deadline_sweep_ms_max = 1'000;
 
 struct NetLimits {
   // A connection must have sent its whole first frame by then.

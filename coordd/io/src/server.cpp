@@ -237,6 +237,8 @@ struct Server::Impl {
   // how many of them are over the cap, taken for a four-letter word only.
   std::unordered_map<core::ConnId, std::weak_ptr<ClientConn>> open;
   std::size_t open_four_letter_only = 0;
+  asio::steady_timer deadline_sweep{net};
+  std::chrono::milliseconds deadline_sweep_interval{connection_deadline_sweep_ms_max};
   std::size_t client_cap = 0;
   std::size_t http_cap = 0;
   std::size_t fd_limit = 0;
@@ -251,7 +253,14 @@ struct Server::Impl {
   std::uint16_t secure_port = 0;
 
   Impl(const ServerOptions& o, const NetLimits& l)
-      : net_state(l), options(o), host(core, o.replica) {}
+      : net_state(l), options(o), host(core, o.replica) {
+    const std::int64_t shortest =
+        std::min({l.handshake_ms_max, l.silence_ms_max, limits::tls_handshake_ms_max,
+                  limits::shutdown_drain_ms_max});
+    deadline_sweep_interval = std::chrono::milliseconds(
+        std::clamp(shortest / connection_deadline_sweeps_per_limit,
+                   connection_deadline_sweep_ms_min, connection_deadline_sweep_ms_max));
+  }
   ~Impl() {
     if (reserve_fd >= 0) ::close(reserve_fd);
   }
@@ -293,7 +302,8 @@ struct Server::Impl {
     return Status();
   }
 
-  void refuse(tcp::socket& socket, std::string_view what, std::size_t open_now, std::size_t cap) {
+  template <class Socket>
+  void refuse(Socket& socket, std::string_view what, std::size_t open_now, std::size_t cap) {
     beast::error_code ec;
     socket.close(ec);
     ++net_state.counters.refused_at_cap;
@@ -333,33 +343,35 @@ struct Server::Impl {
   }
 
   void accept_clients() {
-    client_acceptor.async_accept(net, [this](beast::error_code ec, tcp::socket socket) {
-      if (stopping) return;
-      if (ec) {
-        if (out_of_resources(ec)) {
-          return accept_failed(client_acceptor, ec, [this] { accept_clients(); });
-        }
-        return accept_clients();
-      }
-      take_client(std::move(socket), nullptr);
-      accept_clients();
-    });
+    client_acceptor.async_accept(
+        net.get_executor(), [this](beast::error_code ec, ClientSocket socket) {
+          if (stopping) return;
+          if (ec) {
+            if (out_of_resources(ec)) {
+              return accept_failed(client_acceptor, ec, [this] { accept_clients(); });
+            }
+            return accept_clients();
+          }
+          take_client(std::move(socket), nullptr);
+          accept_clients();
+        });
   }
 
   // The secure port: the same connections, each with the context current
   // at its accept (a reload does not touch those already open).
   void accept_secure_clients() {
-    secure_acceptor.async_accept(net, [this](beast::error_code ec, tcp::socket socket) {
-      if (stopping) return;
-      if (ec) {
-        if (out_of_resources(ec)) {
-          return accept_failed(secure_acceptor, ec, [this] { accept_secure_clients(); });
-        }
-        return accept_secure_clients();
-      }
-      take_client(std::move(socket), tls->current());
-      accept_secure_clients();
-    });
+    secure_acceptor.async_accept(
+        net.get_executor(), [this](beast::error_code ec, ClientSocket socket) {
+          if (stopping) return;
+          if (ec) {
+            if (out_of_resources(ec)) {
+              return accept_failed(secure_acceptor, ec, [this] { accept_secure_clients(); });
+            }
+            return accept_secure_clients();
+          }
+          take_client(std::move(socket), tls->current());
+          accept_secure_clients();
+        });
   }
 
   void await_reload() {
@@ -376,7 +388,7 @@ struct Server::Impl {
     });
   }
 
-  void take_client(tcp::socket socket, std::shared_ptr<asio::ssl::context> tls_context) {
+  void take_client(ClientSocket socket, std::shared_ptr<asio::ssl::context> tls_context) {
     beast::error_code ep_ec;
     const std::string ip = socket.remote_endpoint(ep_ec).address().to_string();
     bool four_letter_only = false;
@@ -416,6 +428,22 @@ struct Server::Impl {
     net_state.counters.client_connections.store(open.size());
     asio::post(core, [this, conn] { host.opened(conn); });
     conn->start();
+  }
+
+  // Every client connection's deadlines are checked on this one timer, at
+  // a fraction of the shortest of them: a connection is closed at most
+  // that much late, and holds no timer of its own.
+  void sweep_deadlines() {
+    deadline_sweep.expires_after(deadline_sweep_interval);
+    deadline_sweep.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      const auto now = std::chrono::steady_clock::now();
+      // A connection that closes here leaves `open` by a post, not at once.
+      for (auto& [id, weak] : open) {
+        if (auto c = weak.lock()) c->check_deadlines(now);
+      }
+      sweep_deadlines();
+    });
   }
 
   void gone(core::ConnId id, const std::string& ip, bool four_letter_only) {
@@ -720,6 +748,7 @@ void Server::run() {
     COORD_LOG_INFO("coordd", "signal ", sig, " received");
     m.begin_stop();
   });
+  m.sweep_deadlines();
   if (m.plain_clients) m.accept_clients();
   if (m.tls) {
     if (m.options.tls.secure_client_port) m.accept_secure_clients();
