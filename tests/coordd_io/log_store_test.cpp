@@ -347,6 +347,45 @@ TEST(LmdbLogStore, AppendsLetGoOfTheMapsPagesAsTheLogGrows) {
   EXPECT_LT(released, std::size_t{3} << 20) << "with no release between snapshots: " << kept;
 }
 
+// A server's writes are mostly small: an entry or a few of about a hundred
+// bytes, and its hard state (the commit index). Each transaction reads the
+// path down the B-trees it changes to copy it on write, pages LMDB wrote
+// afresh at the last commit: these count against the release as well as
+// the entries' bytes, so the map stays small however small the writes.
+TEST(LmdbLogStore, SmallWritesLetGoOfTheMapsPagesToo) {
+  constexpr std::uint64_t count = 20000;  // about 2.5 MiB of entries, twice
+  auto resident_after_writes = [&](std::size_t release_bytes) -> std::size_t {
+    TempDir dir;
+    LmdbLogStore::Options opts;
+    opts.sync = false;
+    opts.map_release_bytes = release_bytes;
+    auto store = open_ok(dir.path(), opts);
+    if (store == nullptr) return 0;
+    const std::string file = std::filesystem::canonical(store->file_path()).string();
+    auto data = [](std::uint64_t i) { return std::string(100, static_cast<char>('a' + i % 26)); };
+    for (std::uint64_t i = 1; i <= 2 * count; ++i) {
+      LogWrite w;
+      w.entries.push_back(rec(i, 1, data(i)));
+      w.hard_state = HardState{Term(1), NodeId(1), LogIndex(i)};
+      if (auto st = store->write(w); !st.ok()) {
+        ADD_FAILURE() << "entry " << i << ": " << st;
+        return 0;
+      }
+      // After a snapshot's compaction LMDB takes the pages it freed, all
+      // over the file, for the pages each commit copies.
+      if (i == count) {
+        EXPECT_TRUE(store->compact(LogIndex(count - 10)).ok());
+      }
+    }
+    EXPECT_EQ(store->entry(LogIndex(count + count / 2))->data, data(count + count / 2));
+    return resident_bytes_of(file);
+  };
+  const std::size_t kept = resident_after_writes(0);
+  EXPECT_GT(kept, std::size_t{2} << 20);
+  const std::size_t released = resident_after_writes(std::size_t{1} << 20);
+  EXPECT_LT(released, std::size_t{1} << 20) << "with no release between snapshots: " << kept;
+}
+
 // The replica reads entries on its own thread while the storage thread
 // appends: a read that meets a page just released faults it in again and
 // gets the same bytes.

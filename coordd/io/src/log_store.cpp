@@ -285,6 +285,7 @@ Result<std::unique_ptr<LmdbLogStore>> LmdbLogStore::open(const std::string& dir,
   store->dir_ = dir;
   store->disk_free_bytes_min_ = options.disk_free_bytes_min;
   store->map_release_bytes_ = options.map_release_bytes;
+  if (MDB_stat st; mdb_env_stat(store->env_->env, &st) == 0) store->page_bytes_ = st.ms_psize;
   COORD_RETURN_IF_ERROR(store->load());
   return store;
 }
@@ -525,6 +526,10 @@ Status LmdbLogStore::write(const LogWrite& w, const std::vector<LogEntryRef>& en
   first_ = new_first;
   last_ = new_last;
   if (w.hard_state) hard_state_ = w.hard_state;
+  // What this write may have brought into the map: its entries, and the
+  // pages its transaction read to copy them on write (the path down each
+  // B-tree it changed, and LMDB's free list), new pages at every commit.
+  appended_since_release_ += map_pages_read_per_write * page_bytes_;
   for (const LogEntryRef& e : entries)
     appended_since_release_ += records::sealed_entry_bytes(e.data.size());
   bool release = map_release_bytes_ > 0 && appended_since_release_ >= map_release_bytes_;

@@ -93,9 +93,10 @@ class LmdbLogStore {
     // write() fails at once while the file system has less free space
     // than this (0: no reserve).
     std::uint64_t disk_free_bytes_min = limits::log_disk_free_bytes_min_default;
-    // The map's pages are released each time this many bytes of entries
-    // have been appended since the last release (0: only after snapshots
-    // and compaction).
+    // The map's pages are released each time this many bytes of it may
+    // have been brought in since the last release: the entries appended,
+    // and a few pages per write for its copy on write (0: only after
+    // snapshots and compaction).
     std::size_t map_release_bytes = limits::log_map_release_bytes;
   };
 
@@ -110,9 +111,9 @@ class LmdbLogStore {
   LmdbLogStore& operator=(const LmdbLogStore&) = delete;
 
   // Makes `w` durable in one transaction. On error nothing of `w` is stored.
-  // A write whose snapshot leaves no entry covered, or one that takes the
-  // entries appended since the last release past
-  // Options::map_release_bytes, also releases the map's pages (below).
+  // A write whose snapshot leaves no entry covered, or one that takes what
+  // was written since the last release past Options::map_release_bytes,
+  // also releases the map's pages (below).
   Status write(const LogWrite& w);
   // The same, the entries given by reference instead of in w.entries
   // (which must be empty): each is sealed straight into its LMDB page, so
@@ -160,9 +161,9 @@ class LmdbLogStore {
   // this process (an append reads the rightmost leaf page it copies, so in
   // time every page is), counted in its RSS, until unmapped. The mapping
   // lets go of them once a snapshot has dropped the entries they held, and
-  // after every Options::map_release_bytes of appended entries: the file
-  // and the page cache are untouched, and a page read again faults back
-  // in. Safe beside readers on other threads: LMDB never rewrites a page a
+  // after every Options::map_release_bytes written (appended_since_release_):
+  // the file and the page cache are untouched, and a page read again faults
+  // back in. Safe beside readers on other threads: LMDB never rewrites a page a
   // reader can see, so the page that faults back holds what it held.
   void release_map_pages();
   Status load();
@@ -175,8 +176,13 @@ class LmdbLogStore {
   std::string dir_;
   std::uint64_t disk_free_bytes_min_ = 0;
   std::size_t map_release_bytes_ = 0;
-  // Bytes of entries appended since the map's pages were last released.
+  // Bytes of the map written or read since its pages were last released:
+  // the entries appended, and for each write the pages its transaction
+  // read to copy them (a few per B-tree it changed: the log's, the meta
+  // records', LMDB's free list).
   std::size_t appended_since_release_ = 0;
+  static constexpr std::size_t map_pages_read_per_write = 16;
+  std::size_t page_bytes_ = 4096;
   LogIndex first_{1};
   LogIndex last_{0};
   // The lowest stored entry at or below the snapshot's index, while any is.
