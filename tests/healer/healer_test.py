@@ -228,6 +228,15 @@ class HealerTestBase(unittest.TestCase):
             return True
         return any(exc for _, exc in errors)
 
+    def assert_no_launch_failed(self, healer):
+        """No launch failed but those whose record's write had an unknown
+        outcome (the healer's connection lost under load): each of those
+        it leaves unstarted, and gives up on at its deadline if the record
+        was written after all."""
+        unknown = len(re.findall(r"not launching w-\S+: recording it failed: ConnectionLoss",
+                                 healer.log()))
+        self.assertLessEqual(healer.metrics()["coord_healer_failed_launches_total"], unknown)
+
     def worker_command(self, life_ms=(600_000, 600_000), prefix=()):
         return list(prefix) + [WORKER, "-s", self.server.hosts(), "--path", self.workers,
                                "--id", "{id}", "--index", "{index}",
@@ -319,7 +328,7 @@ class Healing(HealerTestBase):
         self.assertLessEqual(worst, 10.0)
         self.wait_for("the healer counting %d" % N,
                       lambda: healer.metrics()["coord_healer_alive_workers"] == N, 10)
-        self.assertEqual(healer.metrics()["coord_healer_failed_launches_total"], 0)
+        self.assert_no_launch_failed(healer)
         # One decision per line: each launch is logged with its index.
         self.assertGreaterEqual(len(re.findall(r"launching w-\S+ \(index \d\)", healer.log())),
                                 N + 8)
@@ -334,7 +343,7 @@ class Healing(HealerTestBase):
                       lambda: healer.metrics().get("coord_healer_launches_total", 0) >= 25, 30)
         counter.finish()
         self.assertEqual(counter.over, [], "more than %d worker processes" % N)
-        self.assertEqual(healer.metrics()["coord_healer_failed_launches_total"], 0)
+        self.assert_no_launch_failed(healer)
 
 
 class Failover(HealerTestBase):
