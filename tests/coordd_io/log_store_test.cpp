@@ -303,6 +303,18 @@ TEST(LmdbLogStore, ASnapshotLetsGoOfTheMapsPages) {
   EXPECT_EQ(store->entry(LogIndex(2 * count - 1))->data, data(2 * count - 1));
 }
 
+// A store that does not sync and releases its map every `release_bytes`;
+// `file` gets the path of its data file as the process's maps name it.
+std::unique_ptr<LmdbLogStore> open_releasing(const TempDir& dir, std::size_t release_bytes,
+                                             std::string* file) {
+  LmdbLogStore::Options opts;
+  opts.sync = false;
+  opts.map_release_bytes = release_bytes;
+  auto store = open_ok(dir.path(), opts);
+  if (store != nullptr) *file = std::filesystem::canonical(store->file_path()).string();
+  return store;
+}
+
 // Appended a write at a time, as a server appends, each entry read back
 // right after its write (as the replica applies and sends it), the log's
 // pages stay mapped only until Options::map_release_bytes more have been
@@ -314,12 +326,9 @@ TEST(LmdbLogStore, AppendsLetGoOfTheMapsPagesAsTheLogGrows) {
   constexpr std::uint64_t count = 12000;  // about 12 MiB of entries
   auto resident_after_appends = [&](std::size_t release_bytes) -> std::size_t {
     TempDir dir;
-    LmdbLogStore::Options opts;
-    opts.sync = false;
-    opts.map_release_bytes = release_bytes;
-    auto store = open_ok(dir.path(), opts);
+    std::string file;
+    auto store = open_releasing(dir, release_bytes, &file);
     if (store == nullptr) return 0;
-    const std::string file = std::filesystem::canonical(store->file_path()).string();
     for (std::uint64_t i = 1; i <= count; ++i) {
       LogWrite w;
       w.entries.push_back(rec(i, 1, data(i)));
@@ -356,12 +365,9 @@ TEST(LmdbLogStore, SmallWritesLetGoOfTheMapsPagesToo) {
   constexpr std::uint64_t count = 20000;  // about 2.5 MiB of entries, twice
   auto resident_after_writes = [&](std::size_t release_bytes) -> std::size_t {
     TempDir dir;
-    LmdbLogStore::Options opts;
-    opts.sync = false;
-    opts.map_release_bytes = release_bytes;
-    auto store = open_ok(dir.path(), opts);
+    std::string file;
+    auto store = open_releasing(dir, release_bytes, &file);
     if (store == nullptr) return 0;
-    const std::string file = std::filesystem::canonical(store->file_path()).string();
     auto data = [](std::uint64_t i) { return std::string(100, static_cast<char>('a' + i % 26)); };
     for (std::uint64_t i = 1; i <= 2 * count; ++i) {
       LogWrite w;
