@@ -305,7 +305,11 @@ port_taken() {
   return 1
 }
 
+# A free port in $picked, never one picked before by this run. Called
+# directly, not in $(...): a subshell's choice would not reach
+# $chosen_ports, and two picks could return the same port.
 chosen_ports=" "
+picked=""
 pick_port() {
   local low span port tries=0
   low=10000
@@ -317,7 +321,7 @@ pick_port() {
     [[ "$chosen_ports" == *" $port "* ]] && continue
     port_taken "$port" && continue
     chosen_ports+="$port "
-    echo "$port"
+    picked="$port"
     return
   done
   die "no free port found"
@@ -417,9 +421,12 @@ cmd_start() {
     local peers="" client http peer
     for i in "${ids[@]}"; do
       mkdir -p "$(server_dir "$i")/data"
-      client="$(pick_port)"
-      http="$(pick_port)"
-      peer="$(pick_port)"
+      pick_port
+      client="$picked"
+      pick_port
+      http="$picked"
+      pick_port
+      peer="$picked"
       printf 'client=%s\nhttp=%s\npeer=%s\n' "$client" "$http" "$peer" >"$(server_dir "$i")/ports"
       peers+="${peers:+,}$i=$host:$peer;$host:$client"
     done
@@ -569,8 +576,14 @@ cmd_add() {
   ((id <= 255)) || die "add: no server id left (ids go up to 255)"
   cluster_id="$(sed -n 's/^cluster-id = "\(.*\)"$/\1/p' "$(config_of "$via")")"
   mkdir -p "$(server_dir "$id")/data"
-  printf 'client=%s\nhttp=%s\npeer=%s\n' "$(pick_port)" "$(pick_port)" "$(pick_port)" \
-    >"$(server_dir "$id")/ports"
+  local client http peer
+  pick_port
+  client="$picked"
+  pick_port
+  http="$picked"
+  pick_port
+  peer="$picked"
+  printf 'client=%s\nhttp=%s\npeer=%s\n' "$client" "$http" "$peer" >"$(server_dir "$id")/ports"
   for i in $(server_ids) "$id"; do
     peers+="${peers:+,}$i=$host:$(port_of "$i" peer);$host:$(port_of "$i" client)"
   done
