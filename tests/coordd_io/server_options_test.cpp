@@ -91,5 +91,30 @@ TEST(PeersOf, FollowsTheMembershipAndFallsBackToPeers) {
             (PeerSet{{NodeId(1), {"10.0.0.1", 2888}}, {NodeId(3), {"0:0:0:0:0:0:0:1", 2890}}}));
 }
 
+// A restarted server has applied only part of its log until a leader tells
+// it the commit index: a member its log added back (2) is in the
+// configuration in force but not yet in the applied membership, and must
+// still be a peer, or its links (it dials, being the lower id) are
+// refused. A server --peers names that neither knows (5) stays out.
+TEST(PeersOf, AddsTheMembersOfTheConfigurationInForceThatPeersGiveAnAddress) {
+  const PeerSet configured{{NodeId(1), {"10.0.0.1", 2888}},
+                           {NodeId(2), {"10.0.0.2", 2888}},
+                           {NodeId(4), {"10.0.0.4", 2888}},
+                           {NodeId(5), {"10.0.0.5", 2888}}};
+  core::Membership applied;
+  applied.version = 112;
+  for (std::uint64_t id : {1, 4}) {
+    core::Member x;
+    x.id = NodeId(id);
+    applied.members.push_back(x);
+  }
+  const consensus::ConfState in_force{{NodeId(1), NodeId(2), NodeId(4)}, {}};
+  EXPECT_EQ(peers_of(applied, configured, &in_force), (PeerSet{{NodeId(1), {"10.0.0.1", 2888}},
+                                                               {NodeId(2), {"10.0.0.2", 2888}},
+                                                               {NodeId(4), {"10.0.0.4", 2888}}}));
+  EXPECT_EQ(peers_of(applied, configured),
+            (PeerSet{{NodeId(1), {"10.0.0.1", 2888}}, {NodeId(4), {"10.0.0.4", 2888}}}));
+}
+
 }  // namespace
 }  // namespace coord::io

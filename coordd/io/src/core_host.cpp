@@ -278,9 +278,11 @@ void CoreHost::flush() {
 void CoreHost::follow_membership() {
   if (peers == nullptr) return;
   const core::Membership& m = replica->membership();
-  if (membership_seen == m.version) return;
+  const consensus::ConfState& in_force = replica->conf_state();
+  if (membership_seen == m.version && conf_seen == in_force) return;
   membership_seen = m.version;
-  PeerSet next = peers_of(m, configured_peers);
+  conf_seen = in_force;
+  PeerSet next = peers_of(m, configured_peers, &in_force);
   if (next == cluster.peers) return;
   std::string names;
   for (const auto& [id, address] : next) {

@@ -102,8 +102,10 @@ struct CoreHost {
   // The --peers list (this server included): the peer set while the
   // membership is empty, and the address of a member recorded without one.
   PeerSet configured_peers;
-  // The membership version the peer set was last computed for.
+  // The membership version and the configuration in force the peer set
+  // was last computed for.
   std::optional<std::int64_t> membership_seen;
+  std::optional<consensus::ConfState> conf_seen;
   // The admin API's super-user connections (reconfig), apart from the
   // callers' own REST sessions.
   std::unique_ptr<RestClients> admin_rest;

@@ -199,7 +199,8 @@ Result<core::Membership> founding_membership(const PeerSet& peers,
   return m;
 }
 
-PeerSet peers_of(const core::Membership& membership, const PeerSet& configured) {
+PeerSet peers_of(const core::Membership& membership, const PeerSet& configured,
+                 const consensus::ConfState* in_force) {
   if (membership.members.empty()) return configured;
   PeerSet out;
   for (const core::Member& m : membership.members) {
@@ -207,6 +208,11 @@ PeerSet peers_of(const core::Membership& membership, const PeerSet& configured) 
       out.emplace(m.id, PeerAddress{m.peer.host, m.peer.port});
     } else if (auto c = configured.find(m.id); c != configured.end()) {
       out.emplace(m.id, c->second);
+    }
+  }
+  if (in_force != nullptr) {
+    for (NodeId id : in_force->members()) {
+      if (auto c = configured.find(id); c != configured.end()) out.emplace(id, c->second);
     }
   }
   return out;
@@ -543,10 +549,11 @@ struct Server::Impl {
     po.port = options.peer_port != 0 ? options.peer_port : self->second.port;
     // The log may name other members than --peers already (servers added
     // or removed since it was written).
-    po.peers = peers_of(host.replica->membership(), options.peers);
+    po.peers = peers_of(host.replica->membership(), options.peers, &host.replica->conf_state());
     host.cluster.peers = po.peers;
     host.configured_peers = options.peers;
     host.membership_seen = host.replica->membership().version;
+    host.conf_seen = host.replica->conf_state();
     po.peers.erase(options.replica.id);
     po.on_incoming = [this] { asio::post(core, [this] { host.peer_input(); }); };
     if (options.tls.peer_tls) {

@@ -118,7 +118,13 @@ Result<core::Membership> founding_membership(const PeerSet& peers,
 // The peers to keep links with once the replica knows `membership`: each
 // member's peer address, or its address in `configured` (--peers) when its
 // entry carries none; `configured` itself while the membership is empty.
-PeerSet peers_of(const core::Membership& membership, const PeerSet& configured);
+// Also each member of `in_force`, the configuration in force (the latest
+// in the log, applied or not), that `configured` gives an address: a
+// restarted server applies its log again only once a leader has told it
+// the commit index, and until then its applied membership may lack a
+// member its log added, which must still reach it.
+PeerSet peers_of(const core::Membership& membership, const PeerSet& configured,
+                 const consensus::ConfState* in_force = nullptr);
 
 class Server {
  public:
