@@ -327,6 +327,18 @@ pick_port() {
   die "no free port found"
 }
 
+# Picks server $1's client, HTTP and peer ports and writes its ports file.
+pick_ports_of() {
+  local client http peer
+  pick_port
+  client="$picked"
+  pick_port
+  http="$picked"
+  pick_port
+  peer="$picked"
+  printf 'client=%s\nhttp=%s\npeer=%s\n' "$client" "$http" "$peer" >"$(server_dir "$1")/ports"
+}
+
 # The config file of server $1: --peers $2 (the founding servers, or the
 # members and this server for one that joins), cluster id $3, and with $4
 # the line that makes it join.
@@ -418,17 +430,11 @@ cmd_start() {
     cluster_id="local-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     local ids=() i
     for ((i = 1; i <= n; i++)); do ids+=("$i"); done
-    local peers="" client http peer
+    local peers=""
     for i in "${ids[@]}"; do
       mkdir -p "$(server_dir "$i")/data"
-      pick_port
-      client="$picked"
-      pick_port
-      http="$picked"
-      pick_port
-      peer="$picked"
-      printf 'client=%s\nhttp=%s\npeer=%s\n' "$client" "$http" "$peer" >"$(server_dir "$i")/ports"
-      peers+="${peers:+,}$i=$host:$peer;$host:$client"
+      pick_ports_of "$i"
+      peers+="${peers:+,}$i=$host:$(port_of "$i" peer);$host:$(port_of "$i" client)"
     done
     for i in "${ids[@]}"; do
       write_config "$i" "$peers" "$cluster_id"
@@ -576,14 +582,7 @@ cmd_add() {
   ((id <= 255)) || die "add: no server id left (ids go up to 255)"
   cluster_id="$(sed -n 's/^cluster-id = "\(.*\)"$/\1/p' "$(config_of "$via")")"
   mkdir -p "$(server_dir "$id")/data"
-  local client http peer
-  pick_port
-  client="$picked"
-  pick_port
-  http="$picked"
-  pick_port
-  peer="$picked"
-  printf 'client=%s\nhttp=%s\npeer=%s\n' "$client" "$http" "$peer" >"$(server_dir "$id")/ports"
+  pick_ports_of "$id"
   for i in $(server_ids) "$id"; do
     peers+="${peers:+,}$i=$host:$(port_of "$i" peer);$host:$(port_of "$i" client)"
   done
