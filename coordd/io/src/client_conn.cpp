@@ -24,7 +24,7 @@ std::int64_t now_ms() {
 }  // namespace
 
 ClientConn::ClientConn(core::ConnId id, ClientSocket socket, CoreHost& host, NetState& net,
-                       std::string ip, bool four_letter_only,
+                       std::string ip, std::uint16_t port, bool four_letter_only,
                        std::function<void(const std::string&, bool)> on_gone,
                        std::shared_ptr<ssl::context> tls)
     : id_(id),
@@ -32,13 +32,12 @@ ClientConn::ClientConn(core::ConnId id, ClientSocket socket, CoreHost& host, Net
       host_(host),
       net_(net),
       ip_(std::move(ip)),
+      port_(port),
       four_letter_only_(four_letter_only),
       on_gone_(std::move(on_gone)),
       accepted_at_(steady::now()),
       last_frame_at_(accepted_at_),
       tls_ctx_(std::move(tls)) {
-  error_code ec;
-  port_ = socket_.remote_endpoint(ec).port();
   if (tls_ctx_) tls_ = std::make_unique<ssl::stream<ClientSocket&>>(socket_, *tls_ctx_);
 }
 
@@ -87,11 +86,9 @@ void ClientConn::tls_shutdown() {
   tls_->async_shutdown([self = shared_from_this()](error_code) { self->close(); });
 }
 
-void ClientConn::resume() {
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
-    self->awaiting_core_ = false;
-    self->read_more();
-  });
+void ClientConn::take_resume() {
+  awaiting_core_ = false;
+  read_more();
 }
 
 void ClientConn::write_text_and_close(std::string text) {
@@ -241,18 +238,11 @@ void ClientConn::on_read(error_code ec, std::size_t n) {
     chunk = std::move(prefix_);
   }
   track_frames(protocol::ByteSpan(chunk));
-  // The core answers with resume() when it can take more.
+  // The core answers with take_resume() when it can take more.
   awaiting_core_ = true;
   asio::post(host_.core, [self = shared_from_this(), b = std::move(chunk)] {
     self->host_.bytes(self->id_, b);
   });
-}
-
-void ClientConn::deliver(Bytes bytes, bool close_after) {
-  asio::post(socket_.get_executor(),
-             [self = shared_from_this(), b = std::move(bytes), close_after]() mutable {
-               self->enqueue(std::move(b), close_after);
-             });
 }
 
 void ClientConn::set_out_bytes(std::size_t n) {

@@ -26,8 +26,10 @@
 //
 // Thread safety: its own members on the network thread, the one thread
 // that runs the network event loop (so no strand is needed, nor paid for
-// in every pending operation); the public calls that post (deliver,
-// resume, write_text_and_close) from any thread.
+// in every pending operation); write_text_and_close, which posts, from any
+// thread. The core hands over replies and resumptions in batches
+// (CoreHost::send_to_net), which call take_output and take_resume on the
+// network thread.
 #pragma once
 
 // Before Asio, whose awaitable.hpp uses std::exchange without it.
@@ -53,8 +55,10 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
  public:
   // `four_letter_only`: accepted over the connection cap, to answer a
   // four-letter word and nothing else.
+  // `ip` and `port`: the client's address, which the acceptor has read.
   ClientConn(core::ConnId id, ClientSocket socket, CoreHost& host, NetState& net, std::string ip,
-             bool four_letter_only, std::function<void(const std::string&, bool)> on_gone,
+             std::uint16_t port, bool four_letter_only,
+             std::function<void(const std::string&, bool)> on_gone,
              std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
 
   core::ConnId id() const { return id_; }
@@ -62,11 +66,14 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   std::uint16_t port() const { return port_; }
   void start();
 
-  // From the core: bytes to send, then maybe close.
-  void deliver(protocol::Bytes bytes, bool close_after);
-  // From the core: the session can take more input.
-  void resume();
+  // Network thread, from the core's batch: bytes to send, then maybe close.
+  void take_output(protocol::Bytes bytes, bool close_after) {
+    enqueue(std::move(bytes), close_after);
+  }
+  // Network thread, from the core's batch: the session can take more input.
+  void take_resume();
   void write_text_and_close(std::string text);
+  ClientSocket::executor_type executor() { return socket_.get_executor(); }
   // The server stops: read nothing more (what was read is with the core,
   // which answers it and then closes the connection). Network thread only.
   void stop_reading();
@@ -108,8 +115,8 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   protocol::Bytes prefix_;  // the first bytes, until they are known not to be a 4lw
   bool decided_ = false;
   bool reading_ = false;
-  // A chunk went to the core; it says resume() when the session can take
-  // more.
+  // A chunk went to the core; it says take_resume() when the session can
+  // take more.
   bool awaiting_core_ = false;
   bool draining_ = false;
   bool lingering_ = false;  // finish() ran: FIN sent, waiting for the client's

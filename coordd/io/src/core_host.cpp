@@ -110,7 +110,9 @@ void CoreHost::bytes(core::ConnId id, const Bytes& b) {
   // one fsync joins the next; a session with too many requests waiting
   // pauses until flush() finds it can take more.
   if (replica->accepts_input(id)) {
-    if (auto it = conns.find(id); it != conns.end()) it->second->resume();
+    if (auto it = conns.find(id); it != conns.end()) {
+      net_outbox.push_back({.conn = it->second, .resume = true});
+    }
   } else {
     paused.insert(id);
   }
@@ -256,7 +258,8 @@ void CoreHost::flush() {
       }
       auto it = conns.find(o.conn);
       if (it == conns.end()) continue;
-      it->second->deliver(std::move(o.bytes), o.close);
+      net_outbox.push_back(
+          {.conn = it->second, .bytes = std::move(o.bytes), .close_after = o.close});
     }
   }
   for (auto it = paused.begin(); it != paused.end();) {
@@ -264,15 +267,33 @@ void CoreHost::flush() {
     if (c == conns.end()) {
       it = paused.erase(it);
     } else if (replica->accepts_input(*it)) {
-      c->second->resume();
+      net_outbox.push_back({.conn = c->second, .resume = true});
       it = paused.erase(it);
     } else {
       ++it;
     }
   }
+  send_to_net();
   ready.store(replica->ready());
   report_read_only();
   follow_membership();
+}
+
+void CoreHost::send_to_net() {
+  if (net_outbox.empty()) return;
+  // Every client connection lives on the one network thread. Taken before
+  // the batch moves into the handler.
+  const auto net = net_outbox.front().conn->executor();
+  asio::post(net, [batch = std::move(net_outbox)]() mutable {
+    for (NetOutput& o : batch) {
+      if (o.resume) {
+        o.conn->take_resume();
+      } else {
+        o.conn->take_output(std::move(o.bytes), o.close_after);
+      }
+    }
+  });
+  net_outbox = {};
 }
 
 void CoreHost::follow_membership() {
@@ -496,7 +517,9 @@ void CoreHost::finish_drain() {
   stopping = true;
   if (events) events->stop();
   for (auto& [id, c] : conns)
-    c->deliver({}, /*close_after=*/true);
+    net_outbox.push_back({.conn = c, .close_after = true});
+  // Before `done`, which posts to the network thread too.
+  send_to_net();
   auto done = std::move(on_drained);
   on_drained = nullptr;
   if (done) done();

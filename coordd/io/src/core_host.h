@@ -50,6 +50,17 @@ struct CoreHost {
 #endif
   std::unordered_map<core::ConnId, std::shared_ptr<ClientConn>> conns;
   std::set<core::ConnId> paused;
+  // Replies and resumptions for client connections, handed to the network
+  // thread in one post per flush (send_to_net) rather than one each: a
+  // flush under load answers dozens of connections, and every post costs
+  // an allocation, the network loop's lock and often a wake-up.
+  struct NetOutput {
+    std::shared_ptr<ClientConn> conn;
+    protocol::Bytes bytes{};
+    bool close_after = false;
+    bool resume = false;  // no bytes: the session can take more input
+  };
+  std::vector<NetOutput> net_outbox;
   bool flush_scheduled = false;
   boost::asio::steady_timer ticker;
   std::atomic<bool> ready{false};
@@ -147,6 +158,8 @@ struct CoreHost {
   void hand_over_leadership(std::function<void()> done);
   void four_letter(std::shared_ptr<ClientConn> conn, std::string word);
   void flush();
+  // Posts net_outbox, if it holds anything, to the network thread.
+  void send_to_net();
   // The peer set follows the membership the replica has applied: when its
   // version moved, links to new members open and those to removed ones
   // close. Cheap when nothing changed; called after every flush.

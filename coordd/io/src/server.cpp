@@ -396,7 +396,8 @@ struct Server::Impl {
 
   void take_client(ClientSocket socket, std::shared_ptr<asio::ssl::context> tls_context) {
     beast::error_code ep_ec;
-    const std::string ip = socket.remote_endpoint(ep_ec).address().to_string();
+    const tcp::endpoint peer = socket.remote_endpoint(ep_ec);
+    const std::string ip = peer.address().to_string();
     bool four_letter_only = false;
     const std::size_t regular = open.size() - open_four_letter_only;
     if (regular >= client_cap) {
@@ -422,7 +423,7 @@ struct Server::Impl {
     socket.set_option(tcp::no_delay(true), ep_ec);
     const core::ConnId id = next_conn++;
     auto conn = std::make_shared<ClientConn>(
-        id, std::move(socket), host, net_state, ip, four_letter_only,
+        id, std::move(socket), host, net_state, ip, peer.port(), four_letter_only,
         [this, id](const std::string& gone_ip, bool gone_four_letter_only) {
           asio::post(net, [this, id, gone_ip, gone_four_letter_only] {
             gone(id, gone_ip, gone_four_letter_only);
