@@ -73,6 +73,7 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   // Network thread, from the core's batch: the session can take more input.
   void take_resume();
   void write_text_and_close(std::string text);
+  // Any thread: the network thread's executor, which never changes.
   ClientSocket::executor_type executor() { return socket_.get_executor(); }
   // The server stops: read nothing more (what was read is with the core,
   // which answers it and then closes the connection). Network thread only.
