@@ -3,7 +3,7 @@ proxy of peer_proxy.py, for the faults harness and its tests."""
 
 import json
 
-from coordd_harness import CoorddCluster, free_ports
+from coordd_harness import CoorddCluster
 from peer_proxy import ClientProxies, PeerProxies
 
 
@@ -20,14 +20,14 @@ class ProxiedCluster(CoorddCluster):
         self.client_proxy_ports = {}
         self.fault_args = {}  # per server: flags a nemesis adds
 
-    def _choose_ports(self):
-        super()._choose_ports()
-        ports = free_ports(2 * len(self.ids))
+    def _choose_ports(self, extra=0):
+        ports = super()._choose_ports(2 * len(self.ids) + extra)
         for i, sid in enumerate(self.ids):
             self.proxy_ports[sid] = ports[2 * i]
             self.proxies.add(ports[2 * i], self.peer_ports[sid])
             self.client_proxy_ports[sid] = ports[2 * i + 1]
             self.clients.add(sid, ports[2 * i + 1], self.client_ports[sid])
+        return ports[2 * len(self.ids):]
 
     def proxied_hosts(self, ids=None):
         """A connection string naming the servers' client proxies."""

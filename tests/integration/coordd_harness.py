@@ -256,12 +256,16 @@ class CoorddCluster:
             f.write(secret + "\n")
         return path
 
-    def _choose_ports(self):
-        ports = free_ports(3 * self.size)
+    def _choose_ports(self, extra=0):
+        """Chooses each server's ports and returns `extra` more, all picked
+        in one go: ports picked in two goes can repeat, because the first
+        are free again when the second are picked."""
+        ports = free_ports(3 * self.size + extra)
         for i, sid in enumerate(self.ids):
             self.peer_ports[sid] = ports[3 * i]
             self.client_ports[sid] = ports[3 * i + 1]
             self.http_ports[sid] = ports[3 * i + 2]
+        return ports[3 * self.size:]
 
     def peer_entry(self, sid):
         entry = "%d=127.0.0.1:%d" % (sid, self.peer_ports[sid])
