@@ -117,6 +117,10 @@ class Cluster {
   // others (a one-way failure): its links look up on both sides.
   void mute(std::uint64_t id) { muted_.insert(NodeId(id)); }
 
+  // With ReplicaConfig::persist_async: a node's write waits while this
+  // says so (a slow disk), and ends at the first flush after.
+  std::function<bool(NodeId)> write_waits;
+
   void heal() {
     muted_.clear();
     for (NodeId id : cut_) {
@@ -238,6 +242,7 @@ class Cluster {
       bool moved = false;
       for (auto& [id, n] : nodes_) {
         ReplicaOutput out = n.replica->take_output();
+        if (out.persist != nullptr) writing_[id] = out.persist;
         warnings_.insert(warnings_.end(), out.warnings.begin(), out.warnings.end());
         for (auto& o : out.connections) {
           moved = true;
@@ -252,6 +257,12 @@ class Cluster {
           }
           moved = true;
           nodes_.at(m.to).replica->peer_message(m, steady_, wall_);
+        }
+        if (auto w = writing_.find(id); w != writing_.end() && !(write_waits && write_waits(id))) {
+          const consensus::Ready* rd = w->second;
+          writing_.erase(w);
+          moved = true;
+          n.replica->persisted(n.storage->write(*rd), steady_, wall_);
         }
       }
       if (!moved) return;
@@ -272,6 +283,7 @@ class Cluster {
   }
 
   std::map<NodeId, Node> nodes_;
+  std::map<NodeId, const consensus::Ready*> writing_;  // persist_async writes under way
   std::set<NodeId> cut_;
   std::set<NodeId> muted_;
   std::map<ConnId, NodeId> at_;
@@ -450,6 +462,41 @@ TEST(ReplicaCluster, AServerThatCannotWriteSendsItsClientsToTheOthers) {
   c.handshake(back, session.session_id, session.password, false);
   EXPECT_TRUE(c.run_until([&] { return c.closed(back); }));
   EXPECT_FALSE(c.connected(back).has_value());
+}
+
+TEST(ReplicaCluster, ANewLeaderRenewsEverySessionEvenWhileItsFirstWriteWaits) {
+  Cluster c([](ReplicaConfig& cfg) { cfg.persist_async = true; });
+  const NodeId old = c.elect();
+  const std::uint64_t f = a_follower(c);
+  const std::uint64_t next = 6 - f - old.value();
+  const ConnId conn = c.open(f);
+  const auto s = c.connect(conn);
+  // Pings to the follower for longer than the timeout. `next` has heard
+  // nothing of the session since it applied its creation: relays go to
+  // the leader alone.
+  for (std::int64_t t = 0; t < s.timeout_ms + 2'000; t += 400) {
+    c.send(conn, OpCode::Ping, pr::Empty{});
+    c.run_for(400);
+  }
+  // `next` is elected, and the write of its first Ready as leader takes a
+  // few ticks (fewer than an election timeout, or another election follows).
+  bool disk_slow = true;
+  c.write_waits = [&](NodeId id) {
+    return disk_slow && id == NodeId(next) &&
+           c.node(next).raft_status().role == consensus::Role::Leader;
+  };
+  ASSERT_TRUE(c.node(old.value()).transfer_leadership(NodeId(next), TimeMs(0), TimeMs(0)).ok());
+  ASSERT_TRUE(c.run_until([&] { return c.leader() == NodeId(next); }));
+  c.run_for(4 * kTickMs);
+  disk_slow = false;
+  for (std::int64_t t = 0; t < s.timeout_ms + 2'000; t += 400) {
+    c.send(conn, OpCode::Ping, pr::Empty{});
+    c.run_for(400);
+  }
+  EXPECT_EQ(c.leader(), NodeId(next));
+  EXPECT_FALSE(c.closed(conn));
+  for (std::uint64_t n = 1; n <= 3; ++n)
+    EXPECT_TRUE(c.node(n).has_session(s.session_id)) << "server " << n;
 }
 
 TEST(ReplicaCluster, AFollowerTheLeaderCannotHearTurnsItsClientsAwayBeforeTheirSessionsExpire) {

@@ -92,6 +92,9 @@ struct Replica::Impl {
   std::uint64_t next_read_context = 1;
   std::map<std::uint64_t, std::pair<ConnId, std::uint64_t>> read_waiters;
   consensus::Role last_role = consensus::Role::Follower;
+  // The term in which this server, leading, last gave every session a
+  // fresh timeout; 0 before it first leads.
+  Term sessions_renewed_term{0};
   // A server of a cluster: since when it has known no leader.
   std::optional<TimeMs> leaderless_since;
   // Global sessions heard from here since the last relay to the leader.
@@ -597,9 +600,6 @@ struct Replica::Impl {
     const consensus::Role role = raft.role();
     if (role == consensus::Role::Leader && last_role != consensus::Role::Leader) {
       ++stats.elections_won;
-      // A new leader gives every session a fresh timeout (docs/ARCHITECTURE.md,
-      // "Guarantees": sessions and ephemerals).
-      sessions.touch_all(now_steady);
     }
     last_role = role;
   }
@@ -1406,6 +1406,18 @@ struct Replica::Impl {
 
   void expire_sessions() {
     if (raft.role() != consensus::Role::Leader || read_only) return;
+    if (sessions_renewed_term != raft.term()) {
+      // A new leader gives every session a fresh timeout (docs/ARCHITECTURE.md,
+      // "Guarantees": sessions and ephemerals): what it heard before it led
+      // says nothing of the sessions that lived on other servers meanwhile,
+      // least of all after it was paused or cut off. Here, at the first look
+      // of the term, and not when the Ready that reports the new role is
+      // processed: the Raft core leads from the vote that elects it, and that
+      // Ready may wait behind a write still in progress for ticks on end.
+      sessions_renewed_term = raft.term();
+      sessions.touch_all(now_steady);
+      return;
+    }
     for (SessionId id : sessions.expired(now_steady)) {
       Command cmd;
       cmd.origin = Origin{config.id, 0, 0};
