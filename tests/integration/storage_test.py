@@ -1,4 +1,5 @@
-"""A real coordd against a damaged data directory and a full disk.
+"""A real coordd against a damaged data directory and a full disk, and
+what of its log it keeps resident.
 
 Damage: the log deleted or cut to zero next to snapshot files (refused,
 then rebuilt with --recover-from-snapshot), the log cut short, a B-tree page
@@ -293,6 +294,55 @@ class FullDisk(unittest.TestCase):
         self.assertIn("writable again", server.log())
         # The failed write never happened.
         self.assertIsNone(zk.exists("/fill-%d" % failed_at))
+
+
+def mapped_log_bytes(pid, log_file):
+    """What of the log file is resident in the process's map (smaps Rss)."""
+    kb = 0
+    inside = False
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            head = line.split(None, 5)
+            if head and "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                inside = len(head) == 6 and os.path.realpath(head[5].strip()) == log_file
+            elif inside and line.startswith("Rss:"):
+                kb += int(line.split()[1])
+    return kb * 1024
+
+
+class LogMapAtRest(unittest.TestCase):
+    """Writes bring pages of the log into the server's map; once they stop,
+    the server lets go of them."""
+
+    WRITES = 2000
+    IN_FLIGHT = 32
+
+    def setUp(self):
+        self.server = Coordd()
+        self.addCleanup(self.server.cleanup)
+        self.server.start()
+        self.log_file = os.path.realpath(
+            os.path.join(self.server.data_dir, "data", "log", "data.mdb"))
+
+    def test_the_map_lets_go_once_writes_stop(self):
+        zk = connect(self.server)
+        self.addCleanup(close, zk)
+        pid = self.server.proc.pid
+        most = 0
+        pending = []
+        for i in range(self.WRITES):
+            pending.append(zk.create_async("/w%05d" % i, b"x" * 1000))
+            if len(pending) >= self.IN_FLIGHT:
+                for p in pending:
+                    p.get(timeout=WAIT_S)
+                pending = []
+                most = max(most, mapped_log_bytes(pid, self.log_file))
+        for p in pending:
+            p.get(timeout=WAIT_S)
+        self.assertGreater(most, 256 * 1024, "the writes kept no page of the log resident")
+        wait_until(lambda: mapped_log_bytes(pid, self.log_file) <= 64 * 1024,
+                   what="the log's pages to be released (%d bytes resident)"
+                   % mapped_log_bytes(pid, self.log_file))
 
 
 if __name__ == "__main__":

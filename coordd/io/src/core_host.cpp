@@ -86,6 +86,29 @@ void CoreHost::persist(const consensus::Ready* rd) {
     asio::post(core, [this, st = std::move(st)] { persist_done(st); });
     // A leader's snapshot leaves the entries it covers to compaction.
     if (installed) queue_log_compaction();
+    log_written();
+  });
+}
+
+void CoreHost::log_written() {
+  last_log_write = std::chrono::steady_clock::now();
+  if (map_idle_timer_armed) return;
+  map_idle_timer_armed = true;
+  wait_for_idle_log(last_log_write + std::chrono::milliseconds(limits::log_map_idle_release_ms));
+}
+
+void CoreHost::wait_for_idle_log(std::chrono::steady_clock::time_point due) {
+  map_idle_timer.expires_at(due);
+  map_idle_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) {
+      map_idle_timer_armed = false;
+      return;
+    }
+    const auto idle_from =
+        last_log_write + std::chrono::milliseconds(limits::log_map_idle_release_ms);
+    if (std::chrono::steady_clock::now() < idle_from) return wait_for_idle_log(idle_from);
+    map_idle_timer_armed = false;
+    storage->release_log_map();
   });
 }
 

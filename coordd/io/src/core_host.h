@@ -99,6 +99,13 @@ struct CoreHost {
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       storage_work;
   std::thread storage_thread;
+  // On the storage thread: once no log write came for
+  // limits::log_map_idle_release_ms, the log's map lets go of its pages.
+  // Armed at a write when not armed already, so that a stream of writes
+  // re-arms it once per period, not once per write.
+  boost::asio::steady_timer map_idle_timer{storage_io};
+  bool map_idle_timer_armed = false;
+  std::chrono::steady_clock::time_point last_log_write;
   // Whether a chunk of log compaction is queued on the storage thread
   // (which alone reads and writes it).
   bool log_compaction_queued = false;
@@ -143,6 +150,9 @@ struct CoreHost {
   void queue_log_compaction();
   // Hands the Ready to the storage thread; persist_done() carries on.
   void persist(const consensus::Ready* rd);
+  // On the storage thread, after each log write.
+  void log_written();
+  void wait_for_idle_log(std::chrono::steady_clock::time_point due);
   void persist_done(const Status& st);
   // The connection proved an identity below the ZooKeeper protocol (a
   // verified TLS client certificate: scheme x509).

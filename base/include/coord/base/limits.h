@@ -309,9 +309,14 @@ inline constexpr std::size_t log_compaction_chunk_bytes = std::size_t{4} << 20;
 // The LMDB log's map (sparse: costs nothing until used) by default.
 inline constexpr std::size_t log_map_bytes_default = std::size_t{16} << 30;
 // Log bytes appended between two releases of the LMDB map's resident
-// pages (LmdbLogStore): about the most of the log that stays mapped into
-// the process between snapshots.
-inline constexpr std::size_t log_map_release_bytes = std::size_t{1} << 20;
+// pages (LmdbLogStore) under a steady stream of writes: about the most of
+// the log that stays mapped into the process between snapshots. Each
+// release costs the next writes a page fault for every page they read
+// again, so a smaller figure trades CPU for memory (docs/PERFORMANCE.md).
+inline constexpr std::size_t log_map_release_bytes = std::size_t{8} << 20;
+// Once no log write came for this long, the storage thread releases the
+// map's pages: a server at rest keeps none of its log resident.
+inline constexpr std::int64_t log_map_idle_release_ms = 500;
 // Snapshot files kept: the one the log's record names and older ones.
 inline constexpr std::size_t snapshot_files_kept = 2;
 // Depth of the LMDB B-trees the log's start-up check walks; a deeper one

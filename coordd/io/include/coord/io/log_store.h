@@ -127,6 +127,17 @@ class LmdbLogStore {
   // records, in one transaction. Returns whether covered entries remain;
   // once none does, the map's pages are released.
   Result<bool> compact_covered(std::size_t entries_max, std::size_t bytes_max);
+  // Every page of the log LMDB reads through its map stays resident in
+  // this process (an append reads the rightmost leaf page it copies, so in
+  // time every page is), counted in its RSS, until unmapped. The mapping
+  // lets go of them here: on its own once a snapshot has dropped the
+  // entries they held and after every Options::map_release_bytes written
+  // (appended_since_release_), and whenever the owner calls (the server
+  // does once writes pause). The file and the page cache are untouched,
+  // and a page read again faults back in. Safe beside readers on other
+  // threads: LMDB never rewrites a page a reader can see, so the page that
+  // faults back holds what it held.
+  void release_map_pages();
   // Whether entries the snapshot covers are still stored.
   bool compaction_pending() const { return covered_from_.has_value(); }
 
@@ -157,15 +168,6 @@ class LmdbLogStore {
  private:
   struct Env;
   LmdbLogStore(std::unique_ptr<Env> env, std::string file);
-  // Every page of the log LMDB reads through its map stays resident in
-  // this process (an append reads the rightmost leaf page it copies, so in
-  // time every page is), counted in its RSS, until unmapped. The mapping
-  // lets go of them once a snapshot has dropped the entries they held, and
-  // after every Options::map_release_bytes written (appended_since_release_):
-  // the file and the page cache are untouched, and a page read again faults
-  // back in. Safe beside readers on other threads: LMDB never rewrites a page a
-  // reader can see, so the page that faults back holds what it held.
-  void release_map_pages();
   Status load();
   // Sets covered_from_ from what is stored: the lowest entry if the
   // snapshot covers it.

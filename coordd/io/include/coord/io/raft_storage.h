@@ -127,6 +127,9 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   // installs a leader's snapshot leaves such entries too.
   Result<bool> compact_log_chunk();
   bool log_compaction_pending() const { return log_->compaction_pending(); }
+  // Lets go of the log's pages resident in this process
+  // (LmdbLogStore::release_map_pages); on the thread that writes.
+  void release_log_map() { log_->release_map_pages(); }
 
   std::size_t log_bytes() const { return log_->used_bytes(); }
   // Duration of each synced log write, in microseconds (recorded by
