@@ -50,6 +50,7 @@ class Cluster {
   // again from that snapshot (and its log after it).
   void restart_from_snapshot(std::uint64_t id) {
     Node& n = nodes_.at(NodeId(id));
+    writing_.erase(NodeId(id));  // the write under way dies with the replica
     const consensus::SnapshotMeta meta = n.replica->snapshot_meta();
     std::string payload = n.replica->snapshot_payload();
     ASSERT_TRUE(n.storage->snapshot_saved(meta, payload).ok());

@@ -316,6 +316,8 @@ class LogMapAtRest(unittest.TestCase):
 
     WRITES = 2000
     IN_FLIGHT = 32
+    WHILE_WRITING_BYTES_MIN = 256 * 1024
+    AT_REST_BYTES_MAX = 64 * 1024
 
     def setUp(self):
         self.server = Coordd()
@@ -339,10 +341,14 @@ class LogMapAtRest(unittest.TestCase):
                 most = max(most, mapped_log_bytes(pid, self.log_file))
         for p in pending:
             p.get(timeout=WAIT_S)
-        self.assertGreater(most, 256 * 1024, "the writes kept no page of the log resident")
-        wait_until(lambda: mapped_log_bytes(pid, self.log_file) <= 64 * 1024,
-                   what="the log's pages to be released (%d bytes resident)"
-                   % mapped_log_bytes(pid, self.log_file))
+        self.assertGreater(most, self.WHILE_WRITING_BYTES_MIN,
+                           "the writes kept no page of the log resident")
+        try:
+            wait_until(lambda: mapped_log_bytes(pid, self.log_file) <= self.AT_REST_BYTES_MAX,
+                       what="the log's pages to be released")
+        except AssertionError as e:
+            raise AssertionError("%s (%d bytes still resident)"
+                                 % (e, mapped_log_bytes(pid, self.log_file))) from None
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ namespace coord::io {
 namespace asio = boost::asio;
 using protocol::Bytes;
 
+namespace {
+constexpr std::chrono::milliseconds log_map_idle_release{limits::log_map_idle_release_ms};
+}  // namespace
+
 CoreHost::CoreHost(boost::asio::io_context& c, core::ReplicaConfig cfg)
     : core(c), config(std::move(cfg)), ticker(c) {}
 
@@ -94,7 +98,7 @@ void CoreHost::log_written() {
   last_log_write = std::chrono::steady_clock::now();
   if (map_idle_timer_armed) return;
   map_idle_timer_armed = true;
-  wait_for_idle_log(last_log_write + std::chrono::milliseconds(limits::log_map_idle_release_ms));
+  wait_for_idle_log(last_log_write + log_map_idle_release);
 }
 
 void CoreHost::wait_for_idle_log(std::chrono::steady_clock::time_point due) {
@@ -104,8 +108,7 @@ void CoreHost::wait_for_idle_log(std::chrono::steady_clock::time_point due) {
       map_idle_timer_armed = false;
       return;
     }
-    const auto idle_from =
-        last_log_write + std::chrono::milliseconds(limits::log_map_idle_release_ms);
+    const auto idle_from = last_log_write + log_map_idle_release;
     if (std::chrono::steady_clock::now() < idle_from) return wait_for_idle_log(idle_from);
     map_idle_timer_armed = false;
     storage->release_log_map();
