@@ -539,7 +539,7 @@ TEST(LmdbLogStore, UnknownFormatIsRefused) {
       std::ifstream in(file, std::ios::binary);
       bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     }
-    auto at = bytes.find("coord-log-1");
+    auto at = bytes.find("coord-log-2");
     ASSERT_NE(at, std::string::npos);
     bytes[at + 10] = '9';
     std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;

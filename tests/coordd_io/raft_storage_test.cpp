@@ -228,6 +228,9 @@ TEST_F(DiskStorageTest, ACorruptEntryRefusesTheStartAndSaysWhatToDo) {
   {
     auto s = open();
     ASSERT_TRUE(s->persist(entries_with_damaged_payload_at_4()).ok());
+    // Into LMDB, as a clean stop leaves it (the journal would give the
+    // entry back undamaged otherwise).
+    ASSERT_TRUE(s->checkpoint_log_and_release_map().ok());
   }
   ASSERT_GE(flip_every_copy(dir_ + "/log/data.mdb", std::string(damaged_payload)), 1);
   auto s = DiskReplicaStorage::open(dir_, consensus::ConfState{{NodeId(1)}, {}},
@@ -256,6 +259,7 @@ TEST_F(DiskStorageTest, ACorruptEntryReadWhileRunningStopsTheServerCleanly) {
     more.entries.push_back(
         Entry{Term(1), LogIndex(i), EntryType::Normal, std::string(64 * 1024, 'm')});
   ASSERT_TRUE(s->persist(more).ok());
+  ASSERT_TRUE(s->checkpoint_log_and_release_map().ok());
   ASSERT_GE(flip_every_copy(dir_ + "/log/data.mdb", std::string(damaged_payload)), 1);
   EXPECT_EXIT(read(*s, 2, 7), ::testing::ExitedWithCode(damaged_log_exit_code),
               "stopping: the log in .* is damaged: .*log entry 4 fails its checksum.*empty one");

@@ -13,8 +13,9 @@ clients writing.
   of sending it; the two others elect a leader and write on; the old
   leader, wiped, catches up. Nothing acknowledged is lost.
 - FollowerDiskFull: every server's data directory is a small tmpfs of its
-  own (disk.py); a follower's fills up under write load. The cluster goes
-  on without an election; the follower turns read-only (srvr, /readyz)
+  own (disk.py); a follower's fills up under write load (its log's journal,
+  a preallocated file, takes writes until it is checkpointed into LMDB,
+  which then fails). The cluster goes on without an election; the follower turns read-only (srvr, /readyz)
   with LMDB's error in its log (ENOSPC, or EIO for a write the full disk
   cut short; never SIGBUS: coordd does not map the file writable); once
   the filler is removed it catches up. Nothing is lost.
@@ -61,6 +62,10 @@ PAD_ZNODES = 80
 PAD_BYTES = 60 << 10
 # The servers' election timeout is 150 ms: "a few" of them.
 WRITE_STALL_S_MAX = 2.0
+# What a full disk's server is sent after the fill. Its log's journal is a
+# preallocated file that still takes writes; the full disk shows when the
+# journal's records are checkpointed into LMDB, every 512 KiB of them.
+FLOOD_BYTES = 6 << 20
 
 
 def data_dir(cluster, sid):
@@ -231,6 +236,19 @@ class DiskFullTest(DiskTest):
         self.addCleanup(self.dump_logs_on_failure, c)
         return c
 
+    def flood(self, hosts):
+        """Writes FLOOD_BYTES of znodes through `hosts`, any of which may
+        fail: the server whose disk is full may stop leading meanwhile."""
+        k = self.client(hosts)
+        pending = [k.create_async("/flood-%d" % i, b"f" * PAD_BYTES)
+                   for i in range(FLOOD_BYTES // PAD_BYTES)]
+        deadline = time.monotonic() + WAIT_S
+        for p in pending:
+            try:
+                p.get(timeout=max(0.1, deadline - time.monotonic()))
+            except Exception:  # noqa: BLE001 - a failed write is expected here
+                pass
+
     def readyz(self, sid):
         """The HTTP status of server sid's /readyz (503 while read-only)."""
         try:
@@ -266,6 +284,7 @@ class FollowerDiskFull(DiskFullTest):
         term = c.term()
         free = c.disks[f].fill()
         print("server %d's disk filled: %d bytes free" % (f, free))
+        self.flood(c.hosts([leader]))
         # LMDB reuses the free pages its file holds before it must grow
         # it, so a write or two may pass between the failures.
         c.wait("server %d read-only and not ready" % f,
@@ -293,6 +312,7 @@ class LeaderDiskFull(DiskFullTest):
         free = c.disks[old].fill()
         filled_at = time.monotonic()
         print("leader %d's disk filled: %d bytes free" % (old, free))
+        self.flood(c.hosts())
         # Every writer is acknowledged again soon: another server leads.
         self.wait_acks(writers, 5, after=filled_at + WRITE_STALL_S_MAX, timeout_s=WAIT_S)
         stalls = []

@@ -91,6 +91,10 @@ void CoreHost::persist(const consensus::Ready* rd) {
     // A leader's snapshot leaves the entries it covers to compaction.
     if (installed) queue_log_compaction();
     log_written();
+    // Now that the answer is on its way. A checkpoint that fails is not
+    // reported here: the write that finds the journal full takes it into
+    // LMDB itself and fails the same way, as a write failure.
+    (void)storage->checkpoint_log_if_due();
   });
 }
 
@@ -111,7 +115,11 @@ void CoreHost::wait_for_idle_log(std::chrono::steady_clock::time_point due) {
     const auto idle_from = last_log_write + log_map_idle_release;
     if (std::chrono::steady_clock::now() < idle_from) return wait_for_idle_log(idle_from);
     map_idle_timer_armed = false;
-    storage->release_log_map();
+    if (Status st = storage->checkpoint_log_and_release_map(); !st.ok()) {
+      asio::post(core, [st = std::move(st)] {
+        COORD_LOG_WARN("coordd", "log checkpoint failed (the next write tries again): ", st);
+      });
+    }
   });
 }
 

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -19,16 +20,27 @@
 #include "coord/base/assert.h"
 #include "coord/base/bytes.h"
 #include "coord/base/checksum.h"
+#include "coord/base/limits.h"
 #include "coord/io/lmdb_check.h"
+#include "coord/io/log_journal.h"
 #include "coord/io/log_records.h"
 
 namespace coord::io {
 namespace {
 
 constexpr std::string_view kFormatKey = "format";
-constexpr std::string_view kFormatValue = "coord-log-1";
+constexpr std::string_view kFormatValue = "coord-log-2";
+// The format before the journal: the same tables, read as they are; open()
+// marks the store with the new value, so that an older coordd, which would
+// not read the journal, refuses it.
+constexpr std::string_view kFormatBeforeJournal = "coord-log-1";
 constexpr std::string_view kHardStateKey = "hard_state";
 constexpr std::string_view kSnapshotKey = "snapshot";
+// The journal's id (8 bytes), chosen with the file, and the number of the
+// last journal record LMDB holds (8 bytes).
+constexpr std::string_view kJournalIdKey = "journal_id";
+constexpr std::string_view kJournalAppliedKey = "journal_applied";
+constexpr std::string_view kJournalFile = "journal";
 using records::index_key;
 using records::seal;
 using records::unseal;
@@ -241,6 +253,7 @@ Result<std::unique_ptr<LmdbLogStore>> LmdbLogStore::open(const std::string& dir,
   if (ec) return Status(ErrorCode::SystemError, dir + ": cannot create: " + ec.message());
   auto env = std::make_unique<Env>();
   const std::string file = (std::filesystem::path(dir) / "data.mdb").string();
+  std::uint64_t journal_id = 0;
   // LMDB maps the file and trusts it: a file cut short or a damaged page
   // would kill the process with SIGBUS on the first read past its end.
   COORD_RETURN_IF_ERROR(check_lmdb_file(file));
@@ -268,7 +281,7 @@ Result<std::unique_ptr<LmdbLogStore>> LmdbLogStore::open(const std::string& dir,
     MDB_val key = as_val(kFormatKey);
     MDB_val value;
     rc = mdb_get(txn.get(), env->meta, &key, &value);
-    if (rc == MDB_NOTFOUND) {
+    if (rc == MDB_NOTFOUND || (rc == 0 && as_view(value) == kFormatBeforeJournal)) {
       MDB_val v = as_val(kFormatValue);
       if ((rc = mdb_put(txn.get(), env->meta, &key, &v, 0)) != 0) {
         return lmdb_error(file, "write format", rc);
@@ -279,14 +292,40 @@ Result<std::unique_ptr<LmdbLogStore>> LmdbLogStore::open(const std::string& dir,
       return Status(ErrorCode::SystemError,
                     file + ": unknown log format '" + std::string(as_view(value)) + "'");
     }
+    key = as_val(kJournalIdKey);
+    rc = mdb_get(txn.get(), env->meta, &key, &value);
+    if (rc == MDB_NOTFOUND) {
+      std::random_device rd;
+      journal_id = (std::uint64_t{rd()} << 32) | rd();
+      std::string body;
+      put_be64(body, journal_id);
+      std::string sealed = seal(kJournalIdKey, body);
+      MDB_val v = as_val(sealed);
+      if ((rc = mdb_put(txn.get(), env->meta, &key, &v, 0)) != 0) {
+        return lmdb_error(file, "write journal id", rc);
+      }
+    } else if (rc != 0) {
+      return lmdb_error(file, "read journal id", rc);
+    } else {
+      auto body = unseal(kJournalIdKey, as_view(value));
+      if (!body || body->size() != 8) {
+        return Status(ErrorCode::DataInconsistency,
+                      file + ": journal id record fails its checksum");
+      }
+      journal_id = get_be64(body->data());
+    }
     if ((rc = txn.commit()) != 0) return lmdb_error(file, "commit", rc);
   }
   std::unique_ptr<LmdbLogStore> store(new LmdbLogStore(std::move(env), file));
   store->dir_ = dir;
   store->disk_free_bytes_min_ = options.disk_free_bytes_min;
   store->map_release_bytes_ = options.map_release_bytes;
+  store->journal_writes_ = options.sync;
+  store->checkpoint_bytes_ = std::min(limits::log_journal_checkpoint_bytes,
+                                      options.map_bytes / limits::log_journal_map_share);
   if (MDB_stat st; mdb_env_stat(store->env_->env, &st) == 0) store->page_bytes_ = st.ms_psize;
   COORD_RETURN_IF_ERROR(store->load());
+  COORD_RETURN_IF_ERROR(store->open_journal(journal_id, options.sync));
   return store;
 }
 
@@ -379,6 +418,82 @@ Status LmdbLogStore::load() {
   return Status();
 }
 
+Status LmdbLogStore::open_journal(std::uint64_t id, bool create) {
+  const std::string path = (std::filesystem::path(dir_) / kJournalFile).string();
+  if (!create && !std::filesystem::exists(path)) return Status();
+  std::uint64_t applied = 0;
+  {
+    Txn txn(env_->env, true);
+    if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
+    MDB_val key = as_val(kJournalAppliedKey);
+    MDB_val value;
+    const int rc = mdb_get(txn.get(), env_->meta, &key, &value);
+    if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error(file_, "read journal_applied", rc);
+    if (rc == 0) {
+      auto body = unseal(kJournalAppliedKey, as_view(value));
+      if (!body || body->size() != 8) {
+        return Status(ErrorCode::DataInconsistency,
+                      file_ + ": journal_applied record fails its checksum");
+      }
+      applied = get_be64(body->data());
+    }
+  }
+  auto journal = LogJournal::open(path, id);
+  if (!journal.ok()) return journal.status();
+  journal_ = std::move(journal).value();
+  return journal_->recover(
+      applied, [this](const JournalRecord& r, std::uint64_t offset, std::string_view bytes) {
+        const LogIndex snap_index = snapshot_ ? snapshot_->index : LogIndex(0);
+        if (!r.entries.empty()) {
+          const LogIndex from = r.entries.front().index;
+          bool follows = from > snap_index && from <= last_.next();
+          for (std::size_t i = 1; i < r.entries.size(); ++i)
+            follows = follows && r.entries[i].index == r.entries[i - 1].index.next();
+          if (!follows) {
+            return Status(ErrorCode::DataInconsistency,
+                          journal_->path() + ": journal record " + std::to_string(r.seq) +
+                              " holds entries from " + std::to_string(from.value()) +
+                              " that do not follow the log, which ends at " +
+                              std::to_string(last_.value()));
+          }
+        }
+        add_pending(r, offset, bytes);
+        return Status();
+      });
+}
+
+void LmdbLogStore::add_pending(const JournalRecord& r, std::uint64_t offset,
+                               std::string_view bytes) {
+  std::lock_guard lock(pending_mu_);
+  pending_bytes_ += bytes.size();
+  pending_records_.push_back(PendingRecord{offset, bytes.size()});
+  if (!r.entries.empty()) {
+    const LogIndex from = r.entries.front().index;
+    if (!pending_.empty() && from >= pending_.front().index) {
+      while (!pending_.empty() && pending_.back().index >= from)
+        pending_.pop_back();
+    } else {
+      pending_.clear();
+    }
+    for (const LogEntryRef& e : r.entries) {
+      const auto at = static_cast<std::uint64_t>(e.data.data() - bytes.data());
+      pending_.push_back(PendingEntry{e.index, e.term, e.kind, offset + at, e.data.size()});
+    }
+    last_ = r.entries.back().index;
+    if (first_ > from) first_ = from;
+  }
+  if (r.hard_state) {
+    pending_hard_state_ = r.hard_state;
+    hard_state_ = r.hard_state;
+  }
+}
+
+Result<LogRecord> LmdbLogStore::pending_entry(const PendingEntry& e) const {
+  LogRecord out{e.index, e.term, e.kind, {}};
+  COORD_RETURN_IF_ERROR(journal_->read(e.data_offset, e.data_bytes, out.data));
+  return out;
+}
+
 Status LmdbLogStore::find_covered() {
   covered_from_.reset();
   if (!snapshot_) return Status();
@@ -428,10 +543,8 @@ Status LmdbLogStore::write(const LogWrite& w) {
   return write(rest, refs);
 }
 
-Status LmdbLogStore::write(const LogWrite& w, const std::vector<LogEntryRef>& entries) {
+void LmdbLogStore::check_write(const LogWrite& w, const std::vector<LogEntryRef>& entries) const {
   COORD_ASSERT(w.entries.empty(), "entries given twice");
-  LogIndex new_first = first_;
-  LogIndex new_last = last_;
   if (w.snapshot) {
     COORD_ASSERT(!snapshot_ || w.snapshot->index >= snapshot_->index,
                  "snapshot index went back from ", snapshot_->index, " to ", w.snapshot->index);
@@ -449,7 +562,10 @@ Status LmdbLogStore::write(const LogWrite& w, const std::vector<LogEntryRef>& en
                    "entries must be contiguous at ", entries[i].index);
     }
   }
+}
 
+Status LmdbLogStore::write(const LogWrite& w, const std::vector<LogEntryRef>& entries) {
+  check_write(w, entries);
   if (disk_free_bytes_min_ > 0) {
     // Through the open file, not its path: this runs before every write.
     struct statvfs fs {};
@@ -464,11 +580,102 @@ Status LmdbLogStore::write(const LogWrite& w, const std::vector<LogEntryRef>& en
       }
     }
   }
+  if (journal_ && journal_writes_ && journal_->usable() && !checkpoint_failed_ && !w.snapshot &&
+      !w.discard_log) {
+    journal_->encode(w.hard_state, entries, record_buf_);
+    // A record that would take the journal past what a checkpoint may
+    // write goes to LMDB with the rest instead.
+    if (pending_bytes_ + record_buf_.size() <= checkpoint_bytes_) {
+      const std::uint64_t offset = journal_->end();
+      COORD_RETURN_IF_ERROR(journal_->append(record_buf_));
+      auto r = LogJournal::decode(record_buf_);
+      COORD_ASSERT(r.ok(), "a journal record just encoded does not decode");
+      add_pending(*r, offset, record_buf_);
+      return Status();
+    }
+  }
+  return write_lmdb(w, entries);
+}
+
+Status LmdbLogStore::put_pending(MDB_txn* txn, MDB_cursor* cursor, LogIndex skip_through) {
+  int rc = 0;
+  auto failed = [&](std::string_view what) { return lmdb_error(file_, what, rc); };
+  // The records in the order written, each replacing the stored entries
+  // from its first on, read back one at a time: the journal is not held in
+  // memory twice.
+  for (const PendingRecord& p : pending_records_) {
+    COORD_RETURN_IF_ERROR(journal_->read(p.offset, p.bytes, record_buf_));
+    auto r = LogJournal::decode(record_buf_);
+    if (!r.ok()) return Status(r.code(), journal_->path() + ": " + r.status().message());
+    if (r->entries.empty()) continue;
+    if ((rc = drop_entries(cursor, r->entries.front().index, false)) != 0) {
+      return failed("replace entries");
+    }
+    for (const LogEntryRef& e : r->entries) {
+      if (e.index <= skip_through) continue;
+      const std::string k = index_key(e.index);
+      MDB_val key = as_val(k);
+      MDB_val value{records::sealed_entry_bytes(e.data.size()), nullptr};
+      if ((rc = mdb_put(txn, env_->log, &key, &value, MDB_APPEND | MDB_RESERVE)) != 0) {
+        return failed("append entry " + std::to_string(e.index.value()));
+      }
+      records::seal_entry_at(static_cast<char*>(value.mv_data), k, e.term, e.kind, e.data);
+      appended_since_release_ += value.mv_size;
+    }
+  }
+  // A large record leaves no large buffer behind.
+  if (record_buf_.capacity() > limits::log_journal_checkpoint_bytes / 4) {
+    record_buf_ = std::string();
+  }
+  if (pending_hard_state_) {
+    std::string sealed = seal(kHardStateKey, records::hard_state_body(*pending_hard_state_));
+    MDB_val key = as_val(kHardStateKey);
+    MDB_val value = as_val(sealed);
+    if ((rc = mdb_put(txn, env_->meta, &key, &value, 0)) != 0) return failed("write hard state");
+  }
+  if (journal_) {
+    std::string body;
+    put_be64(body, journal_->last_seq());
+    std::string sealed = seal(kJournalAppliedKey, body);
+    MDB_val key = as_val(kJournalAppliedKey);
+    MDB_val value = as_val(sealed);
+    if ((rc = mdb_put(txn, env_->meta, &key, &value, 0)) != 0) {
+      return failed("write journal_applied");
+    }
+  }
+  return Status();
+}
+
+void LmdbLogStore::pending_written() {
+  {
+    std::lock_guard lock(pending_mu_);
+    pending_.clear();
+    pending_records_.clear();
+  }
+  pending_hard_state_.reset();
+  pending_bytes_ = 0;
+  checkpoint_failed_ = false;
+  if (journal_) journal_->restart();
+}
+
+Status LmdbLogStore::checkpoint() {
+  if (pending_records_.empty()) return Status();
+  Status st = write_lmdb(LogWrite{}, {});
+  // The next writes go to LMDB too, so that a full disk shows at once as
+  // failed writes, not only once the journal has no room left.
+  if (!st.ok()) checkpoint_failed_ = true;
+  return st;
+}
+
+Status LmdbLogStore::write_lmdb(const LogWrite& w, const std::vector<LogEntryRef>& entries) {
+  LogIndex new_first = first_;
+  LogIndex new_last = last_;
   Txn txn(env_->env, false);
   if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
-  int rc = 0;
   Cursor cursor(txn.get(), env_->log);
   if (cursor.open_rc() != 0) return lmdb_error(file_, "open cursor", cursor.open_rc());
+  COORD_RETURN_IF_ERROR(put_pending(txn.get(), cursor.get(), LogIndex(0)));
+  int rc = 0;
 
   // The lowest entry stored before this write, which the snapshot may now
   // cover.
@@ -523,6 +730,7 @@ Status LmdbLogStore::write(const LogWrite& w, const std::vector<LogEntryRef>& en
 
   cursor.close();
   if ((rc = txn.commit()) != 0) return lmdb_error(file_, "commit", rc);
+  pending_written();
   first_ = new_first;
   last_ = new_last;
   if (w.hard_state) hard_state_ = w.hard_state;
@@ -563,11 +771,15 @@ Status LmdbLogStore::compact(LogIndex through) {
   if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
   Cursor cursor(txn.get(), env_->log);
   if (cursor.open_rc() != 0) return lmdb_error(file_, "open cursor", cursor.open_rc());
+  // The journal's waiting entries that this drops never reach LMDB: a
+  // full map takes a compaction in all the same.
+  COORD_RETURN_IF_ERROR(put_pending(txn.get(), cursor.get(), through));
   if (int rc = drop_entries(cursor.get(), through, true); rc != 0) {
     return lmdb_error(file_, "compact", rc);
   }
   cursor.close();
   if (int rc = txn.commit(); rc != 0) return lmdb_error(file_, "commit", rc);
+  pending_written();
   if (through >= first_) first_ = through.next();
   COORD_RETURN_IF_ERROR(find_covered());
   release_map_pages();
@@ -622,6 +834,15 @@ static Result<LogRecord> decode_entry(const std::string& file, const MDB_val& ke
 }
 
 Result<LogRecord> LmdbLogStore::entry(LogIndex index) const {
+  {
+    std::lock_guard lock(pending_mu_);
+    if (!pending_.empty() && index >= pending_.front().index) {
+      if (index > pending_.back().index) {
+        return Status(ErrorCode::NoNode, "log entry " + std::to_string(index.value()));
+      }
+      return pending_entry(pending_[index.value() - pending_.front().index.value()]);
+    }
+  }
   Txn txn(env_->env, true);
   if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
   std::string k = index_key(index);
@@ -639,6 +860,25 @@ Result<std::vector<LogRecord>> LmdbLogStore::entries(LogIndex lo, LogIndex hi,
                                                      std::size_t max_bytes) const {
   std::vector<LogRecord> out;
   if (lo >= hi) return out;
+  // Held throughout, so that a checkpoint cannot move entries from the
+  // journal's side to LMDB's between the two reads.
+  std::lock_guard lock(pending_mu_);
+  std::size_t bytes = 0;
+  // The journal's entries replace any stored from the first of them on.
+  const LogIndex split = pending_.empty() ? hi : std::min(hi, pending_.front().index);
+  auto from_journal = [&]() -> Result<std::vector<LogRecord>> {
+    if (pending_.empty() || (!out.empty() && bytes >= max_bytes)) return std::move(out);
+    const LogIndex first = pending_.front().index;
+    for (LogIndex i = std::max(lo, first); i < hi && i <= pending_.back().index; i = i.next()) {
+      auto e = pending_entry(pending_[i.value() - first.value()]);
+      if (!e.ok()) return e.status();
+      bytes += e->data.size();
+      out.push_back(std::move(e).value());
+      if (bytes >= max_bytes) break;
+    }
+    return std::move(out);
+  };
+  if (lo >= split) return from_journal();
   Txn txn(env_->env, true);
   if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
   Cursor cursor(txn.get(), env_->log);
@@ -646,14 +886,13 @@ Result<std::vector<LogRecord>> LmdbLogStore::entries(LogIndex lo, LogIndex hi,
   std::string k = index_key(lo);
   MDB_val key = as_val(k);
   MDB_val value;
-  std::size_t bytes = 0;
   int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_RANGE);
   while (rc == 0) {
     if (key.mv_size != records::index_key_bytes) {
       return Status(ErrorCode::DataInconsistency, file_ + ": log key of bad size");
     }
     const LogIndex at(get_be64(static_cast<const unsigned char*>(key.mv_data)));
-    if (at >= hi) break;
+    if (at >= split) break;
     auto e = decode_entry(file_, key, value);
     if (!e.ok()) return e.status();
     bytes += e->data.size();
@@ -662,7 +901,7 @@ Result<std::vector<LogRecord>> LmdbLogStore::entries(LogIndex lo, LogIndex hi,
     rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT);
   }
   if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error(file_, "read entries", rc);
-  return out;
+  return from_journal();
 }
 
 std::size_t LmdbLogStore::used_bytes() const {
@@ -673,6 +912,7 @@ std::size_t LmdbLogStore::used_bytes() const {
 }
 
 Status LmdbLogStore::corrupt_entry_for_testing(LogIndex index, std::string raw_value) {
+  COORD_RETURN_IF_ERROR(checkpoint());
   Txn txn(env_->env, false);
   if (txn.begin_rc() != 0) return lmdb_error(file_, "begin", txn.begin_rc());
   std::string k = index_key(index);

@@ -789,6 +789,14 @@ void Server::run() {
   m.core.stop();
   core_thread.join();
   m.host.stop_storage_thread();
+  // A clean stop leaves the whole log in LMDB and nothing in its journal
+  // for the next start to take back.
+  if (Status st = m.host.storage->checkpoint_log_and_release_map(); !st.ok()) {
+    COORD_LOG_WARN("coordd",
+                   "log checkpoint at stop failed (the next start takes the journal "
+                   "back): ",
+                   st);
+  }
   COORD_LOG_INFO("coordd", "stopped at zxid ", m.host.replica->applied_zxid());
 }
 

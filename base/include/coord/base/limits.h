@@ -317,6 +317,24 @@ inline constexpr std::size_t log_map_release_bytes = std::size_t{8} << 20;
 // Once no log write came for this long, the storage thread releases the
 // map's pages: a server at rest keeps none of its log resident.
 inline constexpr std::int64_t log_map_idle_release_ms = 500;
+// The log's journal (LogJournal): each log write is one record appended
+// to it and made durable with one flush, where an LMDB commit takes two.
+// Its records reach LMDB, in one transaction (a checkpoint), before more
+// than this many bytes of them wait (or the map's bytes /
+// log_journal_map_share, if smaller, so that a small map fails a write
+// rather than hold a journal it cannot take in); the server checkpoints
+// once half of it waits, and whenever log writes pause
+// (log_map_idle_release_ms). LMDB keeps the pages of its largest
+// transaction allocated for the next, so a larger figure costs about as
+// much memory for good, for no measurable gain in CPU per write.
+inline constexpr std::size_t log_journal_checkpoint_bytes = std::size_t{1} << 20;
+inline constexpr std::size_t log_journal_map_share = 8;
+// The journal's file is allocated this large when created (all it ever
+// holds at once), so that a record appended to it changes no file size
+// that its flush would also have to write.
+inline constexpr std::size_t log_journal_preallocate_bytes = log_journal_checkpoint_bytes;
+// A journal record's body; a larger one is damage, not a record.
+inline constexpr std::size_t log_journal_record_bytes_max = std::size_t{1} << 30;
 // Snapshot files kept: the one the log's record names and older ones.
 inline constexpr std::size_t snapshot_files_kept = 2;
 // Depth of the LMDB B-trees the log's start-up check walks; a deeper one

@@ -1,11 +1,24 @@
 // The durable Raft log of a coordd server, kept in LMDB.
 //
 // Holds the log entries (key: index), the hard state (term, vote, commit)
-// and the metadata of the latest snapshot. One write() is one LMDB write
-// transaction and so one fsync, however many entries it carries: that is
-// the group commit. Every record carries a CRC-32C over its key and value
-// (LMDB 0.9 keeps no checksum of its own); a record that fails it is
-// reported with the file and the index, never returned as data.
+// and the metadata of the latest snapshot. Every record carries a CRC-32C
+// over its key and value (LMDB 0.9 keeps no checksum of its own); a record
+// that fails it is reported with the file and the index, never returned
+// as data.
+//
+// A write of entries and hard state is one record appended to the log's
+// journal (LogJournal) and so one flush, however many entries it carries:
+// that is the group commit. It waits there, found by reads through an
+// index kept in memory, until a checkpoint writes everything waiting into
+// LMDB in one transaction: when the owner asks (the server does once half
+// of log_journal_checkpoint_bytes wait, and once writes pause), with a
+// write that would take the journal past log_journal_checkpoint_bytes,
+// with every write that records a snapshot, every compaction and every
+// write made without the journal (Options::sync off, or after the journal
+// or a checkpoint failed, until a write to LMDB succeeds). Opening the
+// store takes the journal's records back into its index; nothing is lost
+// and nothing is written twice, because each checkpoint records, in the
+// same transaction, the last journal record it took in.
 //
 // A snapshot ends the log's need for the entries it covers, but dropping
 // them all in one transaction would hold up every write queued behind it
@@ -19,14 +32,18 @@
 // A full map or a full disk fails the write with a clear error and leaves
 // what was already stored readable; so does a file system with less free
 // space than the reserve (Options::disk_free_bytes_min), checked before
-// each write.
+// each write. A journal never holds more than the map's share
+// (log_journal_map_share) could take in.
 //
-// Thread safety: one owner thread calls everything.
+// Thread safety: one owner thread calls everything, but entry() and
+// entries(), which one other thread may call at the same time.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,7 +52,13 @@
 #include "coord/base/limits.h"
 #include "coord/base/status.h"
 
+struct MDB_txn;
+struct MDB_cursor;
+
 namespace coord::io {
+
+class LogJournal;
+struct JournalRecord;
 
 struct LogRecord {
   LogIndex index{0};
@@ -110,7 +133,9 @@ class LmdbLogStore {
   LmdbLogStore(const LmdbLogStore&) = delete;
   LmdbLogStore& operator=(const LmdbLogStore&) = delete;
 
-  // Makes `w` durable in one transaction. On error nothing of `w` is stored.
+  // Makes `w` durable: one journal record, or one LMDB transaction that
+  // takes in the journal's waiting records too. On error nothing of `w` is
+  // stored.
   // A write whose snapshot leaves no entry covered, or one that takes what
   // was written since the last release past Options::map_release_bytes,
   // also releases the map's pages (below).
@@ -119,8 +144,16 @@ class LmdbLogStore {
   // (which must be empty): each is sealed straight into its LMDB page, so
   // the write copies no entry's data on the way.
   Status write(const LogWrite& w, const std::vector<LogEntryRef>& entries);
-  // Drops the entries at or below `through` in one transaction and
-  // releases the map's pages.
+  // Writes what waits in the journal into LMDB, in one transaction, and
+  // starts the journal again; nothing to do when nothing waits.
+  Status checkpoint();
+  // Whether half of log_journal_checkpoint_bytes (or of the map's share)
+  // wait: time for a checkpoint before a write has to make one.
+  bool checkpoint_due() const { return pending_bytes_ >= checkpoint_bytes_ / 2; }
+  // Bytes of journal records waiting for a checkpoint.
+  std::size_t journal_pending_bytes() const { return pending_bytes_; }
+  // Drops the entries at or below `through` in one transaction (after a
+  // checkpoint) and releases the map's pages.
   Status compact(LogIndex through);
   // Drops the oldest stored entries the snapshot covers, at most
   // `entries_max` of them and, past the first, at most `bytes_max` bytes of
@@ -161,8 +194,8 @@ class LmdbLogStore {
   std::size_t used_bytes() const;
   const std::string& file_path() const { return file_; }
 
-  // Overwrites the raw value stored for `index`, bypassing the checksum, so
-  // tests can show that corruption is detected.
+  // Overwrites the raw value stored for `index` (after a checkpoint),
+  // bypassing the checksum, so tests can show that corruption is detected.
   Status corrupt_entry_for_testing(LogIndex index, std::string raw_value);
 
  private:
@@ -172,6 +205,24 @@ class LmdbLogStore {
   // Sets covered_from_ from what is stored: the lowest entry if the
   // snapshot covers it.
   Status find_covered();
+  // Opens the journal (creating it when `create`) and takes its records
+  // written since the last checkpoint back into memory.
+  Status open_journal(std::uint64_t id, bool create);
+  // What a write of `w` and `entries` does to the log's bounds.
+  void check_write(const LogWrite& w, const std::vector<LogEntryRef>& entries) const;
+  // One journal record, its contents kept until the next checkpoint.
+  Status write_journal(const std::optional<HardState>& hard_state,
+                       const std::vector<LogEntryRef>& entries);
+  // A journal record, at `offset` in the journal, joins what waits.
+  void add_pending(const JournalRecord& record, std::uint64_t offset, std::string_view bytes);
+  // One LMDB transaction: what waits in the journal, then `w`.
+  Status write_lmdb(const LogWrite& w, const std::vector<LogEntryRef>& entries);
+  // Puts what waits in the journal into `txn` (but entries at or below
+  // `skip_through`, which the caller drops) with the number of the last
+  // journal record.
+  Status put_pending(MDB_txn* txn, MDB_cursor* cursor, LogIndex skip_through);
+  // After the transaction that took them in committed.
+  void pending_written();
 
   std::unique_ptr<Env> env_;
   std::string file_;
@@ -191,6 +242,38 @@ class LmdbLogStore {
   std::optional<LogIndex> covered_from_;
   std::optional<HardState> hard_state_;
   std::optional<SnapshotMeta> snapshot_;
+
+  // Null when the store was opened without sync and found no journal.
+  std::unique_ptr<LogJournal> journal_;
+  bool journal_writes_ = false;  // Options::sync
+  // A checkpoint failed: writes go to LMDB until one succeeds.
+  bool checkpoint_failed_ = false;
+  std::size_t checkpoint_bytes_ = 0;
+  // What the journal holds and LMDB does not yet: where its records lie,
+  // where their entries' data lies (contiguous entries, the last at last_)
+  // and the latest hard state among them. Guarded by pending_mu_ where
+  // entry() and entries() read them.
+  struct PendingRecord {
+    std::uint64_t offset = 0;
+    std::size_t bytes = 0;
+  };
+  struct PendingEntry {
+    LogIndex index{0};
+    Term term{0};
+    std::uint8_t kind = 0;
+    std::uint64_t data_offset = 0;
+    std::size_t data_bytes = 0;
+  };
+  mutable std::mutex pending_mu_;
+  std::vector<PendingRecord> pending_records_;
+  std::deque<PendingEntry> pending_;
+  std::optional<HardState> pending_hard_state_;
+  std::size_t pending_bytes_ = 0;
+  // A waiting entry, its data read back from the journal.
+  Result<LogRecord> pending_entry(const PendingEntry& e) const;
+  // The record being written or read back by the owner (its capacity is
+  // kept from one to the next).
+  std::string record_buf_;
 };
 
 }  // namespace coord::io

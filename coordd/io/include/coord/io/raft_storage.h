@@ -127,9 +127,18 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   // installs a leader's snapshot leaves such entries too.
   Result<bool> compact_log_chunk();
   bool log_compaction_pending() const { return log_->compaction_pending(); }
-  // Lets go of the log's pages resident in this process
+  // Once writes pause: writes what waits in the log's journal into LMDB,
+  // then lets go of the log's pages resident in this process
   // (LmdbLogStore::release_map_pages); on the thread that writes.
-  void release_log_map() { log_->release_map_pages(); }
+  Status checkpoint_log_and_release_map() {
+    Status st = log_->checkpoint();
+    log_->release_map_pages();
+    return st;
+  }
+  // After a write, on the thread that writes: a checkpoint of the log's
+  // journal once enough of it waits, so that the next write need not take
+  // the journal into LMDB itself.
+  Status checkpoint_log_if_due() { return log_->checkpoint_due() ? log_->checkpoint() : Status(); }
 
   std::size_t log_bytes() const { return log_->used_bytes(); }
   // Duration of each synced log write, in microseconds (recorded by
