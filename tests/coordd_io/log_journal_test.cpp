@@ -6,7 +6,6 @@
 // entries on either side of a checkpoint.
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -20,23 +19,16 @@
 #include "coord/base/limits.h"
 #include "coord/io/log_journal.h"
 #include "coord/io/log_store.h"
+#include "coord/testing/temp_dir.h"
 
 namespace coord::io {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "coord-journal-XXXXXX").string();
-    path_ = ::mkdtemp(templ.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::string journal() const { return path_ + "/journal"; }
+using coord::testing::TempDir;
 
- private:
-  std::string path_;
-};
+std::string journal_of(const TempDir& dir) {
+  return dir.path() + "/journal";
+}
 
 LogRecord rec(std::uint64_t index, std::uint64_t term) {
   return LogRecord{LogIndex(index), Term(term), 0,
@@ -63,6 +55,24 @@ std::string read_bytes(const std::string& path) {
 }
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// Three writes of one entry each (1, 2, 3, term 1), left in the journal;
+// returns its bytes.
+std::string three_records(const TempDir& dir) {
+  {
+    auto store = open_ok(dir.path());
+    EXPECT_NE(store, nullptr);
+    for (std::uint64_t i = 1; store != nullptr && i <= 3; ++i)
+      EXPECT_TRUE(store->write(append(i, i, 1)).ok());
+  }
+  return read_bytes(journal_of(dir));
+}
+
+// The bytes of each of those records: header, flags, hard state, entry
+// count, then the entry's head and data.
+std::size_t record_bytes() {
+  return LogJournal::header_bytes + 1 + 24 + 4 + 21 + rec(1, 1).data.size();
 }
 
 // Every entry from 1 to `last`, with the term each is expected to have.
@@ -144,19 +154,13 @@ TEST(LogJournal, OverwritesAreTakenBackInOrderOnEitherSideOfACheckpoint) {
 
 TEST(LogJournal, ATornLastRecordIsTheEnd) {
   TempDir dir;
-  {
-    auto store = open_ok(dir.path());
-    ASSERT_NE(store, nullptr);
-    for (std::uint64_t i = 1; i <= 3; ++i)
-      ASSERT_TRUE(store->write(append(i, i, 1)).ok());
-  }
+  std::string bytes = three_records(dir);
   // The third record loses its last byte, as a crash during its write
   // leaves it: it was never acknowledged.
-  std::string bytes = read_bytes(dir.journal());
-  const std::size_t record = LogJournal::header_bytes + 1 + 24 + 4 + 21 + rec(1, 1).data.size();
+  const std::size_t record = record_bytes();
   ASSERT_GT(bytes.size(), 3 * record);
   bytes[3 * record - 1] ^= 0x01;
-  write_bytes(dir.journal(), bytes);
+  write_bytes(journal_of(dir), bytes);
   auto store = open_ok(dir.path());
   ASSERT_NE(store, nullptr);
   expect_log(*store, 2, [](std::uint64_t) { return 1; });
@@ -170,20 +174,13 @@ TEST(LogJournal, ATornLastRecordIsTheEnd) {
 
 TEST(LogJournal, ADamagedRecordBeforeItsSuccessorIsReported) {
   TempDir dir;
-  {
-    auto store = open_ok(dir.path());
-    ASSERT_NE(store, nullptr);
-    for (std::uint64_t i = 1; i <= 3; ++i)
-      ASSERT_TRUE(store->write(append(i, i, 1)).ok());
-  }
-  std::string bytes = read_bytes(dir.journal());
-  const std::size_t record = LogJournal::header_bytes + 1 + 24 + 4 + 21 + rec(1, 1).data.size();
-  bytes[record + LogJournal::header_bytes + 30] ^= 0x40;  // inside the second record
-  write_bytes(dir.journal(), bytes);
+  std::string bytes = three_records(dir);
+  bytes[record_bytes() + LogJournal::header_bytes + 30] ^= 0x40;  // inside the second record
+  write_bytes(journal_of(dir), bytes);
   auto store = LmdbLogStore::open(dir.path());
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.code(), ErrorCode::DataInconsistency);
-  EXPECT_NE(store.status().message().find(dir.journal()), std::string::npos) << store.status();
+  EXPECT_NE(store.status().message().find(journal_of(dir)), std::string::npos) << store.status();
   EXPECT_NE(store.status().message().find("record 2"), std::string::npos) << store.status();
 }
 

@@ -20,22 +20,12 @@
 
 #include "coord/io/log_records.h"
 #include "coord/io/log_store.h"
+#include "coord/testing/temp_dir.h"
 
 namespace coord::io {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "coord-log-XXXXXX").string();
-    path_ = ::mkdtemp(templ.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using coord::testing::TempDir;
 
 LogRecord rec(std::uint64_t index, std::uint64_t term, std::string data = "") {
   if (data.empty()) data = "entry-" + std::to_string(index) + "-term-" + std::to_string(term);
