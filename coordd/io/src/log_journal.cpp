@@ -11,11 +11,13 @@
 #include "coord/base/bytes.h"
 #include "coord/base/checksum.h"
 #include "coord/base/limits.h"
+#include "coord/io/log_records.h"
 
 namespace coord::io {
 namespace {
 
 constexpr std::uint8_t flag_hard_state = 0x01;
+// As in LMDB's meta table (records::hard_state_body).
 constexpr std::size_t hard_state_bytes = 24;
 constexpr std::size_t entry_head_bytes = 8 + 8 + 1 + 4;
 
@@ -78,11 +80,7 @@ void LogJournal::encode(const std::optional<HardState>& hard_state,
   put_be32(out, static_cast<std::uint32_t>(bytes - header_bytes));
   put_be64(out, last_seq_ + 1);
   out.push_back(static_cast<char>(hard_state ? flag_hard_state : 0));
-  if (hard_state) {
-    put_be64(out, hard_state->term.value());
-    put_be64(out, hard_state->vote.value());
-    put_be64(out, hard_state->commit.value());
-  }
+  if (hard_state) out += records::hard_state_body(*hard_state);
   put_be32(out, static_cast<std::uint32_t>(entries.size()));
   for (const LogEntryRef& e : entries) {
     put_be64(out, e.index.value());
@@ -107,9 +105,11 @@ Result<JournalRecord> LogJournal::decode(std::string_view bytes) {
   in.remove_prefix(1);
   if ((flags & ~flag_hard_state) != 0) return bad;
   if (flags & flag_hard_state) {
-    std::uint64_t term = 0, vote = 0, commit = 0;
-    if (!take_be64(in, term) || !take_be64(in, vote) || !take_be64(in, commit)) return bad;
-    r.hard_state = HardState{Term(term), NodeId(vote), LogIndex(commit)};
+    if (in.size() < hard_state_bytes) return bad;
+    auto h = records::decode_hard_state(in.substr(0, hard_state_bytes));
+    if (!h.ok()) return bad;
+    r.hard_state = *h;
+    in.remove_prefix(hard_state_bytes);
   }
   std::uint32_t count = 0;
   if (!take_be32(in, count) || count > in.size() / entry_head_bytes) return bad;
