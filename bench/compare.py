@@ -11,8 +11,13 @@ One node (a coordd on its defaults; a standalone ZooKeeper):
                      generator shares the cores, so ops/s compresses toward
                      1x as the client saturates.
   1 x 1              one session, one request in flight: setData and
-                     getData p50 latency
-  watch latency      a set on one session to the event on another, p50/p99
+                     getData p50 latency, with a bare client (coord-bench's
+                     latency mode: a blocking socket in one thread, so the
+                     figure is the server's and the kernel's) and with
+                     libcoord (its I/O and event threads hand each request
+                     over twice)
+  watch latency      a set on one session to the event on another, p50/p99,
+                     with the bare client and with libcoord
   session opens      coord-bench's session-open mode: 64 handshakes kept in
                      flight on raw sockets (open, then close the session),
                      sessions opened per second
@@ -459,10 +464,15 @@ def one_node(make, bench, args):
     def throughput(s):
         throughput_32x8(s, bench, args, res, 1)
         for op in ("set", "get"):
-            res[op + "_1x1"] = run_bench(s, bench, {"op": op, "sessions": 1, "outstanding": 1},
+            res[op + "_1x1"] = run_bench(s, bench, {"mode": "latency", "op": op},
                                          args.duration_s, "/cmp-%s1" % op)
-        res["watch"] = run_bench(s, bench, {"mode": "watch-latency"}, args.duration_s,
+            res[op + "_1x1_lib"] = run_bench(s, bench, {"op": op, "sessions": 1,
+                                                        "outstanding": 1},
+                                             args.duration_s, "/cmp-%s1l" % op)
+        res["watch"] = run_bench(s, bench, {"mode": "watch-latency-raw"}, args.duration_s,
                                  "/cmp-watch")
+        res["watch_lib"] = run_bench(s, bench, {"mode": "watch-latency"}, args.duration_s,
+                                     "/cmp-watchl")
         res["churn"] = run_bench(s, bench, {"mode": "session-open", "sessions": 64},
                                  args.duration_s, "/cmp-churn")
         log("%s 1 node: 1x1 set p50 %d us, get p50 %d us; watch p50 %d us; %.0f opens/s" % (
@@ -525,6 +535,9 @@ def table(results, args):
         add("getData 1×1, p50", *pair("1", "get_1x1", "p50_us"), " µs", False, "≤ 50 µs")
         add("watch latency p50", *pair("1", "watch", "p50_us"), " µs", False, "≤ 250 µs")
         add("watch latency p99", *pair("1", "watch", "p99_us"), " µs", False, "")
+        add("setData 1×1, p50, libcoord", *pair("1", "set_1x1_lib", "p50_us"), " µs", False, "")
+        add("getData 1×1, p50, libcoord", *pair("1", "get_1x1_lib", "p50_us"), " µs", False, "")
+        add("watch latency p50, libcoord", *pair("1", "watch_lib", "p50_us"), " µs", False, "")
         add("session opens (64 in flight)", *pair("1", "churn", "ops_per_s"), " /s", True,
             "≥ 10,000/s")
         add("RSS per znode (%s × 100 B)" % "{:,}".format(args.znodes),

@@ -4,6 +4,7 @@
 //
 //   coord-bench -s 127.0.0.1:2181 --op get --sessions 1 --outstanding 64 --duration-s 5
 //   coord-bench -s ... --mode watch-latency --ops 2000
+//   coord-bench -s ... --mode latency --op get --duration-s 4
 //   coord-bench -s ... --mode session-churn --sessions 4 --duration-s 5
 //   coord-bench -s ... --mode session-open --sessions 64 --duration-s 5
 //   coord-bench -s a:1,b:2,c:3 --mode failover --duration-s 60   (kill servers meanwhile)
@@ -19,6 +20,13 @@
 //                  writes (setData) otherwise.
 //   watch-latency  one session writes a node, another holds a watch on it;
 //                  the latency is from submitting the write to the event.
+//   latency        the server's own latency: one session on a blocking raw
+//                  socket in this thread, one --op get, set or exists at a
+//                  time, from writing the request to reading its reply.
+//                  libcoord's hand-offs between its threads are not in it,
+//                  only a system call each way.
+//   watch-latency-raw  watch-latency with two such sessions on one thread:
+//                  from writing the setData to reading the event.
 //   session-churn  C threads open a session, wait for Connected and close
 //                  it, again and again; the latency is open + close.
 //   session-open   the server's rate of session opens, with a client that
@@ -33,18 +41,26 @@
 // Before Asio, whose awaitable.hpp uses std::exchange without it.
 #include <utility>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -449,6 +465,194 @@ bool session_churn(const Flags& f, Figures& out) {
   return true;
 }
 
+// The numeric address of the first server in -s, for the raw modes.
+std::optional<boost::asio::ip::tcp::endpoint> first_server(const Flags& f) {
+  const std::string_view first = std::string_view(f.servers).substr(0, f.servers.find(','));
+  auto hp = coord::agent::split_host_port(first);
+  boost::system::error_code ec;
+  auto address =
+      hp.ok() ? boost::asio::ip::make_address(hp->first, ec) : boost::asio::ip::address();
+  if (!hp.ok() || ec) {
+    std::fprintf(stderr, "coord-bench: the raw modes take numeric host:port addresses: %s\n",
+                 std::string(first).c_str());
+    return std::nullopt;
+  }
+  return boost::asio::ip::tcp::endpoint(address, hp->second);
+}
+
+// A session on one blocking socket, driven by the calling thread: a
+// request costs the client one write and one read, nothing else.
+class RawSession {
+ public:
+  ~RawSession() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  static std::unique_ptr<RawSession> open(const boost::asio::ip::tcp::endpoint& ep,
+                                          int timeout_ms) {
+    auto s = std::unique_ptr<RawSession>(new RawSession);
+    s->fd_ = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    if (s->fd_ < 0 || ::setsockopt(s->fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
+        ::connect(s->fd_, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
+      std::fprintf(stderr, "coord-bench: raw connect to %s:%u: %s\n",
+                   ep.address().to_string().c_str(), ep.port(), std::strerror(errno));
+      return nullptr;
+    }
+    coord::protocol::ConnectRequest req;
+    req.timeout_ms = timeout_ms;
+    s->out_.clear();
+    coord::protocol::append_connect_request_frame(s->out_, req);
+    if (!s->write_out() || !s->read_frame()) return nullptr;
+    auto resp = coord::protocol::decode_connect_response(coord::protocol::ByteSpan(s->in_));
+    if (!resp.ok() || resp->session_id.value() == 0) {
+      std::fprintf(stderr, "coord-bench: raw session refused\n");
+      return nullptr;
+    }
+    return s;
+  }
+
+  // Writes one request; false when the connection failed.
+  bool send(coord::protocol::OpCode op, const coord::protocol::RequestBody& body) {
+    out_.clear();
+    coord::protocol::append_request_frame(out_, coord::protocol::RequestHeader{++xid_, op}, body);
+    return write_out();
+  }
+
+  // Reads frames until the reply to the last request (want_event: until a
+  // watch event); its error code, or nullopt when the connection failed.
+  std::optional<coord::ErrorCode> receive(bool want_event = false) {
+    while (read_frame()) {
+      coord::protocol::JuteReader r{coord::protocol::ByteSpan(in_)};
+      auto h = coord::protocol::decode_reply_header(r);
+      if (!h.ok()) return std::nullopt;
+      if (want_event ? h->xid == -1 : h->xid == xid_) return h->err;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  RawSession() = default;
+
+  bool write_out() {
+    std::size_t done = 0;
+    while (done < out_.size()) {
+      const ssize_t n = ::send(fd_, out_.data() + done, out_.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      done += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+  bool read_exactly(std::uint8_t* at, std::size_t n) {
+    while (n > 0) {
+      const ssize_t got = ::recv(fd_, at, n, 0);
+      if (got <= 0) return false;
+      at += got;
+      n -= static_cast<std::size_t>(got);
+    }
+    return true;
+  }
+
+  bool read_frame() {
+    std::array<std::uint8_t, 4> head{};
+    if (!read_exactly(head.data(), head.size())) return false;
+    const std::uint32_t n = std::uint32_t{head[0]} << 24 | std::uint32_t{head[1]} << 16 |
+                            std::uint32_t{head[2]} << 8 | head[3];
+    if (n > coord::limits::frame_bytes_max) return false;
+    in_.resize(n);
+    return read_exactly(in_.data(), n);
+  }
+
+  int fd_ = -1;
+  std::int32_t xid_ = 0;
+  coord::protocol::Bytes out_;
+  std::vector<std::uint8_t> in_;
+};
+
+void count_error(Figures& out, const std::string& code) {
+  ++out.errors;
+  ++out.error_codes[code];
+}
+
+// One request at a time on a raw session.
+bool raw_latency(const Flags& f, const std::string& payload, Figures& out) {
+  const auto ep = first_server(f);
+  if (!ep) return false;
+  auto s = RawSession::open(*ep, f.session_timeout_ms);
+  if (!s) return false;
+  coord::Random rng(static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()));
+  const auto start = Clock::now();
+  while (keep_going(f, start, out.ops)) {
+    const std::string path = key_path(f, static_cast<int>(rng.below(f.keys)));
+    const auto t0 = Clock::now();
+    bool sent = false;
+    if (f.op == "get") {
+      sent =
+          s->send(coord::protocol::OpCode::GetData, coord::protocol::GetDataRequest{path, false});
+    } else if (f.op == "exists") {
+      sent = s->send(coord::protocol::OpCode::Exists, coord::protocol::ExistsRequest{path, false});
+    } else {
+      sent = s->send(coord::protocol::OpCode::SetData,
+                     coord::protocol::SetDataRequest{path, payload, -1});
+    }
+    const auto err = sent ? s->receive() : std::nullopt;
+    if (!err) {
+      count_error(out, "ConnectionLoss");
+      break;
+    }
+    out.latency_us.record(micros_since(t0));
+    ++out.ops;
+    if (*err != coord::ErrorCode::Ok) count_error(out, std::string(coord::error_name(*err)));
+  }
+  out.seconds = static_cast<double>(micros_since(start)) / 1e6;
+  return true;
+}
+
+// watch-latency on two raw sessions: arm, write, block on the watcher.
+bool raw_watch_latency(const Flags& f, Figures& out) {
+  const auto ep = first_server(f);
+  if (!ep) return false;
+  auto writer = RawSession::open(*ep, f.session_timeout_ms);
+  auto watcher = RawSession::open(*ep, f.session_timeout_ms);
+  if (!writer || !watcher) return false;
+  const std::string path = f.root + "/watched";
+  const std::string payload(f.payload_bytes, 'x');
+  if (!writer->send(coord::protocol::OpCode::Create,
+                    coord::protocol::CreateRequest{path, payload, coord::open_acl_unsafe(),
+                                                   coord::CreateMode::Persistent}) ||
+      !writer->receive()) {
+    return false;
+  }
+  const auto start = Clock::now();
+  while (keep_going(f, start, out.ops)) {
+    const auto armed =
+        watcher->send(coord::protocol::OpCode::GetData, coord::protocol::GetDataRequest{path, true})
+            ? watcher->receive()
+            : std::nullopt;
+    if (!armed || *armed != coord::ErrorCode::Ok) {
+      count_error(out, armed ? std::string(coord::error_name(*armed)) : "ConnectionLoss");
+      break;
+    }
+    const auto t0 = Clock::now();
+    const bool wrote = writer->send(coord::protocol::OpCode::SetData,
+                                    coord::protocol::SetDataRequest{path, payload, -1});
+    // The event is read first, whichever the server sent first.
+    const auto fired = wrote ? watcher->receive(true) : std::nullopt;
+    const std::uint64_t us = micros_since(t0);
+    const auto reply = wrote ? writer->receive() : std::nullopt;
+    if (!fired || !reply) {
+      count_error(out, "ConnectionLoss");
+      break;
+    }
+    out.latency_us.record(us);
+    ++out.ops;
+  }
+  out.seconds = static_cast<double>(micros_since(start)) / 1e6;
+  return writer->send(coord::protocol::OpCode::Delete, coord::protocol::DeleteRequest{path, -1}) &&
+         writer->receive();
+}
+
 // One slot of session_open: a session opened and closed on a raw socket,
 // again and again, each step an asynchronous operation on one io_context.
 class SessionOpener : public std::enable_shared_from_this<SessionOpener> {
@@ -645,9 +849,11 @@ int main(int argc, char** argv) {
   CLI::App app{"coord-bench: load generator for ZooKeeper-protocol servers, on libcoord"};
   app.add_option("-s,--servers", f.servers, "host:port,host:port,...")->capture_default_str();
   app.add_option("--mode", f.mode)
-      ->check(CLI::IsMember({"ops", "watch-latency", "session-churn", "session-open", "failover"}))
+      ->check(CLI::IsMember({"ops", "watch-latency", "latency", "watch-latency-raw",
+                             "session-churn", "session-open", "failover"}))
       ->capture_default_str();
-  app.add_option("--op", f.op, "ops mode: create, set, get, exists, delete or mix")
+  app.add_option("--op", f.op,
+                 "ops mode: create, set, get, exists, delete or mix; latency: set, get or exists")
       ->check(CLI::IsMember({"create", "set", "get", "exists", "delete", "mix"}))
       ->capture_default_str();
   app.add_option("--read-pct", f.read_pct, "mix: percent of reads")
@@ -679,12 +885,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--label", f.label, "Name printed with the figures");
   CLI11_PARSE(app, argc, argv);
-  if (f.mode != "ops") f.op = "-";
+  if (f.mode == "latency" && f.op != "get" && f.op != "set" && f.op != "exists") {
+    std::fprintf(stderr, "coord-bench: latency mode takes --op get, set or exists\n");
+    return 2;
+  }
+  if (f.mode != "ops" && f.mode != "latency") f.op = "-";
 
   const std::string payload(f.payload_bytes, 'x');
   auto setup = connect(f);
   if (!setup) return 1;
-  const bool needs_keys = f.mode == "ops" && f.op != "create";
+  const bool needs_keys = (f.mode == "ops" && f.op != "create") || f.mode == "latency";
   Flags prep = f;
   if (!needs_keys) prep.keys = 0;
   if (!prepare(*setup, prep, payload)) return 1;
@@ -697,6 +907,10 @@ int main(int argc, char** argv) {
     run.close_all();
   } else if (f.mode == "watch-latency") {
     ok = watch_latency(f, payload, out);
+  } else if (f.mode == "latency") {
+    ok = raw_latency(f, payload, out);
+  } else if (f.mode == "watch-latency-raw") {
+    ok = raw_watch_latency(f, out);
   } else if (f.mode == "session-churn") {
     ok = session_churn(f, out);
   } else if (f.mode == "session-open") {

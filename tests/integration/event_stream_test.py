@@ -15,6 +15,7 @@ against real coordd processes, driven by kazoo:
   unknown token 401.
 """
 
+import collections
 import json
 import os
 import sys
@@ -357,8 +358,15 @@ class StalledConsumer(unittest.TestCase):
         self.addCleanup(self.zk.close)
         self.addCleanup(self.zk.stop)
 
-    def churn(self, path, count):
-        pending = [self.zk.set_async(path, b"%d" % i) for i in range(count)]
+    def churn(self, path, count, window=500):
+        # At most `window` writes in flight: the server holds a session's
+        # waiting requests (up to 10,000, ~10 MiB of these), which is the
+        # client's doing and not what is measured here.
+        pending = collections.deque()
+        for i in range(count):
+            pending.append(self.zk.set_async(path, b"%d" % i))
+            if len(pending) >= window:
+                pending.popleft().get(timeout=WAIT_S)
         for p in pending:
             p.get(timeout=WAIT_S)
 

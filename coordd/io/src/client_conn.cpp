@@ -65,13 +65,11 @@ void ClientConn::tls_handshake() {
     }
     self->tls_ready_ = true;
     ++net.counters.tls_handshakes;
-    // Posted before any byte of the connection: the core knows who it is
-    // before it reads the first request.
+    // Before any byte of the connection: the core knows who it is before
+    // it reads the first request.
     if (auto subject = tls_peer_identity(self->tls_->native_handle())) {
       COORD_LOG_DEBUG("coordd", "TLS client ", self->ip_, ":", self->port_, " is x509 ", *subject);
-      asio::post(self->host_.core, [self, subject = std::move(*subject)] {
-        self->host_.identity(self->id_, "x509", subject);
-      });
+      self->host_.identity(self->id_, "x509", *subject);
     }
     self->tls_buffer_ = std::make_unique<std::uint8_t[]>(limits::tls_read_chunk_bytes);
     self->read_more();
@@ -174,7 +172,7 @@ void ClientConn::read_more() {
 }
 
 // Reads what has arrived into the shared buffer, which on_read() copies out
-// before anything else runs on the network thread; when nothing has, waits
+// before anything else runs on the loop; when nothing has, waits
 // for the socket to become readable and tries again. A busy connection so
 // takes up to a whole chunk of frames per read, and an idle one waits
 // without a buffer.
@@ -212,8 +210,9 @@ void ClientConn::on_read(error_code ec, std::size_t n) {
   // What arrives after the server began to stop is neither answered nor
   // applied: the client sees its connection lost.
   if (draining_) return;
-  const std::uint8_t* data = tls_ ? tls_buffer_.get() : net_.read_buffer.data();
-  Bytes chunk(data, data + n);
+  // The core copies what it keeps; the buffer is free again once it returns.
+  protocol::ByteSpan chunk(tls_ ? tls_buffer_.get() : net_.read_buffer.data(), n);
+  Bytes first;  // the connection's first bytes, gathered in prefix_
   if (!decided_) {
     // The first four bytes may be a four-letter word instead of a length.
     prefix_.insert(prefix_.end(), chunk.begin(), chunk.end());
@@ -235,14 +234,15 @@ void ClientConn::on_read(error_code ec, std::size_t n) {
       }
       return close();
     }
-    chunk = std::move(prefix_);
+    first = std::move(prefix_);
+    chunk = protocol::ByteSpan(first);
   }
-  track_frames(protocol::ByteSpan(chunk));
-  // The core answers with take_resume() when it can take more.
+  track_frames(chunk);
+  // The core answers with take_resume() when it can take more. It runs on
+  // this thread, so the chunk goes to it at once: a request is read and
+  // answered in one turn of the loop.
   awaiting_core_ = true;
-  asio::post(host_.core, [self = shared_from_this(), b = std::move(chunk)] {
-    self->host_.bytes(self->id_, b);
-  });
+  host_.bytes(id_, chunk);
 }
 
 void ClientConn::set_out_bytes(std::size_t n) {

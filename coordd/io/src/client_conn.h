@@ -1,4 +1,4 @@
-// One ZooKeeper client socket on the network thread.
+// One ZooKeeper client socket, on the network side of the loop thread.
 //
 // A connection forwards the raw bytes it reads to the core (CoreHost) and
 // writes back what the core gives it; the core refers to it by id. The
@@ -14,7 +14,7 @@
 // while the total is over budget.
 //
 // It holds no read buffer of its own: it reads whatever has arrived into
-// the network thread's shared buffer (NetState) and copies that out, and
+// the loop's shared buffer (NetState), which the core copies from, and
 // while the client is quiet it only waits for the socket to be readable.
 // So an idle connection costs its socket and this object, not a buffer.
 //
@@ -24,12 +24,11 @@
 // identity, and reads go through a buffer of the connection's own (TLS
 // decrypts whole records, which a shared buffer cannot hold across waits).
 //
-// Thread safety: its own members on the network thread, the one thread
-// that runs the network event loop (so no strand is needed, nor paid for
-// in every pending operation); write_text_and_close, which posts, from any
-// thread. The core hands over replies and resumptions in batches
-// (CoreHost::send_to_net), which call take_output and take_resume on the
-// network thread.
+// Thread safety: the loop thread, the one thread that runs the event loop
+// (so no strand is needed, nor paid for in every pending operation);
+// write_text_and_close, which posts, from any thread. The core calls
+// take_output with its replies in its own turn, and take_resume in the
+// next (CoreHost::send_to_net).
 #pragma once
 
 // Before Asio, whose awaitable.hpp uses std::exchange without it.
@@ -66,14 +65,14 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   std::uint16_t port() const { return port_; }
   void start();
 
-  // Network thread, from the core's batch: bytes to send, then maybe close.
+  // From the core's turn: bytes to send, then maybe close.
   void take_output(protocol::Bytes bytes, bool close_after) {
     enqueue(std::move(bytes), close_after);
   }
-  // Network thread, from the core's batch: the session can take more input.
+  // From the core: the session can take more input.
   void take_resume();
   void write_text_and_close(std::string text);
-  // Any thread: the network thread's executor, which never changes.
+  // Any thread: the loop's executor, which never changes.
   ClientSocket::executor_type executor() { return socket_.get_executor(); }
   // The server stops: read nothing more (what was read is with the core,
   // which answers it and then closes the connection). Network thread only.

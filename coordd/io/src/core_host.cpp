@@ -137,9 +137,9 @@ void CoreHost::opened(std::shared_ptr<ClientConn> conn) {
   schedule_flush();
 }
 
-void CoreHost::bytes(core::ConnId id, const Bytes& b) {
+void CoreHost::bytes(core::ConnId id, protocol::ByteSpan b) {
   if (stopping) return;  // read before the stop, arrived after the drain
-  replica->bytes_received(id, protocol::ByteSpan(b), clock.steady_ms(), clock.wall_ms());
+  replica->bytes_received(id, b, clock.steady_ms(), clock.wall_ms());
   // Reading goes on while the core persists, so that what arrives during
   // one fsync joins the next; a session with too many requests waiting
   // pauses until flush() finds it can take more.
@@ -315,19 +315,24 @@ void CoreHost::flush() {
 
 void CoreHost::send_to_net() {
   if (net_outbox.empty()) return;
-  // Every client connection lives on the one network thread. Taken before
-  // the batch moves into the handler.
-  const auto net = net_outbox.front().conn->executor();
-  asio::post(net, [batch = std::move(net_outbox)]() mutable {
-    for (NetOutput& o : batch) {
-      if (o.resume) {
-        o.conn->take_resume();
-      } else {
-        o.conn->take_output(std::move(o.bytes), o.close_after);
-      }
-    }
-  });
+  // The connections live on this thread: replies are written now, in
+  // this turn. Resumptions read, which could feed the core more input in
+  // the middle of its turn; they wait for the next one, all in one post.
+  std::vector<std::shared_ptr<ClientConn>> resumed;
+  std::vector<NetOutput> batch = std::move(net_outbox);
   net_outbox = {};
+  for (NetOutput& o : batch) {
+    if (o.resume) {
+      resumed.push_back(std::move(o.conn));
+    } else {
+      o.conn->take_output(std::move(o.bytes), o.close_after);
+    }
+  }
+  if (resumed.empty()) return;
+  asio::post(core, [resumed = std::move(resumed)] {
+    for (const auto& conn : resumed)
+      conn->take_resume();
+  });
 }
 
 void CoreHost::follow_membership() {
@@ -552,7 +557,7 @@ void CoreHost::finish_drain() {
   if (events) events->stop();
   for (auto& [id, c] : conns)
     net_outbox.push_back({.conn = c, .close_after = true});
-  // Before `done`, which posts to the network thread too.
+  // Before `done`: every connection is told to close first.
   send_to_net();
   auto done = std::move(on_drained);
   on_drained = nullptr;

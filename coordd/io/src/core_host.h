@@ -1,7 +1,8 @@
 // The core side of the server: the replica, its storage, the REST client
 // and the map from connection ids to sockets. Everything here runs on the
-// core thread; the network thread reaches it only by posting to `core`.
-// Thread safety: the core thread only, except `ready`.
+// loop thread, which the client connections share (`core` is its
+// io_context); the storage and HTTP threads post to it.
+// Thread safety: the loop thread only, except `ready`.
 #pragma once
 
 // Before Asio, whose awaitable.hpp uses std::exchange without it.
@@ -50,10 +51,9 @@ struct CoreHost {
 #endif
   std::unordered_map<core::ConnId, std::shared_ptr<ClientConn>> conns;
   std::set<core::ConnId> paused;
-  // Replies and resumptions for client connections, handed to the network
-  // thread in one post per flush (send_to_net) rather than one each: a
-  // flush under load answers dozens of connections, and every post costs
-  // an allocation, the network loop's lock and often a wake-up.
+  // Replies and resumptions for client connections, gathered over a flush
+  // and handed over at its end (send_to_net): replies written at once,
+  // resumptions in one post for all of them rather than one each.
   struct NetOutput {
     std::shared_ptr<ClientConn> conn;
     protocol::Bytes bytes{};
@@ -134,7 +134,7 @@ struct CoreHost {
   ~CoreHost();
 
   void opened(std::shared_ptr<ClientConn> conn);
-  void bytes(core::ConnId id, const protocol::Bytes& b);
+  void bytes(core::ConnId id, protocol::ByteSpan b);
   // One flush after all inputs queued so far: every write that arrived
   // while the previous fsync ran goes into the next one.
   void schedule_flush();
@@ -168,7 +168,7 @@ struct CoreHost {
   void hand_over_leadership(std::function<void()> done);
   void four_letter(std::shared_ptr<ClientConn> conn, std::string word);
   void flush();
-  // Posts net_outbox, if it holds anything, to the network thread.
+  // Writes net_outbox's replies now and posts its resumptions.
   void send_to_net();
   // The peer set follows the membership the replica has applied: when its
   // version moved, links to new members open and those to removed ones

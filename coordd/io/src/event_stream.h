@@ -26,7 +26,7 @@
 // event_history_bytes_max; nothing is kept on a server nobody streams
 // from) and replays those after N that the stream would
 // have received, checked against the identities now, in the same turn of
-// the core thread that adds the stream's watch: nothing falls between the
+// the loop thread that adds the stream's watch: nothing falls between the
 // replay and the live events and nothing comes twice. N older than the
 // oldest change held (or than the history's start) gets "resync", and so
 // does a replay longer than event_replay_events_max or
@@ -40,8 +40,8 @@
 // stream closes with 1008 and a reason naming the last zxid it was given
 // (resume from there). At most event_streams_max streams are open.
 //
-// Thread safety: EventHub runs on the core thread; EventOutbox's core-side
-// calls (deliver, finish) are safe there and post to the network thread,
+// Thread safety: EventHub runs on the loop thread; EventOutbox's core-side
+// calls (deliver, finish) are safe there and post to the HTTP thread,
 // where everything else of the stream runs.
 #pragma once
 
@@ -83,13 +83,13 @@ struct EventStreamParams {
 // why for an unknown parameter, a malformed value or an invalid path.
 Result<EventStreamParams> parse_event_stream_query(std::string_view query);
 
-// The messages of one stream, between the core thread that produces them
-// and the network thread that writes them.
+// The messages of one stream, between the loop thread that produces them
+// and the HTTP thread that writes them.
 class EventOutbox : public std::enable_shared_from_this<EventOutbox> {
  public:
   explicit EventOutbox(boost::asio::any_io_executor net) : net_(std::move(net)) {}
 
-  // ---- core thread -------------------------------------------------------
+  // ---- loop thread -------------------------------------------------------
   // Queues one message (the hub checked the bounds first).
   void deliver(std::string message);
   // The stream is to close with `code` after what was queued (or at once,
@@ -99,7 +99,7 @@ class EventOutbox : public std::enable_shared_from_this<EventOutbox> {
   std::size_t queued_messages() const { return queued_messages_.load(); }
   std::size_t queued_bytes() const { return queued_bytes_.load(); }
 
-  // ---- network thread ----------------------------------------------------
+  // ---- HTTP thread -------------------------------------------------------
   struct Finish {
     std::uint16_t code = 1000;
     std::string reason;
@@ -194,9 +194,9 @@ class EventHub {
   TimeMs last_busy_{0};
 };
 
-// One stream's WebSocket on the network thread, over the HTTP connection's
+// One stream's WebSocket on the HTTP thread, over the HTTP connection's
 // stream (plain or TLS) that `keep` owns. `on_end` runs once when the
-// stream is over, on the network thread.
+// stream is over, on the HTTP thread.
 template <class Next>
 class EventSocket : public std::enable_shared_from_this<EventSocket<Next>> {
  public:

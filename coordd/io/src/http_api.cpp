@@ -352,8 +352,7 @@ HttpReply metrics_text(const core::Replica& replica, const DiskReplicaStorage& s
             links.handshakes_refused);
   }
   if (const NetCounters* n = metrics.net) {
-    gauge("coord_client_connections", "Client connections open on the network thread.",
-          n->client_connections.load());
+    gauge("coord_client_connections", "Client connections open.", n->client_connections.load());
     gauge("coord_http_connections", "HTTP connections open.", n->http_connections.load());
     gauge("coord_unread_output_bytes", "Replies queued for clients that have not read them.",
           n->unread_output_bytes.load());

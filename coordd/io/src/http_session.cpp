@@ -88,7 +88,7 @@ void HttpSession::dispatch() {
   // idle limit applies again only to writing the reply.
   stream_.expires_never();
   ++net_.http_in_flight;
-  // The answer is computed on the core thread, which owns the tree.
+  // The answer is computed by the core, which owns the tree.
   asio::post(host_.core, [self = shared_from_this(), r = std::move(r), events_upgrade] {
     CoreHost& h = self->host_;
     auto reply_to = [self](HttpReply reply) {
@@ -134,7 +134,7 @@ void HttpSession::admit_event_stream(const HttpRequest& r,
 
 void HttpSession::become_event_stream(std::shared_ptr<EventOutbox> outbox, std::uint64_t id) {
   --net_.http_in_flight;
-  // The stream ends: its watch goes, on the core thread that owns it.
+  // The stream ends: its watch goes, by the core, which owns it.
   auto on_end = [&core = host_.core, &h = host_, id] {
     asio::post(core, [&h, id] {
       if (h.events) h.events->closed(id);

@@ -1,5 +1,5 @@
-// One HTTP connection on the network thread: reads a request, has the core
-// thread answer it (handle_http), writes the reply, and reads the next
+// One HTTP connection on the HTTP thread: reads a request, has the core
+// (on the loop thread) answer it (handle_http), writes the reply, and reads the next
 // while the client keeps the connection alive. A request that does not
 // arrive whole, or a reply the client does not take, within the HTTP idle
 // limit closes the connection. Counted in NetState while it lives.
@@ -8,7 +8,7 @@
 // A WebSocket upgrade of GET /v1/events that the core admits turns the
 // connection into an event stream (event_stream.h) for the rest of its
 // life; one refused is answered like any request.
-// Thread safety: the network thread (its stream's executor) only.
+// Thread safety: the HTTP thread (its stream's executor) only.
 #pragma once
 
 // Before Asio, whose awaitable.hpp uses std::exchange without it.
@@ -45,7 +45,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void read();
   void dispatch();
   void write(const HttpReply& reply);
-  // On the core thread: checks an upgrade to GET /v1/events and opens its
+  // On the loop thread: checks an upgrade to GET /v1/events and opens its
   // stream, or answers the refusal.
   void admit_event_stream(const HttpRequest& r, const std::function<void(HttpReply)>& reply_to);
   // The core admitted the upgrade as stream `id`.

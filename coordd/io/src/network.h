@@ -1,13 +1,15 @@
-// State the network thread shares among its connections and acceptors:
+// State the network side shares among its connections and acceptors:
 // the limits they enforce, the budget of unread output over all client
 // connections, and the counters /metrics shows.
-// Thread safety: the network thread only (its io_context runs one thread,
-// on which every connection's strand runs), except the atomic counters.
+// Thread safety: the loop thread (client connections; its io_context runs
+// one thread), except what HTTP sessions use from theirs: the limits,
+// which do not change, and the atomics.
 #pragma once
 
 // Before Asio, whose awaitable.hpp uses std::exchange without it.
 #include <utility>
 
+#include <atomic>
 #include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -24,7 +26,7 @@ namespace coord::io {
 
 class ClientConn;
 
-// A client connection's socket, bound to the network thread's io_context
+// A client connection's socket, bound to the loop's io_context
 // by type: its executor is one word, where the type-erased default takes
 // several, in the socket and again in every operation waiting on it. With
 // many idle connections that is memory worth keeping.
@@ -109,7 +111,7 @@ struct NetState {
   std::size_t client_cap = 0;  // regular client connections at once
   bool cutting = false;        // connections are being cut off for the budget
   // HTTP requests handed to the core and not yet answered on the wire.
-  std::size_t http_in_flight = 0;
+  std::atomic<std::size_t> http_in_flight{0};
   // Every client connection reads into this one buffer and copies out what
   // came before the thread runs anything else, so that no connection holds
   // a read buffer while it waits.

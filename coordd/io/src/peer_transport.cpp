@@ -311,7 +311,7 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
     int failures = 0;
   };
 
-  // What the core thread and the strand share per peer; guarded by mu_.
+  // What the sender (the core) and the strand share per peer; guarded by mu_.
   struct Link {
     PeerAddress address;
     bool established = false;

@@ -15,6 +15,7 @@
 #include <charconv>
 #include <chrono>
 #include <csignal>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -225,15 +226,17 @@ struct Server::Impl {
   // queues) count themselves out of it when they go.
   NetState net_state;
   ServerOptions options;
-  asio::io_context net{1};
-  asio::io_context core{1};
+  // The event loop of the client connections, the peers and the core;
+  // HTTP (the API, metrics, event streams) has a thread of its own (run()).
+  asio::io_context loop{1};
+  asio::io_context http{1};
   CoreHost host;
-  tcp::acceptor client_acceptor{net};
-  tcp::acceptor http_acceptor{net};
-  tcp::acceptor secure_acceptor{net};
-  asio::signal_set signals{net, SIGINT, SIGTERM};
+  tcp::acceptor client_acceptor{loop};
+  tcp::acceptor http_acceptor{http};
+  tcp::acceptor secure_acceptor{loop};
+  asio::signal_set signals{loop, SIGINT, SIGTERM};
   // SIGHUP reloads the TLS files; registered only when TLS is on.
-  asio::signal_set reload_signals{net};
+  asio::signal_set reload_signals{loop};
   std::unique_ptr<TlsServer> tls;
   bool plain_clients = true;  // the plain client port is open
   std::unique_ptr<PeerTransport> transport;
@@ -243,15 +246,20 @@ struct Server::Impl {
   // how many of them are over the cap, taken for a four-letter word only.
   std::unordered_map<core::ConnId, std::weak_ptr<ClientConn>> open;
   std::size_t open_four_letter_only = 0;
-  asio::steady_timer deadline_sweep{net};
+  asio::steady_timer deadline_sweep{loop};
   std::chrono::milliseconds deadline_sweep_interval{connection_deadline_sweep_ms_max};
   std::size_t client_cap = 0;
   std::size_t http_cap = 0;
   std::size_t fd_limit = 0;
   // Kept open to be given up when descriptors run out, so that one waiting
-  // connection can be accepted and closed instead of left hanging.
+  // connection can be accepted and closed instead of left hanging. Both
+  // threads' acceptors use it.
+  std::mutex reserve_mu;
   int reserve_fd = -1;
   LogLimiter accept_log{limits::network_log_interval_ms};
+  // The HTTP thread's own.
+  LogLimiter http_accept_log{limits::network_log_interval_ms};
+  LogLimiter http_refuse_log{limits::network_log_interval_ms};
   std::atomic<bool> stopping{false};
   bool drained = false;  // the core has answered what it held
   std::uint16_t client_port = 0;
@@ -259,7 +267,7 @@ struct Server::Impl {
   std::uint16_t secure_port = 0;
 
   Impl(const ServerOptions& o, const NetLimits& l)
-      : net_state(l), options(o), host(core, o.replica) {
+      : net_state(l), options(o), host(loop, o.replica) {
     const std::int64_t shortest =
         std::min({l.handshake_ms_max, l.silence_ms_max, limits::tls_handshake_ms_max,
                   limits::shutdown_drain_ms_max});
@@ -309,39 +317,43 @@ struct Server::Impl {
   }
 
   template <class Socket>
-  void refuse(Socket& socket, std::string_view what, std::size_t open_now, std::size_t cap) {
+  void refuse(Socket& socket, std::string_view what, std::size_t open_now, std::size_t cap,
+              LogLimiter& log) {
     beast::error_code ec;
     socket.close(ec);
     ++net_state.counters.refused_at_cap;
-    if (net_state.refuse_log.due(now_ms())) {
+    if (log.due(now_ms())) {
       COORD_LOG_WARN("coordd", "refusing ", what, " connections: ", open_now, " open, the cap is ",
-                     cap, " (", net_state.refuse_log.take_held(),
-                     " more refused since the last line)");
+                     cap, " (", log.take_held(), " more refused since the last line)");
     }
   }
 
   // Accept failed for want of descriptors or memory: shed one waiting
   // connection with the reserve descriptor, say so now and then, and
-  // accept again after a pause instead of at once.
-  void accept_failed(tcp::acceptor& acceptor, const beast::error_code& ec,
+  // accept again after a pause instead of at once. On the thread of
+  // `acceptor`, whose own `log` it uses.
+  void accept_failed(tcp::acceptor& acceptor, const beast::error_code& ec, LogLimiter& log,
                      std::function<void()> again) {
     ++net_state.counters.accept_failures;
-    if (reserve_fd >= 0) {
-      ::close(reserve_fd);
-      const int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd >= 0) ::close(fd);
-      reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    {
+      std::lock_guard lock(reserve_mu);
+      if (reserve_fd >= 0) {
+        ::close(reserve_fd);
+        const int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) ::close(fd);
+        reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      }
     }
-    if (accept_log.due(now_ms())) {
+    if (log.due(now_ms())) {
       const auto open_fds = open_fd_count();
       COORD_LOG_ERROR("coordd", "cannot accept a connection: ", ec.message(), " (",
                       open_fds ? std::to_string(*open_fds) : std::string("?"),
-                      " descriptors open, the limit is ", fd_limit, "; ", accept_log.take_held(),
+                      " descriptors open, the limit is ", fd_limit, "; ", log.take_held(),
                       " more failures since the last line); accepting "
                       "again in ",
                       limits::accept_backoff_ms, " ms");
     }
-    auto timer = std::make_shared<asio::steady_timer>(net);
+    auto timer = std::make_shared<asio::steady_timer>(acceptor.get_executor());
     timer->expires_after(std::chrono::milliseconds(limits::accept_backoff_ms));
     timer->async_wait([this, timer, again = std::move(again)](beast::error_code) {
       if (!stopping) again();
@@ -350,11 +362,11 @@ struct Server::Impl {
 
   void accept_clients() {
     client_acceptor.async_accept(
-        net.get_executor(), [this](beast::error_code ec, ClientSocket socket) {
+        loop.get_executor(), [this](beast::error_code ec, ClientSocket socket) {
           if (stopping) return;
           if (ec) {
             if (out_of_resources(ec)) {
-              return accept_failed(client_acceptor, ec, [this] { accept_clients(); });
+              return accept_failed(client_acceptor, ec, accept_log, [this] { accept_clients(); });
             }
             return accept_clients();
           }
@@ -366,18 +378,19 @@ struct Server::Impl {
   // The secure port: the same connections, each with the context current
   // at its accept (a reload does not touch those already open).
   void accept_secure_clients() {
-    secure_acceptor.async_accept(
-        net.get_executor(), [this](beast::error_code ec, ClientSocket socket) {
-          if (stopping) return;
-          if (ec) {
-            if (out_of_resources(ec)) {
-              return accept_failed(secure_acceptor, ec, [this] { accept_secure_clients(); });
-            }
-            return accept_secure_clients();
-          }
-          take_client(std::move(socket), tls->current());
-          accept_secure_clients();
-        });
+    secure_acceptor.async_accept(loop.get_executor(),
+                                 [this](beast::error_code ec, ClientSocket socket) {
+                                   if (stopping) return;
+                                   if (ec) {
+                                     if (out_of_resources(ec)) {
+                                       return accept_failed(secure_acceptor, ec, accept_log,
+                                                            [this] { accept_secure_clients(); });
+                                     }
+                                     return accept_secure_clients();
+                                   }
+                                   take_client(std::move(socket), tls->current());
+                                   accept_secure_clients();
+                                 });
   }
 
   void await_reload() {
@@ -404,7 +417,7 @@ struct Server::Impl {
       // Full: a few more are let in to answer a four-letter word, so that
       // ruok and mntr still work; anything else is refused.
       if (open_four_letter_only >= limits::connections_over_cap_for_4lw_max) {
-        return refuse(socket, "client", regular, client_cap);
+        return refuse(socket, "client", regular, client_cap, net_state.refuse_log);
       }
       four_letter_only = true;
     } else {
@@ -425,7 +438,7 @@ struct Server::Impl {
     auto conn = std::make_shared<ClientConn>(
         id, std::move(socket), host, net_state, ip, peer.port(), four_letter_only,
         [this, id](const std::string& gone_ip, bool gone_four_letter_only) {
-          asio::post(net, [this, id, gone_ip, gone_four_letter_only] {
+          asio::post(loop, [this, id, gone_ip, gone_four_letter_only] {
             gone(id, gone_ip, gone_four_letter_only);
           });
         },
@@ -433,7 +446,8 @@ struct Server::Impl {
     open.emplace(id, conn);
     if (four_letter_only) ++open_four_letter_only;
     net_state.counters.client_connections.store(open.size());
-    asio::post(core, [this, conn] { host.opened(conn); });
+    // Before it reads: the core hears of the connection before its bytes.
+    host.opened(conn);
     conn->start();
   }
 
@@ -464,18 +478,20 @@ struct Server::Impl {
     maybe_finish_stop();
   }
 
+  // On the HTTP thread: its sessions live there, and only post to the
+  // core (handle_http), which posts their replies back.
   void accept_http() {
-    http_acceptor.async_accept(net, [this](beast::error_code ec, tcp::socket socket) {
+    http_acceptor.async_accept(http, [this](beast::error_code ec, tcp::socket socket) {
       if (stopping) return;
       if (ec) {
         if (out_of_resources(ec)) {
-          return accept_failed(http_acceptor, ec, [this] { accept_http(); });
+          return accept_failed(http_acceptor, ec, http_accept_log, [this] { accept_http(); });
         }
         return accept_http();
       }
       const std::size_t open_now = net_state.counters.http_connections.load();
       if (open_now >= http_cap) {
-        refuse(socket, "HTTP", open_now, http_cap);
+        refuse(socket, "HTTP", open_now, http_cap, http_refuse_log);
       } else {
         std::make_shared<HttpSession>(std::move(socket), host, net_state,
                                       options.tls.http_tls ? tls->current() : nullptr)
@@ -495,8 +511,8 @@ struct Server::Impl {
     if (stopping.exchange(true)) return;
     // A leader hands over before it stops answering, so that the cluster
     // does not wait out an election timeout.
-    asio::post(core, [this] {
-      host.hand_over_leadership([this] { asio::post(net, [this] { stop_serving(); }); });
+    asio::post(loop, [this] {
+      host.hand_over_leadership([this] { asio::post(loop, [this] { stop_serving(); }); });
     });
   }
 
@@ -506,7 +522,10 @@ struct Server::Impl {
                      " connections what they sent");
       beast::error_code ec;
       client_acceptor.close(ec);
-      http_acceptor.close(ec);
+      asio::post(http, [this] {
+        beast::error_code ignored;
+        http_acceptor.close(ignored);
+      });
       secure_acceptor.close(ec);
       signals.cancel(ec);
       reload_signals.cancel(ec);
@@ -519,15 +538,15 @@ struct Server::Impl {
         c->stop_reading();
       // Posted after every chunk those connections read: the core sees
       // them all before it drains.
-      asio::post(core, [this] {
+      asio::post(loop, [this] {
         host.drain([this] {
-          asio::post(net, [this] {
+          asio::post(loop, [this] {
             drained = true;
             maybe_finish_stop();
           });
         });
       });
-      auto deadline = std::make_shared<asio::steady_timer>(net);
+      auto deadline = std::make_shared<asio::steady_timer>(loop);
       deadline->expires_after(std::chrono::milliseconds(limits::shutdown_drain_ms_max));
       deadline->async_wait([this, deadline](beast::error_code) {
         if (!open.empty()) {
@@ -556,7 +575,7 @@ struct Server::Impl {
     host.membership_seen = host.replica->membership().version;
     host.conf_seen = host.replica->conf_state();
     po.peers.erase(options.replica.id);
-    po.on_incoming = [this] { asio::post(core, [this] { host.peer_input(); }); };
+    po.on_incoming = [this] { asio::post(loop, [this] { host.peer_input(); }); };
     if (options.tls.peer_tls) {
       // Each new link takes the context current then: SIGHUP rotates
       // peer certificates as it does the others.
@@ -568,9 +587,9 @@ struct Server::Impl {
       } else {
         COORD_LOG_WARN("coordd", "link to server ", peer, " is down");
       }
-      asio::post(core, [this, peer, up] { host.peer_link(peer, up); });
+      asio::post(loop, [this, peer, up] { host.peer_link(peer, up); });
     };
-    auto t = PeerTransport::create(net, std::move(po));
+    auto t = PeerTransport::create(loop, std::move(po));
     if (!t.ok()) return t.status();
     transport = std::move(t).value();
     host.peers = transport.get();
@@ -588,8 +607,8 @@ struct Server::Impl {
 
   void finish_stop() {
     if (transport) transport->stop();
-    core.stop();
-    net.stop();
+    http.stop();
+    loop.stop();
   }
 };
 
@@ -764,7 +783,7 @@ void Server::run() {
     m.await_reload();
   }
   m.accept_http();
-  asio::post(m.core, [&m] { m.host.tick(); });
+  asio::post(m.loop, [&m] { m.host.tick(); });
   COORD_LOG_INFO("coordd", "serving ZooKeeper clients on ",
                  m.plain_clients ? m.options.bind + ":" + std::to_string(m.client_port)
                                  : std::string("the TLS port only"),
@@ -782,12 +801,17 @@ void Server::run() {
   }
   COORD_LOG_INFO("coordd", "descriptor limit ", m.fd_limit, ": up to ", m.client_cap,
                  " client connections and ", m.http_cap, " HTTP connections");
-  std::thread core_thread([&m] { m.core.run(); });
-  // This thread alone runs the network loop: client and HTTP connections
-  // rely on it instead of strands.
-  m.net.run();
-  m.core.stop();
-  core_thread.join();
+  // HTTP on a thread of its own: an event stream's WebSocket writes one
+  // message at a time, and beside the core on one thread it would fall
+  // behind each apply that fires thousands of events.
+  std::thread http_thread([&m] { m.http.run(); });
+  // This thread alone runs the loop: the client and peer sockets and the
+  // core. Connections rely on it instead of strands, and a request is read,
+  // answered and written without waking another thread; only log writes
+  // leave it, for the storage thread, and HTTP requests come to it.
+  m.loop.run();
+  m.http.stop();
+  http_thread.join();
   m.host.stop_storage_thread();
   // A clean stop leaves the whole log in LMDB and nothing in its journal
   // for the next start to take back.

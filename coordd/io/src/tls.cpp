@@ -310,6 +310,7 @@ Status TlsServer::reload(std::int64_t now_s) {
     if (!p.ok()) return p.status();
     peer = std::move(p).value();
   }
+  std::lock_guard lock(mu_);
   current_ = std::move(ctx).value();
   peer_ = std::move(peer);
   return Status();

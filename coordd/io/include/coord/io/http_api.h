@@ -1,5 +1,5 @@
-// coordd's HTTP API, as a pure function from a request to a reply, run on
-// the core thread (it reads the replica's state):
+// coordd's HTTP API, as a pure function from a request to a reply, run by
+// the core (it reads the replica's state):
 //
 //   GET /healthz                 200 "ok" while the process serves
 //   GET /readyz                  200 when a leader is known, everything
@@ -103,7 +103,7 @@
 // write that cannot get a session in time 503.
 // Errors are JSON objects {"error": "<ZooKeeper error name>", "code": n,
 // "message": "..."} with a fitting HTTP status.
-// Thread safety: the core thread only (it reads the replica).
+// Thread safety: the loop thread only (it reads the replica).
 #pragma once
 
 #include <atomic>
@@ -159,7 +159,8 @@ struct HttpReply {
   std::string upgrade;
 };
 
-// What the network thread counts, read by /metrics on the core thread.
+// What the network side counts, read by /metrics; atomic, so that it may
+// be read from any thread.
 struct NetCounters {
   std::atomic<std::uint64_t> client_connections{0};   // open now
   std::atomic<std::uint64_t> http_connections{0};     // open now

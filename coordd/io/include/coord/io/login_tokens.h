@@ -12,7 +12,7 @@
 // never logged. Time arrives as an input (steady milliseconds), so the
 // table reads no clock; the tokens themselves come from the caller.
 //
-// Thread safety: none; coordd's core thread owns the table.
+// Thread safety: none; coordd's loop thread owns the table.
 #pragma once
 
 #include <cstddef>

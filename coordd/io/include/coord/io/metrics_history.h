@@ -7,7 +7,7 @@
 // interval, from the difference of the cumulative histograms at its two
 // ends; an interval without any gives 0.
 //
-// Thread safety: none; the core thread samples and reads it.
+// Thread safety: none; the loop thread samples and reads it.
 #pragma once
 
 #include <cstdint>

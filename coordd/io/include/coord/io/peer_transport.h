@@ -13,7 +13,7 @@
 // answers a ping and replaces it otherwise (the peer restarted).
 //
 // Frames. send() takes one whole frame made by codec::encode and hands it
-// to the network thread; the transport never decodes the message. Each
+// to the transport's strand; the transport never decodes the message. Each
 // peer's queue is bounded in frames and bytes: a frame for a peer that is
 // not connected, or that does not fit, is dropped and counted (Raft
 // retransmits). An arriving frame is checked (length, codec version,
@@ -32,11 +32,11 @@
 // Frame types 0xF0 and above are the transport's own (ping, pong) and never
 // reach the inbox; the consensus codec must not use them.
 //
-// Threads. The transport lives on the io_context it is created on (the
-// network thread; any number of threads may run it: the transport keeps to
+// Threads. The transport lives on the io_context it is created on
+// (coordd's loop; any number of threads may run it: the transport keeps to
 // its own strand). send(), receive(), set_peers(), stats() and stop() may be
-// called from any thread, typically the core thread that owns the Raft
-// replica. The callbacks run on the network thread, never after stop() has
+// called from any thread, typically the core that owns the Raft replica.
+// The callbacks run on the io_context's threads, never after stop() has
 // returned, and must not call stop(). Destroying the transport stops it;
 // handlers still queued on the io_context keep its state alive until they
 // run or the io_context is destroyed.
@@ -96,9 +96,9 @@ struct PeerTransportOptions {
   std::int64_t idle_timeout_ms = limits::peer_idle_timeout_ms;
   std::int64_t duplicate_probe_ms = limits::peer_duplicate_probe_ms;
 
-  // Network thread: the inbox received a frame after receive() had left it
-  // empty. The consumer then calls receive() until it leaves the inbox
-  // empty again (typically it posts that to the core thread).
+  // On the io_context: the inbox received a frame after receive() had left
+  // it empty. The consumer then calls receive() until it leaves the inbox
+  // empty again (typically it posts that to the core).
   std::function<void()> on_incoming;
   // Network thread: the link to a peer came up (true) or went down (false).
   std::function<void(NodeId, bool)> on_link;

@@ -20,7 +20,7 @@
 // reconfigs behind POST and DELETE /v1/cluster/members; those sessions
 // never serve the REST API's znode requests.
 //
-// Thread safety: the core thread only, like the replica it drives.
+// Thread safety: the loop thread only, like the replica it drives.
 #pragma once
 
 #include <cstdint>
@@ -76,7 +76,7 @@ class RestClient {
   // Opens the connection and asks for a session.
   void start();
   // Sends one request, or queues it until the session is open; `done` runs
-  // (on the core thread) with the reply, or with ConnectionLoss when the
+  // (on the loop thread) with the reply, or with ConnectionLoss when the
   // session is lost or the reply takes longer than rest_request_ms_max.
   void call(protocol::OpCode op, const protocol::RequestBody& body, Done done);
   // The replica's output for our connection.

@@ -1,23 +1,30 @@
-// coordd's server: the ZooKeeper client front (Asio, TCP), the replica on
-// its own thread, and the disk storage under it.
+// coordd's server: the ZooKeeper client front (Asio, TCP), the replica,
+// and the disk storage under it.
 //
 // Threads and ownership:
-//   network thread   accepts connections and owns every socket; a
-//                    connection forwards the raw bytes it reads to the core
-//                    and writes back what the core gives it. At most one
-//                    chunk of a connection is on its way to the core at a
-//                    time, and reading pauses while its session has too many
-//                    requests waiting: the queues between threads are
-//                    bounded by the number of connections.
-//   core thread      owns the Replica and its storage; applies inputs one
-//                    at a time, ticks the Raft clock, writes snapshots.
+//   loop thread      one event loop with two sides. The network side
+//                    accepts client connections and owns their sockets and
+//                    the peers'; a client connection hands the raw bytes
+//                    it reads to the core side and writes back what the
+//                    core gives it. The core side owns the Replica: applies
+//                    inputs one at a time, ticks the Raft clock, forks the
+//                    snapshot writer. A read is taken, answered and written
+//                    in one turn of the loop, with no wake-up between
+//                    threads. At most one chunk of a connection is with the
+//                    core at a time, and reading pauses while its session
+//                    has too many requests waiting.
+//   HTTP thread      the HTTP port: API, metrics, console, event streams.
+//                    A request is posted to the loop, which answers it;
+//                    an event stream's messages are posted back one each.
+//   storage thread   makes each Ready durable and compacts the log
+//                    (CoreHost::persist), posting each result back.
 //
 // What a client can cost is bounded: connections (client and HTTP) by caps
 // under the descriptor limit, a connection's life by a handshake deadline
 // and a silence limit, unread output per connection and over all of them
 // (the connections holding the most are cut off). Running out of
 // descriptors anyway sheds a connection, logs, and pauses accepting.
-// No lock guards the tree: only the core thread touches it.
+// No lock guards the tree: only the loop thread touches it.
 //
 // Thread safety: create() and run() from one thread; stop() from any.
 #pragma once

@@ -14,11 +14,13 @@
 // preference; no renegotiation, no compression.
 //
 // Thread safety: the free functions are safe from any thread. TlsServer is
-// used from one thread (the network thread); the contexts it hands out are
+// reloaded on one thread and read from any (its current contexts are
+// guarded); the contexts it hands out are
 // shared_ptrs that connections keep for as long as they live.
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -109,9 +111,15 @@ class TlsServer {
   static Result<std::unique_ptr<TlsServer>> create(TlsFiles files, bool peers, std::int64_t now_s);
 
   // For a connection accepted now; the connection keeps it alive.
-  std::shared_ptr<boost::asio::ssl::context> current() const { return current_; }
+  std::shared_ptr<boost::asio::ssl::context> current() const {
+    std::lock_guard lock(mu_);
+    return current_;
+  }
   // For a peer link made now; null without `peers`.
-  std::shared_ptr<boost::asio::ssl::context> peer_current() const { return peer_; }
+  std::shared_ptr<boost::asio::ssl::context> peer_current() const {
+    std::lock_guard lock(mu_);
+    return peer_;
+  }
   // Reads the files again; on error the current context stays.
   Status reload(std::int64_t now_s);
   const TlsFiles& files() const { return files_; }
@@ -120,6 +128,9 @@ class TlsServer {
   TlsServer(TlsFiles files, bool peers) : files_(std::move(files)), peers_(peers) {}
   TlsFiles files_;
   bool peers_ = false;
+  // current_ and peer_: the loop thread reloads them while the HTTP thread
+  // takes the current one for a connection it accepts.
+  mutable std::mutex mu_;
   std::shared_ptr<boost::asio::ssl::context> current_;
   std::shared_ptr<boost::asio::ssl::context> peer_;
 };
