@@ -1,5 +1,6 @@
 #include "core_host.h"
 
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -120,6 +121,12 @@ void CoreHost::wait_for_idle_log(std::chrono::steady_clock::time_point due) {
         COORD_LOG_WARN("coordd", "log checkpoint failed (the next write tries again): ", st);
       });
     }
+    // A burst of writes leaves the heap with free blocks that malloc keeps
+    // for the next one; at rest they go back to the system. Once per pause
+    // in the writes, on this thread: 40 µs when there is little to give
+    // back, about 10 ms after a million creates, during which an
+    // allocation on the loop waits for the arena's lock.
+    ::malloc_trim(0);
   });
 }
 
