@@ -4,7 +4,10 @@ in one run on one machine (bench/compare.sh runs it).
 
 One node (a coordd on its defaults; a standalone ZooKeeper):
   setData, getData   ops/s with 32 sessions x 8 outstanding, 100-byte data
-                     (coord-bench), and the server's CPU time per operation:
+                     (coord-bench on libcoord, and again from raw sessions
+                     on one thread, its ops-raw mode, a load generator that
+                     costs a fifth as much CPU per operation), and the
+                     server's CPU time per operation:
                      utime + stime from /proc/PID/stat over the bench run,
                      divided by the operations acknowledged. The CPU figure
                      measures the server alone: on a small machine the load
@@ -450,12 +453,16 @@ def with_system(make, what):
 
 
 def throughput_32x8(s, bench, args, res, nodes):
-    """setData and getData, 32 sessions x 8 in flight, into res."""
+    """setData and getData, 32 sessions x 8 in flight, into res: from
+    libcoord, then from raw sessions (op + "_raw")."""
     for op in ("set", "get"):
-        res[op] = run_bench(s, bench, {"op": op, "sessions": 32, "outstanding": 8},
-                            args.duration_s, "/cmp%d-%s" % (nodes, op))
-        log("%s %d node(s): %s 32x8 %.0f ops/s, %.1f us server CPU/op" % (
-            s.name, nodes, op, res[op]["ops_per_s"], res[op]["server_cpu_us_per_op"]))
+        for key, mode in ((op, "ops"), (op + "_raw", "ops-raw")):
+            res[key] = run_bench(s, bench, {"mode": mode, "op": op, "sessions": 32,
+                                            "outstanding": 8},
+                                 args.duration_s, "/cmp%d-%s" % (nodes, key))
+            log("%s %d node(s): %s 32x8 (%s) %.0f ops/s, %.1f us server CPU/op" % (
+                s.name, nodes, op, mode, res[key]["ops_per_s"],
+                res[key]["server_cpu_us_per_op"]))
 
 
 def one_node(make, bench, args):
@@ -531,6 +538,14 @@ def table(results, args):
             "≤ 10 µs")
         add("server CPU per getData", *pair("1", "get", "server_cpu_us_per_op"), " µs", False,
             "≤ 5 µs")
+        add("setData 32×8, raw sessions", *pair("1", "set_raw", "ops_per_s"), " ops/s", True,
+            "")
+        add("getData 32×8, raw sessions", *pair("1", "get_raw", "ops_per_s"), " ops/s", True,
+            "")
+        add("server CPU per setData, raw sessions", *pair("1", "set_raw", "server_cpu_us_per_op"),
+            " µs", False, "")
+        add("server CPU per getData, raw sessions", *pair("1", "get_raw", "server_cpu_us_per_op"),
+            " µs", False, "")
         add("setData 1×1, p50", *pair("1", "set_1x1", "p50_us"), " µs", False, "≤ 300 µs")
         add("getData 1×1, p50", *pair("1", "get_1x1", "p50_us"), " µs", False, "≤ 50 µs")
         add("watch latency p50", *pair("1", "watch", "p50_us"), " µs", False, "≤ 250 µs")
@@ -563,6 +578,12 @@ def table(results, args):
             False, "≥ 10× leaner")
         add("3 nodes: CPU per getData, summed", *pair("3", "get", "server_cpu_us_per_op"), " µs",
             False, "≥ 10× leaner")
+        add("3 nodes: setData 32×8 spread, raw sessions", *pair("3", "set_raw", "ops_per_s"),
+            " ops/s", True, "")
+        add("3 nodes: getData 32×8 spread, raw sessions", *pair("3", "get_raw", "ops_per_s"),
+            " ops/s", True, "")
+        add("3 nodes: CPU per setData, summed, raw sessions",
+            *pair("3", "set_raw", "server_cpu_us_per_op"), " µs", False, "")
     lines = ["| figure | coordd | ZooKeeper 3.8 | coordd better by | target |",
              "|---|---|---|---|---|"]
     lines += ["| %s |" % " | ".join(r) for r in rows]

@@ -20,6 +20,11 @@
 //                  writes (setData) otherwise.
 //   watch-latency  one session writes a node, another holds a watch on it;
 //                  the latency is from submitting the write to the event.
+//   ops-raw        the ops mode's load (--op get, set or exists; C sessions,
+//                  W requests in flight each) from raw sessions on one
+//                  thread: what the server sustains when the load
+//                  generator costs little, for a machine whose cores the
+//                  two share.
 //   latency        the server's own latency: one session on a blocking raw
 //                  socket in this thread, one --op get, set or exists at a
 //                  time, from writing the request to reading its reply.
@@ -44,6 +49,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -55,6 +61,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
@@ -493,7 +500,11 @@ class RawSession {
     auto s = std::unique_ptr<RawSession>(new RawSession);
     s->fd_ = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
     const int one = 1;
+    // A server that stops answering fails the run instead of hanging it.
+    const timeval wait{coord::limits::bench_request_ms_max / 1000, 0};
     if (s->fd_ < 0 || ::setsockopt(s->fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
+        ::setsockopt(s->fd_, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait) != 0 ||
+        ::setsockopt(s->fd_, SOL_SOCKET, SO_SNDTIMEO, &wait, sizeof wait) != 0 ||
         ::connect(s->fd_, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
       std::fprintf(stderr, "coord-bench: raw connect to %s:%u: %s\n",
                    ep.address().to_string().c_str(), ep.port(), std::strerror(errno));
@@ -651,6 +662,213 @@ bool raw_watch_latency(const Flags& f, Figures& out) {
   out.seconds = static_cast<double>(micros_since(start)) / 1e6;
   return writer->send(coord::protocol::OpCode::Delete, coord::protocol::DeleteRequest{path, -1}) &&
          writer->receive();
+}
+
+// ops-raw: C raw sessions on one thread, each keeping W requests in
+// flight, pipelined: the load libcoord's ops mode makes, at a fraction of
+// its CPU (no threads per session, no hand-offs).
+class RawPipeline : public std::enable_shared_from_this<RawPipeline> {
+ public:
+  struct Shared {
+    const Flags& flags;
+    const std::string& payload;
+    boost::asio::ip::tcp::endpoint server;
+    Figures& out;
+    coord::Random rng;
+    Clock::time_point start{};
+    std::int64_t issued = 0;
+    int open = 0;  // sessions not finished
+    std::function<void()> all_done;
+  };
+
+  RawPipeline(boost::asio::io_context& io, Shared& shared) : socket_(io), shared_(shared) {}
+
+  void start() {
+    ++shared_.open;
+    socket_.async_connect(shared_.server,
+                          [self = shared_from_this()](boost::system::error_code ec) {
+                            if (ec) return self->fail();
+                            boost::system::error_code ignored;
+                            self->socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+                            coord::protocol::ConnectRequest req;
+                            req.timeout_ms = self->shared_.flags.session_timeout_ms;
+                            coord::protocol::append_connect_request_frame(self->out_, req);
+                            self->flush();
+                            self->read();
+                          });
+  }
+
+  // The run is over: what is still in flight is lost.
+  void abandon() {
+    if (finished_) return;
+    shared_.out.errors += static_cast<std::int64_t>(sent_at_.size());
+    if (!sent_at_.empty()) shared_.out.error_codes["OperationTimeout"] += sent_at_.size();
+    sent_at_.clear();
+    finish();
+  }
+
+ private:
+  void issue() {
+    const Flags& f = shared_.flags;
+    if (!keep_going(f, shared_.start, shared_.issued)) {
+      if (sent_at_.empty()) finish();
+      return;
+    }
+    ++shared_.issued;
+    const std::string path = key_path(f, static_cast<int>(shared_.rng.below(f.keys)));
+    const coord::protocol::RequestHeader h{++xid_, f.op == "get" ? coord::protocol::OpCode::GetData
+                                                   : f.op == "exists"
+                                                       ? coord::protocol::OpCode::Exists
+                                                       : coord::protocol::OpCode::SetData};
+    if (f.op == "get") {
+      coord::protocol::append_request_frame(out_, h, coord::protocol::GetDataRequest{path, false});
+    } else if (f.op == "exists") {
+      coord::protocol::append_request_frame(out_, h, coord::protocol::ExistsRequest{path, false});
+    } else {
+      coord::protocol::append_request_frame(
+          out_, h, coord::protocol::SetDataRequest{path, shared_.payload, -1});
+    }
+    sent_at_.push_back(Clock::now());
+  }
+
+  void flush() {
+    if (writing_ || out_.empty() || finished_) return;
+    writing_ = true;
+    std::swap(out_, writing_buf_);
+    out_.clear();
+    boost::asio::async_write(
+        socket_, boost::asio::buffer(writing_buf_),
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+          self->writing_ = false;
+          if (ec) return self->fail();
+          self->flush();
+        });
+  }
+
+  void read() {
+    if (in_.size() - have_ < coord::limits::connection_read_chunk_bytes) {
+      in_.resize(have_ + coord::limits::connection_read_chunk_bytes);
+    }
+    socket_.async_read_some(
+        boost::asio::buffer(in_.data() + have_, in_.size() - have_),
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+          if (self->finished_) return;
+          if (ec) return self->fail();
+          self->have_ += n;
+          if (!self->take_frames()) return self->fail();
+          if (self->finished_) return;
+          self->flush();
+          self->read();
+        });
+  }
+
+  // Handles every whole frame read; false on a frame that does not decode.
+  bool take_frames() {
+    std::size_t at = 0;
+    while (have_ - at >= 4) {
+      const std::uint8_t* p = in_.data() + at;
+      const std::uint32_t n =
+          std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+      if (n > coord::limits::frame_bytes_max) return false;
+      if (have_ - at - 4 < n) break;
+      if (!on_frame(coord::protocol::ByteSpan(p + 4, n))) return false;
+      at += 4 + n;
+      if (finished_) return true;
+    }
+    std::memmove(in_.data(), in_.data() + at, have_ - at);
+    have_ -= at;
+    return true;
+  }
+
+  bool on_frame(coord::protocol::ByteSpan frame) {
+    if (!connected_) {
+      auto resp = coord::protocol::decode_connect_response(frame);
+      if (!resp.ok() || resp->session_id.value() == 0) return false;
+      connected_ = true;
+      for (int k = 0; k < shared_.flags.outstanding; ++k)
+        issue();
+      return true;
+    }
+    coord::protocol::JuteReader r{frame};
+    auto h = coord::protocol::decode_reply_header(r);
+    if (!h.ok()) return false;
+    if (h->xid < 0) return true;  // a watch event or a ping's reply
+    if (sent_at_.empty()) return false;
+    Figures& out = shared_.out;
+    out.latency_us.record(micros_since(sent_at_.front()));
+    sent_at_.pop_front();
+    ++out.ops;
+    if (h->err != coord::ErrorCode::Ok) {
+      ++out.errors;
+      ++out.error_codes[std::string(coord::error_name(h->err))];
+    }
+    issue();
+    return true;
+  }
+
+  void fail() {
+    if (finished_) return;
+    ++shared_.out.errors;
+    ++shared_.out.error_codes["ConnectionLoss"];
+    sent_at_.clear();
+    finish();
+  }
+
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    if (--shared_.open == 0 && shared_.all_done) shared_.all_done();
+  }
+
+  boost::asio::ip::tcp::socket socket_;
+  Shared& shared_;
+  bool connected_ = false;
+  bool writing_ = false;
+  bool finished_ = false;
+  std::int32_t xid_ = 0;
+  std::deque<Clock::time_point> sent_at_;  // replies come in order
+  coord::protocol::Bytes out_;
+  coord::protocol::Bytes writing_buf_;
+  std::vector<std::uint8_t> in_;
+  std::size_t have_ = 0;
+};
+
+bool raw_ops(const Flags& f, const std::string& payload, Figures& out) {
+  const auto ep = first_server(f);
+  if (!ep) return false;
+  boost::asio::io_context io;
+  RawPipeline::Shared shared{
+      .flags = f,
+      .payload = payload,
+      .server = *ep,
+      .out = out,
+      .rng = coord::Random(static_cast<std::uint64_t>(Clock::now().time_since_epoch().count())),
+      .start = Clock::now(),
+      .issued = 0,
+      .open = 0,
+      .all_done = nullptr};
+  std::vector<std::shared_ptr<RawPipeline>> sessions;
+  for (int i = 0; i < f.sessions; ++i)
+    sessions.push_back(std::make_shared<RawPipeline>(io, shared));
+  // A server that stops answering ends the run after the longest wait
+  // for a reply, its requests in flight counted as errors.
+  boost::asio::steady_timer guard(io);
+  shared.all_done = [&guard] { guard.cancel(); };
+  shared.start = Clock::now();
+  for (auto& s : sessions)
+    s->start();
+  guard.expires_after(std::chrono::microseconds(static_cast<std::int64_t>(f.duration_s * 1e6)) +
+                      std::chrono::milliseconds(coord::limits::bench_request_ms_max));
+  guard.async_wait([&](boost::system::error_code ec) {
+    if (ec) return;
+    for (auto& s : sessions)
+      s->abandon();
+  });
+  io.run();
+  out.seconds = static_cast<double>(micros_since(shared.start)) / 1e6;
+  return true;
 }
 
 // One slot of session_open: a session opened and closed on a raw socket,
@@ -849,7 +1067,7 @@ int main(int argc, char** argv) {
   CLI::App app{"coord-bench: load generator for ZooKeeper-protocol servers, on libcoord"};
   app.add_option("-s,--servers", f.servers, "host:port,host:port,...")->capture_default_str();
   app.add_option("--mode", f.mode)
-      ->check(CLI::IsMember({"ops", "watch-latency", "latency", "watch-latency-raw",
+      ->check(CLI::IsMember({"ops", "ops-raw", "watch-latency", "latency", "watch-latency-raw",
                              "session-churn", "session-open", "failover"}))
       ->capture_default_str();
   app.add_option("--op", f.op,
@@ -885,16 +1103,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--label", f.label, "Name printed with the figures");
   CLI11_PARSE(app, argc, argv);
-  if (f.mode == "latency" && f.op != "get" && f.op != "set" && f.op != "exists") {
-    std::fprintf(stderr, "coord-bench: latency mode takes --op get, set or exists\n");
+  const bool raw_op_mode = f.mode == "latency" || f.mode == "ops-raw";
+  if (raw_op_mode && f.op != "get" && f.op != "set" && f.op != "exists") {
+    std::fprintf(stderr, "coord-bench: %s mode takes --op get, set or exists\n", f.mode.c_str());
     return 2;
   }
-  if (f.mode != "ops" && f.mode != "latency") f.op = "-";
+  if (f.mode != "ops" && !raw_op_mode) f.op = "-";
 
   const std::string payload(f.payload_bytes, 'x');
   auto setup = connect(f);
   if (!setup) return 1;
-  const bool needs_keys = (f.mode == "ops" && f.op != "create") || f.mode == "latency";
+  const bool needs_keys = (f.mode == "ops" && f.op != "create") || raw_op_mode;
   Flags prep = f;
   if (!needs_keys) prep.keys = 0;
   if (!prepare(*setup, prep, payload)) return 1;
@@ -909,6 +1128,8 @@ int main(int argc, char** argv) {
     ok = watch_latency(f, payload, out);
   } else if (f.mode == "latency") {
     ok = raw_latency(f, payload, out);
+  } else if (f.mode == "ops-raw") {
+    ok = raw_ops(f, payload, out);
   } else if (f.mode == "watch-latency-raw") {
     ok = raw_watch_latency(f, out);
   } else if (f.mode == "session-churn") {
