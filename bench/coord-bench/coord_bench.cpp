@@ -472,19 +472,38 @@ bool session_churn(const Flags& f, Figures& out) {
   return true;
 }
 
-// The numeric address of the first server in -s, for the raw modes.
-std::optional<boost::asio::ip::tcp::endpoint> first_server(const Flags& f) {
-  const std::string_view first = std::string_view(f.servers).substr(0, f.servers.find(','));
-  auto hp = coord::agent::split_host_port(first);
+// A numeric host:port of -s, for the modes on raw sockets.
+std::optional<boost::asio::ip::tcp::endpoint> parse_server(std::string_view host_port) {
+  auto hp = coord::agent::split_host_port(host_port);
   boost::system::error_code ec;
   auto address =
       hp.ok() ? boost::asio::ip::make_address(hp->first, ec) : boost::asio::ip::address();
   if (!hp.ok() || ec) {
     std::fprintf(stderr, "coord-bench: the raw modes take numeric host:port addresses: %s\n",
-                 std::string(first).c_str());
+                 std::string(host_port).c_str());
     return std::nullopt;
   }
   return boost::asio::ip::tcp::endpoint(address, hp->second);
+}
+
+std::optional<boost::asio::ip::tcp::endpoint> first_server(const Flags& f) {
+  return parse_server(std::string_view(f.servers).substr(0, f.servers.find(',')));
+}
+
+// Appends the request of a raw mode's --op (get, exists, set) on `path`.
+void append_key_request(coord::protocol::Bytes& out, std::int32_t xid, const std::string& op,
+                        const std::string& path, const std::string& payload) {
+  using coord::protocol::OpCode;
+  if (op == "get") {
+    coord::protocol::append_request_frame(out, {xid, OpCode::GetData},
+                                          coord::protocol::GetDataRequest{path, false});
+  } else if (op == "exists") {
+    coord::protocol::append_request_frame(out, {xid, OpCode::Exists},
+                                          coord::protocol::ExistsRequest{path, false});
+  } else {
+    coord::protocol::append_request_frame(out, {xid, OpCode::SetData},
+                                          coord::protocol::SetDataRequest{path, payload, -1});
+  }
 }
 
 // A session on one blocking socket, driven by the calling thread: a
@@ -527,6 +546,12 @@ class RawSession {
   bool send(coord::protocol::OpCode op, const coord::protocol::RequestBody& body) {
     out_.clear();
     coord::protocol::append_request_frame(out_, coord::protocol::RequestHeader{++xid_, op}, body);
+    return write_out();
+  }
+  bool send_key_request(const std::string& op, const std::string& path,
+                        const std::string& payload) {
+    out_.clear();
+    append_key_request(out_, ++xid_, op, path, payload);
     return write_out();
   }
 
@@ -597,17 +622,7 @@ bool raw_latency(const Flags& f, const std::string& payload, Figures& out) {
   while (keep_going(f, start, out.ops)) {
     const std::string path = key_path(f, static_cast<int>(rng.below(f.keys)));
     const auto t0 = Clock::now();
-    bool sent = false;
-    if (f.op == "get") {
-      sent =
-          s->send(coord::protocol::OpCode::GetData, coord::protocol::GetDataRequest{path, false});
-    } else if (f.op == "exists") {
-      sent = s->send(coord::protocol::OpCode::Exists, coord::protocol::ExistsRequest{path, false});
-    } else {
-      sent = s->send(coord::protocol::OpCode::SetData,
-                     coord::protocol::SetDataRequest{path, payload, -1});
-    }
-    const auto err = sent ? s->receive() : std::nullopt;
+    const auto err = s->send_key_request(f.op, path, payload) ? s->receive() : std::nullopt;
     if (!err) {
       count_error(out, "ConnectionLoss");
       break;
@@ -716,18 +731,7 @@ class RawPipeline : public std::enable_shared_from_this<RawPipeline> {
     }
     ++shared_.issued;
     const std::string path = key_path(f, static_cast<int>(shared_.rng.below(f.keys)));
-    const coord::protocol::RequestHeader h{++xid_, f.op == "get" ? coord::protocol::OpCode::GetData
-                                                   : f.op == "exists"
-                                                       ? coord::protocol::OpCode::Exists
-                                                       : coord::protocol::OpCode::SetData};
-    if (f.op == "get") {
-      coord::protocol::append_request_frame(out_, h, coord::protocol::GetDataRequest{path, false});
-    } else if (f.op == "exists") {
-      coord::protocol::append_request_frame(out_, h, coord::protocol::ExistsRequest{path, false});
-    } else {
-      coord::protocol::append_request_frame(
-          out_, h, coord::protocol::SetDataRequest{path, shared_.payload, -1});
-    }
+    append_key_request(out_, ++xid_, f.op, path, shared_.payload);
     sent_at_.push_back(Clock::now());
   }
 
@@ -972,16 +976,9 @@ bool session_open(const Flags& f, Figures& out) {
   std::string_view rest = f.servers;
   while (!rest.empty()) {
     const std::size_t comma = rest.find(',');
-    auto hp = coord::agent::split_host_port(rest.substr(0, comma));
-    boost::system::error_code ec;
-    auto address =
-        hp.ok() ? boost::asio::ip::make_address(hp->first, ec) : boost::asio::ip::address();
-    if (!hp.ok() || ec) {
-      std::fprintf(stderr, "coord-bench: session-open takes numeric host:port addresses: %s\n",
-                   std::string(rest.substr(0, comma)).c_str());
-      return false;
-    }
-    shared.servers.emplace_back(address, hp->second);
+    auto server = parse_server(rest.substr(0, comma));
+    if (!server) return false;
+    shared.servers.push_back(*server);
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
   }
   for (int i = 0; i < f.sessions; ++i)
