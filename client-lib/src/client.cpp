@@ -185,9 +185,12 @@ class Client::Impl {
     connect_timeout_ =
         opts_.connect_timeout.count() > 0
             ? opts_.connect_timeout
-            : std::max(milliseconds(limits::client_connect_attempt_ms_min),
-                       opts_.session_timeout /
-                           static_cast<int>(std::max<std::size_t>(1, servers_.size())));
+            : std::max(
+                  milliseconds(limits::client_connect_attempt_ms_min),
+                  opts_.session_timeout /
+                      static_cast<std::int64_t>(std::max<std::size_t>(
+                          static_cast<std::size_t>(limits::client_connect_attempts_per_session_min),
+                          servers_.size())));
   }
 
   void start() {
@@ -971,7 +974,12 @@ class Client::Impl {
     // A session whose client has not reached any server for its whole
     // timeout is expired by the ensemble; say so instead of hoping.
     if (conn_ != Conn::Open && negotiated.count() > 0 && now - last_contact_ > negotiated) {
-      finalize(SessionState::Expired, "no server reached within the session timeout");
+      std::string why = "no server reached within the session timeout";
+      {
+        std::lock_guard lock(info_mu_);
+        if (!last_error_.ok()) why += " (the last attempt: " + last_error_.to_string() + ")";
+      }
+      finalize(SessionState::Expired, why);
       return;
     }
     if (now >= earliest_deadline_) expire_requests(now);

@@ -740,6 +740,9 @@ TEST_P(BackendTest, AllServersDownLongerThanTheTimeoutExpiresLocally) {
   EXPECT_NE(expired.message().find("no server reached within the session timeout"),
             std::string::npos)
       << expired;
+  EXPECT_NE(expired.message().find(" (the last attempt: ConnectionLoss: 127.0.0.1:"),
+            std::string::npos)
+      << "says why the last attempt failed: " << expired;
   EXPECT_EQ(c->last_error().to_string(), expired.to_string()) << "the reason stays queryable";
   EXPECT_EQ(c->create("/x", std::nullopt).code(), ErrorCode::SessionExpired);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s) << "calls fail fast";

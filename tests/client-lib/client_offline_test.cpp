@@ -1,8 +1,13 @@
 // Client behaviour that needs no server: option checks, bounded queues,
 // request timeouts, close before any connection, blocking calls from
 // callbacks. The connect string points at a closed port, so every
-// connection attempt is refused at once.
+// connection attempt is refused at once, or at a listener that never
+// answers.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <future>
@@ -10,6 +15,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "coord/client-lib/client.h"
 
@@ -54,6 +60,69 @@ TEST(ClientOffline, RefusedConnectionSaysWhy) {
   EXPECT_EQ(last.code(), ErrorCode::ConnectionLoss);
   EXPECT_TRUE(last.message().starts_with("127.0.0.1:1: connect: ")) << last;
   EXPECT_NE(last.message().find("refused"), std::string::npos) << last;
+}
+
+// A server that takes the connection and never answers the handshake: the
+// kernel completes the TCP handshake for a listening socket nobody accepts
+// on, as for a server process that is starting or stuck.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 ||
+        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~SilentListener() {
+    for (int fd : accepted_)
+      ::close(fd);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  // Connections made so far (accepted now, and kept open unanswered).
+  std::size_t connections() {
+    for (;;) {
+      const int fd = ::accept(fd_, nullptr, nullptr);
+      if (fd < 0) break;
+      accepted_.push_back(fd);
+    }
+    return accepted_.size();
+  }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::vector<int> accepted_;
+};
+
+// With one server the default attempt is a third of the session timeout,
+// not all of it: an unanswered handshake is given up and tried again while
+// the session may still be resumed.
+TEST(ClientOffline, UnansweredHandshakeIsTriedAgainWithinTheSessionTimeout) {
+  SilentListener server;
+  ASSERT_NE(server.port(), 0);
+  ClientOptions o;
+  o.servers = "127.0.0.1:" + std::to_string(server.port());
+  o.session_timeout = 3000ms;
+  auto c = Client::start(o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const Status waited = (*c)->wait_connected(2500ms);
+  EXPECT_EQ(waited.code(), ErrorCode::ConnectionLoss) << waited;
+  const Status last = (*c)->last_error();
+  EXPECT_NE(
+      last.message().find("no connection and handshake within the connect timeout of 1000 ms"),
+      std::string::npos)
+      << last;
+  EXPECT_GE(server.connections(), 2u);
 }
 
 TEST(ClientOffline, CloseGivesTheStateCallbackItsReason) {

@@ -95,7 +95,8 @@ struct ClientOptions {
   // Default per-request timeout; each request may override it.
   std::chrono::milliseconds request_timeout{10'000};
   // Per connection attempt (resolve + TCP + handshake); 0 = session
-  // timeout divided by the number of servers, at least 500 ms.
+  // timeout divided by the number of servers, or by 3 when there are fewer,
+  // at least 500 ms.
   std::chrono::milliseconds connect_timeout{0};
   // Resume an existing session instead of opening one.
   SessionId session_id{0};
