@@ -552,7 +552,8 @@ class ClusterSim {
     trace("crash node " + std::to_string(n.id.value()));
     if (n.persist != nullptr && rng_.below(2) == 1) {
       // The write was durable; the crash came before the replica heard.
-      if (n.storage->write(*n.persist).ok()) n.storage->written(*n.persist);
+      consensus::Ready rd = *n.persist;  // written() may take its entries
+      if (n.storage->write(rd).ok()) n.storage->written(rd);
       trace("node " + std::to_string(n.id.value()) + " crashes with its last write durable");
     }
     n.persist = nullptr;

@@ -52,7 +52,7 @@ class FailingStorage final : public ReplicaStorage {
     }
     return mem_.write(rd);
   }
-  void written(const consensus::Ready& rd) override { mem_.written(rd); }
+  void written(consensus::Ready& rd) override { mem_.written(rd); }
   Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) override {
     return mem_.snapshot_saved(meta, std::move(payload));
   }

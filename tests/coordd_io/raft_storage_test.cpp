@@ -332,9 +332,9 @@ TEST_F(DiskStorageTest, EntriesReadBackAreTheOnesWrittenRecentOrNot) {
         rd.entries.push_back(
             Entry{Term(term), LogIndex(i), EntryType::Normal, pseudo_random_bytes(size, seed + i)});
       }
-      ASSERT_TRUE(s->persist(rd).ok());
       for (const Entry& e : rd.entries)
         model[e.index.value()] = e;
+      ASSERT_TRUE(s->persist(rd).ok());  // may take rd.entries
     } else if (what < 8) {  // a new leader replaces a suffix
       ++term;
       const std::uint64_t from = first + 1 + next(last - first);
@@ -342,10 +342,10 @@ TEST_F(DiskStorageTest, EntriesReadBackAreTheOnesWrittenRecentOrNot) {
       for (std::uint64_t i = from; i <= from + next(5); ++i)
         rd.entries.push_back(
             Entry{Term(term), LogIndex(i), EntryType::Normal, "t" + std::to_string(term)});
-      ASSERT_TRUE(s->persist(rd).ok());
       model.erase(model.lower_bound(from), model.end());
       for (const Entry& e : rd.entries)
         model[e.index.value()] = e;
+      ASSERT_TRUE(s->persist(rd).ok());
     } else {  // a snapshot compacts the log
       const std::uint64_t at = first + next(last - first);
       consensus::SnapshotMeta meta{LogIndex(at), model.at(at).term,
@@ -764,8 +764,9 @@ TEST_F(DiskStorageTest, ASnapshotRecordedInTwoStepsCompactsTheStoreOnlyWhenWritt
   EXPECT_EQ(s->first_index(), LogIndex(1));
   EXPECT_EQ(read(*s, 2, 3).front().data, "e2t3");
   ASSERT_TRUE(s->begin_record_snapshot(meta).ok());
-  ASSERT_TRUE(s->write(entries(31, 32, 3)).ok());
-  s->written(entries(31, 32, 3));
+  consensus::Ready more = entries(31, 32, 3);
+  ASSERT_TRUE(s->write(more).ok());
+  s->written(more);
   ASSERT_TRUE(s->write_snapshot_record(meta).ok());
   EXPECT_EQ(s->first_index(), LogIndex(21));
   EXPECT_EQ(s->last_index(), LogIndex(32));

@@ -58,7 +58,7 @@ Status MemoryReplicaStorage::write(const consensus::Ready& rd) {
   return Status();
 }
 
-void MemoryReplicaStorage::written(const consensus::Ready& rd) {
+void MemoryReplicaStorage::written(consensus::Ready& rd) {
   if (rd.snapshot) {
     Status st = mem_.apply_snapshot(assembled_ ? *assembled_ : *rd.snapshot);
     COORD_ASSERT(st.ok(), "a snapshot write() took does not install: ", st);

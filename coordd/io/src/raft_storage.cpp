@@ -360,7 +360,7 @@ Status DiskReplicaStorage::install_incoming(const consensus::SnapshotMeta& meta)
   return s;
 }
 
-void DiskReplicaStorage::remember(const std::vector<consensus::Entry>& written) {
+void DiskReplicaStorage::remember(std::vector<consensus::Entry>&& written) {
   if (written.empty()) return;
   const LogIndex from = written.front().index;
   // The suffix the write replaced goes first.
@@ -372,9 +372,9 @@ void DiskReplicaStorage::remember(const std::vector<consensus::Entry>& written) 
     recent_.clear();
     recent_bytes_ = 0;
   }
-  for (const consensus::Entry& e : written) {
-    recent_.push_back(e);
+  for (consensus::Entry& e : written) {
     recent_bytes_ += e.data.size();
+    recent_.push_back(std::move(e));
   }
   while (recent_.size() > 1 && recent_bytes_ > limits::log_recent_entries_bytes_max) {
     recent_bytes_ -= recent_.front().data.size();
@@ -440,7 +440,7 @@ Status DiskReplicaStorage::write(const consensus::Ready& rd) {
   return Status();
 }
 
-void DiskReplicaStorage::written(const consensus::Ready& rd) {
+void DiskReplicaStorage::written(consensus::Ready& rd) {
   fsync_us_.record(write_us_);
   if (rd.snapshot) {
     snapshot_meta_ = rd.snapshot->meta;
@@ -461,7 +461,7 @@ void DiskReplicaStorage::written(const consensus::Ready& rd) {
     last_ = rd.entries.back().index;
     if (first_ > from) first_ = from;
   }
-  remember(rd.entries);
+  remember(std::move(rd.entries));
   if (rd.hard_state) hard_state_ = *rd.hard_state;
   COORD_ASSERT(terms_.size() == last_.value() + 1 - first_.value(),
                "term cache out of step with the log");

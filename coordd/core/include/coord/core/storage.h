@@ -58,15 +58,19 @@ class ReplicaStorage : public consensus::LogStorage {
   // rd.hard_state durable, in that order, in one synced write (see the file
   // comment). On error nothing of it may be visible afterwards through the
   // LogStorage view, and the replica tries again later.
-  Status persist(const consensus::Ready& rd) {
+  // rd.entries may be taken (see written()).
+  Status persist(consensus::Ready& rd) {
     COORD_RETURN_IF_ERROR(write(rd));
     written(rd);
     return Status();
   }
+  Status persist(consensus::Ready&& rd) { return persist(rd); }
   // The first step of persist(): the synced write, on any one thread.
   virtual Status write(const consensus::Ready& rd) = 0;
-  // The second, on the owner's thread after write(rd) returned OK.
-  virtual void written(const consensus::Ready& rd) = 0;
+  // The second, on the owner's thread after write(rd) returned OK. It may
+  // move rd.entries out, to keep them without a copy: the caller has no
+  // more use for them once they are durable.
+  virtual void written(consensus::Ready& rd) = 0;
   // The application state at meta.index was saved (its bytes are
   // `payload`); the log up to meta.index may now be compacted.
   virtual Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) = 0;
@@ -95,7 +99,7 @@ class MemoryReplicaStorage final : public ReplicaStorage {
   }
 
   Status write(const consensus::Ready& rd) override;
-  void written(const consensus::Ready& rd) override;
+  void written(consensus::Ready& rd) override;
   Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) override;
 
   // Makes the next persist() calls fail, as a full disk would.

@@ -101,7 +101,7 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   // write() touches the LMDB store and the snapshot files only, written()
   // the view (the members below the store).
   Status write(const consensus::Ready& rd) override;
-  void written(const consensus::Ready& rd) override;
+  void written(consensus::Ready& rd) override;
   Status snapshot_saved(const consensus::SnapshotMeta& meta, std::string payload) override;
 
   // snapshot_saved() in two steps, so that the file can be written by a
@@ -172,7 +172,7 @@ class DiskReplicaStorage final : public core::ReplicaStorage {
   // last_index(); their data bytes in recent_bytes_.
   std::deque<consensus::Entry> recent_;
   std::size_t recent_bytes_ = 0;
-  void remember(const std::vector<consensus::Entry>& written);
+  void remember(std::vector<consensus::Entry>&& written);
   void forget_recent_before(LogIndex first);
   Histogram fsync_us_;
   // How long the last write() took, for written() to record.
