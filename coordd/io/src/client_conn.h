@@ -90,6 +90,8 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   void tls_shutdown();
   void read_more();
   void read_ready();
+  void read_now();
+  void wait_readable();
   void on_read(boost::system::error_code ec, std::size_t n);
   void track_frames(protocol::ByteSpan bytes);
   void enqueue(protocol::Bytes bytes, bool close_after);
@@ -115,6 +117,8 @@ class ClientConn : public std::enable_shared_from_this<ClientConn> {
   protocol::Bytes prefix_;  // the first bytes, until they are known not to be a 4lw
   bool decided_ = false;
   bool reading_ = false;
+  // Whether read_ready() tries a read before it waits for the socket.
+  bool more_likely_ = true;
   // A chunk went to the core; it says take_resume() when the session can
   // take more.
   bool awaiting_core_ = false;
