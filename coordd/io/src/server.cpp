@@ -1,12 +1,14 @@
 #include "coord/io/server.h"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -37,12 +39,30 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-std::string fresh_password() {
-  std::string p(limits::session_password_bytes, '\0');
-  const int ok = RAND_bytes(reinterpret_cast<unsigned char*>(p.data()), static_cast<int>(p.size()));
-  COORD_ASSERT(ok == 1, "the system has no randomness for session passwords");
-  return p;
-}
+// Session passwords from OpenSSL's generator, drawn many at a time: each
+// draw takes the generator's lock and a round of it, a few percent of a
+// session open's CPU when paid for every password. What is handed out is
+// wiped from the pool.
+class PasswordSource {
+ public:
+  std::string operator()() {
+    if (used_ == pool_.size()) {
+      const int ok = RAND_bytes(pool_.data(), static_cast<int>(pool_.size()));
+      COORD_ASSERT(ok == 1, "the system has no randomness for session passwords");
+      used_ = 0;
+    }
+    unsigned char* next = pool_.data() + used_;
+    std::string p(reinterpret_cast<const char*>(next), limits::session_password_bytes);
+    OPENSSL_cleanse(next, limits::session_password_bytes);
+    used_ += limits::session_password_bytes;
+    return p;
+  }
+
+ private:
+  static constexpr std::size_t passwords_per_draw = 64;
+  std::array<unsigned char, passwords_per_draw * limits::session_password_bytes> pool_{};
+  std::size_t used_ = pool_.size();
+};
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -703,7 +723,7 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& given) {
   const std::size_t payload_bytes = payload ? payload->size() : 0;
   const auto tree_started = start_clock::now();
   auto replica = core::Replica::create(options.replica, *impl->host.storage, payload,
-                                       Random(Random::entropy_seed()), fresh_password);
+                                       Random(Random::entropy_seed()), PasswordSource());
   // The tree is built: the file's pages need not stay mapped.
   snapshot->reset();
   if (!replica.ok()) return replica.status();
