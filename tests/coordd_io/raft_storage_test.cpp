@@ -334,7 +334,8 @@ TEST_F(DiskStorageTest, EntriesReadBackAreTheOnesWrittenRecentOrNot) {
       }
       for (const Entry& e : rd.entries)
         model[e.index.value()] = e;
-      ASSERT_TRUE(s->persist(rd).ok());  // may take rd.entries
+      // Before persist(), which may take rd.entries.
+      ASSERT_TRUE(s->persist(rd).ok());
     } else if (what < 8) {  // a new leader replaces a suffix
       ++term;
       const std::uint64_t from = first + 1 + next(last - first);
