@@ -185,12 +185,10 @@ class Client::Impl {
     connect_timeout_ =
         opts_.connect_timeout.count() > 0
             ? opts_.connect_timeout
-            : std::max(
-                  milliseconds(limits::client_connect_attempt_ms_min),
-                  opts_.session_timeout /
-                      static_cast<std::int64_t>(std::max<std::size_t>(
-                          static_cast<std::size_t>(limits::client_connect_attempts_per_session_min),
-                          servers_.size())));
+            : std::max(milliseconds(limits::client_connect_attempt_ms_min),
+                       opts_.session_timeout /
+                           static_cast<std::int64_t>(std::max(
+                               limits::client_connect_attempts_per_session_min, servers_.size())));
   }
 
   void start() {

@@ -48,7 +48,7 @@ inline constexpr std::int64_t client_connect_attempt_ms_min = 500;
 // libcoord: the default attempt is at most the session timeout divided by
 // this, so that a client of one server whose attempt hangs (a handshake
 // never answered) still tries again before its session expires.
-inline constexpr std::int64_t client_connect_attempts_per_session_min = 3;
+inline constexpr std::size_t client_connect_attempts_per_session_min = 3;
 // libcoord: after a full round of failed attempts over every server, the
 // next round waits this long plus a random part of up to
 // client_reconnect_jitter_ms, so an unreachable ensemble does not spin.
