@@ -556,8 +556,9 @@ struct Server::Impl {
       }
       for (auto& c : conns)
         c->stop_reading();
-      // Posted after every chunk those connections read: the core sees
-      // them all before it drains.
+      // Their chunks reached the core as they were read; posted after what
+      // they queued for it since (four-letter words), so that the core sees
+      // all of it before it drains.
       asio::post(loop, [this] {
         host.drain([this] {
           asio::post(loop, [this] {
