@@ -4,10 +4,13 @@ in one run on one machine (bench/compare.sh runs it).
 
 One node (a coordd on its defaults; a standalone ZooKeeper):
   setData, getData   ops/s with 32 sessions x 8 outstanding, 100-byte data
-                     (coord-bench on libcoord, and again from raw sessions
-                     on one thread, its ops-raw mode, a load generator that
-                     costs a fifth as much CPU per operation), and the
-                     server's CPU time per operation:
+                     (coord-bench on libcoord: 32 Clients with two threads
+                     each, as 32 applications would hold them; again with
+                     the 32 on one shared runtime, two threads for all, as
+                     one program holding many sessions would run them; and
+                     from raw sessions on one thread, its ops-raw mode, a
+                     load generator that costs a fifth as much CPU per
+                     operation), and the server's CPU time per operation:
                      utime + stime from /proc/PID/stat over the bench run,
                      divided by the operations acknowledged. The CPU figure
                      measures the server alone: on a small machine the load
@@ -453,16 +456,19 @@ def with_system(make, what):
 
 
 def throughput_32x8(s, bench, args, res, nodes):
-    """setData and getData, 32 sessions x 8 in flight, into res: from
-    libcoord, then from raw sessions (op + "_raw")."""
+    """setData and getData, 32 sessions x 8 in flight, into res: from 32
+    libcoord Clients with their own threads, from 32 sharing one runtime
+    (op + "_rt"), then from raw sessions (op + "_raw")."""
+    variants = (("", {"mode": "ops", "runtimes": 0}), ("_rt", {"mode": "ops", "runtimes": 1}),
+                ("_raw", {"mode": "ops-raw"}))
     for op in ("set", "get"):
-        for key, mode in ((op, "ops"), (op + "_raw", "ops-raw")):
-            res[key] = run_bench(s, bench, {"mode": mode, "op": op, "sessions": 32,
-                                            "outstanding": 8},
+        for suffix, flags in variants:
+            key = op + suffix
+            res[key] = run_bench(s, bench, dict(flags, op=op, sessions=32, outstanding=8),
                                  args.duration_s, "/cmp%d-%s" % (nodes, key))
             log("%s %d node(s): %s 32x8 (%s) %.0f ops/s, %.1f us server CPU/op" % (
-                s.name, nodes, op, mode, res[key]["ops_per_s"],
-                res[key]["server_cpu_us_per_op"]))
+                s.name, nodes, op, " ".join("%s=%s" % kv for kv in flags.items()),
+                res[key]["ops_per_s"], res[key]["server_cpu_us_per_op"]))
 
 
 def one_node(make, bench, args):
@@ -538,6 +544,14 @@ def table(results, args):
             "≤ 10 µs")
         add("server CPU per getData", *pair("1", "get", "server_cpu_us_per_op"), " µs", False,
             "≤ 5 µs")
+        add("setData 32×8, one libcoord runtime", *pair("1", "set_rt", "ops_per_s"), " ops/s",
+            True, "")
+        add("getData 32×8, one libcoord runtime", *pair("1", "get_rt", "ops_per_s"), " ops/s",
+            True, "")
+        add("server CPU per setData, one runtime", *pair("1", "set_rt", "server_cpu_us_per_op"),
+            " µs", False, "")
+        add("server CPU per getData, one runtime", *pair("1", "get_rt", "server_cpu_us_per_op"),
+            " µs", False, "")
         add("setData 32×8, raw sessions", *pair("1", "set_raw", "ops_per_s"), " ops/s", True,
             "")
         add("getData 32×8, raw sessions", *pair("1", "get_raw", "ops_per_s"), " ops/s", True,
@@ -578,6 +592,10 @@ def table(results, args):
             False, "≥ 10× leaner")
         add("3 nodes: CPU per getData, summed", *pair("3", "get", "server_cpu_us_per_op"), " µs",
             False, "≥ 10× leaner")
+        add("3 nodes: setData 32×8 spread, one runtime per server",
+            *pair("3", "set_rt", "ops_per_s"), " ops/s", True, "")
+        add("3 nodes: getData 32×8 spread, one runtime per server",
+            *pair("3", "get_rt", "ops_per_s"), " ops/s", True, "")
         add("3 nodes: setData 32×8 spread, raw sessions", *pair("3", "set_raw", "ops_per_s"),
             " ops/s", True, "")
         add("3 nodes: getData 32×8 spread, raw sessions", *pair("3", "get_raw", "ops_per_s"),

@@ -17,7 +17,11 @@
 //                  (or N operations in all). --op create makes new nodes,
 //                  delete removes the prepared keys (at most K operations),
 //                  mix reads (getData) --read-pct percent of the time and
-//                  writes (setData) otherwise.
+//                  writes (setData) otherwise. Each session is a Client
+//                  with its own two threads, as separate applications
+//                  would hold them; --runtimes R shares R libcoord
+//                  runtimes among them instead, as one program holding
+//                  many sessions would run them.
 //   watch-latency  one session writes a node, another holds a watch on it;
 //                  the latency is from submitting the write to the event.
 //   ops-raw        the ops mode's load (--op get, set or exists; C sessions,
@@ -99,6 +103,7 @@ struct Flags {
   bool clean = false;
   std::string label;
   int session_timeout_ms = 10'000;
+  int runtimes = 0;  // ops mode: libcoord runtimes the sessions share; 0 = one each
 };
 
 std::uint64_t micros_since(Clock::time_point t0) {
@@ -106,8 +111,10 @@ std::uint64_t micros_since(Clock::time_point t0) {
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
 }
 
-std::unique_ptr<coord::Client> connect(const Flags& f) {
+std::unique_ptr<coord::Client> connect(const Flags& f,
+                                       std::shared_ptr<coord::ClientRuntime> runtime = nullptr) {
   coord::ClientOptions o;
+  o.runtime = std::move(runtime);
   o.servers = f.servers;
   o.session_timeout = std::chrono::milliseconds(f.session_timeout_ms);
   o.request_timeout = std::chrono::milliseconds(coord::limits::bench_request_ms_max);
@@ -249,7 +256,7 @@ void print(const Flags& f, const Figures& r) {
                static_cast<unsigned long long>(h.max()), r.extra_text.c_str());
 }
 
-// One session of the ops mode. Its callbacks run on its client's event
+// One session of the ops mode. Its callbacks run on its runtime's event
 // thread one at a time, so its histogram needs no lock.
 struct Worker {
   std::unique_ptr<coord::Client> client;
@@ -270,10 +277,14 @@ class OpsRun {
   OpsRun(const Flags& f, std::string payload) : f_(f), payload_(std::move(payload)) {}
 
   bool run(Figures& out) {
+    std::vector<std::shared_ptr<coord::ClientRuntime>> runtimes;
+    for (int i = 0; i < f_.runtimes; ++i)
+      runtimes.push_back(coord::ClientRuntime::start());
     for (int i = 0; i < f_.sessions; ++i) {
       workers_.push_back(std::make_unique<Worker>());
       auto& w = *workers_.back();
-      w.client = connect(f_);
+      w.client = connect(
+          f_, runtimes.empty() ? nullptr : runtimes[static_cast<std::size_t>(i) % runtimes.size()]);
       if (!w.client) return false;
       w.rng = coord::Random(static_cast<std::uint64_t>(i) + 1);
       w.index = i;
@@ -1076,6 +1087,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--sessions", f.sessions)
       ->check(CLI::Range(std::int64_t{1}, coord::limits::bench_sessions_max))
+      ->capture_default_str();
+  app.add_option("--runtimes", f.runtimes,
+                 "ops mode: the sessions share this many libcoord runtimes (an I/O and an "
+                 "event thread each), round robin; 0: each session has its own two threads")
+      ->check(CLI::Range(0, coord::limits::bench_runtimes_max))
       ->capture_default_str();
   app.add_option("--outstanding", f.outstanding, "Requests in flight per session")
       ->check(CLI::Range(std::int64_t{1}, coord::limits::bench_outstanding_per_session_max))

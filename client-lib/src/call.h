@@ -1,6 +1,6 @@
 // One request on its way through the client: built by make_call on the
-// caller's thread, then owned by the I/O thread until its completion is
-// handed to the event thread.
+// caller's thread, then owned by the I/O thread until its completion, or
+// the call itself with its result, is handed to the event thread.
 #pragma once
 
 #include <chrono>
@@ -32,6 +32,8 @@ struct Call {
   std::chrono::steady_clock::time_point deadline;
   std::int32_t xid = 0;
   bool done = false;  // completion already delivered (timed out)
+  // The answer, when the call itself goes back to the event thread.
+  std::optional<Result<protocol::ResponseBody>> result;
 };
 
 }  // namespace coord::client_detail

@@ -1,6 +1,6 @@
-// The Client's machinery: the I/O thread (Boost.Asio, one io_context, all
-// connection state touched only there) and the event thread (a bounded FIFO
-// of tasks). See client.h for the contract.
+// The Client's machinery on its runtime's two threads: the I/O thread
+// (Boost.Asio, all connection state touched only there) and the event thread
+// (callbacks in order, bounded per Client). See client.h for the contract.
 #include "coord/client-lib/client.h"
 
 #include <openssl/ssl.h>
@@ -23,6 +23,7 @@
 #include "coord/client-lib/connect_string.h"
 #include "coord/protocol/codec.h"
 #include "coord/protocol/frame.h"
+#include "runtime.h"
 
 namespace coord {
 
@@ -161,18 +162,24 @@ bool is_ip_address(const std::string& host) {
   return !ec;
 }
 
-class Client::Impl {
+// Owned by shared pointers: the Client's, and those of the handlers and
+// events in flight on the runtime's threads, so that it outlives the last
+// of them however the Client goes.
+class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
+                     public client_detail::EventOwner {
  public:
-  Impl(ClientOptions opts, ConnectString cs, std::shared_ptr<ssl::context> tls)
-      : opts_(std::move(opts)),
+  Impl(ClientRuntime::Core& rt, ClientOptions opts, ConnectString cs,
+       std::shared_ptr<ssl::context> tls)
+      : rt_(rt),
+        io_(rt.io()),
+        opts_(std::move(opts)),
         servers_(std::move(cs.servers)),
         chroot_(std::move(cs.chroot)),
         rng_(opts_.seed != 0 ? opts_.seed : Random::entropy_seed()),
         socket_(io_),
         tls_ctx_(std::move(tls)),
         resolver_(io_),
-        tick_timer_(io_),
-        work_(asio::make_work_guard(io_)) {
+        tick_timer_(io_) {
     // Shuffle so that many clients spread over the ensemble.
     for (std::size_t i = servers_.size(); i > 1; --i) {
       std::swap(servers_[i - 1], servers_[rng_.below(i)]);
@@ -192,33 +199,27 @@ class Client::Impl {
   }
 
   void start() {
-    event_thread_ = std::thread([this] { event_loop(); });
-    io_thread_ = std::thread([this] { io_.run(); });
-    asio::post(io_, [this] {
-      schedule_tick();
-      start_connect();
+    asio::post(io_, [self = shared_from_this()] {
+      self->schedule_tick();
+      self->start_connect();
     });
   }
 
-  // Called once, from ~Client (never on our own threads).
+  // Called once, from ~Client (never on the runtime's threads): enters a
+  // final state, after which nothing more starts. The handlers and events
+  // still in flight end soon; the last of them lets the Impl go.
   void shutdown() {
     std::promise<void> done;
     auto f = done.get_future();
-    asio::post(io_, [this, &done] {
-      if (!is_final(state_.load())) finalize(SessionState::Closed, "client destroyed");
+    asio::post(io_, [self = shared_from_this(), &done] {
+      if (!is_final(self->state_.load())) self->finalize(SessionState::Closed, "client destroyed");
       done.set_value();
     });
     f.wait();
-    work_.reset();
-    io_.stop();
-    io_thread_.join();
-    {
-      std::lock_guard lock(ev_mu_);
-      ev_stop_ = true;
-    }
-    ev_cv_.notify_all();
-    event_thread_.join();
   }
+
+  // `gone` is set when the Impl has been destroyed, wherever that happens.
+  void when_gone(std::promise<void>* gone) { gone_.promise = gone; }
 
   // ---- called from any thread ------------------------------------------------
 
@@ -248,19 +249,19 @@ class Client::Impl {
       schedule = !sub_scheduled_;
       sub_scheduled_ = true;
     }
-    if (schedule) asio::post(io_, [this] { drain_submissions(); });
+    if (schedule) asio::post(io_, [self = shared_from_this()] { self->drain_submissions(); });
   }
 
   // I/O thread: moves the submitted calls, in submission order, to enqueue.
   void drain_submissions() {
-    std::deque<CallPtr> batch;
     {
       std::lock_guard lock(sub_mu_);
-      batch.swap(sub_q_);
+      sub_batch_.swap(sub_q_);
       sub_scheduled_ = false;
     }
-    for (auto& c : batch)
+    for (auto& c : sub_batch_)
       enqueue(std::move(c));
+    sub_batch_.clear();
   }
 
   Status wait_connected(milliseconds timeout) {
@@ -283,7 +284,9 @@ class Client::Impl {
     if (on_event_thread()) return Status(ErrorCode::ApiError, "close() from a callback");
     auto promise = std::make_shared<std::promise<Status>>();
     auto future = promise->get_future();
-    asio::post(io_, [this, promise, timeout] { begin_close(promise, timeout); });
+    asio::post(io_, [self = shared_from_this(), promise, timeout] {
+      self->begin_close(promise, timeout);
+    });
     if (future.wait_for(timeout + milliseconds(limits::client_close_grace_ms)) !=
         std::future_status::ready) {
       return Status(ErrorCode::OperationTimeout, "close did not finish");
@@ -292,13 +295,13 @@ class Client::Impl {
   }
 
   void drop_connection(milliseconds pause) {
-    asio::post(io_, [this, pause] {
-      if (is_final(state_.load())) return;
-      connection_lost("dropped for testing", pause);
+    asio::post(io_, [self = shared_from_this(), pause] {
+      if (is_final(self->state_.load())) return;
+      self->connection_lost("dropped for testing", pause);
     });
   }
 
-  bool on_event_thread() const { return std::this_thread::get_id() == event_thread_id_.load(); }
+  bool on_event_thread() const { return rt_.on_event_thread(); }
 
   SessionState state() const { return state_.load(); }
   SessionId session_id() const {
@@ -333,50 +336,31 @@ class Client::Impl {
   // ---- event thread ------------------------------------------------------------
 
   void post_event(std::function<void()> task) {
-    bool wake = false;
-    {
-      std::lock_guard lock(ev_mu_);
-      ev_q_.push_back(std::move(task));
-      ev_backlog_.fetch_add(1);
-      wake = ev_sleeping_;
-    }
-    // A busy event thread looks at the queue again before it sleeps: only a
-    // sleeping one needs the (system call) wake-up.
-    if (wake) ev_cv_.notify_one();
+    ev_backlog_.fetch_add(1);
+    rt_.post_event(shared_from_this(), std::move(task));
   }
 
-  // Callbacks queued or taken by the event thread but not yet run.
+  // Callbacks of this Client queued or taken by the event thread but not
+  // yet run.
   std::size_t event_backlog() { return ev_backlog_.load(); }
 
-  void event_loop() {
-    event_thread_id_.store(std::this_thread::get_id());
-    std::deque<std::function<void()>> batch;
-    while (true) {
-      {
-        std::unique_lock lock(ev_mu_);
-        ev_sleeping_ = true;
-        ev_cv_.wait(lock, [this] { return ev_stop_ || !ev_q_.empty(); });
-        ev_sleeping_ = false;
-        if (ev_q_.empty()) return;  // stopping and drained
-        batch.swap(ev_q_);
-      }
-      // One at a time, in order; the lock is not taken per callback.
-      while (!batch.empty()) {
-        std::function<void()> task = std::move(batch.front());
-        batch.pop_front();
-        task();
-        task = nullptr;
-        const std::size_t left = ev_backlog_.fetch_sub(1) - 1;
-        if (read_paused_.load() && left <= opts_.event_queue_max / 2) {
-          asio::post(io_, [this] { resume_reading(); });
-        }
-      }
+  void event_ran() override {
+    const std::size_t left = ev_backlog_.fetch_sub(1) - 1;
+    if (read_paused_.load() && left <= opts_.event_queue_max / 2) {
+      asio::post(io_, [self = shared_from_this()] { self->resume_reading(); });
     }
   }
 
-  void fail_now(CallPtr call, Status status) {
-    auto complete = std::move(call->complete);
-    post_event([complete = std::move(complete), status = std::move(status)] { complete(status); });
+  void fail_now(CallPtr call, Status status) { hand_back(std::move(call), std::move(status)); }
+
+  // Hands a call back to the event thread with its result: there its
+  // completion runs and it is freed. Most calls were made on that thread,
+  // and memory given back by the thread that took it does not contend for
+  // the allocator's locks with the other thread.
+  void hand_back(CallPtr call, Result<ResponseBody> result) {
+    call->result.emplace(std::move(result));
+    ev_backlog_.fetch_add(1);
+    rt_.post_completion(shared_from_this(), std::move(call));
   }
 
   // ---- I/O thread: state ----------------------------------------------------------
@@ -417,6 +401,15 @@ class Client::Impl {
   std::string current_server() const {
     std::lock_guard lock(info_mu_);
     return server_name_.empty() ? attempt_server_ : server_name_;
+  }
+
+  // Completes a call that is no longer queued: exactly once, handing it
+  // back with the result.
+  void complete(CallPtr call, Result<ResponseBody> result) {
+    if (call->done) return;
+    call->done = true;
+    pending_.fetch_sub(1);
+    hand_back(std::move(call), std::move(result));
   }
 
   // Completes a call exactly once, handing the result to the event thread.
@@ -499,23 +492,23 @@ class Client::Impl {
     const std::uint64_t gen = ++generation_;
     resolver_.async_resolve(
         server.host, std::to_string(server.port),
-        [this, gen, server](const boost::system::error_code& ec,
-                            tcp::resolver::results_type results) {
+        [this, self = shared_from_this(), gen, server](const boost::system::error_code& ec,
+                                                       tcp::resolver::results_type results) {
           if (gen != generation_) return;
           if (ec) {
             attempt_failed("resolve: " + ec.message());
             return;
           }
-          asio::async_connect(
-              socket_, results,
-              [this, gen, server](const boost::system::error_code& ec2, const tcp::endpoint&) {
-                if (gen != generation_) return;
-                if (ec2) {
-                  attempt_failed("connect: " + ec2.message());
-                  return;
-                }
-                on_connected(server);
-              });
+          asio::async_connect(socket_, results,
+                              [this, self, gen, server](const boost::system::error_code& ec2,
+                                                        const tcp::endpoint&) {
+                                if (gen != generation_) return;
+                                if (ec2) {
+                                  attempt_failed("connect: " + ec2.message());
+                                  return;
+                                }
+                                on_connected(server);
+                              });
         });
   }
 
@@ -537,15 +530,16 @@ class Client::Impl {
         tls_->set_verify_callback(ssl::host_name_verification(server.host));
       }
       const std::uint64_t gen = generation_;
-      tls_->async_handshake(ssl::stream_base::client,
-                            [this, gen, keep = tls_](const boost::system::error_code& ec) {
-                              if (gen != generation_) return;
-                              if (ec) {
-                                attempt_failed("TLS handshake: " + socket_error(ec));
-                                return;
-                              }
-                              send_connect_request();
-                            });
+      tls_->async_handshake(
+          ssl::stream_base::client,
+          [this, self = shared_from_this(), gen, keep = tls_](const boost::system::error_code& ec) {
+            if (gen != generation_) return;
+            if (ec) {
+              attempt_failed("TLS handshake: " + socket_error(ec));
+              return;
+            }
+            send_connect_request();
+          });
       return;
     }
     send_connect_request();
@@ -688,7 +682,7 @@ class Client::Impl {
 
   void enqueue(CallPtr call) {
     if (conn_ == Conn::Dead) {
-      complete(*call, final_error(state_.load()));
+      complete(std::move(call), final_error(state_.load()));
       return;
     }
     chroot_request(chroot_, call->body);
@@ -726,7 +720,8 @@ class Client::Impl {
     writing_buf_.clear();
     writing_buf_.swap(out_);
     const std::uint64_t gen = generation_;
-    auto done = [this, gen, keep = tls_](const boost::system::error_code& ec, std::size_t) {
+    auto done = [this, self = shared_from_this(), gen, keep = tls_](
+                    const boost::system::error_code& ec, std::size_t) {
       if (gen != generation_) return;
       writing_ = false;
       if (ec) {
@@ -763,7 +758,8 @@ class Client::Impl {
     if (reading_) return;
     reading_ = true;
     const std::uint64_t gen = generation_;
-    auto done = [this, gen, keep = tls_](const boost::system::error_code& ec, std::size_t n) {
+    auto done = [this, self = shared_from_this(), gen, keep = tls_](
+                    const boost::system::error_code& ec, std::size_t n) {
       if (gen != generation_) return;
       reading_ = false;
       if (ec) {
@@ -853,12 +849,12 @@ class Client::Impl {
       if (call->op == OpCode::Exists && header->err == ErrorCode::NoNode && call->watcher) {
         watches_.add(WatchKind::Exist, call->watch_path, std::move(call->watcher));
       }
-      complete(*call, Status(header->err));
+      complete(std::move(call), Status(header->err));
       return;
     }
     auto body = decode_response_body(call->op, r.rest());
     if (!body.ok()) {
-      complete(*call, body.status());
+      complete(std::move(call), body.status());
       return;
     }
     unchroot_response(chroot_, *body);
@@ -869,7 +865,7 @@ class Client::Impl {
         post_event([w = std::move(w), ev = std::move(ev)] { w(ev); });
       }
     }
-    complete(*call, std::move(*body));
+    complete(std::move(call), std::move(*body));
   }
 
   void on_watch_event(ByteSpan rest) {
@@ -931,7 +927,7 @@ class Client::Impl {
 
   void schedule_tick() {
     tick_timer_.expires_after(milliseconds(limits::client_tick_ms));
-    tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    tick_timer_.async_wait([this, self = shared_from_this()](const boost::system::error_code& ec) {
       if (ec || conn_ == Conn::Dead) return;
       on_tick();
       if (conn_ != Conn::Dead) schedule_tick();
@@ -1012,13 +1008,21 @@ class Client::Impl {
 
   // ---- members ------------------------------------------------------------------------------
 
+  // First, so that it is destroyed last.
+  struct Gone {
+    std::promise<void>* promise = nullptr;
+    ~Gone() {
+      if (promise != nullptr) promise->set_value();
+    }
+  } gone_;
+  ClientRuntime::Core& rt_;
+  asio::io_context& io_;
   const ClientOptions opts_;
   std::vector<ServerAddress> servers_;
   const std::string chroot_;
   Random rng_;
   milliseconds connect_timeout_{0};
 
-  asio::io_context io_;
   tcp::socket socket_;
   // TLS: the context of every connection, and the current connection's
   // stream over socket_ (shared: operations in flight keep theirs).
@@ -1026,21 +1030,12 @@ class Client::Impl {
   std::shared_ptr<TlsStream> tls_;
   tcp::resolver resolver_;
   asio::steady_timer tick_timer_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::thread io_thread_;
-  std::thread event_thread_;
-  std::atomic<std::thread::id> event_thread_id_{};
 
-  // Event queue.
-  std::mutex ev_mu_;
-  std::condition_variable ev_cv_;
-  std::deque<std::function<void()>> ev_q_;
-  bool ev_stop_ = false;
-  bool ev_sleeping_ = false;
   std::atomic<std::size_t> ev_backlog_{0};
   // Calls submitted but not yet taken by the I/O thread.
   std::mutex sub_mu_;
-  std::deque<CallPtr> sub_q_;
+  // Swapped with sub_batch_ (I/O thread), so both keep their capacity.
+  std::vector<CallPtr> sub_q_;
   bool sub_scheduled_ = false;
   std::atomic<bool> read_paused_{false};
 
@@ -1070,6 +1065,7 @@ class Client::Impl {
   SteadyClock::time_point last_send_{};
   SteadyClock::time_point last_contact_ = SteadyClock::now();
   SteadyClock::time_point earliest_deadline_ = SteadyClock::time_point::max();
+  std::vector<CallPtr> sub_batch_;
   std::deque<CallPtr> unsent_;
   std::deque<CallPtr> sent_;
   std::deque<std::optional<CallPtr>> auth_waiters_;
@@ -1105,12 +1101,18 @@ Result<std::unique_ptr<Client>> Client::start(ClientOptions options) {
     if (!ctx.ok()) return ctx.status();
     tls = std::move(ctx).value();
   }
-  auto impl = std::make_unique<Impl>(std::move(options), std::move(*cs), std::move(tls));
+  // Taken out of the options: the Impl must not hold its runtime, or the
+  // runtime's last holder could be a handler on the runtime's own thread.
+  std::shared_ptr<ClientRuntime> runtime = std::move(options.runtime);
+  if (!runtime) runtime = ClientRuntime::start();
+  auto impl =
+      std::make_shared<Impl>(runtime->core(), std::move(options), std::move(*cs), std::move(tls));
   impl->start();
-  return std::unique_ptr<Client>(new Client(std::move(impl)));
+  return std::unique_ptr<Client>(new Client(std::move(runtime), std::move(impl)));
 }
 
-Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::Client(std::shared_ptr<ClientRuntime> runtime, std::shared_ptr<Impl> impl)
+    : runtime_(std::move(runtime)), hold_(std::move(impl)), impl_(hold_.get()) {}
 
 Client::~Client() {
   COORD_ASSERT(!impl_->on_event_thread(), "a Client must not be destroyed from its callbacks");
@@ -1118,6 +1120,11 @@ Client::~Client() {
     (void)impl_->close(milliseconds(limits::client_destructor_close_ms_max));
   }
   impl_->shutdown();
+  std::promise<void> gone;
+  auto f = gone.get_future();
+  impl_->when_gone(&gone);
+  hold_.reset();
+  f.wait();
 }
 
 Status Client::wait_connected(milliseconds timeout) {

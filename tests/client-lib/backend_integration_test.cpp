@@ -496,6 +496,55 @@ TEST_P(BackendTest, TenThousandPipelinedRequestsAnsweredInOrder) {
                                          .count()));
 }
 
+// Sessions of one runtime against a real server: each pipelines writes to a
+// node of its own, and one of them is destroyed with requests in flight.
+// Every session's callbacks run in its own order on the one event thread,
+// and the server applied each session's writes in order.
+TEST_P(BackendTest, SessionsOfOneRuntimePipelineInTheirOwnOrder) {
+  ASSERT_NO_FATAL_FAILURE(use_shared());
+  auto runtime = ClientRuntime::start();
+  constexpr int kSessions = 12;
+  constexpr int kWrites = 300;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kSessions; ++i) {
+    ClientOptions o;
+    o.runtime = runtime;
+    clients.push_back(connect(o));
+    ASSERT_NE(clients.back(), nullptr);
+    ASSERT_TRUE(clients.back()->create("/n" + std::to_string(i), std::nullopt).ok());
+  }
+  std::mutex mu;
+  std::set<std::thread::id> threads;
+  std::vector<std::vector<std::int32_t>> versions(kSessions);
+  std::atomic<int> errors{0};
+  std::atomic<int> left{(kSessions - 1) * kWrites};
+  std::promise<void> done;
+  for (int k = 0; k < kWrites; ++k) {
+    for (int i = 0; i < kSessions; ++i) {
+      clients[i]->submit(
+          ops::SetData{"/n" + std::to_string(i), std::string("v")},
+          [&, i](Result<Stat> r) {
+            std::lock_guard lock(mu);
+            threads.insert(std::this_thread::get_id());
+            if (i == 0) return;  // the session destroyed below
+            if (!r.ok()) ++errors;
+            versions[i].push_back(r.ok() ? r->version : -1);
+            if (--left == 0) done.set_value();
+          },
+          60s);
+    }
+  }
+  clients[0].reset();
+  ASSERT_EQ(done.get_future().wait_for(60s), std::future_status::ready);
+  EXPECT_EQ(errors.load(), 0);
+  for (int i = 1; i < kSessions; ++i) {
+    ASSERT_EQ(versions[i].size(), static_cast<std::size_t>(kWrites));
+    for (int k = 0; k < kWrites; ++k)
+      ASSERT_EQ(versions[i][k], k + 1) << "session " << i;
+  }
+  EXPECT_EQ(threads.size(), 1u);
+}
+
 TEST_P(BackendTest, SlowCallbacksPauseReadingWithoutLosingReplies) {
   ASSERT_NO_FATAL_FAILURE(use_shared());
   ClientOptions o;

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <set>
@@ -229,6 +231,123 @@ TEST(ClientOffline, CallbacksRunInSubmissionOrderOnOneThread) {
   EXPECT_EQ(order, expect);
   EXPECT_EQ(threads.size(), 1u);
   EXPECT_EQ(threads.count(std::this_thread::get_id()), 0u) << "never on the caller's thread";
+}
+
+// The threads of this process, from /proc.
+std::size_t thread_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task"))
+    ++n;
+  return n;
+}
+
+// Clients on one runtime add its two threads and no more; it stays while a
+// Client holds it, after its creator let go, and its threads end with the
+// last Client.
+TEST(ClientOffline, ClientsOfOneRuntimeShareItsTwoThreads) {
+  const std::size_t before = thread_count();
+  auto runtime = ClientRuntime::start();
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 8; ++i) {
+    ClientOptions o = unreachable();
+    o.runtime = runtime;
+    auto c = Client::start(o);
+    ASSERT_TRUE(c.ok()) << c.status();
+    clients.push_back(std::move(*c));
+  }
+  runtime.reset();
+  // Asio's resolver may keep one thread of its own while it resolves.
+  EXPECT_LE(thread_count(), before + 3);
+  std::mutex mu;
+  std::set<std::thread::id> threads;
+  std::vector<std::vector<int>> order(clients.size());
+  std::atomic<int> left{static_cast<int>(clients.size()) * 20};
+  std::promise<void> done;
+  for (int k = 0; k < 20; ++k) {
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      clients[i]->submit(
+          ops::Exists{"/x"},
+          [&, i, k](Result<std::optional<Stat>> r) {
+            EXPECT_EQ(r.code(), ErrorCode::OperationTimeout);
+            std::lock_guard lock(mu);
+            threads.insert(std::this_thread::get_id());
+            order[i].push_back(k);
+            if (--left == 0) done.set_value();
+          },
+          50ms);
+    }
+  }
+  ASSERT_EQ(done.get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(threads.size(), 1u) << "every Client's callbacks on the one event thread";
+  std::vector<int> expect(20);
+  for (int k = 0; k < 20; ++k)
+    expect[k] = k;
+  for (const auto& o : order)
+    EXPECT_EQ(o, expect);
+  clients.clear();
+  EXPECT_EQ(thread_count(), before);
+}
+
+// A callback of one Client of a runtime cannot block on another Client of
+// it: that Client's answer would come on the same event thread.
+TEST(ClientOffline, BlockingCallOnAnotherClientOfTheRuntimeIsRefused) {
+  auto runtime = ClientRuntime::start();
+  ClientOptions o = unreachable();
+  o.runtime = runtime;
+  auto a = Client::start(o);
+  auto b = Client::start(o);
+  ASSERT_TRUE(a.ok() && b.ok());
+  Client* other = b->get();
+  std::promise<std::pair<ErrorCode, ErrorCode>> inner;
+  (*a)->submit(
+      ops::GetData{"/a"},
+      [&](Result<DataResult>) {
+        EXPECT_TRUE(runtime->on_event_thread());
+        inner.set_value({other->get_data("/b").code(), other->close().code()});
+      },
+      50ms);
+  auto f = inner.get_future();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  const auto [blocking, close] = f.get();
+  EXPECT_EQ(blocking, ErrorCode::ApiError);
+  EXPECT_EQ(close, ErrorCode::ApiError);
+  EXPECT_FALSE(runtime->on_event_thread());
+}
+
+// A Client whose callbacks submit again as fast as they run can be
+// destroyed meanwhile: its callbacks stop with it, the ones after it fail
+// and have run when the destructor returns, and the runtime goes on for
+// the others.
+TEST(ClientOffline, ClientDestroyedWhileItsCallbacksSubmitAgain) {
+  auto runtime = ClientRuntime::start();
+  ClientOptions o = unreachable();
+  o.runtime = runtime;
+  auto doomed = Client::start(o);
+  auto other = Client::start(o);
+  ASSERT_TRUE(doomed.ok() && other.ok());
+  std::atomic<int> runs{0};
+  std::atomic<bool> final_seen{false};
+  std::function<void(Result<std::optional<Stat>>)> again;
+  Client* c = doomed->get();
+  again = [&](Result<std::optional<Stat>> r) {
+    ++runs;
+    if (r.code() == ErrorCode::Closing) {
+      final_seen = true;
+      return;
+    }
+    c->submit(ops::Exists{"/x"}, again, 1ms);
+  };
+  for (int i = 0; i < 16; ++i)
+    c->submit(ops::Exists{"/x"}, again, 1ms);
+  for (int i = 0; i < 200 && runs.load() < 100; ++i)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_GE(runs.load(), 100);
+  doomed->reset();
+  EXPECT_TRUE(final_seen.load());
+  const int after = runs.load();
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(runs.load(), after) << "a callback ran after the destructor returned";
+  EXPECT_EQ((*other)->run(ops::Exists{"/x"}, 50ms).code(), ErrorCode::OperationTimeout);
 }
 
 }  // namespace

@@ -468,6 +468,8 @@ inline constexpr std::int64_t sidecar_deregister_ms_max = 5'000;
 
 // coord-bench and coord-zk-load flags: sessions, keys, payload and run time.
 inline constexpr std::int64_t bench_sessions_max = 10'000;
+// coord-bench: libcoord runtimes (two threads each) the ops mode's sessions share.
+inline constexpr int bench_runtimes_max = 64;
 inline constexpr std::int64_t bench_keys_max = 10'000'000;
 inline constexpr std::size_t bench_payload_bytes_max = std::size_t{1} << 20;
 inline constexpr double bench_duration_s_max = 86'400.0;

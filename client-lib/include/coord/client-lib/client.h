@@ -1,7 +1,7 @@
 // libcoord: coord's C++ client for the ZooKeeper protocol. It works against
 // coordd and against Apache ZooKeeper 3.8 alike.
 //
-// A Client owns two threads. The I/O thread owns the socket: it connects to
+// A Client runs on two threads. The I/O thread owns the socket: it connects to
 // the servers of the connect string in shuffled order, performs the
 // handshake, opens or resumes the session, pings at a third of the
 // negotiated timeout, matches replies to requests, re-registers watches and
@@ -12,7 +12,8 @@
 // reply's callback). User code never runs on the I/O thread, so a slow
 // callback delays other callbacks but not the network; if callbacks fall
 // behind by limits::client_event_queue_max, the I/O thread stops reading
-// until they catch up.
+// until they catch up. By default each Client starts its own two threads;
+// Clients given one ClientRuntime share its two.
 //
 // Every operation exists in three forms, all built on one op struct from
 // coord::ops:
@@ -86,6 +87,34 @@ struct ClientTls {
   bool verify_server_name = true;
 };
 
+// The I/O thread and the event thread that Clients run on. Clients given
+// the same runtime share them: a process that holds many sessions (a load
+// generator, a proxy, a test harness) needs two threads instead of two per
+// session, and one readiness wait serves all their sockets. The callbacks
+// of all these Clients run one at a time on the one event thread, each
+// Client's in its own order, so a slow callback delays every Client of the
+// runtime; a blocking call or close() from any of these callbacks fails with
+// ApiError, as from a Client's own, and none of these Clients may be
+// destroyed from them. Each Client holds its runtime: the threads stop when
+// the last holder lets go, which must not be one of the runtime's callbacks.
+class ClientRuntime {
+ public:
+  static std::shared_ptr<ClientRuntime> start();
+  ~ClientRuntime();
+  ClientRuntime(const ClientRuntime&) = delete;
+  ClientRuntime& operator=(const ClientRuntime&) = delete;
+
+  // True inside a callback of one of the runtime's Clients.
+  bool on_event_thread() const;
+
+  class Core;  // the threads; libcoord's own
+  Core& core() const { return *core_; }
+
+ private:
+  explicit ClientRuntime(std::unique_ptr<Core> core);
+  std::unique_ptr<Core> core_;
+};
+
 struct ClientOptions {
   // "host:port,host:port[/chroot]".
   std::string servers;
@@ -112,6 +141,8 @@ struct ClientOptions {
   // names the server and the cause); for a final state the Status that
   // every later call fails with. May be set together with on_state.
   std::function<void(SessionState, const Status& reason)> on_state_change;
+  // The threads to run on; none: the Client starts its own.
+  std::shared_ptr<ClientRuntime> runtime;
 };
 
 struct CreateResult {
@@ -289,11 +320,13 @@ CallPtr make_call(ops::CheckWatches&& op, Callback<std::monostate>&& cb);
 
 class Client {
  public:
-  // Validates the options, starts the two threads and begins connecting;
-  // does not wait for the connection (see wait_connected).
+  // Validates the options, starts the two threads (unless options.runtime
+  // gives them) and begins connecting; does not wait for the connection
+  // (see wait_connected).
   static Result<std::unique_ptr<Client>> start(ClientOptions options);
-  // Closes the session (bounded by the request timeout) and joins the
-  // threads; every outstanding callback has run when it returns.
+  // Closes the session (bounded by the request timeout); every outstanding
+  // callback has run and the Client's own threads are joined when it
+  // returns.
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -362,11 +395,18 @@ class Client {
 
  private:
   class Impl;
-  explicit Client(std::unique_ptr<Impl> impl);
+  Client(std::shared_ptr<ClientRuntime> runtime, std::shared_ptr<Impl> impl);
   void submit_call(client_detail::CallPtr call, std::chrono::milliseconds timeout);
   bool on_event_thread() const;
 
-  std::unique_ptr<Impl> impl_;
+  // Released after the Impl is gone: its last handler may run on these
+  // threads.
+  std::shared_ptr<ClientRuntime> runtime_;
+  // The Client's hold on its Impl. Callbacks still running while the
+  // Client is destroyed may use the Client: impl_ stays valid until the
+  // last of them, which holds the Impl too, has run.
+  std::shared_ptr<Impl> hold_;
+  Impl* const impl_;
 };
 
 }  // namespace coord

@@ -1,0 +1,94 @@
+#include "runtime.h"
+
+#include "coord/base/assert.h"
+
+namespace coord {
+
+ClientRuntime::Core::Core()
+    : work_(boost::asio::make_work_guard(io_)),
+      event_thread_([this] { event_loop(); }),
+      io_thread_([this] { io_.run(); }) {}
+
+ClientRuntime::Core::~Core() {
+  COORD_ASSERT(!on_event_thread() && !on_io_thread(),
+               "a ClientRuntime must not be destroyed on its own threads");
+  // Every Client of the runtime is gone (each holds the runtime), and with
+  // it every handler and event of theirs.
+  work_.reset();
+  io_.stop();
+  io_thread_.join();
+  {
+    std::lock_guard lock(ev_mu_);
+    ev_stop_ = true;
+  }
+  ev_cv_.notify_all();
+  event_thread_.join();
+}
+
+void ClientRuntime::Core::post_event(std::shared_ptr<client_detail::EventOwner> owner,
+                                     std::function<void()> task) {
+  push(Event{std::move(owner), std::move(task), nullptr});
+}
+
+void ClientRuntime::Core::post_completion(std::shared_ptr<client_detail::EventOwner> owner,
+                                          client_detail::CallPtr call) {
+  COORD_ASSERT(call && call->result.has_value(), "a completion without its result");
+  push(Event{std::move(owner), nullptr, std::move(call)});
+}
+
+void ClientRuntime::Core::push(Event e) {
+  COORD_ASSERT(e.owner, "an event without its owner");
+  bool wake = false;
+  {
+    std::lock_guard lock(ev_mu_);
+    ev_q_.push_back(std::move(e));
+    wake = ev_sleeping_;
+  }
+  // A busy event thread looks at the queue again before it sleeps: only a
+  // sleeping one needs the (system call) wake-up.
+  if (wake) ev_cv_.notify_one();
+}
+
+void ClientRuntime::Core::event_loop() {
+  event_thread_id_.store(std::this_thread::get_id());
+  std::vector<Event> batch;
+  while (true) {
+    {
+      std::unique_lock lock(ev_mu_);
+      ev_sleeping_ = true;
+      ev_cv_.wait(lock, [this] { return ev_stop_ || !ev_q_.empty(); });
+      ev_sleeping_ = false;
+      if (ev_q_.empty()) return;  // stopping and drained
+      batch.swap(ev_q_);
+    }
+    // One at a time, in order; the lock is not taken per callback.
+    for (Event& e : batch) {
+      if (e.call) {
+        e.call->complete(std::move(*e.call->result));
+        e.call.reset();
+      } else {
+        e.task();
+        e.task = nullptr;
+      }
+      // The callback and its captures are gone before the owner is told,
+      // and before the owner itself may go.
+      e.owner->event_ran();
+      e.owner.reset();
+    }
+    batch.clear();
+  }
+}
+
+ClientRuntime::ClientRuntime(std::unique_ptr<Core> core) : core_(std::move(core)) {}
+
+ClientRuntime::~ClientRuntime() = default;
+
+std::shared_ptr<ClientRuntime> ClientRuntime::start() {
+  return std::shared_ptr<ClientRuntime>(new ClientRuntime(std::make_unique<Core>()));
+}
+
+bool ClientRuntime::on_event_thread() const {
+  return core_->on_event_thread();
+}
+
+}  // namespace coord

@@ -1,0 +1,77 @@
+// The threads behind ClientRuntime: an io_context run by one I/O thread,
+// and the event thread with its FIFO of callbacks.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "call.h"
+#include "coord/client-lib/client.h"
+
+namespace coord {
+
+namespace client_detail {
+
+// What queues events: told after each of its events has run, on the event
+// thread. Its events keep it alive until then.
+class EventOwner {
+ public:
+  virtual void event_ran() = 0;
+
+ protected:
+  ~EventOwner() = default;
+};
+
+}  // namespace client_detail
+
+class ClientRuntime::Core {
+ public:
+  Core();
+  ~Core();
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  boost::asio::io_context& io() { return io_; }
+  bool on_event_thread() const { return std::this_thread::get_id() == event_thread_id_.load(); }
+  bool on_io_thread() const { return std::this_thread::get_id() == io_thread_.get_id(); }
+
+  // Queue for the event thread, behind every event queued before: `task`,
+  // or the completion of `call` with its result.
+  void post_event(std::shared_ptr<client_detail::EventOwner> owner, std::function<void()> task);
+  void post_completion(std::shared_ptr<client_detail::EventOwner> owner,
+                       client_detail::CallPtr call);
+
+ private:
+  struct Event {
+    std::shared_ptr<client_detail::EventOwner> owner;
+    std::function<void()> task;
+    client_detail::CallPtr call;
+  };
+  void push(Event e);
+  void event_loop();
+
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+
+  std::mutex ev_mu_;
+  std::condition_variable ev_cv_;
+  // Vectors swapped between the threads keep their capacity: no memory is
+  // taken on one thread and given back on the other per event.
+  std::vector<Event> ev_q_;
+  bool ev_stop_ = false;
+  bool ev_sleeping_ = false;
+  std::atomic<std::thread::id> event_thread_id_{};
+
+  // Last: they start once everything they use exists.
+  std::thread event_thread_;
+  std::thread io_thread_;
+};
+
+}  // namespace coord
