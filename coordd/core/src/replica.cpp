@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <deque>
 #include <limits>
 #include <map>
 #include <optional>
@@ -109,6 +110,16 @@ struct Replica::Impl {
   // (connection, request), with when each left. Kept apart from the
   // connections, which a client may close while its request waits.
   std::map<std::pair<ConnId, std::uint64_t>, TimeMs> forwarded;
+  // Commands this server proposed as leader and has not applied yet, still
+  // decoded, in log order: applying them needs no second decode. An entry
+  // is the one proposed only if its term is the term of the proposal too:
+  // another leader may have put a different entry at the same index.
+  struct Proposed {
+    LogIndex index;
+    Term term;
+    Command cmd;
+  };
+  std::deque<Proposed> proposed_cmds;
   std::uint64_t next_move_request = 1;
   // Peers the host's links to are down now.
   std::set<NodeId> links_down;
@@ -604,21 +615,46 @@ struct Replica::Impl {
     last_role = role;
   }
 
-  bool propose(const Command& cmd) {
+  bool propose(Command&& cmd) {
     if (!raft.propose(encode_command(cmd)).ok()) return false;
     if (!leading()) {
       ++stats.requests_forwarded;
       forwarded.emplace(std::pair(cmd.origin.connection, cmd.origin.request), now_steady);
+      return true;
     }
+    const LogIndex index = raft.last_index();
+    // A new leader appends after a log that may have been cut back.
+    while (!proposed_cmds.empty() && proposed_cmds.back().index >= index)
+      proposed_cmds.pop_back();
+    proposed_cmds.push_back(Proposed{index, raft.term(), std::move(cmd)});
     return true;
+  }
+
+  // The command of committed entry `e` if this server proposed it and
+  // keeps it decoded. Forgets the ones before `e`, which will not apply.
+  std::optional<Command> take_proposed(const consensus::Entry& e) {
+    while (!proposed_cmds.empty() && proposed_cmds.front().index < e.index)
+      proposed_cmds.pop_front();
+    if (proposed_cmds.empty() || proposed_cmds.front().index != e.index) return std::nullopt;
+    Proposed p = std::move(proposed_cmds.front());
+    proposed_cmds.pop_front();
+    if (p.term != e.term) return std::nullopt;
+#ifndef NDEBUG
+    COORD_ASSERT(encode_command(p.cmd) == e.data, "entry ", e.index,
+                 " is not the command proposed for it");
+#endif
+    return std::move(p.cmd);
   }
   // The index of the entry propose() just appended; 0 when it was
   // forwarded to the leader, which decides.
-  LogIndex proposed_index() const { return leading() ? raft.last_index() : LogIndex(0); }
+  LogIndex proposed_index() const {
+    return leading() ? raft.last_index() : LogIndex(0);
+  }
 
   // ---- applying entries ---------------------------------------------------------
 
-  // Decodes a batch of committed entries before applying any, so that the
+  // Decodes a batch of committed entries (or takes the commands this
+  // leader proposed) before applying any, so that the
   // tree can bring the nodes of all of them toward the cache at once
   // (DataTree::prefetch): random writes then overlap their memory round
   // trips instead of paying them one after another.
@@ -628,9 +664,12 @@ struct Replica::Impl {
     for (std::size_t i = 0; i < entries.size(); ++i) {
       const consensus::Entry& e = entries[i];
       if (e.type != consensus::EntryType::Normal || e.data.empty()) continue;
-      auto decoded = decode_command(e.data);
-      COORD_ASSERT(decoded.ok(), "undecodable log entry ", e.index, ": ", decoded.status());
-      cmds[i] = std::move(*decoded);
+      cmds[i] = take_proposed(e);
+      if (!cmds[i]) {
+        auto decoded = decode_command(e.data);
+        COORD_ASSERT(decoded.ok(), "undecodable log entry ", e.index, ": ", decoded.status());
+        cmds[i] = std::move(*decoded);
+      }
       if (const auto* t = std::get_if<TxnCmd>(&cmds[i]->body)) {
         const std::string_view p = znode::txn_first_path(t->txn);
         if (!p.empty()) paths.push_back(p);
@@ -868,7 +907,9 @@ struct Replica::Impl {
     }
   }
 
-  Zxid applied_zxid() const { return Zxid(static_cast<std::int64_t>(applied.value())); }
+  Zxid applied_zxid() const {
+    return Zxid(static_cast<std::int64_t>(applied.value()));
+  }
 
   void pump_dirty() {
     for (int rounds = 0; rounds < 8 && !dirty.empty(); ++rounds) {
@@ -974,7 +1015,7 @@ struct Replica::Impl {
       held.insert(c.id);
       return;
     }
-    if (!propose(cmd)) {
+    if (!propose(std::move(cmd))) {
       // No leader to take it: the client retries on another connection.
       close(c);
       return;
@@ -1289,7 +1330,7 @@ struct Replica::Impl {
       cmd.origin = Origin{config.id, c.id, c.handshake_seq};
       cmd.time = now_wall;
       cmd.body = CreateSessionCmd{timeout, std::move(password)};
-      if (!propose(cmd)) return close(c);
+      if (!propose(std::move(cmd))) return close(c);
       c.handshake_index = proposed_index();
       c.handshake_at = now_steady;
       c.handshake_no = proposals++;
@@ -1323,7 +1364,7 @@ struct Replica::Impl {
       move.origin = Origin{config.id, 0, next_move_request++};
       move.time = now_wall;
       move.body = MoveSessionCmd{session.id};
-      if (propose(move)) ++moving_here[session.id];
+      if (propose(std::move(move))) ++moving_here[session.id];
     }
     session.effective_timeout_ms = negotiate(req->timeout_ms);
     attach(c, session);
@@ -1423,7 +1464,7 @@ struct Replica::Impl {
       cmd.origin = Origin{config.id, 0, 0};
       cmd.time = now_wall;
       cmd.body = CloseSessionCmd{id, true};
-      if (propose(cmd)) sessions.mark_closing(id);
+      if (propose(std::move(cmd))) sessions.mark_closing(id);
     }
   }
 
@@ -1439,7 +1480,7 @@ struct Replica::Impl {
       cmd.origin = Origin{config.id, 0, 0};
       cmd.time = now_wall;
       cmd.body = TxnCmd{SessionId(0), {Id{"super", ""}}, znode::ReapOp{path}};
-      if (propose(cmd)) reaping.insert(path);
+      if (propose(std::move(cmd))) reaping.insert(path);
     }
   }
 
@@ -1654,7 +1695,9 @@ struct Replica::Impl {
 
   // ---- snapshots ----------------------------------------------------------------
 
-  std::string snapshot_payload() const { return write_replica_snapshot(applied, sessions, tree); }
+  std::string snapshot_payload() const {
+    return write_replica_snapshot(applied, sessions, tree);
+  }
 
   Status load_snapshot(std::string_view bytes) {
     auto snap = read_replica_snapshot(bytes, config.tree, now_steady);
