@@ -33,6 +33,12 @@ ClientOptions unreachable() {
   return o;
 }
 
+ClientOptions unreachable_on(std::shared_ptr<ClientRuntime> runtime) {
+  ClientOptions o = unreachable();
+  o.runtime = std::move(runtime);
+  return o;
+}
+
 TEST(ClientOffline, BadOptionsAreRejected) {
   ClientOptions o = unreachable();
   o.servers = "";
@@ -249,9 +255,7 @@ TEST(ClientOffline, ClientsOfOneRuntimeShareItsTwoThreads) {
   auto runtime = ClientRuntime::start();
   std::vector<std::unique_ptr<Client>> clients;
   for (int i = 0; i < 8; ++i) {
-    ClientOptions o = unreachable();
-    o.runtime = runtime;
-    auto c = Client::start(o);
+    auto c = Client::start(unreachable_on(runtime));
     ASSERT_TRUE(c.ok()) << c.status();
     clients.push_back(std::move(*c));
   }
@@ -292,10 +296,8 @@ TEST(ClientOffline, ClientsOfOneRuntimeShareItsTwoThreads) {
 // it: that Client's answer would come on the same event thread.
 TEST(ClientOffline, BlockingCallOnAnotherClientOfTheRuntimeIsRefused) {
   auto runtime = ClientRuntime::start();
-  ClientOptions o = unreachable();
-  o.runtime = runtime;
-  auto a = Client::start(o);
-  auto b = Client::start(o);
+  auto a = Client::start(unreachable_on(runtime));
+  auto b = Client::start(unreachable_on(runtime));
   ASSERT_TRUE(a.ok() && b.ok());
   Client* other = b->get();
   std::promise<std::pair<ErrorCode, ErrorCode>> inner;
@@ -320,10 +322,8 @@ TEST(ClientOffline, BlockingCallOnAnotherClientOfTheRuntimeIsRefused) {
 // the others.
 TEST(ClientOffline, ClientDestroyedWhileItsCallbacksSubmitAgain) {
   auto runtime = ClientRuntime::start();
-  ClientOptions o = unreachable();
-  o.runtime = runtime;
-  auto doomed = Client::start(o);
-  auto other = Client::start(o);
+  auto doomed = Client::start(unreachable_on(runtime));
+  auto other = Client::start(unreachable_on(runtime));
   ASSERT_TRUE(doomed.ok() && other.ok());
   std::atomic<int> runs{0};
   std::atomic<bool> final_seen{false};

@@ -34,6 +34,14 @@ using pr::OpKind;
 constexpr std::uint64_t app_sessions_heard = 1;  // entries: session ids, u64 LE each
 constexpr std::uint64_t app_sessions_acked = 4;  // the leader had a relay: empty body
 
+// Whether a leader checks each command it kept against its entry (an
+// encode per write): debug and sanitizer builds do.
+#ifdef NDEBUG
+constexpr bool check_kept_commands = false;
+#else
+constexpr bool check_kept_commands = true;
+#endif
+
 std::string digest_of(std::string_view user_colon_password) {
   unsigned char sha[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(user_colon_password.data()),
@@ -639,25 +647,23 @@ struct Replica::Impl {
     Proposed p = std::move(proposed_cmds.front());
     proposed_cmds.pop_front();
     if (p.term != e.term) return std::nullopt;
-#ifndef NDEBUG
-    COORD_ASSERT(encode_command(p.cmd) == e.data, "entry ", e.index,
-                 " is not the command proposed for it");
-#endif
+    if constexpr (check_kept_commands) {
+      COORD_ASSERT(encode_command(p.cmd) == e.data, "entry ", e.index,
+                   " is not the command proposed for it");
+    }
     return std::move(p.cmd);
   }
   // The index of the entry propose() just appended; 0 when it was
   // forwarded to the leader, which decides.
-  LogIndex proposed_index() const {
-    return leading() ? raft.last_index() : LogIndex(0);
-  }
+  LogIndex proposed_index() const { return leading() ? raft.last_index() : LogIndex(0); }
 
   // ---- applying entries ---------------------------------------------------------
 
   // Decodes a batch of committed entries (or takes the commands this
-  // leader proposed) before applying any, so that the
-  // tree can bring the nodes of all of them toward the cache at once
-  // (DataTree::prefetch): random writes then overlap their memory round
-  // trips instead of paying them one after another.
+  // leader proposed) before applying any, so that the tree can bring the
+  // nodes of all of them toward the cache at once (DataTree::prefetch):
+  // random writes then overlap their memory round trips instead of paying
+  // them one after another.
   void apply_committed(const std::vector<consensus::Entry>& entries) {
     std::vector<std::optional<Command>> cmds(entries.size());
     std::vector<std::string_view> paths;
@@ -907,9 +913,7 @@ struct Replica::Impl {
     }
   }
 
-  Zxid applied_zxid() const {
-    return Zxid(static_cast<std::int64_t>(applied.value()));
-  }
+  Zxid applied_zxid() const { return Zxid(static_cast<std::int64_t>(applied.value())); }
 
   void pump_dirty() {
     for (int rounds = 0; rounds < 8 && !dirty.empty(); ++rounds) {
@@ -1695,9 +1699,7 @@ struct Replica::Impl {
 
   // ---- snapshots ----------------------------------------------------------------
 
-  std::string snapshot_payload() const {
-    return write_replica_snapshot(applied, sessions, tree);
-  }
+  std::string snapshot_payload() const { return write_replica_snapshot(applied, sessions, tree); }
 
   Status load_snapshot(std::string_view bytes) {
     auto snap = read_replica_snapshot(bytes, config.tree, now_steady);
