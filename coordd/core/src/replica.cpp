@@ -100,6 +100,9 @@ struct Replica::Impl {
   std::set<std::string> reaping;
   std::uint64_t next_read_context = 1;
   std::map<std::uint64_t, std::pair<ConnId, std::uint64_t>> read_waiters;
+  // Syncs whose read index is known, waiting for it to apply and for their
+  // turn in their connection's queue: (connection, request number).
+  std::vector<std::pair<ConnId, std::uint64_t>> syncs_indexed;
   consensus::Role last_role = consensus::Role::Follower;
   // The term in which this server, leading, last gave every session a
   // fresh timeout; 0 before it first leads.
@@ -914,24 +917,29 @@ struct Replica::Impl {
   void read_state(const consensus::ReadState& rs) {
     if (auto [c, item] = take_read_waiter(rs.context); item != nullptr) {
       item->read_index = rs.index;
+      syncs_indexed.emplace_back(c->id, item->seq);
       dirty.insert(c->id);
     }
   }
 
-  // Answers sync requests whose read index has been applied.
+  // Answers sync requests whose read index has been applied, each once it
+  // is the first of its connection's queue. Only those are looked at: this
+  // runs after every input, and a server may hold many idle connections.
   void release_reads() {
-    for (auto& [id, c] : conns) {
-      if (c.queue.empty()) continue;
-      Item& front = c.queue.front();
-      if (front.state == ItemState::WaitingRead && front.read_index.value() != 0 &&
-          applied >= front.read_index) {
-        const auto& req = std::get<pr::SyncRequest>(front.body);
-        front.reply =
-            reply_frame(front.xid, applied_zxid(), ErrorCode::Ok, pr::SyncResponse{req.path});
-        front.state = ItemState::Done;
-        dirty.insert(id);
-      }
-    }
+    std::erase_if(syncs_indexed, [&](const std::pair<ConnId, std::uint64_t>& s) {
+      auto it = conns.find(s.first);
+      if (it == conns.end()) return true;
+      Conn& c = it->second;
+      Item* item = c.find(s.second);
+      if (item == nullptr || item->state != ItemState::WaitingRead) return true;
+      if (applied < item->read_index || item != &c.queue.front()) return false;
+      const auto& req = std::get<pr::SyncRequest>(item->body);
+      item->reply =
+          reply_frame(item->xid, applied_zxid(), ErrorCode::Ok, pr::SyncResponse{req.path});
+      item->state = ItemState::Done;
+      dirty.insert(c.id);
+      return true;
+    });
   }
 
   Zxid applied_zxid() const { return Zxid(static_cast<std::int64_t>(applied.value())); }
