@@ -82,6 +82,7 @@
 #include "coord/base/random.h"
 #include "coord/client-lib/client.h"
 #include "coord/protocol/codec.h"
+#include "coord/protocol/frame.h"
 
 namespace {
 
@@ -926,7 +927,7 @@ class SessionOpener : public std::enable_shared_from_this<SessionOpener> {
   }
 
   void connected() {
-    auto resp = coord::protocol::decode_connect_response(coord::protocol::ByteSpan(in_));
+    auto resp = coord::protocol::decode_connect_response(frame_);
     if (!resp.ok() || resp->session_id.value() == 0) return failed("refused");
     shared_.out.latency_us.record(micros_since(t0_));
     ++shared_.out.ops;
@@ -946,22 +947,34 @@ class SessionOpener : public std::enable_shared_from_this<SessionOpener> {
         });
   }
 
+  // Reads one whole frame into frame_, in as few reads as it arrives in
+  // (one, usually): a read for its length and another for its body would
+  // cost the load generator a system call more per frame.
   template <typename Then>
   void read_frame(Then then) {
-    boost::asio::async_read(
-        socket_, boost::asio::buffer(head_),
-        [self = shared_from_this(), then](boost::system::error_code ec, std::size_t) {
+    in_.clear();
+    read_more(std::move(then));
+  }
+
+  template <typename Then>
+  void read_more(Then then) {
+    if (in_.size() >= coord::protocol::frame_length_prefix_bytes) {
+      const std::uint32_t n = std::uint32_t{in_[0]} << 24 | std::uint32_t{in_[1]} << 16 |
+                              std::uint32_t{in_[2]} << 8 | in_[3];
+      if (n > coord::limits::frame_bytes_max) return failed("frame");
+      if (in_.size() - coord::protocol::frame_length_prefix_bytes >= n) {
+        frame_ =
+            coord::protocol::ByteSpan(in_).subspan(coord::protocol::frame_length_prefix_bytes, n);
+        return then();
+      }
+    }
+    socket_.async_read_some(
+        boost::asio::buffer(chunk_),
+        [self = shared_from_this(), then](boost::system::error_code ec, std::size_t n) {
           if (ec) return self->failed("read");
-          const std::uint32_t n = std::uint32_t{self->head_[0]} << 24 |
-                                  std::uint32_t{self->head_[1]} << 16 |
-                                  std::uint32_t{self->head_[2]} << 8 | self->head_[3];
-          if (n > coord::limits::frame_bytes_max) return self->failed("frame");
-          self->in_.resize(n);
-          boost::asio::async_read(self->socket_, boost::asio::buffer(self->in_),
-                                  [self, then](boost::system::error_code ec2, std::size_t) {
-                                    if (ec2) return self->failed("read");
-                                    then();
-                                  });
+          self->in_.insert(self->in_.end(), self->chunk_.begin(),
+                           self->chunk_.begin() + static_cast<std::ptrdiff_t>(n));
+          self->read_more(then);
         });
   }
 
@@ -977,8 +990,9 @@ class SessionOpener : public std::enable_shared_from_this<SessionOpener> {
   Shared& shared_;
   Clock::time_point t0_;
   coord::protocol::Bytes out_;
-  std::array<unsigned char, 4> head_{};
+  std::array<std::uint8_t, 512> chunk_{};
   std::vector<std::uint8_t> in_;
+  coord::protocol::ByteSpan frame_;
 };
 
 bool session_open(const Flags& f, Figures& out) {

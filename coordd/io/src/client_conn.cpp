@@ -377,7 +377,8 @@ void ClientConn::close() {
   if (closed_) return;
   closed_ = true;
   error_code ignored;
-  socket_.shutdown(ClientSocket::shutdown_both, ignored);
+  // finish() shut the sending side already: close() alone ends the rest.
+  if (!lingering_ || tls_) socket_.shutdown(ClientSocket::shutdown_both, ignored);
   socket_.close(ignored);
   // The budget counts what this connection still holds only while it may
   // be written; a write in flight still reads out_[out_head_] and clears out_
