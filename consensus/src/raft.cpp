@@ -577,12 +577,14 @@ struct Raft::Impl {
         become_follower(m.term, none);
       }
     } else if (m.term < term) {
-      if ((config.check_quorum || config.pre_vote) &&
+      if ((config.check_quorum || config.pre_vote || !is_voter()) &&
           (m.type == MessageType::Append || m.type == MessageType::Heartbeat ||
            m.type == MessageType::SnapshotChunk)) {
         // A stale leader: tell it our term so it steps down. Without this a
         // node that ran ahead in term could never be heard from again when
-        // pre-vote stops it from disrupting the cluster.
+        // pre-vote stops it from disrupting the cluster, or when it cannot
+        // campaign at all: a new member that took a higher term from a
+        // candidate's vote request before its log showed it a member.
         Message r;
         r.type = MessageType::AppendResponse;
         r.to = m.from;
