@@ -440,7 +440,8 @@ struct Raft::Impl {
     sync_progress_with_conf();
     for (auto& [id, pr] : ls.progress) {
       if (id == config.id) {
-        pr.match = log.last_index();
+        // What it has written; the rest counts once advance() says so.
+        pr.match = log.stable_last_index();
         pr.become_replicate();
       }
     }
@@ -878,18 +879,23 @@ struct Raft::Impl {
     if (conf_change) sync_progress_with_conf();
   }
 
-  // The leader counts its own new entries as stored at once (§10.2.1: it may
-  // write its log in parallel with replicating it). That is safe under the
-  // Ready contract: its appends leave only after its own write is durable,
-  // so no follower acknowledgement, and hence no commit in a cluster of
-  // several voters, precedes it; a single voter applies only what the same
-  // Ready persists first.
-  void after_leader_append() {
+  // The leader writes its log in parallel with replicating it (§10.2.1):
+  // its appends may leave before its own write is durable (see
+  // Ready::messages_eager). So it counts its own entries toward a commit
+  // only once they are durable (self_stored), never at append: a majority
+  // that counted a copy a crash can still take away could commit an entry
+  // that a later leader overwrites. A leader alone commits in the Ready
+  // after the write, and applies in it, as every other leader does.
+  void after_leader_append() { append_due = true; }
+
+  // advance(): the leader's own entries up to (i, t) are durable.
+  void self_stored(LogIndex i, Term t) {
     auto& ls = leader_state();
     auto it = ls.progress.find(config.id);
-    if (it != ls.progress.end()) it->second.maybe_update(log.last_index());
-    maybe_commit();
-    append_due = true;
+    if (it == ls.progress.end() || !log.match_term(i, t)) return;
+    if (!it->second.maybe_update(i)) return;
+    // Followers learn the new commit index with the next appends.
+    if (maybe_commit() && role == Role::Leader) bcast_append();
   }
 
   // Sends the next batch to `to` if flow control allows it. False when
@@ -1408,6 +1414,32 @@ struct Raft::Impl {
 
   // ---- Ready -------------------------------------------------------------
 
+  // Moves the messages that may leave before the Ready's writes are
+  // durable to the front, keeping the order within each part, and returns
+  // how many there are. They promise nothing about what this node stores:
+  // a leader's appends and heartbeats (followers acknowledge only what they
+  // wrote themselves, and the leader counts its own copy once durable),
+  // forwarded proposals and reads, and read answers. Votes and
+  // acknowledgements wait. None may leave early while the term or vote they
+  // carry is not durable yet.
+  std::size_t order_eager_first(std::vector<Message>& out) const {
+    if (term != prev_hard_state.term || vote != prev_hard_state.vote) return 0;
+    auto eager = [](const Message& m) {
+      switch (m.type) {
+        case MessageType::Append:
+        case MessageType::Heartbeat:
+        case MessageType::Propose:
+        case MessageType::ReadIndex:
+        case MessageType::ReadIndexResponse:
+          return true;
+        default:
+          return false;
+      }
+    };
+    auto split = std::stable_partition(out.begin(), out.end(), eager);
+    return static_cast<std::size_t>(split - out.begin());
+  }
+
   HardState hard_state() const { return HardState{term, vote, log.committed()}; }
 
   LogIndex apply_from() const {
@@ -1444,6 +1476,7 @@ struct Raft::Impl {
     }
     rd.messages = std::move(msgs);
     msgs.clear();
+    rd.messages_eager = order_eager_first(rd.messages);
     rd.snapshot_in_chunks = rd.snapshot && unstable_snapshot_in_chunks;
     rd.snapshot_chunks = std::move(snapshot_chunks);
     snapshot_chunks.clear();
@@ -1483,6 +1516,9 @@ struct Raft::Impl {
     }
     if (in_ready.last_entry) log.stable_to(in_ready.last_entry->first, in_ready.last_entry->second);
     if (in_ready.last_committed) log.applied_to(*in_ready.last_committed);
+    if (in_ready.last_entry && role == Role::Leader) {
+      self_stored(in_ready.last_entry->first, in_ready.last_entry->second);
+    }
     trim_confs();
   }
 

@@ -59,6 +59,12 @@ class RaftLog {
   void applied_to(LogIndex i);
 
   const std::vector<Entry>& unstable_entries() const { return unstable_; }
+  // The last index the application has persisted (of storage, while a
+  // snapshot received waits to be).
+  LogIndex stable_last_index() const {
+    if (unstable_snapshot_) return storage_.last_index();
+    return LogIndex(offset_.value() - 1);
+  }
   const std::shared_ptr<const Snapshot>& unstable_snapshot() const { return unstable_snapshot_; }
   // The application persisted everything up to (i, t) / the snapshot at i.
   void stable_to(LogIndex i, Term t);

@@ -465,6 +465,60 @@ TEST(ReplicaCluster, AServerThatCannotWriteSendsItsClientsToTheOthers) {
   EXPECT_FALSE(c.connected(back).has_value());
 }
 
+TEST(ReplicaCluster, ALeaderReplicatesWhileItWritesAndCountsItsOwnCopyOnceDurable) {
+  Cluster c([](ReplicaConfig& cfg) { cfg.persist_async = true; });
+  const std::uint64_t l = c.elect().value();
+  const std::uint64_t a = a_follower(c);
+  const std::uint64_t b = 6 - a - l;
+  const ConnId conn = c.open(l);
+  c.connect(conn);
+  std::set<std::uint64_t> slow = {l, b};
+  c.write_waits = [&](NodeId id) { return slow.contains(id.value()); };
+  const LogIndex before = c.storage(a).last_index();
+  const std::int32_t xid = c.send(conn, OpCode::Create, create_req("/x"));
+  c.run_for(2 * kTickMs);  // well within an election timeout
+  // The appends left while the leader's own write waits, and `a` stored
+  // the entry...
+  EXPECT_GT(c.storage(a).last_index(), before);
+  // ...but a's copy alone is no majority: the leader counts its own only
+  // once it is durable, so nothing committed or applied anywhere.
+  EXPECT_FALSE(c.exists_on(a, "/x"));
+  EXPECT_FALSE(c.exists_on(l, "/x"));
+  EXPECT_TRUE(c.replies(conn).empty());
+  slow = {b};
+  std::optional<Reply> got;
+  ASSERT_TRUE(c.run_until([&] {
+    for (const Reply& r : c.replies(conn))
+      if (r.xid == xid) got = r;
+    return got.has_value() || c.closed(conn);
+  }));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->err, ErrorCode::Ok);
+  EXPECT_TRUE(c.exists_on(l, "/x"));
+  slow.clear();
+  ASSERT_TRUE(c.run_until([&] { return c.exists_on(a, "/x") && c.exists_on(b, "/x"); }));
+}
+
+TEST(ReplicaCluster, AWriteTheLeaderSentButFailedToStoreHasAnUnknownOutcome) {
+  Cluster c;
+  const NodeId old = c.elect();
+  // A client that accepts a read-only server keeps its connection when the
+  // disk fills: it is the one that would be told the outcome.
+  const ConnId conn = c.open(old.value());
+  c.connect(conn, SessionId(0), {}, /*can_be_read_only=*/true);
+  c.storage(old.value()).fail_writes_for_testing(true);
+  const auto got = c.call(conn, OpCode::Create, create_req("/sent"));
+  // Not refused: the followers had the entry before the write failed, so
+  // the client hears ConnectionLoss (a closed connection)...
+  EXPECT_FALSE(got.has_value()) << "answered " << static_cast<int>(got->err);
+  EXPECT_TRUE(c.closed(conn));
+  // ...and indeed the others commit it without this server.
+  ASSERT_TRUE(c.run_until([&] {
+    const NodeId l = c.leader();
+    return l != NodeId(0) && l != old && c.exists_on(l.value(), "/sent");
+  }));
+}
+
 TEST(ReplicaCluster, ANewLeaderRenewsEverySessionEvenWhileItsFirstWriteWaits) {
   Cluster c([](ReplicaConfig& cfg) { cfg.persist_async = true; });
   const NodeId old = c.elect();

@@ -484,11 +484,21 @@ class Simulation {
   }
 
   // Takes the next Ready; it is written now and synced at the end of this
-  // tick or a later one, so a crash in between loses it.
+  // tick or a later one, so a crash in between loses it. Its eager messages
+  // leave at once: a crash before the sync then leaves followers holding a
+  // leader's entries that the leader itself lost.
   void process(SimNode& node) {
     if (!node.raft || node.pending || !node.raft->has_ready()) return;
     node.pending = node.raft->ready();
     node.sync_at = now_ + (drop_per_mille_ > 0 && rng_.chance(1, 4) ? 1 : 0);
+    auto& msgs = node.pending->messages;
+    if (node.pending->messages_eager > msgs.size())
+      return fail("more eager messages than messages");
+    const auto eager_end = msgs.begin() + static_cast<std::ptrdiff_t>(node.pending->messages_eager);
+    for (auto it = msgs.begin(); it != eager_end; ++it)
+      send(*it);
+    msgs.erase(msgs.begin(), eager_end);
+    node.pending->messages_eager = 0;
     for (const Entry& e : node.pending->entries) {
       const auto key = std::make_pair(e.index.value(), e.term.value());
       const std::uint64_t h = hash_entry(e);

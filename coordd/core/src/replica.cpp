@@ -231,6 +231,7 @@ struct Replica::Impl {
       // write costs a system call or more, and inputs keep coming.
       if (storage_failed() && !storage_retry_due) break;
       consensus::Ready rd = raft.ready();
+      send_eager(rd);
       if (must_persist(rd)) {
         if (config.persist_async) {
           // The host writes it while this replica goes on answering reads
@@ -252,6 +253,20 @@ struct Replica::Impl {
     }
     release_reads();
     answer_due_reconfigs();
+  }
+
+  // The messages that need not wait for the Ready's write leave now (a
+  // leader's appends, forwarded proposals): followers write a batch while
+  // the leader writes it, and a forwarded write does not wait for this
+  // server's write of other entries.
+  void send_eager(consensus::Ready& rd) {
+    COORD_ASSERT(rd.messages_eager <= rd.messages.size(), "more eager messages than messages");
+    if (rd.messages_eager == 0) return;
+    const auto end = rd.messages.begin() + static_cast<std::ptrdiff_t>(rd.messages_eager);
+    for (auto it = rd.messages.begin(); it != end; ++it)
+      out.peer_messages.push_back(std::move(*it));
+    rd.messages.erase(rd.messages.begin(), end);
+    rd.messages_eager = 0;
   }
 
   // Applies the committed entries of `rd` that this server holds durably
@@ -327,10 +342,12 @@ struct Replica::Impl {
     return read_only && read_only->reason == ReadOnlyReason::StorageRefusesWrites;
   }
 
-  // A Ready could not be made durable. Nothing of it may take effect, so
-  // the Raft core is restored from what storage holds, which forgets the
+  // A Ready could not be made durable. Nothing of it may take effect here,
+  // so the Raft core is restored from what storage holds, which forgets the
   // entries, votes and messages it carried; the requests that waited on
-  // them are answered now instead of stalling their connections.
+  // them are answered now instead of stalling their connections. (A
+  // leader's entries may have reached its followers before the write, and
+  // may still commit without this server: see release_forgotten.)
   void storage_write_failed(const Status& st) {
     ++stats.writes_failed_storage;
     storage_retry_due = false;  // one try per tick
@@ -374,8 +391,11 @@ struct Replica::Impl {
           finish(item, ErrorCode::NotReadOnly);
           dirty.insert(id);
         } else if (item.state == ItemState::Proposed) {
-          if (item.log_index.value() != 0 && item.log_index > durable) {
+          if (item.log_index.value() != 0 && item.log_index > durable && !clustered()) {
             // Never stored, so never applied: refused as any write now is.
+            // In a cluster the leader sent it to its followers while
+            // writing it (send_eager), and they may commit it without this
+            // server: its outcome is unknown, as below.
             finish(item, ErrorCode::NotReadOnly);
             dirty.insert(id);
           } else {
@@ -1950,7 +1970,13 @@ void Replica::snapshot_done(LogIndex index) {
 
 bool Replica::ready() const {
   const Impl& m = *impl_;
-  return !m.read_only && m.raft.leader().value() != 0 && m.applied >= m.raft.commit_index();
+  if (m.read_only || m.raft.leader().value() == 0 || m.applied < m.raft.commit_index()) {
+    return false;
+  }
+  // A new leader knows what is committed only once an entry of its own
+  // term is (§8): until then its log may hold entries that committed under
+  // the last leader and have not applied here.
+  return !m.leading() || m.raft.term_at(m.raft.commit_index()) == m.raft.term();
 }
 const std::optional<ReadOnlyState>& Replica::read_only() const {
   return impl_->read_only;

@@ -20,18 +20,23 @@
 //       1. persist, in one atomic, synced write: rd.snapshot (if any),
 //          then rd.entries (replacing any stored suffix from their first
 //          index on), then rd.hard_state (if any);
-//       2. only then send rd.messages (in any order; they may be lost);
+//       2. only then send rd.messages (in any order; they may be lost),
+//          save the first rd.messages_eager of them, which may be sent
+//          before or during step 1;
 //       3. apply rd.snapshot to the state machine, then rd.committed_entries
 //          in order; serve rd.read_states once applied reaches their index;
 //          fail rd.failed_reads; settle proposals (see "Proposals" below);
 //       4. raft.advance();
 //     }
 //
-// The one rule that keeps Raft safe across crashes: no message of a Ready may
-// leave the node before that Ready's entries, hard state and snapshot are
-// durable — a vote granted, or an append acknowledged, by a node that then
-// forgets it breaks election safety or commits an entry that is not on a
-// majority (§3.8). Everything else may be lost: the core recovers from lost,
+// The one rule that keeps Raft safe across crashes: no message of a Ready that
+// speaks for this node's storage may leave before that Ready's entries, hard
+// state and snapshot are durable — a vote granted, or an append acknowledged,
+// by a node that then forgets it breaks election safety or commits an entry
+// that is not on a majority (§3.8). The eager messages speak for nothing
+// stored: a leader's appends go out while it writes the same entries
+// (§10.2.1), and it counts its own copy toward a commit only after
+// advance(). Everything else may be lost: the core recovers from lost,
 // duplicated, reordered and delayed messages.
 //
 // Proposals, and what the caller learns of them. propose() on the leader
@@ -178,8 +183,12 @@ struct Ready {
   std::shared_ptr<const Snapshot> snapshot;
   // Committed entries to apply, in index order, contiguous.
   std::vector<Entry> committed_entries;
-  // To send after entries, hard state and snapshot are durable.
+  // To send after entries, hard state and snapshot are durable; except the
+  // first messages_eager of them, which may be sent at once, while the
+  // write is under way: they promise nothing about this node's storage (a
+  // leader's appends, forwarded proposals; §10.2.1).
   std::vector<Message> messages;
+  std::size_t messages_eager = 0;
   // True when `snapshot` came in chunks: its data is empty, and the bytes
   // to install are those of snapshot_chunks written for it.
   bool snapshot_in_chunks = false;

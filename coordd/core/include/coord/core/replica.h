@@ -334,8 +334,9 @@ class Replica {
   // Whether `word` is in config().four_letter_whitelist; a host that adds
   // lines of its own to a word asks first.
   bool four_letter_word_allowed(std::string_view word) const;
-  // Ready to serve: a leader is known and everything committed is applied,
-  // and the replica is not read-only.
+  // Ready to serve: a leader is known and everything committed is applied
+  // (a leader: once it committed an entry of its term), and the replica is
+  // not read-only.
   bool ready() const;
   // nullopt while the replica takes writes.
   const std::optional<ReadOnlyState>& read_only() const;
