@@ -664,12 +664,13 @@ bool raw_watch_latency(const Flags& f, Figures& out) {
   }
   const auto start = Clock::now();
   while (keep_going(f, start, out.ops)) {
-    const auto armed =
+    // A lost connection counts as ConnectionLoss.
+    const coord::ErrorCode armed =
         watcher->send(coord::protocol::OpCode::GetData, coord::protocol::GetDataRequest{path, true})
-            ? watcher->receive()
-            : std::nullopt;
-    if (!armed || *armed != coord::ErrorCode::Ok) {
-      count_error(out, armed ? std::string(coord::error_name(*armed)) : "ConnectionLoss");
+            ? watcher->receive().value_or(coord::ErrorCode::ConnectionLoss)
+            : coord::ErrorCode::ConnectionLoss;
+    if (armed != coord::ErrorCode::Ok) {
+      count_error(out, std::string(coord::error_name(armed)));
       break;
     }
     const auto t0 = Clock::now();

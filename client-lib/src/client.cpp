@@ -1,6 +1,8 @@
 // The Client's machinery on its runtime's two threads: the I/O thread
-// (Boost.Asio, all connection state touched only there) and the event thread
-// (callbacks in order, bounded per Client). See client.h for the contract.
+// (Boost.Asio: reads, timers, connecting) and the event thread (callbacks in
+// order, bounded per Client), which also writes the requests its callbacks
+// make. The connection's state belongs to whichever of them holds io_mu_.
+// See client.h for the contract.
 #include "coord/client-lib/client.h"
 
 #include <openssl/ssl.h>
@@ -17,6 +19,8 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+
+#include <sys/socket.h>
 
 #include "call.h"
 #include "coord/base/random.h"
@@ -198,11 +202,21 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
                                limits::client_connect_attempts_per_session_min, servers_.size())));
   }
 
+  // A handler for the I/O thread that holds io_mu_ while it runs, and the
+  // Impl alive until it is gone.
+  template <typename F>
+  auto locked(F f) {
+    return [this, self = shared_from_this(), f = std::move(f)](auto&&... args) mutable {
+      std::lock_guard lock(io_mu_);
+      f(std::forward<decltype(args)>(args)...);
+    };
+  }
+
   void start() {
-    asio::post(io_, [self = shared_from_this()] {
-      self->schedule_tick();
-      self->start_connect();
-    });
+    asio::post(io_, locked([this] {
+                 schedule_tick();
+                 start_connect();
+               }));
   }
 
   // Called once, from ~Client (never on the runtime's threads): enters a
@@ -211,10 +225,10 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
   void shutdown() {
     std::promise<void> done;
     auto f = done.get_future();
-    asio::post(io_, [self = shared_from_this(), &done] {
-      if (!is_final(self->state_.load())) self->finalize(SessionState::Closed, "client destroyed");
-      done.set_value();
-    });
+    asio::post(io_, locked([this, &done] {
+                 if (!is_final(state_.load())) finalize(SessionState::Closed, "client destroyed");
+                 done.set_value();
+               }));
     f.wait();
   }
 
@@ -240,8 +254,10 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
       return;
     }
     call->deadline = SteadyClock::now() + (timeout.count() > 0 ? timeout : opts_.request_timeout);
-    // Pipelined submissions share one hand-off to the I/O thread: it is
-    // woken once per batch, not once per request.
+    // Pipelined submissions share one hand-off: the I/O thread is woken
+    // once per batch, not once per request, and the requests a batch of
+    // callbacks makes are sent by the event thread when the batch is done,
+    // without waking the I/O thread at all.
     bool schedule = false;
     {
       std::lock_guard lock(sub_mu_);
@@ -249,19 +265,28 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
       schedule = !sub_scheduled_;
       sub_scheduled_ = true;
     }
-    if (schedule) asio::post(io_, [self = shared_from_this()] { self->drain_submissions(); });
+    if (!schedule) return;
+    if (on_event_thread()) {
+      rt_.send_after_batch(shared_from_this());
+    } else {
+      asio::post(io_, locked([this] { drain_submissions(); }));
+    }
   }
 
-  // I/O thread: moves the submitted calls, in submission order, to enqueue.
+  // Holding io_mu_: moves the submitted calls, in submission order, to
+  // enqueue, and writes them in one go.
   void drain_submissions() {
     {
       std::lock_guard lock(sub_mu_);
       sub_batch_.swap(sub_q_);
       sub_scheduled_ = false;
     }
+    corked_ = true;
     for (auto& c : sub_batch_)
       enqueue(std::move(c));
     sub_batch_.clear();
+    corked_ = false;
+    flush();
   }
 
   Status wait_connected(milliseconds timeout) {
@@ -284,9 +309,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
     if (on_event_thread()) return Status(ErrorCode::ApiError, "close() from a callback");
     auto promise = std::make_shared<std::promise<Status>>();
     auto future = promise->get_future();
-    asio::post(io_, [self = shared_from_this(), promise, timeout] {
-      self->begin_close(promise, timeout);
-    });
+    asio::post(io_, locked([this, promise, timeout] { begin_close(promise, timeout); }));
     if (future.wait_for(timeout + milliseconds(limits::client_close_grace_ms)) !=
         std::future_status::ready) {
       return Status(ErrorCode::OperationTimeout, "close did not finish");
@@ -295,10 +318,10 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
   }
 
   void drop_connection(milliseconds pause) {
-    asio::post(io_, [self = shared_from_this(), pause] {
-      if (is_final(self->state_.load())) return;
-      self->connection_lost("dropped for testing", pause);
-    });
+    asio::post(io_, locked([this, pause] {
+                 if (is_final(state_.load())) return;
+                 connection_lost("dropped for testing", pause);
+               }));
   }
 
   bool on_event_thread() const { return rt_.on_event_thread(); }
@@ -347,8 +370,13 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
   void event_ran() override {
     const std::size_t left = ev_backlog_.fetch_sub(1) - 1;
     if (read_paused_.load() && left <= opts_.event_queue_max / 2) {
-      asio::post(io_, [self = shared_from_this()] { self->resume_reading(); });
+      asio::post(io_, locked([this] { resume_reading(); }));
     }
+  }
+
+  void send_requests() override {
+    std::lock_guard lock(io_mu_);
+    drain_submissions();
   }
 
   void fail_now(CallPtr call, Status status) { hand_back(std::move(call), std::move(status)); }
@@ -490,26 +518,33 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
       attempt_server_ = server.host + ":" + std::to_string(server.port);
     }
     const std::uint64_t gen = ++generation_;
-    resolver_.async_resolve(
-        server.host, std::to_string(server.port),
-        [this, self = shared_from_this(), gen, server](const boost::system::error_code& ec,
+    resolver_.async_resolve(server.host, std::to_string(server.port),
+                            locked([this, gen, server](const boost::system::error_code& ec,
                                                        tcp::resolver::results_type results) {
-          if (gen != generation_) return;
-          if (ec) {
-            attempt_failed("resolve: " + ec.message());
-            return;
-          }
-          asio::async_connect(socket_, results,
-                              [this, self, gen, server](const boost::system::error_code& ec2,
-                                                        const tcp::endpoint&) {
-                                if (gen != generation_) return;
-                                if (ec2) {
-                                  attempt_failed("connect: " + ec2.message());
-                                  return;
-                                }
-                                on_connected(server);
-                              });
-        });
+                              if (gen != generation_) return;
+                              if (ec) {
+                                attempt_failed("resolve: " + ec.message());
+                                return;
+                              }
+                              connect_to(results, gen, server);
+                            }));
+  }
+
+  void connect_to(const tcp::resolver::results_type& results, std::uint64_t gen,
+                  const ServerAddress& server) {
+    // Locked by hand: a generic handler would not tell async_connect's
+    // overloads apart.
+    asio::async_connect(socket_, results,
+                        [this, self = shared_from_this(), gen, server](
+                            const boost::system::error_code& ec, const tcp::endpoint&) {
+                          std::lock_guard lock(io_mu_);
+                          if (gen != generation_) return;
+                          if (ec) {
+                            attempt_failed("connect: " + ec.message());
+                            return;
+                          }
+                          on_connected(server);
+                        });
   }
 
   void on_connected(const ServerAddress& server) {
@@ -530,16 +565,15 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
         tls_->set_verify_callback(ssl::host_name_verification(server.host));
       }
       const std::uint64_t gen = generation_;
-      tls_->async_handshake(
-          ssl::stream_base::client,
-          [this, self = shared_from_this(), gen, keep = tls_](const boost::system::error_code& ec) {
-            if (gen != generation_) return;
-            if (ec) {
-              attempt_failed("TLS handshake: " + socket_error(ec));
-              return;
-            }
-            send_connect_request();
-          });
+      tls_->async_handshake(ssl::stream_base::client,
+                            locked([this, gen, keep = tls_](const boost::system::error_code& ec) {
+                              if (gen != generation_) return;
+                              if (ec) {
+                                attempt_failed("TLS handshake: " + socket_error(ec));
+                                return;
+                              }
+                              send_connect_request();
+                            }));
       return;
     }
     send_connect_request();
@@ -630,6 +664,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
   // After the handshake: re-arm watches, replay credentials, then send what
   // waited for the connection, in that order (as the Java client does).
   void prime_connection() {
+    corked_ = true;
     if (!watches_.empty()) send_set_watches();
     for (const AuthPacket& a : auths_) {
       send_frame(RequestHeader{xid_auth, OpCode::Auth}, a);
@@ -641,6 +676,8 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
       if (c->done) continue;
       send_call(std::move(c));
     }
+    corked_ = false;
+    flush();
   }
 
   void send_set_watches() {
@@ -714,14 +751,48 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
     flush();
   }
 
+  // Holding io_mu_, on either thread: writes out_ now as far as the socket
+  // takes it, and leaves the rest to an asynchronous write on the I/O
+  // thread. Failures are handled there too, later, never inside the caller
+  // (which may be in the middle of sending a series of frames).
   void flush() {
-    if (writing_ || out_.empty()) return;
+    if (writing_ || corked_ || out_.empty()) return;
+    if (!tls_) {
+      const ssize_t n =
+          ::send(socket_.native_handle(), out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n == static_cast<ssize_t>(out_.size())) {
+        out_.clear();
+        return;
+      }
+      if (n > 0) {
+        out_.erase(out_.begin(), out_.begin() + n);
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        const std::string why = std::string("write: ") + std::strerror(errno);
+        writing_ = true;  // nothing more goes out on this connection
+        asio::post(io_, locked([this, gen = generation_, why] {
+                     if (gen == generation_) lost_or_failed(why);
+                   }));
+        return;
+      }
+    }
     writing_ = true;
+    if (!rt_.on_io_thread()) {
+      // Asynchronous operations start on the I/O thread only.
+      asio::post(io_, locked([this, gen = generation_] {
+                   if (gen != generation_) return;
+                   writing_ = false;
+                   flush();
+                 }));
+      return;
+    }
+    write_async();
+  }
+
+  void write_async() {
     writing_buf_.clear();
     writing_buf_.swap(out_);
     const std::uint64_t gen = generation_;
-    auto done = [this, self = shared_from_this(), gen, keep = tls_](
-                    const boost::system::error_code& ec, std::size_t) {
+    auto done = locked([this, gen, keep = tls_](const boost::system::error_code& ec, std::size_t) {
       if (gen != generation_) return;
       writing_ = false;
       if (ec) {
@@ -729,7 +800,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
         return;
       }
       flush();
-    };
+    });
     if (tls_) {
       asio::async_write(*tls_, asio::buffer(writing_buf_), std::move(done));
     } else {
@@ -758,25 +829,25 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
     if (reading_) return;
     reading_ = true;
     const std::uint64_t gen = generation_;
-    auto done = [this, self = shared_from_this(), gen, keep = tls_](
-                    const boost::system::error_code& ec, std::size_t n) {
-      if (gen != generation_) return;
-      reading_ = false;
-      if (ec) {
-        lost_or_failed("read: " + socket_error(ec));
-        return;
-      }
-      frames_.append(ByteSpan(read_buf_.data(), n));
-      if (!process_frames()) return;
-      if (event_backlog() > opts_.event_queue_max) {
-        read_paused_.store(true);
-        // The event thread may have drained the queue
-        // before it could see the flag.
-        if (event_backlog() > opts_.event_queue_max / 2) return;
-        read_paused_.store(false);
-      }
-      start_read();
-    };
+    auto done =
+        locked([this, gen, keep = tls_](const boost::system::error_code& ec, std::size_t n) {
+          if (gen != generation_) return;
+          reading_ = false;
+          if (ec) {
+            lost_or_failed("read: " + socket_error(ec));
+            return;
+          }
+          frames_.append(ByteSpan(read_buf_.data(), n));
+          if (!process_frames()) return;
+          if (event_backlog() > opts_.event_queue_max) {
+            read_paused_.store(true);
+            // The event thread may have drained the queue
+            // before it could see the flag.
+            if (event_backlog() > opts_.event_queue_max / 2) return;
+            read_paused_.store(false);
+          }
+          start_read();
+        });
     if (tls_) {
       tls_->async_read_some(asio::buffer(read_buf_), std::move(done));
     } else {
@@ -927,11 +998,11 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
 
   void schedule_tick() {
     tick_timer_.expires_after(milliseconds(limits::client_tick_ms));
-    tick_timer_.async_wait([this, self = shared_from_this()](const boost::system::error_code& ec) {
+    tick_timer_.async_wait(locked([this](const boost::system::error_code& ec) {
       if (ec || conn_ == Conn::Dead) return;
       on_tick();
       if (conn_ != Conn::Dead) schedule_tick();
-    });
+    }));
   }
 
   void on_tick() {
@@ -1054,7 +1125,9 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
   std::atomic<std::int64_t> last_zxid_{0};
   std::atomic<std::size_t> pending_{0};
 
-  // I/O thread only.
+  // The connection's state: the I/O thread's handlers hold io_mu_ while
+  // they run, and the event thread while it sends its callbacks' requests.
+  std::mutex io_mu_;
   Conn conn_ = Conn::Idle;
   std::uint64_t generation_ = 0;
   std::size_t next_server_ = 0;
@@ -1073,7 +1146,10 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
   std::int32_t next_xid_ = 1;
   Bytes out_;
   Bytes writing_buf_;
+  // An asynchronous write is under way (or posted): out_ waits for it.
   bool writing_ = false;
+  // Frames are being added in a series: flush once at its end.
+  bool corked_ = false;
   bool reading_ = false;
   std::array<std::uint8_t, limits::client_read_chunk_bytes> read_buf_{};
   FrameBuffer frames_{limits::frame_bytes_max};

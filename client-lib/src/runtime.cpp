@@ -36,6 +36,11 @@ void ClientRuntime::Core::post_completion(std::shared_ptr<client_detail::EventOw
   push(Event{std::move(owner), nullptr, std::move(call)});
 }
 
+void ClientRuntime::Core::send_after_batch(std::shared_ptr<client_detail::EventOwner> owner) {
+  COORD_ASSERT(on_event_thread(), "send_after_batch off the event thread");
+  send_after_.push_back(std::move(owner));
+}
+
 void ClientRuntime::Core::push(Event e) {
   COORD_ASSERT(e.owner, "an event without its owner");
   bool wake = false;
@@ -76,6 +81,9 @@ void ClientRuntime::Core::event_loop() {
       e.owner.reset();
     }
     batch.clear();
+    for (auto& owner : send_after_)
+      owner->send_requests();
+    send_after_.clear();
   }
 }
 

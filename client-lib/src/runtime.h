@@ -24,6 +24,9 @@ namespace client_detail {
 class EventOwner {
  public:
   virtual void event_ran() = 0;
+  // On the event thread, once the events it had at hand have run, for an
+  // owner that asked with Core::send_after_batch.
+  virtual void send_requests() = 0;
 
  protected:
   ~EventOwner() = default;
@@ -47,6 +50,11 @@ class ClientRuntime::Core {
   void post_event(std::shared_ptr<client_detail::EventOwner> owner, std::function<void()> task);
   void post_completion(std::shared_ptr<client_detail::EventOwner> owner,
                        client_detail::CallPtr call);
+  // Event thread only: `owner` is told to send_requests() when the events
+  // at hand have run. The requests callbacks make so leave in one write per
+  // connection, from the event thread itself, instead of waking the I/O
+  // thread for each batch of them.
+  void send_after_batch(std::shared_ptr<client_detail::EventOwner> owner);
 
  private:
   struct Event {
@@ -67,6 +75,8 @@ class ClientRuntime::Core {
   std::vector<Event> ev_q_;
   bool ev_stop_ = false;
   bool ev_sleeping_ = false;
+  // Event thread only.
+  std::vector<std::shared_ptr<client_detail::EventOwner>> send_after_;
   std::atomic<std::thread::id> event_thread_id_{};
 
   // Last: they start once everything they use exists.

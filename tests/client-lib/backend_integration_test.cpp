@@ -545,6 +545,69 @@ TEST_P(BackendTest, SessionsOfOneRuntimePipelineInTheirOwnOrder) {
   EXPECT_EQ(threads.size(), 1u);
 }
 
+// Requests made in callbacks are written by the event thread once the
+// callbacks at hand have run; the rest of a write the socket did not take
+// goes on the I/O thread. Callbacks and the test's thread submit at the
+// same time, small and big requests mixed so that writes stay partial: the
+// server must receive every byte, in submission order.
+TEST_P(BackendTest, RequestsFromCallbacksAndOtherThreadsLeaveInSubmissionOrder) {
+  ASSERT_NO_FATAL_FAILURE(use_shared());
+  auto c = connect();
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->create("/q", std::nullopt).ok());
+  constexpr int kRequests = 120;
+  constexpr int kChainsFromTheTest = 4;
+  // 10 B, 64 KiB, 400 KiB, in turn: several big ones in flight fill the
+  // socket's buffer.
+  auto payload = [](int i) {
+    static constexpr std::size_t sizes[] = {10, 64 * 1024, 400 * 1024};
+    return std::string(sizes[i % 3], static_cast<char>('a' + i % 26));
+  };
+  std::mutex mu;
+  int submitted = 0;
+  std::vector<std::string> created(kRequests);
+  std::vector<std::string> failed;
+  std::atomic<int> answered{0};
+  std::promise<void> done;
+  // Numbers the request and submits it under `mu`, so that the number is
+  // its place in the client's submission order.
+  std::function<void()> submit_next = [&] {
+    std::lock_guard lock(mu);
+    if (submitted == kRequests) return;
+    const int i = submitted++;
+    c->submit(ops::Create{"/q/n-", payload(i), CreateMode::PersistentSequential},
+              [&, i](Result<ops::Create::Value> r) {
+                {
+                  std::lock_guard lock(mu);
+                  if (r.ok()) {
+                    created[i] = r->path;
+                  } else {
+                    failed.push_back(r.status().to_string());
+                  }
+                }
+                // Two more from the callback: the chains grow until all are sent.
+                submit_next();
+                submit_next();
+                if (++answered == kRequests) done.set_value();
+              },
+              60s);
+  };
+  for (int k = 0; k < kChainsFromTheTest; ++k) {
+    submit_next();
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(done.get_future().wait_for(120s), std::future_status::ready);
+  ASSERT_TRUE(failed.empty()) << failed.front();
+  for (int i = 0; i < kRequests; ++i) {
+    char want[32];
+    std::snprintf(want, sizeof want, "/q/n-%010d", i);
+    ASSERT_EQ(created[i], want) << "request " << i << " applied out of submission order";
+    auto got = c->get_data(created[i]);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->data, payload(i)) << "request " << i << " arrived damaged";
+  }
+}
+
 TEST_P(BackendTest, SlowCallbacksPauseReadingWithoutLosingReplies) {
   ASSERT_NO_FATAL_FAILURE(use_shared());
   ClientOptions o;

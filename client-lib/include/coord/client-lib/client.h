@@ -12,7 +12,9 @@
 // reply's callback). User code never runs on the I/O thread, so a slow
 // callback delays other callbacks but not the network; if callbacks fall
 // behind by limits::client_event_queue_max, the I/O thread stops reading
-// until they catch up. By default each Client starts its own two threads;
+// until they catch up. Requests made in callbacks are written by the event
+// thread itself, in one write per connection, once the callbacks it has at
+// hand have run. By default each Client starts its own two threads;
 // Clients given one ClientRuntime share its two.
 //
 // Every operation exists in three forms, all built on one op struct from
