@@ -1,8 +1,28 @@
 #include "runtime.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "coord/base/assert.h"
 
 namespace coord {
+
+namespace {
+
+// Sleeps while *word is `expected`; returns at once if it is not.
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected) {
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr,
+          nullptr, 0);
+}
+
+void futex_wake_one(std::atomic<std::uint32_t>& word) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr,
+          nullptr, 0);
+}
+
+}  // namespace
 
 ClientRuntime::Core::Core()
     : work_(boost::asio::make_work_guard(io_)),
@@ -17,11 +37,13 @@ ClientRuntime::Core::~Core() {
   work_.reset();
   io_.stop();
   io_thread_.join();
+  bool wake = false;
   {
     std::lock_guard lock(ev_mu_);
     ev_stop_ = true;
+    wake = take_sleeper();
   }
-  ev_cv_.notify_all();
+  if (wake) ring();
   event_thread_.join();
 }
 
@@ -47,11 +69,22 @@ void ClientRuntime::Core::push(Event e) {
   {
     std::lock_guard lock(ev_mu_);
     ev_q_.push_back(std::move(e));
-    wake = ev_sleeping_;
+    wake = take_sleeper();
   }
   // A busy event thread looks at the queue again before it sleeps: only a
   // sleeping one needs the (system call) wake-up.
-  if (wake) ev_cv_.notify_one();
+  if (wake) ring();
+}
+
+bool ClientRuntime::Core::take_sleeper() {
+  const bool sleeping = ev_sleeping_;
+  ev_sleeping_ = false;
+  return sleeping;
+}
+
+void ClientRuntime::Core::ring() {
+  ev_bell_.store(1, std::memory_order_release);
+  futex_wake_one(ev_bell_);
 }
 
 void ClientRuntime::Core::event_loop() {
@@ -59,12 +92,22 @@ void ClientRuntime::Core::event_loop() {
   std::vector<Event> batch;
   while (true) {
     {
-      std::unique_lock lock(ev_mu_);
-      ev_sleeping_ = true;
-      ev_cv_.wait(lock, [this] { return ev_stop_ || !ev_q_.empty(); });
-      ev_sleeping_ = false;
-      if (ev_q_.empty()) return;  // stopping and drained
-      batch.swap(ev_q_);
+      std::lock_guard lock(ev_mu_);
+      if (ev_q_.empty()) {
+        if (ev_stop_) return;  // stopping and drained
+        ev_sleeping_ = true;
+      } else {
+        batch.swap(ev_q_);
+      }
+    }
+    if (batch.empty()) {
+      // Whoever finds ev_sleeping_ set clears it and rings, after this
+      // thread let go of the lock: before the wait (which then returns at
+      // once) or during it.
+      while (ev_bell_.load(std::memory_order_acquire) == 0)
+        futex_wait(ev_bell_, 0);
+      ev_bell_.store(0, std::memory_order_relaxed);
+      continue;
     }
     // One at a time, in order; the lock is not taken per callback.
     for (Event& e : batch) {

@@ -5,7 +5,7 @@
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -64,17 +64,24 @@ class ClientRuntime::Core {
   };
   void push(Event e);
   void event_loop();
+  // With ev_mu_ held: whether the event thread is asleep and must be woken
+  // by ring() once the lock is released.
+  bool take_sleeper();
+  void ring();
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
 
   std::mutex ev_mu_;
-  std::condition_variable ev_cv_;
   // Vectors swapped between the threads keep their capacity: no memory is
   // taken on one thread and given back on the other per event.
   std::vector<Event> ev_q_;
   bool ev_stop_ = false;
   bool ev_sleeping_ = false;
+  // The sleeping event thread waits on this word (a futex): 1 once rung.
+  // A condition variable cost one more system call per wake-up, the
+  // contended unlock of its mutex after every wait.
+  std::atomic<std::uint32_t> ev_bell_{0};
   // Event thread only.
   std::vector<std::shared_ptr<client_detail::EventOwner>> send_after_;
   std::atomic<std::thread::id> event_thread_id_{};
