@@ -203,10 +203,12 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl>,
   }
 
   // A handler for the I/O thread that holds io_mu_ while it runs, and the
-  // Impl alive until it is gone.
+  // Impl alive until it is gone. The event thread is woken for what it
+  // queued once the lock is let go.
   template <typename F>
   auto locked(F f) {
     return [this, self = shared_from_this(), f = std::move(f)](auto&&... args) mutable {
+      ClientRuntime::Core::WakeHold hold(rt_);
       std::lock_guard lock(io_mu_);
       f(std::forward<decltype(args)>(args)...);
     };

@@ -73,7 +73,25 @@ void ClientRuntime::Core::push(Event e) {
   }
   // A busy event thread looks at the queue again before it sleeps: only a
   // sleeping one needs the (system call) wake-up.
-  if (wake) ring();
+  if (!wake) return;
+  if (on_io_thread() && wake_held_) {
+    wake_due_ = true;
+  } else {
+    ring();
+  }
+}
+
+ClientRuntime::Core::WakeHold::WakeHold(Core& core) : core_(core) {
+  COORD_ASSERT(core_.on_io_thread() && !core_.wake_held_, "a WakeHold off the I/O thread");
+  core_.wake_held_ = true;
+}
+
+ClientRuntime::Core::WakeHold::~WakeHold() {
+  core_.wake_held_ = false;
+  if (core_.wake_due_) {
+    core_.wake_due_ = false;
+    core_.ring();
+  }
 }
 
 bool ClientRuntime::Core::take_sleeper() {

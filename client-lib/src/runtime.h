@@ -56,6 +56,21 @@ class ClientRuntime::Core {
   // thread for each batch of them.
   void send_after_batch(std::shared_ptr<client_detail::EventOwner> owner);
 
+  // On the I/O thread, while one lives: events queued for a sleeping event
+  // thread wake it when the hold ends, not at once. A handler holds one
+  // outside the lock it runs under, so that the event thread, woken, does
+  // not find that lock still taken.
+  class WakeHold {
+   public:
+    explicit WakeHold(Core& core);
+    ~WakeHold();
+    WakeHold(const WakeHold&) = delete;
+    WakeHold& operator=(const WakeHold&) = delete;
+
+   private:
+    Core& core_;
+  };
+
  private:
   struct Event {
     std::shared_ptr<client_detail::EventOwner> owner;
@@ -84,6 +99,9 @@ class ClientRuntime::Core {
   std::atomic<std::uint32_t> ev_bell_{0};
   // Event thread only.
   std::vector<std::shared_ptr<client_detail::EventOwner>> send_after_;
+  // I/O thread only: a WakeHold lives, and a wake-up waits for its end.
+  bool wake_held_ = false;
+  bool wake_due_ = false;
   std::atomic<std::thread::id> event_thread_id_{};
 
   // Last: they start once everything they use exists.
