@@ -575,22 +575,23 @@ TEST_P(BackendTest, RequestsFromCallbacksAndOtherThreadsLeaveInSubmissionOrder) 
     std::lock_guard lock(mu);
     if (submitted == kRequests) return;
     const int i = submitted++;
-    c->submit(ops::Create{"/q/n-", payload(i), CreateMode::PersistentSequential},
-              [&, i](Result<ops::Create::Value> r) {
-                {
-                  std::lock_guard lock(mu);
-                  if (r.ok()) {
-                    created[i] = r->path;
-                  } else {
-                    failed.push_back(r.status().to_string());
-                  }
-                }
-                // Two more from the callback: the chains grow until all are sent.
-                submit_next();
-                submit_next();
-                if (++answered == kRequests) done.set_value();
-              },
-              60s);
+    c->submit(
+        ops::Create{"/q/n-", payload(i), CreateMode::PersistentSequential},
+        [&, i](Result<ops::Create::Value> r) {
+          {
+            std::lock_guard lock(mu);
+            if (r.ok()) {
+              created[i] = r->path;
+            } else {
+              failed.push_back(r.status().to_string());
+            }
+          }
+          // Two more from the callback: the chains grow until all are sent.
+          submit_next();
+          submit_next();
+          if (++answered == kRequests) done.set_value();
+        },
+        60s);
   };
   for (int k = 0; k < kChainsFromTheTest; ++k) {
     submit_next();
