@@ -481,7 +481,10 @@ class PeerTransportRefusals : public ::testing::Test {
   }
 
   static std::function<void(PeerTransportOptions&)> tune() {
-    return [](PeerTransportOptions& o) { o.handshake_timeout_ms = 1'000; };
+    return [](PeerTransportOptions& o) {
+      o.handshake_timeout_ms = 1'000;
+      o.unlisted_links_max = 2;
+    };
   }
 
   std::uint64_t refused(Node& n) { return n.t().stats().handshakes_refused; }
@@ -535,9 +538,15 @@ TEST_F(PeerTransportRefusals, ASilentConnectionIsClosedAtTheDeadline) {
   expect_mesh_intact();
 }
 
-TEST_F(PeerTransportRefusals, AnUnknownNodeIdIsRefused) {
+TEST_F(PeerTransportRefusals, UnlistedNodesPastTheirBoundAreRefused) {
+  // The fixture's nodes take two unlisted links each.
+  std::vector<std::unique_ptr<RawPeer>> linked;
+  for (std::uint64_t id : {7, 8}) {
+    linked.push_back(std::make_unique<RawPeer>(n3_.port()));
+    ASSERT_TRUE(linked.back()->join(NodeId(id), NodeId(3)));
+  }
   RawPeer raw(n3_.port());
-  EXPECT_FALSE(raw.hello(NodeId(7), NodeId(3), nonce_of(1)));
+  EXPECT_FALSE(raw.hello(NodeId(9), NodeId(3), nonce_of(1)));
   EXPECT_EQ(raw.last_refusal_, hs::Refusal::UnknownNode);
   EXPECT_TRUE(raw.closed_by_peer());
   expect_mesh_intact();
@@ -821,13 +830,102 @@ TEST(PeerTransport, RemovingAPeerClosesItsLinkAndAddingItBackReopensIt) {
   ASSERT_TRUE(sig.wait_until([&] { return all_connected(nodes); }));
   n2.t().set_peers({});
   EXPECT_EQ(n2.t().send(NodeId(1), frame_for(NodeId(2), NodeId(1), 1)), SendResult::UnknownPeer);
-  ASSERT_TRUE(sig.wait_until([&] { return !n1.connected_to(NodeId(2)); }));
-  // Node 1 keeps dialing; node 2 refuses it as unknown until it is back.
-  ASSERT_TRUE(sig.wait_until([&] { return n2.t().stats().handshakes_refused >= 1; }));
+  // The link closes; node 1, which still lists node 2, dials it again and
+  // is linked unlisted: node 2 may be the one that is behind.
+  ASSERT_TRUE(sig.wait_until([&] { return n1.peer(NodeId(2)).links_established == 2; }));
+  ASSERT_TRUE(sig.wait_until([&] { return n2.connected_to(NodeId(1)); }));
+  EXPECT_FALSE(n2.peer(NodeId(1)).listed);
+  EXPECT_EQ(n2.peer(NodeId(1)).address, PeerAddress{});
+  // Named again, the unlisted link becomes an ordinary one, without a new
+  // connection.
   mesh(nodes);
-  ASSERT_TRUE(sig.wait_until([&] { return all_connected(nodes); }));
+  ASSERT_TRUE(sig.wait_until([&] { return n2.peer(NodeId(1)).listed; }));
+  EXPECT_EQ(n2.peer(NodeId(1)).address, n1.address());
+  EXPECT_TRUE(all_connected(nodes));
+  EXPECT_EQ(n1.peer(NodeId(2)).links_established, 2u);
   EXPECT_EQ(n2.t().send(NodeId(1), frame_for(NodeId(2), NodeId(1), 2)), SendResult::Queued);
   EXPECT_TRUE(n1.wait_received(1));
+}
+
+// Node `lower` < `higher`; each side's peer set names the other or not.
+struct StalePair {
+  static std::function<void(PeerTransportOptions&)> tune() {
+    return [](PeerTransportOptions& o) {
+      o.reverse_dial_ms = 100;
+      o.unlisted_links_max = 4;
+    };
+  }
+  Signal sig;
+  Node lower{NodeId(1), sig, tune()};
+  Node higher{NodeId(2), sig, tune()};
+
+  // Each side establishes on its own step of the handshake.
+  bool linked() {
+    return sig.wait_until(
+        [&] { return lower.connected_to(NodeId(2)) && higher.connected_to(NodeId(1)); });
+  }
+
+  // Frames both ways over the link, in order.
+  void exchange(std::uint64_t seq) {
+    ASSERT_EQ(lower.t().send(NodeId(2), frame_for(NodeId(1), NodeId(2), seq)), SendResult::Queued);
+    ASSERT_EQ(higher.t().send(NodeId(1), frame_for(NodeId(2), NodeId(1), seq + 1)),
+              SendResult::Queued);
+    const std::size_t l = lower.received().size();
+    const std::size_t h = higher.received().size();
+    ASSERT_TRUE(higher.wait_received(h + 1));
+    ASSERT_TRUE(lower.wait_received(l + 1));
+    EXPECT_EQ(higher.received().back().from, NodeId(1));
+    EXPECT_EQ(lower.received().back().from, NodeId(2));
+  }
+};
+
+// A server restarted on an old configuration does not know a member that
+// was added while it was down, and that member may lead: the two still
+// link, whichever id is the lower.
+TEST(PeerTransport, AServerLinksWithALowerIdItDoesNotKnow) {
+  StalePair p;
+  p.lower.t().set_peers({{NodeId(2), p.higher.address()}});
+  ASSERT_TRUE(p.linked());
+  EXPECT_FALSE(p.higher.peer(NodeId(1)).listed);
+  p.exchange(1);
+  // Once it learns the membership, the link is its own, and is redialed by
+  // the lower id as usual when it drops.
+  p.higher.t().set_peers({{NodeId(1), p.lower.address()}});
+  ASSERT_TRUE(p.sig.wait_until([&] { return p.higher.peer(NodeId(1)).listed; }));
+  EXPECT_EQ(p.lower.peer(NodeId(2)).links_established, 1u);
+  p.exchange(3);
+}
+
+TEST(PeerTransport, AServerLinksWithAHigherIdItDoesNotKnow) {
+  StalePair p;
+  // Only the higher id knows the other: after reverse_dial_ms without a
+  // link it dials the lower one itself.
+  p.higher.t().set_peers({{NodeId(1), p.lower.address()}});
+  ASSERT_TRUE(p.linked());
+  EXPECT_FALSE(p.lower.peer(NodeId(2)).listed);
+  EXPECT_EQ(p.lower.t().stats().handshakes_refused, 0u);
+  p.exchange(1);
+  p.lower.t().set_peers({{NodeId(2), p.higher.address()}});
+  ASSERT_TRUE(p.sig.wait_until([&] { return p.lower.peer(NodeId(2)).listed; }));
+  EXPECT_EQ(p.higher.peer(NodeId(1)).links_established, 1u);
+  p.exchange(3);
+}
+
+TEST(PeerTransport, AReverseDialToAServerThatKnowsTheDialerIsRefused) {
+  StalePair p;
+  // The lower id knows the higher at a wrong address, so its dials fail;
+  // the higher's reverse dials are refused: the lower dials, and its
+  // peer set says where.
+  p.lower.t().set_peers({{NodeId(2), PeerAddress{"127.0.0.1", 1}}});
+  p.higher.t().set_peers({{NodeId(1), p.lower.address()}});
+  ASSERT_TRUE(p.sig.wait_until([&] { return p.lower.t().stats().handshakes_refused >= 2; }));
+  EXPECT_FALSE(p.lower.connected_to(NodeId(2)));
+  EXPECT_EQ(p.higher.peer(NodeId(1)).links_established, 0u);
+  // With the right address the pair links, the lower id dialing.
+  p.lower.t().set_peers({{NodeId(2), p.higher.address()}});
+  ASSERT_TRUE(p.linked());
+  EXPECT_TRUE(p.lower.peer(NodeId(2)).listed);
+  p.exchange(1);
 }
 
 }  // namespace

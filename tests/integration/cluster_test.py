@@ -921,6 +921,61 @@ class Membership(MembershipTest):
         self.assertEqual(config_of(plain), (members, version))
 
 
+class StaleRestart(MembershipTest):
+    """A server restarts on the membership it had when it went down, which
+    lacks a server removed and added back meanwhile; that server leads.
+    The two have never linked under the current membership, and only the
+    leader can tell the restarted one about it: it must still catch up,
+    whether the server it does not know has the lower id (it dials the
+    restarted one, which has to accept a node it does not list) or the
+    higher (it has to dial the restarted one itself)."""
+
+    SIZE = 5
+
+    def catches_up_with_an_unknown_leader(self, stale, readded):
+        c = self.cluster
+        other = next(sid for sid in c.ids if sid not in (stale, readded))
+        writers = self.writers(1, hosts=c.hosts([other]))
+        self.wait_acks(writers, 5)
+        # Removed while the stale server is up, so that it learns of it.
+        status, reply = self.admin(other, "DELETE", "/v1/cluster/members/%d" % readded)
+        self.assertEqual(status, 200, reply)
+        c.kill(readded)
+        self.assert_config_everywhere([sid for sid in c.ids if sid != readded])
+        c.kill(stale)
+        # Back, empty, with --join; added; made the leader.
+        c.wipe(readded)
+        c.joined.add(readded)
+        c.servers[readded] = c._make(readded)
+        c.restart(readded)
+        status, reply = self.admin(other, "POST", "/v1/cluster/members", c.member_body(readded))
+        self.assertEqual(status, 200, reply)
+        c.wait("server %d follows" % readded, lambda: c.mode(readded) == "follower", WAIT_S)
+        leader = c.leader()
+        status, reply = self.admin(leader, "POST", "/v1/cluster/transfer-leader",
+                                   json.dumps({"id": readded}))
+        self.assertIn(status, (200, 202), reply)
+        c.wait("server %d leads" % readded, lambda: c.leader() == readded, WAIT_S)
+        self.wait_acks(writers, 5, after=time.monotonic())
+
+        c.restart(stale)
+        target = c.zxid(readded)
+        c.wait("server %d caught up with leader %d" % (stale, readded),
+               lambda: c.zxid(stale) >= target, WAIT_S)
+        self.assertEqual(c.leader(), readded)
+        self.assert_config_everywhere(c.ids)
+        self.assert_cluster_view(c.ids)
+        for w in writers:
+            w.finish()
+        self.assert_nothing_lost(writers)
+
+    def test_the_unknown_leader_has_the_lower_id(self):
+        self.catches_up_with_an_unknown_leader(stale=5, readded=1)
+
+    def test_the_unknown_leader_has_the_higher_id(self):
+        self.catches_up_with_an_unknown_leader(stale=1, readded=5)
+
+
 @unittest.skipIf(ZKCLI_MISSING, ZKCLI_MISSING)
 class ZkCliConfig(MembershipTest):
     def test_zkcli_config(self):

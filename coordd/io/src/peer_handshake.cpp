@@ -69,7 +69,7 @@ std::string_view to_string(Refusal r) {
     case Refusal::ClusterMismatch:
       return "member of another cluster";
     case Refusal::UnknownNode:
-      return "unknown node id";
+      return "unknown node id, and no room for another unlisted link";
     case Refusal::WrongNode:
       return "wrong node id at this address";
     case Refusal::AuthMismatch:
@@ -79,7 +79,7 @@ std::string_view to_string(Refusal r) {
     case Refusal::DuplicateNode:
       return "duplicate node id";
     case Refusal::WrongDirection:
-      return "the higher node id dialed";
+      return "the higher node id dialed a server that dials it";
     case Refusal::Busy:
       return "too many handshakes in progress";
   }

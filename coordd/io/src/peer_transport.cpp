@@ -199,14 +199,17 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
       std::lock_guard lock(mu_);
       if (stopped_) return;
       for (auto it = links_.begin(); it != links_.end();) {
-        if (peers.count(it->first) == 0) {
+        if (peers.count(it->first) == 0 && it->second.listed) {
           it = links_.erase(it);
         } else {
           ++it;
         }
       }
-      for (const auto& [id, address] : peers)
-        links_[id].address = address;
+      for (const auto& [id, address] : peers) {
+        Link& l = links_[id];
+        l.address = address;
+        l.listed = true;
+      }
     }
     asio::post(strand_, [self = shared_from_this()] { self->reconcile(); });
   }
@@ -219,6 +222,7 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
       PeerStats p = l.stats;
       p.id = id;
       p.address = l.address;
+      p.listed = l.listed;
       p.connected = l.established;
       p.queued_messages = l.queued_messages;
       p.queued_bytes = l.queued_bytes;
@@ -306,14 +310,18 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
   // What the strand keeps per peer.
   struct Peer {
     PeerAddress address;
-    ConnPtr conn;  // dialer: the connection being dialed or established; acceptor: established
+    // The connection this side dials (being dialed or established), or
+    // the one it accepted (established only).
+    ConnPtr conn;
     std::unique_ptr<asio::steady_timer> retry;
     int failures = 0;
+    bool listed = true;  // false: linked, but not in the peer set (no address)
   };
 
   // What the sender (the core) and the strand share per peer; guarded by mu_.
   struct Link {
     PeerAddress address;
+    bool listed = true;  // false: an unlisted peer's link, forgotten when it closes
     bool established = false;
     std::deque<std::string> queue;
     std::size_t queued_messages = 0;  // the queue and the frames being written
@@ -357,13 +365,19 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
   void reconcile() {
     if (stopping_) return;
     PeerSet want;
+    std::set<NodeId> unlisted;
     {
       std::lock_guard lock(mu_);
-      for (const auto& [id, l] : links_)
-        want[id] = l.address;
+      for (const auto& [id, l] : links_) {
+        if (l.listed) {
+          want[id] = l.address;
+        } else {
+          unlisted.insert(id);
+        }
+      }
     }
     for (auto it = peers_.begin(); it != peers_.end();) {
-      if (want.count(it->first) != 0) {
+      if (want.count(it->first) != 0 || (!it->second.listed && unlisted.count(it->first) != 0)) {
         ++it;
         continue;
       }
@@ -378,7 +392,15 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
       if (added) {
         p.address = address;
         p.retry = std::make_unique<asio::steady_timer>(strand_);
-        if (dials(id)) dial(id);
+        first_contact(id);
+        continue;
+      }
+      if (!p.listed) {
+        // An unlisted link the peer set now names: it stays up, and is
+        // redialed like any other once it closes.
+        p.listed = true;
+        p.address = address;
+        if (!p.conn) first_contact(id);
         continue;
       }
       if (p.conn && p.conn->state == Conn::State::Established && !link_established(id)) {
@@ -395,11 +417,18 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
     }
   }
 
+  // A peer new to the peer set: the lower id dials now; the higher waits
+  // for that dial, and dials itself only when none comes.
+  void first_contact(NodeId id) {
+    if (dials(id)) return dial(id);
+    schedule_redial(id, true);
+  }
+
   // ---- dialing ----------------------------------------------------------------
 
   void dial(NodeId id) {
     auto it = peers_.find(id);
-    if (stopping_ || it == peers_.end() || it->second.conn) return;
+    if (stopping_ || it == peers_.end() || it->second.conn || !it->second.listed) return;
     Peer& p = it->second;
     auto c = std::make_shared<Conn>(strand_, hs::Role::Dialer);
     c->peer = id;
@@ -465,13 +494,17 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
     read_more(c);
   }
 
+  // Arms the next dial to a listed peer: after the backoff when this side
+  // dials it, and after peer_reverse_dial_ms more when it should dial this
+  // side (it may not know this server).
   void schedule_redial(NodeId id, bool link_was_healthy) {
     auto it = peers_.find(id);
-    if (stopping_ || it == peers_.end()) return;
+    if (stopping_ || it == peers_.end() || !it->second.listed) return;
     Peer& p = it->second;
     p.failures = link_was_healthy ? 0 : std::min(p.failures + 1, 30);
-    const std::int64_t delay = reconnect_delay_ms(p.failures, options_.reconnect_backoff_ms_min,
-                                                  options_.reconnect_backoff_ms_max, jitter_());
+    std::int64_t delay = reconnect_delay_ms(p.failures, options_.reconnect_backoff_ms_min,
+                                            options_.reconnect_backoff_ms_max, jitter_());
+    if (!dials(id)) delay += options_.reverse_dial_ms;
     p.retry->expires_after(std::chrono::milliseconds(delay));
     p.retry->async_wait([self = shared_from_this(), id](error_code ec) {
       if (!ec) self->dial(id);
@@ -612,8 +645,14 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
 
   void handle_handshake(const ConnPtr& c, const hs::Message& m) {
     if (const auto* r = std::get_if<hs::Refuse>(&m)) {
-      COORD_LOG_WARN(component, "peer ", describe(c),
-                     " refused the handshake: ", hs::to_string(r->reason));
+      if (r->reason == hs::Refusal::WrongDirection) {
+        // This side's reverse dial reached a peer that knows it (routine).
+        COORD_LOG_DEBUG(component, "peer ", describe(c),
+                        " refused the handshake: ", hs::to_string(r->reason));
+      } else {
+        COORD_LOG_WARN(component, "peer ", describe(c),
+                       " refused the handshake: ", hs::to_string(r->reason));
+      }
       count_refusal();
       if (r->reason == hs::Refusal::BadProof || r->reason == hs::Refusal::ClusterMismatch ||
           r->reason == hs::Refusal::AuthMismatch) {
@@ -641,8 +680,15 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
         if (h->dialer == options_.self) {
           return refuse(c, hs::Refusal::DuplicateNode, "it claims this server's own id");
         }
-        if (peers_.count(h->dialer) == 0) return refuse(c, hs::Refusal::UnknownNode, "");
-        if (!(h->dialer < options_.self)) return refuse(c, hs::Refusal::WrongDirection, "");
+        const auto known = peers_.find(h->dialer);
+        if (known == peers_.end()) {
+          if (unlisted_links() >= options_.unlisted_links_max) {
+            return refuse(c, hs::Refusal::UnknownNode,
+                          std::to_string(unlisted_links()) + " unlisted links already");
+          }
+        } else if (known->second.listed && !(h->dialer < options_.self)) {
+          return refuse(c, hs::Refusal::WrongDirection, "");
+        }
         c->nonce_theirs = h->nonce;
         c->nonce_mine = hs::fresh_nonce();
         hs::Challenge ch;
@@ -667,7 +713,13 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
           return refuse(c, hs::Refusal::BadProof, "");
         }
         auto it = peers_.find(c->peer);
-        if (it == peers_.end()) return refuse(c, hs::Refusal::UnknownNode, "");
+        if (it == peers_.end()) {
+          if (unlisted_links() >= options_.unlisted_links_max) {
+            return refuse(c, hs::Refusal::UnknownNode,
+                          std::to_string(unlisted_links()) + " unlisted links already");
+          }
+          it = add_unlisted(c->peer);
+        }
         ConnPtr old = it->second.conn;
         if (old && old->state == Conn::State::Established) {
           if (old->probe_for.lock()) {
@@ -871,10 +923,61 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
     }
   }
 
+  // ---- unlisted peers ---------------------------------------------------------
+
+  std::size_t unlisted_links() const {
+    std::size_t n = 0;
+    for (const auto& [id, p] : peers_)
+      n += p.listed ? 0 : 1;
+    return n;
+  }
+
+  // A node that passed the handshake without being in the peer set. Should
+  // set_peers() have named it meanwhile, it is listed already and the next
+  // reconcile() finds it in place.
+  std::map<NodeId, Peer>::iterator add_unlisted(NodeId id) {
+    Peer p;
+    p.retry = std::make_unique<asio::steady_timer>(strand_);
+    {
+      std::lock_guard lock(mu_);
+      auto [l, added] = links_.try_emplace(id);
+      if (added) l->second.listed = false;
+      p.listed = l->second.listed;
+      p.address = l->second.address;
+    }
+    if (!p.listed) {
+      COORD_LOG_INFO(component, "node ", id,
+                     " is not in this server's peer set: linking with it unlisted");
+    }
+    return peers_.emplace(id, std::move(p)).first;
+  }
+
+  // The link of an unlisted peer closed: nothing of it is kept.
+  void forget_unlisted(NodeId id) {
+    {
+      std::lock_guard lock(mu_);
+      auto l = links_.find(id);
+      // Named by set_peers() meanwhile: reconcile() takes it over.
+      if (l != links_.end() && l->second.listed) return;
+      if (l != links_.end()) links_.erase(l);
+    }
+    peers_.erase(id);
+  }
+
   // ---- life and death of a link -----------------------------------------------
 
   void establish(const ConnPtr& c) {
     auto it = peers_.find(c->peer);
+    if (it != peers_.end() && it->second.conn && it->second.conn != c) {
+      if (it->second.conn->state == Conn::State::Established) {
+        // The peer linked the other way while this dial was under way.
+        return close(c, "linked already");
+      }
+      // A dial under way while the peer's own connection made it first.
+      ConnPtr dialing = std::move(it->second.conn);
+      close(dialing, "linked the other way");
+      it = peers_.find(c->peer);
+    }
     bool known = false;
     if (it != peers_.end()) {
       std::lock_guard lock(mu_);
@@ -924,8 +1027,15 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void refuse(const ConnPtr& c, hs::Refusal reason, const std::string& detail) {
-    COORD_LOG_WARN(component, "refusing peer connection ", describe(c), ": ", hs::to_string(reason),
-                   detail.empty() ? "" : " (", detail, detail.empty() ? "" : ")");
+    if (reason == hs::Refusal::WrongDirection) {
+      // A higher id's reverse dial while this side dials it (routine).
+      COORD_LOG_INFO(component, "refusing peer connection ", describe(c), ": ",
+                     hs::to_string(reason));
+    } else {
+      COORD_LOG_WARN(component, "refusing peer connection ", describe(c), ": ",
+                     hs::to_string(reason), detail.empty() ? "" : " (", detail,
+                     detail.empty() ? "" : ")");
+    }
     count_refusal();
     c->control.push_back(hs::encode(hs::Refuse{reason}));
     c->state = Conn::State::Closing;
@@ -987,7 +1097,11 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
       COORD_LOG_DEBUG(component, "dialing node ", c->peer, " at ", c->address, " failed: ", why);
     }
     if (newer && newer->state == Conn::State::Probing) establish(newer);
-    if (current && c->role == hs::Role::Dialer) schedule_redial(c->peer, healthy);
+    if (!current) return;
+    it = peers_.find(c->peer);
+    if (it == peers_.end() || it->second.conn) return;  // a newer connection took over
+    if (it->second.listed) return schedule_redial(c->peer, healthy);
+    forget_unlisted(c->peer);
   }
 
   void shut_down() {
@@ -1083,8 +1197,9 @@ Result<std::unique_ptr<PeerTransport>> PeerTransport::create(asio::io_context& i
       options.send_queue_bytes_max == 0 || options.inbox_bytes_max == 0 ||
       options.handshake_timeout_ms <= 0 || options.reconnect_backoff_ms_min <= 0 ||
       options.reconnect_backoff_ms_max < options.reconnect_backoff_ms_min ||
-      options.ping_interval_ms <= 0 || options.idle_timeout_ms <= options.ping_interval_ms ||
-      options.duplicate_probe_ms <= 0 || options.pending_handshakes_max == 0) {
+      options.reverse_dial_ms <= 0 || options.ping_interval_ms <= 0 ||
+      options.idle_timeout_ms <= options.ping_interval_ms || options.duplicate_probe_ms <= 0 ||
+      options.pending_handshakes_max == 0) {
     return Status(ErrorCode::BadArguments, "peer transport limits out of range");
   }
   for (const auto& [id, address] : options.peers) {

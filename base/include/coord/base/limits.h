@@ -369,6 +369,13 @@ inline constexpr std::size_t peer_pending_handshakes_max = 64;
 // bounds, with jitter, so restarted servers are not all dialed in step.
 inline constexpr std::int64_t peer_reconnect_backoff_ms_min = 25;
 inline constexpr std::int64_t peer_reconnect_backoff_ms_max = 1'000;
+// A server dials a lower id itself after this long without a link to it
+// (then again with the backoff above): the lower one may have restarted on
+// a configuration that does not name this server, and would never dial.
+inline constexpr std::int64_t peer_reverse_dial_ms = 2'000;
+// Links from servers that passed the handshake but are not in this
+// server's peer set (it may be behind on the membership), held at once.
+inline constexpr std::size_t peer_unlisted_links_max = 16;
 // A live link sends a ping this often (its pong gives the round trip) and
 // is closed when nothing at all arrives on it for the idle timeout.
 inline constexpr std::int64_t peer_ping_interval_ms = 200;

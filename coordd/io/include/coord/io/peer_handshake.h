@@ -52,12 +52,12 @@ enum class Refusal : std::uint8_t {
   Malformed = 1,        // not a handshake message, or one out of turn
   Version = 2,          // a handshake version this server does not speak
   ClusterMismatch = 3,  // a member of another cluster
-  UnknownNode = 4,      // the dialer's node id is not a member
+  UnknownNode = 4,      // not in the peer set, and unlisted links are at their bound
   WrongNode = 5,        // the dialer expected another node id at this address
   AuthMismatch = 6,     // one side has a cluster secret, the other none
   BadProof = 7,         // the proof does not match: another secret, or a replay
   DuplicateNode = 8,    // the node id is this server's own, or already connected and alive
-  WrongDirection = 9,   // the higher id dialed; the lower id of a pair dials
+  WrongDirection = 9,   // the higher id dialed a lower one that knows it and dials itself
   Busy = 10,            // too many handshakes in progress
 };
 std::string_view to_string(Refusal r);

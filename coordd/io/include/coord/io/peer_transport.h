@@ -7,6 +7,17 @@
 // cluster id, expected node ids, and with a secret a challenge-response
 // proof in both directions. A dialer that loses its link dials again after
 // an exponential backoff with jitter (limits::peer_reconnect_backoff_ms_*).
+//
+// Unlisted peers. A server restarted on an old configuration may not know
+// a member added since, and only that member knows the current one. So, as
+// Raft has servers answer messages without consulting their configuration,
+// a server links with any node that passes the handshake, listed or not
+// (up to limits::peer_unlisted_links_max of them). An unlisted link works
+// like any other while it lasts; it is forgotten when it closes, and
+// becomes an ordinary one when set_peers() names its node. For the same
+// reason a server that has had no link to a lower id for
+// limits::peer_reverse_dial_ms dials it itself: the lower one refuses
+// (wrong direction) when it knows the dialer, and links otherwise.
 // Each live link is pinged; the pong gives the round trip, and a link on
 // which nothing arrives for the idle timeout is closed. A second connection
 // claiming the id of a connected peer is refused when the first still
@@ -92,6 +103,8 @@ struct PeerTransportOptions {
   std::size_t pending_handshakes_max = limits::peer_pending_handshakes_max;
   std::int64_t reconnect_backoff_ms_min = limits::peer_reconnect_backoff_ms_min;
   std::int64_t reconnect_backoff_ms_max = limits::peer_reconnect_backoff_ms_max;
+  std::int64_t reverse_dial_ms = limits::peer_reverse_dial_ms;
+  std::size_t unlisted_links_max = limits::peer_unlisted_links_max;
   std::int64_t ping_interval_ms = limits::peer_ping_interval_ms;
   std::int64_t idle_timeout_ms = limits::peer_idle_timeout_ms;
   std::int64_t duplicate_probe_ms = limits::peer_duplicate_probe_ms;
@@ -122,7 +135,8 @@ struct IncomingFrame {
 
 struct PeerStats {
   NodeId id;
-  PeerAddress address;
+  PeerAddress address;  // empty for an unlisted peer
+  bool listed = true;   // false: linked, but not in the peer set
   bool connected = false;
   std::int64_t rtt_us = -1;  // last ping round trip; -1 before the first pong
   std::uint64_t messages_sent = 0;
@@ -177,7 +191,8 @@ class PeerTransport {
 
   // Replaces the peer set (a membership change): links to removed peers
   // close and their queues drop, new peers are dialed or accepted, a
-  // changed address is dialed anew.
+  // changed address is dialed anew. Unlisted links stay; those the new set
+  // names become ordinary links.
   void set_peers(PeerSet peers);
 
   PeerTransportStats stats() const;
