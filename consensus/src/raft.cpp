@@ -7,6 +7,7 @@
 #include <array>
 #include <deque>
 #include <map>
+#include <span>
 #include <utility>
 #include <variant>
 
@@ -1281,8 +1282,9 @@ struct Raft::Impl {
     return Status();
   }
 
-  Status propose(std::vector<std::string> data) {
-    if (role != Role::Leader) return forward(std::move(data));
+  // Takes the strings out of `data`.
+  Status propose(std::span<std::string> data) {
+    if (role != Role::Leader) return forward(data);
     COORD_RETURN_IF_ERROR(check_can_propose());
     for (auto& d : data) {
       append_entry(Entry{term, log.last_index().next(), EntryType::Normal, std::move(d)});
@@ -1299,7 +1301,7 @@ struct Raft::Impl {
 
   // Takes proposals for the leader this node knows; the next Ready hands
   // them over (send_forwarded).
-  Status forward(std::vector<std::string> data) {
+  Status forward(std::span<std::string> data) {
     if (leader == none) return Status(ErrorCode::ConnectionLoss, "no leader known");
     for (auto& d : data)
       forward_pending.push_back(std::move(d));
@@ -1557,12 +1559,10 @@ Status Raft::step(Message m) {
   return impl_->step(m);
 }
 Status Raft::propose(std::string data) {
-  std::vector<std::string> v;
-  v.push_back(std::move(data));
-  return impl_->propose(std::move(v));
+  return impl_->propose(std::span<std::string>(&data, 1));
 }
 Status Raft::propose_batch(std::vector<std::string> data) {
-  return impl_->propose(std::move(data));
+  return impl_->propose(data);
 }
 Status Raft::propose_conf_change(const ConfChange& cc) {
   return impl_->propose_conf_change(cc);

@@ -210,13 +210,18 @@ Status get_txn(JuteReader& r, znode::Txn& out, bool nested) {
 }  // namespace
 
 std::string encode_command(const Command& c) {
+  Bytes scratch;
+  return encode_command(c, scratch);
+}
+
+std::string encode_command(const Command& c, Bytes& out) {
   constexpr std::size_t header_bytes = 64;  // version, origin, time, tag, session, identities
   std::size_t hint = header_bytes;
   if (const auto* txn = std::get_if<TxnCmd>(&c.body)) {
     hint += 64 * txn->identities.size() +
             std::visit([](const auto& op) { return op_bytes_hint(op); }, txn->txn);
   }
-  Bytes out;
+  out.clear();
   out.reserve(hint);
   JuteWriter w(out);
   w.write_byte(kVersion);

@@ -42,6 +42,10 @@ constexpr bool check_kept_commands = false;
 constexpr bool check_kept_commands = true;
 #endif
 
+// The buffer commands are encoded in is kept between proposals up to this
+// capacity; one grown past it by a large command is let go.
+constexpr std::size_t command_scratch_bytes_max = 64 * 1024;
+
 std::string digest_of(std::string_view user_colon_password) {
   unsigned char sha[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(user_colon_password.data()),
@@ -131,6 +135,7 @@ struct Replica::Impl {
     Command cmd;
   };
   std::deque<Proposed> proposed_cmds;
+  pr::Bytes command_scratch;  // see command_scratch_bytes_max
   std::uint64_t next_move_request = 1;
   // Peers the host's links to are down now.
   std::set<NodeId> links_down;
@@ -668,7 +673,9 @@ struct Replica::Impl {
   }
 
   bool propose(Command&& cmd) {
-    if (!raft.propose(encode_command(cmd)).ok()) return false;
+    std::string entry = encode_command(cmd, command_scratch);
+    if (command_scratch.capacity() > command_scratch_bytes_max) pr::Bytes().swap(command_scratch);
+    if (!raft.propose(std::move(entry)).ok()) return false;
     if (!leading()) {
       ++stats.requests_forwarded;
       forwarded.emplace(std::pair(cmd.origin.connection, cmd.origin.request), now_steady);

@@ -73,6 +73,9 @@ struct Command {
 };
 
 std::string encode_command(const Command& c);
+// The same, encoding in `scratch` (any contents; left with the encoding):
+// a caller that keeps it between calls saves an allocation per command.
+std::string encode_command(const Command& c, std::vector<std::uint8_t>& scratch);
 Result<Command> decode_command(std::string_view bytes);
 
 }  // namespace coord::core
