@@ -11,9 +11,11 @@
 #include <sstream>
 
 #include "coord/base/log.h"
+#include "coord/base/malloc_tuning.h"
 #include "coord/io/server.h"
 
 int main(int argc, char** argv) {
+  coord::tune_malloc_or_restart(argv);
   coord::io::ServerOptions o;
   std::string log_level = "info";
   // Short ticks and election timeouts: a cluster notices a dead leader

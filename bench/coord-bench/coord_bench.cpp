@@ -79,6 +79,7 @@
 #include "coord/agent/http_client.h"
 #include "coord/base/histogram.h"
 #include "coord/base/limits.h"
+#include "coord/base/malloc_tuning.h"
 #include "coord/base/random.h"
 #include "coord/client-lib/client.h"
 #include "coord/protocol/codec.h"
@@ -1093,6 +1094,8 @@ bool failover(const Flags& f, const std::string& payload, Figures& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The load generator frees replies and requests in batches too.
+  coord::tune_malloc_or_restart(argv);
   Flags f;
   CLI::App app{"coord-bench: load generator for ZooKeeper-protocol servers, on libcoord"};
   app.add_option("-s,--servers", f.servers, "host:port,host:port,...")->capture_default_str();

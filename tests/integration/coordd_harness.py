@@ -91,6 +91,8 @@ class Coordd:
         self.extra_args = with_admin(extra_args)
         # Runs in the child before exec (resource limits, for instance).
         self.preexec_fn = None
+        # The environment to start it with; None: this process's.
+        self.env = None
         self.proc = None
         self.port = None
         self.http_port = None
@@ -118,7 +120,7 @@ class Coordd:
             [COORDD, "--client-port", str(self.client_port_arg),
              "--http-port", str(self.http_port_arg),
              "--data-dir", os.path.join(self.data_dir, "data")] + self.extra_args,
-            stdout=log, stderr=log, preexec_fn=self.preexec_fn)
+            stdout=log, stderr=log, preexec_fn=self.preexec_fn, env=self.env)
         log.close()
         self.port = None
 
