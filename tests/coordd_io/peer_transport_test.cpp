@@ -881,34 +881,33 @@ struct StalePair {
 
 // A server restarted on an old configuration does not know a member that
 // was added while it was down, and that member may lead: the two still
-// link, whichever id is the lower.
+// link, whichever id is the lower. Only `knowing` lists the other at
+// first; once `stale` learns the membership, the link it has becomes an
+// ordinary one, without a new connection.
+void link_with_a_stale_server(StalePair& p, Node& knowing, Node& stale) {
+  const NodeId stale_id(&stale == &p.lower ? 1 : 2);
+  const NodeId knowing_id(&knowing == &p.lower ? 1 : 2);
+  knowing.t().set_peers({{stale_id, stale.address()}});
+  ASSERT_TRUE(p.linked());
+  EXPECT_FALSE(stale.peer(knowing_id).listed);
+  EXPECT_EQ(stale.t().stats().handshakes_refused, 0u);
+  p.exchange(1);
+  stale.t().set_peers({{knowing_id, knowing.address()}});
+  ASSERT_TRUE(p.sig.wait_until([&] { return stale.peer(knowing_id).listed; }));
+  EXPECT_EQ(knowing.peer(stale_id).links_established, 1u);
+  p.exchange(3);
+}
+
 TEST(PeerTransport, AServerLinksWithALowerIdItDoesNotKnow) {
   StalePair p;
-  p.lower.t().set_peers({{NodeId(2), p.higher.address()}});
-  ASSERT_TRUE(p.linked());
-  EXPECT_FALSE(p.higher.peer(NodeId(1)).listed);
-  p.exchange(1);
-  // Once it learns the membership, the link is its own, and is redialed by
-  // the lower id as usual when it drops.
-  p.higher.t().set_peers({{NodeId(1), p.lower.address()}});
-  ASSERT_TRUE(p.sig.wait_until([&] { return p.higher.peer(NodeId(1)).listed; }));
-  EXPECT_EQ(p.lower.peer(NodeId(2)).links_established, 1u);
-  p.exchange(3);
+  // The lower id dials as usual; the stale server accepts it unlisted.
+  link_with_a_stale_server(p, p.lower, p.higher);
 }
 
 TEST(PeerTransport, AServerLinksWithAHigherIdItDoesNotKnow) {
   StalePair p;
-  // Only the higher id knows the other: after reverse_dial_ms without a
-  // link it dials the lower one itself.
-  p.higher.t().set_peers({{NodeId(1), p.lower.address()}});
-  ASSERT_TRUE(p.linked());
-  EXPECT_FALSE(p.lower.peer(NodeId(2)).listed);
-  EXPECT_EQ(p.lower.t().stats().handshakes_refused, 0u);
-  p.exchange(1);
-  p.lower.t().set_peers({{NodeId(2), p.higher.address()}});
-  ASSERT_TRUE(p.sig.wait_until([&] { return p.lower.peer(NodeId(2)).listed; }));
-  EXPECT_EQ(p.higher.peer(NodeId(1)).links_established, 1u);
-  p.exchange(3);
+  // After reverse_dial_ms without a link the higher id dials the lower.
+  link_with_a_stale_server(p, p.higher, p.lower);
 }
 
 TEST(PeerTransport, AReverseDialToAServerThatKnowsTheDialerIsRefused) {
