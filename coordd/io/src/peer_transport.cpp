@@ -682,10 +682,7 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
         }
         const auto known = peers_.find(h->dialer);
         if (known == peers_.end()) {
-          if (unlisted_links() >= options_.unlisted_links_max) {
-            return refuse(c, hs::Refusal::UnknownNode,
-                          std::to_string(unlisted_links()) + " unlisted links already");
-          }
+          if (refused_as_unlisted(c)) return;
         } else if (known->second.listed && !(h->dialer < options_.self)) {
           return refuse(c, hs::Refusal::WrongDirection, "");
         }
@@ -714,10 +711,7 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
         }
         auto it = peers_.find(c->peer);
         if (it == peers_.end()) {
-          if (unlisted_links() >= options_.unlisted_links_max) {
-            return refuse(c, hs::Refusal::UnknownNode,
-                          std::to_string(unlisted_links()) + " unlisted links already");
-          }
+          if (refused_as_unlisted(c)) return;
           it = add_unlisted(c->peer);
         }
         ConnPtr old = it->second.conn;
@@ -930,6 +924,15 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
     for (const auto& [id, p] : peers_)
       n += p.listed ? 0 : 1;
     return n;
+  }
+
+  // Refuses `c`, a node not in the peer set, when the unlisted links are
+  // at their bound; true then.
+  bool refused_as_unlisted(const ConnPtr& c) {
+    const std::size_t n = unlisted_links();
+    if (n < options_.unlisted_links_max) return false;
+    refuse(c, hs::Refusal::UnknownNode, std::to_string(n) + " unlisted links already");
+    return true;
   }
 
   // A node that passed the handshake without being in the peer set. Should
