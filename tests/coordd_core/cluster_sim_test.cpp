@@ -335,7 +335,12 @@ class ClusterSim {
           const consensus::Ready* rd = n.persist;
           n.persist = nullptr;
           const Status written = n.storage->write(*rd);
-          n.replica->persisted(written, st(n), wa(n));
+          // As coordd's host does: the next write starts before what this
+          // one committed applies (in the take_output() of collect()).
+          if (const consensus::Ready* next = n.replica->persisted_next(written, st(n), wa(n))) {
+            n.persist = next;
+            n.persist_done_at = now_ + 1 + static_cast<std::int64_t>(rng_.below(20));
+          }
           collect(k);
           if (!n.replica) continue;
         }

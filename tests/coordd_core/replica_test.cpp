@@ -195,20 +195,33 @@ class Server {
   // writing, before the write (which then succeeds or fails as storage
   // says, and the replica hears of it).
   std::function<void(const consensus::Ready&)> before_write;
+  // Runs when persisted_next() hands out the next Ready to write, before
+  // the take_output() that applies what the last write committed.
+  std::function<void(const consensus::Ready&)> next_write_out;
   // The replica's log lines so far.
   std::vector<std::string>& warnings() { return warnings_; }
 
  private:
+  // As coordd's host does: each write's successor is taken with
+  // persisted_next() before what the write committed applies, in the
+  // take_output() that follows.
   void flush() {
     if (!replica_) return;
     ReplicaOutput out = replica_->take_output();
-    if (out.persist != nullptr) {
-      const consensus::Ready* rd = out.persist;
+    const consensus::Ready* rd = out.persist;
+    deliver_output(out);
+    while (rd != nullptr && replica_) {
       if (before_write) before_write(*rd);
       const Status written = storage_->write(*rd);
-      replica_->persisted(written, steady_, wall_);
-      flush();
+      rd = replica_->persisted_next(written, steady_, wall_);
+      if (rd != nullptr && next_write_out) next_write_out(*rd);
+      ReplicaOutput next = replica_->take_output();
+      if (rd == nullptr) rd = next.persist;
+      deliver_output(next);
     }
+  }
+
+  void deliver_output(ReplicaOutput& out) {
     warnings_.insert(warnings_.end(), out.warnings.begin(), out.warnings.end());
     for (auto& o : out.connections) {
       auto it = clients_.find(o.conn);
@@ -343,6 +356,43 @@ TEST(Replica, AHandshakeWhileTheElectionIsWrittenIsAnswered) {
   ASSERT_TRUE(resp.has_value());
   EXPECT_NE(resp->session_id.value(), 0);
   EXPECT_EQ(server.replica().stats().requests_outcome_unknown, 0u);
+}
+
+// coordd starts a log write as soon as the one before it is durable, and
+// applies what that one committed while the disk writes: a write proposed
+// during the first goes out before the first applies, and both are
+// answered in order.
+TEST(Replica, TheNextWriteGoesOutBeforeTheLastOneApplies) {
+  Server server([](ReplicaConfig& c) { c.persist_async = true; });
+  Client& c = server.open();
+  ASSERT_TRUE(c.connect());
+  ASSERT_EQ(c.call_one(OpCode::Create, create_req("/n", "0")).header.err, ErrorCode::Ok);
+  bool second_sent = false;
+  int handed_out = 0;
+  server.before_write = [&](const consensus::Ready& rd) {
+    if (rd.entries.empty() || second_sent) return;
+    second_sent = true;
+    c.send(OpCode::SetData, pr::SetDataRequest{"/n", std::string("2"), -1}, 21);
+  };
+  server.next_write_out = [&](const consensus::Ready& rd) {
+    ++handed_out;
+    ASSERT_EQ(rd.entries.size(), 1u);
+    EXPECT_TRUE(rd.committed_entries.empty()) << "a durable entry left in the Ready to write";
+    // "1" is durable and committed, but not applied yet.
+    EXPECT_EQ(server.replica().tree().get_data("/n", znode::Caller{}).value().data, "0");
+    EXPECT_TRUE(c.take().empty()) << "answered before it applied";
+  };
+  c.send(OpCode::SetData, pr::SetDataRequest{"/n", std::string("1"), -1}, 20);
+  EXPECT_TRUE(second_sent);
+  EXPECT_EQ(handed_out, 1);
+  auto r = c.take();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].header.xid, 20);
+  EXPECT_EQ(r[1].header.xid, 21);
+  EXPECT_EQ(r[0].header.err, ErrorCode::Ok);
+  EXPECT_EQ(r[1].header.err, ErrorCode::Ok);
+  EXPECT_LT(r[0].header.zxid, r[1].header.zxid);
+  EXPECT_EQ(server.replica().tree().get_data("/n", znode::Caller{}).value().data, "2");
 }
 
 TEST(Replica, NewSessionsStopAtTheCapAndResumesStillWork) {

@@ -90,6 +90,12 @@ struct Replica::Impl {
   // count of proposals when it was taken.
   std::optional<consensus::Ready> persisting;
   std::uint64_t persisting_after = 0;
+  // With persisted_next(): the committed entries of the Ready just handed
+  // out, already durable here, applied by the take_output() that follows.
+  // The host starts the next write first, and this apply and its replies
+  // run while the disk writes, instead of ahead of it.
+  bool hold_stored_committed = false;
+  std::vector<consensus::Entry> held_committed;
   // Proposals made so far (writes, handshakes, reconfig asks), to tell
   // which were made before a Ready that reports a leader change.
   std::uint64_t proposals = 0;
@@ -215,6 +221,8 @@ struct Replica::Impl {
   // ---- time and Raft ----------------------------------------------------------
 
   void set_time(TimeMs steady, TimeMs wall) {
+    COORD_ASSERT(held_committed.empty(),
+                 "an input before the take_output() after persisted_next()");
     if (!clock_started) {
       // Sessions restored or replayed before the first input were heard
       // "at time 0"; like ZooKeeper after a restart, give each a fresh
@@ -241,7 +249,12 @@ struct Replica::Impl {
         if (config.persist_async) {
           // The host writes it while this replica goes on answering reads
           // and taking requests; persisted() carries on from here.
-          apply_stored_committed(rd);
+          std::vector<consensus::Entry> stored = take_stored_committed(rd);
+          if (hold_stored_committed) {
+            held_committed = std::move(stored);
+          } else {
+            apply_committed(stored);
+          }
           persisting = std::move(rd);
           persisting_after = proposals;
           out.persist = &*persisting;
@@ -274,24 +287,30 @@ struct Replica::Impl {
     rd.messages_eager = 0;
   }
 
-  // Applies the committed entries of `rd` that this server holds durably
-  // already, and takes them out of it: they need not wait for the Ready's
-  // own write, so that in a cluster a write that committed while the last
+  // Takes out of `rd` the committed entries that this server holds
+  // durably already, to apply now: they need not wait for the Ready's own
+  // write, so that in a cluster a write that committed while the last
   // batch was written is answered now rather than after the next fsync. A
   // committed entry is never replaced, so what storage shows up to its last
   // index stays. Not with a snapshot in the Ready, which resets the log.
-  void apply_stored_committed(consensus::Ready& rd) {
-    if (rd.snapshot || !rd.snapshot_chunks.empty()) return;
+  std::vector<consensus::Entry> take_stored_committed(consensus::Ready& rd) {
+    if (rd.snapshot || !rd.snapshot_chunks.empty()) return {};
     auto& committed = rd.committed_entries;
     const LogIndex stored = storage.last_index();
     auto end = committed.begin();
     while (end != committed.end() && end->index <= stored)
       ++end;
-    if (end == committed.begin()) return;
     std::vector<consensus::Entry> now(std::make_move_iterator(committed.begin()),
                                       std::make_move_iterator(end));
     committed.erase(committed.begin(), end);
-    apply_committed(now);
+    return now;
+  }
+
+  void apply_held_committed() {
+    if (held_committed.empty()) return;
+    std::vector<consensus::Entry> held = std::move(held_committed);
+    held_committed.clear();
+    apply_committed(held);
   }
 
   // What a Ready does once its writes are durable: its messages may leave
@@ -1934,11 +1953,22 @@ void Replica::persisted(const Status& st, TimeMs steady, TimeMs wall) {
   m.pump_dirty();
 }
 
+const consensus::Ready* Replica::persisted_next(const Status& st, TimeMs steady, TimeMs wall) {
+  Impl& m = *impl_;
+  COORD_ASSERT(m.config.persist_async, "persisted_next() without persist_async");
+  m.set_time(steady, wall);
+  m.hold_stored_committed = true;
+  m.persisted(st);
+  m.hold_stored_committed = false;
+  return std::exchange(m.out.persist, nullptr);
+}
+
 bool Replica::persisting() const {
   return impl_->persisting.has_value();
 }
 
 ReplicaOutput Replica::take_output() {
+  impl_->apply_held_committed();
   impl_->drive();
   impl_->pump_dirty();
   ReplicaOutput out = std::move(impl_->out);

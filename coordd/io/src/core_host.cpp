@@ -132,7 +132,11 @@ void CoreHost::wait_for_idle_log(std::chrono::steady_clock::time_point due) {
 
 void CoreHost::persist_done(const Status& st) {
   if (stopping) return;
-  replica->persisted(st, clock.steady_ms(), clock.wall_ms());
+  // The next write starts before what this one committed is applied.
+  if (const consensus::Ready* next =
+          replica->persisted_next(st, clock.steady_ms(), clock.wall_ms())) {
+    persist(next);
+  }
   flush();
   if (on_drained && !replica->persisting()) finish_drain();
 }

@@ -304,6 +304,12 @@ class Replica {
   // replies follow in the next take_output(); a failure is a failed write,
   // as in take_output() without persist_async.
   void persisted(const Status& st, TimeMs steady, TimeMs wall);
+  // persisted(), which also returns the next Ready to make durable, if one
+  // is due, before the entries that the finished write made committed are
+  // applied: the host starts that write at once, and the apply and its
+  // replies, in the take_output() it must call next, run meanwhile. The
+  // next take_output() does not return it again.
+  const consensus::Ready* persisted_next(const Status& st, TimeMs steady, TimeMs wall);
   // A Ready is out with the host.
   bool persisting() const;
   // False while the connection's session has too many requests waiting:
