@@ -83,6 +83,10 @@ struct Replica::Impl {
   std::set<ConnId> host_watchers;
   HostWatchSink host_sink;
   std::set<ConnId> dirty;  // connections whose queue may make progress
+  // Connections that queued a request or proposed a handshake since they
+  // were last found with neither: the only ones give_up_stalled() looks
+  // at, so that a tick costs nothing per idle connection.
+  std::set<ConnId> may_stall;
   std::optional<ReadOnlyState> read_only;
   // Set by a tick while storage refuses writes: the next Ready may try.
   bool storage_retry_due = false;
@@ -526,7 +530,15 @@ struct Replica::Impl {
     for (const auto& [key, at] : forwarded) {
       if (now_steady - at > config.forward_wait_ms_max) stalled = true;
     }
-    for (auto& [id, c] : conns) {
+    for (auto it = may_stall.begin(); it != may_stall.end();) {
+      auto found = conns.find(*it);
+      if (found == conns.end() ||
+          (found->second.phase != Phase::Connecting && found->second.queue.empty())) {
+        it = may_stall.erase(it);
+        continue;
+      }
+      ++it;
+      Conn& c = found->second;
       const Item* oldest = c.phase == Phase::Open ? c.oldest_in_flight() : nullptr;
       if (c.phase == Phase::Connecting) {
         stalled = stalled || now_steady - c.handshake_at > config.proposal_wait_ms_max;
@@ -1415,6 +1427,7 @@ struct Replica::Impl {
       c.handshake_no = proposals++;
       c.phase = Phase::Connecting;
       c.timeout_ms = timeout;
+      may_stall.insert(c.id);
       return;
     }
     Session* s = sessions.find(req->session_id);
@@ -1520,6 +1533,7 @@ struct Replica::Impl {
     }
     c.queue.push_back(std::move(item));
     dirty.insert(c.id);
+    may_stall.insert(c.id);
   }
 
   // ---- sessions ---------------------------------------------------------------

@@ -1,5 +1,8 @@
 #include "session_table.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "coord/base/bytes.h"
 
 namespace coord::core {
@@ -11,16 +14,23 @@ Session* SessionTable::find(SessionId id) {
   return nullptr;
 }
 
+void SessionTable::due_by(const Session& s) {
+  check_from_ = std::min(check_from_, TimeMs(s.last_heard.value() + s.effective_timeout_ms));
+}
+
 void SessionTable::touch(SessionId id, TimeMs now, NodeId via) {
   if (Session* s = find(id)) {
     s->last_heard = now;
     s->heard_via = via;
+    // The timeout may have just been negotiated down (a resume).
+    due_by(*s);
   }
 }
 
 void SessionTable::touch_all(TimeMs now) {
   for (auto& [id, s] : global_)
     s.last_heard = now;
+  check_from_ = TimeMs(0);
 }
 
 void SessionTable::detach(SessionId id, ConnId conn) {
@@ -35,15 +45,25 @@ Session& SessionTable::create(SessionId id, std::int32_t timeout_ms, std::string
   s.effective_timeout_ms = timeout_ms;
   s.password = std::move(password);
   s.last_heard = now;
+  due_by(s);
   return global_[id] = std::move(s);
 }
 
-std::vector<SessionId> SessionTable::expired(TimeMs now) const {
+std::vector<SessionId> SessionTable::expired(TimeMs now) {
   std::vector<SessionId> out;
+  if (now < check_from_) return out;
+  // Past every deadline at first; lowered to the earliest one still ahead.
+  TimeMs next(std::numeric_limits<std::int64_t>::max());
   for (const auto& [id, s] : global_) {
-    if (s.closing || now - s.last_heard <= s.effective_timeout_ms) continue;
+    if (s.closing) continue;
+    if (now - s.last_heard <= s.effective_timeout_ms) {
+      next = std::min(next, TimeMs(s.last_heard.value() + s.effective_timeout_ms));
+      continue;
+    }
     out.push_back(id);
   }
+  // The sessions returned are marked closing or looked at again next time.
+  check_from_ = out.empty() ? next : now;
   return out;
 }
 
@@ -54,6 +74,8 @@ void SessionTable::mark_closing(SessionId id) {
 void SessionTable::clear_closing() {
   for (auto& [id, s] : global_)
     s.closing = false;
+  // Their expiries may be proposed again, at once.
+  check_from_ = TimeMs(0);
 }
 
 SessionId SessionTable::next_local_id() {

@@ -67,8 +67,9 @@ class SessionTable {
   Session& create(SessionId id, std::int32_t timeout_ms, std::string password, TimeMs now);
   void erase(SessionId id) { global_.erase(id); }
   // Global sessions not heard from for their timeout, and whose expiry is
-  // not yet proposed.
-  std::vector<SessionId> expired(TimeMs now) const;
+  // not yet proposed. Looks through them only once one may be due (see
+  // check_from_), not at every tick: a tick costs nothing per session.
+  std::vector<SessionId> expired(TimeMs now);
   void mark_closing(SessionId id);
   // The expiries proposed so far were forgotten: they may be proposed again.
   void clear_closing();
@@ -93,7 +94,10 @@ class SessionTable {
   // Reads `count` sessions from the front of `bytes`, heard from at `now`;
   // nullopt when `bytes` ends early.
   static std::optional<Map> read_snapshot(std::string_view& bytes, std::uint64_t count, TimeMs now);
-  void replace_global(Map sessions) { global_ = std::move(sessions); }
+  void replace_global(Map sessions) {
+    global_ = std::move(sessions);
+    check_from_ = TimeMs(0);
+  }
 
  private:
   // Local session ids have bit 62 set and the server id in bits 48..55:
@@ -101,8 +105,16 @@ class SessionTable {
   // the local ids of other servers.
   SessionId next_local_id();
 
+  // Lowers check_from_ to when `s` would expire, if sooner.
+  void due_by(const Session& s);
+
   NodeId self_;
   Map global_;
+  // No global session expires before this time: expired() looks through
+  // them only from then on. A lower bound, kept by every change that can
+  // bring an expiry forward (a session heard with a shorter timeout, a new
+  // one, expiries to propose again), and made exact by each look.
+  TimeMs check_from_{0};
   // Sessions of read-only clients: never in the log, gone with the mode.
   Map local_;
   std::uint64_t local_created_ = 0;
