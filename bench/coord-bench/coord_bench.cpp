@@ -44,6 +44,17 @@
 //                  reply, closeSession, close), spread over the servers;
 //                  an op is one session opened, its latency connect to
 //                  ConnectResponse.
+//   idle-sessions  C sessions held idle on raw sockets in one thread: W
+//                  handshakes in flight until all are open, then each
+//                  pings once a third of its timeout, as ZooKeeper's
+//                  clients do, for D seconds, then all close their
+//                  sessions at once. An op is a ping answered, its latency
+//                  the round trip; the figures add the opening and closing
+//                  times, pings late (unanswered a whole interval on) and
+//                  sessions lost (closed by the server). A line on stderr
+//                  says when all are open. --source-addresses spreads the
+//                  connections over loopback addresses, for more sessions
+//                  than one address has ephemeral ports.
 //   failover       one session writes continuously (W outstanding); the
 //                  figure is the longest gap between acknowledged writes,
 //                  with the errors seen, while servers are killed outside.
@@ -52,6 +63,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -105,7 +117,8 @@ struct Flags {
   bool clean = false;
   std::string label;
   int session_timeout_ms = 10'000;
-  int runtimes = 0;  // ops mode: libcoord runtimes the sessions share; 0 = one each
+  int runtimes = 0;          // ops mode: libcoord runtimes the sessions share; 0 = one each
+  int source_addresses = 1;  // idle-sessions: loopback source addresses to spread over
 };
 
 std::uint64_t micros_since(Clock::time_point t0) {
@@ -1004,22 +1017,348 @@ class SessionOpener : public std::enable_shared_from_this<SessionOpener> {
   coord::protocol::ByteSpan frame_;
 };
 
+// Every server of --servers; nullopt (said on stderr) for one that does not
+// parse.
+std::optional<std::vector<boost::asio::ip::tcp::endpoint>> parse_servers(std::string_view list) {
+  std::vector<boost::asio::ip::tcp::endpoint> servers;
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    auto server = parse_server(list.substr(0, comma));
+    if (!server) return std::nullopt;
+    servers.push_back(*server);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+  return servers;
+}
+
 bool session_open(const Flags& f, Figures& out) {
   boost::asio::io_context io;
   SessionOpener::Shared shared{f, {}, Clock::now(), 0, out};
-  std::string_view rest = f.servers;
-  while (!rest.empty()) {
-    const std::size_t comma = rest.find(',');
-    auto server = parse_server(rest.substr(0, comma));
-    if (!server) return false;
-    shared.servers.push_back(*server);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-  }
+  auto servers = parse_servers(f.servers);
+  if (!servers) return false;
+  shared.servers = std::move(*servers);
   for (int i = 0; i < f.sessions; ++i)
     std::make_shared<SessionOpener>(io, shared)->next();
   io.run();
   out.seconds = static_cast<double>(micros_since(shared.start)) / 1e6;
   return true;
+}
+
+// idle-sessions: many sessions held open on one thread, each a raw socket
+// that does the handshake and then only pings, once a third of its timeout
+// as ZooKeeper's clients do, until the hold ends and each closes its
+// session. Lost sessions (the server closed or expired them) and pings not
+// answered within a whole interval are counted.
+class IdleSessions {
+ public:
+  IdleSessions(const Flags& f, std::vector<boost::asio::ip::tcp::endpoint> servers, Figures& out)
+      : f_(f), servers_(std::move(servers)), out_(out), ticker_(io_), deadline_(io_) {
+    coord::protocol::ConnectRequest req;
+    req.timeout_ms = f.session_timeout_ms;
+    coord::protocol::append_connect_request_frame(connect_frame_, req);
+    coord::protocol::append_request_frame(
+        ping_frame_, coord::protocol::RequestHeader{ping_xid, coord::protocol::OpCode::Ping},
+        coord::protocol::Empty{});
+    coord::protocol::append_request_frame(
+        close_frame_,
+        coord::protocol::RequestHeader{close_xid, coord::protocol::OpCode::CloseSession},
+        coord::protocol::Empty{});
+  }
+
+  bool run() {
+    sessions_.reserve(static_cast<std::size_t>(f_.sessions));
+    start_ = Clock::now();
+    for (int i = 0; i < f_.outstanding && i < f_.sessions; ++i)
+      open_next();
+    io_.run();
+    if (opened_ == 0) {
+      std::fprintf(stderr, "coord-bench: idle-sessions opened no session\n");
+      return false;
+    }
+    const auto count = [](std::int64_t n) { return std::to_string(n); };
+    out_.ops = pings_answered_;
+    out_.seconds = hold_s_;
+    out_.errors = failed_opens_ + lost_ + close_timeouts_;
+    if (lost_ > 0) out_.error_codes["lost"] = lost_;
+    if (close_timeouts_ > 0) out_.error_codes["close-timeout"] = close_timeouts_;
+    out_.extra_json = ",\"opened\":" + count(opened_) + ",\"open_s\":" + seconds(open_s_) +
+                      ",\"opens_per_s\":" + seconds(static_cast<double>(opened_) / open_s_) +
+                      ",\"pings_sent\":" + count(pings_sent_) +
+                      ",\"pings_late\":" + count(pings_late_) + ",\"lost\":" + count(lost_) +
+                      ",\"closed\":" + count(closed_) + ",\"close_s\":" + seconds(close_s_);
+    out_.extra_text = "  " + count(opened_) + " sessions opened in " + seconds(open_s_) +
+                      " s; held " + seconds(hold_s_) + " s: " + count(pings_sent_) + " pings, " +
+                      count(pings_late_) + " late, " + count(lost_) + " sessions lost; " +
+                      count(closed_) + " closed in " + seconds(close_s_) + " s\n";
+    return true;
+  }
+
+ private:
+  static constexpr std::int32_t ping_xid = -2;
+  static constexpr std::int32_t close_xid = 1;
+  static constexpr auto tick = std::chrono::milliseconds(10);
+
+  enum class Phase : std::uint8_t { Opening, Holding, Closing, Done };
+
+  struct Session {
+    explicit Session(boost::asio::io_context& io) : socket(io) {}
+    boost::asio::ip::tcp::socket socket;
+    // A handshake reply is the longest frame a session receives.
+    std::array<std::uint8_t, 64> in{};
+    std::size_t have = 0;
+    Clock::time_point ping_at{};
+    bool open = false;
+    bool ping_out = false;
+    bool writing = false;        // a write is under way: the next waits for it
+    bool close_waiting = false;  // the closeSession, after that write
+    bool done = false;
+  };
+
+  static std::string seconds(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", s);
+    return buf;
+  }
+
+  double since(Clock::time_point t) const {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  }
+
+  void open_next() {
+    if (next_ >= static_cast<std::size_t>(f_.sessions)) return;
+    const std::size_t i = next_++;
+    sessions_.push_back(std::make_unique<Session>(io_));
+    Session& s = *sessions_.back();
+    const auto& ep = servers_[i % servers_.size()];
+    boost::system::error_code ec;
+    s.socket.open(ep.protocol(), ec);
+    if (!ec && f_.source_addresses > 1) {
+      // One source address has some 28,000 ephemeral ports toward one
+      // server: more sessions need more (loopback) addresses.
+      const auto host = static_cast<std::uint32_t>(0x7f000001 + i % f_.source_addresses);
+      s.socket.bind({boost::asio::ip::address_v4(host), 0}, ec);
+    }
+    if (ec) return open_failed(s, "socket");
+    s.socket.async_connect(ep, [this, &s](boost::system::error_code ec) {
+      if (ec) return open_failed(s, "connect");
+      boost::asio::async_write(s.socket, boost::asio::buffer(connect_frame_),
+                               [this, &s](boost::system::error_code ec, std::size_t) {
+                                 if (ec) return open_failed(s, "write");
+                                 read(s);
+                               });
+    });
+  }
+
+  void open_failed(Session& s, const char* what) {
+    ++failed_opens_;
+    ++out_.error_codes[what];
+    finish(s);
+    open_next();
+    opening_settled();
+  }
+
+  void read(Session& s) {
+    s.socket.async_read_some(boost::asio::buffer(s.in.data() + s.have, s.in.size() - s.have),
+                             [this, &s](boost::system::error_code ec, std::size_t n) {
+                               if (s.done) return;
+                               if (ec) return broken(s);
+                               s.have += n;
+                               if (!frames(s)) return broken(s);
+                               if (!s.done) read(s);
+                             });
+  }
+
+  // False when a frame does not fit or does not decode.
+  bool frames(Session& s) {
+    constexpr std::size_t prefix = coord::protocol::frame_length_prefix_bytes;
+    while (s.have >= prefix) {
+      const std::uint32_t n = std::uint32_t{s.in[0]} << 24 | std::uint32_t{s.in[1]} << 16 |
+                              std::uint32_t{s.in[2]} << 8 | s.in[3];
+      if (n > s.in.size() - prefix) return false;
+      if (s.have < prefix + n) break;
+      if (!frame(s, coord::protocol::ByteSpan(s.in.data() + prefix, n))) return false;
+      if (s.done) return true;
+      std::memmove(s.in.data(), s.in.data() + prefix + n, s.have - prefix - n);
+      s.have -= prefix + n;
+    }
+    return true;
+  }
+
+  bool frame(Session& s, coord::protocol::ByteSpan payload) {
+    if (!s.open) {
+      auto resp = coord::protocol::decode_connect_response(payload);
+      if (!resp.ok() || resp->session_id.value() == 0) {
+        open_failed(s, "refused");
+        return true;
+      }
+      s.open = true;
+      ++opened_;
+      open_next();
+      opening_settled();
+      return true;
+    }
+    coord::protocol::JuteReader r(payload);
+    auto h = coord::protocol::decode_reply_header(r);
+    if (!h.ok()) return false;
+    if (h->xid == ping_xid && s.ping_out) {
+      s.ping_out = false;
+      ++pings_answered_;
+      out_.latency_us.record(static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - s.ping_at).count()));
+    } else if (h->xid == close_xid && phase_ == Phase::Closing) {
+      ++closed_;
+      finish(s);
+      closing_settled();
+    }
+    return true;
+  }
+
+  // The connection ended before this client closed its session.
+  void broken(Session& s) {
+    if (!s.open) return open_failed(s, "handshake");
+    ++lost_;
+    finish(s);
+    if (phase_ == Phase::Closing) closing_settled();
+  }
+
+  void finish(Session& s) {
+    s.done = true;
+    boost::system::error_code ignored;
+    s.socket.close(ignored);
+  }
+
+  void opening_settled() {
+    if (phase_ != Phase::Opening) return;
+    const auto settled = static_cast<std::int64_t>(opened_ + failed_opens_);
+    if (settled < f_.sessions) return;
+    open_s_ = since(start_);
+    if (opened_ == 0) return done();
+    phase_ = Phase::Holding;
+    hold_start_ = Clock::now();
+    std::fprintf(stderr, "idle-sessions: %lld sessions open in %.2f s; holding %.1f s\n",
+                 static_cast<long long>(opened_), open_s_, f_.duration_s);
+    std::fflush(stderr);
+    ping_tick();
+  }
+
+  // Every session pings once per interval, spread over the ticks of one.
+  void ping_tick() {
+    if (phase_ != Phase::Holding) return;
+    if (since(hold_start_) >= f_.duration_s) return start_closing();
+    const auto interval = std::chrono::milliseconds(f_.session_timeout_ms / 3);
+    const std::size_t per_tick = sessions_.size() * static_cast<std::size_t>(tick.count()) /
+                                     static_cast<std::size_t>(interval.count()) +
+                                 1;
+    for (std::size_t k = 0; k < per_tick && k < sessions_.size(); ++k) {
+      Session& s = *sessions_[cursor_];
+      cursor_ = (cursor_ + 1) % sessions_.size();
+      if (s.done || !s.open) continue;
+      if (s.ping_out) {
+        ++pings_late_;
+        continue;
+      }
+      s.ping_out = true;
+      s.ping_at = Clock::now();
+      ++pings_sent_;
+      write(s, ping_frame_);
+    }
+    ticker_.expires_after(tick);
+    ticker_.async_wait([this](boost::system::error_code) { ping_tick(); });
+  }
+
+  // One write at a time on a socket; frames are constant, shared by all.
+  void write(Session& s, const coord::protocol::Bytes& frame) {
+    s.writing = true;
+    boost::asio::async_write(s.socket, boost::asio::buffer(frame),
+                             [this, &s](boost::system::error_code ec, std::size_t) {
+                               s.writing = false;
+                               if (s.done) return;
+                               if (ec) return broken(s);
+                               if (std::exchange(s.close_waiting, false)) write(s, close_frame_);
+                             });
+  }
+
+  void start_closing() {
+    hold_s_ = since(hold_start_);
+    lost_before_close_ = lost_;
+    phase_ = Phase::Closing;
+    close_start_ = Clock::now();
+    for (auto& sp : sessions_) {
+      Session& s = *sp;
+      if (s.done || !s.open) continue;
+      ++closing_;
+      if (s.writing) {
+        s.close_waiting = true;
+      } else {
+        write(s, close_frame_);
+      }
+    }
+    deadline_.expires_after(std::chrono::milliseconds(coord::limits::bench_request_ms_max));
+    deadline_.async_wait([this](boost::system::error_code ec) {
+      if (ec || phase_ == Phase::Done) return;
+      for (auto& sp : sessions_) {
+        if (sp->done || !sp->open) continue;
+        ++close_timeouts_;
+        finish(*sp);
+      }
+      done();
+    });
+    closing_settled();
+  }
+
+  void closing_settled() {
+    if (closed_ + lost_after_close() + close_timeouts_ < closing_) return;
+    done();
+  }
+
+  std::int64_t lost_after_close() const { return lost_ - lost_before_close_; }
+
+  void done() {
+    if (phase_ == Phase::Done) return;
+    close_s_ = since(close_start_);
+    phase_ = Phase::Done;
+    ticker_.cancel();
+    deadline_.cancel();
+  }
+
+  const Flags& f_;
+  std::vector<boost::asio::ip::tcp::endpoint> servers_;
+  Figures& out_;
+  boost::asio::io_context io_;
+  boost::asio::steady_timer ticker_;
+  boost::asio::steady_timer deadline_;
+  coord::protocol::Bytes connect_frame_, ping_frame_, close_frame_;
+  std::vector<std::unique_ptr<Session>> sessions_;
+  std::size_t next_ = 0;
+  std::size_t cursor_ = 0;
+  Phase phase_ = Phase::Opening;
+  Clock::time_point start_, hold_start_, close_start_;
+  double open_s_ = 0, hold_s_ = 0, close_s_ = 0;
+  std::int64_t opened_ = 0, failed_opens_ = 0, pings_sent_ = 0, pings_answered_ = 0,
+               pings_late_ = 0, lost_ = 0, lost_before_close_ = 0, closing_ = 0, closed_ = 0,
+               close_timeouts_ = 0;
+};
+
+bool idle_sessions(const Flags& f, Figures& out) {
+  // A descriptor per session, and a few for the rest.
+  const auto needed = static_cast<rlim_t>(f.sessions) + coord::limits::bench_spare_fds;
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < needed) {
+    rl.rlim_cur = std::min(needed, rl.rlim_max);
+    (void)::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < needed) {
+    std::fprintf(stderr,
+                 "coord-bench: idle-sessions needs %llu descriptors; the limit is %llu "
+                 "(raise it: ulimit -n)\n",
+                 static_cast<unsigned long long>(needed),
+                 static_cast<unsigned long long>(rl.rlim_cur));
+    return false;
+  }
+  auto servers = parse_servers(f.servers);
+  if (!servers) return false;
+  IdleSessions run(f, std::move(*servers), out);
+  return run.run();
 }
 
 // Continuous writes; the longest gap between two acknowledged writes.
@@ -1101,7 +1440,7 @@ int main(int argc, char** argv) {
   app.add_option("-s,--servers", f.servers, "host:port,host:port,...")->capture_default_str();
   app.add_option("--mode", f.mode)
       ->check(CLI::IsMember({"ops", "ops-raw", "watch-latency", "latency", "watch-latency-raw",
-                             "session-churn", "session-open", "failover"}))
+                             "session-churn", "session-open", "idle-sessions", "failover"}))
       ->capture_default_str();
   app.add_option("--op", f.op,
                  "ops mode: create, set, get, exists, delete or mix; latency: set, get or exists")
@@ -1110,8 +1449,16 @@ int main(int argc, char** argv) {
   app.add_option("--read-pct", f.read_pct, "mix: percent of reads")
       ->check(CLI::Range(0, 100))
       ->capture_default_str();
-  app.add_option("--sessions", f.sessions)
-      ->check(CLI::Range(std::int64_t{1}, coord::limits::bench_sessions_max))
+  app.add_option("--sessions", f.sessions,
+                 "Sessions (idle-sessions mode: up to " +
+                     std::to_string(coord::limits::bench_idle_sessions_max) + ", others up to " +
+                     std::to_string(coord::limits::bench_sessions_max) + ")")
+      ->check(CLI::Range(std::int64_t{1}, coord::limits::bench_idle_sessions_max))
+      ->capture_default_str();
+  app.add_option("--source-addresses", f.source_addresses,
+                 "idle-sessions: spread the connections over 127.0.0.1 to 127.0.0.N (one source "
+                 "address has about 28,000 ephemeral ports toward one server)")
+      ->check(CLI::Range(1, coord::limits::bench_source_addresses_max))
       ->capture_default_str();
   app.add_option("--runtimes", f.runtimes,
                  "ops mode: the sessions share this many libcoord runtimes (an I/O and an "
@@ -1147,6 +1494,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (f.mode != "ops" && !raw_op_mode) f.op = "-";
+  if (f.mode != "idle-sessions" && f.sessions > coord::limits::bench_sessions_max) {
+    std::fprintf(stderr, "coord-bench: --sessions is at most %lld in %s mode\n",
+                 static_cast<long long>(coord::limits::bench_sessions_max), f.mode.c_str());
+    return 2;
+  }
 
   const std::string payload(f.payload_bytes, 'x');
   auto setup = connect(f);
@@ -1174,6 +1526,8 @@ int main(int argc, char** argv) {
     ok = session_churn(f, out);
   } else if (f.mode == "session-open") {
     ok = session_open(f, out);
+  } else if (f.mode == "idle-sessions") {
+    ok = idle_sessions(f, out);
   } else {
     ok = failover(f, payload, out);
   }

@@ -1,12 +1,14 @@
 """coord-bench's raw modes against a real coordd: `latency` (one request at
 a time on a blocking socket), `watch-latency-raw` (a write on one raw
-session, the event on another) and `ops-raw` (sessions on one thread,
-each with requests pipelined). The figures of docs/PERFORMANCE.md come
+session, the event on another), `ops-raw` (sessions on one thread,
+each with requests pipelined) and `idle-sessions` (many sessions held
+idle, pinging). The figures of docs/PERFORMANCE.md come
 from them, so each run must do exactly the operations asked, without
 errors, and a server that goes away must end the run with an error
 instead of hanging it."""
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -15,7 +17,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import ctest_main  # noqa: E402
-from coordd_harness import Coordd  # noqa: E402
+from coordd_harness import Coordd, four_letter  # noqa: E402
 
 try:
     from kazoo.client import KazooClient
@@ -103,6 +105,67 @@ class RawModes(unittest.TestCase):
         self.assertEqual(r["errors"], 1)
         self.assertEqual(r["error_codes"], {"ConnectionLoss": 1})
         self.assertLess(r["seconds"], 20)
+
+
+def mntr(port):
+    lines = four_letter(port, "mntr").splitlines()
+    return dict(line.split("\t", 1) for line in lines if "\t" in line)
+
+
+class IdleSessions(unittest.TestCase):
+    SESSIONS = 1500
+
+    def setUp(self):
+        if not BENCH:
+            self.skipTest("COORD_BENCH_BINARY is not set")
+        self.server = Coordd()
+        self.server.start()
+        self.addCleanup(self.server.cleanup)
+
+    def test_holds_every_session_pinging_then_closes_each(self):
+        # Two source addresses, 750 sessions from each: within the default
+        # cap per client address. Pings every 4000 / 3 ms, held 3 s.
+        holder = subprocess.Popen(
+            [BENCH, "-s", "127.0.0.1:%d" % self.server.port, "--mode", "idle-sessions",
+             "--sessions", str(self.SESSIONS), "--outstanding", "64", "--duration-s", "3",
+             "--session-timeout-ms", "4000", "--source-addresses", "2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: holder.poll() is None and (holder.kill(), holder.wait()))
+        line = holder.stderr.readline()
+        self.assertIn("idle-sessions: %d sessions open" % self.SESSIONS, line)
+        # While they are held, the server counts every one of them.
+        held = mntr(self.server.port)
+        self.assertGreaterEqual(int(held["zk_global_sessions"]), self.SESSIONS)
+        self.assertGreaterEqual(int(held["zk_num_alive_connections"]), self.SESSIONS)
+        out, err = holder.communicate(timeout=RUN_S)
+        self.assertEqual(holder.returncode, 0, err)
+        r = json.loads(out.strip().splitlines()[-1])
+        self.assertEqual((r["opened"], r["lost"], r["pings_late"], r["closed"], r["errors"]),
+                         (self.SESSIONS, 0, 0, self.SESSIONS, 0), err)
+        # Each session pinged at least twice in the hold, and every ping was
+        # answered (before its session's close, which the server answers
+        # in order).
+        self.assertGreaterEqual(r["pings_sent"], 2 * self.SESSIONS)
+        self.assertEqual(r["ops"], r["pings_sent"])
+        # Closed, not left to expire: the server holds none of them now
+        # (the session coord-bench prepared with may still be closing).
+        after = mntr(self.server.port)
+        self.assertLessEqual(int(after["zk_global_sessions"]), 1)
+
+    def test_refuses_more_sessions_than_descriptors(self):
+        def low_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+        out = subprocess.run([BENCH, "-s", "127.0.0.1:%d" % self.server.port, "--mode",
+                              "idle-sessions", "--sessions", "2000", "--duration-s", "1"],
+                             capture_output=True, text=True, timeout=RUN_S, preexec_fn=low_limit)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("idle-sessions needs 2256 descriptors; the limit is 1024", out.stderr)
+
+    def test_other_modes_keep_their_session_bound(self):
+        code, r, err = run_bench(self.server.port, "--mode", "ops", "--sessions", "10001",
+                                 "--duration-s", "1")
+        self.assertEqual(code, 2)
+        self.assertIn("--sessions is at most 10000 in ops mode", err)
 
 
 if __name__ == "__main__":

@@ -478,6 +478,12 @@ inline constexpr std::int64_t sidecar_deregister_ms_max = 5'000;
 
 // coord-bench and coord-zk-load flags: sessions, keys, payload and run time.
 inline constexpr std::int64_t bench_sessions_max = 10'000;
+// coord-bench's idle-sessions mode: raw sessions on one thread, a
+// descriptor each (and bench_spare_fds for the rest), spread over at most
+// bench_source_addresses_max loopback addresses.
+inline constexpr std::int64_t bench_idle_sessions_max = 1'000'000;
+inline constexpr std::size_t bench_spare_fds = 256;
+inline constexpr int bench_source_addresses_max = 254;
 // coord-bench: libcoord runtimes (two threads each) the ops mode's sessions share.
 inline constexpr int bench_runtimes_max = 64;
 inline constexpr std::int64_t bench_keys_max = 10'000'000;
