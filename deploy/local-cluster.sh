@@ -40,6 +40,9 @@ repo="$(cd "$here/.." && pwd)"
 state="${COORD_CLUSTER_DIR:-./coord-cluster}"
 start_timeout_s="${COORD_CLUSTER_START_TIMEOUT_S:-30}"
 stop_timeout_s="${COORD_CLUSTER_STOP_TIMEOUT_S:-20}"
+# Polls, 10 ms apart, of a server's command line while it executes itself
+# again at start (running_pid).
+exec_wait_polls=300
 host=127.0.0.1
 
 die() {
@@ -111,14 +114,21 @@ find_coordd() {
 # The pid in a server's pid file if that process is alive and is the coordd
 # started with this server's config (a pid can be reused after a crash).
 running_pid() {
-  local pid_file pid cmdline
+  local pid_file pid cmdline tries=0
   pid_file="$(pid_file_of "$1")"
   [[ -f "$pid_file" ]] || return 1
   pid="$(cat "$pid_file")"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   kill -0 "$pid" 2>/dev/null || return 1
   if [[ -r "/proc/$pid/cmdline" ]]; then
-    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline")"
+    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+    # coordd executes itself again as it starts (to tune the allocator):
+    # meanwhile its command line reads empty. So does a zombie's, for good.
+    while [[ -z "$cmdline" ]] && ((tries++ < exec_wait_polls)); do
+      [[ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null)" != Z* ]] || return 1
+      sleep 0.01
+      cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+    done
     [[ "$cmdline" == *"$(config_of "$1")"* ]] || return 1
   fi
   echo "$pid"
