@@ -43,6 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
+from compare import cpu_seconds  # noqa: E402
 from idle_sessions import rss_bytes  # noqa: E402
 
 # Descriptors for everything but the sessions, in each process.
@@ -54,13 +55,6 @@ SESSIONS_PER_SOURCE_ADDRESS = 20000
 OPEN_TIMEOUT_S = 600.0
 # Beyond the hold: the closing of every session, and coord-bench's exit.
 CLOSE_TIMEOUT_S = 120.0
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def raise_fd_limit(needed):
@@ -168,21 +162,20 @@ def run_coordd(args):
     if not os.access(coordd_harness.COORDD, os.X_OK):
         sys.exit("hold_sessions.py: %s is not built" % coordd_harness.COORDD)
     cap = str(args.sessions + SPARE_FDS)
-    server = coordd_harness.Coordd(extra_args=[
-        "--max-connections", cap, "--max-connections-per-address", cap])
-    try:
-        server.start()
-        return measure(server, args)
-    finally:
-        server.cleanup()
+    return measure_on(coordd_harness.Coordd(extra_args=[
+        "--max-connections", cap, "--max-connections-per-address", cap]), args)
 
 
 def run_zookeeper(args):
     import zookeeper_harness
     if not zookeeper_harness.available():
         return None
-    server = zookeeper_harness.ZooKeeper(jvm_args=["-Xmx%dm" % args.zookeeper_heap_mb],
-                                         max_client_cnxns=args.sessions + SPARE_FDS)
+    return measure_on(zookeeper_harness.ZooKeeper(
+        jvm_args=["-Xmx%dm" % args.zookeeper_heap_mb],
+        max_client_cnxns=args.sessions + SPARE_FDS), args)
+
+
+def measure_on(server, args):
     try:
         server.start()
         return measure(server, args)

@@ -36,7 +36,9 @@ def run_bench(port, *flags):
     return out.returncode, (json.loads(lines[-1]) if lines else None), out.stderr
 
 
-class RawModes(unittest.TestCase):
+class OnCoordd(unittest.TestCase):
+    """Each test on a fresh coordd."""
+
     def setUp(self):
         if not BENCH:
             self.skipTest("COORD_BENCH_BINARY is not set")
@@ -44,6 +46,8 @@ class RawModes(unittest.TestCase):
         self.server.start()
         self.addCleanup(self.server.cleanup)
 
+
+class RawModes(OnCoordd):
     def test_latency_does_each_op_asked(self):
         for op in ("get", "set", "exists"):
             code, r, err = run_bench(self.server.port, "--mode", "latency", "--op", op,
@@ -112,15 +116,8 @@ def mntr(port):
     return dict(line.split("\t", 1) for line in lines if "\t" in line)
 
 
-class IdleSessions(unittest.TestCase):
+class IdleSessions(OnCoordd):
     SESSIONS = 1500
-
-    def setUp(self):
-        if not BENCH:
-            self.skipTest("COORD_BENCH_BINARY is not set")
-        self.server = Coordd()
-        self.server.start()
-        self.addCleanup(self.server.cleanup)
 
     def test_holds_every_session_pinging_then_closes_each(self):
         # Two source addresses, 750 sessions from each: within the default
