@@ -1097,14 +1097,16 @@ class IdleSessions {
   static constexpr std::int32_t ping_xid = -2;
   static constexpr std::int32_t close_xid = 1;
   static constexpr auto tick = std::chrono::milliseconds(10);
+  // A session's read buffer: a handshake reply (41 bytes with its length)
+  // is the longest frame it receives.
+  static constexpr std::size_t read_bytes = 64;
 
   enum class Phase : std::uint8_t { Opening, Holding, Closing, Done };
 
   struct Session {
     explicit Session(boost::asio::io_context& io) : socket(io) {}
     boost::asio::ip::tcp::socket socket;
-    // A handshake reply is the longest frame a session receives.
-    std::array<std::uint8_t, 64> in{};
+    std::array<std::uint8_t, read_bytes> in{};
     std::size_t have = 0;
     Clock::time_point ping_at{};
     bool open = false;

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "coord/base/bytes.h"
 #include "session_table.h"
 
 namespace coord::core {
@@ -83,9 +84,7 @@ TEST(SessionTable, SessionsFromASnapshotAreLookedAtAfresh) {
   other.write_snapshot(bytes);
   std::string_view rest(bytes);
   std::uint64_t count = 0;
-  for (int i = 0; i < 8; ++i)
-    count = count << 8 | static_cast<unsigned char>(rest[static_cast<std::size_t>(i)]);
-  rest.remove_prefix(8);
+  ASSERT_TRUE(take_be64(rest, count));
   auto restored = SessionTable::read_snapshot(rest, count, TimeMs(1000));
   ASSERT_TRUE(restored.has_value());
   t.replace_global(std::move(*restored));
