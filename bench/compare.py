@@ -44,6 +44,16 @@ ensemble): setData and getData with the 32 x 8 sessions spread evenly over
 the servers (one coord-bench per server, at once, rates summed), and the
 servers' CPU per operation summed over the three.
 
+Each server measured for its rates (throughput and session opens) or its
+latencies first takes 2 s each of setData and getData at 32 x 8,
+unmeasured: ZooKeeper's JVM compiles its hot paths in its first seconds.
+
+The rates move with the machine's load, and on a small shared machine
+that moves from minute to minute: with --rounds N (odd) each system runs
+them N times on a fresh server, the two systems alternating, and each
+rate is the median round's (its CPU per operation from the same run);
+the JSON keeps every round.
+
 Both systems keep their data in one temporary directory on the same disk,
 with default durability (every acknowledged write fsync'ed, on a majority
 for three nodes). ZooKeeper runs with -Xmx1g and its defaults otherwise.
@@ -52,6 +62,7 @@ JSON there too. Every process started is killed by its pid at the end.
 
   /usr/bin/python3 bench/compare.py                       # release build
   /usr/bin/python3 bench/compare.py --duration-s 10 --nodes 1 --json out.json
+  /usr/bin/python3 bench/compare.py --rounds 3 --big-znodes 0
 
 Needs coordd and coord-bench built (cmake --preset release && cmake --build
 --preset release --target coordd coord-bench), java and Debian's zookeeper
@@ -85,6 +96,7 @@ MEMORY_SETTLE_S = 2.0  # after a phase, before resident memory is read
 RAW_WINDOW = 256  # raw requests in flight per session
 RAW_SESSIONS = 8
 RAW_TIMEOUT_S = 600.0
+WARMUP_S = 2.0  # of each of setData and getData on a fresh server, unmeasured
 
 
 def log(*args):
@@ -471,11 +483,66 @@ def throughput_32x8(s, bench, args, res, nodes):
                 res[key]["ops_per_s"], res[key]["server_cpu_us_per_op"]))
 
 
-def one_node(make, bench, args):
+def warm_up(s, bench):
+    """Unmeasured writes and reads on a fresh server first: ZooKeeper's JVM
+    compiles its hot paths in its first seconds, and the first figure
+    would otherwise pay for that."""
+    for op in ("set", "get"):
+        run_bench(s, bench, {"op": op, "sessions": 32, "outstanding": 8}, WARMUP_S,
+                  "/cmp-warm")
+
+
+def rates_one_node(s, bench, args):
+    """The one-node figures that are rates: the 32 x 8 throughputs and the
+    session opens."""
+    res = {}
+    warm_up(s, bench)
+    throughput_32x8(s, bench, args, res, 1)
+    res["churn"] = run_bench(s, bench, {"mode": "session-open", "sessions": 64},
+                             args.duration_s, "/cmp-churn")
+    log("%s 1 node: %.0f opens/s" % (s.name, res["churn"]["ops_per_s"]))
+    return res
+
+
+def rates_three_nodes(s, bench, args):
+    res = {}
+    warm_up(s, bench)
+    throughput_32x8(s, bench, args, res, 3)
+    return res
+
+
+def alternate(makers, what, rounds):
+    """what(system) on a fresh server (or cluster) of each of `makers`
+    (name -> make) in turn, `rounds` times over, so that each system's runs
+    sit between the other's and a change in the machine's load reaches
+    both. Each figure (a dict with ops_per_s) is the one of the round
+    with the median rate, whole: its CPU per operation and latencies come
+    from the same run. With more than one round the runs are kept too,
+    under "rounds"."""
+    runs = {name: [] for name in makers}
+    for r in range(rounds):
+        for name, make in makers.items():
+            if rounds > 1:
+                log("%s: round %d of %d" % (name, r + 1, rounds))
+            runs[name].append(with_system(make, what))
+    out = {}
+    for name, done in runs.items():
+        merged = {key: sorted((run[key] for run in done),
+                              key=lambda f: f["ops_per_s"])[len(done) // 2]
+                  for key in done[0]}
+        if rounds > 1:
+            merged["rounds"] = done
+        out[name] = merged
+    return out
+
+
+def rest_one_node(make, bench, args):
+    """The one-node figures that are not rates: latencies with one request
+    in flight, then memory, each on a fresh server."""
     res = {}
 
-    def throughput(s):
-        throughput_32x8(s, bench, args, res, 1)
+    def latencies(s):
+        warm_up(s, bench)
         for op in ("set", "get"):
             res[op + "_1x1"] = run_bench(s, bench, {"mode": "latency", "op": op},
                                          args.duration_s, "/cmp-%s1" % op)
@@ -486,13 +553,10 @@ def one_node(make, bench, args):
                                  "/cmp-watch")
         res["watch_lib"] = run_bench(s, bench, {"mode": "watch-latency"}, args.duration_s,
                                      "/cmp-watchl")
-        res["churn"] = run_bench(s, bench, {"mode": "session-open", "sessions": 64},
-                                 args.duration_s, "/cmp-churn")
-        log("%s 1 node: 1x1 set p50 %d us, get p50 %d us; watch p50 %d us; %.0f opens/s" % (
-            s.name, res["set_1x1"]["p50_us"], res["get_1x1"]["p50_us"], res["watch"]["p50_us"],
-            res["churn"]["ops_per_s"]))
+        log("%s 1 node: 1x1 set p50 %d us, get p50 %d us; watch p50 %d us" % (
+            s.name, res["set_1x1"]["p50_us"], res["get_1x1"]["p50_us"], res["watch"]["p50_us"]))
 
-    with_system(make, throughput)
+    with_system(make, latencies)
     res["memory"] = with_system(make, lambda s: memory_per_item(s, args.znodes))
     log("1 node: memory %s" % res["memory"])
     res["idle"] = with_system(make, lambda s: idle_session_memory(s, args.idle_sessions,
@@ -500,12 +564,6 @@ def one_node(make, bench, args):
     log("idle sessions: %s" % res["idle"])
     if args.big_znodes:
         res["big"] = with_system(make, lambda s: big_tree(s, bench, args))
-    return res
-
-
-def three_nodes(make, bench, args):
-    res = {}
-    with_system(make, lambda s: throughput_32x8(s, bench, args, res, 3))
     return res
 
 
@@ -638,12 +696,17 @@ def main():
                    help="znodes of the restart and snapshot figures (0: skip them)")
     p.add_argument("--big-probe-s", type=float, default=10.0,
                    help="seconds of writes crossing snapshots while getData is probed")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="rounds of the rate figures, coordd and ZooKeeper alternating; "
+                   "each figure is the median round's (an odd number)")
     p.add_argument("--no-zookeeper", action="store_true", help="coordd's column only")
     p.add_argument("--json", help="also write the JSON result to this file")
     args = p.parse_args()
     nodes = {int(n) for n in args.nodes.split(",") if n}
     if not nodes <= {1, 3}:
         sys.exit("compare.py: --nodes takes 1, 3 or 1,3")
+    if args.rounds < 1 or args.rounds % 2 == 0:
+        sys.exit("compare.py: --rounds takes an odd number, 1 or more (the median is a run)")
     coordd = os.path.join(args.build_dir, "coordd", "coordd")
     bench = os.path.join(args.build_dir, "bench", "coord-bench", "coord-bench")
     for b in (coordd, bench):
@@ -658,22 +721,27 @@ def main():
     idle_sessions.raise_fd_limit(need_fds)
 
     info = {"bench": "compare", "machine": machine(), "duration_s": args.duration_s,
+            "rounds": args.rounds,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     results = {}
     with tempfile.TemporaryDirectory(prefix="coord-compare-") as work:
         max_conns = need_fds
         if 1 in nodes:
-            results["coordd-1"] = one_node(lambda: CoorddOne(coordd, max_conns), bench, args)
+            makers = {"coordd-1": lambda: CoorddOne(coordd, max_conns)}
             if zk:
-                results["zookeeper-1"] = one_node(
-                    lambda: launch_heap_1g(ZkOne(tempfile.mkdtemp(dir=work))), bench, args)
+                makers["zookeeper-1"] = lambda: launch_heap_1g(
+                    ZkOne(tempfile.mkdtemp(dir=work)))
+            results.update(alternate(makers, lambda s: rates_one_node(s, bench, args),
+                                     args.rounds))
+            for name, make in makers.items():
+                results[name].update(rest_one_node(make, bench, args))
         if 3 in nodes:
-            results["coordd-3"] = three_nodes(
-                lambda: cc.CoorddCluster(tempfile.mkdtemp(dir=work), coordd), bench, args)
+            makers = {"coordd-3": lambda: cc.CoorddCluster(tempfile.mkdtemp(dir=work), coordd)}
             if zk:
-                results["zookeeper-3"] = three_nodes(
-                    lambda: launch_heap_1g(cc.ZkEnsemble(tempfile.mkdtemp(dir=work))), bench,
-                    args)
+                makers["zookeeper-3"] = lambda: launch_heap_1g(
+                    cc.ZkEnsemble(tempfile.mkdtemp(dir=work)))
+            results.update(alternate(makers, lambda s: rates_three_nodes(s, bench, args),
+                                     args.rounds))
     info["results"] = results
     info["load_after"] = [round(x, 2) for x in os.getloadavg()]
     md = table(results, args)
