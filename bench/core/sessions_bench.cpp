@@ -2,12 +2,12 @@
 // it but with no sockets: each session pings once a third of its 30 s
 // timeout, as ZooKeeper's clients do, and the ticks come every 50 ms. One
 // iteration is one second of that simulated; its CPU time is the share of
-// a core the replica spends on the sessions (the per-session work that can
-// grow with their number is all here: the session table, its expiry, the
-// connections and their deadlines). A real server holds as many
-// connections as its descriptor limit allows, so this is how counts past
-// that limit are measured; bench/hold_sessions.py measures the whole
-// server, sockets and all, on the counts the limit allows.
+// a core the replica spends on the sessions: their table, its expiry, the
+// connections it tracks, each ping answered. (The host's own sweep over
+// its connections for their deadlines, every 625 ms, is not in it.) A real
+// server holds as many connections as its descriptor limit allows, so
+// this is how counts past that limit are measured; bench/hold_sessions.py
+// measures the whole server, sockets and all, on the counts it allows.
 //
 //   cmake --preset release && cmake --build --preset release --target core-bench
 //   ./build/release/bench/core/core-bench --benchmark_min_time=3
@@ -39,7 +39,9 @@ constexpr std::int64_t simulated_ms_per_iteration = 1'000;
 // Handshakes delivered between two looks at the output while opening, as
 // a host reads a batch of connections' bytes before it writes replies.
 constexpr std::size_t handshakes_per_batch = 256;
-constexpr int open_ticks_max = 100;
+// Ticks for the single voter to elect itself, and for the last
+// handshakes to commit.
+constexpr int settle_ticks_max = 100;
 
 class IdleSessions {
  public:
@@ -53,7 +55,7 @@ class IdleSessions {
     });
     COORD_ASSERT(r.ok(), r.status().to_string());
     replica_ = std::move(r).value();
-    for (int i = 0; i < 100 && !replica_->ready(); ++i)
+    for (int i = 0; i < settle_ticks_max && !replica_->ready(); ++i)
       tick();
     COORD_ASSERT(replica_->ready(), "the single voter did not elect itself");
     pr::append_request_frame(ping_, pr::RequestHeader{pr::xid_ping, pr::OpCode::Ping}, pr::Empty{});
@@ -73,7 +75,7 @@ class IdleSessions {
     }
     drain();
     // The last batch's sessions commit and answer within a few ticks.
-    for (int i = 0; i < open_ticks_max && replies_ < sessions_; ++i)
+    for (int i = 0; i < settle_ticks_max && replies_ < sessions_; ++i)
       tick();
   }
 
@@ -146,10 +148,10 @@ class IdleSessions {
 };
 
 // Counters: per_ping, the replica's CPU per ping answered (each second's
-// ticks included); open_us, per session opened. The CPU time per
-// iteration, over the 1 s it simulates, is the share of a core the
-// sessions take. A session closed or expired, or a ping not answered, is
-// an error.
+// ticks included); open_us, the wall time per session opened. The CPU
+// time per iteration, over the 1 s it simulates, is the share of a core
+// the sessions take. A session closed or expired, or a ping not answered,
+// is an error.
 void BM_IdleSessions(benchmark::State& state) {
   const auto sessions = static_cast<std::size_t>(state.range(0));
   IdleSessions s(sessions);
