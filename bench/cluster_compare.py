@@ -9,7 +9,8 @@ For each system:
              restarted and the cluster whole again before the next kill);
   setData    ops/s with 32 sessions x 8 outstanding, spread evenly over the
   getData    three servers (one coord-bench per server, run at the same
-             time, their rates summed);
+             time, their rates summed), after 2 s of each unmeasured: a
+             JVM compiles its hot paths in its first seconds under load;
   catch-up   (--catchup) with N znodes (1,000,000 by default) in the tree,
              a follower stopped, its data directory wiped and the server
              started again: the time until it holds the whole tree
@@ -56,6 +57,7 @@ ZK_JARS = ["/usr/share/java/zookeeper.jar", "/usr/share/java/zookeeper-jute.jar"
 START_TIMEOUT_S = 120.0
 FAILOVER_TIMEOUT_S = 60.0
 CATCHUP_TIMEOUT_S = 900.0
+WARMUP_S = 2.0  # of each of setData and getData before the measured runs
 
 
 def log(*args):
@@ -434,6 +436,10 @@ def measure(system, bench, args):
             (system.name, k + 1, args.kills, r["killed"], r["seconds"] * 1000,
              " (client was on the leader)" if r["client_on_leader"] else ""))
         res["failover"].append(r)
+    # Unmeasured first: a JVM compiles its hot paths in its first seconds
+    # under load, and each kill left a server that started afresh.
+    for op in ("set", "get"):
+        bench_ops(system, bench, op, args.sessions, args.outstanding, WARMUP_S)
     for op in ("set", "get"):
         res[op] = bench_ops(system, bench, op, args.sessions, args.outstanding, args.duration_s)
         log("%s: %s %.0f ops/s" % (system.name, op, res[op]["ops_per_s"]))
