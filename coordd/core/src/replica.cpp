@@ -82,7 +82,13 @@ struct Replica::Impl {
   // Watchers of the host (HostWatchSink), apart from the connections.
   std::set<ConnId> host_watchers;
   HostWatchSink host_sink;
-  std::set<ConnId> dirty;  // connections whose queue may make progress
+  // Connections whose queue may make progress, unordered and perhaps more
+  // than once: pump_dirty() sorts them, pumping each once in id order. A
+  // vector (two, swapped, keeping their capacity), not a set: every apply
+  // adds to it, and a set's node per insert cost an allocation.
+  std::vector<ConnId> dirty;
+  std::vector<ConnId> dirty_todo;
+  bool pumping_dirty = false;
   // Connections that queued a request or proposed a handshake since they
   // were last found with neither: the only ones give_up_stalled() looks
   // at, so that a tick costs nothing per idle connection.
@@ -417,7 +423,7 @@ struct Replica::Impl {
       for (Item& item : c.queue) {
         if (item.state == ItemState::WaitingRead) {
           finish(item, ErrorCode::NotReadOnly);
-          dirty.insert(id);
+          dirty.push_back(id);
         } else if (item.state == ItemState::Proposed) {
           if (item.log_index.value() != 0 && item.log_index > durable && !clustered()) {
             // Never stored, so never applied: refused as any write now is.
@@ -425,7 +431,7 @@ struct Replica::Impl {
             // writing it (send_eager), and they may commit it without this
             // server: its outcome is unknown, as below.
             finish(item, ErrorCode::NotReadOnly);
-            dirty.insert(id);
+            dirty.push_back(id);
           } else {
             // Stored but not committed: it applies once storage takes
             // writes again. Only a lost connection tells a client that the
@@ -514,7 +520,7 @@ struct Replica::Impl {
   // Writes held back during an election or a transfer go to the leader.
   void release_held() {
     if (held.empty() || !leader_settled()) return;
-    dirty.insert(held.begin(), held.end());
+    dirty.insert(dirty.end(), held.begin(), held.end());
     held.clear();
   }
 
@@ -818,7 +824,7 @@ struct Replica::Impl {
     pr::Bytes frame;
     pr::append_connect_response_frame(frame, resp);
     send(c, frame);
-    dirty.insert(c.id);
+    dirty.push_back(c.id);
   }
 
   void apply_body(const Command& cmd, const CloseSessionCmd& b, Zxid zxid) {
@@ -839,7 +845,7 @@ struct Replica::Impl {
       item->reply = reply_frame(item->xid, zxid, ErrorCode::Ok);
       item->close_after = true;
       item->state = ItemState::Done;
-      dirty.insert(c->id);
+      dirty.push_back(c->id);
     }
   }
 
@@ -865,7 +871,7 @@ struct Replica::Impl {
       if (item.state != ItemState::Done) finish(item, ErrorCode::SessionMoved);
     }
     c.queue.back().close_after = true;
-    dirty.insert(c.id);
+    dirty.push_back(c.id);
   }
 
   void apply_body(const Command& cmd, const TxnCmd& b, Zxid zxid) {
@@ -884,7 +890,7 @@ struct Replica::Impl {
     if (item == nullptr) return;
     item->reply = write_reply(item->op, item->body, item->xid, zxid, res);
     item->state = ItemState::Done;
-    dirty.insert(c->id);
+    dirty.push_back(c->id);
   }
 
   // Every notice of a quota is logged, but at most once per interval per
@@ -976,7 +982,7 @@ struct Replica::Impl {
     if (auto [c, item] = take_read_waiter(rs.context); item != nullptr) {
       item->read_index = rs.index;
       syncs_indexed.emplace_back(c->id, item->seq);
-      dirty.insert(c->id);
+      dirty.push_back(c->id);
     }
   }
 
@@ -995,7 +1001,7 @@ struct Replica::Impl {
       item->reply =
           reply_frame(item->xid, applied_zxid(), ErrorCode::Ok, pr::SyncResponse{req.path});
       item->state = ItemState::Done;
-      dirty.insert(c.id);
+      dirty.push_back(c.id);
       return true;
     });
   }
@@ -1003,22 +1009,27 @@ struct Replica::Impl {
   Zxid applied_zxid() const { return Zxid(static_cast<std::int64_t>(applied.value())); }
 
   void pump_dirty() {
+    COORD_ASSERT(!pumping_dirty, "pump_dirty() entered again from within");
+    pumping_dirty = true;
     for (int rounds = 0; rounds < 8 && !dirty.empty(); ++rounds) {
-      std::set<ConnId> todo;
-      todo.swap(dirty);
-      prefetch_reads(todo);
-      for (ConnId id : todo) {
+      dirty_todo.clear();
+      dirty_todo.swap(dirty);
+      std::sort(dirty_todo.begin(), dirty_todo.end());
+      dirty_todo.erase(std::unique(dirty_todo.begin(), dirty_todo.end()), dirty_todo.end());
+      prefetch_reads(dirty_todo);
+      for (ConnId id : dirty_todo) {
         auto it = conns.find(id);
         if (it != conns.end()) pump(it->second);
       }
       drive();
     }
+    pumping_dirty = false;
   }
 
   // Tells the tree the paths of the reads waiting at the front of these
   // connections' queues, which pump() is about to execute (see
   // apply_committed()).
-  void prefetch_reads(const std::set<ConnId>& ids) {
+  void prefetch_reads(const std::vector<ConnId>& ids) {
     std::vector<std::string_view> paths;
     for (ConnId id : ids) {
       auto it = conns.find(id);
@@ -1490,7 +1501,7 @@ struct Replica::Impl {
     pr::Bytes frame;
     pr::append_connect_response_frame(frame, resp);
     send(c, frame);
-    dirty.insert(c.id);
+    dirty.push_back(c.id);
   }
 
   void frame(Conn& c, pr::ByteSpan payload) {
@@ -1532,7 +1543,7 @@ struct Replica::Impl {
       }
     }
     c.queue.push_back(std::move(item));
-    dirty.insert(c.id);
+    dirty.push_back(c.id);
     may_stall.insert(c.id);
   }
 
@@ -1753,7 +1764,7 @@ struct Replica::Impl {
     if (item == nullptr || item->state != ItemState::Proposed) return;
     if (a.err != ErrorCode::Ok) {
       finish(*item, a.err);
-      dirty.insert(conn);
+      dirty.push_back(conn);
       return;
     }
     // The outcome is known: no longer in flight (a leader change now
@@ -1781,7 +1792,7 @@ struct Replica::Impl {
         if (v->data) data = std::string(*v->data);
         finish(*item, ErrorCode::Ok, pr::GetDataResponse{std::move(data), v->stat});
       }
-      dirty.insert(conn);
+      dirty.push_back(conn);
       return true;
     });
   }
@@ -1908,7 +1919,7 @@ void Replica::connection_closed(ConnId conn) {
   if (it == m.conns.end()) return;
   m.detach(it->second);
   m.conns.erase(it);
-  m.dirty.erase(conn);
+  std::erase(m.dirty, conn);
 }
 
 void Replica::peer_message(const consensus::Message& msg, TimeMs steady, TimeMs wall) {
