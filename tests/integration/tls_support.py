@@ -118,6 +118,19 @@ class TlsCoordd(h.Coordd):
         if plain:
             self.client_port_arg = h.free_port()
 
+    def start(self):
+        # The plain port is chosen before coordd binds it (port 0 would mean
+        # none), so another process may take it meanwhile: once more with
+        # a new port. Any other failure is the test's.
+        for attempt in range(2):
+            try:
+                return super().start()
+            except RuntimeError as e:
+                if not self.plain or attempt == 1 or "Address already in use" not in str(e):
+                    raise
+                self.client_port_arg = h.free_port()
+        return self
+
     def client_context(self, cert=None, ca=None):
         ctx = ssl.create_default_context(cafile=self.pki.cert(ca or self.pki.ca))
         ctx.check_hostname = self.check_hostname
