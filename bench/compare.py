@@ -15,7 +15,10 @@ One node (a coordd on its defaults; a standalone ZooKeeper):
                      divided by the operations acknowledged. The CPU figure
                      measures the server alone: on a small machine the load
                      generator shares the cores, so ops/s compresses toward
-                     1x as the client saturates.
+                     1x as the client saturates. The JSON keeps the load
+                     generator's CPU per operation too (its utime + stime,
+                     from getrusage) and how many cores the run kept busy
+                     (from /proc/stat).
   1 x 1              one session, one request in flight: setData and
                      getData p50 latency, with a bare client (coord-bench's
                      latency mode: a blocking socket in one thread, so the
@@ -108,6 +111,25 @@ def cpu_seconds(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     # utime and stime are the 14th and 15th fields; fields[0] is the 3rd.
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def children_cpu_seconds():
+    """CPU of the children waited for so far: the load generators (a
+    server is waited for only once it has stopped)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def machine_busy():
+    """(busy, all) jiffies of every core since boot, from /proc/stat: what
+    share of the machine a run kept busy, whoever ran."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already
+    # in user). Idle and iowait are time nothing ran here, and so is steal:
+    # the hypervisor ran something else.
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return user + nice + system + irq + softirq, sum(fields[:8])
 
 
 # ---------------------------------------------------------------- servers
@@ -224,6 +246,8 @@ def run_bench(system, bench, flags, duration_s, root):
     per = [sessions // n + (1 if k < sessions % n else 0) for k in range(n)]
     pids = [system.pid(i) for i in system.ids]
     cpu0 = sum(cpu_seconds(p) for p in pids)
+    clients0 = children_cpu_seconds()
+    busy0 = machine_busy()
     procs = []
     for k, i in enumerate(system.ids):
         args = [bench, "-s", "127.0.0.1:%d" % system.client_port(i),
@@ -242,6 +266,8 @@ def run_bench(system, bench, flags, duration_s, root):
                                (flags, system.name, p.returncode, err[-2000:]))
         rows.append(json.loads(lines[-1]))
     cpu = sum(cpu_seconds(p) for p in pids) - cpu0
+    clients = children_cpu_seconds() - clients0
+    busy, total = (b - a for a, b in zip(busy0, machine_busy()))
     ops = sum(r["ops"] for r in rows)
     # What the errors were, summed over the servers: a figure with errors
     # says which.
@@ -256,7 +282,9 @@ def run_bench(system, bench, flags, duration_s, root):
             "p50_us": max(r["latency_us"]["p50"] for r in rows),
             "p99_us": max(r["latency_us"]["p99"] for r in rows),
             "server_cpu_s": round(cpu, 3),
-            "server_cpu_us_per_op": round(cpu * 1e6 / ops, 2) if ops else None}
+            "server_cpu_us_per_op": round(cpu * 1e6 / ops, 2) if ops else None,
+            "client_cpu_us_per_op": round(clients * 1e6 / ops, 2) if ops else None,
+            "cores_busy": round(os.cpu_count() * busy / total, 2) if total else None}
 
 
 async def raw_requests(port, requests, sessions=RAW_SESSIONS, window=RAW_WINDOW):
