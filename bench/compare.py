@@ -709,6 +709,18 @@ def machine():
             "load_before": [round(x, 2) for x in load]}
 
 
+def built_binaries(build_dir, prog):
+    """coordd and coord-bench of `build_dir`; exits saying how to build them
+    when they are not there."""
+    coordd = os.path.join(build_dir, "coordd", "coordd")
+    bench = os.path.join(build_dir, "bench", "coord-bench", "coord-bench")
+    for b in (coordd, bench):
+        if not os.access(b, os.X_OK):
+            sys.exit("%s: %s is not built (cmake --preset release && cmake --build "
+                     "--preset release --target coordd coord-bench)" % (prog, b))
+    return coordd, bench
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -735,12 +747,7 @@ def main():
         sys.exit("compare.py: --nodes takes 1, 3 or 1,3")
     if args.rounds < 1 or args.rounds % 2 == 0:
         sys.exit("compare.py: --rounds takes an odd number, 1 or more (the median is a run)")
-    coordd = os.path.join(args.build_dir, "coordd", "coordd")
-    bench = os.path.join(args.build_dir, "bench", "coord-bench", "coord-bench")
-    for b in (coordd, bench):
-        if not os.access(b, os.X_OK):
-            sys.exit("compare.py: %s is not built (cmake --preset release && cmake --build "
-                     "--preset release --target coordd coord-bench)" % b)
+    coordd, bench = built_binaries(args.build_dir, "compare.py")
     zk = not args.no_zookeeper and os.access(cc.JAVA, os.X_OK) and \
         all(os.path.exists(j) for j in cc.ZK_JARS)
     if not zk and not args.no_zookeeper:
@@ -772,12 +779,17 @@ def main():
                                      args.rounds))
     info["results"] = results
     info["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    md = table(results, args)
+    report(table(results, args), info, args.json)
+
+
+def report(md, info, json_path):
+    """The table as markdown, then the JSON on one line; with json_path the
+    JSON (the markdown in it) to that file too."""
     print(md)
     print()
     print(json.dumps(info))
-    if args.json:
-        with open(args.json, "w") as f:
+    if json_path:
+        with open(json_path, "w") as f:
             json.dump(dict(info, markdown=md), f, indent=1)
 
 

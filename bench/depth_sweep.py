@@ -25,7 +25,6 @@ round's run.
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -84,12 +83,7 @@ def main():
         sys.exit("depth_sweep.py: --depths takes positive numbers")
     if args.rounds < 1 or args.rounds % 2 == 0:
         sys.exit("depth_sweep.py: --rounds takes an odd number")
-    coordd = os.path.join(args.build_dir, "coordd", "coordd")
-    bench = os.path.join(args.build_dir, "bench", "coord-bench", "coord-bench")
-    for b in (coordd, bench):
-        if not os.access(b, os.X_OK):
-            sys.exit("depth_sweep.py: %s is not built (cmake --preset release && cmake --build "
-                     "--preset release --target coordd coord-bench)" % b)
+    coordd, bench = compare.built_binaries(args.build_dir, "depth_sweep.py")
     with tempfile.TemporaryDirectory(prefix="coord-sweep-") as work:
         makers = {"coordd": lambda: compare.CoorddOne(coordd, MAX_CONNECTIONS)}
         if not args.no_zookeeper:
@@ -99,23 +93,12 @@ def main():
                          "(apt install zookeeper), or --no-zookeeper")
             makers["zookeeper"] = lambda: compare.launch_heap_1g(
                 compare.ZkOne(tempfile.mkdtemp(dir=work)))
-        runs = {name: [] for name in makers}
-        for r in range(args.rounds):
-            for name, make in makers.items():
-                compare.log("%s: round %d of %d" % (name, r + 1, args.rounds))
-                runs[name].append(compare.with_system(make, lambda s: sweep(s, bench, args)))
-    # Per depth, the median round by rate, whole.
-    results = {name: {d: sorted((run[d] for run in done), key=lambda f: f["ops_per_s"])[
-        len(done) // 2] for d in args.depths} for name, done in runs.items()}
-    md = table(results, args)
-    out = {"bench": "depth_sweep", "machine": compare.machine(), "op": args.op,
-           "duration_s": args.duration_s, "rounds": runs, "results": results}
-    print(md)
-    print()
-    print(json.dumps(out))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(out, markdown=md), f, indent=1)
+        # Per depth, the median round's run, whole.
+        results = compare.alternate(makers, lambda s: sweep(s, bench, args), args.rounds)
+    compare.report(table(results, args),
+                   {"bench": "depth_sweep", "machine": compare.machine(), "op": args.op,
+                    "duration_s": args.duration_s, "rounds": args.rounds, "results": results},
+                   args.json)
 
 
 if __name__ == "__main__":
