@@ -334,7 +334,7 @@ class FollowerPause(ClusterTest):
         k = self.client(c.hosts([paused]))
         bounded(k.sync_async("/"), WAIT_S)
         c.wait("the paused follower has the others' zxid",
-               lambda: len({c.zxid(sid) for sid in c.ids}) == 1, WAIT_S)
+               lambda: c.zxids_agree(c.ids), WAIT_S)
         self.assertEqual(c.mode(paused), "follower")
         print("%d elections while follower %d was paused and resumed" % (c.term() - term0, paused))
         self.assertEqual(c.leader(), leader, "the resumed follower disrupted the leader")
@@ -459,7 +459,7 @@ class Rejoin(ClusterTest):
         term = c.term()
         c.restart(away)
         c.wait("server %d has the others' zxid" % away,
-               lambda: len({c.zxid(sid) for sid in c.ids}) == 1, REJOIN_S)
+               lambda: c.zxids_agree(c.ids), REJOIN_S)
         print("server %d caught up in %.3f s (%d elections)" % (
             away, time.monotonic() - restarted_at, c.term() - term))
         # A server coming back must not unseat the leader to be served.
@@ -523,7 +523,7 @@ class Secret(unittest.TestCase):
         c.wait("server 3 follows the leader",
                lambda: c.status(3)["leader_id"] == c.leader() and c.mode(3) == "follower",
                WAIT_S)
-        c.wait("server 3 caught up", lambda: len({c.zxid(sid) for sid in c.ids}) == 1, WAIT_S)
+        c.wait("server 3 caught up", lambda: c.zxids_agree(c.ids), WAIT_S)
         self.assertRegex(c.log(3), r"link to node \d at .* up \(authenticated\)")
 
 
@@ -550,7 +550,7 @@ class ClientFailover(ClusterTest):
         command_works("/%s-1" % what)
         c.restart(old)
         c.wait("server %d caught up" % old,
-               lambda: len({c.zxid(sid) for sid in c.ids}) == 1, WAIT_S)
+               lambda: c.zxids_agree(c.ids), WAIT_S)
         own = connected_server(c)
         self.assertIsNotNone(own)
         c.kill(own)
@@ -797,7 +797,8 @@ class Membership(MembershipTest):
         self.assertEqual([m["id"] for m in reply["members"]], original + [four])
         self.assertEqual(reply["members"][-1], json.loads(c.member_body(four)))
         added_at = c.zxid(c.leader())
-        c.wait("server %d caught up" % four, lambda: c.zxid(four) >= added_at, WAIT_S)
+        self.assertIsNotNone(added_at, "the leader answers srvr with its zxid")
+        c.wait("server %d caught up" % four, lambda: c.zxid_at_least(four, added_at), WAIT_S)
         self.assertEqual(c.mode(four), "follower")
 
         # A fifth, through kazoo's reconfig as the super user, on server 4.
@@ -844,7 +845,7 @@ class Membership(MembershipTest):
         for w in writers:
             w.finish()
         c.wait("every server has the same zxid",
-               lambda: len({c.zxid(sid) for sid in c.ids}) == 1, WAIT_S)
+               lambda: c.zxids_agree(c.ids), WAIT_S)
         self.assert_nothing_lost(writers)
         print("4 reconfigs; %d more tries after NewConfigNoQuorum; %d writes acknowledged, %d "
               "failed" % (self.no_quorum_retries, sum(len(w.ack_times) for w in writers),
@@ -960,8 +961,9 @@ class StaleRestart(MembershipTest):
 
         c.restart(stale)
         target = c.zxid(readded)
+        self.assertIsNotNone(target, "the leader answers srvr with its zxid")
         c.wait("server %d caught up with leader %d" % (stale, readded),
-               lambda: c.zxid(stale) >= target, WAIT_S)
+               lambda: c.zxid_at_least(stale, target), WAIT_S)
         self.assertEqual(c.leader(), readded)
         self.assert_config_everywhere(c.ids)
         self.assert_cluster_view(c.ids)

@@ -489,6 +489,18 @@ class CoorddCluster:
                       re.M)
         return int(m.group(1), 16) if m else None
 
+    def zxid_at_least(self, sid, target):
+        """Whether server sid serves with `target` applied. A server that
+        does not serve (between a restart and the first leader it hears,
+        or read-only) answers srvr without a zxid: not there yet."""
+        z = self.zxid(sid)
+        return z is not None and z >= target
+
+    def zxids_agree(self, ids):
+        """Whether every server of `ids` serves, all at one zxid."""
+        zs = {self.zxid(sid) for sid in ids}
+        return len(zs) == 1 and None not in zs
+
     def crashed(self):
         """Ids of servers that exited without the test asking."""
         return [sid for sid in self.ids

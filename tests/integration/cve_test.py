@@ -294,7 +294,7 @@ class Cve_2018_8012(unittest.TestCase):
         follower = 3 if leader != 3 else 2
         status, _ = rest(c.http_ports[leader], "PUT", "/v1/znodes/before-impostor", b"data")
         self.assertEqual(status, 201)
-        c.wait("every server has the write", lambda: len({c.zxid(s) for s in c.ids}) == 1,
+        c.wait("every server has the write", lambda: c.zxids_agree(c.ids),
                WAIT_S)
         # An impostor takes a follower's place: its id, its addresses, the
         # cluster id and the member list, but not the secret.
