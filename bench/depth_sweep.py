@@ -43,8 +43,8 @@ def sweep(s, bench, args):
                  "runtimes": 1}
         res[depth] = compare.run_bench(s, bench, flags, args.duration_s, "/sweep-%d" % depth)
         r = res[depth]
-        compare.log("%s %s 32x%d: %.0f ops/s, server %.1f us/op, client %.1f us/op, "
-                    "%.2f cores busy" % (s.name, args.op, depth, r["ops_per_s"],
+        compare.log("%s %s %dx%d: %.0f ops/s, server %.1f us/op, client %.1f us/op, "
+                    "%.2f cores busy" % (s.name, args.op, SESSIONS, depth, r["ops_per_s"],
                                          r["server_cpu_us_per_op"], r["client_cpu_us_per_op"],
                                          r["cores_busy"]))
     return res
@@ -60,8 +60,8 @@ def table(results, args):
         for name in names:
             r = results[name][depth]
             ratio = "%.2f×" % (r["ops_per_s"] / base) if base and name != "zookeeper" else ""
-            lines.append("| 32×%d | %s | %s | %s | %.1f µs | %.1f µs | %.2f |" % (
-                depth, name, format(round(r["ops_per_s"]), ","), ratio,
+            lines.append("| %d×%d | %s | %s | %s | %.1f µs | %.1f µs | %.2f |" % (
+                SESSIONS, depth, name, format(round(r["ops_per_s"]), ","), ratio,
                 r["server_cpu_us_per_op"], r["client_cpu_us_per_op"], r["cores_busy"]))
     return "\n".join(lines)
 
