@@ -55,6 +55,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+def port_was_taken(error):
+    """Whether a server failed to start because a port chosen free was
+    taken before it bound it: worth one more try with new ports."""
+    return "Address already in use" in str(error)
+
+
 def free_ports(count):
     """`count` distinct free ports, held open together while chosen so that
     no two picks collide."""
@@ -306,7 +312,7 @@ class CoorddCluster:
                 self.kill_all()
                 for sid in self.ids:
                     shutil.rmtree(self.servers[sid].data_dir, ignore_errors=True)
-                if attempt == 1 or "Address already in use" not in str(e):
+                if attempt == 1 or not port_was_taken(e):
                     raise
         return self
 
@@ -339,7 +345,7 @@ class CoorddCluster:
                 # with new ports.
                 self.servers[sid].kill9()
                 shutil.rmtree(self.servers[sid].data_dir, ignore_errors=True)
-                if attempt == 1 or "Address already in use" not in str(e):
+                if attempt == 1 or not port_was_taken(e):
                     raise
         return sid
 

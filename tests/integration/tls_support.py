@@ -126,7 +126,7 @@ class TlsCoordd(h.Coordd):
             try:
                 return super().start()
             except RuntimeError as e:
-                if not self.plain or attempt == 1 or "Address already in use" not in str(e):
+                if not self.plain or attempt == 1 or not h.port_was_taken(e):
                     raise
                 self.client_port_arg = h.free_port()
         return self
